@@ -1,0 +1,125 @@
+// Design switches and named limits of the ChatLab protocol.
+//
+// Every tradeoff the seed design argues about is a plain value here, so a scenario file (or a
+// chatd config) picks it. Every queue, window and table has a named limit; what happens at the
+// limit is documented beside it and in docs/architecture.md.
+#ifndef CHATLAB_CORE_CONFIG_H_
+#define CHATLAB_CORE_CONFIG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "core/types.h"
+
+namespace chatlab {
+
+// How the sequencer picks message ids (the per-conversation sort key).
+enum class IdScheme : uint8_t {
+  kSnowflake = 0,  // 41-bit ms timestamp | 10-bit node | 12-bit sequence (core/snowflake.h)
+  kTimestamp = 1,  // the sequencer's clock in microseconds: collides and goes back with the clock
+  kSequence = 2,   // 1, 2, 3, ... per conversation
+};
+
+// How a chat server reaches the chat server that holds a recipient.
+enum class ForwardingStrategy : uint8_t {
+  kDirect = 0,    // one HTTP-style request per message
+  kBuffered = 1,  // per-destination buffer flushed every ~50 ms with a randomized offset
+  kQueue = 2,     // per-destination-server queue in a broker node, delivered in order
+};
+
+// How group messages reach members.
+enum class GroupDelivery : uint8_t {
+  kPush = 0,    // fan out to every member's server
+  kPull = 1,    // members poll get_messages
+  kHybrid = 2,  // push below the size/activity thresholds, pull above
+};
+
+// How a chat server persists a message before acking.
+enum class WritePath : uint8_t {
+  kDirect = 0,   // one store request per message; ack after the store write
+  kBatched = 1,  // enqueue to the batch writer; ack after the enqueue (read-after-write gap)
+};
+
+// Who gets pushed presence changes.
+enum class PresenceFanout : uint8_t {
+  kAll = 0,        // every known contact
+  kShortList = 1,  // the top contacts by recent activity; the rest poll
+};
+
+std::string_view IdSchemeName(IdScheme v);
+std::string_view ForwardingStrategyName(ForwardingStrategy v);
+std::string_view GroupDeliveryName(GroupDelivery v);
+std::string_view WritePathName(WritePath v);
+std::string_view PresenceFanoutName(PresenceFanout v);
+std::optional<IdScheme> ParseIdScheme(std::string_view s);
+std::optional<ForwardingStrategy> ParseForwardingStrategy(std::string_view s);
+std::optional<GroupDelivery> ParseGroupDelivery(std::string_view s);
+std::optional<WritePath> ParseWritePath(std::string_view s);
+std::optional<PresenceFanout> ParsePresenceFanout(std::string_view s);
+
+// The protocol-wide configuration. Every node of one deployment must use the same values.
+struct ProtocolConfig {
+  // ---- Design switches ----
+  IdScheme id_scheme = IdScheme::kSnowflake;
+  ForwardingStrategy forwarding = ForwardingStrategy::kDirect;
+  GroupDelivery group_delivery = GroupDelivery::kPush;
+  WritePath write_path = WritePath::kDirect;
+  PresenceFanout presence_fanout = PresenceFanout::kShortList;
+  // "What if we don't?" switches. Off is a broken design on purpose: the oracle must catch it.
+  bool dedup_enabled = true;          // store and client de-duplication
+  bool gap_detection_enabled = true;  // client prev_msg_id checks
+
+  // ---- Timing ----
+  TimeUs buffered_flush_interval_us = 50 * kUsPerMs;  // buffered forwarding window
+  TimeUs buffered_flush_jitter_us = 25 * kUsPerMs;    // + uniform [0, jitter) per flush
+  TimeUs request_timeout_us = 2 * kUsPerSecond;       // server waiting on a service
+  TimeUs server_tick_us = 100 * kUsPerMs;             // server housekeeping period
+  TimeUs client_retry_initial_us = 500 * kUsPerMs;    // first resend of an unacked message
+  TimeUs client_retry_max_us = 8 * kUsPerSecond;      // backoff cap
+  TimeUs client_sync_interval_us = 30 * kUsPerSecond; // periodic catch-up (0 = only on connect)
+  TimeUs client_request_timeout_us = 5 * kUsPerSecond;  // client waiting on a read
+  TimeUs group_poll_interval_us = 5 * kUsPerSecond;   // pull-mode groups
+  TimeUs presence_poll_interval_us = 60 * kUsPerSecond;  // short-list mode (0 = never)
+  TimeUs typing_ttl_us = 10 * kUsPerSecond;           // typing shown without refresh
+  TimeUs writer_flush_window_us = 20 * kUsPerMs;      // batch writer: timer from first item
+  TimeUs queue_consumer_timeout_us = 10 * kUsPerSecond;  // broker: consumer presumed dead
+  TimeUs queue_stale_after_us = 30 * kUsPerSecond;    // broker: entries older are discarded
+  TimeUs hybrid_rate_window_us = 10 * kUsPerSecond;   // group activity measurement window
+
+  // ---- Thresholds ----
+  uint32_t hybrid_push_members_max = 100;       // hybrid: pull when members exceed this
+  uint32_t hybrid_push_rate_max = 50;           // hybrid: pull when msgs/window exceed this
+  uint32_t presence_short_list_size = 16;       // short-list fan-out size
+  uint32_t writer_batch_max = 100;              // batch writer: flush at this many items
+
+  // ---- Limits (each with a designed behaviour at the limit) ----
+  uint32_t body_bytes_max = 64 * 1024;          // SendMessage rejected kInvalidArgument
+  uint32_t client_outbox_max = 1024;            // Send refused kResourceExhausted
+  uint32_t client_held_max = 4096;              // held out-of-order messages: oldest dropped
+  uint32_t get_messages_limit_max = 500;        // larger limits are clamped
+  uint32_t server_pending_max = 65536;          // server ops in flight: new work refused
+  uint32_t server_sessions_max = 1 << 20;       // sessions per chat server: connect refused
+  uint32_t server_forward_buffer_max = 4096;    // buffered entries per destination: flush now
+  uint32_t store_dedup_window_max = 1 << 20;    // (sender, cmid) entries kept; FIFO eviction
+  uint32_t store_group_members_max = 1 << 20;   // members per group: join refused
+  uint32_t writer_queue_max = 100000;           // batch writer items: enqueue refused
+  uint32_t broker_queue_max = 100000;           // entries per server queue: oldest dropped
+  uint32_t presence_contacts_max = 256;         // contacts tracked per user: least active out
+  uint32_t notification_pending_max = 100000;   // notification backlog: newest dropped
+  uint32_t lookup_users_max = 4096;             // users per MapLookup/PresenceQuery
+};
+
+// Where the singleton services live. Every node of one deployment gets the same topology.
+struct Topology {
+  NodeId store;
+  NodeId writer;        // batch writer (WritePath::kBatched)
+  NodeId mapping;       // user mapping service
+  NodeId presence;
+  NodeId notification;
+  NodeId broker;        // queue broker (ForwardingStrategy::kQueue)
+};
+
+}  // namespace chatlab
+
+#endif  // CHATLAB_CORE_CONFIG_H_

@@ -1,0 +1,74 @@
+// Effects: what a core state machine asks its environment to do.
+//
+// Core never performs I/O. Every handler takes `now` and appends effects to an Effects vector;
+// the environment (sim/, real-transport/, the test harness) carries them out in order. The
+// contract each environment must honour is written next to each effect.
+#ifndef CHATLAB_CORE_EFFECTS_H_
+#define CHATLAB_CORE_EFFECTS_H_
+
+#include <cstdint>
+#include <variant>
+#include <vector>
+
+#include "core/messages.h"
+#include "core/types.h"
+
+namespace chatlab {
+
+// Send msg to another node. Best effort: the environment may lose, delay, duplicate or reorder
+// it (a real network does); core copes.
+struct SendToNode {
+  NodeId to;
+  Message msg;
+};
+
+// Chat server -> one of its client sessions. Messages on one session arrive in order or the
+// session closes (a WebSocket is one ordered TCP stream). If the session is gone, drop it.
+struct SendToClient {
+  SessionId session;
+  Message msg;
+};
+
+// Client -> the chat server of its current session. Same ordering contract as SendToClient.
+// If the client is not connected the environment drops it.
+struct SendToServer {
+  Message msg;
+};
+
+// Client: please open a session to `server` (the environment picks a server if it is
+// NodeId()). The environment later calls ClientSession::OnConnected or OnConnectFailed.
+struct OpenSession {
+  NodeId server;
+};
+
+// Chat server: close this session (the environment then calls ClientSession::OnDisconnected on
+// the client side and must not call ChatServer::OnSessionClose for it).
+struct CloseSession {
+  SessionId session;
+};
+
+// Call OnTimer(timer_id) once at or after at_us on this node's clock. Timers are never
+// cancelled: a state machine ignores a timer that is no longer relevant. Arming the same id
+// twice may fire twice.
+struct ArmTimer {
+  uint64_t timer_id = 0;
+  TimeUs at_us = 0;
+};
+
+// Notification service -> the phone vendor's push service (APNs/FCM): best effort, may be lost.
+// In the simulator the device may wake the client (ClientSession::OnPushNotification).
+struct PushToDevice {
+  UserId user;
+  ConversationId conv;
+  MessageId message_id = kNoMessage;
+  UserId sender;
+};
+
+using Effect =
+    std::variant<SendToNode, SendToClient, SendToServer, OpenSession, CloseSession, ArmTimer,
+                 PushToDevice>;
+using Effects = std::vector<Effect>;
+
+}  // namespace chatlab
+
+#endif  // CHATLAB_CORE_EFFECTS_H_
