@@ -106,7 +106,7 @@ struct ProtocolConfig {
   uint32_t writer_queue_max = 100000;           // batch writer items: enqueue refused
   uint32_t broker_queue_max = 100000;           // entries per server queue: oldest dropped
   uint32_t presence_contacts_max = 256;         // contacts tracked per user: least active out
-  uint32_t notification_pending_max = 100000;   // notification backlog: newest dropped
+  uint32_t notification_dedup_max = 100000;     // (user, conv, id) pushes remembered; FIFO
   uint32_t lookup_users_max = 4096;             // users per MapLookup/PresenceQuery
 };
 

@@ -41,8 +41,10 @@ struct OpenSession {
   NodeId server;
 };
 
-// Chat server: close this session (the environment then calls ClientSession::OnDisconnected on
-// the client side and must not call ChatServer::OnSessionClose for it).
+// Close a session. From a chat server: the environment then calls ClientSession::OnDisconnected
+// on the client side and must not call ChatServer::OnSessionClose for it. From a client (the user
+// went offline): the environment then calls ChatServer::OnSessionClose on the server side and
+// must not call ClientSession::OnDisconnected.
 struct CloseSession {
   SessionId session;
 };

@@ -32,10 +32,6 @@ struct Id {
   friend H AbslHashValue(H h, const Id& id) {
     return H::combine(std::move(h), id.value);
   }
-  template <typename Sink>
-  friend void AbslStringify(Sink& sink, const Id& id) {
-    sink.Append(absl::StrCat(Tag::kPrefix, id.value));
-  }
 };
 
 struct UserTag { static constexpr const char* kPrefix = "u"; };
@@ -92,15 +88,17 @@ struct ConversationId {
   friend H AbslHashValue(H h, const ConversationId& c) {
     return H::combine(std::move(h), c.type, c.low, c.high);
   }
-  template <typename Sink>
-  friend void AbslStringify(Sink& sink, const ConversationId& c) {
-    if (c.is_group()) {
-      sink.Append(absl::StrCat("g", c.low));
-    } else {
-      sink.Append(absl::StrCat("d", c.low, "-", c.high));
-    }
-  }
 };
+
+// Human-readable forms for logs, traces and error messages: "u7", "g3", "n2", "s9", "d1-2".
+// (Abseil 2022's StrCat predates AbslStringify, so ids are formatted through these.)
+template <typename Tag>
+std::string ToString(const Id<Tag>& id) {
+  return absl::StrCat(Tag::kPrefix, id.value);
+}
+inline std::string ToString(const ConversationId& c) {
+  return c.is_group() ? absl::StrCat("g", c.low) : absl::StrCat("d", c.low, "-", c.high);
+}
 
 // A stored chat message as every party sees it once the sequencer has ordered it.
 struct ChatMessage {

@@ -1,0 +1,692 @@
+#include "core/chat_server.h"
+
+#include <algorithm>
+#include <cassert>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace chatlab {
+namespace {
+
+constexpr uint64_t kTimerKindShift = 56;
+constexpr uint64_t kTickTimer = uint64_t{1} << kTimerKindShift;
+constexpr uint64_t kFlushTimerKind = 2;
+constexpr uint64_t kTimerPayloadMask = (uint64_t{1} << kTimerKindShift) - 1;
+
+uint64_t FlushTimer(NodeId dest) {
+  assert(dest.value <= kTimerPayloadMask);
+  return (kFlushTimerKind << kTimerKindShift) | dest.value;
+}
+
+size_t EntryCount(const ForwardBatch& b) {
+  return b.messages.size() + b.receipts.size() + b.typing.size();
+}
+
+template <typename T>
+std::vector<Routed<T>>& RoutedList(ForwardBatch& b);
+template <>
+std::vector<Routed<ChatMessage>>& RoutedList(ForwardBatch& b) { return b.messages; }
+template <>
+std::vector<Routed<ReceiptUpdate>>& RoutedList(ForwardBatch& b) { return b.receipts; }
+template <>
+std::vector<Routed<TypingUpdate>>& RoutedList(ForwardBatch& b) { return b.typing; }
+
+}  // namespace
+
+ChatServer::ChatServer(const NodeOptions& options) : options_(options), rng_(options.seed) {
+  assert(options_.self.valid());
+  assert(options_.topology.store.valid());
+  assert(options_.topology.mapping.valid());
+}
+
+void ChatServer::Start(TimeUs now, Effects& out) {
+  out.push_back(ArmTimer{kTickTimer, now + options_.config.server_tick_us});
+  if (options_.config.forwarding == ForwardingStrategy::kQueue) {
+    assert(options_.topology.broker.valid());
+    out.push_back(SendToNode{options_.topology.broker,
+                             QueueSubscribe{MixSeed(options_.seed, static_cast<uint64_t>(now))}});
+  }
+}
+
+UserId ChatServer::SessionUser(SessionId session) const {
+  auto it = sessions_.find(session);
+  return it == sessions_.end() ? UserId() : it->second.user;
+}
+
+// ---- Sessions ----------------------------------------------------------------------------------
+
+absl::Status ChatServer::OnSessionOpen(TimeUs now, SessionId session, UserId user, Effects& out) {
+  (void)now;
+  assert(session.valid());
+  assert(user.valid());
+  if (sessions_.contains(session)) {
+    return absl::AlreadyExistsError(absl::StrCat("session ", ToString(session), " is already open"));
+  }
+  if (sessions_.size() >= options_.config.server_sessions_max) {
+    stats_.sessions_refused++;
+    return absl::ResourceExhaustedError(
+        absl::StrCat("server ", ToString(options_.self), " is at server_sessions_max=",
+                     options_.config.server_sessions_max));
+  }
+  sessions_[session] = Session{user};
+  auto& user_sessions = users_[user];
+  const bool first_here = user_sessions.empty();
+  user_sessions.insert(session);
+  stats_.sessions_opened++;
+  // Register on every open: a newer session elsewhere may have displaced us in the mapping.
+  out.push_back(SendToNode{options_.topology.mapping, MapRegister{user}});
+  if (first_here && options_.topology.presence.valid()) {
+    out.push_back(SendToNode{options_.topology.presence, PresenceSet{user, true}});
+  }
+  return absl::OkStatus();
+}
+
+void ChatServer::OnSessionClose(TimeUs now, SessionId session, Effects& out) {
+  (void)now;
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  const UserId user = it->second.user;
+  sessions_.erase(it);
+  stats_.sessions_closed++;
+  auto uit = users_.find(user);
+  assert(uit != users_.end());
+  uit->second.erase(session);
+  if (!uit->second.empty()) return;
+  users_.erase(uit);
+  out.push_back(SendToNode{options_.topology.mapping, MapUnregister{user}});
+  if (options_.topology.presence.valid()) {
+    out.push_back(SendToNode{options_.topology.presence, PresenceSet{user, false}});
+  }
+}
+
+void ChatServer::OnMapDisplaced(TimeUs now, const MapDisplaced& m, Effects& out) {
+  (void)now;
+  auto uit = users_.find(m.user);
+  if (uit == users_.end()) return;
+  // The mapping already points at the new server, so no MapUnregister; presence ignores an
+  // offline from a server that no longer holds the user, so none is sent either.
+  for (SessionId s : uit->second) {
+    out.push_back(SendToClient{
+        s, SessionClosed{Code::kFailedPrecondition,
+                         absl::StrCat("displaced by a newer session on ", ToString(m.new_server))}});
+    out.push_back(CloseSession{s});
+    sessions_.erase(s);
+    stats_.sessions_displaced++;
+  }
+  users_.erase(uit);
+}
+
+// ---- Client requests ---------------------------------------------------------------------------
+
+void ChatServer::OnClientMessage(TimeUs now, SessionId session, const Message& msg,
+                                 Effects& out) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  const UserId user = it->second.user;
+  stats_.client_requests++;
+  if (const auto* m = std::get_if<SendMessage>(&msg)) {
+    OnSendMessage(now, session, user, *m, out);
+  } else if (const auto* r = std::get_if<Receipt>(&msg)) {
+    OnReceipt(now, user, *r, out);
+  } else if (const auto* t = std::get_if<Typing>(&msg)) {
+    OnTyping(now, user, *t, out);
+  } else if (std::holds_alternative<GetMessages>(msg) || std::holds_alternative<SyncRequest>(msg) ||
+             std::holds_alternative<JoinGroup>(msg) || std::holds_alternative<LeaveGroup>(msg) ||
+             std::holds_alternative<PresenceQuery>(msg)) {
+    OnClientRead(now, session, user, msg, out);
+  } else {
+    ReplyError(session, Code::kInvalidArgument,
+               absl::StrCat(MessageName(msg), " is not a client request"), out);
+  }
+}
+
+void ChatServer::OnClientFrameError(TimeUs now, SessionId session, const absl::Status& error,
+                                    Effects& out) {
+  (void)now;
+  if (!sessions_.contains(session)) return;
+  const Code code = absl::IsResourceExhausted(error) ? Code::kResourceExhausted
+                                                     : Code::kInvalidArgument;
+  ReplyError(session, code, absl::StrCat("bad frame: ", error.message()), out);
+}
+
+void ChatServer::OnSendMessage(TimeUs now, SessionId session, UserId user, const SendMessage& m,
+                               Effects& out) {
+  const auto& config = options_.config;
+  SendAck refusal{m.client_msg_id, m.conv, Code::kOk};
+  if (!m.conv.Valid()) {
+    refusal.code = Code::kInvalidArgument;
+  } else if (m.body.size() > config.body_bytes_max) {
+    refusal.code = Code::kInvalidArgument;
+  } else if (!m.conv.is_group() && !m.conv.HasParty(user)) {
+    refusal.code = Code::kPermissionDenied;
+  } else if (AtPendingLimit()) {
+    refusal.code = Code::kResourceExhausted;
+  }
+  if (refusal.code != Code::kOk) {
+    stats_.sends_rejected++;
+    SendAckTo(session, refusal, out);
+    return;
+  }
+  stats_.sends++;
+  ChatMessage draft;
+  draft.conv = m.conv;
+  draft.sender = user;
+  draft.client_msg_id = m.client_msg_id;
+  draft.sent_at_us = m.sent_at_us;
+  draft.body = m.body;
+  const uint64_t req = NewRequest(now, SendOp{session, user, m.client_msg_id, m.conv});
+  if (config.write_path == WritePath::kBatched) {
+    assert(options_.topology.writer.valid());
+    out.push_back(SendToNode{options_.topology.writer, WriterEnqueue{req, std::move(draft)}});
+  } else {
+    out.push_back(SendToNode{options_.topology.store, StoreAppend{req, std::move(draft)}});
+  }
+}
+
+void ChatServer::OnClientRead(TimeUs now, SessionId session, UserId user, const Message& msg,
+                              Effects& out) {
+  ClientReadOp op{session, 0, {}, {}};
+  Message request;
+  NodeId service = options_.topology.store;
+  if (const auto* g = std::get_if<GetMessages>(&msg)) {
+    op.client_request_id = g->request_id;
+    op.conv = g->conv;
+    request = StoreRead{0, user, g->conv, g->after_id, g->limit};
+  } else if (const auto* s = std::get_if<SyncRequest>(&msg)) {
+    op.client_request_id = s->request_id;
+    request = StoreSync{0, user};
+  } else if (const auto* j = std::get_if<JoinGroup>(&msg)) {
+    op.client_request_id = j->request_id;
+    op.group = j->group;
+    request = StoreMembership{0, user, j->group, true};
+  } else if (const auto* l = std::get_if<LeaveGroup>(&msg)) {
+    op.client_request_id = l->request_id;
+    op.group = l->group;
+    request = StoreMembership{0, user, l->group, false};
+  } else {
+    const auto& q = std::get<PresenceQuery>(msg);
+    op.client_request_id = q.request_id;
+    if (!options_.topology.presence.valid() ||
+        q.users.size() > options_.config.lookup_users_max) {
+      SendToSession(session, PresenceResult{q.request_id, Code::kInvalidArgument, {}}, out);
+      return;
+    }
+    service = options_.topology.presence;
+    request = PresenceLookup{0, q.users};
+  }
+  if (AtPendingLimit()) {
+    ReplyError(session, Code::kResourceExhausted, "server_pending_max reached; retry later",
+               out);
+    return;
+  }
+  const uint64_t req = NewRequest(now, op);
+  std::visit(
+      [req](auto& r) {
+        if constexpr (requires { r.request_id; }) r.request_id = req;
+      },
+      request);
+  out.push_back(SendToNode{service, std::move(request)});
+}
+
+
+void ChatServer::OnReceipt(TimeUs now, UserId user, const Receipt& m, Effects& out) {
+  if (!m.conv.Valid() || (!m.conv.is_group() && !m.conv.HasParty(user)) || AtPendingLimit()) {
+    return;  // receipts are fire-and-forget; a bad one is dropped
+  }
+  const uint64_t req = NewRequest(now, ReceiptOp{});
+  out.push_back(
+      SendToNode{options_.topology.store, StoreReceipt{req, m.conv, user, m.kind, m.up_to}});
+}
+
+void ChatServer::OnTyping(TimeUs now, UserId user, const Typing& m, Effects& out) {
+  if (!m.conv.Valid()) return;
+  TypingUpdate update{m.conv, user, m.active};
+  if (!m.conv.is_group()) {
+    if (!m.conv.HasParty(user)) return;
+    FanOut(now, update, {m.conv.Peer(user)}, SessionId(), out);
+    return;
+  }
+  if (AtPendingLimit()) return;
+  const uint64_t req = NewRequest(now, MembersOp{update});
+  out.push_back(SendToNode{options_.topology.store, StoreMembers{req, m.conv.group()}});
+}
+
+// ---- Node messages -----------------------------------------------------------------------------
+
+void ChatServer::OnMessage(TimeUs now, NodeId from, const Message& msg, Effects& out) {
+  if (const auto* m = std::get_if<StoreAppendResult>(&msg)) {
+    OnStoreAppendResult(now, *m, out);
+  } else if (const auto* w = std::get_if<WriterEnqueueResult>(&msg)) {
+    OnWriterEnqueueResult(now, *w, out);
+  } else if (const auto* c = std::get_if<WriterCommitted>(&msg)) {
+    OnWriterCommitted(now, *c, out);
+  } else if (const auto* r = std::get_if<StoreReadResult>(&msg)) {
+    OnClientReadResult(now, r->request_id, msg, out);
+  } else if (const auto* s = std::get_if<StoreSyncResult>(&msg)) {
+    OnClientReadResult(now, s->request_id, msg, out);
+  } else if (const auto* mr = std::get_if<StoreMembershipResult>(&msg)) {
+    OnClientReadResult(now, mr->request_id, msg, out);
+  } else if (const auto* pl = std::get_if<PresenceLookupResult>(&msg)) {
+    OnClientReadResult(now, pl->request_id, msg, out);
+  } else if (const auto* rr = std::get_if<StoreReceiptResult>(&msg)) {
+    OnStoreReceiptResult(now, *rr, out);
+  } else if (const auto* mm = std::get_if<StoreMembersResult>(&msg)) {
+    OnStoreMembersResult(now, *mm, out);
+  } else if (const auto* ml = std::get_if<MapLookupResult>(&msg)) {
+    OnMapLookupResult(now, *ml, out);
+  } else if (const auto* md = std::get_if<MapDisplaced>(&msg)) {
+    OnMapDisplaced(now, *md, out);
+  } else if (const auto* fb = std::get_if<ForwardBatch>(&msg)) {
+    OnForwardBatch(now, from, *fb, out);
+  } else if (const auto* fr = std::get_if<ForwardResult>(&msg)) {
+    OnForwardResult(now, *fr, out);
+  } else if (const auto* qd = std::get_if<QueueDeliver>(&msg)) {
+    OnQueueDeliver(now, from, *qd, out);
+  } else if (const auto* pp = std::get_if<PresencePush>(&msg)) {
+    OnPresencePush(now, *pp, out);
+  } else {
+    stats_.unexpected_messages++;
+  }
+}
+
+void ChatServer::OnStoreAppendResult(TimeUs now, const StoreAppendResult& m, Effects& out) {
+  auto it = pending_.find(m.request_id);
+  if (it == pending_.end()) return;  // timed out already; the client retries
+  auto* op = std::get_if<SendOp>(&it->second.op);
+  if (op == nullptr) {
+    stats_.unexpected_messages++;
+    return;
+  }
+  const SendOp send = *op;
+  pending_.erase(it);
+  const AppendOutcome& o = m.outcome;
+  SendAck ack{send.client_msg_id, send.conv, o.code};
+  if (o.code == Code::kOk) {
+    ack.message_id = o.message.message_id;
+    ack.prev_msg_id = o.message.prev_msg_id;
+    ack.duplicate = o.duplicate;
+  }
+  SendAckTo(send.session, ack, out);
+  if (o.code != Code::kOk) return;
+  if (o.duplicate) {
+    // Already fanned out when first stored; recipients that missed it catch up from the store.
+    stats_.duplicate_sends++;
+    return;
+  }
+  if (!send.conv.is_group() && options_.topology.presence.valid()) {
+    out.push_back(SendToNode{options_.topology.presence,
+                             PresenceTouch{send.sender, send.conv.Peer(send.sender)}});
+  }
+  DeliverStored(now, o, send.session, out);
+}
+
+void ChatServer::OnWriterEnqueueResult(TimeUs now, const WriterEnqueueResult& m, Effects& out) {
+  (void)now;
+  auto it = pending_.find(m.request_id);
+  if (it == pending_.end()) return;
+  auto* op = std::get_if<SendOp>(&it->second.op);
+  if (op == nullptr) {
+    stats_.unexpected_messages++;
+    return;
+  }
+  SendAck ack{op->client_msg_id, op->conv, m.code};
+  ack.queued = m.code == Code::kOk;
+  const SessionId session = op->session;
+  pending_.erase(it);
+  SendAckTo(session, ack, out);
+}
+
+void ChatServer::OnWriterCommitted(TimeUs now, const WriterCommitted& m, Effects& out) {
+  for (const CommittedItem& item : m.items) {
+    const AppendOutcome& o = item.outcome;
+    if (o.code != Code::kOk || o.duplicate) {
+      if (o.duplicate) stats_.duplicate_sends++;
+      continue;
+    }
+    const ConversationId& conv = o.message.conv;
+    if (!conv.is_group() && options_.topology.presence.valid()) {
+      out.push_back(SendToNode{options_.topology.presence,
+                               PresenceTouch{o.message.sender, conv.Peer(o.message.sender)}});
+    }
+    // The sender's own sessions learn the message id from this delivery.
+    DeliverStored(now, o, SessionId(), out);
+  }
+}
+
+void ChatServer::OnClientReadResult(TimeUs now, uint64_t request_id, const Message& m,
+                                    Effects& out) {
+  (void)now;
+  auto it = pending_.find(request_id);
+  if (it == pending_.end()) return;
+  auto* op = std::get_if<ClientReadOp>(&it->second.op);
+  if (op == nullptr) {
+    stats_.unexpected_messages++;
+    return;
+  }
+  const ClientReadOp read = *op;
+  pending_.erase(it);
+  Message reply;
+  if (const auto* r = std::get_if<StoreReadResult>(&m)) {
+    reply = MessagesResult{read.client_request_id, r->code,       r->conv,
+                           r->messages,            r->has_more,   r->group_mode};
+  } else if (const auto* s = std::get_if<StoreSyncResult>(&m)) {
+    reply = SyncResult{read.client_request_id, s->code, s->heads};
+  } else if (const auto* g = std::get_if<StoreMembershipResult>(&m)) {
+    reply = GroupResult{read.client_request_id, g->code, g->group, g->joined, g->group_mode};
+  } else {
+    const auto& p = std::get<PresenceLookupResult>(m);
+    reply = PresenceResult{read.client_request_id, Code::kOk, p.statuses};
+  }
+  SendToSession(read.session, std::move(reply), out);
+}
+
+void ChatServer::OnStoreReceiptResult(TimeUs now, const StoreReceiptResult& m, Effects& out) {
+  auto it = pending_.find(m.request_id);
+  if (it == pending_.end()) return;
+  pending_.erase(it);
+  if (m.code != Code::kOk || m.recipients.empty()) return;
+  FanOut(now, m.update, m.recipients, SessionId(), out);
+}
+
+void ChatServer::OnStoreMembersResult(TimeUs now, const StoreMembersResult& m, Effects& out) {
+  auto it = pending_.find(m.request_id);
+  if (it == pending_.end()) return;
+  auto* op = std::get_if<MembersOp>(&it->second.op);
+  if (op == nullptr) {
+    stats_.unexpected_messages++;
+    return;
+  }
+  const TypingUpdate typing = op->typing;
+  pending_.erase(it);
+  if (m.code != Code::kOk) return;
+  const bool is_member =
+      std::binary_search(m.members.begin(), m.members.end(), typing.user);
+  if (!is_member) return;  // only members may signal typing to a group
+  std::vector<UserId> recipients;
+  recipients.reserve(m.members.size());
+  for (UserId u : m.members) {
+    if (u != typing.user) recipients.push_back(u);
+  }
+  FanOut(now, typing, recipients, SessionId(), out);
+}
+
+// ---- Fan-out -----------------------------------------------------------------------------------
+
+void ChatServer::DeliverStored(TimeUs now, const AppendOutcome& outcome, SessionId exclude,
+                               Effects& out) {
+  if (outcome.group_mode == GroupMode::kPull) {
+    // Pull groups get no push: members poll. The sender's other sessions learn it the same way.
+    return;
+  }
+  FanOut(now, outcome.message, outcome.recipients, exclude, out);
+}
+
+int ChatServer::DeliverLocal(const Payload& payload, UserId user, SessionId exclude,
+                             Effects& out) {
+  auto it = users_.find(user);
+  if (it == users_.end()) return 0;
+  int delivered = 0;
+  for (SessionId s : it->second) {
+    if (s == exclude) {
+      delivered++;  // the excluded session already has it (it got the ack)
+      continue;
+    }
+    std::visit(
+        [&](const auto& p) {
+          using T = std::decay_t<decltype(p)>;
+          if constexpr (std::is_same_v<T, ChatMessage>) {
+            out.push_back(SendToClient{s, Deliver{p}});
+          } else {
+            out.push_back(SendToClient{s, p});
+          }
+        },
+        payload);
+    stats_.local_deliveries++;
+    delivered++;
+  }
+  return delivered;
+}
+
+void ChatServer::FanOut(TimeUs now, const Payload& payload, const std::vector<UserId>& recipients,
+                        SessionId exclude, Effects& out) {
+  const SessionId sender_session = exclude;
+  std::vector<UserId> remote;
+  for (UserId u : recipients) {
+    if (DeliverLocal(payload, u, sender_session, out) > 0) continue;
+    remote.push_back(u);
+  }
+  if (remote.empty()) return;
+  // Ask the user mapping where the others are, in chunks it accepts.
+  const size_t chunk = options_.config.lookup_users_max;
+  for (size_t i = 0; i < remote.size(); i += chunk) {
+    if (AtPendingLimit()) {
+      stats_.timeouts++;  // dropped fan-out: recipients catch up from the store
+      return;
+    }
+    const size_t end = std::min(remote.size(), i + chunk);
+    std::vector<UserId> users(remote.begin() + static_cast<ptrdiff_t>(i),
+                              remote.begin() + static_cast<ptrdiff_t>(end));
+    const uint64_t req = NewRequest(now, LookupOp{payload});
+    stats_.lookups++;
+    out.push_back(SendToNode{options_.topology.mapping, MapLookup{req, std::move(users)}});
+  }
+}
+
+void ChatServer::OnMapLookupResult(TimeUs now, const MapLookupResult& m, Effects& out) {
+  auto it = pending_.find(m.request_id);
+  if (it == pending_.end()) return;
+  auto* op = std::get_if<LookupOp>(&it->second.op);
+  if (op == nullptr) {
+    stats_.unexpected_messages++;
+    return;
+  }
+  const Payload payload = std::move(op->payload);
+  pending_.erase(it);
+  absl::btree_map<NodeId, std::vector<UserId>> by_server;
+  for (const UserLocation& loc : m.locations) {
+    if (!loc.server.valid() || loc.server == options_.self) {
+      // Offline, or mapped here but no longer connected (a stale mapping): deliver locally if a
+      // session appeared meanwhile, otherwise the notification service gets it.
+      if (DeliverLocal(payload, loc.user, SessionId(), out) == 0) {
+        NotifyOffline(payload, loc.user, out);
+      }
+      continue;
+    }
+    by_server[loc.server].push_back(loc.user);
+  }
+  for (auto& [server, users] : by_server) Forward(now, server, payload, std::move(users), out);
+}
+
+void ChatServer::NotifyOffline(const Payload& payload, UserId user, Effects& out) {
+  const auto* m = std::get_if<ChatMessage>(&payload);
+  if (m == nullptr || user == m->sender) return;  // only new messages, never to the sender
+  if (!options_.topology.notification.valid()) return;
+  stats_.notifications++;
+  out.push_back(SendToNode{options_.topology.notification,
+                           Notify{user, m->conv, m->message_id, m->sender}});
+}
+
+// ---- Forwarding strategies ---------------------------------------------------------------------
+
+ForwardBatch& ChatServer::BufferFor(NodeId dest) { return buffers_[dest]; }
+
+void ChatServer::Forward(TimeUs now, NodeId dest, const Payload& payload,
+                         std::vector<UserId> recipients, Effects& out) {
+  assert(dest.valid());
+  assert(dest != options_.self);
+  const auto& config = options_.config;
+  ForwardBatch single;
+  ForwardBatch& batch =
+      config.forwarding == ForwardingStrategy::kBuffered ? BufferFor(dest) : single;
+  const bool was_empty = EntryCount(batch) == 0;
+  std::visit(
+      [&](const auto& p) {
+        using T = std::decay_t<decltype(p)>;
+        RoutedList<T>(batch).push_back(Routed<T>{std::move(recipients), p});
+      },
+      payload);
+  switch (config.forwarding) {
+    case ForwardingStrategy::kDirect:
+      SendForwardBatch(now, dest, std::move(single), out);
+      return;
+    case ForwardingStrategy::kQueue:
+      stats_.forwards_sent++;
+      stats_.forward_entries_sent += EntryCount(single);
+      out.push_back(
+          SendToNode{options_.topology.broker, QueuePublish{dest, std::move(single)}});
+      return;
+    case ForwardingStrategy::kBuffered:
+      if (EntryCount(batch) >= config.server_forward_buffer_max) {
+        FlushBuffer(now, dest, out);  // a full buffer goes now; its timer finds it empty
+      } else if (was_empty) {
+        const TimeUs jitter =
+            config.buffered_flush_jitter_us > 0
+                ? static_cast<TimeUs>(rng_.Uniform(
+                      static_cast<uint64_t>(config.buffered_flush_jitter_us)))
+                : 0;
+        out.push_back(
+            ArmTimer{FlushTimer(dest), now + config.buffered_flush_interval_us + jitter});
+      }
+      return;
+  }
+}
+
+void ChatServer::FlushBuffer(TimeUs now, NodeId dest, Effects& out) {
+  auto it = buffers_.find(dest);
+  if (it == buffers_.end()) return;
+  ForwardBatch batch = std::move(it->second);
+  buffers_.erase(it);
+  if (EntryCount(batch) == 0) return;
+  SendForwardBatch(now, dest, std::move(batch), out);
+}
+
+void ChatServer::SendForwardBatch(TimeUs now, NodeId dest, ForwardBatch batch, Effects& out) {
+  ForwardOp op{dest, {}};
+  for (const auto& r : batch.messages) {
+    for (UserId u : r.recipients) {
+      if (u == r.payload.sender) continue;
+      op.notify_on_failure.push_back(
+          Notify{u, r.payload.conv, r.payload.message_id, r.payload.sender});
+    }
+  }
+  batch.request_id = NewRequest(now, std::move(op));
+  stats_.forwards_sent++;
+  stats_.forward_entries_sent += EntryCount(batch);
+  out.push_back(SendToNode{dest, std::move(batch)});
+}
+
+void ChatServer::OnForwardResult(TimeUs now, const ForwardResult& m, Effects& out) {
+  (void)now;
+  (void)out;
+  auto it = pending_.find(m.request_id);
+  if (it == pending_.end()) return;
+  if (!std::holds_alternative<ForwardOp>(it->second.op)) {
+    stats_.unexpected_messages++;
+    return;
+  }
+  pending_.erase(it);
+}
+
+void ChatServer::OnForwardBatch(TimeUs now, NodeId from, const ForwardBatch& m, Effects& out) {
+  (void)now;
+  stats_.forwards_received++;
+  for (const auto& r : m.messages) {
+    for (UserId u : r.recipients) {
+      if (DeliverLocal(r.payload, u, SessionId(), out) == 0) NotifyOffline(r.payload, u, out);
+    }
+  }
+  for (const auto& r : m.receipts) {
+    for (UserId u : r.recipients) DeliverLocal(r.payload, u, SessionId(), out);
+  }
+  for (const auto& r : m.typing) {
+    for (UserId u : r.recipients) DeliverLocal(r.payload, u, SessionId(), out);
+  }
+  if (from.valid() && m.request_id != 0) {
+    out.push_back(SendToNode{from, ForwardResult{m.request_id, Code::kOk}});
+  }
+}
+
+void ChatServer::OnQueueDeliver(TimeUs now, NodeId from, const QueueDeliver& m, Effects& out) {
+  ForwardBatch batch = m.batch;
+  batch.request_id = 0;  // the broker, not the publisher, gets the acknowledgement
+  OnForwardBatch(now, NodeId(), batch, out);
+  out.push_back(SendToNode{from, QueueAck{m.seq}});
+}
+
+void ChatServer::OnPresencePush(TimeUs now, const PresencePush& m, Effects& out) {
+  (void)now;
+  for (UserId u : m.recipients) {
+    auto it = users_.find(u);
+    if (it == users_.end()) continue;
+    for (SessionId s : it->second) {
+      out.push_back(SendToClient{s, PresenceUpdate{m.status}});
+      stats_.local_deliveries++;
+    }
+  }
+}
+
+// ---- Timers and bookkeeping --------------------------------------------------------------------
+
+void ChatServer::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
+  if (timer_id == kTickTimer) {
+    ExpirePending(now, out);
+    out.push_back(ArmTimer{kTickTimer, now + options_.config.server_tick_us});
+    return;
+  }
+  if ((timer_id >> kTimerKindShift) == kFlushTimerKind) {
+    FlushBuffer(now, NodeId(timer_id & kTimerPayloadMask), out);
+  }
+}
+
+void ChatServer::ExpirePending(TimeUs now, Effects& out) {
+  const TimeUs deadline = now - options_.config.request_timeout_us;
+  while (!pending_.empty() && pending_.begin()->second.started_us <= deadline) {
+    Pending p = std::move(pending_.begin()->second);
+    pending_.erase(pending_.begin());
+    stats_.timeouts++;
+    OnPendingExpired(p, out);
+  }
+}
+
+void ChatServer::OnPendingExpired(const Pending& p, Effects& out) {
+  if (const auto* send = std::get_if<SendOp>(&p.op)) {
+    SendAckTo(send->session, SendAck{send->client_msg_id, send->conv, Code::kUnavailable}, out);
+  } else if (const auto* read = std::get_if<ClientReadOp>(&p.op)) {
+    ReplyError(read->session, Code::kUnavailable,
+               absl::StrCat("request ", read->client_request_id, " timed out"), out);
+  } else if (const auto* fwd = std::get_if<ForwardOp>(&p.op)) {
+    stats_.forward_failures++;
+    for (const Notify& n : fwd->notify_on_failure) {
+      if (!options_.topology.notification.valid()) break;
+      stats_.notifications++;
+      out.push_back(SendToNode{options_.topology.notification, n});
+    }
+  }
+  // Lookups, member lists and receipts are dropped: clients catch up from the store.
+}
+
+uint64_t ChatServer::NewRequest(TimeUs now, decltype(Pending::op) op) {
+  const uint64_t id = request_id_next_++;
+  auto [it, inserted] = pending_.emplace(id, Pending{now, std::move(op)});
+  (void)it;
+  assert(inserted);
+  return id;
+}
+
+void ChatServer::SendAckTo(SessionId session, const SendAck& ack, Effects& out) {
+  if (ack.code == Code::kOk) stats_.acks++;
+  SendToSession(session, ack, out);
+}
+
+void ChatServer::ReplyError(SessionId session, Code code, std::string detail, Effects& out) {
+  stats_.client_errors++;
+  SendToSession(session, ErrorReply{code, std::move(detail)}, out);
+}
+
+void ChatServer::SendToSession(SessionId session, Message msg, Effects& out) {
+  if (!sessions_.contains(session)) return;  // the client left; it will retry or catch up
+  out.push_back(SendToClient{session, std::move(msg)});
+}
+
+}  // namespace chatlab

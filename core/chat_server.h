@@ -1,0 +1,174 @@
+// The chat server: the seed's WebSocket server role, as a sans-I/O state machine.
+//
+// It holds client sessions, turns client requests into service requests (store or batch writer,
+// user mapping, presence, notification), fans stored messages out to recipients (locally, or to
+// the chat server that holds them through the configured forwarding strategy), and relays
+// receipts, typing and presence. It keeps no durable state: a crash loses sessions, in-flight
+// requests and forwarding buffers, which clients repair by retrying and catching up.
+#ifndef CHATLAB_CORE_CHAT_SERVER_H_
+#define CHATLAB_CORE_CHAT_SERVER_H_
+
+#include <cstdint>
+#include <variant>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "absl/status/status.h"
+#include "core/effects.h"
+#include "core/messages.h"
+#include "core/node.h"
+#include "core/random.h"
+#include "core/types.h"
+
+namespace chatlab {
+
+class ChatServer : public Node {
+ public:
+  struct Stats {
+    uint64_t sessions_opened = 0;
+    uint64_t sessions_refused = 0;
+    uint64_t sessions_closed = 0;
+    uint64_t sessions_displaced = 0;
+    uint64_t client_requests = 0;
+    uint64_t sends = 0;             // SendMessage requests accepted for processing
+    uint64_t sends_rejected = 0;    // refused before reaching the store (validation, limits)
+    uint64_t acks = 0;              // SendAck with kOk
+    uint64_t duplicate_sends = 0;   // the store said (sender, client_msg_id) was known
+    uint64_t local_deliveries = 0;  // Deliver/updates pushed to a session of this server
+    uint64_t lookups = 0;           // MapLookup requests sent
+    uint64_t forwards_sent = 0;     // inter-server requests (ForwardBatch or QueuePublish)
+    uint64_t forward_entries_sent = 0;
+    uint64_t forwards_received = 0;
+    uint64_t forward_failures = 0;  // forwards that timed out
+    uint64_t notifications = 0;     // Notify sent
+    uint64_t timeouts = 0;          // service requests that timed out
+    uint64_t client_errors = 0;     // ErrorReply sent
+    uint64_t unexpected_messages = 0;
+  };
+
+  explicit ChatServer(const NodeOptions& options);
+
+  // Node.
+  void Start(TimeUs now, Effects& out) override;
+  void OnMessage(TimeUs now, NodeId from, const Message& msg, Effects& out) override;
+  void OnTimer(TimeUs now, uint64_t timer_id, Effects& out) override;
+
+  // A client connection authenticated as `user` opened. Returns kResourceExhausted (and opens
+  // nothing) at config.server_sessions_max; kAlreadyExists if the session id is in use.
+  absl::Status OnSessionOpen(TimeUs now, SessionId session, UserId user, Effects& out);
+  // The connection closed (client left or the network dropped it). Unknown sessions are ignored.
+  void OnSessionClose(TimeUs now, SessionId session, Effects& out);
+  // A decoded request from the client on `session`. Unknown sessions are ignored.
+  void OnClientMessage(TimeUs now, SessionId session, const Message& msg, Effects& out);
+  // The client sent bytes that did not decode; the server answers with an ErrorReply naming the
+  // problem and keeps the session.
+  void OnClientFrameError(TimeUs now, SessionId session, const absl::Status& error,
+                          Effects& out);
+
+  const Stats& stats() const { return stats_; }
+  size_t session_count() const { return sessions_.size(); }
+  size_t pending_count() const { return pending_.size(); }
+  // The user of a session, or UserId() if unknown.
+  UserId SessionUser(SessionId session) const;
+
+ private:
+  // What a payload fanned out to recipients is.
+  using Payload = std::variant<ChatMessage, ReceiptUpdate, TypingUpdate>;
+
+  // ---- Operations waiting for a service's answer, keyed by request id ----
+  struct SendOp {  // SendMessage waiting for the store or the batch writer
+    SessionId session;
+    UserId sender;
+    ClientMsgId client_msg_id = 0;
+    ConversationId conv;
+  };
+  struct ClientReadOp {  // a client request relayed to a service, answered to the session
+    SessionId session;
+    uint64_t client_request_id = 0;
+    ConversationId conv;  // for GetMessages
+    GroupId group;        // for Join/LeaveGroup
+  };
+  struct LookupOp {  // a payload waiting for its recipients' locations
+    Payload payload;
+  };
+  struct MembersOp {  // group typing waiting for the member list
+    TypingUpdate typing;
+  };
+  struct ReceiptOp {};  // a receipt waiting for the store's watermark decision
+  struct ForwardOp {    // a ForwardBatch waiting for ForwardResult; on failure, notify
+    NodeId dest;
+    std::vector<Notify> notify_on_failure;
+  };
+  struct Pending {
+    TimeUs started_us = 0;
+    std::variant<SendOp, ClientReadOp, LookupOp, MembersOp, ReceiptOp, ForwardOp> op;
+  };
+
+  struct Session {
+    UserId user;
+  };
+
+  // Client requests.
+  void OnSendMessage(TimeUs now, SessionId session, UserId user, const SendMessage& m,
+                     Effects& out);
+  void OnClientRead(TimeUs now, SessionId session, UserId user, const Message& m, Effects& out);
+  void OnReceipt(TimeUs now, UserId user, const Receipt& m, Effects& out);
+  void OnTyping(TimeUs now, UserId user, const Typing& m, Effects& out);
+
+  // Service answers.
+  void OnStoreAppendResult(TimeUs now, const StoreAppendResult& m, Effects& out);
+  void OnWriterEnqueueResult(TimeUs now, const WriterEnqueueResult& m, Effects& out);
+  void OnWriterCommitted(TimeUs now, const WriterCommitted& m, Effects& out);
+  void OnClientReadResult(TimeUs now, uint64_t request_id, const Message& m, Effects& out);
+  void OnStoreReceiptResult(TimeUs now, const StoreReceiptResult& m, Effects& out);
+  void OnStoreMembersResult(TimeUs now, const StoreMembersResult& m, Effects& out);
+  void OnMapLookupResult(TimeUs now, const MapLookupResult& m, Effects& out);
+  void OnMapDisplaced(TimeUs now, const MapDisplaced& m, Effects& out);
+  void OnForwardBatch(TimeUs now, NodeId from, const ForwardBatch& m, Effects& out);
+  void OnForwardResult(TimeUs now, const ForwardResult& m, Effects& out);
+  void OnQueueDeliver(TimeUs now, NodeId from, const QueueDeliver& m, Effects& out);
+  void OnPresencePush(TimeUs now, const PresencePush& m, Effects& out);
+
+  // Fan-out: deliver `payload` to `recipients` (minus the sending session), looking up those
+  // not connected here.
+  void FanOut(TimeUs now, const Payload& payload, const std::vector<UserId>& recipients,
+              SessionId exclude, Effects& out);
+  // A stored message is ready to reach its recipients (after the store or the batch writer).
+  void DeliverStored(TimeUs now, const AppendOutcome& outcome, SessionId exclude, Effects& out);
+  // Delivers to local sessions of `user`; returns how many sessions got it.
+  int DeliverLocal(const Payload& payload, UserId user, SessionId exclude, Effects& out);
+  void Forward(TimeUs now, NodeId dest, const Payload& payload, std::vector<UserId> recipients,
+               Effects& out);
+  void FlushBuffer(TimeUs now, NodeId dest, Effects& out);
+  void SendForwardBatch(TimeUs now, NodeId dest, ForwardBatch batch, Effects& out);
+  void NotifyOffline(const Payload& payload, UserId user, Effects& out);
+  ForwardBatch& BufferFor(NodeId dest);
+
+  void SendAckTo(SessionId session, const SendAck& ack, Effects& out);
+  void ReplyError(SessionId session, Code code, std::string detail, Effects& out);
+  void SendToSession(SessionId session, Message msg, Effects& out);
+  uint64_t NewRequest(TimeUs now, decltype(Pending::op) op);
+  void ExpirePending(TimeUs now, Effects& out);
+  void OnPendingExpired(const Pending& p, Effects& out);
+  bool AtPendingLimit() const { return pending_.size() >= options_.config.server_pending_max; }
+
+  const NodeOptions options_;
+  Rng rng_;
+  Stats stats_;
+  // Increments with every request id; request ids are never reused within an incarnation.
+  uint64_t request_id_next_ = 1;
+  // Invariant: every SessionId in users_ is a key here with the same user, and vice versa.
+  absl::btree_map<SessionId, Session> sessions_;
+  absl::btree_map<UserId, absl::btree_set<SessionId>> users_;
+  // Ordered by request id, which is also (modulo clock jumps) the order of started_us, so
+  // expiry scans from the front.
+  absl::btree_map<uint64_t, Pending> pending_;
+  // Buffered forwarding: per destination, what accumulated since the last flush. A destination
+  // is present iff its flush timer is armed.
+  absl::btree_map<NodeId, ForwardBatch> buffers_;
+};
+
+}  // namespace chatlab
+
+#endif  // CHATLAB_CORE_CHAT_SERVER_H_

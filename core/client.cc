@@ -1,0 +1,599 @@
+#include "core/client.h"
+
+#include <algorithm>
+#include <cassert>
+#include <iterator>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace chatlab {
+namespace {
+
+constexpr uint64_t kTimerKindShift = 56;
+constexpr uint64_t kTimerPayloadMask = (uint64_t{1} << kTimerKindShift) - 1;
+enum TimerKind : uint64_t {
+  kRetryTimer = 1,          // payload: client message id
+  kSyncTimer = 2,           // payload: connection epoch
+  kGroupPollTimer = 3,      // payload: connection epoch
+  kPresencePollTimer = 4,   // payload: connection epoch
+  kReconnectTimer = 5,      // payload: unused
+  kRequestTimeoutTimer = 6, // payload: request id
+};
+
+uint64_t TimerId(TimerKind kind, uint64_t payload) {
+  assert(payload <= kTimerPayloadMask);
+  return (static_cast<uint64_t>(kind) << kTimerKindShift) | (payload & kTimerPayloadMask);
+}
+
+bool IsPermanentFailure(Code code) {
+  return code == Code::kInvalidArgument || code == Code::kPermissionDenied ||
+         code == Code::kNotFound || code == Code::kUnauthenticated;
+}
+
+}  // namespace
+
+ClientSession::ClientSession(const Options& options) : options_(options), rng_(options.seed) {
+  assert(options_.user.valid());
+}
+
+// ---- User actions ------------------------------------------------------------------------------
+
+void ClientSession::Connect(TimeUs now, NodeId server, Effects& out) {
+  (void)now;
+  wants_online_ = true;
+  reconnect_attempts_ = 0;
+  if (connected() || connecting_) return;
+  connecting_ = true;
+  out.push_back(OpenSession{server});
+}
+
+void ClientSession::Disconnect(TimeUs now, Effects& out) {
+  (void)now;
+  wants_online_ = false;
+  if (!connected()) return;
+  out.push_back(CloseSession{session_});
+  DropSession();
+}
+
+absl::StatusOr<ClientMsgId> ClientSession::Send(TimeUs now, const ConversationId& conv,
+                                                std::string body, Effects& out) {
+  if (!conv.Valid() || (!conv.is_group() && !conv.HasParty(options_.user))) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot send to conversation ", ToString(conv)));
+  }
+  if (body.size() > options_.config.body_bytes_max) {
+    return absl::InvalidArgumentError(absl::StrCat("body of ", body.size(),
+                                                   " bytes is over body_bytes_max=",
+                                                   options_.config.body_bytes_max));
+  }
+  if (outbox_.size() >= options_.config.client_outbox_max) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("outbox holds client_outbox_max=", options_.config.client_outbox_max,
+                     " unacknowledged messages"));
+  }
+  const ClientMsgId id = client_msg_id_next_++;
+  auto [it, inserted] = outbox_.emplace(id, OutboxEntry{conv, std::move(body), now, 0, 0});
+  assert(inserted);
+  Conv(conv);  // the conversation exists locally from the first send
+  stats_.sends++;
+  if (options_.observer != nullptr) options_.observer->OnSent(now, options_.user, id, conv);
+  if (connected()) Transmit(now, id, it->second, out);
+  return id;
+}
+
+void ClientSession::MarkRead(TimeUs now, const ConversationId& conv, Effects& out) {
+  (void)now;
+  auto it = convs_.find(conv);
+  if (it == convs_.end() || !connected()) return;
+  Conversation& c = it->second;
+  if (c.last_shown <= c.read_sent) return;
+  c.read_sent = c.last_shown;
+  stats_.receipts_sent++;
+  out.push_back(SendToServer{Receipt{conv, ReceiptKind::kRead, c.read_sent}});
+}
+
+void ClientSession::SetTyping(TimeUs now, const ConversationId& conv, bool active, Effects& out) {
+  (void)now;
+  if (!connected() || !conv.Valid()) return;
+  out.push_back(SendToServer{Typing{conv, active}});
+}
+
+uint64_t ClientSession::JoinGroup(TimeUs now, GroupId group, Effects& out) {
+  assert(connected());
+  const uint64_t req = NewRequest(now, RequestKind::kGroup, ConversationId::Group(group), out);
+  out.push_back(SendToServer{chatlab::JoinGroup{req, group}});
+  return req;
+}
+
+uint64_t ClientSession::LeaveGroup(TimeUs now, GroupId group, Effects& out) {
+  assert(connected());
+  const uint64_t req = NewRequest(now, RequestKind::kGroup, ConversationId::Group(group), out);
+  out.push_back(SendToServer{chatlab::LeaveGroup{req, group}});
+  return req;
+}
+
+void ClientSession::Sync(TimeUs now, Effects& out) {
+  if (!connected()) return;
+  stats_.syncs++;
+  const uint64_t req = NewRequest(now, RequestKind::kSync, ConversationId(), out);
+  out.push_back(SendToServer{SyncRequest{req}});
+}
+
+// ---- Connection lifecycle ----------------------------------------------------------------------
+
+void ClientSession::OnConnected(TimeUs now, SessionId session, NodeId server, Effects& out) {
+  assert(session.valid());
+  connecting_ = false;
+  if (!wants_online_) {  // the user went offline while the connection was being made
+    out.push_back(CloseSession{session});
+    return;
+  }
+  session_ = session;
+  server_ = server;
+  connection_epoch_++;
+  reconnect_attempts_ = 0;
+  stats_.connects++;
+  const auto& config = options_.config;
+  TransmitOutbox(now, out);
+  // Receipts sent while the last session was dying may be lost; watermarks are idempotent.
+  for (auto& [conv, c] : convs_) {
+    if (c.delivered_sent != kNoMessage) {
+      out.push_back(SendToServer{Receipt{conv, ReceiptKind::kDelivered, c.delivered_sent}});
+    }
+  }
+  Sync(now, out);
+  if (config.client_sync_interval_us > 0) {
+    out.push_back(ArmTimer{TimerId(kSyncTimer, connection_epoch_),
+                           now + config.client_sync_interval_us});
+  }
+  if (config.group_delivery != GroupDelivery::kPush && config.group_poll_interval_us > 0) {
+    out.push_back(ArmTimer{TimerId(kGroupPollTimer, connection_epoch_),
+                           now + config.group_poll_interval_us});
+  }
+  if (config.presence_fanout == PresenceFanout::kShortList &&
+      config.presence_poll_interval_us > 0) {
+    PollPresence(now, out);
+    out.push_back(ArmTimer{TimerId(kPresencePollTimer, connection_epoch_),
+                           now + config.presence_poll_interval_us});
+  }
+}
+
+void ClientSession::OnConnectFailed(TimeUs now, Effects& out) {
+  connecting_ = false;
+  ScheduleReconnect(now, out);
+}
+
+void ClientSession::OnDisconnected(TimeUs now, Effects& out) {
+  if (!connected()) return;
+  DropSession();
+  ScheduleReconnect(now, out);
+}
+
+void ClientSession::DropSession() {
+  session_ = SessionId();
+  server_ = NodeId();
+  stats_.disconnects++;
+  requests_.clear();
+  for (auto& [conv, c] : convs_) {
+    c.catchup_request = 0;
+    c.typing_until.clear();
+  }
+}
+
+void ClientSession::ScheduleReconnect(TimeUs now, Effects& out) {
+  if (!wants_online_ || !options_.auto_reconnect) return;
+  reconnect_attempts_++;
+  out.push_back(ArmTimer{TimerId(kReconnectTimer, 0), now + Backoff(reconnect_attempts_)});
+}
+
+// ---- Server messages ---------------------------------------------------------------------------
+
+void ClientSession::OnServerMessage(TimeUs now, const Message& msg, Effects& out) {
+  if (!connected()) return;
+  if (const auto* ack = std::get_if<SendAck>(&msg)) {
+    OnSendAck(now, *ack, out);
+  } else if (const auto* d = std::get_if<Deliver>(&msg)) {
+    stats_.deliveries++;
+    Ingest(now, d->message, out);
+  } else if (const auto* r = std::get_if<MessagesResult>(&msg)) {
+    OnMessagesResult(now, *r, out);
+  } else if (const auto* s = std::get_if<SyncResult>(&msg)) {
+    OnSyncResult(now, *s, out);
+  } else if (const auto* g = std::get_if<GroupResult>(&msg)) {
+    OnGroupResult(now, *g, out);
+  } else if (const auto* ru = std::get_if<ReceiptUpdate>(&msg)) {
+    OnReceiptUpdate(now, *ru);
+  } else if (const auto* t = std::get_if<TypingUpdate>(&msg)) {
+    OnTypingUpdate(now, *t);
+  } else if (const auto* p = std::get_if<PresenceUpdate>(&msg)) {
+    OnPresenceUpdate(now, p->status, /*pushed=*/true);
+  } else if (const auto* pr = std::get_if<PresenceResult>(&msg)) {
+    requests_.erase(pr->request_id);
+    for (const PresenceStatus& s : pr->statuses) OnPresenceUpdate(now, s, /*pushed=*/false);
+  } else if (std::holds_alternative<ErrorReply>(msg)) {
+    stats_.errors++;
+  }
+  // SessionClosed: the environment follows it with OnDisconnected.
+  SendReceipts(out);
+}
+
+void ClientSession::OnSendAck(TimeUs now, const SendAck& ack, Effects& out) {
+  auto it = outbox_.find(ack.client_msg_id);
+  if (ack.code == Code::kOk) {
+    ChatMessage m;
+    m.conv = ack.conv;
+    m.message_id = ack.message_id;
+    m.prev_msg_id = ack.prev_msg_id;
+    m.sender = options_.user;
+    m.client_msg_id = ack.client_msg_id;
+    if (it != outbox_.end()) {
+      m.sent_at_us = it->second.created_us;
+      m.body = std::move(it->second.body);
+      outbox_.erase(it);
+      stats_.acks++;
+      if (options_.observer != nullptr) options_.observer->OnAcked(now, options_.user, ack);
+    }
+    // A direct-path ack tells where our own message sits: show it like any delivery. (A late
+    // duplicate ack of a message already shown is suppressed by the log.)
+    if (!ack.queued && ack.message_id != kNoMessage) Ingest(now, m, out);
+    return;
+  }
+  if (it == outbox_.end()) return;
+  if (IsPermanentFailure(ack.code)) {
+    outbox_.erase(it);
+    stats_.send_failures++;
+    if (options_.observer != nullptr) options_.observer->OnSendFailed(now, options_.user, ack);
+  }
+  // kUnavailable / kResourceExhausted: the retry timer resends it.
+}
+
+// ---- Ordering, de-duplication, gap detection ---------------------------------------------------
+
+void ClientSession::Ingest(TimeUs now, const ChatMessage& m, Effects& out) {
+  const auto& config = options_.config;
+  Conversation& c = Conv(m.conv);
+  if (c.log.contains(m.message_id) || c.held.contains(m.message_id)) {
+    if (config.dedup_enabled || c.held.contains(m.message_id)) {
+      stats_.duplicates_suppressed++;
+      return;
+    }
+    Show(now, c, m, /*duplicate=*/true);
+    return;
+  }
+  if (!config.gap_detection_enabled || m.prev_msg_id == c.last_shown ||
+      m.message_id < c.last_shown) {
+    // In chain order, or (gap detection off) whatever comes, or an old message the chain
+    // skipped (only timestamp ids under clock faults do that): show it now.
+    c.log.insert(m.message_id);
+    Show(now, c, m, /*duplicate=*/false);
+    DrainHeld(now, c);
+    return;
+  }
+  // prev_msg_id is not what we show last: something is missing. Hold this one and catch up.
+  stats_.gaps_detected++;
+  if (c.held.size() >= config.client_held_max) {
+    // Drop the newest held message: the catch-up fetches it again from the store.
+    c.held.erase(std::prev(c.held.end()));
+    stats_.held_dropped++;
+  }
+  c.held.emplace(m.message_id, m);
+  c.held_covered_from = request_id_next_;
+  StartCatchUp(now, m.conv, out);
+}
+
+void ClientSession::Show(TimeUs now, Conversation& c, const ChatMessage& m, bool duplicate) {
+  const bool out_of_order = m.message_id < c.last_shown;
+  c.last_shown = std::max(c.last_shown, m.message_id);
+  stats_.displayed++;
+  if (out_of_order) stats_.out_of_order_displayed++;
+  if (duplicate) stats_.duplicates_displayed++;
+  if (options_.keep_view) c.view.push_back(m);
+  if (options_.observer != nullptr) {
+    options_.observer->OnDisplayed(now, options_.user, m, out_of_order, duplicate);
+  }
+  if (m.sender != options_.user) receipt_dirty_.insert(m.conv);
+}
+
+void ClientSession::DrainHeld(TimeUs now, Conversation& c) {
+  while (!c.held.empty()) {
+    auto it = c.held.begin();
+    if (it->first <= c.last_shown && c.log.contains(it->first)) {
+      c.held.erase(it);  // a catch-up showed it already
+      continue;
+    }
+    if (it->second.prev_msg_id != c.last_shown) return;
+    const ChatMessage m = std::move(it->second);
+    c.held.erase(it);
+    c.log.insert(m.message_id);
+    Show(now, c, m, /*duplicate=*/false);
+  }
+}
+
+void ClientSession::StartCatchUp(TimeUs now, const ConversationId& conv, Effects& out) {
+  Conversation& c = Conv(conv);
+  if (!connected() || c.catchup_request != 0) return;
+  c.catchup_request = NewRequest(now, RequestKind::kCatchUp, conv, out);
+  stats_.catchups++;
+  out.push_back(SendToServer{GetMessages{c.catchup_request, conv, c.last_shown,
+                                         options_.config.get_messages_limit_max}});
+}
+
+void ClientSession::OnMessagesResult(TimeUs now, const MessagesResult& r, Effects& out) {
+  auto rit = requests_.find(r.request_id);
+  if (rit == requests_.end()) return;  // timed out or from a previous session
+  requests_.erase(rit);
+  Conversation& c = Conv(r.conv);
+  if (c.catchup_request == r.request_id) c.catchup_request = 0;
+  if (r.code != Code::kOk) return;  // e.g. left the group; the next sync decides
+  if (r.conv.is_group()) c.group_mode = r.group_mode;
+  stats_.messages_fetched += r.messages.size();
+  if (options_.observer != nullptr) {
+    options_.observer->OnHistoryFetched(now, options_.user, r.conv, r.messages.size());
+  }
+  for (const ChatMessage& m : r.messages) {
+    // History is authoritative and ascending: show whatever is new, in its order.
+    if (c.log.contains(m.message_id)) {
+      if (!options_.config.dedup_enabled) Show(now, c, m, /*duplicate=*/true);
+      else stats_.duplicates_suppressed++;
+      continue;
+    }
+    c.held.erase(m.message_id);
+    c.log.insert(m.message_id);
+    Show(now, c, m, /*duplicate=*/false);
+  }
+  DrainHeld(now, c);
+  if (r.has_more || (!c.held.empty() && r.request_id < c.held_covered_from)) {
+    // More pages, or messages held while this read was on its way: read again from here.
+    StartCatchUp(now, r.conv, out);
+    return;
+  }
+  // A read issued after every held message arrived found nothing that links them to what we
+  // show: the sequencer's order itself has a hole (timestamp ids under clock faults). Show them
+  // in id order rather than lose them.
+  while (!c.held.empty()) {
+    const ChatMessage m = std::move(c.held.begin()->second);
+    c.held.erase(c.held.begin());
+    if (c.log.contains(m.message_id)) continue;
+    c.log.insert(m.message_id);
+    Show(now, c, m, /*duplicate=*/false);
+  }
+}
+
+void ClientSession::OnSyncResult(TimeUs now, const SyncResult& r, Effects& out) {
+  if (requests_.erase(r.request_id) == 0) return;
+  if (r.code != Code::kOk) return;
+  absl::btree_set<GroupId> groups;
+  for (const ConversationHead& h : r.heads) {
+    Conversation& c = Conv(h.conv);
+    if (h.conv.is_group()) {
+      groups.insert(h.conv.group());
+      c.group_mode = h.group_mode;
+    }
+    if (h.head_id > c.last_shown) StartCatchUp(now, h.conv, out);
+  }
+  groups_ = std::move(groups);
+}
+
+void ClientSession::OnGroupResult(TimeUs now, const GroupResult& r, Effects& out) {
+  if (requests_.erase(r.request_id) == 0) return;
+  if (r.code != Code::kOk) return;
+  const ConversationId conv = ConversationId::Group(r.group);
+  if (r.joined) {
+    groups_.insert(r.group);
+    Conv(conv).group_mode = r.group_mode;
+    StartCatchUp(now, conv, out);  // show the group's history
+  } else {
+    groups_.erase(r.group);
+  }
+}
+
+void ClientSession::OnReceiptUpdate(TimeUs now, const ReceiptUpdate& r) {
+  Conversation& c = Conv(r.conv);
+  MessageId& shown = c.receipts[{r.kind, r.reader}];
+  if (r.up_to <= shown) {
+    // Watermarks only move forward; a stale or reordered update is ignored.
+    if (r.up_to < shown) stats_.stale_receipts_ignored++;
+    return;
+  }
+  shown = r.up_to;
+  if (options_.observer != nullptr) options_.observer->OnReceiptShown(now, options_.user, r);
+}
+
+void ClientSession::OnTypingUpdate(TimeUs now, const TypingUpdate& t) {
+  Conversation& c = Conv(t.conv);
+  if (t.active) {
+    c.typing_until[t.user] = now + options_.config.typing_ttl_us;
+  } else {
+    c.typing_until.erase(t.user);
+  }
+  if (options_.observer != nullptr) options_.observer->OnTypingShown(now, options_.user, t);
+}
+
+void ClientSession::OnPresenceUpdate(TimeUs now, const PresenceStatus& s, bool pushed) {
+  presence_[s.user] = s;
+  if (options_.observer != nullptr) {
+    options_.observer->OnPresenceShown(now, options_.user, s, pushed);
+  }
+}
+
+void ClientSession::OnPushNotification(TimeUs now, const PushToDevice& push, Effects& out) {
+  stats_.notifications++;
+  Conv(push.conv);
+  if (options_.observer != nullptr) options_.observer->OnNotification(now, options_.user, push);
+  // If the app is connected the push is redundant; otherwise the user sees it as a
+  // notification and the next connect catches up. Either way a catch-up is cheap insurance.
+  if (connected() && push.message_id > LastShown(push.conv)) StartCatchUp(now, push.conv, out);
+}
+
+// ---- Outbox and periodic work ------------------------------------------------------------------
+
+void ClientSession::TransmitOutbox(TimeUs now, Effects& out) {
+  for (auto& [id, e] : outbox_) Transmit(now, id, e, out);
+}
+
+void ClientSession::Transmit(TimeUs now, ClientMsgId id, OutboxEntry& e, Effects& out) {
+  assert(connected());
+  if (e.attempts > 0) stats_.retries++;
+  e.attempts++;
+  stats_.send_attempts++;
+  e.next_retry_us = now + Backoff(e.attempts);
+  out.push_back(SendToServer{SendMessage{id, e.conv, e.created_us, e.body}});
+  out.push_back(ArmTimer{TimerId(kRetryTimer, id), e.next_retry_us});
+}
+
+TimeUs ClientSession::Backoff(uint32_t attempts) {
+  assert(attempts >= 1);
+  const auto& config = options_.config;
+  TimeUs base = config.client_retry_initial_us;
+  for (uint32_t i = 1; i < attempts && base < config.client_retry_max_us; i++) base *= 2;
+  base = std::min(base, config.client_retry_max_us);
+  // Equal jitter: half fixed, half random, so retries of many clients spread out.
+  const TimeUs half = std::max<TimeUs>(base / 2, 1);
+  return half + static_cast<TimeUs>(rng_.Uniform(static_cast<uint64_t>(half) + 1));
+}
+
+void ClientSession::SendReceipts(Effects& out) {
+  if (receipt_dirty_.empty()) return;
+  if (connected()) {
+    for (const ConversationId& conv : receipt_dirty_) {
+      Conversation& c = convs_[conv];
+      if (c.last_shown <= c.delivered_sent) continue;
+      c.delivered_sent = c.last_shown;
+      stats_.receipts_sent++;
+      out.push_back(SendToServer{Receipt{conv, ReceiptKind::kDelivered, c.delivered_sent}});
+    }
+  }
+  receipt_dirty_.clear();
+}
+
+void ClientSession::PollPresence(TimeUs now, Effects& out) {
+  std::vector<UserId> contacts;
+  for (const auto& [conv, c] : convs_) {
+    if (!conv.is_group() && conv.low != conv.high) contacts.push_back(conv.Peer(options_.user));
+  }
+  const size_t chunk = options_.config.lookup_users_max;
+  for (size_t i = 0; i < contacts.size(); i += chunk) {
+    const size_t end = std::min(contacts.size(), i + chunk);
+    const uint64_t req = NewRequest(now, RequestKind::kPresence, ConversationId(), out);
+    out.push_back(SendToServer{PresenceQuery{
+        req, std::vector<UserId>(contacts.begin() + static_cast<ptrdiff_t>(i),
+                                 contacts.begin() + static_cast<ptrdiff_t>(end))}});
+  }
+}
+
+void ClientSession::PollGroups(TimeUs now, Effects& out) {
+  for (GroupId g : groups_) {
+    const ConversationId conv = ConversationId::Group(g);
+    if (Conv(conv).group_mode == GroupMode::kPull) StartCatchUp(now, conv, out);
+  }
+}
+
+uint64_t ClientSession::NewRequest(TimeUs now, RequestKind kind, ConversationId conv,
+                                   Effects& out) {
+  const uint64_t id = request_id_next_++;
+  requests_[id] = Request{kind, conv};
+  out.push_back(
+      ArmTimer{TimerId(kRequestTimeoutTimer, id), now + options_.config.client_request_timeout_us});
+  return id;
+}
+
+void ClientSession::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
+  const auto kind = static_cast<TimerKind>(timer_id >> kTimerKindShift);
+  const uint64_t payload = timer_id & kTimerPayloadMask;
+  const auto& config = options_.config;
+  const bool current = connected() && payload == connection_epoch_;
+  switch (kind) {
+    case kRetryTimer: {
+      auto it = outbox_.find(payload);
+      if (it != outbox_.end() && connected() && now >= it->second.next_retry_us) {
+        Transmit(now, it->first, it->second, out);
+      }
+      break;
+    }
+    case kSyncTimer:
+      if (!current) break;
+      Sync(now, out);
+      out.push_back(ArmTimer{timer_id, now + config.client_sync_interval_us});
+      break;
+    case kGroupPollTimer:
+      if (!current) break;
+      PollGroups(now, out);
+      out.push_back(ArmTimer{timer_id, now + config.group_poll_interval_us});
+      break;
+    case kPresencePollTimer:
+      if (!current) break;
+      PollPresence(now, out);
+      out.push_back(ArmTimer{timer_id, now + config.presence_poll_interval_us});
+      break;
+    case kReconnectTimer:
+      if (wants_online_ && !connected() && !connecting_) {
+        connecting_ = true;
+        out.push_back(OpenSession{NodeId()});
+      }
+      break;
+    case kRequestTimeoutTimer: {
+      auto it = requests_.find(payload);
+      if (it == requests_.end()) break;
+      const Request r = it->second;
+      requests_.erase(it);
+      if (r.kind == RequestKind::kCatchUp) {
+        Conversation& c = Conv(r.conv);
+        if (c.catchup_request == payload) c.catchup_request = 0;
+        StartCatchUp(now, r.conv, out);
+      } else if (r.kind == RequestKind::kSync) {
+        Sync(now, out);
+      }
+      break;
+    }
+  }
+  SendReceipts(out);
+}
+
+// ---- Queries -----------------------------------------------------------------------------------
+
+std::vector<ChatMessage> ClientSession::View(const ConversationId& conv) const {
+  auto it = convs_.find(conv);
+  return it == convs_.end() ? std::vector<ChatMessage>() : it->second.view;
+}
+
+MessageId ClientSession::LastShown(const ConversationId& conv) const {
+  auto it = convs_.find(conv);
+  return it == convs_.end() ? kNoMessage : it->second.last_shown;
+}
+
+MessageId ClientSession::ReceiptShown(const ConversationId& conv, ReceiptKind kind,
+                                      UserId reader) const {
+  auto it = convs_.find(conv);
+  if (it == convs_.end()) return kNoMessage;
+  auto rit = it->second.receipts.find({kind, reader});
+  return rit == it->second.receipts.end() ? kNoMessage : rit->second;
+}
+
+bool ClientSession::IsTyping(const ConversationId& conv, UserId who, TimeUs now) const {
+  auto it = convs_.find(conv);
+  if (it == convs_.end()) return false;
+  auto tit = it->second.typing_until.find(who);
+  return tit != it->second.typing_until.end() && now < tit->second;
+}
+
+const PresenceStatus* ClientSession::Presence(UserId who) const {
+  auto it = presence_.find(who);
+  return it == presence_.end() ? nullptr : &it->second;
+}
+
+std::vector<ConversationId> ClientSession::Conversations() const {
+  std::vector<ConversationId> result;
+  result.reserve(convs_.size());
+  for (const auto& [conv, c] : convs_) result.push_back(conv);
+  return result;
+}
+
+bool ClientSession::HasPendingCatchUp() const {
+  for (const auto& [conv, c] : convs_) {
+    if (c.catchup_request != 0 || !c.held.empty()) return true;
+  }
+  return false;
+}
+
+}  // namespace chatlab

@@ -1,0 +1,223 @@
+// The client session: one user's device, as a sans-I/O state machine.
+//
+// It keeps an outbox of unacknowledged messages (client message ids, retries with backoff), a
+// local log per conversation with de-duplication, gap detection from prev_msg_id with history
+// catch-up, catch-up on (re)connect and at intervals, pull-mode group polling, delivery and read
+// receipts, typing and presence. What the user sees is reported to a ClientObserver (the
+// simulator's oracle, a UI) and, when options.keep_view is set, kept in View().
+//
+// The device's local state survives disconnects (it is the phone's storage); only the network
+// session comes and goes.
+#ifndef CHATLAB_CORE_CLIENT_H_
+#define CHATLAB_CORE_CLIENT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "absl/status/statusor.h"
+#include "core/config.h"
+#include "core/effects.h"
+#include "core/messages.h"
+#include "core/random.h"
+#include "core/types.h"
+
+namespace chatlab {
+
+// Receives what the user of one client sees. All calls are synchronous from inside a
+// ClientSession call; implementations must not call back into the client.
+class ClientObserver {
+ public:
+  virtual ~ClientObserver() = default;
+  // m is now shown in its conversation. out_of_order: its id is below one already shown.
+  // duplicate: the same message id was shown before (only possible with dedup off).
+  virtual void OnDisplayed(TimeUs /*now*/, UserId /*viewer*/, const ChatMessage& /*m*/,
+                           bool /*out_of_order*/, bool /*duplicate*/) {}
+  // The server acknowledged a send (code kOk). For queued acks message_id is 0.
+  virtual void OnAcked(TimeUs /*now*/, UserId /*sender*/, const SendAck& /*ack*/) {}
+  // A send failed permanently (kInvalidArgument, kPermissionDenied, kNotFound).
+  virtual void OnSendFailed(TimeUs /*now*/, UserId /*sender*/, const SendAck& /*ack*/) {}
+  // The user sent a message (it entered the outbox).
+  virtual void OnSent(TimeUs /*now*/, UserId /*sender*/, ClientMsgId /*id*/,
+                      const ConversationId& /*conv*/) {}
+  // The receipt watermark shown for (shown.conv, shown.kind, shown.reader) changed to
+  // shown.up_to. A correct client only ever moves it forward; the oracle checks that.
+  virtual void OnReceiptShown(TimeUs /*now*/, UserId /*viewer*/, const ReceiptUpdate& /*shown*/) {}
+  virtual void OnTypingShown(TimeUs /*now*/, UserId /*viewer*/, const TypingUpdate& /*t*/) {}
+  virtual void OnPresenceShown(TimeUs /*now*/, UserId /*viewer*/, const PresenceStatus& /*s*/,
+                               bool /*pushed*/) {}
+  virtual void OnNotification(TimeUs /*now*/, UserId /*viewer*/, const PushToDevice& /*p*/) {}
+  // A history read answered: n messages fetched for conv.
+  virtual void OnHistoryFetched(TimeUs /*now*/, UserId /*viewer*/, const ConversationId& /*conv*/,
+                                size_t /*n*/) {}
+};
+
+class ClientSession {
+ public:
+  struct Options {
+    UserId user;
+    ProtocolConfig config;
+    uint64_t seed = 1;
+    ClientObserver* observer = nullptr;  // not owned; may be null
+    bool keep_view = false;              // keep shown messages for View()
+    // Reconnect by itself (OpenSession with backoff) after an unexpected disconnect.
+    bool auto_reconnect = true;
+  };
+
+  struct Stats {
+    uint64_t sends = 0;
+    uint64_t send_attempts = 0;  // first tries and retries
+    uint64_t retries = 0;
+    uint64_t acks = 0;
+    uint64_t send_failures = 0;
+    uint64_t deliveries = 0;  // Deliver received
+    uint64_t displayed = 0;
+    uint64_t duplicates_suppressed = 0;
+    uint64_t duplicates_displayed = 0;
+    uint64_t out_of_order_displayed = 0;
+    uint64_t gaps_detected = 0;
+    uint64_t held_dropped = 0;
+    uint64_t catchups = 0;  // GetMessages sent
+    uint64_t messages_fetched = 0;
+    uint64_t syncs = 0;
+    uint64_t receipts_sent = 0;
+    uint64_t stale_receipts_ignored = 0;
+    uint64_t connects = 0;
+    uint64_t disconnects = 0;
+    uint64_t errors = 0;  // ErrorReply received
+    uint64_t notifications = 0;
+  };
+
+  explicit ClientSession(const Options& options);
+
+  // ---- User actions ----
+  // Go online: asks the environment for a session (OpenSession{server}; NodeId() = any).
+  void Connect(TimeUs now, NodeId server, Effects& out);
+  // Go offline: closes the session; no automatic reconnect until Connect.
+  void Disconnect(TimeUs now, Effects& out);
+  // Queue a message. Fails with kResourceExhausted at config.client_outbox_max and
+  // kInvalidArgument for a bad conversation or a body over config.body_bytes_max.
+  absl::StatusOr<ClientMsgId> Send(TimeUs now, const ConversationId& conv, std::string body,
+                                   Effects& out);
+  // Read everything shown in conv: sends a read receipt if the watermark moved.
+  void MarkRead(TimeUs now, const ConversationId& conv, Effects& out);
+  void SetTyping(TimeUs now, const ConversationId& conv, bool active, Effects& out);
+  // Returns the request id; the answer arrives as GroupResult. REQUIRES: connected().
+  uint64_t JoinGroup(TimeUs now, GroupId group, Effects& out);
+  uint64_t LeaveGroup(TimeUs now, GroupId group, Effects& out);
+  // Ask for a full catch-up now.
+  void Sync(TimeUs now, Effects& out);
+
+  // ---- Environment inputs ----
+  void OnConnected(TimeUs now, SessionId session, NodeId server, Effects& out);
+  void OnConnectFailed(TimeUs now, Effects& out);
+  void OnDisconnected(TimeUs now, Effects& out);
+  void OnServerMessage(TimeUs now, const Message& msg, Effects& out);
+  void OnTimer(TimeUs now, uint64_t timer_id, Effects& out);
+  void OnPushNotification(TimeUs now, const PushToDevice& push, Effects& out);
+
+  // ---- What the user sees ----
+  bool connected() const { return session_.valid(); }
+  bool wants_online() const { return wants_online_; }
+  SessionId session() const { return session_; }
+  NodeId server() const { return server_; }
+  UserId user() const { return options_.user; }
+  const Stats& stats() const { return stats_; }
+  size_t outbox_size() const { return outbox_.size(); }
+  // Shown messages in display order (only with keep_view).
+  std::vector<ChatMessage> View(const ConversationId& conv) const;
+  // The newest message id shown in conv (kNoMessage if none).
+  MessageId LastShown(const ConversationId& conv) const;
+  MessageId ReceiptShown(const ConversationId& conv, ReceiptKind kind, UserId reader) const;
+  bool IsTyping(const ConversationId& conv, UserId who, TimeUs now) const;
+  const PresenceStatus* Presence(UserId who) const;
+  std::vector<ConversationId> Conversations() const;
+  bool HasPendingCatchUp() const;
+  absl::btree_set<GroupId> groups() const { return groups_; }
+
+ private:
+  struct OutboxEntry {
+    ConversationId conv;
+    std::string body;
+    TimeUs created_us = 0;
+    uint32_t attempts = 0;
+    TimeUs next_retry_us = 0;
+  };
+  struct Conversation {
+    // Every message id received (the de-duplication set).
+    absl::btree_set<MessageId> log;
+    // The newest id shown; messages are shown only in chain order when gap detection is on.
+    MessageId last_shown = kNoMessage;
+    // Out-of-order arrivals waiting for a catch-up, by id. Bounded by config.client_held_max.
+    absl::btree_map<MessageId, ChatMessage> held;
+    // Request id of the catch-up in flight (0 if none).
+    uint64_t catchup_request = 0;
+    // The first request id issued after the newest held message arrived: only a catch-up at
+    // least this new is known to cover every held message.
+    uint64_t held_covered_from = 0;
+    MessageId delivered_sent = kNoMessage;  // delivery receipt watermark sent
+    MessageId read_sent = kNoMessage;       // read receipt watermark sent
+    GroupMode group_mode = GroupMode::kNone;
+    absl::btree_map<std::pair<ReceiptKind, UserId>, MessageId> receipts;
+    absl::btree_map<UserId, TimeUs> typing_until;
+    std::vector<ChatMessage> view;  // only with keep_view
+  };
+  enum class RequestKind : uint8_t { kCatchUp, kSync, kGroup, kPresence };
+  struct Request {
+    RequestKind kind;
+    ConversationId conv;
+  };
+
+  void OnSendAck(TimeUs now, const SendAck& ack, Effects& out);
+  void OnMessagesResult(TimeUs now, const MessagesResult& r, Effects& out);
+  void OnSyncResult(TimeUs now, const SyncResult& r, Effects& out);
+  void OnGroupResult(TimeUs now, const GroupResult& r, Effects& out);
+  void OnReceiptUpdate(TimeUs now, const ReceiptUpdate& r);
+  void OnTypingUpdate(TimeUs now, const TypingUpdate& t);
+  void OnPresenceUpdate(TimeUs now, const PresenceStatus& s, bool pushed);
+
+  // A message arrived live (Deliver or a direct ack).
+  void Ingest(TimeUs now, const ChatMessage& m, Effects& out);
+  // Shows m and notes it for a delivery receipt.
+  void Show(TimeUs now, Conversation& c, const ChatMessage& m, bool duplicate);
+  // Shows held messages that now continue the chain.
+  void DrainHeld(TimeUs now, Conversation& c);
+  void StartCatchUp(TimeUs now, const ConversationId& conv, Effects& out);
+  void TransmitOutbox(TimeUs now, Effects& out);
+  void Transmit(TimeUs now, ClientMsgId id, OutboxEntry& e, Effects& out);
+  void SendReceipts(Effects& out);
+  void DropSession();
+  void ScheduleReconnect(TimeUs now, Effects& out);
+  void PollPresence(TimeUs now, Effects& out);
+  void PollGroups(TimeUs now, Effects& out);
+  uint64_t NewRequest(TimeUs now, RequestKind kind, ConversationId conv, Effects& out);
+  TimeUs Backoff(uint32_t attempts);
+  Conversation& Conv(const ConversationId& conv) { return convs_[conv]; }
+
+  const Options options_;
+  Rng rng_;
+  Stats stats_;
+  bool wants_online_ = false;
+  // True between OpenSession and OnConnected/OnConnectFailed: no second OpenSession meanwhile.
+  bool connecting_ = false;
+  SessionId session_;  // valid iff connected
+  // Increments on every connect; periodic timers carry it and die with their connection.
+  uint64_t connection_epoch_ = 0;
+  NodeId server_;
+  uint32_t reconnect_attempts_ = 0;
+  ClientMsgId client_msg_id_next_ = 1;
+  uint64_t request_id_next_ = 1;
+  absl::btree_map<ClientMsgId, OutboxEntry> outbox_;
+  absl::btree_map<ConversationId, Conversation> convs_;
+  absl::btree_set<GroupId> groups_;
+  absl::btree_map<uint64_t, Request> requests_;
+  // Conversations whose delivery receipt should be sent at the end of this input.
+  absl::btree_set<ConversationId> receipt_dirty_;
+  absl::btree_map<UserId, PresenceStatus> presence_;
+};
+
+}  // namespace chatlab
+
+#endif  // CHATLAB_CORE_CLIENT_H_

@@ -1,0 +1,84 @@
+// Names of the design switches in core/config.h, as written in scenario files and chatd flags.
+//
+// Each Name/Parse pair is one table, so a name can never parse to a different value than the one
+// it was printed from (tests/core/codec_test.cc checks the round trip for every value).
+#include "core/config.h"
+
+#include <array>
+#include <optional>
+#include <string_view>
+#include <utility>
+
+namespace chatlab {
+namespace {
+
+template <typename E, size_t N>
+using NameTable = std::array<std::pair<E, std::string_view>, N>;
+
+constexpr NameTable<IdScheme, 3> kIdSchemeNames = {{
+    {IdScheme::kSnowflake, "snowflake"},
+    {IdScheme::kTimestamp, "timestamp"},
+    {IdScheme::kSequence, "sequence"},
+}};
+constexpr NameTable<ForwardingStrategy, 3> kForwardingStrategyNames = {{
+    {ForwardingStrategy::kDirect, "direct"},
+    {ForwardingStrategy::kBuffered, "buffered"},
+    {ForwardingStrategy::kQueue, "queue"},
+}};
+constexpr NameTable<GroupDelivery, 3> kGroupDeliveryNames = {{
+    {GroupDelivery::kPush, "push"},
+    {GroupDelivery::kPull, "pull"},
+    {GroupDelivery::kHybrid, "hybrid"},
+}};
+constexpr NameTable<WritePath, 2> kWritePathNames = {{
+    {WritePath::kDirect, "direct"},
+    {WritePath::kBatched, "batched"},
+}};
+constexpr NameTable<PresenceFanout, 2> kPresenceFanoutNames = {{
+    {PresenceFanout::kAll, "all"},
+    {PresenceFanout::kShortList, "short_list"},
+}};
+
+// The name of v, or "unknown" for a value outside the enum (cast from an unchecked integer).
+template <typename E, size_t N>
+constexpr std::string_view NameOf(const NameTable<E, N>& table, E v) {
+  for (const auto& [value, name] : table) {
+    if (value == v) return name;
+  }
+  return "unknown";
+}
+
+// Exact, case-sensitive match.
+template <typename E, size_t N>
+constexpr std::optional<E> ParseName(const NameTable<E, N>& table, std::string_view s) {
+  for (const auto& [value, name] : table) {
+    if (name == s) return value;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view IdSchemeName(IdScheme v) { return NameOf(kIdSchemeNames, v); }
+std::string_view ForwardingStrategyName(ForwardingStrategy v) {
+  return NameOf(kForwardingStrategyNames, v);
+}
+std::string_view GroupDeliveryName(GroupDelivery v) { return NameOf(kGroupDeliveryNames, v); }
+std::string_view WritePathName(WritePath v) { return NameOf(kWritePathNames, v); }
+std::string_view PresenceFanoutName(PresenceFanout v) { return NameOf(kPresenceFanoutNames, v); }
+
+std::optional<IdScheme> ParseIdScheme(std::string_view s) { return ParseName(kIdSchemeNames, s); }
+std::optional<ForwardingStrategy> ParseForwardingStrategy(std::string_view s) {
+  return ParseName(kForwardingStrategyNames, s);
+}
+std::optional<GroupDelivery> ParseGroupDelivery(std::string_view s) {
+  return ParseName(kGroupDeliveryNames, s);
+}
+std::optional<WritePath> ParseWritePath(std::string_view s) {
+  return ParseName(kWritePathNames, s);
+}
+std::optional<PresenceFanout> ParsePresenceFanout(std::string_view s) {
+  return ParseName(kPresenceFanoutNames, s);
+}
+
+}  // namespace chatlab

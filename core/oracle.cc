@@ -1,0 +1,112 @@
+#include "core/oracle.h"
+
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+
+namespace chatlab {
+
+void Oracle::OnSent(TimeUs now, UserId sender, ClientMsgId id, const ConversationId& conv) {
+  sent_[{sender, id}] = SentInfo{conv, now, false, false};
+}
+
+void Oracle::OnAcked(TimeUs now, UserId sender, const SendAck& ack) {
+  auto it = sent_.find({sender, ack.client_msg_id});
+  if (it == sent_.end() || it->second.acked) return;
+  it->second.acked = true;
+  acked_count_++;
+  latencies_.ack_us.push_back(now - it->second.sent_at_us);
+}
+
+void Oracle::OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool out_of_order,
+                         bool duplicate) {
+  View& view = views_[{viewer, m.conv}];
+  const MessageKey key{m.sender, m.client_msg_id};
+  const bool shown_before = !view.shown.insert(key).second;
+  if (shown_before || duplicate) {
+    counts_.duplicates_shown++;
+    Violation("duplicates_shown",
+              absl::StrCat(ToString(viewer), " saw message ", m.message_id, " (",
+                           ToString(m.sender), "/", m.client_msg_id, ") twice in ",
+                           ToString(m.conv)),
+              counts_.duplicates_shown == 1);
+  }
+  // Judge order by what this view shows, not by the client's own flag alone, so a client bug
+  // that forgets to set the flag is still caught.
+  if (out_of_order || m.message_id < view.max_shown) {
+    counts_.order_violations++;
+    Violation("order_violations",
+              absl::StrCat(ToString(viewer), " saw message ", m.message_id, " in ",
+                           ToString(m.conv), " after newer message ", view.max_shown),
+              counts_.order_violations == 1);
+  }
+  view.max_shown = std::max(view.max_shown, m.message_id);
+  if (viewer == m.sender) return;
+  auto it = sent_.find(key);
+  if (it != sent_.end() && !it->second.shown_to_other) {
+    it->second.shown_to_other = true;
+    latencies_.end_to_end_us.push_back(now - it->second.sent_at_us);
+  }
+}
+
+void Oracle::OnReceiptShown(TimeUs now, UserId viewer, const ReceiptUpdate& shown) {
+  (void)now;
+  MessageId& last = receipts_[std::make_tuple(viewer, shown.conv, shown.kind, shown.reader)];
+  if (shown.up_to < last) {
+    counts_.receipt_regressions++;
+    Violation("receipt_regressions",
+              absl::StrCat(ToString(viewer), " saw the ",
+                           shown.kind == ReceiptKind::kRead ? "read" : "delivery",
+                           " receipt of ", ToString(shown.reader), " in ", ToString(shown.conv),
+                           " go back from ", last, " to ", shown.up_to),
+              counts_.receipt_regressions == 1);
+  }
+  last = std::max(last, shown.up_to);
+}
+
+void Oracle::CheckFinal(const std::vector<ConversationTruth>& truth) {
+  absl::btree_set<MessageKey> stored;
+  for (const ConversationTruth& t : truth) {
+    for (const ChatMessage& m : t.messages) {
+      const MessageKey key{m.sender, m.client_msg_id};
+      stored.insert(key);
+      auto sit = sent_.find(key);
+      const bool acked = sit != sent_.end() && sit->second.acked;
+      bool missing_for_acked = false;
+      for (UserId p : t.participants) {
+        auto vit = views_.find({p, t.conv});
+        if (vit != views_.end() && vit->second.shown.contains(key)) continue;
+        counts_.undelivered_after_heal++;
+        Violation("undelivered_after_heal",
+                  absl::StrCat("message ", m.message_id, " (", ToString(m.sender), "/",
+                               m.client_msg_id, ") in ", ToString(t.conv),
+                               " never reached ", ToString(p)),
+                  counts_.undelivered_after_heal == 1);
+        missing_for_acked = missing_for_acked || acked;
+      }
+      if (missing_for_acked) {
+        counts_.lost_acked++;
+        Violation("lost_acked",
+                  absl::StrCat("acknowledged message ", m.message_id, " (", ToString(m.sender),
+                               "/", m.client_msg_id, ") in ", ToString(t.conv),
+                               " is missing from a participant's view"),
+                  counts_.lost_acked == 1);
+      }
+    }
+  }
+  for (const auto& [key, info] : sent_) {
+    if (!info.acked || stored.contains(key)) continue;
+    counts_.lost_acked++;
+    Violation("lost_acked",
+              absl::StrCat("acknowledged message ", ToString(key.first), "/", key.second, " in ",
+                           ToString(info.conv), " is not in the store"),
+              counts_.lost_acked == 1);
+  }
+}
+
+void Oracle::Violation(const char* kind, std::string detail, bool first_of_kind) {
+  if (!first_of_kind) return;
+  first_violations_.push_back(absl::StrCat(kind, ": ", detail));
+}
+
+}  // namespace chatlab

@@ -1,0 +1,101 @@
+// The invariant oracle: watches what every user sees and checks the promises of the protocol.
+//
+// It is a ClientObserver attached to every client of a run (in the in-process harness and in
+// the SimGrid simulator alike), so there is one checker, not one per environment. During the run
+// it counts what can be seen at once (a message shown twice, a message shown above a newer one,
+// a receipt going back); at the end, given the store's final contents (the authoritative
+// history) and who belongs to each conversation, it checks that every acknowledged message
+// reached every participant's view (no acknowledged message lost) and that every stored message
+// did (liveness, once faults have healed).
+//
+// A checker that cannot fail proves nothing: tests/core/oracle_test.cc feeds it each violation.
+#ifndef CHATLAB_CORE_ORACLE_H_
+#define CHATLAB_CORE_ORACLE_H_
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "core/client.h"
+#include "core/types.h"
+
+namespace chatlab {
+
+// Integer counts of invariant violations (all must be 0 in a correct run).
+struct InvariantCounts {
+  uint64_t lost_acked = 0;              // acked messages missing from the store or a view
+  uint64_t duplicates_shown = 0;        // a (sender, client_msg_id) shown twice in one view
+  uint64_t order_violations = 0;        // a message shown above a newer one
+  uint64_t receipt_regressions = 0;     // a shown receipt watermark went back
+  uint64_t undelivered_after_heal = 0;  // (message, participant) pairs missing at the end
+  uint64_t total() const {
+    return lost_acked + duplicates_shown + order_violations + receipt_regressions +
+           undelivered_after_heal;
+  }
+};
+
+// What the authoritative history says about one conversation at the end of a run.
+struct ConversationTruth {
+  ConversationId conv;
+  std::vector<ChatMessage> messages;  // the store's order (ascending message id)
+  std::vector<UserId> participants;   // both parties, or the group's members
+};
+
+class Oracle : public ClientObserver {
+ public:
+  // Latency samples, in microseconds of the global (environment) clock.
+  struct Latencies {
+    std::vector<TimeUs> end_to_end_us;  // send -> first shown to another participant
+    std::vector<TimeUs> ack_us;         // send -> acked
+  };
+
+  // ClientObserver. `now` must be the environment's global clock (not a skewed node clock) so
+  // that latencies across users compare.
+  void OnSent(TimeUs now, UserId sender, ClientMsgId id, const ConversationId& conv) override;
+  void OnAcked(TimeUs now, UserId sender, const SendAck& ack) override;
+  void OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool out_of_order,
+                   bool duplicate) override;
+  void OnReceiptShown(TimeUs now, UserId viewer, const ReceiptUpdate& shown) override;
+
+  // The end-of-run check against the store's final contents. Adds lost_acked and
+  // undelivered_after_heal to counts(); call once.
+  void CheckFinal(const std::vector<ConversationTruth>& truth);
+
+  const InvariantCounts& counts() const { return counts_; }
+  // A sentence about the first violation of each kind, in the order they were found.
+  const std::vector<std::string>& first_violations() const { return first_violations_; }
+  const Latencies& latencies() const { return latencies_; }
+  uint64_t sent() const { return sent_.size(); }
+  uint64_t acked() const { return acked_count_; }
+
+ private:
+  using MessageKey = std::pair<UserId, ClientMsgId>;  // (sender, client_msg_id)
+  struct SentInfo {
+    ConversationId conv;
+    TimeUs sent_at_us = 0;
+    bool acked = false;
+    bool shown_to_other = false;
+  };
+  struct View {
+    absl::btree_set<MessageKey> shown;
+    MessageId max_shown = kNoMessage;
+  };
+
+  void Violation(const char* kind, std::string detail, bool first_of_kind);
+
+  InvariantCounts counts_;
+  std::vector<std::string> first_violations_;
+  Latencies latencies_;
+  uint64_t acked_count_ = 0;
+  absl::btree_map<MessageKey, SentInfo> sent_;
+  absl::btree_map<std::pair<UserId, ConversationId>, View> views_;
+  // (viewer, conv, kind, reader) -> shown watermark.
+  absl::btree_map<std::tuple<UserId, ConversationId, ReceiptKind, UserId>, MessageId> receipts_;
+};
+
+}  // namespace chatlab
+
+#endif  // CHATLAB_CORE_ORACLE_H_

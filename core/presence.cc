@@ -1,0 +1,249 @@
+#include "core/presence.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <iterator>
+#include <utility>
+#include <variant>
+
+namespace chatlab {
+
+static_assert(PresenceService::kContactHalfLifeUs > 0);
+
+PresenceService::PresenceService(const NodeOptions& options, size_t users_max)
+    : options_(options), users_max_(users_max) {
+  assert(options_.self.valid());
+  assert(users_max_ > 0);
+}
+
+void PresenceService::Start(TimeUs /*now*/, Effects& /*out*/) {}
+
+void PresenceService::OnTimer(TimeUs /*now*/, uint64_t /*timer_id*/, Effects& /*out*/) {}
+
+void PresenceService::OnMessage(TimeUs now, NodeId from, const Message& msg, Effects& out) {
+  if (const auto* m = std::get_if<PresenceSet>(&msg)) {
+    OnPresenceSet(now, from, *m, out);
+  } else if (const auto* m = std::get_if<PresenceTouch>(&msg)) {
+    OnPresenceTouch(now, *m);
+  } else if (const auto* m = std::get_if<PresenceLookup>(&msg)) {
+    OnPresenceLookup(from, *m, out);
+  } else {
+    stats_.unexpected_messages++;
+  }
+  assert(users_.size() <= users_max_);
+}
+
+PresenceStatus PresenceService::Status(UserId user) const {
+  auto it = users_.find(user);
+  if (it == users_.end()) {
+    return PresenceStatus{user, false, 0};
+  }
+  return PresenceStatus{user, it->second.online, it->second.last_seen_us};
+}
+
+double PresenceService::Decayed(const Contact& contact, TimeUs now) {
+  // A clock that went back (skew, a restarted node) never inflates a score.
+  const TimeUs elapsed_us = std::max<TimeUs>(0, now - contact.touched_at_us);
+  const double half_lives =
+      static_cast<double>(elapsed_us) / static_cast<double>(kContactHalfLifeUs);
+  return contact.score * std::exp2(-half_lives);
+}
+
+bool PresenceService::RanksAbove(double score_a, UserId a, double score_b, UserId b) {
+  if (score_a != score_b) {
+    return score_a > score_b;
+  }
+  return a < b;
+}
+
+std::vector<UserId> PresenceService::Audience(UserId user, TimeUs now) const {
+  std::vector<UserId> audience;
+  auto it = users_.find(user);
+  if (it == users_.end()) {
+    return audience;
+  }
+  const auto& contacts = it->second.contacts;
+  const size_t short_list_size = options_.config.presence_short_list_size;
+  if (options_.config.presence_fanout == PresenceFanout::kAll ||
+      contacts.size() <= short_list_size) {
+    audience.reserve(contacts.size());
+    for (const auto& [contact, unused] : contacts) {
+      audience.push_back(contact);  // btree order: ascending
+    }
+    return audience;
+  }
+  std::vector<std::pair<double, UserId>> ranked;
+  ranked.reserve(contacts.size());
+  for (const auto& [contact, state] : contacts) {
+    ranked.emplace_back(Decayed(state, now), contact);
+  }
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return RanksAbove(a.first, a.second, b.first, b.second);
+  });
+  ranked.resize(short_list_size);
+  for (const auto& [unused, contact] : ranked) {
+    audience.push_back(contact);
+  }
+  std::sort(audience.begin(), audience.end());
+  assert(audience.size() == short_list_size);
+  return audience;
+}
+
+double PresenceService::ContactScore(UserId user, UserId contact, TimeUs now) const {
+  auto it = users_.find(user);
+  if (it == users_.end()) {
+    return 0;
+  }
+  auto c = it->second.contacts.find(contact);
+  return c == it->second.contacts.end() ? 0 : Decayed(c->second, now);
+}
+
+size_t PresenceService::contact_count(UserId user) const {
+  auto it = users_.find(user);
+  return it == users_.end() ? 0 : it->second.contacts.size();
+}
+
+PresenceService::UserState* PresenceService::FindOrTrack(UserId user) {
+  assert(user.valid());
+  auto it = users_.find(user);
+  if (it != users_.end()) {
+    return &it->second;
+  }
+  if (users_.size() >= users_max_) {
+    stats_.users_refused++;
+    return nullptr;
+  }
+  return &users_[user];
+}
+
+void PresenceService::OnPresenceSet(TimeUs now, NodeId from, const PresenceSet& m,
+                                    Effects& out) {
+  if (!from.valid() || !m.user.valid()) {
+    stats_.unexpected_messages++;
+    return;
+  }
+  if (m.online) {
+    UserState* state = FindOrTrack(m.user);
+    if (state == nullptr) {
+      return;
+    }
+    const bool was_online = state->online;
+    state->online = true;
+    state->server = from;  // a reconnect elsewhere moves the user without an offline blip
+    state->last_seen_us = now;
+    stats_.sets++;
+    if (!was_online) {
+      PushStatus(m.user, now, out);
+    }
+    return;
+  }
+  auto it = users_.find(m.user);
+  if (it == users_.end() || !it->second.online || it->second.server != from) {
+    // Stale: the user is offline already, or its session now lives on another server.
+    stats_.sets_ignored++;
+    return;
+  }
+  it->second.online = false;
+  it->second.server = NodeId();
+  it->second.last_seen_us = now;
+  stats_.sets++;
+  PushStatus(m.user, now, out);
+}
+
+void PresenceService::OnPresenceTouch(TimeUs now, const PresenceTouch& m) {
+  if (!m.user.valid() || !m.peer.valid()) {
+    stats_.unexpected_messages++;
+    return;
+  }
+  stats_.touches++;
+  if (m.user == m.peer) {
+    return;  // a note-to-self conversation ranks no contact
+  }
+  // One direction at a time: FindOrTrack may rehash users_.
+  TouchContact(m.user, m.peer, now);
+  TouchContact(m.peer, m.user, now);
+}
+
+void PresenceService::TouchContact(UserId owner, UserId contact, TimeUs now) {
+  assert(owner != contact);
+  UserState* state = FindOrTrack(owner);
+  if (state == nullptr) {
+    return;
+  }
+  auto it = state->contacts.find(contact);
+  if (it != state->contacts.end()) {
+    it->second.score = Decayed(it->second, now) + 1;
+    it->second.touched_at_us = now;
+    return;
+  }
+  const size_t contacts_max = options_.config.presence_contacts_max;
+  if (contacts_max == 0) {
+    return;  // contact tracking disabled by configuration
+  }
+  if (state->contacts.size() >= contacts_max) {
+    // The newcomer is always admitted: a fresh touch is the best evidence of activity, and
+    // refusing it would freeze a full list until every old score decayed.
+    EvictLeastActive(*state, now);
+  }
+  state->contacts.emplace(contact, Contact{1.0, now});
+  assert(state->contacts.size() <= contacts_max);
+}
+
+void PresenceService::EvictLeastActive(UserState& state, TimeUs now) {
+  assert(!state.contacts.empty());
+  auto victim = state.contacts.begin();
+  double victim_score = Decayed(victim->second, now);
+  for (auto it = std::next(victim); it != state.contacts.end(); ++it) {
+    const double score = Decayed(it->second, now);
+    if (RanksAbove(victim_score, victim->first, score, it->first)) {
+      victim = it;
+      victim_score = score;
+    }
+  }
+  state.contacts.erase(victim);
+  stats_.contacts_evicted++;
+}
+
+void PresenceService::PushStatus(UserId user, TimeUs now, Effects& out) {
+  const PresenceStatus status = Status(user);
+  // Ordered by server so that pushes leave in ascending server order; each recipient list is
+  // ascending because the audience is.
+  absl::btree_map<NodeId, std::vector<UserId>> by_server;
+  for (UserId contact : Audience(user, now)) {
+    auto it = users_.find(contact);
+    if (it != users_.end() && it->second.online) {
+      assert(it->second.server.valid());
+      by_server[it->second.server].push_back(contact);
+    }
+  }
+  for (auto& [server, recipients] : by_server) {
+    assert(!recipients.empty());
+    stats_.pushes_sent++;
+    stats_.push_recipients += recipients.size();
+    out.push_back(SendToNode{server, PresencePush{std::move(recipients), status}});
+  }
+}
+
+void PresenceService::OnPresenceLookup(NodeId from, const PresenceLookup& m, Effects& out) {
+  if (!from.valid()) {
+    stats_.unexpected_messages++;  // nowhere to send the answer
+    return;
+  }
+  const size_t users_max = options_.config.lookup_users_max;
+  if (m.users.size() > users_max) {
+    stats_.oversized_lookups++;  // answered for its first users_max users only
+  }
+  const size_t count = std::min(m.users.size(), users_max);
+  PresenceLookupResult result;
+  result.request_id = m.request_id;
+  result.statuses.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    result.statuses.push_back(Status(m.users[i]));
+  }
+  stats_.lookups++;
+  stats_.users_polled += count;
+  out.push_back(SendToNode{from, std::move(result)});
+}
+
+}  // namespace chatlab

@@ -1,0 +1,494 @@
+#include "core/store.h"
+
+#include <algorithm>
+#include <cassert>
+#include <iterator>
+#include <limits>
+#include <utility>
+#include <variant>
+
+namespace chatlab {
+namespace {
+
+void Reply(NodeId to, Message msg, Effects& out) { out.push_back(SendToNode{to, std::move(msg)}); }
+
+bool ValidKind(ReceiptKind kind) {
+  return kind == ReceiptKind::kDelivered || kind == ReceiptKind::kRead;
+}
+
+}  // namespace
+
+GroupMode ChooseGroupMode(const ProtocolConfig& config, size_t members, uint32_t rate) {
+  switch (config.group_delivery) {
+    case GroupDelivery::kPush:
+      return GroupMode::kPush;
+    case GroupDelivery::kPull:
+      return GroupMode::kPull;
+    case GroupDelivery::kHybrid:
+      if (members > config.hybrid_push_members_max) return GroupMode::kPull;
+      if (rate > config.hybrid_push_rate_max) return GroupMode::kPull;
+      return GroupMode::kPush;
+  }
+  assert(false && "unknown GroupDelivery");
+  return GroupMode::kPush;
+}
+
+// ---- GroupRate ----------------------------------------------------------------------------------
+
+int64_t GroupRate::WindowOf(TimeUs now, TimeUs window_us) {
+  assert(window_us > 0);
+  int64_t window = now / window_us;
+  if (now % window_us < 0) window -= 1;  // floor, also for a clock before 0
+  return window;
+}
+
+void GroupRate::Add(TimeUs now, TimeUs window_us) {
+  const int64_t window = WindowOf(now, window_us);
+  if (window > window_) {
+    count_previous_ = window == window_ + 1 ? count_current_ : 0;
+    count_current_ = 0;
+    window_ = window;
+  }
+  if (count_current_ < std::numeric_limits<uint32_t>::max()) count_current_++;
+}
+
+uint32_t GroupRate::Rate(TimeUs now, TimeUs window_us) const {
+  const int64_t window = WindowOf(now, window_us);
+  if (window <= window_) return std::max(count_current_, count_previous_);
+  if (window == window_ + 1) return count_current_;  // current_ is now the previous window
+  return 0;
+}
+
+// ---- MessageStore: dispatch ---------------------------------------------------------------------
+
+MessageStore::MessageStore(const NodeOptions& options)
+    : options_(options),
+      snowflake_(static_cast<uint32_t>(options.self.value & SnowflakeGenerator::kNodeMax)) {
+  assert(options_.config.hybrid_rate_window_us > 0);
+}
+
+void MessageStore::Start(TimeUs now, Effects& out) {
+  // Nothing to arm: the store only answers requests.
+  (void)now;
+  (void)out;
+}
+
+void MessageStore::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
+  // The store arms no timers; a stray one is ignored.
+  (void)now;
+  (void)timer_id;
+  (void)out;
+}
+
+void MessageStore::OnMessage(TimeUs now, NodeId from, const Message& msg, Effects& out) {
+  if (const auto* m = std::get_if<StoreAppend>(&msg)) {
+    OnStoreAppend(now, from, *m, out);
+  } else if (const auto* m = std::get_if<StoreAppendBatch>(&msg)) {
+    OnStoreAppendBatch(now, from, *m, out);
+  } else if (const auto* m = std::get_if<StoreRead>(&msg)) {
+    OnStoreRead(now, from, *m, out);
+  } else if (const auto* m = std::get_if<StoreSync>(&msg)) {
+    OnStoreSync(now, from, *m, out);
+  } else if (const auto* m = std::get_if<StoreMembership>(&msg)) {
+    OnStoreMembership(now, from, *m, out);
+  } else if (const auto* m = std::get_if<StoreMembers>(&msg)) {
+    OnStoreMembers(from, *m, out);
+  } else if (const auto* m = std::get_if<StoreReceipt>(&msg)) {
+    OnStoreReceipt(from, *m, out);
+  } else {
+    stats_.unexpected_messages++;
+    return;
+  }
+  stats_.requests++;
+}
+
+// ---- Appends ------------------------------------------------------------------------------------
+
+void MessageStore::OnStoreAppend(TimeUs now, NodeId from, const StoreAppend& m, Effects& out) {
+  StoreAppendResult result;
+  result.request_id = m.request_id;
+  result.outcome = Append(now, m.message);
+  Reply(from, std::move(result), out);
+}
+
+void MessageStore::OnStoreAppendBatch(TimeUs now, NodeId from, const StoreAppendBatch& m,
+                                      Effects& out) {
+  stats_.batch_requests++;
+  StoreAppendBatchResult result;
+  result.request_id = m.request_id;
+  result.outcomes.reserve(m.messages.size());
+  for (const ChatMessage& message : m.messages) {
+    result.outcomes.push_back(Append(now, message));
+  }
+  assert(result.outcomes.size() == m.messages.size());
+  Reply(from, std::move(result), out);
+}
+
+AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request) {
+  const ProtocolConfig& config = options_.config;
+  const ConversationId& conv = request.conv;
+  stats_.appends++;
+  AppendOutcome outcome;
+  outcome.message = request;
+  outcome.message.message_id = kNoMessage;
+  outcome.message.prev_msg_id = kNoMessage;
+  if (!conv.Valid() || !request.sender.valid() || request.body.size() > config.body_bytes_max) {
+    outcome.code = Code::kInvalidArgument;
+    stats_.appends_rejected++;
+    return outcome;
+  }
+  const DedupKey key{request.sender, request.client_msg_id};
+  if (config.dedup_enabled) {
+    const auto it = dedup_.find(key);
+    if (it != dedup_.end()) {
+      stats_.duplicates++;
+      outcome.message = it->second;
+      outcome.duplicate = true;
+      outcome.recipients = Recipients(it->second.conv);
+      outcome.group_mode = ModeOf(now, it->second.conv);
+      return outcome;
+    }
+  }
+  outcome.code = CheckAccess(conv, request.sender);
+  if (outcome.code != Code::kOk) {
+    stats_.appends_rejected++;
+    return outcome;
+  }
+
+  Partition& partition = chats_[conv];
+  const MessageId head = partition.empty() ? kNoMessage : partition.rbegin()->first;
+  const MessageId id = AssignId(now, partition);
+  assert(id != kNoMessage);
+  if (id < head) stats_.out_of_order_ids++;
+  const auto at_or_after = partition.lower_bound(id);
+  if (at_or_after != partition.end() && at_or_after->first == id) stats_.id_collisions++;
+  const MessageId prev =
+      at_or_after == partition.begin() ? kNoMessage : std::prev(at_or_after)->first;
+  assert(prev < id);
+
+  ChatMessage& stored = partition[id];  // overwrites on a collision
+  stored = request;
+  stored.message_id = id;
+  stored.prev_msg_id = prev;
+  stats_.messages_stored++;
+  if (conv.is_group()) {
+    groups_.at(conv.group()).rate.Add(now, config.hybrid_rate_window_us);
+  } else {
+    user_directs_[UserId(conv.low)].insert(conv);
+    user_directs_[UserId(conv.high)].insert(conv);
+  }
+  if (config.dedup_enabled) RememberDedup(key, stored);
+
+  outcome.message = stored;
+  outcome.recipients = Recipients(conv);
+  outcome.group_mode = ModeOf(now, conv);
+  assert(outcome.code == Code::kOk);
+  assert(!outcome.recipients.empty());
+  return outcome;
+}
+
+MessageId MessageStore::AssignId(TimeUs now, const Partition& partition) {
+  switch (options_.config.id_scheme) {
+    case IdScheme::kSnowflake:
+      return snowflake_.Next(now);
+    case IdScheme::kTimestamp:
+      return static_cast<MessageId>(std::max<TimeUs>(now, 1));
+    case IdScheme::kSequence:
+      return partition.empty() ? MessageId{1} : partition.rbegin()->first + 1;
+  }
+  assert(false && "unknown IdScheme");
+  return kNoMessage;
+}
+
+void MessageStore::RememberDedup(const DedupKey& key, const ChatMessage& stored) {
+  const uint32_t window_max = options_.config.store_dedup_window_max;
+  const bool inserted = dedup_.emplace(key, stored).second;
+  assert(inserted);
+  (void)inserted;
+  dedup_fifo_.push_back(key);
+  while (dedup_.size() > window_max) {
+    const size_t erased = dedup_.erase(dedup_fifo_.front());
+    assert(erased == 1);
+    (void)erased;
+    dedup_fifo_.pop_front();
+    stats_.dedup_evictions++;
+  }
+  assert(dedup_.size() == dedup_fifo_.size());
+  assert(dedup_.size() <= window_max);
+}
+
+// ---- Access, recipients, mode -------------------------------------------------------------------
+
+Code MessageStore::CheckAccess(const ConversationId& conv, UserId user) const {
+  assert(conv.Valid());
+  if (!conv.is_group()) return conv.HasParty(user) ? Code::kOk : Code::kPermissionDenied;
+  const auto it = groups_.find(conv.group());
+  if (it == groups_.end()) return Code::kNotFound;
+  return it->second.members.contains(user) ? Code::kOk : Code::kPermissionDenied;
+}
+
+std::vector<UserId> MessageStore::Recipients(const ConversationId& conv) const {
+  if (!conv.is_group()) {
+    std::vector<UserId> parties{UserId(conv.low)};
+    if (conv.high != conv.low) parties.push_back(UserId(conv.high));
+    return parties;
+  }
+  return Members(conv.group());
+}
+
+GroupMode MessageStore::ModeOf(TimeUs now, const ConversationId& conv) const {
+  if (!conv.is_group()) return GroupMode::kNone;
+  const auto it = groups_.find(conv.group());
+  if (it == groups_.end()) return GroupMode::kNone;
+  const uint32_t rate = it->second.rate.Rate(now, options_.config.hybrid_rate_window_us);
+  return ChooseGroupMode(options_.config, it->second.members.size(), rate);
+}
+
+// ---- Reads --------------------------------------------------------------------------------------
+
+void MessageStore::OnStoreRead(TimeUs now, NodeId from, const StoreRead& m, Effects& out) {
+  stats_.reads++;
+  StoreReadResult result;
+  result.request_id = m.request_id;
+  result.conv = m.conv;
+  if (!m.conv.Valid() || !m.reader.valid()) {
+    result.code = Code::kInvalidArgument;
+  } else {
+    result.code = CheckAccess(m.conv, m.reader);
+  }
+  if (result.code == Code::kOk) {
+    const uint32_t limit_max = options_.config.get_messages_limit_max;
+    const uint32_t limit = (m.limit == 0 || m.limit > limit_max) ? limit_max : m.limit;
+    const auto chat = chats_.find(m.conv);
+    if (chat != chats_.end()) {
+      for (auto it = chat->second.upper_bound(m.after_id); it != chat->second.end(); ++it) {
+        if (result.messages.size() == limit) {
+          result.has_more = true;
+          break;
+        }
+        result.messages.push_back(it->second);
+      }
+    }
+    result.group_mode = ModeOf(now, m.conv);
+    stats_.messages_read += result.messages.size();
+  }
+  assert(result.messages.size() <= options_.config.get_messages_limit_max);
+  Reply(from, std::move(result), out);
+}
+
+void MessageStore::OnStoreSync(TimeUs now, NodeId from, const StoreSync& m, Effects& out) {
+  stats_.syncs++;
+  StoreSyncResult result;
+  result.request_id = m.request_id;
+  if (!m.user.valid()) {
+    result.code = Code::kInvalidArgument;
+    Reply(from, std::move(result), out);
+    return;
+  }
+  // Direct conversations sort before groups (ChannelType order), so appending the two sorted
+  // sets keeps the heads ordered by ConversationId.
+  if (const auto directs = user_directs_.find(m.user); directs != user_directs_.end()) {
+    for (const ConversationId& conv : directs->second) {
+      result.heads.push_back(ConversationHead{conv, Head(conv), GroupMode::kNone});
+    }
+  }
+  if (const auto groups = user_groups_.find(m.user); groups != user_groups_.end()) {
+    for (const GroupId group : groups->second) {
+      const ConversationId conv = ConversationId::Group(group);
+      result.heads.push_back(ConversationHead{conv, Head(conv), ModeOf(now, conv)});
+    }
+  }
+  assert(std::is_sorted(
+      result.heads.begin(), result.heads.end(),
+      [](const ConversationHead& a, const ConversationHead& b) { return a.conv < b.conv; }));
+  Reply(from, std::move(result), out);
+}
+
+// ---- Membership ---------------------------------------------------------------------------------
+
+void MessageStore::OnStoreMembership(TimeUs now, NodeId from, const StoreMembership& m,
+                                     Effects& out) {
+  stats_.membership_ops++;
+  StoreMembershipResult result;
+  result.request_id = m.request_id;
+  result.group = m.group;
+  if (!m.user.valid() || !m.group.valid()) {
+    result.code = Code::kInvalidArgument;
+    Reply(from, std::move(result), out);
+    return;
+  }
+  const auto group = groups_.find(m.group);
+  const bool member = group != groups_.end() && group->second.members.contains(m.user);
+  if (m.join && !member) {
+    const size_t count = group == groups_.end() ? 0 : group->second.members.size();
+    if (count >= options_.config.store_group_members_max) {
+      result.code = Code::kResourceExhausted;
+    } else {
+      Join(m.user, m.group);
+    }
+  } else if (!m.join && member) {
+    Leave(m.user, m.group);
+  }
+  const auto after = groups_.find(m.group);
+  result.joined = after != groups_.end() && after->second.members.contains(m.user);
+  result.group_mode = ModeOf(now, ConversationId::Group(m.group));
+  assert(result.joined == (m.join ? result.code == Code::kOk : false));
+  Reply(from, std::move(result), out);
+}
+
+void MessageStore::Join(UserId user, GroupId group_id) {
+  Group& group = groups_[group_id];  // creates the group on its first join
+  const bool added = group.members.insert(user).second;
+  const bool mirrored = user_groups_[user].insert(group_id).second;
+  assert(added);
+  assert(mirrored);
+  (void)added;
+  (void)mirrored;
+  assert(group.members.size() <= options_.config.store_group_members_max);
+}
+
+void MessageStore::Leave(UserId user, GroupId group_id) {
+  // The group stays (with its history) even when its last member leaves.
+  const size_t removed = groups_.at(group_id).members.erase(user);
+  assert(removed == 1);
+  (void)removed;
+  const auto groups = user_groups_.find(user);
+  assert(groups != user_groups_.end());
+  const size_t unmirrored = groups->second.erase(group_id);
+  assert(unmirrored == 1);
+  (void)unmirrored;
+  if (groups->second.empty()) user_groups_.erase(groups);
+}
+
+void MessageStore::OnStoreMembers(NodeId from, const StoreMembers& m, Effects& out) {
+  stats_.members_queries++;
+  StoreMembersResult result;
+  result.request_id = m.request_id;
+  result.group = m.group;
+  if (!m.group.valid()) {
+    result.code = Code::kInvalidArgument;
+  } else if (!groups_.contains(m.group)) {
+    result.code = Code::kNotFound;
+  } else {
+    result.members = Members(m.group);
+  }
+  Reply(from, std::move(result), out);
+}
+
+// ---- Receipts -----------------------------------------------------------------------------------
+
+void MessageStore::OnStoreReceipt(NodeId from, const StoreReceipt& m, Effects& out) {
+  stats_.receipt_ops++;
+  StoreReceiptResult result;
+  result.request_id = m.request_id;
+  result.update.conv = m.conv;
+  result.update.kind = m.kind;
+  if (!m.conv.Valid() || !m.reader.valid() || !ValidKind(m.kind)) {
+    result.code = Code::kInvalidArgument;
+  } else {
+    result.code = CheckAccess(m.conv, m.reader);
+  }
+  if (result.code != Code::kOk) {
+    Reply(from, std::move(result), out);
+    return;
+  }
+  const MessageId up_to = std::min(m.up_to, Head(m.conv));
+  const WatermarkKey key{m.conv, m.reader, m.kind};
+  const MessageId old_mark = Watermark(m.conv, m.reader, m.kind);
+  if (up_to > old_mark) watermarks_[key] = up_to;
+  const MessageId mark = std::max(old_mark, up_to);
+  assert(mark >= old_mark);
+  assert(mark <= Head(m.conv));
+
+  if (!m.conv.is_group()) {
+    result.update.reader = m.reader;
+    result.update.up_to = mark;
+    if (mark != old_mark) result.recipients.push_back(m.conv.Peer(m.reader));
+  } else {
+    const Group& group = groups_.at(m.conv.group());
+    const MessageId aggregate = GroupAggregate(m.conv, group, m.kind);
+    const MessageId old_published = PublishedAggregate(m.conv, m.kind);
+    const MessageId published = std::max(old_published, aggregate);
+    result.update.reader = UserId();
+    result.update.up_to = published;
+    if (published != old_published) {
+      published_[{m.conv, m.kind}] = published;
+      result.recipients = Members(m.conv.group());
+    }
+  }
+  Reply(from, std::move(result), out);
+}
+
+MessageId MessageStore::GroupAggregate(const ConversationId& conv, const Group& group,
+                                       ReceiptKind kind) const {
+  assert(!group.members.empty());
+  MessageId aggregate = std::numeric_limits<MessageId>::max();
+  for (const UserId member : group.members) {
+    aggregate = std::min(aggregate, Watermark(conv, member, kind));
+  }
+  return aggregate;
+}
+
+// ---- Read-only views ----------------------------------------------------------------------------
+
+std::vector<ChatMessage> MessageStore::Messages(const ConversationId& conv) const {
+  std::vector<ChatMessage> messages;
+  const auto chat = chats_.find(conv);
+  if (chat == chats_.end()) return messages;
+  messages.reserve(chat->second.size());
+  for (const auto& [id, message] : chat->second) messages.push_back(message);
+  return messages;
+}
+
+const ChatMessage* MessageStore::Find(const ConversationId& conv, MessageId id) const {
+  const auto chat = chats_.find(conv);
+  if (chat == chats_.end()) return nullptr;
+  const auto it = chat->second.find(id);
+  return it == chat->second.end() ? nullptr : &it->second;
+}
+
+MessageId MessageStore::Head(const ConversationId& conv) const {
+  const auto chat = chats_.find(conv);
+  if (chat == chats_.end()) return kNoMessage;
+  assert(!chat->second.empty());
+  return chat->second.rbegin()->first;
+}
+
+std::vector<ConversationId> MessageStore::Conversations() const {
+  std::vector<ConversationId> convs;
+  convs.reserve(chats_.size());
+  for (const auto& [conv, partition] : chats_) convs.push_back(conv);
+  return convs;
+}
+
+std::vector<GroupId> MessageStore::Groups() const {
+  std::vector<GroupId> groups;
+  groups.reserve(groups_.size());
+  for (const auto& [group, state] : groups_) groups.push_back(group);
+  return groups;
+}
+
+std::vector<UserId> MessageStore::Members(GroupId group) const {
+  const auto it = groups_.find(group);
+  if (it == groups_.end()) return {};
+  return std::vector<UserId>(it->second.members.begin(), it->second.members.end());
+}
+
+std::vector<GroupId> MessageStore::GroupsOf(UserId user) const {
+  const auto it = user_groups_.find(user);
+  if (it == user_groups_.end()) return {};
+  return std::vector<GroupId>(it->second.begin(), it->second.end());
+}
+
+MessageId MessageStore::Watermark(const ConversationId& conv, UserId reader,
+                                  ReceiptKind kind) const {
+  const auto it = watermarks_.find(WatermarkKey{conv, reader, kind});
+  return it == watermarks_.end() ? kNoMessage : it->second;
+}
+
+MessageId MessageStore::PublishedAggregate(const ConversationId& conv, ReceiptKind kind) const {
+  const auto it = published_.find({conv, kind});
+  return it == published_.end() ? kNoMessage : it->second;
+}
+
+}  // namespace chatlab

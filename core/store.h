@@ -1,0 +1,214 @@
+// The message store: the seed design's database and each conversation's sequencer.
+//
+// One node holds every table of the seed's schema:
+//   * the chat table, partitioned by ConversationId (a private chat by its user pair, a group by
+//     its group id) and sorted by MessageId inside a partition;
+//   * group membership (group -> members) and user membership (user -> groups), always changed
+//     together, so they never disagree (the two-table design without the distributed
+//     transaction, because both live on this one node);
+//   * user -> direct conversations, so that a sync can list a user's private chats;
+//   * receipt watermarks per (conversation, reader, kind), and for groups the last published
+//     aggregate per (conversation, kind);
+//   * the de-duplication index (sender, client_msg_id) -> the stored message.
+//
+// Being the only writer of every partition makes the store the sequencer: it assigns each
+// message its id (config.id_scheme) and its prev_msg_id (the id just before it in the
+// partition), which receivers use to detect gaps.
+//
+// Id schemes and their failure modes, kept visible on purpose:
+//   * kSnowflake: one SnowflakeGenerator for the store (node bits = self.value & 1023). Strictly
+//     increasing whatever the store's clock does (core/snowflake.h).
+//   * kTimestamp: id = the store's clock in microseconds (at least 1). When the clock repeats or
+//     goes back onto an existing id, the new message OVERWRITES the stored one (id_collisions):
+//     a message is silently lost, as with timestamp keys in a real database.
+//   * kSequence: head + 1 per partition.
+// Validation order of an append: shape (valid conversation and sender, body size) first, then
+// the dedup index, then access (party/member). Dedup before access keeps a retry idempotent: a
+// sender who left a group after the first attempt still gets the original outcome back rather
+// than kPermissionDenied for a message that is in fact stored.
+//
+// Whatever the scheme, a new id below the partition's head (the clock went back) is counted in
+// out_of_order_ids: the message lands in the middle of the history, and the message after it
+// keeps a prev_msg_id that skips it.
+//
+// Limits:
+//   * store_dedup_window_max: the de-duplication index keeps this many (sender, client_msg_id)
+//     entries; beyond it the oldest entry is evicted (FIFO), after which a very late retry of
+//     that message is stored again as a new message. An entry keeps a copy of the message as
+//     first stored (so a duplicate is answered with it even after a kTimestamp overwrite), so
+//     the index costs up to store_dedup_window_max * body_bytes_max bytes.
+//   * store_group_members_max: a join beyond it is refused with kResourceExhausted.
+//   * body_bytes_max: a longer body is refused with kInvalidArgument.
+//   * get_messages_limit_max: a read's limit of 0 or above it is clamped to it.
+//   The chat table itself has no limit: it is the durable database, bounded by the deployment's
+//   disk, not by this node. The other tables are bounded by the chat and membership tables.
+//
+// The store replies to every request (to the sending node) with the matching *Result message,
+// whose code is kOk or the most specific error. Anything else it receives is counted in
+// unexpected_messages and ignored. It arms no timers.
+#ifndef CHATLAB_CORE_STORE_H_
+#define CHATLAB_CORE_STORE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <limits>
+#include <utility>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "core/config.h"
+#include "core/effects.h"
+#include "core/messages.h"
+#include "core/node.h"
+#include "core/snowflake.h"
+#include "core/types.h"
+
+namespace chatlab {
+
+// How a group's messages reach its members, given the group's size and activity. Pure.
+//   kPush / kPull: fixed by config.group_delivery.
+//   kHybrid: kPull when members > config.hybrid_push_members_max or
+//            rate > config.hybrid_push_rate_max; otherwise kPush.
+// rate is the group's message count per config.hybrid_rate_window_us (see GroupRate).
+GroupMode ChooseGroupMode(const ProtocolConfig& config, size_t members, uint32_t rate);
+
+// A group's message rate over fixed windows of `window_us`: the larger of the counts in the
+// current and the previous window (so the rate does not drop to 0 the instant a window rolls).
+// A clock that goes back stays in the current window.
+class GroupRate {
+ public:
+  // Counts one message at now. REQUIRES: window_us > 0.
+  void Add(TimeUs now, TimeUs window_us);
+  // The rate seen at now. REQUIRES: window_us > 0.
+  uint32_t Rate(TimeUs now, TimeUs window_us) const;
+
+ private:
+  static int64_t WindowOf(TimeUs now, TimeUs window_us);
+  // Index of the window that count_current_ belongs to (floor(now / window_us)); starts before
+  // every real window so the first Add opens one.
+  int64_t window_ = std::numeric_limits<int64_t>::min();
+  uint32_t count_current_ = 0;   // messages in window_
+  uint32_t count_previous_ = 0;  // messages in window_ - 1
+};
+
+class MessageStore : public Node {
+ public:
+  struct Stats {
+    uint64_t requests = 0;          // every store request handled (not unexpected messages)
+    uint64_t appends = 0;           // append attempts, single and batched
+    uint64_t appends_rejected = 0;  // appends answered with an error code
+    uint64_t messages_stored = 0;   // appends that wrote a message (including overwrites)
+    uint64_t batch_requests = 0;    // StoreAppendBatch requests
+    uint64_t reads = 0;             // StoreRead requests
+    uint64_t messages_read = 0;     // messages returned by reads
+    uint64_t syncs = 0;             // StoreSync requests
+    uint64_t membership_ops = 0;    // StoreMembership requests
+    uint64_t members_queries = 0;   // StoreMembers requests
+    uint64_t receipt_ops = 0;       // StoreReceipt requests
+    uint64_t duplicates = 0;        // appends answered from the dedup index
+    uint64_t dedup_evictions = 0;   // dedup entries dropped at store_dedup_window_max
+    uint64_t id_collisions = 0;     // appends that overwrote a stored message (kTimestamp)
+    uint64_t out_of_order_ids = 0;  // appends whose id was below the partition's head
+    uint64_t unexpected_messages = 0;
+  };
+
+  explicit MessageStore(const NodeOptions& options);
+
+  void Start(TimeUs now, Effects& out) override;
+  void OnMessage(TimeUs now, NodeId from, const Message& msg, Effects& out) override;
+  void OnTimer(TimeUs now, uint64_t timer_id, Effects& out) override;
+
+  const Stats& stats() const { return stats_; }
+  const SnowflakeGenerator& snowflake() const { return snowflake_; }
+
+  // ---- Read-only views for tests and the simulator's oracle ----
+  // The partition's messages, ascending by id (empty if none).
+  std::vector<ChatMessage> Messages(const ConversationId& conv) const;
+  // The stored message with this id, or nullptr. The pointer is valid until the next call that
+  // changes the store.
+  const ChatMessage* Find(const ConversationId& conv, MessageId id) const;
+  // The partition's greatest id, or kNoMessage.
+  MessageId Head(const ConversationId& conv) const;
+  // Every conversation with at least one stored message, ascending.
+  std::vector<ConversationId> Conversations() const;
+  // Every group that exists (joined at least once; groups are never deleted), ascending.
+  std::vector<GroupId> Groups() const;
+  // The group's members, ascending (empty for an unknown group).
+  std::vector<UserId> Members(GroupId group) const;
+  // The groups the user is a member of, ascending (from the user membership table).
+  std::vector<GroupId> GroupsOf(UserId user) const;
+  // reader's watermark of kind in conv (kNoMessage if none).
+  MessageId Watermark(const ConversationId& conv, UserId reader, ReceiptKind kind) const;
+  // The last published group aggregate of kind in conv (kNoMessage if none).
+  MessageId PublishedAggregate(const ConversationId& conv, ReceiptKind kind) const;
+  // Number of entries in the dedup index. Invariant: <= config.store_dedup_window_max.
+  size_t dedup_size() const { return dedup_.size(); }
+
+ private:
+  struct Group {
+    absl::btree_set<UserId> members;  // mirrored by user_groups_
+    GroupRate rate;                   // appended messages, for kHybrid
+  };
+  struct DedupKey {
+    UserId sender;
+    ClientMsgId client_msg_id = 0;
+    friend auto operator<=>(const DedupKey&, const DedupKey&) = default;
+  };
+  struct WatermarkKey {
+    ConversationId conv;
+    UserId reader;
+    ReceiptKind kind = ReceiptKind::kDelivered;
+    friend auto operator<=>(const WatermarkKey&, const WatermarkKey&) = default;
+  };
+  using Partition = absl::btree_map<MessageId, ChatMessage>;
+
+  void OnStoreAppend(TimeUs now, NodeId from, const StoreAppend& m, Effects& out);
+  void OnStoreAppendBatch(TimeUs now, NodeId from, const StoreAppendBatch& m, Effects& out);
+  void OnStoreRead(TimeUs now, NodeId from, const StoreRead& m, Effects& out);
+  void OnStoreSync(TimeUs now, NodeId from, const StoreSync& m, Effects& out);
+  void OnStoreMembership(TimeUs now, NodeId from, const StoreMembership& m, Effects& out);
+  void OnStoreMembers(NodeId from, const StoreMembers& m, Effects& out);
+  void OnStoreReceipt(NodeId from, const StoreReceipt& m, Effects& out);
+
+  // Validates, de-duplicates, sequences and stores one message.
+  AppendOutcome Append(TimeUs now, const ChatMessage& request);
+  // kOk when user may read/write conv: a party of a direct chat, a member of an existing group.
+  Code CheckAccess(const ConversationId& conv, UserId user) const;
+  // Picks the id for a new message in partition (which may be empty) per config.id_scheme.
+  MessageId AssignId(TimeUs now, const Partition& partition);
+  void RememberDedup(const DedupKey& key, const ChatMessage& stored);
+  // Parties (direct) or members (group) of conv, ascending, each once.
+  std::vector<UserId> Recipients(const ConversationId& conv) const;
+  GroupMode ModeOf(TimeUs now, const ConversationId& conv) const;
+  MessageId GroupAggregate(const ConversationId& conv, const Group& group, ReceiptKind kind) const;
+  void Join(UserId user, GroupId group_id);
+  void Leave(UserId user, GroupId group_id);
+
+  NodeOptions options_;
+  SnowflakeGenerator snowflake_;
+  // The chat table. Invariant: no partition is empty; every message's conv is its key and its
+  // message_id its key inside the partition.
+  absl::btree_map<ConversationId, Partition> chats_;
+  // Group membership. Invariant: u in groups_[g].members <=> g in user_groups_[u].
+  absl::btree_map<GroupId, Group> groups_;
+  // User membership. Invariant: no set is empty.
+  absl::btree_map<UserId, absl::btree_set<GroupId>> user_groups_;
+  // Direct conversations with at least one stored message, per party.
+  absl::btree_map<UserId, absl::btree_set<ConversationId>> user_directs_;
+  // Receipt watermarks. Invariant: a value never decreases and is <= its partition's head.
+  absl::btree_map<WatermarkKey, MessageId> watermarks_;
+  // Last published group aggregate per (group conversation, kind). Never decreases.
+  absl::btree_map<std::pair<ConversationId, ReceiptKind>, MessageId> published_;
+  // The dedup index: the message as first stored. Invariant: size == dedup_fifo_.size() and
+  // <= config.store_dedup_window_max.
+  absl::btree_map<DedupKey, ChatMessage> dedup_;
+  // Dedup keys in insertion order, oldest first (the eviction order).
+  std::deque<DedupKey> dedup_fifo_;
+  Stats stats_;
+};
+
+}  // namespace chatlab
+
+#endif  // CHATLAB_CORE_STORE_H_

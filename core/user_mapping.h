@@ -1,0 +1,88 @@
+// The user mapping service: which chat server holds each user's session.
+//
+// The seed design's "User Mapping Service". A chat server registers a user when the user's
+// session authenticates there and unregisters it when that session closes; any chat server looks
+// recipients up before forwarding to them. A user has at most one mapped server: a register from
+// a new server displaces the old one, which is told with MapDisplaced so that it closes its stale
+// session (the user reconnected elsewhere).
+//
+// The network may reorder, duplicate or lose any message, so the service settles these races:
+//  - A late MapUnregister from an old server must not erase the newer mapping: an unregister only
+//    erases a mapping that still names its sender.
+//  - A duplicate MapRegister from the server already mapped changes nothing and displaces no one.
+//  - MapRegister carries no session version, so two registers from different servers that arrive
+//    in the opposite order map the user to the older session and displace the newer one. The
+//    client is told (SessionClosed) and reconnects, which registers again: a liveness cost, never
+//    a lost message, since every client catches up from the store on connect.
+//
+// The state is soft: a crash loses it, and users reappear as their servers register them again
+// (until then they look offline, so their messages go to the notification service and they catch
+// up from the store).
+#ifndef CHATLAB_CORE_USER_MAPPING_H_
+#define CHATLAB_CORE_USER_MAPPING_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/container/flat_hash_map.h"
+#include "core/effects.h"
+#include "core/messages.h"
+#include "core/node.h"
+#include "core/types.h"
+
+namespace chatlab {
+
+class UserMappingService : public Node {
+ public:
+  // Default for users_max: the table holds one entry per connected user of the deployment, and
+  // a crashed server's users stay mapped to it until they register elsewhere.
+  static constexpr size_t kUsersMaxDefault = size_t{1} << 24;
+
+  struct Stats {
+    uint64_t registers = 0;             // MapRegister applied (mapping set or confirmed)
+    uint64_t registers_refused = 0;     // MapRegister of a new user with the table at users_max
+    uint64_t unregisters = 0;           // MapUnregister that erased a mapping
+    uint64_t unregisters_ignored = 0;   // MapUnregister for a user not mapped to its sender
+    uint64_t lookups = 0;               // MapLookup answered
+    uint64_t users_looked_up = 0;       // sum of locations answered
+    uint64_t displacements = 0;         // MapDisplaced sent
+    uint64_t oversized_lookups = 0;     // MapLookup with more than lookup_users_max users
+    // Message types this node does not handle, and messages it cannot act on: a register or
+    // unregister of UserId(), or a register/unregister/lookup from an unknown sender.
+    uint64_t unexpected_messages = 0;
+  };
+
+  // users_max bounds the mapping table. At the limit, a MapRegister for a user not yet mapped is
+  // refused (counted in registers_refused): that user looks offline, so messages for it go to the
+  // notification service and it catches up from the store. Registers of mapped users still work.
+  // REQUIRES: users_max > 0.
+  explicit UserMappingService(const NodeOptions& options, size_t users_max = kUsersMaxDefault);
+
+  // Node. The service arms no timers; OnTimer ignores every id.
+  void Start(TimeUs now, Effects& out) override;
+  void OnMessage(TimeUs now, NodeId from, const Message& msg, Effects& out) override;
+  void OnTimer(TimeUs now, uint64_t timer_id, Effects& out) override;
+
+  const Stats& stats() const { return stats_; }
+  // How many users are mapped to some server.
+  size_t online_users() const { return servers_.size(); }
+  // The server holding `user`'s session, or NodeId() if the user is not mapped.
+  NodeId Lookup(UserId user) const;
+
+ private:
+  void OnMapRegister(NodeId from, const MapRegister& m, Effects& out);
+  void OnMapUnregister(NodeId from, const MapUnregister& m);
+  void OnMapLookup(NodeId from, const MapLookup& m, Effects& out);
+
+  const NodeOptions options_;
+  // Invariant: users_max_ > 0 and servers_.size() <= users_max_.
+  const size_t users_max_;
+  Stats stats_;
+  // user -> the server of its session. Invariant: every key and every value is valid (non-zero).
+  // Only point lookups: its iteration order never decides anything.
+  absl::flat_hash_map<UserId, NodeId> servers_;
+};
+
+}  // namespace chatlab
+
+#endif  // CHATLAB_CORE_USER_MAPPING_H_

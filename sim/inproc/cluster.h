@@ -1,0 +1,239 @@
+// The in-process environment: every ChatLab node and client in one process, one event queue, a
+// manual clock, and seeded fault injection between nodes.
+//
+// It is the smallest environment that can run the unchanged core: it carries out effects
+// (SendToNode, SendToClient, SendToServer, OpenSession, CloseSession, ArmTimer, PushToDevice)
+// in simulated time, and it is deterministic: events are ordered by (time, sequence number) and
+// every random draw comes from one seeded generator. The core tests, the randomized property
+// test and the demo run on it; the SimGrid environment (sim/) adds a network model and CPU cost.
+//
+// Model:
+//   - node <-> node messages: latency + uniform jitter (which reorders), loss, duplication.
+//   - client <-> server sessions: ordered (FIFO per direction) like a WebSocket; a session dies
+//     with its server, and messages in flight on a dead session are lost.
+//   - chat servers crash (all memory lost, sessions closed) and restart; services do not crash
+//     (they stand for replicated, highly available systems).
+//   - every message can be passed through the codec (encode, decode) to test it on real traffic.
+#ifndef CHATLAB_SIM_INPROC_CLUSTER_H_
+#define CHATLAB_SIM_INPROC_CLUSTER_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <queue>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "absl/container/btree_map.h"
+#include "absl/status/statusor.h"
+#include "core/batch_writer.h"
+#include "core/chat_server.h"
+#include "core/client.h"
+#include "core/config.h"
+#include "core/effects.h"
+#include "core/notification.h"
+#include "core/oracle.h"
+#include "core/presence.h"
+#include "core/queue_broker.h"
+#include "core/random.h"
+#include "core/store.h"
+#include "core/user_mapping.h"
+
+namespace chatlab::inproc {
+
+// 2026-01-01T00:00:00Z: simulated clocks start here so Snowflake timestamps are realistic.
+inline constexpr TimeUs kDefaultStartUs = TimeUs{1767225600} * kUsPerSecond;
+
+struct FaultOptions {
+  double loss = 0;        // probability a node -> node message is lost
+  double duplicate = 0;   // probability a node -> node message arrives twice
+  TimeUs jitter_us = 0;   // extra uniform [0, jitter) delay per node -> node message (reorders)
+  double push_loss = 0;   // probability a PushToDevice never reaches the phone
+};
+
+struct ClusterOptions {
+  ProtocolConfig config;
+  int servers = 2;
+  uint64_t seed = 1;
+  TimeUs node_latency_us = 500;     // one way, node <-> node
+  TimeUs client_latency_us = 2000;  // one way, client <-> chat server
+  TimeUs push_latency_us = 200 * kUsPerMs;
+  FaultOptions faults;
+  bool through_codec = true;  // encode and decode every message
+  bool keep_views = true;     // clients keep what they show (ClientSession::View)
+  TimeUs start_time_us = kDefaultStartUs;
+  // When set, gets one human-readable line per event.
+  std::function<void(std::string_view)> trace;
+};
+
+class Cluster {
+ public:
+  struct Counters {
+    uint64_t events = 0;
+    uint64_t node_messages = 0;
+    uint64_t node_bytes = 0;
+    uint64_t client_messages = 0;
+    uint64_t lost = 0;
+    uint64_t duplicated = 0;
+    uint64_t pushes = 0;
+    uint64_t pushes_lost = 0;
+    uint64_t crashes = 0;
+  };
+
+  // Node ids of the services; chat servers are kFirstServer, kFirstServer + 1, ...
+  static constexpr NodeId kStore{1};
+  static constexpr NodeId kWriter{2};
+  static constexpr NodeId kMapping{3};
+  static constexpr NodeId kPresence{4};
+  static constexpr NodeId kNotification{5};
+  static constexpr NodeId kBroker{6};
+  static constexpr uint64_t kFirstServer = 101;
+
+  explicit Cluster(ClusterOptions options);
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  TimeUs now() const { return now_; }
+  const std::vector<NodeId>& servers() const { return server_ids_; }
+  const ClusterOptions& options() const { return options_; }
+
+  // ---- Clients and user actions (effects are carried out at once) ----
+  ClientSession& AddClient(UserId user);
+  ClientSession& client(UserId user);
+  bool HasClient(UserId user) const { return clients_.contains(user); }
+  void Connect(UserId user, NodeId server = NodeId());
+  void Disconnect(UserId user);
+  absl::StatusOr<ClientMsgId> Send(UserId from, const ConversationId& conv, std::string body);
+  uint64_t JoinGroup(UserId user, GroupId group);
+  uint64_t LeaveGroup(UserId user, GroupId group);
+  void MarkRead(UserId user, const ConversationId& conv);
+  void SetTyping(UserId user, const ConversationId& conv, bool active);
+  // A raw frame from a client, decoded as a server would (for malformed-input tests).
+  void InjectClientFrame(UserId user, std::string_view bytes);
+
+  // ---- Time ----
+  void RunFor(TimeUs duration) { RunUntil(now_ + duration); }
+  void RunUntil(TimeUs t);
+  bool Idle() const { return events_.empty(); }
+
+  // ---- Faults ----
+  void SetFaults(const FaultOptions& faults) { options_.faults = faults; }
+  void CrashServer(NodeId server);
+  void RestartServer(NodeId server);
+  bool IsUp(NodeId server) const;
+
+  // ---- Inspection ----
+  MessageStore& store() { return *store_; }
+  BatchWriter& writer() { return *writer_; }
+  UserMappingService& mapping() { return *mapping_; }
+  PresenceService& presence() { return *presence_; }
+  NotificationService& notification() { return *notification_; }
+  QueueBroker& broker() { return *broker_; }
+  ChatServer* server(NodeId id);  // null while crashed
+  Oracle& oracle() { return oracle_; }
+  const Counters& counters() const { return counters_; }
+  // FNV-1a over every processed event (time, kind, endpoints, encoded message).
+  uint64_t trace_digest() const { return digest_; }
+  // The store's final history with each conversation's participants, for Oracle::CheckFinal.
+  std::vector<ConversationTruth> Truth() const;
+
+ private:
+  struct NodeDelivery {
+    NodeId from;
+    NodeId to;
+    Message msg;
+  };
+  struct ToServer {
+    SessionId session;
+    Message msg;
+  };
+  struct ToClient {
+    SessionId session;
+    Message msg;
+  };
+  struct NodeTimer {
+    NodeId node;
+    uint64_t incarnation;
+    uint64_t timer_id;
+  };
+  struct ClientTimer {
+    UserId user;
+    uint64_t timer_id;
+  };
+  struct SessionOpen {
+    UserId user;
+    NodeId server;
+  };
+  struct ClientSideClose {  // the server (or its crash) closed the session
+    SessionId session;
+  };
+  struct ServerSideClose {  // the client closed the session
+    SessionId session;
+  };
+  struct Push {
+    PushToDevice push;
+  };
+  using EventKind = std::variant<NodeDelivery, ToServer, ToClient, NodeTimer, ClientTimer,
+                                 SessionOpen, ClientSideClose, ServerSideClose, Push>;
+  struct Event {
+    TimeUs at;
+    uint64_t seq;
+    EventKind what;
+    bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+  };
+  struct SessionState {
+    UserId user;
+    NodeId server;
+    uint64_t server_incarnation = 0;
+    bool server_open = true;
+    bool client_open = true;
+    TimeUs last_to_client_us = 0;
+    TimeUs last_to_server_us = 0;
+  };
+  struct ServerSlot {
+    std::unique_ptr<ChatServer> node;  // null while crashed
+    uint64_t incarnation = 0;
+  };
+
+  void Schedule(TimeUs at, EventKind what);
+  void Process(Event& e);
+  void ProcessNodeDelivery(NodeDelivery& d);
+  void ApplyNode(NodeId from, Effects& effects);
+  void ApplyClient(UserId user, Effects& effects);
+  void ApplyServerToClient(NodeId server, Effects& effects);
+  Message ThroughCodec(Message msg);
+  Node* FindNode(NodeId id);
+  uint64_t IncarnationOf(NodeId id) const;
+  NodeOptions OptionsFor(NodeId id, uint64_t incarnation) const;
+  TimeUs SessionArrival(SessionState& s, bool to_client);
+  void CloseServerSide(SessionId session, TimeUs delay);
+  void Digest(std::string_view kind, uint64_t a, uint64_t b, const Message* msg);
+
+  ClusterOptions options_;
+  Rng rng_;
+  TimeUs now_;
+  uint64_t seq_next_ = 0;
+  uint64_t session_next_ = 1;
+  uint64_t digest_ = 1469598103934665603ULL;
+  Counters counters_;
+  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
+  Topology topology_;
+  std::unique_ptr<MessageStore> store_;
+  std::unique_ptr<BatchWriter> writer_;
+  std::unique_ptr<UserMappingService> mapping_;
+  std::unique_ptr<PresenceService> presence_;
+  std::unique_ptr<NotificationService> notification_;
+  std::unique_ptr<QueueBroker> broker_;
+  std::vector<NodeId> server_ids_;
+  absl::btree_map<NodeId, ServerSlot> servers_;
+  absl::btree_map<UserId, std::unique_ptr<ClientSession>> clients_;
+  absl::btree_map<SessionId, SessionState> sessions_;
+  Oracle oracle_;
+};
+
+}  // namespace chatlab::inproc
+
+#endif  // CHATLAB_SIM_INPROC_CLUSTER_H_

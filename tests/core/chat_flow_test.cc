@@ -1,0 +1,383 @@
+// End-to-end flows of the chat protocol through the unchanged core state machines, on the
+// in-process environment (manual clock, event queue, no sockets, no SimGrid).
+#include <string>
+
+#include "core/codec.h"
+#include "gtest/gtest.h"
+#include "sim/inproc/cluster.h"
+
+namespace chatlab::inproc {
+namespace {
+
+const UserId kAlice(1), kBob(2), kCarol(3), kDave(4);
+const GroupId kGroup(77);
+
+ProtocolConfig TestConfig() {
+  ProtocolConfig c;
+  c.client_sync_interval_us = 5 * kUsPerSecond;
+  c.group_poll_interval_us = 1 * kUsPerSecond;
+  return c;
+}
+
+class ChatFlowTest : public ::testing::Test {
+ protected:
+  void SetUpCluster(ProtocolConfig config, int servers = 2) {
+    ClusterOptions o;
+    o.config = config;
+    o.servers = servers;
+    cluster_ = std::make_unique<Cluster>(o);
+    for (UserId u : {kAlice, kBob, kCarol, kDave}) cluster_->AddClient(u);
+  }
+  Cluster& c() { return *cluster_; }
+  NodeId S(int i) { return c().servers()[static_cast<size_t>(i)]; }
+  std::vector<std::string> Bodies(UserId viewer, const ConversationId& conv) {
+    std::vector<std::string> bodies;
+    for (const ChatMessage& m : c().client(viewer).View(conv)) bodies.push_back(m.body);
+    return bodies;
+  }
+  void ExpectNoViolations() {
+    c().oracle().CheckFinal(c().Truth());
+    EXPECT_EQ(c().oracle().counts().total(), 0u)
+        << (c().oracle().first_violations().empty() ? ""
+                                                     : c().oracle().first_violations()[0]);
+  }
+  std::unique_ptr<Cluster> cluster_;
+};
+
+TEST_F(ChatFlowTest, DirectMessageAcksDeliversAndReceipts) {
+  SetUpCluster(TestConfig());
+  c().Connect(kAlice, S(0));
+  c().Connect(kBob, S(1));
+  c().RunFor(kUsPerSecond);
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  ASSERT_TRUE(c().Send(kAlice, conv, "hi bob").ok());
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(Bodies(kBob, conv), std::vector<std::string>{"hi bob"});
+  EXPECT_EQ(Bodies(kAlice, conv), std::vector<std::string>{"hi bob"});
+  EXPECT_EQ(c().client(kAlice).outbox_size(), 0u);
+  const MessageId id = c().client(kBob).LastShown(conv);
+  ASSERT_NE(id, kNoMessage);
+  // Bob's device delivered it: Alice sees the delivery receipt, then the read receipt.
+  EXPECT_EQ(c().client(kAlice).ReceiptShown(conv, ReceiptKind::kDelivered, kBob), id);
+  EXPECT_EQ(c().client(kAlice).ReceiptShown(conv, ReceiptKind::kRead, kBob), kNoMessage);
+  c().MarkRead(kBob, conv);
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(c().client(kAlice).ReceiptShown(conv, ReceiptKind::kRead, kBob), id);
+  EXPECT_GE(c().server(S(0))->stats().forwards_sent, 1u);
+  ExpectNoViolations();
+}
+
+TEST_F(ChatFlowTest, OfflineRecipientIsNotifiedAndCatchesUpOnReconnect) {
+  SetUpCluster(TestConfig());
+  c().Connect(kAlice, S(0));
+  c().RunFor(kUsPerSecond);
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  ASSERT_TRUE(c().Send(kAlice, conv, "are you there?").ok());
+  ASSERT_TRUE(c().Send(kAlice, conv, "call me").ok());
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(c().notification().stats().pushed, 2u);
+  EXPECT_EQ(c().client(kBob).stats().notifications, 2u);
+  EXPECT_TRUE(Bodies(kBob, conv).empty());
+  c().Connect(kBob, S(1));
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(Bodies(kBob, conv), (std::vector<std::string>{"are you there?", "call me"}));
+  EXPECT_GE(c().client(kBob).stats().catchups, 1u);
+  ExpectNoViolations();
+}
+
+TEST_F(ChatFlowTest, GroupJoinSendLeave) {
+  SetUpCluster(TestConfig());
+  for (UserId u : {kAlice, kBob, kCarol, kDave}) c().Connect(u, S(static_cast<int>(u.value % 2)));
+  c().RunFor(kUsPerSecond);
+  for (UserId u : {kAlice, kBob, kCarol}) c().JoinGroup(u, kGroup);
+  c().RunFor(kUsPerSecond);
+  const auto conv = ConversationId::Group(kGroup);
+  EXPECT_EQ(c().store().Members(kGroup), (std::vector<UserId>{kAlice, kBob, kCarol}));
+  ASSERT_TRUE(c().Send(kAlice, conv, "hello group").ok());
+  c().RunFor(kUsPerSecond);
+  for (UserId u : {kAlice, kBob, kCarol}) {
+    EXPECT_EQ(Bodies(u, conv), std::vector<std::string>{"hello group"}) << ToString(u);
+  }
+  EXPECT_TRUE(Bodies(kDave, conv).empty());
+  // A non-member cannot post.
+  ASSERT_TRUE(c().Send(kDave, conv, "let me in").ok());
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(c().client(kDave).stats().send_failures, 1u);
+  // Carol leaves: she gets nothing more; the others do. Group receipts aggregate members.
+  c().LeaveGroup(kCarol, kGroup);
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(c().store().Members(kGroup), (std::vector<UserId>{kAlice, kBob}));
+  ASSERT_TRUE(c().Send(kBob, conv, "bye carol").ok());
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(Bodies(kAlice, conv), (std::vector<std::string>{"hello group", "bye carol"}));
+  EXPECT_EQ(Bodies(kCarol, conv), std::vector<std::string>{"hello group"});
+  // "Delivered to all" covers the first message (every member has it); Bob has not received a
+  // message after his own, so his watermark, and the aggregate, stay there.
+  EXPECT_EQ(c().client(kBob).ReceiptShown(conv, ReceiptKind::kDelivered, UserId()),
+            c().client(kBob).View(conv)[0].message_id);
+  ExpectNoViolations();
+}
+
+TEST_F(ChatFlowTest, TypingIsRelayedAndExpires) {
+  SetUpCluster(TestConfig());
+  c().Connect(kAlice, S(0));
+  c().Connect(kBob, S(1));
+  c().RunFor(kUsPerSecond);
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  c().SetTyping(kAlice, conv, true);
+  c().RunFor(100 * kUsPerMs);
+  EXPECT_TRUE(c().client(kBob).IsTyping(conv, kAlice, c().now()));
+  c().SetTyping(kAlice, conv, false);
+  c().RunFor(100 * kUsPerMs);
+  EXPECT_FALSE(c().client(kBob).IsTyping(conv, kAlice, c().now()));
+  c().SetTyping(kAlice, conv, true);
+  c().RunFor(100 * kUsPerMs);
+  EXPECT_TRUE(c().client(kBob).IsTyping(conv, kAlice, c().now()));
+  // Never refreshed: it expires after typing_ttl on Bob's side.
+  c().RunFor(TestConfig().typing_ttl_us + kUsPerSecond);
+  EXPECT_FALSE(c().client(kBob).IsTyping(conv, kAlice, c().now()));
+  EXPECT_EQ(c().store().stats().appends, 0u);  // typing is never stored
+}
+
+TEST_F(ChatFlowTest, PresenceIsPushedToRecentContacts) {
+  SetUpCluster(TestConfig());
+  c().Connect(kAlice, S(0));
+  c().Connect(kBob, S(1));
+  c().RunFor(kUsPerSecond);
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  ASSERT_TRUE(c().Send(kAlice, conv, "ping").ok());  // makes them contacts
+  c().RunFor(kUsPerSecond);
+  c().Disconnect(kBob);
+  c().RunFor(kUsPerSecond);
+  const PresenceStatus* bob = c().client(kAlice).Presence(kBob);
+  ASSERT_NE(bob, nullptr);
+  EXPECT_FALSE(bob->online);
+  EXPECT_GT(bob->last_seen_us, 0);
+  c().Connect(kBob, S(0));
+  c().RunFor(kUsPerSecond);
+  bob = c().client(kAlice).Presence(kBob);
+  ASSERT_NE(bob, nullptr);
+  EXPECT_TRUE(bob->online);
+}
+
+TEST_F(ChatFlowTest, RetriedSendIsStoredAndShownOnce) {
+  SetUpCluster(TestConfig());
+  c().Connect(kAlice, S(0));
+  c().Connect(kBob, S(1));
+  c().RunFor(kUsPerSecond);
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  // Every node message is lost for a while: the store write may happen while its answer is
+  // lost, so the client retries the same client message id.
+  c().SetFaults(FaultOptions{.loss = 0.5});
+  for (int i = 0; i < 10; i++) ASSERT_TRUE(c().Send(kAlice, conv, "m" + std::to_string(i)).ok());
+  c().RunFor(10 * kUsPerSecond);
+  c().SetFaults(FaultOptions{});
+  c().RunFor(30 * kUsPerSecond);
+  EXPECT_GT(c().client(kAlice).stats().retries, 0u);
+  EXPECT_EQ(c().store().Messages(conv).size(), 10u);
+  EXPECT_EQ(Bodies(kBob, conv).size(), 10u);
+  ExpectNoViolations();
+}
+
+class ForwardingTest : public ChatFlowTest,
+                       public ::testing::WithParamInterface<ForwardingStrategy> {};
+
+TEST_P(ForwardingTest, CrossServerDeliveryInOrder) {
+  ProtocolConfig config = TestConfig();
+  config.forwarding = GetParam();
+  SetUpCluster(config, 3);
+  c().Connect(kAlice, S(0));
+  c().Connect(kBob, S(1));
+  c().Connect(kCarol, S(2));
+  c().RunFor(kUsPerSecond);
+  const auto ab = ConversationId::Direct(kAlice, kBob);
+  for (int i = 0; i < 20; i++) {
+    ASSERT_TRUE(c().Send(kAlice, ab, "m" + std::to_string(i)).ok());
+    c().RunFor(5 * kUsPerMs);
+  }
+  c().RunFor(2 * kUsPerSecond);
+  std::vector<std::string> expected;
+  for (int i = 0; i < 20; i++) expected.push_back("m" + std::to_string(i));
+  EXPECT_EQ(Bodies(kBob, ab), expected);
+  const auto& st = c().server(S(0))->stats();
+  if (GetParam() == ForwardingStrategy::kBuffered) {
+    EXPECT_LT(st.forwards_sent, 20u);  // batched into ~50 ms windows
+  } else {
+    EXPECT_GE(st.forwards_sent, 20u);
+  }
+  if (GetParam() == ForwardingStrategy::kQueue) {
+    EXPECT_GE(c().broker().stats().delivered, 20u);
+  }
+  ExpectNoViolations();
+}
+
+INSTANTIATE_TEST_SUITE_P(AllStrategies, ForwardingTest,
+                         ::testing::Values(ForwardingStrategy::kDirect,
+                                           ForwardingStrategy::kBuffered,
+                                           ForwardingStrategy::kQueue));
+
+TEST_F(ChatFlowTest, BatchedWritesAckBeforeTheStoreHasTheMessage) {
+  ProtocolConfig config = TestConfig();
+  config.write_path = WritePath::kBatched;
+  config.writer_flush_window_us = 200 * kUsPerMs;
+  SetUpCluster(config);
+  c().Connect(kAlice, S(0));
+  c().Connect(kBob, S(1));
+  c().RunFor(kUsPerSecond);
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  ASSERT_TRUE(c().Send(kAlice, conv, "queued").ok());
+  c().RunFor(20 * kUsPerMs);  // the ack is back, the flush window is not over
+  EXPECT_EQ(c().client(kAlice).outbox_size(), 0u);
+  EXPECT_TRUE(c().store().Messages(conv).empty());  // the read-after-write gap
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(c().store().Messages(conv).size(), 1u);
+  EXPECT_EQ(Bodies(kBob, conv), std::vector<std::string>{"queued"});
+  EXPECT_EQ(Bodies(kAlice, conv), std::vector<std::string>{"queued"});
+  EXPECT_EQ(c().writer().stats().flushes_by_timer, 1u);
+  ExpectNoViolations();
+}
+
+TEST_F(ChatFlowTest, ReorderedDeliveriesAreHeldAndShownInOrder) {
+  SetUpCluster(TestConfig());
+  c().Connect(kAlice, S(0));
+  c().Connect(kBob, S(1));
+  c().RunFor(kUsPerSecond);
+  c().SetFaults(FaultOptions{.jitter_us = 50 * kUsPerMs});
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  for (int i = 0; i < 30; i++) {
+    ASSERT_TRUE(c().Send(kAlice, conv, "m" + std::to_string(i)).ok());
+    c().RunFor(2 * kUsPerMs);
+  }
+  c().RunFor(3 * kUsPerSecond);
+  EXPECT_GT(c().client(kBob).stats().gaps_detected, 0u);
+  EXPECT_EQ(c().client(kBob).stats().out_of_order_displayed, 0u);
+  EXPECT_EQ(Bodies(kBob, conv).size(), 30u);
+  ExpectNoViolations();
+}
+
+TEST_F(ChatFlowTest, GapDetectionOffShowsReorderedMessagesOutOfOrder) {
+  ProtocolConfig config = TestConfig();
+  config.gap_detection_enabled = false;
+  SetUpCluster(config);
+  c().Connect(kAlice, S(0));
+  c().Connect(kBob, S(1));
+  c().RunFor(kUsPerSecond);
+  c().SetFaults(FaultOptions{.jitter_us = 50 * kUsPerMs});
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  for (int i = 0; i < 30; i++) {
+    ASSERT_TRUE(c().Send(kAlice, conv, "m" + std::to_string(i)).ok());
+    c().RunFor(2 * kUsPerMs);
+  }
+  c().RunFor(3 * kUsPerSecond);
+  EXPECT_GT(c().client(kBob).stats().out_of_order_displayed, 0u);
+  c().oracle().CheckFinal(c().Truth());
+  EXPECT_GT(c().oracle().counts().order_violations, 0u);
+}
+
+TEST_F(ChatFlowTest, ServerCrashReconnectElsewhereLosesNothingAcked) {
+  SetUpCluster(TestConfig(), 3);
+  c().Connect(kAlice, S(0));
+  c().Connect(kBob, S(1));
+  c().RunFor(kUsPerSecond);
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  for (int i = 0; i < 10; i++) {
+    ASSERT_TRUE(c().Send(kAlice, conv, "before" + std::to_string(i)).ok());
+    c().RunFor(1 * kUsPerMs);
+  }
+  c().CrashServer(S(1));  // Bob's server dies with deliveries in flight
+  for (int i = 0; i < 10; i++) {
+    ASSERT_TRUE(c().Send(kAlice, conv, "after" + std::to_string(i)).ok());
+    c().RunFor(1 * kUsPerMs);
+  }
+  c().RunFor(30 * kUsPerSecond);  // Bob's client reconnects by itself, elsewhere
+  EXPECT_TRUE(c().client(kBob).connected());
+  EXPECT_NE(c().client(kBob).server(), S(1));
+  EXPECT_EQ(Bodies(kBob, conv).size(), 20u);
+  c().RestartServer(S(1));
+  c().RunFor(kUsPerSecond);
+  ExpectNoViolations();
+}
+
+TEST_F(ChatFlowTest, PullGroupsArePolled) {
+  ProtocolConfig config = TestConfig();
+  config.group_delivery = GroupDelivery::kPull;
+  SetUpCluster(config);
+  for (UserId u : {kAlice, kBob, kCarol}) c().Connect(u, S(static_cast<int>(u.value % 2)));
+  c().RunFor(kUsPerSecond);
+  for (UserId u : {kAlice, kBob, kCarol}) c().JoinGroup(u, kGroup);
+  c().RunFor(kUsPerSecond);
+  const auto conv = ConversationId::Group(kGroup);
+  ASSERT_TRUE(c().Send(kAlice, conv, "polled").ok());
+  c().RunFor(2 * kUsPerSecond);  // more than one poll interval
+  EXPECT_EQ(c().server(S(0))->stats().lookups, 0u);  // no push fan-out at all
+  EXPECT_EQ(c().client(kBob).stats().deliveries, 0u);
+  EXPECT_GT(c().client(kBob).stats().messages_fetched, 0u);
+  EXPECT_EQ(Bodies(kBob, conv), std::vector<std::string>{"polled"});
+  EXPECT_EQ(Bodies(kCarol, conv), std::vector<std::string>{"polled"});
+  ExpectNoViolations();
+}
+
+TEST_F(ChatFlowTest, HybridGroupsSwitchToPullAboveTheSizeThreshold) {
+  ProtocolConfig config = TestConfig();
+  config.group_delivery = GroupDelivery::kHybrid;
+  config.hybrid_push_members_max = 2;
+  SetUpCluster(config);
+  for (UserId u : {kAlice, kBob, kCarol}) c().Connect(u, S(static_cast<int>(u.value % 2)));
+  c().RunFor(kUsPerSecond);
+  c().JoinGroup(kAlice, kGroup);
+  c().JoinGroup(kBob, kGroup);
+  c().RunFor(kUsPerSecond);
+  const auto conv = ConversationId::Group(kGroup);
+  ASSERT_TRUE(c().Send(kAlice, conv, "pushed").ok());
+  c().RunFor(100 * kUsPerMs);
+  EXPECT_EQ(Bodies(kBob, conv), std::vector<std::string>{"pushed"});
+  c().JoinGroup(kCarol, kGroup);  // 3 members > 2: pull
+  c().RunFor(kUsPerSecond);
+  ASSERT_TRUE(c().Send(kAlice, conv, "pulled").ok());
+  c().RunFor(100 * kUsPerMs);
+  EXPECT_EQ(Bodies(kBob, conv).size(), 1u);
+  c().RunFor(10 * kUsPerSecond);  // sync tells Bob the group is now pull; he polls
+  EXPECT_EQ(Bodies(kBob, conv), (std::vector<std::string>{"pushed", "pulled"}));
+  ExpectNoViolations();
+}
+
+TEST_F(ChatFlowTest, MalformedFramesGetAnErrorAndTheSessionGoesOn) {
+  SetUpCluster(TestConfig());
+  c().Connect(kAlice, S(0));
+  c().Connect(kBob, S(1));
+  c().RunFor(kUsPerSecond);
+  c().InjectClientFrame(kAlice, std::string("\x01\xff\xff\xff", 4));
+  c().InjectClientFrame(kAlice, std::string("\x09\x01", 2));  // unknown version
+  c().InjectClientFrame(kAlice, Encode(Message{StoreSync{1, kBob}}));  // not a client request
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(c().client(kAlice).stats().errors, 3u);
+  EXPECT_EQ(c().server(S(0))->stats().client_errors, 3u);
+  EXPECT_TRUE(c().client(kAlice).connected());
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  ASSERT_TRUE(c().Send(kAlice, conv, "still here").ok());
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(Bodies(kBob, conv), std::vector<std::string>{"still here"});
+}
+
+TEST_F(ChatFlowTest, OversizedAndForeignSendsAreRefused) {
+  ProtocolConfig config = TestConfig();
+  config.body_bytes_max = 16;
+  SetUpCluster(config);
+  c().Connect(kAlice, S(0));
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(c().Send(kAlice, ConversationId::Direct(kAlice, kBob), std::string(17, 'x'))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(c().Send(kAlice, ConversationId::Direct(kBob, kCarol), "spoof").status().code(),
+            absl::StatusCode::kInvalidArgument);
+  // A hand-made frame that bypasses the client's checks is refused by the server.
+  c().InjectClientFrame(kAlice, Encode(Message{SendMessage{
+                                    9, ConversationId::Direct(kBob, kCarol), 0, "spoof"}}));
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(c().server(S(0))->stats().sends_rejected, 1u);
+  EXPECT_EQ(c().store().stats().appends, 0u);
+}
+
+}  // namespace
+}  // namespace chatlab::inproc

@@ -1,0 +1,372 @@
+// Unit tests for the presence service, driven directly with a manual clock.
+#include "core/presence.h"
+
+#include <variant>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace chatlab {
+namespace {
+
+constexpr NodeId kSelf(100);
+constexpr NodeId kServerA(1);
+constexpr NodeId kServerB(2);
+constexpr NodeId kServerC(3);
+constexpr UserId kU1(1);
+constexpr UserId kU2(2);
+constexpr UserId kU3(3);
+constexpr UserId kU4(4);
+constexpr UserId kU5(5);
+constexpr UserId kU6(6);
+constexpr TimeUs kHalfLife = PresenceService::kContactHalfLifeUs;
+
+ProtocolConfig Config(PresenceFanout fanout, uint32_t short_list_size = 16) {
+  ProtocolConfig config;
+  config.presence_fanout = fanout;
+  config.presence_short_list_size = short_list_size;
+  return config;
+}
+
+NodeOptions Options(const ProtocolConfig& config) {
+  NodeOptions options;
+  options.self = kSelf;
+  options.config = config;
+  return options;
+}
+
+// Every SendToNode carrying a PresencePush, in effect order.
+std::vector<std::pair<NodeId, PresencePush>> Pushes(const Effects& out) {
+  std::vector<std::pair<NodeId, PresencePush>> pushes;
+  for (const Effect& e : out) {
+    const auto* send = std::get_if<SendToNode>(&e);
+    if (send != nullptr && std::holds_alternative<PresencePush>(send->msg)) {
+      pushes.emplace_back(send->to, std::get<PresencePush>(send->msg));
+    }
+  }
+  return pushes;
+}
+
+class PresenceTest : public ::testing::Test {
+ protected:
+  explicit PresenceTest(ProtocolConfig config = Config(PresenceFanout::kAll))
+      : presence_(Options(config)) {}
+
+  Effects Receive(TimeUs now, NodeId from, const Message& msg) {
+    Effects out;
+    presence_.OnMessage(now, from, msg, out);
+    return out;
+  }
+  void Touch(TimeUs now, UserId user, UserId peer, int times = 1) {
+    for (int i = 0; i < times; ++i) {
+      EXPECT_TRUE(Receive(now, kServerA, PresenceTouch{user, peer}).empty());
+    }
+  }
+  Effects SetOnline(TimeUs now, NodeId server, UserId user, bool online) {
+    return Receive(now, server, PresenceSet{user, online});
+  }
+
+  PresenceService presence_;
+};
+
+class PresenceShortListTest : public PresenceTest {
+ protected:
+  PresenceShortListTest() : PresenceTest(Config(PresenceFanout::kShortList, 2)) {}
+};
+
+TEST_F(PresenceTest, StartAndTimersDoNothing) {
+  Effects out;
+  presence_.Start(0, out);
+  presence_.OnTimer(1, 1, out);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST_F(PresenceTest, UnknownUserIsOfflineNeverSeen) {
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 0}));
+  EXPECT_TRUE(presence_.Audience(kU1, 0).empty());
+}
+
+TEST_F(PresenceTest, OnlineThenOfflineSetsLastSeen) {
+  SetOnline(100, kServerA, kU1, true);
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 100}));
+  SetOnline(250, kServerA, kU1, false);
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 250}));
+  EXPECT_EQ(presence_.stats().sets, 2u);
+  EXPECT_EQ(presence_.stats().sets_ignored, 0u);
+}
+
+TEST_F(PresenceTest, StaleOfflineFromOldServerIsIgnored) {
+  SetOnline(100, kServerA, kU1, true);
+  SetOnline(200, kServerB, kU1, true);  // reconnected elsewhere before A noticed
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 200}));
+  SetOnline(300, kServerA, kU1, false);  // A's session finally closes
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 200}));
+  EXPECT_EQ(presence_.stats().sets_ignored, 1u);
+  SetOnline(400, kServerB, kU1, false);
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 400}));
+  EXPECT_EQ(presence_.stats().sets, 3u);
+}
+
+TEST_F(PresenceTest, OfflineForUnknownOrOfflineUserIsIgnored) {
+  SetOnline(100, kServerA, kU1, false);
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 0}));
+  SetOnline(100, kServerA, kU2, true);
+  SetOnline(200, kServerA, kU2, false);
+  SetOnline(300, kServerA, kU2, false);  // duplicate
+  EXPECT_EQ(presence_.Status(kU2), (PresenceStatus{kU2, false, 200}));
+  EXPECT_EQ(presence_.stats().sets_ignored, 2u);
+}
+
+TEST_F(PresenceTest, TouchIsSymmetric) {
+  Touch(0, kU1, kU2);
+  EXPECT_EQ(presence_.contact_count(kU1), 1u);
+  EXPECT_EQ(presence_.contact_count(kU2), 1u);
+  EXPECT_DOUBLE_EQ(presence_.ContactScore(kU1, kU2, 0), 1.0);
+  EXPECT_DOUBLE_EQ(presence_.ContactScore(kU2, kU1, 0), 1.0);
+  EXPECT_EQ(presence_.ContactScore(kU1, kU3, 0), 0.0);
+  EXPECT_EQ(presence_.stats().touches, 1u);
+}
+
+TEST_F(PresenceTest, SelfTouchRanksNothing) {
+  Touch(0, kU1, kU1);
+  EXPECT_EQ(presence_.contact_count(kU1), 0u);
+  EXPECT_EQ(presence_.stats().touches, 1u);
+  EXPECT_EQ(presence_.stats().unexpected_messages, 0u);
+}
+
+TEST_F(PresenceTest, ScoreDecaysWithHalfLife) {
+  Touch(0, kU1, kU2);
+  EXPECT_DOUBLE_EQ(presence_.ContactScore(kU1, kU2, kHalfLife), 0.5);
+  EXPECT_DOUBLE_EQ(presence_.ContactScore(kU1, kU2, 2 * kHalfLife), 0.25);
+  Touch(kHalfLife, kU1, kU2);  // 0.5 + 1
+  EXPECT_DOUBLE_EQ(presence_.ContactScore(kU1, kU2, kHalfLife), 1.5);
+  EXPECT_DOUBLE_EQ(presence_.ContactScore(kU1, kU2, 2 * kHalfLife), 0.75);
+  // A clock that steps back never inflates a score.
+  EXPECT_DOUBLE_EQ(presence_.ContactScore(kU1, kU2, 0), 1.5);
+}
+
+TEST_F(PresenceTest, AllFanoutAudienceIsEveryContactAscending) {
+  Touch(0, kU1, kU5);
+  Touch(0, kU1, kU2, 3);
+  Touch(0, kU1, kU4);
+  EXPECT_EQ(presence_.Audience(kU1, 0), (std::vector<UserId>{kU2, kU4, kU5}));
+  EXPECT_EQ(presence_.Audience(kU5, 0), (std::vector<UserId>{kU1}));
+}
+
+TEST_F(PresenceShortListTest, ShortListIsTopContactsByScore) {
+  Touch(0, kU1, kU2, 3);
+  Touch(0, kU1, kU3, 1);
+  Touch(0, kU1, kU4, 2);
+  EXPECT_EQ(presence_.Audience(kU1, 0), (std::vector<UserId>{kU2, kU4}));
+  // Fewer contacts than the short list: all of them.
+  EXPECT_EQ(presence_.Audience(kU3, 0), (std::vector<UserId>{kU1}));
+}
+
+TEST_F(PresenceShortListTest, ShortListTiesGoToLowerUserId) {
+  Touch(0, kU1, kU5);
+  Touch(0, kU1, kU3);
+  Touch(0, kU1, kU4);
+  EXPECT_EQ(presence_.Audience(kU1, 0), (std::vector<UserId>{kU3, kU4}));
+}
+
+TEST_F(PresenceShortListTest, RecentActivityOutranksOldActivity) {
+  // Four touches three half-lives ago (now worth 0.5) lose to one touch now.
+  Touch(0, kU1, kU2, 4);
+  Touch(0, kU1, kU4, 1);
+  Touch(3 * kHalfLife, kU1, kU3, 1);
+  EXPECT_EQ(presence_.Audience(kU1, 3 * kHalfLife), (std::vector<UserId>{kU2, kU3}));
+  Touch(3 * kHalfLife, kU1, kU5, 1);  // ties kU3 at 1.0: both now outrank kU2
+  EXPECT_EQ(presence_.Audience(kU1, 3 * kHalfLife), (std::vector<UserId>{kU3, kU5}));
+}
+
+TEST_F(PresenceShortListTest, OlderButHeavierActivityStillWins) {
+  // Four touches one half-life ago are still worth 2, more than one touch now.
+  Touch(0, kU1, kU2, 4);
+  Touch(0, kU1, kU4, 1);
+  Touch(kHalfLife, kU1, kU3, 1);
+  EXPECT_EQ(presence_.Audience(kU1, kHalfLife), (std::vector<UserId>{kU2, kU3}));
+}
+
+TEST(PresenceEvictionTest, FullListEvictsLeastActive) {
+  ProtocolConfig config = Config(PresenceFanout::kAll);
+  config.presence_contacts_max = 3;
+  PresenceService presence(Options(config));
+  Effects out;
+  auto touch = [&](TimeUs now, UserId peer, int times) {
+    for (int i = 0; i < times; ++i) {
+      presence.OnMessage(now, kServerA, PresenceTouch{kU1, peer}, out);
+    }
+  };
+  touch(0, kU2, 3);
+  touch(0, kU3, 2);
+  touch(0, kU4, 1);
+  touch(0, kU5, 1);  // evicts kU4, the least active
+  EXPECT_EQ(presence.Audience(kU1, 0), (std::vector<UserId>{kU2, kU3, kU5}));
+  EXPECT_EQ(presence.stats().contacts_evicted, 1u);
+  EXPECT_EQ(presence.contact_count(kU1), 3u);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(PresenceEvictionTest, EvictionTieGoesToHigherUserId) {
+  ProtocolConfig config = Config(PresenceFanout::kAll);
+  config.presence_contacts_max = 3;
+  PresenceService presence(Options(config));
+  Effects out;
+  for (UserId peer : {kU4, kU2, kU3, kU5}) {
+    presence.OnMessage(0, kServerA, PresenceTouch{kU1, peer}, out);
+  }
+  // kU2, kU3, kU4 tied at 1.0: kU4 ranks last among them and goes; the newcomer stays.
+  EXPECT_EQ(presence.Audience(kU1, 0), (std::vector<UserId>{kU2, kU3, kU5}));
+}
+
+TEST(PresenceEvictionTest, EvictionUsesDecayedScores) {
+  ProtocolConfig config = Config(PresenceFanout::kAll);
+  config.presence_contacts_max = 2;
+  PresenceService presence(Options(config));
+  Effects out;
+  for (int i = 0; i < 3; ++i) {
+    presence.OnMessage(0, kServerA, PresenceTouch{kU1, kU2}, out);  // 3 at 0: 0.375 at 3H
+  }
+  presence.OnMessage(3 * kHalfLife, kServerA, PresenceTouch{kU1, kU3}, out);  // 1 at 3H
+  presence.OnMessage(3 * kHalfLife, kServerA, PresenceTouch{kU1, kU4}, out);
+  EXPECT_EQ(presence.Audience(kU1, 3 * kHalfLife), (std::vector<UserId>{kU3, kU4}));
+  EXPECT_EQ(presence.stats().contacts_evicted, 1u);
+}
+
+TEST(PresenceEvictionTest, ZeroContactsMaxTracksNoContacts) {
+  ProtocolConfig config = Config(PresenceFanout::kAll);
+  config.presence_contacts_max = 0;
+  PresenceService presence(Options(config));
+  Effects out;
+  presence.OnMessage(0, kServerA, PresenceTouch{kU1, kU2}, out);
+  EXPECT_EQ(presence.contact_count(kU1), 0u);
+  EXPECT_EQ(presence.contact_count(kU2), 0u);
+  EXPECT_EQ(presence.stats().contacts_evicted, 0u);
+}
+
+TEST_F(PresenceTest, OnlineChangePushedPerServerInOrder) {
+  for (UserId peer : {kU2, kU3, kU4, kU5, kU6}) {
+    Touch(0, kU1, peer);
+  }
+  // kU1 is offline and the only audience of each peer: these push nothing.
+  EXPECT_TRUE(SetOnline(10, kServerC, kU2, true).empty());
+  EXPECT_TRUE(SetOnline(10, kServerB, kU3, true).empty());
+  EXPECT_TRUE(SetOnline(10, kServerC, kU4, true).empty());
+  EXPECT_TRUE(SetOnline(10, kServerB, kU6, true).empty());  // kU5 stays offline
+
+  const Effects out = SetOnline(20, kServerA, kU1, true);
+  const auto pushes = Pushes(out);
+  EXPECT_EQ(pushes.size(), out.size());
+  const PresenceStatus status{kU1, true, 20};
+  ASSERT_EQ(pushes.size(), 2u);
+  EXPECT_EQ(pushes[0].first, kServerB);
+  EXPECT_EQ(pushes[0].second, (PresencePush{{kU3, kU6}, status}));
+  EXPECT_EQ(pushes[1].first, kServerC);
+  EXPECT_EQ(pushes[1].second, (PresencePush{{kU2, kU4}, status}));
+  EXPECT_EQ(presence_.stats().pushes_sent, 2u);
+  EXPECT_EQ(presence_.stats().push_recipients, 4u);
+
+  // Now kU1 is online on A: kU5 coming online is pushed to A.
+  const auto push5 = Pushes(SetOnline(30, kServerB, kU5, true));
+  ASSERT_EQ(push5.size(), 1u);
+  EXPECT_EQ(push5[0].first, kServerA);
+  EXPECT_EQ(push5[0].second, (PresencePush{{kU1}, PresenceStatus{kU5, true, 30}}));
+}
+
+TEST_F(PresenceTest, OfflineChangePushedWithLastSeen) {
+  Touch(0, kU1, kU2);
+  SetOnline(10, kServerB, kU2, true);
+  SetOnline(20, kServerA, kU1, true);
+  const auto pushes = Pushes(SetOnline(50, kServerA, kU1, false));
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0].first, kServerB);
+  EXPECT_EQ(pushes[0].second, (PresencePush{{kU2}, PresenceStatus{kU1, false, 50}}));
+}
+
+TEST_F(PresenceTest, NoPushWhenOnlineBitDoesNotChange) {
+  Touch(0, kU1, kU2);
+  SetOnline(10, kServerB, kU2, true);
+  EXPECT_EQ(Pushes(SetOnline(20, kServerA, kU1, true)).size(), 1u);
+  EXPECT_TRUE(SetOnline(30, kServerA, kU1, true).empty());   // duplicate
+  EXPECT_TRUE(SetOnline(40, kServerC, kU1, true).empty());   // moved server
+  EXPECT_TRUE(SetOnline(50, kServerA, kU1, false).empty());  // stale offline
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 40}));
+  EXPECT_EQ(presence_.stats().pushes_sent, 1u);
+}
+
+TEST_F(PresenceShortListTest, PushReachesOnlyOnlineShortListContacts) {
+  Touch(0, kU1, kU2, 3);  // short list, stays offline
+  Touch(0, kU1, kU3, 2);  // short list, online
+  Touch(0, kU1, kU4, 1);  // not on the short list, online: must poll
+  SetOnline(10, kServerB, kU3, true);
+  SetOnline(10, kServerB, kU4, true);
+  const auto pushes = Pushes(SetOnline(20, kServerA, kU1, true));
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0].first, kServerB);
+  EXPECT_EQ(pushes[0].second.recipients, (std::vector<UserId>{kU3}));
+}
+
+TEST_F(PresenceTest, LookupAnswersInRequestOrder) {
+  SetOnline(10, kServerA, kU1, true);
+  SetOnline(10, kServerA, kU2, true);
+  SetOnline(30, kServerA, kU2, false);
+  const Effects out = Receive(40, kServerB, PresenceLookup{8, {kU2, kU6, kU1}});
+  ASSERT_EQ(out.size(), 1u);
+  const auto& send = std::get<SendToNode>(out[0]);
+  EXPECT_EQ(send.to, kServerB);
+  const PresenceLookupResult expected{
+      8, {{kU2, false, 30}, {kU6, false, 0}, {kU1, true, 10}}};
+  EXPECT_EQ(std::get<PresenceLookupResult>(send.msg), expected);
+  EXPECT_EQ(presence_.stats().lookups, 1u);
+  EXPECT_EQ(presence_.stats().users_polled, 3u);
+  EXPECT_EQ(presence_.stats().oversized_lookups, 0u);
+}
+
+TEST(PresenceLimitTest, OversizedLookupAnswersFirstUsersOnly) {
+  ProtocolConfig config = Config(PresenceFanout::kAll);
+  config.lookup_users_max = 2;
+  PresenceService presence(Options(config));
+  Effects out;
+  presence.OnMessage(0, kServerA, PresenceLookup{3, {kU1, kU2, kU3}}, out);
+  ASSERT_EQ(out.size(), 1u);
+  const auto& result = std::get<PresenceLookupResult>(std::get<SendToNode>(out[0]).msg);
+  EXPECT_EQ(result, (PresenceLookupResult{3, {{kU1, false, 0}, {kU2, false, 0}}}));
+  EXPECT_EQ(presence.stats().oversized_lookups, 1u);
+  EXPECT_EQ(presence.stats().users_polled, 2u);
+}
+
+TEST(PresenceLimitTest, FullUserTableRefusesNewUsersOnly) {
+  PresenceService presence(Options(Config(PresenceFanout::kAll)), /*users_max=*/2);
+  Effects out;
+  presence.OnMessage(10, kServerA, PresenceSet{kU1, true}, out);
+  presence.OnMessage(10, kServerA, PresenceSet{kU2, true}, out);
+  presence.OnMessage(10, kServerA, PresenceSet{kU3, true}, out);
+  EXPECT_EQ(presence.Status(kU3), (PresenceStatus{kU3, false, 0}));
+  EXPECT_EQ(presence.stats().users_refused, 1u);
+  // A touch with an untracked user records only the tracked side.
+  presence.OnMessage(20, kServerA, PresenceTouch{kU1, kU3}, out);
+  EXPECT_EQ(presence.contact_count(kU1), 1u);
+  EXPECT_EQ(presence.contact_count(kU3), 0u);
+  EXPECT_EQ(presence.stats().users_refused, 2u);
+  EXPECT_EQ(presence.tracked_users(), 2u);
+  // Tracked users keep working.
+  presence.OnMessage(30, kServerA, PresenceSet{kU1, false}, out);
+  EXPECT_EQ(presence.Status(kU1), (PresenceStatus{kU1, false, 30}));
+}
+
+TEST_F(PresenceTest, UnexpectedAndMalformedMessagesAreCountedAndIgnored) {
+  EXPECT_TRUE(Receive(0, kServerA, MapRegister{kU1}).empty());
+  EXPECT_TRUE(Receive(0, kServerA, PresencePush{{kU1}, {}}).empty());
+  EXPECT_TRUE(Receive(0, NodeId(), PresenceSet{kU1, true}).empty());
+  EXPECT_TRUE(Receive(0, kServerA, PresenceSet{UserId(), true}).empty());
+  EXPECT_TRUE(Receive(0, kServerA, PresenceTouch{kU1, UserId()}).empty());
+  EXPECT_TRUE(Receive(0, NodeId(), PresenceLookup{1, {kU1}}).empty());
+  EXPECT_EQ(presence_.stats().unexpected_messages, 6u);
+  EXPECT_EQ(presence_.stats().sets, 0u);
+  EXPECT_EQ(presence_.stats().touches, 0u);
+  EXPECT_EQ(presence_.stats().lookups, 0u);
+  EXPECT_EQ(presence_.tracked_users(), 0u);
+}
+
+}  // namespace
+}  // namespace chatlab
