@@ -1,0 +1,39 @@
+# Convenience front door over CMake presets. `make` builds; `make test` runs the whole suite.
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps build demo test test-core test-asan bench clean
+
+all: build
+
+deps:
+	./scripts/install-deps.sh
+
+build:
+	cmake --preset release
+	cmake --build --preset release -j $(JOBS)
+
+# The README's main job.
+demo: build
+	./build/release/examples/chatlab_demo
+
+# The whole test suite (release build).
+test: build
+	ctest --preset release
+
+# Only the core layer (no runtime at all).
+test-core: build
+	ctest --preset release -L core
+
+# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer. The property test runs
+# fewer seeds here; the release run covers 1,000.
+test-asan:
+	cmake --preset debug-asan
+	cmake --build --preset debug-asan -j $(JOBS)
+	CHATLAB_PROPERTY_SEEDS=200 ctest --preset debug-asan
+
+bench: build
+	cmake --build --preset release --target benchmarks -j $(JOBS)
+	for b in build/release/benchmarks/*_bench; do $$b --benchmark_min_time=0.5; done
+
+clean:
+	rm -rf build

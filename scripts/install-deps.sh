@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ChatLab needs, only those that are missing. Idempotent: a second
+# run installs nothing. Runs apt-get as root (directly, or through sudo when available).
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config    # toolchain
+  libabsl-dev                         # core: Status, StatusOr, btree containers, StrCat
+  libgtest-dev libgmock-dev           # tests
+  libbenchmark-dev                    # benchmarks
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+as_root=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+  else
+    echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+echo "install-deps: installing ${missing[*]}"
+"${as_root[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends \
+  "${missing[@]}"
