@@ -1,9 +1,12 @@
 # Convenience front door over CMake presets. `make` builds; `make test` runs the whole suite.
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build demo test test-core test-asan bench clean
+.PHONY: all quickstart deps build demo test test-core test-asan bench clean
 
 all: build
+
+# The README's first command: install what is missing, build, run the main job.
+quickstart: deps demo
 
 deps:
 	./scripts/install-deps.sh
