@@ -42,10 +42,11 @@ ChatServer::ChatServer(const NodeOptions& options) : options_(options), rng_(opt
 
 void ChatServer::Start(TimeUs now, Effects& out) {
   out.push_back(ArmTimer{kTickTimer, now + options_.config.server_tick_us});
+  incarnation_ = MixSeed(options_.seed, static_cast<uint64_t>(now));
   if (options_.config.forwarding == ForwardingStrategy::kQueue) {
     assert(options_.topology.broker.valid());
-    out.push_back(SendToNode{options_.topology.broker,
-                             QueueSubscribe{MixSeed(options_.seed, static_cast<uint64_t>(now))}});
+    out.push_back(SendToNode{options_.topology.broker, QueueSubscribe{incarnation_}});
+    resubscribe_at_us_ = now + options_.config.queue_consumer_timeout_us / 2;
   }
 }
 
@@ -631,6 +632,11 @@ void ChatServer::OnPresencePush(TimeUs now, const PresencePush& m, Effects& out)
 void ChatServer::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
   if (timer_id == kTickTimer) {
     ExpirePending(now, out);
+    if (options_.config.forwarding == ForwardingStrategy::kQueue && now >= resubscribe_at_us_) {
+      // Same incarnation: the broker keeps our queue and only resumes delivery.
+      out.push_back(SendToNode{options_.topology.broker, QueueSubscribe{incarnation_}});
+      resubscribe_at_us_ = now + options_.config.queue_consumer_timeout_us / 2;
+    }
     out.push_back(ArmTimer{kTickTimer, now + options_.config.server_tick_us});
     return;
   }

@@ -156,6 +156,11 @@ class ChatServer : public Node {
   const NodeOptions options_;
   Rng rng_;
   Stats stats_;
+  // Identifies this run of the server to the queue broker (a restart is a new incarnation).
+  uint64_t incarnation_ = 0;
+  // Queue strategy: when to repeat QueueSubscribe, so a broker that presumed us dead (say,
+  // behind a partition) starts delivering again.
+  TimeUs resubscribe_at_us_ = 0;
   // Increments with every request id; request ids are never reused within an incarnation.
   uint64_t request_id_next_ = 1;
   // Invariant: every SessionId in users_ is a key here with the same user, and vice versa.

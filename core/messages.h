@@ -4,8 +4,8 @@
 //   client <-> chat server   (types 1..39)
 //   chat server <-> services  (types 40..79: store, batch writer, user mapping)
 //   server <-> server / broker / presence / notification (types 80..119)
-// Each struct lists its fields once, in wire order, in Fields(); the codec (codec.h), the
-// trace printer and any future text encoding are all driven by that one list. Field order and
+// Each struct's fields are listed once, in wire order, by VisitFields in core/fields.h; the
+// codec (codec.h), the trace printer and any text encoding are all driven by that one list. Field order and
 // type numbers are the wire contract: append new fields at the end and bump kWireVersion.
 // docs/protocol.md documents every message: who sends it and what the receiver must do.
 #ifndef CHATLAB_CORE_MESSAGES_H_

@@ -117,8 +117,7 @@ PresenceService::UserState* PresenceService::FindOrTrack(UserId user) {
   return &users_[user];
 }
 
-void PresenceService::OnPresenceSet(TimeUs now, NodeId from, const PresenceSet& m,
-                                    Effects& out) {
+void PresenceService::OnPresenceSet(TimeUs now, NodeId from, const PresenceSet& m, Effects& out) {
   if (!from.valid() || !m.user.valid()) {
     stats_.unexpected_messages++;
     return;

@@ -44,16 +44,16 @@ class PresenceService : public Node {
   static constexpr size_t kUsersMaxDefault = size_t{1} << 24;
 
   struct Stats {
-    uint64_t sets = 0;              // PresenceSet applied
-    uint64_t sets_ignored = 0;      // offline for a user not online on the sending server
-    uint64_t touches = 0;           // PresenceTouch handled
-    uint64_t pushes_sent = 0;       // PresencePush messages sent
-    uint64_t push_recipients = 0;   // sum of recipients over pushes_sent
-    uint64_t lookups = 0;           // PresenceLookup answered
-    uint64_t users_polled = 0;      // sum of statuses answered
-    uint64_t oversized_lookups = 0; // PresenceLookup with more than lookup_users_max users
-    uint64_t contacts_evicted = 0;  // least active contact dropped at presence_contacts_max
-    uint64_t users_refused = 0;     // a new user not tracked because the table is at users_max
+    uint64_t sets = 0;               // PresenceSet applied
+    uint64_t sets_ignored = 0;       // offline for a user not online on the sending server
+    uint64_t touches = 0;            // PresenceTouch handled
+    uint64_t pushes_sent = 0;        // PresencePush messages sent
+    uint64_t push_recipients = 0;    // sum of recipients over pushes_sent
+    uint64_t lookups = 0;            // PresenceLookup answered
+    uint64_t users_polled = 0;       // sum of statuses answered
+    uint64_t oversized_lookups = 0;  // PresenceLookup with more than lookup_users_max users
+    uint64_t contacts_evicted = 0;   // least active contact dropped at presence_contacts_max
+    uint64_t users_refused = 0;      // a new user not tracked because the table is at users_max
     // Message types this node does not handle, and messages it cannot act on: UserId() in a set
     // or touch, or a set or lookup from an unknown sender.
     uint64_t unexpected_messages = 0;

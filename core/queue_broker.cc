@@ -116,8 +116,7 @@ void QueueBroker::DropOldest(DestQueue& q) {
   stats_.dropped_overflow++;
 }
 
-void QueueBroker::OnQueueSubscribe(TimeUs now, NodeId from, const QueueSubscribe& m,
-                                   Effects& out) {
+void QueueBroker::OnQueueSubscribe(TimeUs now, NodeId from, const QueueSubscribe& m, Effects& out) {
   if (!from.valid()) {
     stats_.unexpected_messages++;
     return;
@@ -148,8 +147,7 @@ void QueueBroker::OnQueueAck(TimeUs now, NodeId from, const QueueAck& m, Effects
     return;
   }
   auto it = queues_.find(from);
-  if (it == queues_.end() || it->second.in_flight_seq == 0 ||
-      it->second.in_flight_seq != m.seq) {
+  if (it == queues_.end() || it->second.in_flight_seq == 0 || it->second.in_flight_seq != m.seq) {
     // A duplicate ack, an ack for a redelivered or dropped entry, or from a purged consumer.
     stats_.stale_acks++;
     return;
@@ -205,9 +203,8 @@ void QueueBroker::DropStale(TimeUs now, DestQueue& q) {
   const TimeUs stale_after_us = options_.config.queue_stale_after_us;
   // Not just a scan of the front: enqueue times follow the broker's clock, which may step back.
   const auto first_dropped =
-      std::remove_if(q.entries.begin(), q.entries.end(), [&](const Entry& e) {
-        return now - e.enqueued_at_us > stale_after_us;
-      });
+      std::remove_if(q.entries.begin(), q.entries.end(),
+                     [&](const Entry& e) { return now - e.enqueued_at_us > stale_after_us; });
   stats_.dropped_stale += static_cast<uint64_t>(std::distance(first_dropped, q.entries.end()));
   q.entries.erase(first_dropped, q.entries.end());
 }

@@ -47,19 +47,19 @@ class QueueBroker : public Node {
   static constexpr size_t kDestinationsMaxDefault = size_t{1} << 16;
 
   struct Stats {
-    uint64_t published = 0;             // QueuePublish accepted into a queue
-    uint64_t subscribes = 0;            // QueueSubscribe handled
-    uint64_t restarts = 0;              // QueueSubscribe with a new incarnation
-    uint64_t delivered = 0;             // first deliveries of an entry (QueueDeliver)
-    uint64_t redelivered = 0;           // QueueDeliver repeated after request_timeout_us
-    uint64_t acked = 0;                 // QueueAck for the in-flight entry
-    uint64_t stale_acks = 0;            // QueueAck for anything else (duplicate, late, unknown)
-    uint64_t dropped_overflow = 0;      // entries dropped at broker_queue_max
-    uint64_t dropped_stale = 0;         // entries older than queue_stale_after_us dropped
-    uint64_t dropped_dead_consumer = 0; // entries purged with a consumer presumed dead
-    uint64_t consumers_dead = 0;        // consumers presumed dead
-    uint64_t queues_refused = 0;        // publish/subscribe needing a queue past destinations_max
-    uint64_t depth_max = 0;             // the most entries any one queue ever held
+    uint64_t published = 0;              // QueuePublish accepted into a queue
+    uint64_t subscribes = 0;             // QueueSubscribe handled
+    uint64_t restarts = 0;               // QueueSubscribe with a new incarnation
+    uint64_t delivered = 0;              // first deliveries of an entry (QueueDeliver)
+    uint64_t redelivered = 0;            // QueueDeliver repeated after request_timeout_us
+    uint64_t acked = 0;                  // QueueAck for the in-flight entry
+    uint64_t stale_acks = 0;             // QueueAck for anything else (duplicate, late, unknown)
+    uint64_t dropped_overflow = 0;       // entries dropped at broker_queue_max
+    uint64_t dropped_stale = 0;          // entries older than queue_stale_after_us dropped
+    uint64_t dropped_dead_consumer = 0;  // entries purged with a consumer presumed dead
+    uint64_t consumers_dead = 0;         // consumers presumed dead
+    uint64_t queues_refused = 0;         // publish/subscribe needing a queue past destinations_max
+    uint64_t depth_max = 0;              // the most entries any one queue ever held
     // Message types this node does not handle, a publish to NodeId(), and a subscribe or ack
     // from an unknown sender.
     uint64_t unexpected_messages = 0;

@@ -18,8 +18,7 @@ void UserMappingService::Start(TimeUs /*now*/, Effects& /*out*/) {}
 
 void UserMappingService::OnTimer(TimeUs /*now*/, uint64_t /*timer_id*/, Effects& /*out*/) {}
 
-void UserMappingService::OnMessage(TimeUs /*now*/, NodeId from, const Message& msg,
-                                   Effects& out) {
+void UserMappingService::OnMessage(TimeUs /*now*/, NodeId from, const Message& msg, Effects& out) {
   if (const auto* m = std::get_if<MapRegister>(&msg)) {
     OnMapRegister(from, *m, out);
   } else if (const auto* m = std::get_if<MapUnregister>(&msg)) {

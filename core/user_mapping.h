@@ -39,14 +39,14 @@ class UserMappingService : public Node {
   static constexpr size_t kUsersMaxDefault = size_t{1} << 24;
 
   struct Stats {
-    uint64_t registers = 0;             // MapRegister applied (mapping set or confirmed)
-    uint64_t registers_refused = 0;     // MapRegister of a new user with the table at users_max
-    uint64_t unregisters = 0;           // MapUnregister that erased a mapping
-    uint64_t unregisters_ignored = 0;   // MapUnregister for a user not mapped to its sender
-    uint64_t lookups = 0;               // MapLookup answered
-    uint64_t users_looked_up = 0;       // sum of locations answered
-    uint64_t displacements = 0;         // MapDisplaced sent
-    uint64_t oversized_lookups = 0;     // MapLookup with more than lookup_users_max users
+    uint64_t registers = 0;            // MapRegister applied (mapping set or confirmed)
+    uint64_t registers_refused = 0;    // MapRegister of a new user with the table at users_max
+    uint64_t unregisters = 0;          // MapUnregister that erased a mapping
+    uint64_t unregisters_ignored = 0;  // MapUnregister for a user not mapped to its sender
+    uint64_t lookups = 0;              // MapLookup answered
+    uint64_t users_looked_up = 0;      // sum of locations answered
+    uint64_t displacements = 0;        // MapDisplaced sent
+    uint64_t oversized_lookups = 0;    // MapLookup with more than lookup_users_max users
     // Message types this node does not handle, and messages it cannot act on: a register or
     // unregister of UserId(), or a register/unregister/lookup from an unknown sender.
     uint64_t unexpected_messages = 0;

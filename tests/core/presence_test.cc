@@ -314,8 +314,7 @@ TEST_F(PresenceTest, LookupAnswersInRequestOrder) {
   ASSERT_EQ(out.size(), 1u);
   const auto& send = std::get<SendToNode>(out[0]);
   EXPECT_EQ(send.to, kServerB);
-  const PresenceLookupResult expected{
-      8, {{kU2, false, 30}, {kU6, false, 0}, {kU1, true, 10}}};
+  const PresenceLookupResult expected{8, {{kU2, false, 30}, {kU6, false, 0}, {kU1, true, 10}}};
   EXPECT_EQ(std::get<PresenceLookupResult>(send.msg), expected);
   EXPECT_EQ(presence_.stats().lookups, 1u);
   EXPECT_EQ(presence_.stats().users_polled, 3u);

@@ -113,8 +113,7 @@ TEST_F(UserMappingTest, LookupAnswersInRequestOrderWithOfflineAsNoNode) {
   EXPECT_EQ(send.to, kServerB);
   ASSERT_TRUE(std::holds_alternative<MapLookupResult>(send.msg));
   const MapLookupResult expected{
-      77,
-      {{kCarol, kServerB}, {kBob, NodeId()}, {kAlice, kServerA}, {kCarol, kServerB}}};
+      77, {{kCarol, kServerB}, {kBob, NodeId()}, {kAlice, kServerA}, {kCarol, kServerB}}};
   EXPECT_EQ(std::get<MapLookupResult>(send.msg), expected);
   EXPECT_EQ(mapping_.stats().lookups, 1u);
   EXPECT_EQ(mapping_.stats().users_looked_up, 4u);
