@@ -235,6 +235,8 @@ void Cluster::ApplyNode(NodeId from, Effects& effects) {
         continue;
       }
       Schedule(now_ + options_.push_latency_us, Push{*push});
+    } else if (std::holds_alternative<Persist>(e)) {
+      continue;  // the in-process store never restarts, so it keeps nothing durable
     } else if (std::holds_alternative<SendToClient>(e) || std::holds_alternative<CloseSession>(e)) {
       Effects one;
       one.push_back(std::move(e));

@@ -1,0 +1,217 @@
+// chatlab: the simulator's command line.
+//
+//   chatlab run [SCENARIO] [--seed N] [--set key=value ...] [--out DIR] [--trace FILE]
+//               [--check-determinism] [--progress|--no-progress]
+//   chatlab keys
+//
+// Exit codes: 0 every invariant held, 1 an invariant was violated, 2 bad input.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sim/results.h"
+#include "sim/scenario.h"
+#include "sim/world.h"
+
+namespace fs = std::filesystem;
+using chatlab::sim::Scenario;
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitViolation = 1;
+constexpr int kExitBadInput = 2;
+
+struct RunArgs {
+  std::string scenario_path;
+  uint64_t seed = 0;
+  bool seed_given = false;
+  std::vector<std::string> sets;
+  std::string out_dir;
+  std::string trace_path;
+  bool check_determinism = false;
+  bool progress = isatty(STDERR_FILENO) != 0;
+  bool quiet = false;
+};
+
+std::optional<Scenario> LoadOrExit(const RunArgs& a, int* exit_code) {
+  Scenario s = chatlab::sim::DefaultScenario();
+  if (!a.scenario_path.empty()) {
+    auto loaded = chatlab::sim::LoadScenario(a.scenario_path);
+    if (!loaded.ok()) {
+      std::cerr << "chatlab: " << loaded.status().message() << "\n";
+      *exit_code = kExitBadInput;
+      return std::nullopt;
+    }
+    s = *loaded;
+  } else {
+    s.name = "builtin";
+  }
+  for (const std::string& set : a.sets) {
+    absl::Status st = chatlab::sim::ApplyOverride(s, set);
+    if (!st.ok()) {
+      std::cerr << "chatlab: " << st.message() << "\n";
+      *exit_code = kExitBadInput;
+      return std::nullopt;
+    }
+  }
+  absl::Status st = chatlab::sim::Validate(s);
+  if (!st.ok()) {
+    std::cerr << "chatlab: " << st.message() << "\n";
+    *exit_code = kExitBadInput;
+    return std::nullopt;
+  }
+  return s;
+}
+
+// Runs this same program as a child with extra arguments; returns its exit status.
+int RunChild(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execv("/proc/self/exe", argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+std::string ReadDigest(const std::string& results_path) {
+  std::ifstream in(results_path);
+  if (!in) return "";
+  nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+  return j.is_object() && j.contains("trace_digest") ? j["trace_digest"].get<std::string>() : "";
+}
+
+int CheckDeterminism(const RunArgs& a, const Scenario& s, uint64_t seed) {
+  const fs::path base = fs::temp_directory_path() / ("chatlab-det-" + std::to_string(getpid()));
+  std::string digests[2];
+  for (int i = 0; i < 2; i++) {
+    const fs::path dir = base / std::to_string(i);
+    fs::create_directories(dir);
+    std::vector<std::string> args{"chatlab", "run"};
+    if (!a.scenario_path.empty()) args.push_back(a.scenario_path);
+    args.insert(args.end(), {"--seed", std::to_string(seed), "--out", dir.string(), "--trace",
+                             (dir / "trace.txt").string(), "--no-progress", "--quiet"});
+    for (const std::string& set : a.sets) args.insert(args.end(), {"--set", set});
+    const int rc = RunChild(args);
+    if (rc == kExitBadInput || rc > kExitViolation) {
+      std::cerr << "chatlab: determinism check: run " << i + 1 << " failed (exit " << rc << ")\n";
+      return kExitBadInput;
+    }
+    digests[i] = ReadDigest((dir / "results.json").string());
+  }
+  const std::string repro = chatlab::sim::ReproCommand(s, seed, a.sets);
+  if (digests[0] == digests[1] && !digests[0].empty()) {
+    std::cout << "deterministic: two runs in separate processes gave digest " << digests[0]
+              << "\nrepro: " << repro << " --check-determinism\n";
+    fs::remove_all(base);
+    return kExitOk;
+  }
+  std::cout << "NOT deterministic: digests " << digests[0] << " and " << digests[1] << "\n";
+  std::ifstream t0(base / "0" / "trace.txt"), t1(base / "1" / "trace.txt");
+  std::string l0, l1;
+  for (uint64_t line = 1;; line++) {
+    const bool g0 = static_cast<bool>(std::getline(t0, l0));
+    const bool g1 = static_cast<bool>(std::getline(t1, l1));
+    if (!g0 && !g1) break;
+    if (!g0 || !g1 || l0 != l1) {
+      std::cout << "first diverging event (line " << line << "):\n  run 1: "
+                << (g0 ? l0 : "<end>") << "\n  run 2: " << (g1 ? l1 : "<end>") << "\n";
+      break;
+    }
+  }
+  std::cout << "traces kept in " << base.string() << "\nrepro: " << repro
+            << " --check-determinism\n";
+  return kExitViolation;
+}
+
+int Run(const RunArgs& a) {
+  int code = kExitOk;
+  std::optional<Scenario> s = LoadOrExit(a, &code);
+  if (!s) return code;
+  const uint64_t seed = a.seed_given ? a.seed : s->seed;
+  if (a.check_determinism) return CheckDeterminism(a, *s, seed);
+  const std::string out_dir =
+      a.out_dir.empty() ? "out/" + s->name + "-seed" + std::to_string(seed) : a.out_dir;
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) {
+    std::cerr << "chatlab: --out " << out_dir << ": " << ec.message() << "\n";
+    return kExitBadInput;
+  }
+  std::ofstream trace_file;
+  chatlab::sim::RunOptions o;
+  o.scenario = *s;
+  o.seed = seed;
+  o.progress = a.progress && !a.quiet;
+  if (!a.trace_path.empty()) {
+    trace_file.open(a.trace_path);
+    if (!trace_file) {
+      std::cerr << "chatlab: --trace " << a.trace_path << ": cannot write\n";
+      return kExitBadInput;
+    }
+    o.trace = [&trace_file](const std::string& line) { trace_file << line << "\n"; };
+  }
+  const std::string repro = chatlab::sim::ReproCommand(*s, seed, a.sets);
+  if (!a.quiet) std::cerr << "chatlab: running " << s->name << " seed " << seed << "\n";
+  const chatlab::sim::RunResult r = chatlab::sim::RunSimulation(o);
+  std::ofstream(fs::path(out_dir) / "results.json") << chatlab::sim::ResultsJson(*s, r, repro);
+  if (!a.quiet) {
+    std::cout << chatlab::sim::Summary(*s, r, repro);
+    std::cout << "results: " << (fs::path(out_dir) / "results.json").string() << "\n";
+  }
+  if (r.invariants.total() != 0) {
+    std::cerr << "chatlab: invariants VIOLATED; repro: " << repro << "\n";
+    return kExitViolation;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"chatlab: deterministic simulation of a WhatsApp-style messaging design on "
+               "SimGrid"};
+  app.require_subcommand(1);
+  RunArgs a;
+  CLI::App* run = app.add_subcommand("run", "run one simulation and check its invariants");
+  run->add_option("scenario", a.scenario_path,
+                  "scenario file (TOML); omitted: the embedded defaults")
+      ->check(CLI::ExistingFile);
+  run->add_option("--seed", a.seed, "seed (default: the scenario's scenario.seed)")
+      ->each([&a](const std::string&) { a.seed_given = true; });
+  run->add_option("--set", a.sets, "override a scenario key: section.key=value (repeatable)");
+  run->add_option("--out", a.out_dir, "where results.json goes (default out/NAME-seedN)");
+  run->add_option("--trace", a.trace_path, "write the ordered event trace to this file");
+  run->add_flag("--check-determinism", a.check_determinism,
+                "run twice in separate processes and compare trace digests");
+  run->add_flag("--progress,!--no-progress", a.progress, "progress bar on stderr");
+  run->add_flag("--quiet", a.quiet, "print nothing but errors");
+  CLI::App* keys = app.add_subcommand("keys", "list every scenario key with its type");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return kExitBadInput;
+  }
+  if (keys->parsed()) {
+    for (const std::string& k : chatlab::sim::DescribeKeys()) std::cout << k << "\n";
+    return kExitOk;
+  }
+  return Run(a);
+}

@@ -1,0 +1,172 @@
+#include "sim/results.h"
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+
+namespace chatlab::sim {
+namespace {
+
+using ordered_json = nlohmann::ordered_json;
+
+ordered_json QuantilesJson(const Quantiles& q) {
+  return ordered_json{{"count", q.count}, {"mean_ms", q.mean_ms}, {"p50_ms", q.p50_ms},
+                      {"p95_ms", q.p95_ms}, {"p99_ms", q.p99_ms}};
+}
+
+std::string Quote(const std::string& s) {
+  if (s.find_first_of(" \t'\"$") == std::string::npos) return s;
+  return absl::StrCat("'", s, "'");
+}
+
+}  // namespace
+
+std::string ReproCommand(const Scenario& s, uint64_t seed, const std::vector<std::string>& sets) {
+  std::string cmd = absl::StrCat("chatlab run ", s.path.empty() ? "" : Quote(s.path) + " ",
+                                 "--seed ", seed);
+  for (const std::string& a : sets) absl::StrAppend(&cmd, " --set ", Quote(a));
+  return cmd;
+}
+
+std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string& repro) {
+  ordered_json j;
+  j["scenario"] = r.scenario;
+  j["scenario_file"] = s.path;
+  j["seed"] = r.seed;
+  j["repro"] = repro;
+  j["trace_digest"] = absl::StrFormat("%016x", r.trace_digest);
+  j["events"] = r.events;
+  j["sim_time_s"] = r.sim_time_s;
+  j["wall_time_s"] = r.wall_time_s;
+  j["peak_rss_bytes"] = r.peak_rss_bytes;
+  j["network_model"] = r.network_model;
+  j["design"] = {{"id_scheme", std::string(IdSchemeName(s.protocol.id_scheme))},
+                 {"forwarding", std::string(ForwardingStrategyName(s.protocol.forwarding))},
+                 {"group_delivery", std::string(GroupDeliveryName(s.protocol.group_delivery))},
+                 {"write_path", std::string(WritePathName(s.protocol.write_path))},
+                 {"presence_fanout", std::string(PresenceFanoutName(s.protocol.presence_fanout))},
+                 {"dedup_enabled", s.protocol.dedup_enabled},
+                 {"gap_detection_enabled", s.protocol.gap_detection_enabled}};
+  const InvariantCounts& k = r.invariants;
+  j["invariants"] = {{"lost_acked", k.lost_acked},
+                     {"duplicates_shown", k.duplicates_shown},
+                     {"order_violations", k.order_violations},
+                     {"receipt_regressions", k.receipt_regressions},
+                     {"undelivered_after_heal", k.undelivered_after_heal},
+                     {"ok", k.total() == 0},
+                     {"first_violations", r.first_violations}};
+  ordered_json fired = ordered_json::object();
+  for (const auto& [kind, n] : r.faults_fired) fired[kind] = n;
+  j["faults_fired"] = fired;
+  j["faults_never_fired"] = r.faults_never_fired;
+  const RunMetrics& m = r.metrics;
+  ordered_json load = ordered_json::array();
+  for (const NodeLoad& n : m.node_load) {
+    load.push_back({{"node", n.node}, {"messages_in", n.messages_in}, {"busy_s", n.busy_s},
+                    {"utilization", n.utilization}});
+  }
+  j["metrics"] = {
+      {"messages_sent", m.messages_sent},
+      {"messages_acked", m.messages_acked},
+      {"messages_delivered", m.messages_delivered},
+      {"end_to_end_latency", QuantilesJson(m.end_to_end)},
+      {"ack_latency", QuantilesJson(m.ack)},
+      {"catchups", m.catchups},
+      {"gaps_detected", m.gaps_detected},
+      {"retries", m.retries},
+      {"inter_server_requests", m.inter_server_requests},
+      {"inter_server_requests_per_s", m.inter_server_requests_per_s},
+      {"node_messages", m.node_messages},
+      {"node_bytes", m.node_bytes},
+      {"store_requests", m.store_requests},
+      {"store_requests_per_s", m.store_requests_per_s},
+      {"store_writes", m.store_writes},
+      {"store_reads", m.store_reads},
+      {"store_messages_read", m.store_messages_read},
+      {"read_after_write_checks", m.read_after_write_checks},
+      {"read_after_write_misses", m.read_after_write_misses},
+      {"notifications", m.notifications},
+      {"presence_pushes", m.presence_pushes},
+      {"presence_push_recipients", m.presence_push_recipients},
+      {"presence_polled", m.presence_polled},
+      {"id_collisions", m.id_collisions},
+      {"out_of_order_ids", m.out_of_order_ids},
+      {"writer_batches", m.writer_batches},
+      {"writer_mean_wait_ms", m.writer_mean_wait_ms},
+      {"broker_dropped", m.broker_dropped},
+      {"node_load", load}};
+  return j.dump(2) + "\n";
+}
+
+std::string Summary(const Scenario& s, const RunResult& r, const std::string& repro) {
+  const RunMetrics& m = r.metrics;
+  const InvariantCounts& k = r.invariants;
+  std::string out;
+  absl::StrAppend(&out, "scenario  ", r.scenario, "  seed ", r.seed, "  digest ",
+                  absl::StrFormat("%016x", r.trace_digest), "\n");
+  absl::StrAppend(&out, "design    forwarding=",
+                  std::string(ForwardingStrategyName(s.protocol.forwarding)),
+                  " groups=", std::string(GroupDeliveryName(s.protocol.group_delivery)),
+                  " writes=", std::string(WritePathName(s.protocol.write_path)),
+                  " presence=", std::string(PresenceFanoutName(s.protocol.presence_fanout)),
+                  " ids=", std::string(IdSchemeName(s.protocol.id_scheme)),
+                  s.protocol.dedup_enabled ? "" : " DEDUP-OFF",
+                  s.protocol.gap_detection_enabled ? "" : " GAP-DETECTION-OFF", "\n");
+  absl::StrAppend(&out, "network   ", r.network_model, "\n");
+  absl::StrAppend(&out, absl::StrFormat("time      %.1f s simulated in %.2f s wall, %d events, "
+                                        "peak RSS %.1f MB\n",
+                                        r.sim_time_s, r.wall_time_s, r.events,
+                                        static_cast<double>(r.peak_rss_bytes) / 1e6));
+  absl::StrAppend(&out, "\ninvariants\n");
+  auto row = [&](const char* name, uint64_t v) {
+    absl::StrAppend(&out, absl::StrFormat("  %-24s %10d  %s\n", name, v, v == 0 ? "ok" : "VIOLATED"));
+  };
+  row("lost_acked", k.lost_acked);
+  row("duplicates_shown", k.duplicates_shown);
+  row("order_violations", k.order_violations);
+  row("receipt_regressions", k.receipt_regressions);
+  row("undelivered_after_heal", k.undelivered_after_heal);
+  for (const std::string& v : r.first_violations) absl::StrAppend(&out, "  first: ", v, "\n");
+  absl::StrAppend(&out, "\nfaults fired\n");
+  if (r.faults_fired.empty()) absl::StrAppend(&out, "  (none)\n");
+  for (const auto& [kind, n] : r.faults_fired) {
+    absl::StrAppend(&out, absl::StrFormat("  %-24s %10d\n", kind, n));
+  }
+  for (const std::string& f : r.faults_never_fired) {
+    absl::StrAppend(&out, "  configured but never fired: ", f, "\n");
+  }
+  absl::StrAppend(&out, "\nmetrics\n");
+  absl::StrAppend(&out, absl::StrFormat("  messages sent/acked/delivered  %d / %d / %d\n",
+                                        m.messages_sent, m.messages_acked, m.messages_delivered));
+  absl::StrAppend(&out, absl::StrFormat("  end-to-end ms p50/p95/p99      %.1f / %.1f / %.1f\n",
+                                        m.end_to_end.p50_ms, m.end_to_end.p95_ms,
+                                        m.end_to_end.p99_ms));
+  absl::StrAppend(&out, absl::StrFormat("  ack ms p50/p95/p99             %.1f / %.1f / %.1f\n",
+                                        m.ack.p50_ms, m.ack.p95_ms, m.ack.p99_ms));
+  absl::StrAppend(&out, absl::StrFormat("  gaps / catch-ups / retries     %d / %d / %d\n",
+                                        m.gaps_detected, m.catchups, m.retries));
+  absl::StrAppend(&out, absl::StrFormat("  inter-server requests          %d (%.1f/s)\n",
+                                        m.inter_server_requests, m.inter_server_requests_per_s));
+  absl::StrAppend(&out, absl::StrFormat("  store requests / writes / reads %d (%.1f/s) / %d / %d\n",
+                                        m.store_requests, m.store_requests_per_s, m.store_writes,
+                                        m.store_reads));
+  absl::StrAppend(&out, absl::StrFormat("  read-after-write misses        %d of %d acks\n",
+                                        m.read_after_write_misses, m.read_after_write_checks));
+  absl::StrAppend(&out, absl::StrFormat("  notifications / presence pushes %d / %d\n",
+                                        m.notifications, m.presence_pushes));
+  double busiest = 0;
+  std::string busiest_name;
+  for (const NodeLoad& n : m.node_load) {
+    if (n.utilization > busiest) {
+      busiest = n.utilization;
+      busiest_name = n.node;
+    }
+  }
+  absl::StrAppend(&out, absl::StrFormat("  busiest node                   %s (%.1f%% CPU)\n",
+                                        busiest_name, 100 * busiest));
+  absl::StrAppend(&out, "\nrepro: ", repro, "\n");
+  return out;
+}
+
+}  // namespace chatlab::sim

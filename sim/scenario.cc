@@ -1,0 +1,414 @@
+#include "sim/scenario.h"
+
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <variant>
+
+#include <toml++/toml.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace chatlab::sim {
+namespace {
+
+// One settable key: its type and where it lives in a Scenario.
+using Target = std::variant<int*, uint32_t*, uint64_t*, int64_t*, double*, bool*, std::string*,
+                            IdScheme*, ForwardingStrategy*, GroupDelivery*, WritePath*,
+                            PresenceFanout*>;
+
+std::string TypeName(const Target& t) {
+  return std::visit(
+      [](auto* p) -> std::string {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, double>) return "number";
+        if constexpr (std::is_same_v<T, bool>) return "boolean";
+        if constexpr (std::is_same_v<T, std::string>) return "string";
+        if constexpr (std::is_same_v<T, IdScheme>) return "snowflake|timestamp|sequence";
+        if constexpr (std::is_same_v<T, ForwardingStrategy>) return "direct|buffered|queue";
+        if constexpr (std::is_same_v<T, GroupDelivery>) return "push|pull|hybrid";
+        if constexpr (std::is_same_v<T, WritePath>) return "direct|batched";
+        if constexpr (std::is_same_v<T, PresenceFanout>) return "all|short_list";
+        return "integer";
+      },
+      t);
+}
+
+// The key table of a scenario object. Built per Scenario so the pointers point into it.
+std::map<std::string, Target> Keys(Scenario& s) {
+  ProtocolConfig& p = s.protocol;
+  return {
+      {"scenario.name", &s.name},
+      {"scenario.description", &s.description},
+      {"scenario.seed", &s.seed},
+      {"scenario.duration_s", &s.duration_s},
+      {"scenario.quiet_s", &s.quiet_s},
+      {"scenario.delivery_bound_s", &s.delivery_bound_s},
+      {"network.model", &s.network_model},
+      {"network.latency_factor", &s.latency_factor},
+      {"network.bandwidth_factor", &s.bandwidth_factor},
+      {"network.access_latency_ms", &s.access_latency_ms},
+      {"network.access_bandwidth_mbps", &s.access_bandwidth_mbps},
+      {"network.inter_region_latency_ms", &s.inter_region_latency_ms},
+      {"network.inter_region_bandwidth_mbps", &s.inter_region_bandwidth_mbps},
+      {"network.client_latency_ms", &s.client_latency_ms},
+      {"network.client_bandwidth_mbps", &s.client_bandwidth_mbps},
+      {"topology.regions", &s.regions},
+      {"topology.servers_per_region", &s.servers_per_region},
+      {"topology.client_hosts_per_region", &s.client_hosts_per_region},
+      {"topology.services_region", &s.services_region},
+      {"cost.host_speed_gflops", &s.host_speed_gflops},
+      {"cost.store_write_flops", &s.store_write_flops},
+      {"cost.store_read_flops", &s.store_read_flops},
+      {"cost.store_batch_flops", &s.store_batch_flops},
+      {"cost.server_message_flops", &s.server_message_flops},
+      {"cost.fanout_flops", &s.fanout_flops},
+      {"cost.service_message_flops", &s.service_message_flops},
+      {"workload.users", &s.users},
+      {"workload.online_fraction", &s.online_fraction},
+      {"workload.session_mean_s", &s.session_mean_s},
+      {"workload.offline_mean_s", &s.offline_mean_s},
+      {"workload.reconnect_other_server", &s.reconnect_other_server},
+      {"workload.send_rate_hz", &s.send_rate_hz},
+      {"workload.inter_send", &s.inter_send},
+      {"workload.pareto_alpha", &s.pareto_alpha},
+      {"workload.group_share", &s.group_share},
+      {"workload.groups", &s.groups},
+      {"workload.group_size_min", &s.group_size_min},
+      {"workload.group_size_max", &s.group_size_max},
+      {"workload.contacts_per_user", &s.contacts_per_user},
+      {"workload.typing_probability", &s.typing_probability},
+      {"workload.typing_lead_ms", &s.typing_lead_ms},
+      {"workload.read_delay_mean_s", &s.read_delay_mean_s},
+      {"workload.body_bytes", &s.body_bytes},
+      {"protocol.id_scheme", &p.id_scheme},
+      {"protocol.forwarding", &p.forwarding},
+      {"protocol.group_delivery", &p.group_delivery},
+      {"protocol.write_path", &p.write_path},
+      {"protocol.presence_fanout", &p.presence_fanout},
+      {"protocol.dedup_enabled", &p.dedup_enabled},
+      {"protocol.gap_detection_enabled", &p.gap_detection_enabled},
+      {"protocol.buffered_flush_interval_us", &p.buffered_flush_interval_us},
+      {"protocol.buffered_flush_jitter_us", &p.buffered_flush_jitter_us},
+      {"protocol.request_timeout_us", &p.request_timeout_us},
+      {"protocol.server_tick_us", &p.server_tick_us},
+      {"protocol.client_retry_initial_us", &p.client_retry_initial_us},
+      {"protocol.client_retry_max_us", &p.client_retry_max_us},
+      {"protocol.client_sync_interval_us", &p.client_sync_interval_us},
+      {"protocol.client_request_timeout_us", &p.client_request_timeout_us},
+      {"protocol.group_poll_interval_us", &p.group_poll_interval_us},
+      {"protocol.presence_poll_interval_us", &p.presence_poll_interval_us},
+      {"protocol.typing_ttl_us", &p.typing_ttl_us},
+      {"protocol.writer_flush_window_us", &p.writer_flush_window_us},
+      {"protocol.queue_consumer_timeout_us", &p.queue_consumer_timeout_us},
+      {"protocol.queue_stale_after_us", &p.queue_stale_after_us},
+      {"protocol.hybrid_rate_window_us", &p.hybrid_rate_window_us},
+      {"protocol.hybrid_push_members_max", &p.hybrid_push_members_max},
+      {"protocol.hybrid_push_rate_max", &p.hybrid_push_rate_max},
+      {"protocol.presence_short_list_size", &p.presence_short_list_size},
+      {"protocol.writer_batch_max", &p.writer_batch_max},
+      {"protocol.body_bytes_max", &p.body_bytes_max},
+      {"protocol.client_outbox_max", &p.client_outbox_max},
+      {"protocol.client_held_max", &p.client_held_max},
+      {"protocol.get_messages_limit_max", &p.get_messages_limit_max},
+      {"protocol.server_pending_max", &p.server_pending_max},
+      {"protocol.server_sessions_max", &p.server_sessions_max},
+      {"protocol.server_forward_buffer_max", &p.server_forward_buffer_max},
+      {"protocol.store_dedup_window_max", &p.store_dedup_window_max},
+      {"protocol.store_group_members_max", &p.store_group_members_max},
+      {"protocol.writer_queue_max", &p.writer_queue_max},
+      {"protocol.broker_queue_max", &p.broker_queue_max},
+      {"protocol.presence_contacts_max", &p.presence_contacts_max},
+      {"protocol.notification_dedup_max", &p.notification_dedup_max},
+      {"protocol.lookup_users_max", &p.lookup_users_max},
+      {"faults.loss", &s.loss},
+      {"faults.duplicate", &s.duplicate},
+      {"faults.delay_probability", &s.delay_probability},
+      {"faults.delay_ms_max", &s.delay_ms_max},
+      {"faults.push_loss", &s.push_loss},
+  };
+}
+
+// A value from TOML or from the command line, before it is matched to a key's type.
+struct RawValue {
+  std::optional<int64_t> integer;
+  std::optional<double> number;
+  std::optional<bool> boolean;
+  std::optional<std::string> text;
+};
+
+RawValue FromText(const std::string& v) {
+  RawValue r;
+  r.text = v;
+  int64_t i = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), i);
+  if (ec == std::errc() && p == v.data() + v.size()) r.integer = i;
+  try {
+    size_t used = 0;
+    const double d = std::stod(v, &used);
+    if (used == v.size()) r.number = d;
+  } catch (...) {
+  }
+  if (v == "true") r.boolean = true;
+  if (v == "false") r.boolean = false;
+  return r;
+}
+
+std::optional<RawValue> FromToml(const toml::node& n) {
+  RawValue r;
+  if (auto v = n.value_exact<int64_t>()) {
+    r.integer = *v;
+    r.number = static_cast<double>(*v);
+  } else if (auto d = n.value_exact<double>()) {
+    r.number = *d;
+  } else if (auto b = n.value_exact<bool>()) {
+    r.boolean = *b;
+  } else if (auto s = n.value_exact<std::string>()) {
+    r.text = *s;
+  } else {
+    return std::nullopt;
+  }
+  return r;
+}
+
+template <typename E>
+bool SetEnum(E* out, const RawValue& v, std::optional<E> (*parse)(std::string_view)) {
+  if (!v.text) return false;
+  auto e = parse(*v.text);
+  if (!e) return false;
+  *out = *e;
+  return true;
+}
+
+// Stores v into target; false if the type does not fit.
+bool Assign(const Target& target, const RawValue& v) {
+  return std::visit(
+      [&](auto* p) -> bool {
+        using T = std::remove_pointer_t<decltype(p)>;
+        if constexpr (std::is_same_v<T, double>) {
+          if (!v.number) return false;
+          *p = *v.number;
+          return std::isfinite(*p);
+        } else if constexpr (std::is_same_v<T, bool>) {
+          if (!v.boolean) return false;
+          *p = *v.boolean;
+          return true;
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          if (!v.text) return false;
+          *p = *v.text;
+          return true;
+        } else if constexpr (std::is_same_v<T, IdScheme>) {
+          return SetEnum(p, v, &ParseIdScheme);
+        } else if constexpr (std::is_same_v<T, ForwardingStrategy>) {
+          return SetEnum(p, v, &ParseForwardingStrategy);
+        } else if constexpr (std::is_same_v<T, GroupDelivery>) {
+          return SetEnum(p, v, &ParseGroupDelivery);
+        } else if constexpr (std::is_same_v<T, WritePath>) {
+          return SetEnum(p, v, &ParseWritePath);
+        } else if constexpr (std::is_same_v<T, PresenceFanout>) {
+          return SetEnum(p, v, &ParsePresenceFanout);
+        } else {
+          if (!v.integer) return false;
+          if (*v.integer < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+              static_cast<uint64_t>(std::max<int64_t>(*v.integer, 0)) >
+                  static_cast<uint64_t>(std::numeric_limits<T>::max())) {
+            return false;
+          }
+          *p = static_cast<T>(*v.integer);
+          return true;
+        }
+      },
+      target);
+}
+
+std::string Where(const std::string& path, const toml::node& n) {
+  return absl::StrCat(path.empty() ? "<scenario>" : path, ":", n.source().begin.line);
+}
+
+absl::Status ParseList(const toml::node& node, const std::string& key, const std::string& path,
+                       Scenario& s) {
+  const toml::array* arr = node.as_array();
+  if (arr == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(path, node), ": ", key, ": expected an array of tables ([[", key,
+                     "]])"));
+  }
+  for (const toml::node& item : *arr) {
+    const toml::table* t = item.as_table();
+    if (t == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Where(path, item), ": ", key, ": each entry must be a table"));
+    }
+    std::map<std::string, Target> fields;
+    if (key == "faults.partition") {
+      PartitionSpec& p = s.partitions.emplace_back();
+      fields = {{"start_s", &p.start_s}, {"end_s", &p.end_s}, {"a", &p.a},
+                {"b", &p.b},             {"one_way", &p.one_way}};
+    } else if (key == "faults.crash") {
+      CrashSpec& c = s.crashes.emplace_back();
+      fields = {{"server", &c.server}, {"at_s", &c.at_s}, {"restart_s", &c.restart_s}};
+    } else {
+      ClockSpec& c = s.clocks.emplace_back();
+      fields = {{"node", &c.node},           {"skew_ms", &c.skew_ms}, {"drift_ppm", &c.drift_ppm},
+                {"step_at_s", &c.step_at_s}, {"step_ms", &c.step_ms}};
+    }
+    for (const auto& [k, v] : *t) {
+      const std::string name(k.str());
+      auto it = fields.find(name);
+      if (it == fields.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(Where(path, v), ": unknown key '", key, ".", name, "'"));
+      }
+      auto raw = FromToml(v);
+      if (!raw || !Assign(it->second, *raw)) {
+        return absl::InvalidArgumentError(absl::StrCat(Where(path, v), ": ", key, ".", name,
+                                                       ": expected ", TypeName(it->second)));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Scenario DefaultScenario() { return Scenario{}; }
+
+absl::StatusOr<Scenario> ParseScenario(const std::string& text, const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse(text, path);
+  } catch (const toml::parse_error& err) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ":", err.source().begin.line, ": ",
+                                                   std::string(err.description())));
+  }
+  Scenario s = DefaultScenario();
+  s.path = path;
+  auto keys = Keys(s);
+  for (const auto& [section_key, section] : root) {
+    const std::string section_name(section_key.str());
+    const toml::table* table = section.as_table();
+    if (table == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(Where(path, section), ": '", section_name,
+                                                     "' must be a [section]"));
+    }
+    for (const auto& [k, v] : *table) {
+      const std::string key = absl::StrCat(section_name, ".", std::string(k.str()));
+      if (key == "faults.partition" || key == "faults.crash" || key == "faults.clock") {
+        absl::Status st = ParseList(v, key, path, s);
+        if (!st.ok()) return st;
+        continue;
+      }
+      auto it = keys.find(key);
+      if (it == keys.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(Where(path, v), ": unknown key '", key, "'"));
+      }
+      auto raw = FromToml(v);
+      if (!raw || !Assign(it->second, *raw)) {
+        return absl::InvalidArgumentError(absl::StrCat(Where(path, v), ": ", key, ": expected ",
+                                                       TypeName(it->second)));
+      }
+    }
+  }
+  return s;
+}
+
+absl::StatusOr<Scenario> LoadScenario(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open scenario file"));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return ParseScenario(buf.str(), path);
+}
+
+absl::Status ApplyOverride(Scenario& s, const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--set ", assignment, ": expected section.key=value"));
+  }
+  const std::string key = assignment.substr(0, eq);
+  auto keys = Keys(s);
+  auto it = keys.find(key);
+  if (it == keys.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("--set: unknown key '", key, "'"));
+  }
+  if (!Assign(it->second, FromText(assignment.substr(eq + 1)))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--set ", key, ": expected ", TypeName(it->second)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const Scenario& s) {
+  auto bad = [&](const std::string& what) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(s.path.empty() ? "<scenario>" : s.path, ": ", what));
+  };
+  if (s.duration_s <= 0) return bad("scenario.duration_s must be > 0");
+  if (s.quiet_s < 0) return bad("scenario.quiet_s must be >= 0");
+  if (s.network_model != "LV08" && s.network_model != "CM02" && s.network_model != "textbook") {
+    return bad("network.model must be LV08, CM02 or textbook");
+  }
+  if (s.regions < 1) return bad("topology.regions must be >= 1");
+  if (s.servers_per_region < 1) return bad("topology.servers_per_region must be >= 1");
+  if (s.client_hosts_per_region < 1) return bad("topology.client_hosts_per_region must be >= 1");
+  if (s.services_region < 0 || s.services_region >= s.regions) {
+    return bad("topology.services_region must name a region");
+  }
+  if (s.servers() > 1000) return bad("at most 1000 chat servers (10-bit Snowflake node ids)");
+  if (s.host_speed_gflops <= 0) return bad("cost.host_speed_gflops must be > 0");
+  if (s.users < 2) return bad("workload.users must be >= 2");
+  if (s.online_fraction < 0 || s.online_fraction > 1) {
+    return bad("workload.online_fraction must be in [0, 1]");
+  }
+  if (s.send_rate_hz < 0) return bad("workload.send_rate_hz must be >= 0");
+  if (s.inter_send != "pareto" && s.inter_send != "exponential") {
+    return bad("workload.inter_send must be pareto or exponential");
+  }
+  if (s.pareto_alpha <= 1) return bad("workload.pareto_alpha must be > 1 (finite mean)");
+  if (s.group_share < 0 || s.group_share > 1) return bad("workload.group_share must be in [0,1]");
+  if (s.groups < 0) return bad("workload.groups must be >= 0");
+  if (s.group_size_min < 1 || s.group_size_min > s.group_size_max) {
+    return bad("workload.group_size_min must be >= 1 and <= group_size_max");
+  }
+  if (s.group_size_max > s.users) return bad("workload.group_size_max must be <= users");
+  if (s.contacts_per_user < 1) return bad("workload.contacts_per_user must be >= 1");
+  if (s.body_bytes < 0 || static_cast<uint32_t>(s.body_bytes) > s.protocol.body_bytes_max) {
+    return bad("workload.body_bytes must be in [0, protocol.body_bytes_max]");
+  }
+  for (double p : {s.loss, s.duplicate, s.delay_probability, s.push_loss}) {
+    if (p < 0 || p > 1) return bad("fault probabilities must be in [0, 1]");
+  }
+  for (const CrashSpec& c : s.crashes) {
+    if (c.server < 0 || c.server >= s.servers()) {
+      return bad(absl::StrCat("faults.crash: server ", c.server, " does not exist"));
+    }
+  }
+  for (const PartitionSpec& p : s.partitions) {
+    if (p.end_s < p.start_s) return bad("faults.partition: end_s before start_s");
+  }
+  const ProtocolConfig& c = s.protocol;
+  if (c.writer_batch_max == 0) return bad("protocol.writer_batch_max must be >= 1");
+  if (c.hybrid_rate_window_us <= 0) return bad("protocol.hybrid_rate_window_us must be > 0");
+  if (c.server_tick_us <= 0) return bad("protocol.server_tick_us must be > 0");
+  if (c.client_retry_initial_us <= 0) return bad("protocol.client_retry_initial_us must be > 0");
+  if (c.lookup_users_max == 0) return bad("protocol.lookup_users_max must be >= 1");
+  return absl::OkStatus();
+}
+
+std::vector<std::string> DescribeKeys() {
+  Scenario s;
+  std::vector<std::string> out;
+  for (const auto& [key, target] : Keys(s)) out.push_back(absl::StrCat(key, " (", TypeName(target), ")"));
+  out.push_back("faults.partition ([[faults.partition]]: start_s, end_s, a, b, one_way)");
+  out.push_back("faults.crash ([[faults.crash]]: server, at_s, restart_s)");
+  out.push_back("faults.clock ([[faults.clock]]: node, skew_ms, drift_ppm, step_at_s, step_ms)");
+  return out;
+}
+
+}  // namespace chatlab::sim

@@ -1,0 +1,133 @@
+// Scenario: everything one simulation run depends on, besides its seed.
+//
+// A scenario file (TOML, scenarios/*.toml) sets any subset of the keys below; the rest keep
+// their defaults. `--set section.key=value` overrides a key after the file is read, through the
+// same key table, so a file and the command line accept exactly the same names and types.
+// Errors name the file, the line and the key ("scenarios/x.toml:12: workload.users: expected an
+// integer"). docs/simulator.md lists every key.
+#ifndef CHATLAB_SIM_SCENARIO_H_
+#define CHATLAB_SIM_SCENARIO_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/config.h"
+
+namespace chatlab::sim {
+
+// Which endpoints a partition separates. A selector is "store", "writer", "mapping",
+// "presence", "notification", "broker", "services" (all six), "server:N", "region:N" (its chat
+// servers and client hosts) or "clients" (every client host).
+struct PartitionSpec {
+  double start_s = 0;
+  double end_s = 0;
+  std::string a;
+  std::string b;
+  bool one_way = false;  // only a -> b is cut
+};
+
+struct CrashSpec {
+  int server = 0;         // index of the chat server, 0-based
+  double at_s = 0;
+  double restart_s = -1;  // < 0: stays down until the heal
+};
+
+struct ClockSpec {
+  std::string node;       // "store", "writer", "server:N", ...
+  double skew_ms = 0;     // constant offset
+  double drift_ppm = 0;   // rate error, parts per million
+  double step_at_s = -1;  // when >= 0: at this time the clock jumps by step_ms (NTP step)
+  double step_ms = 0;
+};
+
+struct Scenario {
+  // [scenario]
+  std::string name = "unnamed";
+  std::string description;
+  std::string path;  // the file it came from ("" for embedded defaults)
+  uint64_t seed = 1;
+  double duration_s = 20;   // the workload sends during [0, duration)
+  double quiet_s = 30;      // then faults heal, users come online, nobody sends
+  double delivery_bound_s = 30;  // liveness: every message delivered this long after the heal
+
+  // [network]
+  std::string network_model = "textbook";  // textbook (CM02, factors 1) | CM02 | LV08
+  double latency_factor = -1;          // < 0: the model's default
+  double bandwidth_factor = -1;
+  double access_latency_ms = 0.05;     // node <-> its region's switch
+  double access_bandwidth_mbps = 10000;
+  double inter_region_latency_ms = 40;
+  double inter_region_bandwidth_mbps = 10000;
+  double client_latency_ms = 20;       // a client hub's last mile
+  double client_bandwidth_mbps = 100000;
+
+  // [topology]
+  int regions = 1;
+  int servers_per_region = 2;
+  int client_hosts_per_region = 1;
+  int services_region = 0;
+
+  // [cost] simulated CPU, in flops; hosts run at host_speed_gflops.
+  double host_speed_gflops = 1.0;
+  double store_write_flops = 20e3;
+  double store_read_flops = 10e3;
+  double store_batch_flops = 20e3;  // per batch request, on top of the per-item write cost
+  double server_message_flops = 2e3;
+  double fanout_flops = 1e3;        // per recipient of a fan-out
+  double service_message_flops = 2e3;
+
+  // [workload]
+  int users = 100;
+  double online_fraction = 0.8;
+  double session_mean_s = 300;
+  double offline_mean_s = 60;
+  double reconnect_other_server = 0.5;
+  double send_rate_hz = 0.2;         // mean sends per online user per second
+  std::string inter_send = "pareto";  // pareto | exponential
+  double pareto_alpha = 1.5;
+  double group_share = 0.3;
+  int groups = 10;
+  int group_size_min = 3;
+  int group_size_max = 10;
+  int contacts_per_user = 5;
+  double typing_probability = 0.3;
+  double typing_lead_ms = 1500;
+  double read_delay_mean_s = 5;
+  int body_bytes = 100;
+
+  // [protocol]
+  ProtocolConfig protocol;
+
+  // [faults]
+  double loss = 0;
+  double duplicate = 0;
+  double delay_probability = 0;
+  double delay_ms_max = 0;
+  double push_loss = 0;
+  std::vector<PartitionSpec> partitions;
+  std::vector<CrashSpec> crashes;
+  std::vector<ClockSpec> clocks;
+
+  int servers() const { return regions * servers_per_region; }
+  int client_hosts() const { return regions * client_hosts_per_region; }
+};
+
+// The scenario with every default (what `chatlab run` uses without a file's overrides).
+Scenario DefaultScenario();
+
+// Reads a TOML scenario file. InvalidArgument / NotFound name the file, line and key.
+absl::StatusOr<Scenario> LoadScenario(const std::string& path);
+// Parses TOML text (path is only used in messages).
+absl::StatusOr<Scenario> ParseScenario(const std::string& text, const std::string& path);
+// Applies one "section.key=value" override.
+absl::Status ApplyOverride(Scenario& s, const std::string& assignment);
+// Checks ranges and cross-key consistency (e.g. group_size_min <= group_size_max).
+absl::Status Validate(const Scenario& s);
+// Every key, "section.key", with its type and default, for --help and docs.
+std::vector<std::string> DescribeKeys();
+
+}  // namespace chatlab::sim
+
+#endif  // CHATLAB_SIM_SCENARIO_H_

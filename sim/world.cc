@@ -1,0 +1,1235 @@
+#include "sim/world.h"
+
+#include <xbt/config.hpp>
+#include <simgrid/s4u.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <queue>
+#include <unistd.h>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/batch_writer.h"
+#include "core/chat_server.h"
+#include "core/client.h"
+#include "core/codec.h"
+#include "core/notification.h"
+#include "core/presence.h"
+#include "core/queue_broker.h"
+#include "core/random.h"
+#include "core/store.h"
+#include "core/user_mapping.h"
+
+namespace chatlab::sim {
+namespace {
+
+namespace s4u = simgrid::s4u;
+
+// Transport framing added to each message's encoded size (HTTP or WebSocket headers).
+constexpr uint64_t kFramingBytes = 60;
+// Simulated clocks start at 2026-01-01T00:00:00Z so Snowflake timestamps are realistic.
+constexpr TimeUs kStartUs = TimeUs{1767225600} * kUsPerSecond;
+
+enum EndpointIndex : int {
+  kStoreEp = 0,
+  kWriterEp = 1,
+  kMappingEp = 2,
+  kPresenceEp = 3,
+  kNotificationEp = 4,
+  kBrokerEp = 5,
+  kFirstServerEp = 6,
+};
+const char* kServiceNames[] = {"store", "writer", "mapping", "presence", "notification", "broker"};
+
+struct Packet {
+  enum class Kind : uint8_t { kNode, kToServer, kToClient, kOpen, kOpenResult, kClose, kClosed,
+                              kPush };
+  Kind kind = Kind::kNode;
+  int from_ep = -1;
+  SessionId session;
+  UserId user;
+  uint64_t seq = 0;  // per session and direction
+  bool ok = false;
+  Message msg;
+  PushToDevice push;
+};
+
+uint64_t Fnv(uint64_t h, uint64_t v) {
+  for (int i = 0; i < 8; i++) {
+    h ^= (v >> (8 * i)) & 0xff;
+    h *= 1099511628211ULL;
+  }
+  return h;
+}
+
+struct TimerEntry {
+  double at = 0;
+  uint64_t seq = 0;
+  uint32_t kind = 0;     // what fires (per endpoint type)
+  uint32_t index = 0;    // user index (hubs) or unused
+  uint64_t id = 0;       // timer id / payload
+  uint64_t incarnation = 0;
+  TimeUs local_at = 0;   // the armed time on the owner's clock (timers fire at or after it)
+};
+struct TimerLater {
+  bool operator()(const TimerEntry& a, const TimerEntry& b) const {
+    return a.at != b.at ? a.at > b.at : a.seq > b.seq;
+  }
+};
+using TimerHeap = std::priority_queue<TimerEntry, std::vector<TimerEntry>, TimerLater>;
+
+// Node timer kinds.
+constexpr uint32_t kNodeTimer = 1;
+constexpr uint32_t kDeferredSend = 2;
+// Hub event kinds.
+constexpr uint32_t kClientTimer = 1;
+constexpr uint32_t kWorkloadSend = 2;
+constexpr uint32_t kGoOnline = 3;
+constexpr uint32_t kGoOffline = 4;
+constexpr uint32_t kTypedSend = 5;
+constexpr uint32_t kReadConv = 6;
+constexpr uint32_t kHeal = 7;
+
+struct Clock {
+  TimeUs skew_us = 0;
+  double drift = 0;  // fraction
+  double step_at_s = -1;
+  TimeUs step_us = 0;
+};
+
+struct Endpoint {
+  std::string name;
+  int region = 0;
+  NodeId node;  // for node endpoints
+  s4u::Host* host = nullptr;
+  s4u::Mailbox* mailbox = nullptr;
+  Clock clock;
+  TimerHeap timers;
+  uint64_t timer_seq = 0;
+  uint64_t messages_in = 0;
+  double busy_s = 0;
+};
+
+struct SessionInfo {
+  int hub = 0;
+  int server_ep = 0;
+  UserId user;
+  bool open = true;
+  uint64_t to_client_seq = 0, to_server_seq = 0;
+  uint64_t to_client_expected = 0, to_server_expected = 0;
+  std::map<uint64_t, std::unique_ptr<Packet>> to_client_held, to_server_held;
+};
+
+struct UserState {
+  int hub = 0;
+  int region = 0;
+  int home_server = 0;   // server index used for sticky reconnects
+  bool joined_groups = false;
+  std::vector<UserId> contacts;
+  std::vector<GroupId> groups;
+};
+
+class WorldImpl;
+
+// The observer of every client of one hub: feeds the oracle, schedules reads, measures the
+// read-after-write gap.
+class HubObserver : public ClientObserver {
+ public:
+  HubObserver(WorldImpl* w, int hub) : w_(w), hub_(hub) {}
+  void OnSent(TimeUs now, UserId sender, ClientMsgId id, const ConversationId& conv) override;
+  void OnAcked(TimeUs now, UserId sender, const SendAck& ack) override;
+  void OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool out_of_order,
+                   bool duplicate) override;
+  void OnReceiptShown(TimeUs now, UserId viewer, const ReceiptUpdate& shown) override;
+
+ private:
+  WorldImpl* w_;
+  int hub_;
+};
+
+class WorldImpl {
+ public:
+  explicit WorldImpl(const RunOptions& o);
+  RunResult Run();
+
+  // Called by HubObserver.
+  Oracle oracle_;
+  void ScheduleRead(int hub, UserId viewer, const ConversationId& conv);
+  void CheckReadAfterWrite(UserId sender, const SendAck& ack);
+
+ private:
+  friend class HubObserver;
+  void BuildPlatform();
+  void BuildPopulation();
+  void NodeLoop(int ep);
+  void HubLoop(int hub);
+  void ControllerLoop();
+
+  // Nodes.
+  Node* NodeAt(int ep);
+  ChatServer* ServerAt(int ep);
+  TimeUs LocalNow(const Endpoint& e, double t) const;
+  double SimTimeOf(const Endpoint& e, TimeUs local_at, double now) const;
+  void HandleAtNode(int ep, std::unique_ptr<Packet> p);
+  void ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs local);
+  void ApplyNodeEffects(int ep, Effects& effects);
+  double CostFlops(int ep, const Packet& p, const Effects& effects) const;
+  void SendNodeMessage(int from_ep, int to_ep, Message msg);
+  void Transmit(int from_ep, int to_ep, std::unique_ptr<Packet> p);
+  bool Partitioned(int from_ep, int to_ep, double now) const;
+  bool Selects(const std::string& selector, int ep) const;
+  void CrashServer(int server);
+  void RestartServer(int server);
+  int EndpointOfNode(NodeId id) const;
+
+  // Hubs.
+  void HandleAtHub(int hub, std::unique_ptr<Packet> p);
+  // Returns false when the session ended (and s is gone).
+  bool DeliverToClient(int hub, SessionInfo& s, Packet& p);
+  void ApplyClientEffects(int hub, UserId user, Effects& effects);
+  void FireHubEvent(int hub, const TimerEntry& t);
+  void WorkloadSend(int hub, UserId user, double now);
+  void ScheduleHub(int hub, double at, uint32_t kind, uint32_t index, uint64_t id,
+                   TimeUs local_at = 0);
+  double NextSendGap(Rng& rng) const;
+  ClientSession& Client(UserId u) { return *clients_[u.value - 1]; }
+  int HubEndpoint(int hub) const { return hub_ep0_ + hub; }
+
+  void Digest(double t, int ep, uint64_t kind, uint64_t a, uint64_t b);
+  void Trace(double t, const std::string& line);
+  RunResult Collect(double wall_s);
+
+  const RunOptions& options_;
+  const Scenario& sc_;
+  const uint64_t seed_;
+  Rng rng_;        // faults and placement
+  Topology topology_;
+  std::vector<Endpoint> endpoints_;
+  int servers_ = 0;
+  int hub_ep0_ = 0;
+  int hubs_ = 0;
+  double end_s_ = 0;
+  bool healed_ = false;
+  std::vector<std::unique_ptr<Node>> nodes_;  // by endpoint (null for hubs, crashed servers)
+  std::vector<uint64_t> incarnation_;         // by endpoint
+  std::vector<std::unique_ptr<ClientSession>> clients_;
+  std::vector<UserState> users_;
+  std::vector<std::vector<UserId>> hub_users_;
+  std::vector<std::unique_ptr<HubObserver>> observers_;
+  std::vector<Rng> hub_rngs_;
+  absl::flat_hash_map<uint64_t, SessionInfo> sessions_;
+  std::vector<absl::btree_set<uint64_t>> server_sessions_;  // by server index
+  uint64_t session_next_ = 1;
+  std::map<uint64_t, std::unique_ptr<Packet>> deferred_;  // delayed sends by id
+  uint64_t deferred_next_ = 1;
+  absl::flat_hash_set<std::pair<uint64_t, uint64_t>> committed_;  // (sender, cmid) stored
+  uint64_t raw_checks_ = 0, raw_misses_ = 0;
+  std::map<std::string, uint64_t> faults_;
+  uint64_t digest_ = 1469598103934665603ULL;
+  uint64_t events_ = 0;
+  uint64_t node_messages_ = 0, node_bytes_ = 0;
+  std::chrono::steady_clock::time_point wall_start_;
+  std::string network_model_;
+};
+
+// ---- Observer ----------------------------------------------------------------------------------
+
+void HubObserver::OnSent(TimeUs now, UserId sender, ClientMsgId id, const ConversationId& conv) {
+  w_->oracle_.OnSent(now, sender, id, conv);
+}
+void HubObserver::OnAcked(TimeUs now, UserId sender, const SendAck& ack) {
+  w_->oracle_.OnAcked(now, sender, ack);
+  w_->CheckReadAfterWrite(sender, ack);
+}
+void HubObserver::OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool out_of_order,
+                              bool duplicate) {
+  w_->oracle_.OnDisplayed(now, viewer, m, out_of_order, duplicate);
+  if (m.sender != viewer) w_->ScheduleRead(hub_, viewer, m.conv);
+}
+void HubObserver::OnReceiptShown(TimeUs now, UserId viewer, const ReceiptUpdate& shown) {
+  w_->oracle_.OnReceiptShown(now, viewer, shown);
+}
+
+// ---- Construction ------------------------------------------------------------------------------
+
+WorldImpl::WorldImpl(const RunOptions& o)
+    : options_(o), sc_(o.scenario), seed_(o.seed), rng_(MixSeed(o.seed, 0xfa017)) {
+  servers_ = sc_.servers();
+  hubs_ = sc_.client_hosts();
+  hub_ep0_ = kFirstServerEp + servers_;
+  end_s_ = sc_.duration_s + sc_.quiet_s;
+  topology_ = Topology{NodeId(1), NodeId(2), NodeId(3), NodeId(4), NodeId(5), NodeId(6)};
+  endpoints_.resize(static_cast<size_t>(hub_ep0_ + hubs_));
+  for (int i = 0; i < kFirstServerEp; i++) {
+    endpoints_[i].name = kServiceNames[i];
+    endpoints_[i].region = sc_.services_region;
+    endpoints_[i].node = NodeId(static_cast<uint64_t>(i + 1));
+  }
+  for (int s = 0; s < servers_; s++) {
+    Endpoint& e = endpoints_[kFirstServerEp + s];
+    e.name = absl::StrCat("server", s);
+    e.region = s / sc_.servers_per_region;
+    e.node = NodeId(101 + static_cast<uint64_t>(s));
+  }
+  for (int h = 0; h < hubs_; h++) {
+    Endpoint& e = endpoints_[hub_ep0_ + h];
+    e.name = absl::StrCat("clients", h);
+    e.region = h / sc_.client_hosts_per_region;
+  }
+  for (const ClockSpec& c : sc_.clocks) {
+    for (int ep = 0; ep < hub_ep0_; ep++) {
+      if (!Selects(c.node, ep)) continue;
+      Clock& k = endpoints_[ep].clock;
+      k.skew_us = static_cast<TimeUs>(std::llround(c.skew_ms * 1000));
+      k.drift = c.drift_ppm * 1e-6;
+      k.step_at_s = c.step_at_s;
+      k.step_us = static_cast<TimeUs>(std::llround(c.step_ms * 1000));
+    }
+  }
+  incarnation_.assign(endpoints_.size(), 0);
+  nodes_.resize(endpoints_.size());
+  server_sessions_.resize(static_cast<size_t>(servers_));
+}
+
+bool WorldImpl::Selects(const std::string& sel, int ep) const {
+  if (ep >= hub_ep0_) return sel == "clients" || sel == absl::StrCat("region:", endpoints_[ep].region);
+  if (ep < kFirstServerEp) return sel == "services" || sel == kServiceNames[ep];
+  const int s = ep - kFirstServerEp;
+  return sel == absl::StrCat("server:", s) || sel == absl::StrCat("region:", endpoints_[ep].region);
+}
+
+int WorldImpl::EndpointOfNode(NodeId id) const {
+  if (id.value >= 1 && id.value <= 6) return static_cast<int>(id.value - 1);
+  if (id.value >= 101 && id.value < 101 + static_cast<uint64_t>(servers_)) {
+    return kFirstServerEp + static_cast<int>(id.value - 101);
+  }
+  return -1;
+}
+
+void WorldImpl::BuildPlatform() {
+  auto* zone = s4u::create_full_zone("world");
+  const double speed = sc_.host_speed_gflops * 1e9;
+  std::vector<s4u::Link*> access(endpoints_.size());
+  for (size_t i = 0; i < endpoints_.size(); i++) {
+    Endpoint& e = endpoints_[i];
+    e.host = zone->create_host(e.name, speed);
+    const bool hub = static_cast<int>(i) >= hub_ep0_;
+    access[i] = zone->create_link(e.name + "-link",
+                                  (hub ? sc_.client_bandwidth_mbps : sc_.access_bandwidth_mbps) *
+                                      1e6 / 8)
+                    ->set_latency((hub ? sc_.client_latency_ms : sc_.access_latency_ms) / 1000)
+                    ->seal();
+  }
+  std::map<std::pair<int, int>, s4u::Link*> wan;
+  for (int a = 0; a < sc_.regions; a++) {
+    for (int b = a + 1; b < sc_.regions; b++) {
+      wan[{a, b}] = zone->create_link(absl::StrCat("wan-", a, "-", b),
+                                      sc_.inter_region_bandwidth_mbps * 1e6 / 8)
+                        ->set_latency(sc_.inter_region_latency_ms / 1000)
+                        ->seal();
+    }
+  }
+  for (size_t i = 0; i < endpoints_.size(); i++) {
+    for (size_t j = i + 1; j < endpoints_.size(); j++) {
+      std::vector<s4u::LinkInRoute> links{s4u::LinkInRoute(access[i])};
+      const int ra = endpoints_[i].region, rb = endpoints_[j].region;
+      if (ra != rb) links.emplace_back(wan[{std::min(ra, rb), std::max(ra, rb)}]);
+      links.emplace_back(access[j]);
+      zone->add_route(endpoints_[i].host->get_netpoint(), endpoints_[j].host->get_netpoint(),
+                      nullptr, nullptr, links, true);
+    }
+  }
+  zone->seal();
+  for (Endpoint& e : endpoints_) e.mailbox = s4u::Mailbox::by_name(e.name);
+}
+
+void WorldImpl::BuildPopulation() {
+  Rng rng(MixSeed(seed_, 0x9091));
+  const int n = sc_.users;
+  users_.resize(static_cast<size_t>(n));
+  hub_users_.resize(static_cast<size_t>(hubs_));
+  for (int h = 0; h < hubs_; h++) {
+    observers_.push_back(std::make_unique<HubObserver>(this, h));
+    hub_rngs_.emplace_back(MixSeed(seed_, 0x40b0 + static_cast<uint64_t>(h)));
+  }
+  for (int i = 0; i < n; i++) {
+    UserState& u = users_[static_cast<size_t>(i)];
+    u.region = i % sc_.regions;
+    u.hub = u.region * sc_.client_hosts_per_region +
+            static_cast<int>(rng.Uniform(static_cast<uint64_t>(sc_.client_hosts_per_region)));
+    u.home_server = u.region * sc_.servers_per_region +
+                    static_cast<int>(rng.Uniform(static_cast<uint64_t>(sc_.servers_per_region)));
+    for (int c = 0; c < sc_.contacts_per_user; c++) {
+      uint64_t peer = 1 + rng.Uniform(static_cast<uint64_t>(n));
+      if (peer == static_cast<uint64_t>(i + 1)) peer = 1 + (peer % static_cast<uint64_t>(n));
+      u.contacts.push_back(UserId(peer));
+    }
+    hub_users_[static_cast<size_t>(u.hub)].push_back(UserId(static_cast<uint64_t>(i + 1)));
+    ClientSession::Options co;
+    co.user = UserId(static_cast<uint64_t>(i + 1));
+    co.config = sc_.protocol;
+    co.seed = MixSeed(seed_, 0xc11e47ULL + static_cast<uint64_t>(i));
+    co.observer = observers_[static_cast<size_t>(u.hub)].get();
+    clients_.push_back(std::make_unique<ClientSession>(co));
+  }
+  for (int g = 0; g < sc_.groups; g++) {
+    const int size = sc_.group_size_min +
+                     static_cast<int>(rng.Uniform(static_cast<uint64_t>(
+                         sc_.group_size_max - sc_.group_size_min + 1)));
+    absl::btree_set<uint64_t> members;
+    while (static_cast<int>(members.size()) < size) {
+      members.insert(1 + rng.Uniform(static_cast<uint64_t>(n)));
+    }
+    for (uint64_t m : members) users_[m - 1].groups.push_back(GroupId(static_cast<uint64_t>(g + 1)));
+  }
+}
+
+// ---- Clocks ------------------------------------------------------------------------------------
+
+TimeUs WorldImpl::LocalNow(const Endpoint& e, double t) const {
+  TimeUs local = kStartUs + static_cast<TimeUs>(std::llround(t * 1e6 * (1 + e.clock.drift)));
+  local += e.clock.skew_us;
+  if (e.clock.step_at_s >= 0 && t >= e.clock.step_at_s) local += e.clock.step_us;
+  return local;
+}
+
+double WorldImpl::SimTimeOf(const Endpoint& e, TimeUs at, double now) const {
+  TimeUs base = at - kStartUs - e.clock.skew_us;
+  if (e.clock.step_at_s >= 0 && now >= e.clock.step_at_s) base -= e.clock.step_us;
+  const double t = static_cast<double>(base) / 1e6 / (1 + e.clock.drift);
+  return std::max(t, now);
+}
+
+// ---- Nodes -------------------------------------------------------------------------------------
+
+Node* WorldImpl::NodeAt(int ep) { return nodes_[static_cast<size_t>(ep)].get(); }
+
+ChatServer* WorldImpl::ServerAt(int ep) {
+  return ep >= kFirstServerEp && ep < hub_ep0_ ? static_cast<ChatServer*>(NodeAt(ep)) : nullptr;
+}
+
+void WorldImpl::NodeLoop(int ep) {
+  Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  e.mailbox->set_receiver(s4u::Actor::self());
+  Packet* incoming = nullptr;
+  std::vector<s4u::CommPtr> comms(1);
+  while (true) {
+    double now = s4u::Engine::get_clock();
+    while (!e.timers.empty() && e.timers.top().at <= now) {
+      TimerEntry t = e.timers.top();
+      e.timers.pop();
+      if (t.kind == kDeferredSend) {
+        auto it = deferred_.find(t.id);
+        std::unique_ptr<Packet> p = std::move(it->second);
+        deferred_.erase(it);
+        const int to = static_cast<int>(t.index);
+        Transmit(ep, to, std::move(p));
+        continue;
+      }
+      if (t.incarnation != incarnation_[static_cast<size_t>(ep)]) continue;
+      Node* node = NodeAt(ep);
+      if (node == nullptr) continue;
+      Effects effects;
+      node->OnTimer(std::max(LocalNow(e, now), t.local_at), t.id, effects);
+      Digest(now, ep, 100, t.id, 0);
+      ApplyNodeEffects(ep, effects);
+    }
+    if (now >= end_s_) break;
+    if (!comms[0]) comms[0] = e.mailbox->get_async<Packet>(&incoming);
+    const double next = std::min(e.timers.empty() ? end_s_ : e.timers.top().at, end_s_);
+    const ssize_t got = s4u::Comm::wait_any_for(comms, std::max(0.0, next - now));
+    if (got < 0) continue;
+    comms[0] = nullptr;
+    HandleAtNode(ep, std::unique_ptr<Packet>(incoming));
+  }
+  if (comms[0]) comms[0]->cancel();
+  e.mailbox->set_receiver(nullptr);
+}
+
+double WorldImpl::CostFlops(int ep, const Packet& p, const Effects& effects) const {
+  if (ep == kStoreEp) {
+    if (std::holds_alternative<StoreAppend>(p.msg)) return sc_.store_write_flops;
+    if (const auto* b = std::get_if<StoreAppendBatch>(&p.msg)) {
+      return sc_.store_batch_flops + sc_.store_write_flops * static_cast<double>(b->messages.size());
+    }
+    return sc_.store_read_flops;
+  }
+  if (ep >= kFirstServerEp) {
+    return sc_.server_message_flops + sc_.fanout_flops * static_cast<double>(effects.size());
+  }
+  return sc_.service_message_flops;
+}
+
+void WorldImpl::HandleAtNode(int ep, std::unique_ptr<Packet> p) {
+  Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  const double now = s4u::Engine::get_clock();
+  e.messages_in++;
+  events_++;
+  Node* node = NodeAt(ep);
+  if (node == nullptr) {
+    faults_["dropped_at_crashed_server"]++;
+    return;
+  }
+  const TimeUs local = LocalNow(e, now);
+  Effects effects;
+  if (p->kind == Packet::Kind::kNode) {
+    Digest(now, ep, 1 + p->msg.index(), static_cast<uint64_t>(p->from_ep), 0);
+    if (options_.trace) {
+      Trace(now, absl::StrCat(e.name, " <- ", endpoints_[static_cast<size_t>(p->from_ep)].name,
+                              " ", DebugString(p->msg)));
+    }
+    node->OnMessage(local, endpoints_[static_cast<size_t>(p->from_ep)].node, p->msg, effects);
+  } else {
+    ProcessAtServer(ep, *p, effects, local);
+  }
+  const double flops = CostFlops(ep, *p, effects);
+  if (flops > 0) {
+    s4u::this_actor::execute(flops);
+    e.busy_s += flops / (sc_.host_speed_gflops * 1e9);
+  }
+  // Track what the store committed, for the read-after-write metric.
+  for (const Effect& ef : effects) {
+    const auto* send = std::get_if<SendToNode>(&ef);
+    if (send == nullptr || ep != kStoreEp) continue;
+    if (const auto* r = std::get_if<StoreAppendResult>(&send->msg)) {
+      const auto& m = r->outcome.message;
+      committed_.insert({m.sender.value, m.client_msg_id});
+    } else if (const auto* b = std::get_if<StoreAppendBatchResult>(&send->msg)) {
+      for (const auto& o : b->outcomes) {
+        committed_.insert({o.message.sender.value, o.message.client_msg_id});
+      }
+    }
+  }
+  ApplyNodeEffects(ep, effects);
+}
+
+void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs local) {
+  ChatServer* server = ServerAt(ep);
+  assert(server != nullptr);
+  const double now = s4u::Engine::get_clock();
+  auto it = sessions_.find(p.session.value);
+  if (p.kind == Packet::Kind::kOpen) {
+    absl::Status st = server->OnSessionOpen(local, p.session, p.user, effects);
+    Digest(now, ep, 200, p.user.value, st.ok());
+    auto reply = std::make_unique<Packet>();
+    reply->kind = Packet::Kind::kOpenResult;
+    reply->session = p.session;
+    reply->user = p.user;
+    reply->ok = st.ok();
+    if (st.ok()) {
+      SessionInfo& s = sessions_[p.session.value];
+      s.hub = p.from_ep - hub_ep0_;
+      s.server_ep = ep;
+      s.user = p.user;
+      server_sessions_[static_cast<size_t>(ep - kFirstServerEp)].insert(p.session.value);
+      reply->seq = s.to_client_seq++;
+    }
+    Transmit(ep, p.from_ep, std::move(reply));
+    return;
+  }
+  if (it == sessions_.end() || !it->second.open || it->second.server_ep != ep) return;
+  SessionInfo& s = it->second;
+  if (p.kind == Packet::Kind::kClose) {
+    // The client closed first, so both ends are done with the session.
+    server_sessions_[static_cast<size_t>(ep - kFirstServerEp)].erase(p.session.value);
+    sessions_.erase(it);
+    Digest(now, ep, 201, p.session.value, 0);
+    server->OnSessionClose(local, p.session, effects);
+    return;
+  }
+  // kToServer: restore the session's order (a WebSocket is one ordered stream).
+  if (p.seq != s.to_server_expected) {
+    s.to_server_held[p.seq] = std::make_unique<Packet>(std::move(p));
+    return;
+  }
+  Digest(now, ep, 300 + p.msg.index(), p.session.value, p.seq);
+  server->OnClientMessage(local, p.session, p.msg, effects);
+  s.to_server_expected++;
+  while (!s.to_server_held.empty() && s.to_server_held.begin()->first == s.to_server_expected) {
+    std::unique_ptr<Packet> next = std::move(s.to_server_held.begin()->second);
+    s.to_server_held.erase(s.to_server_held.begin());
+    server->OnClientMessage(local, next->session, next->msg, effects);
+    s.to_server_expected++;
+  }
+}
+
+void WorldImpl::ApplyNodeEffects(int ep, Effects& effects) {
+  Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  const double now = s4u::Engine::get_clock();
+  for (Effect& ef : effects) {
+    if (auto* send = std::get_if<SendToNode>(&ef)) {
+      const int to = EndpointOfNode(send->to);
+      if (to < 0) continue;
+      SendNodeMessage(ep, to, std::move(send->msg));
+    } else if (auto* sc = std::get_if<SendToClient>(&ef)) {
+      auto it = sessions_.find(sc->session.value);
+      if (it == sessions_.end() || !it->second.open) continue;
+      auto p = std::make_unique<Packet>();
+      p->kind = Packet::Kind::kToClient;
+      p->session = sc->session;
+      p->seq = it->second.to_client_seq++;
+      p->msg = std::move(sc->msg);
+      Transmit(ep, HubEndpoint(it->second.hub), std::move(p));
+    } else if (auto* cs = std::get_if<CloseSession>(&ef)) {
+      auto it = sessions_.find(cs->session.value);
+      if (it == sessions_.end() || !it->second.open) continue;
+      it->second.open = false;
+      server_sessions_[static_cast<size_t>(ep - kFirstServerEp)].erase(cs->session.value);
+      auto p = std::make_unique<Packet>();
+      p->kind = Packet::Kind::kClosed;
+      p->session = cs->session;
+      p->seq = it->second.to_client_seq++;
+      Transmit(ep, HubEndpoint(it->second.hub), std::move(p));
+    } else if (auto* at = std::get_if<ArmTimer>(&ef)) {
+      e.timers.push(TimerEntry{SimTimeOf(e, at->at_us, now), e.timer_seq++, kNodeTimer, 0,
+                               at->timer_id, incarnation_[static_cast<size_t>(ep)], at->at_us});
+    } else if (auto* push = std::get_if<PushToDevice>(&ef)) {
+      if (!healed_ && sc_.push_loss > 0 && rng_.Bernoulli(sc_.push_loss)) {
+        faults_["push_loss"]++;
+        continue;
+      }
+      auto p = std::make_unique<Packet>();
+      p->kind = Packet::Kind::kPush;
+      p->push = *push;
+      p->user = push->user;
+      Transmit(ep, HubEndpoint(users_[push->user.value - 1].hub), std::move(p));
+    }
+  }
+}
+
+bool WorldImpl::Partitioned(int from, int to, double now) const {
+  for (const PartitionSpec& p : sc_.partitions) {
+    if (now < p.start_s || now >= p.end_s) continue;
+    if (Selects(p.a, from) && Selects(p.b, to)) return true;
+    if (!p.one_way && Selects(p.b, from) && Selects(p.a, to)) return true;
+  }
+  return false;
+}
+
+void WorldImpl::SendNodeMessage(int from, int to, Message msg) {
+  const double now = s4u::Engine::get_clock();
+  auto p = std::make_unique<Packet>();
+  p->kind = Packet::Kind::kNode;
+  p->from_ep = from;
+  p->msg = std::move(msg);
+  if (!healed_) {
+    if (Partitioned(from, to, now)) {
+      faults_["partition_drop"]++;
+      return;
+    }
+    if (sc_.loss > 0 && rng_.Bernoulli(sc_.loss)) {
+      faults_["loss"]++;
+      return;
+    }
+    if (sc_.duplicate > 0 && rng_.Bernoulli(sc_.duplicate)) {
+      faults_["duplicate"]++;
+      auto copy = std::make_unique<Packet>(*p);
+      Transmit(from, to, std::move(copy));
+    }
+    if (sc_.delay_probability > 0 && rng_.Bernoulli(sc_.delay_probability)) {
+      faults_["delay"]++;
+      const double delay = rng_.UniformDouble() * sc_.delay_ms_max / 1000;
+      Endpoint& e = endpoints_[static_cast<size_t>(from)];
+      const uint64_t id = deferred_next_++;
+      deferred_[id] = std::move(p);
+      e.timers.push(TimerEntry{now + delay, e.timer_seq++, kDeferredSend,
+                               static_cast<uint32_t>(to), id, 0, 0});
+      return;
+    }
+  }
+  Transmit(from, to, std::move(p));
+}
+
+void WorldImpl::Transmit(int from, int to, std::unique_ptr<Packet> p) {
+  p->from_ep = from;
+  uint64_t bytes = kFramingBytes;
+  if (p->kind == Packet::Kind::kNode || p->kind == Packet::Kind::kToServer ||
+      p->kind == Packet::Kind::kToClient) {
+    bytes += EncodedSize(p->msg);
+  }
+  if (p->kind == Packet::Kind::kNode) {
+    node_messages_++;
+    node_bytes_ += bytes;
+  }
+  s4u::Mailbox* mb = endpoints_[static_cast<size_t>(to)].mailbox;
+  Packet* raw = p.release();
+  mb->put_init(raw, bytes)->detach([](void* d) { delete static_cast<Packet*>(d); });
+}
+
+void WorldImpl::CrashServer(int s) {
+  const int ep = kFirstServerEp + s;
+  if (nodes_[static_cast<size_t>(ep)] == nullptr) return;
+  nodes_[static_cast<size_t>(ep)].reset();
+  incarnation_[static_cast<size_t>(ep)]++;
+  faults_["crash"]++;
+  Digest(s4u::Engine::get_clock(), ep, 400, 0, 0);
+  // The clients' connections break: each hub learns it after the packets already in flight.
+  // Copy first: sending lets other actors run, and they may change the session tables.
+  const absl::btree_set<uint64_t> broken = std::move(server_sessions_[static_cast<size_t>(s)]);
+  server_sessions_[static_cast<size_t>(s)].clear();
+  for (uint64_t sid : broken) {
+    auto it = sessions_.find(sid);
+    if (it == sessions_.end()) continue;
+    it->second.open = false;
+    auto p = std::make_unique<Packet>();
+    p->kind = Packet::Kind::kClosed;
+    p->session = SessionId(sid);
+    p->seq = it->second.to_client_seq++;
+    const int hub_ep = HubEndpoint(it->second.hub);
+    Transmit(ep, hub_ep, std::move(p));
+  }
+}
+
+void WorldImpl::RestartServer(int s) {
+  const int ep = kFirstServerEp + s;
+  if (nodes_[static_cast<size_t>(ep)] != nullptr) return;
+  incarnation_[static_cast<size_t>(ep)]++;
+  Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  NodeOptions no{e.node, sc_.protocol, topology_,
+                 MixSeed(seed_, e.node.value * 1000003 + incarnation_[static_cast<size_t>(ep)])};
+  nodes_[static_cast<size_t>(ep)] = std::make_unique<ChatServer>(no);
+  const double now = s4u::Engine::get_clock();
+  if (now > 0) faults_["restart"]++;
+  Effects effects;
+  nodes_[static_cast<size_t>(ep)]->Start(LocalNow(e, now), effects);
+  ApplyNodeEffects(ep, effects);
+}
+
+// ---- Client hubs -------------------------------------------------------------------------------
+
+void WorldImpl::ScheduleHub(int hub, double at, uint32_t kind, uint32_t index, uint64_t id,
+                            TimeUs local_at) {
+  Endpoint& e = endpoints_[static_cast<size_t>(HubEndpoint(hub))];
+  e.timers.push(TimerEntry{at, e.timer_seq++, kind, index, id, 0, local_at});
+}
+
+double WorldImpl::NextSendGap(Rng& rng) const {
+  const double mean = 1.0 / sc_.send_rate_hz;
+  const double u = std::max(rng.UniformDouble(), 1e-12);
+  if (sc_.inter_send == "exponential") return -mean * std::log(u);
+  const double xm = mean * (sc_.pareto_alpha - 1) / sc_.pareto_alpha;
+  return xm / std::pow(u, 1.0 / sc_.pareto_alpha);
+}
+
+void WorldImpl::HubLoop(int hub) {
+  const int ep = HubEndpoint(hub);
+  Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  e.mailbox->set_receiver(s4u::Actor::self());
+  Rng& rng = hub_rngs_[static_cast<size_t>(hub)];
+  for (UserId u : hub_users_[static_cast<size_t>(hub)]) {
+    const uint32_t idx = static_cast<uint32_t>(u.value);
+    if (rng.Bernoulli(sc_.online_fraction)) {
+      ScheduleHub(hub, rng.UniformDouble(), kGoOnline, idx, 0);
+    } else {
+      ScheduleHub(hub, -sc_.offline_mean_s * std::log(std::max(rng.UniformDouble(), 1e-12)),
+                  kGoOnline, idx, 0);
+    }
+    if (sc_.send_rate_hz > 0) ScheduleHub(hub, NextSendGap(rng), kWorkloadSend, idx, 0);
+  }
+  ScheduleHub(hub, sc_.duration_s, kHeal, 0, 0);
+  Packet* incoming = nullptr;
+  std::vector<s4u::CommPtr> comms(1);
+  while (true) {
+    const double now = s4u::Engine::get_clock();
+    while (!e.timers.empty() && e.timers.top().at <= now) {
+      TimerEntry t = e.timers.top();
+      e.timers.pop();
+      FireHubEvent(hub, t);
+    }
+    if (now >= end_s_) break;
+    if (!comms[0]) comms[0] = e.mailbox->get_async<Packet>(&incoming);
+    const double next = std::min(e.timers.empty() ? end_s_ : e.timers.top().at, end_s_);
+    const ssize_t got = s4u::Comm::wait_any_for(comms, std::max(0.0, next - now));
+    if (got < 0) continue;
+    comms[0] = nullptr;
+    HandleAtHub(hub, std::unique_ptr<Packet>(incoming));
+  }
+  if (comms[0]) comms[0]->cancel();
+  e.mailbox->set_receiver(nullptr);
+}
+
+void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {
+  const double now = s4u::Engine::get_clock();
+  const TimeUs local = kStartUs + static_cast<TimeUs>(std::llround(now * 1e6));
+  Rng& rng = hub_rngs_[static_cast<size_t>(hub)];
+  const UserId user(t.index);
+  Effects effects;
+  events_++;
+  switch (t.kind) {
+    case kClientTimer:
+      Client(user).OnTimer(std::max(local, t.local_at), t.id, effects);
+      break;
+    case kWorkloadSend:
+      if (healed_ || now >= sc_.duration_s) return;
+      WorkloadSend(hub, user, now);
+      ScheduleHub(hub, now + NextSendGap(rng), kWorkloadSend, t.index, 0);
+      return;
+    case kTypedSend: {
+      const ConversationId conv{static_cast<ChannelType>(t.id >> 62),
+                                (t.id >> 31) & 0x7fffffff, t.id & 0x7fffffff};
+      (void)Client(user).Send(local, conv, std::string(static_cast<size_t>(sc_.body_bytes), 'x'),
+                              effects);
+      Client(user).SetTyping(local, conv, false, effects);
+      break;
+    }
+    case kReadConv: {
+      const ConversationId conv{static_cast<ChannelType>(t.id >> 62),
+                                (t.id >> 31) & 0x7fffffff, t.id & 0x7fffffff};
+      Client(user).MarkRead(local, conv, effects);
+      break;
+    }
+    case kGoOnline: {
+      UserState& us = users_[user.value - 1];
+      int server = us.home_server;
+      if (Client(user).stats().connects > 0 && rng.Bernoulli(sc_.reconnect_other_server)) {
+        server = us.region * sc_.servers_per_region +
+                 static_cast<int>(rng.Uniform(static_cast<uint64_t>(sc_.servers_per_region)));
+      }
+      Client(user).Connect(local, endpoints_[static_cast<size_t>(kFirstServerEp + server)].node,
+                           effects);
+      if (!healed_ && sc_.session_mean_s > 0) {
+        ScheduleHub(hub, now - sc_.session_mean_s * std::log(std::max(rng.UniformDouble(), 1e-12)),
+                    kGoOffline, t.index, 0);
+      }
+      break;
+    }
+    case kGoOffline:
+      if (healed_) return;
+      Client(user).Disconnect(local, effects);
+      ScheduleHub(hub, now - sc_.offline_mean_s * std::log(std::max(rng.UniformDouble(), 1e-12)),
+                  kGoOnline, t.index, 0);
+      break;
+    case kHeal:
+      // Everyone comes online for the quiet period; nobody sends any more.
+      for (UserId u : hub_users_[static_cast<size_t>(hub)]) {
+        Effects eff;
+        Client(u).Connect(local, NodeId(), eff);
+        ApplyClientEffects(hub, u, eff);
+      }
+      return;
+  }
+  ApplyClientEffects(hub, user, effects);
+}
+
+void WorldImpl::WorkloadSend(int hub, UserId user, double now) {
+  ClientSession& c = Client(user);
+  if (!c.wants_online()) return;
+  Rng& rng = hub_rngs_[static_cast<size_t>(hub)];
+  const UserState& us = users_[user.value - 1];
+  ConversationId conv;
+  if (!us.groups.empty() && rng.Bernoulli(sc_.group_share)) {
+    conv = ConversationId::Group(us.groups[rng.Uniform(us.groups.size())]);
+  } else {
+    conv = ConversationId::Direct(user, us.contacts[rng.Uniform(us.contacts.size())]);
+  }
+  const TimeUs local = kStartUs + static_cast<TimeUs>(std::llround(now * 1e6));
+  Effects effects;
+  if (sc_.typing_probability > 0 && rng.Bernoulli(sc_.typing_probability)) {
+    c.SetTyping(local, conv, true, effects);
+    const uint64_t code = (static_cast<uint64_t>(conv.type) << 62) | (conv.low << 31) | conv.high;
+    ScheduleHub(hub, now + sc_.typing_lead_ms / 1000, kTypedSend,
+                static_cast<uint32_t>(user.value), code);
+  } else {
+    (void)c.Send(local, conv, std::string(static_cast<size_t>(sc_.body_bytes), 'x'), effects);
+  }
+  ApplyClientEffects(hub, user, effects);
+}
+
+void WorldImpl::ScheduleRead(int hub, UserId viewer, const ConversationId& conv) {
+  if (sc_.read_delay_mean_s <= 0) return;
+  Rng& rng = hub_rngs_[static_cast<size_t>(hub)];
+  const double now = s4u::Engine::get_clock();
+  const uint64_t code = (static_cast<uint64_t>(conv.type) << 62) | (conv.low << 31) | conv.high;
+  ScheduleHub(hub, now - sc_.read_delay_mean_s * std::log(std::max(rng.UniformDouble(), 1e-12)),
+              kReadConv, static_cast<uint32_t>(viewer.value), code);
+}
+
+void WorldImpl::CheckReadAfterWrite(UserId sender, const SendAck& ack) {
+  raw_checks_++;
+  if (!committed_.contains({sender.value, ack.client_msg_id})) raw_misses_++;
+  committed_.erase({sender.value, ack.client_msg_id});
+}
+
+void WorldImpl::HandleAtHub(int hub, std::unique_ptr<Packet> p) {
+  const double now = s4u::Engine::get_clock();
+  const TimeUs local = kStartUs + static_cast<TimeUs>(std::llround(now * 1e6));
+  events_++;
+  if (p->kind == Packet::Kind::kPush) {
+    Effects effects;
+    Client(p->user).OnPushNotification(local, p->push, effects);
+    ApplyClientEffects(hub, p->user, effects);
+    return;
+  }
+  auto it = sessions_.find(p->session.value);
+  if (it == sessions_.end()) {
+    if (p->kind == Packet::Kind::kOpenResult) {  // refused
+      Effects effects;
+      Client(p->user).OnConnectFailed(local, effects);
+      ApplyClientEffects(hub, p->user, effects);
+    }
+    return;
+  }
+  SessionInfo& s = it->second;
+  if (p->seq != s.to_client_expected) {
+    s.to_client_held[p->seq] = std::move(p);
+    return;
+  }
+  const SessionId session = p->session;
+  s.to_client_expected++;
+  if (!DeliverToClient(hub, s, *p)) return;
+  while (true) {
+    // Delivery may have opened or closed sessions: look ours up again each time.
+    auto sit = sessions_.find(session.value);
+    if (sit == sessions_.end()) return;
+    SessionInfo& si = sit->second;
+    if (si.to_client_held.empty() || si.to_client_held.begin()->first != si.to_client_expected) {
+      return;
+    }
+    std::unique_ptr<Packet> next = std::move(si.to_client_held.begin()->second);
+    si.to_client_held.erase(si.to_client_held.begin());
+    si.to_client_expected++;
+    if (!DeliverToClient(hub, si, *next)) return;
+  }
+}
+
+bool WorldImpl::DeliverToClient(int hub, SessionInfo& s, Packet& p) {
+  const double now = s4u::Engine::get_clock();
+  const TimeUs local = kStartUs + static_cast<TimeUs>(std::llround(now * 1e6));
+  ClientSession& c = Client(s.user);
+  Effects effects;
+  switch (p.kind) {
+    case Packet::Kind::kOpenResult: {
+      Digest(now, HubEndpoint(hub), 500, s.user.value, p.session.value);
+      const NodeId server = endpoints_[static_cast<size_t>(s.server_ep)].node;
+      c.OnConnected(local, p.session, server, effects);
+      UserState& us = users_[s.user.value - 1];
+      if (!us.joined_groups && c.connected()) {
+        us.joined_groups = true;
+        for (GroupId g : us.groups) c.JoinGroup(local, g, effects);
+      }
+      break;
+    }
+    case Packet::Kind::kToClient:
+      if (c.session() != p.session) return true;
+      Digest(now, HubEndpoint(hub), 600 + p.msg.index(), s.user.value, p.seq);
+      if (options_.trace) {
+        Trace(now, absl::StrCat("u", s.user.value, " <- ",
+                                endpoints_[static_cast<size_t>(s.server_ep)].name, " ",
+                                DebugString(p.msg)));
+      }
+      c.OnServerMessage(local, p.msg, effects);
+      break;
+    case Packet::Kind::kClosed: {
+      // The server closed first (or crashed): both ends are done with the session.
+      const UserId user = s.user;
+      const SessionId session = p.session;
+      sessions_.erase(session.value);
+      if (c.session() != session) return false;
+      Digest(now, HubEndpoint(hub), 700, user.value, session.value);
+      c.OnDisconnected(local, effects);
+      ApplyClientEffects(hub, user, effects);
+      return false;
+    }
+    default:
+      return true;
+  }
+  ApplyClientEffects(hub, s.user, effects);
+  return true;
+}
+
+void WorldImpl::ApplyClientEffects(int hub, UserId user, Effects& effects) {
+  const double now = s4u::Engine::get_clock();
+  ClientSession& c = Client(user);
+  const int hub_ep = HubEndpoint(hub);
+  for (Effect& ef : effects) {
+    if (auto* send = std::get_if<SendToServer>(&ef)) {
+      auto it = sessions_.find(c.session().value);
+      if (it == sessions_.end()) continue;
+      auto p = std::make_unique<Packet>();
+      p->kind = Packet::Kind::kToServer;
+      p->session = c.session();
+      p->seq = it->second.to_server_seq++;
+      p->msg = std::move(send->msg);
+      Transmit(hub_ep, it->second.server_ep, std::move(p));
+    } else if (auto* open = std::get_if<OpenSession>(&ef)) {
+      int server = users_[user.value - 1].home_server;
+      if (open->server.valid()) {
+        server = EndpointOfNode(open->server) - kFirstServerEp;
+      } else {
+        const UserState& us = users_[user.value - 1];
+        server = us.region * sc_.servers_per_region +
+                 static_cast<int>(hub_rngs_[static_cast<size_t>(hub)].Uniform(
+                     static_cast<uint64_t>(sc_.servers_per_region)));
+      }
+      auto p = std::make_unique<Packet>();
+      p->kind = Packet::Kind::kOpen;
+      p->session = SessionId(session_next_++);
+      p->user = user;
+      Transmit(hub_ep, kFirstServerEp + server, std::move(p));
+    } else if (auto* close = std::get_if<CloseSession>(&ef)) {
+      auto it = sessions_.find(close->session.value);
+      if (it == sessions_.end()) continue;
+      auto p = std::make_unique<Packet>();
+      p->kind = Packet::Kind::kClose;
+      p->session = close->session;
+      Transmit(hub_ep, it->second.server_ep, std::move(p));
+    } else if (auto* at = std::get_if<ArmTimer>(&ef)) {
+      const double t = std::max(now, static_cast<double>(at->at_us - kStartUs) / 1e6);
+      ScheduleHub(hub, t, kClientTimer, static_cast<uint32_t>(user.value), at->timer_id,
+                  at->at_us);
+    }
+  }
+}
+
+// ---- Controller, trace, results ----------------------------------------------------------------
+
+void WorldImpl::ControllerLoop() {
+  std::vector<std::pair<double, std::function<void()>>> plan;
+  for (const CrashSpec& c : sc_.crashes) {
+    plan.emplace_back(c.at_s, [this, c] { CrashServer(c.server); });
+    if (c.restart_s >= 0) plan.emplace_back(c.restart_s, [this, c] { RestartServer(c.server); });
+  }
+  plan.emplace_back(sc_.duration_s, [this] {
+    healed_ = true;
+    for (int s = 0; s < servers_; s++) RestartServer(s);
+  });
+  std::stable_sort(plan.begin(), plan.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  const double tick = std::max(end_s_ / 100, 0.5);
+  double next_progress = tick;
+  size_t i = 0;
+  while (true) {
+    const double now = s4u::Engine::get_clock();
+    while (i < plan.size() && plan[i].first <= now) plan[i++].second();
+    if (now >= next_progress) {
+      next_progress += tick;
+      if (!options_.progress) continue;
+      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                        wall_start_).count();
+      if (wall > 2) {
+        const int done = static_cast<int>(40 * now / end_s_);
+        std::fprintf(stderr, "\r[%s%s] %5.1f%%  sim %.1f/%.1f s  wall %.1f s",
+                     std::string(static_cast<size_t>(done), '#').c_str(),
+                     std::string(static_cast<size_t>(40 - done), '.').c_str(),
+                     100 * now / end_s_, now, end_s_, wall);
+      }
+    }
+    if (now >= end_s_) break;
+    double next = std::min(end_s_, next_progress);
+    if (i < plan.size()) next = std::min(next, plan[i].first);
+    s4u::this_actor::sleep_until(next);
+  }
+  if (options_.progress) std::fprintf(stderr, "\n");
+}
+
+void WorldImpl::Digest(double t, int ep, uint64_t kind, uint64_t a, uint64_t b) {
+  digest_ = Fnv(digest_, static_cast<uint64_t>(std::llround(t * 1e9)));
+  digest_ = Fnv(digest_, static_cast<uint64_t>(ep));
+  digest_ = Fnv(digest_, kind);
+  digest_ = Fnv(digest_, a);
+  digest_ = Fnv(digest_, b);
+}
+
+void WorldImpl::Trace(double t, const std::string& line) {
+  options_.trace(absl::StrFormat("%.6f %s", t, line));
+}
+
+Quantiles Summarize(std::vector<TimeUs> v) {
+  Quantiles q;
+  q.count = v.size();
+  if (v.empty()) return q;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double f) {
+    const size_t i = std::min(v.size() - 1, static_cast<size_t>(f * static_cast<double>(v.size())));
+    return static_cast<double>(v[i]) / 1000.0;
+  };
+  q.p50_ms = at(0.50);
+  q.p95_ms = at(0.95);
+  q.p99_ms = at(0.99);
+  double sum = 0;
+  for (TimeUs x : v) sum += static_cast<double>(x);
+  q.mean_ms = sum / static_cast<double>(v.size()) / 1000.0;
+  return q;
+}
+
+uint64_t PeakRss() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+RunResult WorldImpl::Collect(double wall_s) {
+  // The final check against the store's history, with each conversation's participants.
+  auto* store = static_cast<MessageStore*>(NodeAt(kStoreEp));
+  std::vector<ConversationTruth> truth;
+  for (const ConversationId& conv : store->Conversations()) {
+    ConversationTruth t;
+    t.conv = conv;
+    t.messages = store->Messages(conv);
+    if (conv.is_group()) {
+      t.participants = store->Members(conv.group());
+    } else {
+      t.participants.push_back(UserId(conv.low));
+      if (conv.high != conv.low) t.participants.push_back(UserId(conv.high));
+    }
+    truth.push_back(std::move(t));
+  }
+  oracle_.CheckFinal(truth);
+  RunResult r;
+  r.scenario = sc_.name;
+  r.seed = seed_;
+  r.trace_digest = digest_;
+  r.events = events_;
+  r.sim_time_s = end_s_;
+  r.wall_time_s = wall_s;
+  r.invariants = oracle_.counts();
+  r.first_violations = oracle_.first_violations();
+  RunMetrics& m = r.metrics;
+  m.messages_sent = oracle_.sent();
+  m.messages_acked = oracle_.acked();
+  m.end_to_end = Summarize(oracle_.latencies().end_to_end_us);
+  m.ack = Summarize(oracle_.latencies().ack_us);
+  m.messages_delivered = m.end_to_end.count;
+  for (const auto& c : clients_) {
+    m.catchups += c->stats().catchups;
+    m.gaps_detected += c->stats().gaps_detected;
+    m.retries += c->stats().retries;
+  }
+  m.out_of_order_arrivals = m.gaps_detected;
+  for (int s = 0; s < servers_; s++) {
+    if (ChatServer* cs = ServerAt(kFirstServerEp + s)) m.inter_server_requests += cs->stats().forwards_sent;
+  }
+  m.inter_server_requests_per_s = static_cast<double>(m.inter_server_requests) / end_s_;
+  m.node_messages = node_messages_;
+  m.node_bytes = node_bytes_;
+  m.store_requests = store->stats().requests;
+  m.store_writes = store->stats().messages_stored;
+  m.store_reads = store->stats().reads;
+  m.store_messages_read = store->stats().messages_read;
+  m.store_requests_per_s = static_cast<double>(m.store_requests) / end_s_;
+  m.id_collisions = store->stats().id_collisions;
+  m.out_of_order_ids = store->stats().out_of_order_ids;
+  m.read_after_write_checks = raw_checks_;
+  m.read_after_write_misses = raw_misses_;
+  const auto* notification = static_cast<NotificationService*>(NodeAt(kNotificationEp));
+  m.notifications = notification->stats().pushed;
+  const auto* presence = static_cast<PresenceService*>(NodeAt(kPresenceEp));
+  m.presence_pushes = presence->stats().pushes_sent;
+  m.presence_push_recipients = presence->stats().push_recipients;
+  m.presence_polled = presence->stats().users_polled;
+  const auto* writer = static_cast<BatchWriter*>(NodeAt(kWriterEp));
+  m.writer_batches = writer->stats().batches_sent;
+  m.writer_mean_wait_ms = writer->stats().items_flushed == 0
+                              ? 0
+                              : static_cast<double>(writer->stats().wait_us_total) /
+                                    static_cast<double>(writer->stats().items_flushed) / 1000;
+  const auto* broker = static_cast<QueueBroker*>(NodeAt(kBrokerEp));
+  m.broker_dropped = broker->stats().dropped_overflow + broker->stats().dropped_stale +
+                     broker->stats().dropped_dead_consumer;
+  for (int ep = 0; ep < hub_ep0_; ep++) {
+    const Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+    m.node_load.push_back(NodeLoad{e.name, e.messages_in, e.busy_s, e.busy_s / end_s_});
+  }
+  // Faults: what fired, and what was configured but never fired.
+  r.faults_fired = faults_;
+  auto never = [&](const char* kind, bool configured) {
+    if (configured && faults_[kind] == 0) r.faults_never_fired.push_back(kind);
+  };
+  never("loss", sc_.loss > 0);
+  never("duplicate", sc_.duplicate > 0);
+  never("delay", sc_.delay_probability > 0);
+  never("push_loss", sc_.push_loss > 0);
+  never("partition_drop", !sc_.partitions.empty());
+  never("crash", !sc_.crashes.empty());
+  size_t steps = 0;
+  for (const ClockSpec& c : sc_.clocks) steps += c.step_at_s >= 0 && c.step_at_s < end_s_;
+  if (steps > 0) faults_["clock_step"] = steps;
+  r.faults_fired = faults_;
+  for (auto it = r.faults_fired.begin(); it != r.faults_fired.end();) {
+    it = it->second == 0 ? r.faults_fired.erase(it) : std::next(it);
+  }
+  r.peak_rss_bytes = PeakRss();
+  return r;
+}
+
+RunResult WorldImpl::Run() {
+  wall_start_ = std::chrono::steady_clock::now();
+  std::vector<std::string> args{"chatlab", "--log=root.thres:critical"};
+  std::string model = sc_.network_model == "textbook" ? "CM02" : sc_.network_model;
+  args.push_back("--cfg=network/model:" + model);
+  double lat = sc_.latency_factor, bw = sc_.bandwidth_factor;
+  if (sc_.network_model == "textbook") {
+    lat = lat < 0 ? 1 : lat;
+    bw = bw < 0 ? 1 : bw;
+  }
+  if (lat >= 0) args.push_back(absl::StrCat("--cfg=network/latency-factor:", lat));
+  if (bw >= 0) args.push_back(absl::StrCat("--cfg=network/bandwidth-factor:", bw));
+  for (const std::string& c : options_.simgrid_config) args.push_back("--cfg=" + c);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  int argc = static_cast<int>(argv.size());
+  s4u::Engine engine(&argc, argv.data());
+  BuildPlatform();
+  BuildPopulation();
+  const double eff_lat = simgrid::config::get_value<double>("network/latency-factor");
+  const double eff_bw = simgrid::config::get_value<double>("network/bandwidth-factor");
+  network_model_ = absl::StrFormat("%s (network/model %s, latency factor %g, bandwidth factor %g)",
+                                   sc_.network_model, model, eff_lat, eff_bw);
+  // Services first, then chat servers.
+  for (int ep = 0; ep < kFirstServerEp; ep++) {
+    NodeOptions no{endpoints_[ep].node, sc_.protocol, topology_,
+                   MixSeed(seed_, endpoints_[ep].node.value * 1000003)};
+    switch (ep) {
+      case kStoreEp: nodes_[ep] = std::make_unique<MessageStore>(no); break;
+      case kWriterEp: nodes_[ep] = std::make_unique<BatchWriter>(no); break;
+      case kMappingEp: nodes_[ep] = std::make_unique<UserMappingService>(no); break;
+      case kPresenceEp: nodes_[ep] = std::make_unique<PresenceService>(no); break;
+      case kNotificationEp: nodes_[ep] = std::make_unique<NotificationService>(no); break;
+      default: nodes_[ep] = std::make_unique<QueueBroker>(no); break;
+    }
+  }
+  for (int ep = 0; ep < hub_ep0_; ep++) {
+    s4u::Actor::create(endpoints_[ep].name, endpoints_[ep].host, [this, ep] {
+      if (ep < kFirstServerEp) {
+        Effects effects;
+        nodes_[ep]->Start(LocalNow(endpoints_[ep], 0), effects);
+        ApplyNodeEffects(ep, effects);
+      } else {
+        RestartServer(ep - kFirstServerEp);
+      }
+      NodeLoop(ep);
+    });
+  }
+  for (int h = 0; h < hubs_; h++) {
+    s4u::Actor::create(endpoints_[HubEndpoint(h)].name, endpoints_[HubEndpoint(h)].host,
+                       [this, h] { HubLoop(h); });
+  }
+  s4u::Actor::create("controller", endpoints_[kStoreEp].host, [this] { ControllerLoop(); });
+  engine.run();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count();
+  RunResult r = Collect(wall);
+  r.network_model = network_model_;
+  return r;
+}
+
+}  // namespace
+
+RunResult RunSimulation(const RunOptions& options) {
+  WorldImpl world(options);
+  return world.Run();
+}
+
+}  // namespace chatlab::sim

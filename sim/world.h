@@ -1,0 +1,104 @@
+// The SimGrid environment: runs the unchanged core state machines on a simulated network.
+//
+// One SimGrid actor per node (chat servers, store, batch writer, user mapping, presence,
+// notification, queue broker), each on its own host; one actor per client host drives a whole
+// population of ClientSessions and the workload generator. Messages are SimGrid communications
+// sized by their encoded bytes; timers come from the simulated clock; service nodes spend
+// simulated CPU per operation, so load turns into queueing delay. A fault layer above SimGrid
+// (SimGrid itself never loses, duplicates or reorders) drops, duplicates and delays node
+// messages, cuts partitions, crashes and restarts chat servers, and skews node clocks. The
+// oracle (core/oracle.h) watches every client.
+//
+// SimGrid allows one engine per process, so a process runs one World.
+#ifndef CHATLAB_SIM_WORLD_H_
+#define CHATLAB_SIM_WORLD_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/oracle.h"
+#include "sim/scenario.h"
+
+namespace chatlab::sim {
+
+// Figures of one run (docs/results.md describes each).
+struct Quantiles {
+  double p50_ms = 0, p95_ms = 0, p99_ms = 0, mean_ms = 0;
+  uint64_t count = 0;
+};
+
+struct NodeLoad {
+  std::string node;
+  uint64_t messages_in = 0;
+  double busy_s = 0;        // simulated CPU time spent
+  double utilization = 0;   // busy_s / simulated time
+};
+
+struct RunMetrics {
+  uint64_t messages_sent = 0;
+  uint64_t messages_acked = 0;
+  uint64_t messages_delivered = 0;  // first display to a participant other than the sender
+  Quantiles end_to_end;
+  Quantiles ack;
+  uint64_t catchups = 0;
+  uint64_t gaps_detected = 0;
+  uint64_t out_of_order_arrivals = 0;  // live messages that did not continue the chain
+  uint64_t retries = 0;
+  uint64_t inter_server_requests = 0;
+  double inter_server_requests_per_s = 0;
+  uint64_t node_messages = 0;
+  uint64_t node_bytes = 0;
+  uint64_t store_requests = 0;
+  uint64_t store_writes = 0;  // messages stored
+  uint64_t store_reads = 0;   // StoreRead requests
+  uint64_t store_messages_read = 0;
+  double store_requests_per_s = 0;
+  uint64_t read_after_write_checks = 0;
+  uint64_t read_after_write_misses = 0;
+  uint64_t notifications = 0;
+  uint64_t presence_pushes = 0;
+  uint64_t presence_push_recipients = 0;
+  uint64_t presence_polled = 0;
+  uint64_t id_collisions = 0;
+  uint64_t out_of_order_ids = 0;
+  uint64_t writer_batches = 0;
+  double writer_mean_wait_ms = 0;
+  uint64_t broker_dropped = 0;
+  std::vector<NodeLoad> node_load;
+};
+
+struct RunResult {
+  std::string scenario;
+  uint64_t seed = 0;
+  uint64_t trace_digest = 0;
+  uint64_t events = 0;
+  double sim_time_s = 0;
+  double wall_time_s = 0;
+  std::string network_model;  // e.g. "LV08 (latency factor 13.01, bandwidth factor 0.97)"
+  InvariantCounts invariants;
+  std::vector<std::string> first_violations;
+  std::map<std::string, uint64_t> faults_fired;
+  std::vector<std::string> faults_never_fired;
+  RunMetrics metrics;
+  uint64_t peak_rss_bytes = 0;
+};
+
+struct RunOptions {
+  Scenario scenario;
+  uint64_t seed = 1;
+  // Receives one line per event, in order, with the simulated timestamp (for --trace).
+  std::function<void(const std::string&)> trace;
+  bool progress = false;  // progress bar on stderr
+  // Extra SimGrid --cfg options (e.g. "network/TCP-gamma:0"); for experiments.
+  std::vector<std::string> simgrid_config;
+};
+
+// Runs one simulation. Call at most once per process (one SimGrid engine per process).
+RunResult RunSimulation(const RunOptions& options);
+
+}  // namespace chatlab::sim
+
+#endif  // CHATLAB_SIM_WORLD_H_
