@@ -477,6 +477,15 @@ void WorldImpl::HandleAtNode(int ep, std::unique_ptr<Packet> p) {
   Node* node = NodeAt(ep);
   if (node == nullptr) {
     faults_["dropped_at_crashed_server"]++;
+    if (p->kind == Packet::Kind::kOpen) {
+      // The host is up but nothing listens: the connection is refused.
+      auto reply = std::make_unique<Packet>();
+      reply->kind = Packet::Kind::kOpenResult;
+      reply->session = p->session;
+      reply->user = p->user;
+      reply->ok = false;
+      Transmit(ep, p->from_ep, std::move(reply));
+    }
     return;
   }
   const TimeUs local = LocalNow(e, now);
@@ -520,6 +529,10 @@ void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs loca
   if (p.kind == Packet::Kind::kOpen) {
     absl::Status st = server->OnSessionOpen(local, p.session, p.user, effects);
     Digest(now, ep, 200, p.user.value, st.ok());
+    if (options_.trace) {
+      Trace(now, absl::StrCat(endpoints_[static_cast<size_t>(ep)].name, " <- u", p.user.value,
+                              " open session s", p.session.value, st.ok() ? "" : " REFUSED"));
+    }
     auto reply = std::make_unique<Packet>();
     reply->kind = Packet::Kind::kOpenResult;
     reply->session = p.session;
@@ -540,9 +553,14 @@ void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs loca
   SessionInfo& s = it->second;
   if (p.kind == Packet::Kind::kClose) {
     // The client closed first, so both ends are done with the session.
+    const UserId user = s.user;
     server_sessions_[static_cast<size_t>(ep - kFirstServerEp)].erase(p.session.value);
     sessions_.erase(it);
     Digest(now, ep, 201, p.session.value, 0);
+    if (options_.trace) {
+      Trace(now, absl::StrCat(endpoints_[static_cast<size_t>(ep)].name, " <- u", user.value,
+                              " close session s", p.session.value));
+    }
     server->OnSessionClose(local, p.session, effects);
     return;
   }
@@ -552,6 +570,10 @@ void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs loca
     return;
   }
   Digest(now, ep, 300 + p.msg.index(), p.session.value, p.seq);
+  if (options_.trace) {
+    Trace(now, absl::StrCat(endpoints_[static_cast<size_t>(ep)].name, " <- u", s.user.value, " ",
+                            DebugString(p.msg)));
+  }
   server->OnClientMessage(local, p.session, p.msg, effects);
   s.to_server_expected++;
   while (!s.to_server_held.empty() && s.to_server_held.begin()->first == s.to_server_expected) {

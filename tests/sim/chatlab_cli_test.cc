@@ -1,0 +1,207 @@
+// The simulator end to end: the `chatlab` binary on the scenario files, as a user runs it.
+//
+// CHATLAB_SIM_SEEDS overrides how many seeds of faults.toml must pass (default 200).
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "gtest/gtest.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Outcome {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr
+  nlohmann::json results;
+};
+
+std::string Scenario(const std::string& name) {
+  return std::string(CHATLAB_SOURCE_DIR) + "/scenarios/" + name;
+}
+
+fs::path TempDir(const std::string& tag) {
+  fs::path dir = fs::temp_directory_path() /
+                 ("chatlab-test-" + tag + "-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  return dir;
+}
+
+// Runs `chatlab ARGS --out DIR` and reads DIR/results.json when there is one.
+Outcome Chatlab(const std::string& args, const fs::path& out_dir) {
+  Outcome o;
+  const std::string cmd = std::string(CHATLAB_BIN) + " " + args + " --out " + out_dir.string() +
+                          " --no-progress 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return o;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) o.output.append(buf, n);
+  const int status = pclose(p);
+  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(out_dir / "results.json");
+  if (in) o.results = nlohmann::json::parse(in, nullptr, false);
+  return o;
+}
+
+uint64_t Invariant(const Outcome& o, const char* name) {
+  return o.results["invariants"][name].get<uint64_t>();
+}
+
+TEST(ChatlabCli, SameSeedSameDigestDifferentSeedDifferentDigest) {
+  const fs::path dir = TempDir("det");
+  const Outcome a = Chatlab("run " + Scenario("demo.toml") + " --seed 5", dir / "a");
+  const Outcome b = Chatlab("run " + Scenario("demo.toml") + " --seed 5", dir / "b");
+  const Outcome c = Chatlab("run " + Scenario("demo.toml") + " --seed 6", dir / "c");
+  ASSERT_EQ(a.exit_code, 0) << a.output;
+  ASSERT_EQ(b.exit_code, 0) << b.output;
+  ASSERT_EQ(c.exit_code, 0) << c.output;
+  EXPECT_EQ(a.results["trace_digest"], b.results["trace_digest"]);
+  EXPECT_NE(a.results["trace_digest"], c.results["trace_digest"]);
+  EXPECT_EQ(a.results["metrics"], b.results["metrics"]);
+  fs::remove_all(dir);
+}
+
+TEST(ChatlabCli, CheckDeterminismRunsTwoProcesses) {
+  const fs::path dir = TempDir("check");
+  const Outcome o = Chatlab("run " + Scenario("tiny.toml") + " --check-determinism", dir);
+  EXPECT_EQ(o.exit_code, 0) << o.output;
+  EXPECT_NE(o.output.find("deterministic: two runs"), std::string::npos) << o.output;
+  fs::remove_all(dir);
+}
+
+TEST(ChatlabCli, ResultsJsonHasEveryDocumentedField) {
+  const fs::path dir = TempDir("fields");
+  const Outcome o = Chatlab("run " + Scenario("demo.toml"), dir);
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  for (const char* key : {"scenario", "seed", "trace_digest", "sim_time_s", "wall_time_s",
+                          "network_model", "invariants", "faults_fired", "metrics"}) {
+    EXPECT_TRUE(o.results.contains(key)) << key;
+  }
+  for (const char* key : {"lost_acked", "duplicates_shown", "order_violations",
+                          "receipt_regressions", "undelivered_after_heal"}) {
+    EXPECT_TRUE(o.results["invariants"].contains(key)) << key;
+  }
+  const auto& m = o.results["metrics"];
+  EXPECT_GT(m["messages_sent"].get<uint64_t>(), 100u);
+  EXPECT_EQ(m["messages_sent"], m["messages_acked"]);
+  EXPECT_GT(m["end_to_end_latency"]["p50_ms"].get<double>(), 0);
+  EXPECT_GT(m["notifications"].get<uint64_t>(), 0u);
+  EXPECT_GT(m["presence_pushes"].get<uint64_t>(), 0u);
+  EXPECT_GT(m["inter_server_requests"].get<uint64_t>(), 0u);
+  EXPECT_EQ(o.results["faults_fired"]["crash"], 1);
+  EXPECT_NE(o.output.find("repro: chatlab run"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(ChatlabCli, DedupOffUnderDuplicationIsCaught) {
+  const fs::path dir = TempDir("dedup");
+  const Outcome o = Chatlab(
+      "run " + Scenario("faults.toml") + " --set protocol.dedup_enabled=false", dir);
+  EXPECT_EQ(o.exit_code, 1) << o.output;
+  EXPECT_GT(Invariant(o, "duplicates_shown"), 0u);
+  EXPECT_NE(o.output.find("first: duplicates_shown"), std::string::npos) << o.output;
+  EXPECT_NE(o.output.find("repro: chatlab run"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+TEST(ChatlabCli, GapDetectionOffUnderReorderingIsCaught) {
+  const fs::path dir = TempDir("gap");
+  const Outcome o = Chatlab(
+      "run " + Scenario("faults.toml") + " --set protocol.gap_detection_enabled=false", dir);
+  EXPECT_EQ(o.exit_code, 1) << o.output;
+  EXPECT_GT(Invariant(o, "order_violations"), 0u);
+  fs::remove_all(dir);
+}
+
+TEST(ChatlabCli, FaultsScenarioHoldsOverManySeeds) {
+  const char* env = std::getenv("CHATLAB_SIM_SEEDS");
+  const int seeds = env != nullptr ? std::max(1, std::atoi(env)) : 200;
+  const fs::path dir = TempDir("seeds");
+  std::map<std::string, uint64_t> fired;
+  for (int s = 1; s <= seeds; s++) {
+    const Outcome o =
+        Chatlab("run " + Scenario("faults.toml") + " --quiet --seed " + std::to_string(s), dir);
+    ASSERT_EQ(o.exit_code, 0) << "seed " << s << ":\n" << o.output;
+    ASSERT_EQ(o.results["invariants"]["ok"], true) << "seed " << s;
+    for (const auto& [k, v] : o.results["faults_fired"].items()) fired[k] += v.get<uint64_t>();
+    ASSERT_TRUE(o.results["faults_never_fired"].empty()) << "seed " << s;
+  }
+  // Every fault kind really fired.
+  for (const char* kind : {"loss", "duplicate", "delay", "partition_drop", "crash", "restart",
+                           "clock_step", "push_loss"}) {
+    EXPECT_GT(fired[kind], 0u) << kind;
+  }
+  fs::remove_all(dir);
+}
+
+TEST(ChatlabCli, BadInputExitsTwoNamingTheProblem) {
+  const fs::path dir = TempDir("bad");
+  {
+    std::ofstream(dir / "bad.toml") << "[workload]\nusers = \"many\"\n";
+    const Outcome o = Chatlab("run " + (dir / "bad.toml").string(), dir / "o1");
+    EXPECT_EQ(o.exit_code, 2);
+    EXPECT_NE(o.output.find("bad.toml:2: workload.users: expected integer"), std::string::npos)
+        << o.output;
+  }
+  {
+    std::ofstream(dir / "unknown.toml") << "[workload]\nusers = 10\n\n[network]\nspeed = 3\n";
+    const Outcome o = Chatlab("run " + (dir / "unknown.toml").string(), dir / "o2");
+    EXPECT_EQ(o.exit_code, 2);
+    EXPECT_NE(o.output.find("unknown.toml:5: unknown key 'network.speed'"), std::string::npos)
+        << o.output;
+  }
+  {
+    std::ofstream(dir / "syntax.toml") << "[workload\nusers = 10\n";
+    const Outcome o = Chatlab("run " + (dir / "syntax.toml").string(), dir / "o3");
+    EXPECT_EQ(o.exit_code, 2);
+    EXPECT_NE(o.output.find("syntax.toml:1"), std::string::npos) << o.output;
+  }
+  {
+    const Outcome o = Chatlab("run " + Scenario("tiny.toml") + " --set workload.userz=3", dir);
+    EXPECT_EQ(o.exit_code, 2);
+    EXPECT_NE(o.output.find("unknown key 'workload.userz'"), std::string::npos) << o.output;
+  }
+  {
+    const Outcome o = Chatlab("run /nonexistent/x.toml", dir);
+    EXPECT_EQ(o.exit_code, 2);
+    EXPECT_NE(o.output.find("/nonexistent/x.toml"), std::string::npos) << o.output;
+  }
+  {
+    const Outcome o = Chatlab("run " + Scenario("tiny.toml") + " --frobnicate", dir);
+    EXPECT_EQ(o.exit_code, 2);
+    EXPECT_NE(o.output.find("frobnicate"), std::string::npos) << o.output;
+  }
+  fs::remove_all(dir);
+}
+
+// Golden trace, SimGrid .tesh style: the exact event lines of a tiny seeded run. After an
+// intended change, regenerate with:
+//   build/release/sim/chatlab run scenarios/tiny.toml --trace tests/sim/golden/tiny.trace
+TEST(ChatlabCli, GoldenTraceOfTinyScenario) {
+  const fs::path dir = TempDir("golden");
+  const Outcome o = Chatlab("run " + Scenario("tiny.toml") + " --quiet --trace " +
+                                (dir / "tiny.trace").string(),
+                            dir);
+  ASSERT_EQ(o.exit_code, 0) << o.output;
+  std::ifstream got(dir / "tiny.trace");
+  std::ifstream want(std::string(CHATLAB_SOURCE_DIR) + "/tests/sim/golden/tiny.trace");
+  ASSERT_TRUE(want) << "golden file missing";
+  std::string g, w;
+  for (int line = 1;; line++) {
+    const bool has_g = static_cast<bool>(std::getline(got, g));
+    const bool has_w = static_cast<bool>(std::getline(want, w));
+    if (!has_g && !has_w) break;
+    ASSERT_EQ(has_g ? g : "<end>", has_w ? w : "<end>") << "first difference at line " << line;
+  }
+  fs::remove_all(dir);
+}
+
+}  // namespace
