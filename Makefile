@@ -1,7 +1,7 @@
 # Convenience front door over CMake presets. `make` builds; `make test` runs the whole suite.
 JOBS ?= $(shell nproc)
 
-.PHONY: all quickstart deps build demo test test-core test-asan bench clean
+.PHONY: all quickstart deps build demo walkthrough test test-core test-asan bench clean
 
 all: build
 
@@ -15,8 +15,12 @@ build:
 	cmake --preset release
 	cmake --build --preset release -j $(JOBS)
 
-# The README's main job.
+# The README's main job: the demo scenario on the SimGrid simulator.
 demo: build
+	./build/release/sim/chatlab run scenarios/demo.toml
+
+# The narrated in-process walk-through of every feature.
+walkthrough: build
 	./build/release/examples/chatlab_demo
 
 # The whole test suite (release build).
@@ -27,12 +31,12 @@ test: build
 test-core: build
 	ctest --preset release -L core
 
-# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer. The property test runs
-# fewer seeds here; the release run covers 1,000.
+# The same suite under AddressSanitizer and UndefinedBehaviorSanitizer. The property test and
+# the simulator's seed sweep run fewer seeds here; the release run covers 1,000 and 200.
 test-asan:
 	cmake --preset debug-asan
 	cmake --build --preset debug-asan -j $(JOBS)
-	CHATLAB_PROPERTY_SEEDS=200 ctest --preset debug-asan
+	CHATLAB_PROPERTY_SEEDS=200 CHATLAB_SIM_SEEDS=20 ctest --preset debug-asan
 
 bench: build
 	cmake --build --preset release --target benchmarks -j $(JOBS)

@@ -8,6 +8,13 @@ packages=(
   libabsl-dev                         # core: Status, StatusOr, btree containers, StrCat
   libgtest-dev libgmock-dev           # tests
   libbenchmark-dev                    # benchmarks
+  libsimgrid-dev                      # sim/: the network, hosts and clock (pkg-config)
+  libtomlplusplus-dev                 # sim/: scenario files
+  nlohmann-json3-dev                  # sim/: results.json; tests read it
+  libcli11-dev                        # sim/: the chatlab command line
+  libboost-dev                        # real-transport/: Asio and Beast (headers)
+  libsqlite3-dev                      # real-transport/: chatd's durable storage
+  libssl-dev                          # real-transport/: PBKDF2, HMAC-SHA256 tokens
 )
 
 missing=()

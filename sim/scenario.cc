@@ -70,6 +70,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"cost.service_message_flops", &s.service_message_flops},
       {"workload.users", &s.users},
       {"workload.online_fraction", &s.online_fraction},
+      {"workload.connect_ramp_s", &s.connect_ramp_s},
       {"workload.session_mean_s", &s.session_mean_s},
       {"workload.offline_mean_s", &s.offline_mean_s},
       {"workload.reconnect_other_server", &s.reconnect_other_server},

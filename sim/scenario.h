@@ -81,6 +81,7 @@ struct Scenario {
   // [workload]
   int users = 100;
   double online_fraction = 0.8;
+  double connect_ramp_s = 1;         // users online at the start connect uniformly in [0, ramp)
   double session_mean_s = 300;
   double offline_mean_s = 60;
   double reconnect_other_server = 0.5;

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <deque>
 #include <queue>
 #include <unistd.h>
 
@@ -117,6 +118,16 @@ struct Endpoint {
   uint64_t timer_seq = 0;
   uint64_t messages_in = 0;
   double busy_s = 0;
+  // The node's CPU as a FIFO single server: a message that arrives at t starts processing at
+  // max(t, busy_until_s) and its effects leave when its processing ends. (Equivalent to a
+  // SimGrid exec on a host that runs nothing else, without a mailbox backlog in SimGrid.)
+  double busy_until_s = 0;
+  struct Output {
+    double at = 0;
+    uint64_t incarnation = 0;
+    Effects effects;
+  };
+  std::deque<Output> outputs;  // ordered by at (FIFO service)
 };
 
 struct SessionInfo {
@@ -443,9 +454,15 @@ void WorldImpl::NodeLoop(int ep) {
       Digest(now, ep, 100, t.id, 0);
       ApplyNodeEffects(ep, effects);
     }
+    while (!e.outputs.empty() && e.outputs.front().at <= now) {
+      Endpoint::Output o = std::move(e.outputs.front());
+      e.outputs.pop_front();
+      if (o.incarnation == incarnation_[static_cast<size_t>(ep)]) ApplyNodeEffects(ep, o.effects);
+    }
     if (now >= end_s_) break;
     if (!comms[0]) comms[0] = e.mailbox->get_async<Packet>(&incoming);
-    const double next = std::min(e.timers.empty() ? end_s_ : e.timers.top().at, end_s_);
+    double next = std::min(e.timers.empty() ? end_s_ : e.timers.top().at, end_s_);
+    if (!e.outputs.empty()) next = std::min(next, e.outputs.front().at);
     const ssize_t got = s4u::Comm::wait_any_for(comms, std::max(0.0, next - now));
     if (got < 0) continue;
     comms[0] = nullptr;
@@ -500,11 +517,9 @@ void WorldImpl::HandleAtNode(int ep, std::unique_ptr<Packet> p) {
   } else {
     ProcessAtServer(ep, *p, effects, local);
   }
-  const double flops = CostFlops(ep, *p, effects);
-  if (flops > 0) {
-    s4u::this_actor::execute(flops);
-    e.busy_s += flops / (sc_.host_speed_gflops * 1e9);
-  }
+  const double cpu_s = CostFlops(ep, *p, effects) / (sc_.host_speed_gflops * 1e9);
+  e.busy_s += cpu_s;
+  e.busy_until_s = std::max(now, e.busy_until_s) + cpu_s;
   // Track what the store committed, for the read-after-write metric.
   for (const Effect& ef : effects) {
     const auto* send = std::get_if<SendToNode>(&ef);
@@ -518,7 +533,12 @@ void WorldImpl::HandleAtNode(int ep, std::unique_ptr<Packet> p) {
       }
     }
   }
-  ApplyNodeEffects(ep, effects);
+  if (e.busy_until_s <= now && e.outputs.empty()) {
+    ApplyNodeEffects(ep, effects);
+  } else {
+    e.outputs.push_back(Endpoint::Output{e.busy_until_s, incarnation_[static_cast<size_t>(ep)],
+                                         std::move(effects)});
+  }
 }
 
 void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs local) {
@@ -750,7 +770,7 @@ void WorldImpl::HubLoop(int hub) {
   for (UserId u : hub_users_[static_cast<size_t>(hub)]) {
     const uint32_t idx = static_cast<uint32_t>(u.value);
     if (rng.Bernoulli(sc_.online_fraction)) {
-      ScheduleHub(hub, rng.UniformDouble(), kGoOnline, idx, 0);
+      ScheduleHub(hub, rng.UniformDouble() * sc_.connect_ramp_s, kGoOnline, idx, 0);
     } else {
       ScheduleHub(hub, -sc_.offline_mean_s * std::log(std::max(rng.UniformDouble(), 1e-12)),
                   kGoOnline, idx, 0);
