@@ -35,6 +35,19 @@ class ChatFlowTest : public ::testing::Test {
     for (const ChatMessage& m : c().client(viewer).View(conv)) bodies.push_back(m.body);
     return bodies;
   }
+  // Alice (on one server) sends Bob (on another) 30 messages 2 ms apart while node messages
+  // get up to 50 ms of random extra delay, so deliveries arrive out of order.
+  void SendBurstUnderJitter(const ConversationId& conv) {
+    c().Connect(kAlice, S(0));
+    c().Connect(kBob, S(1));
+    c().RunFor(kUsPerSecond);
+    c().SetFaults(FaultOptions{.jitter_us = 50 * kUsPerMs});
+    for (int i = 0; i < 30; i++) {
+      ASSERT_TRUE(c().Send(kAlice, conv, "m" + std::to_string(i)).ok());
+      c().RunFor(2 * kUsPerMs);
+    }
+    c().RunFor(3 * kUsPerSecond);
+  }
   void ExpectNoViolations() {
     c().oracle().CheckFinal(c().Truth());
     EXPECT_EQ(c().oracle().counts().total(), 0u)
@@ -239,16 +252,8 @@ TEST_F(ChatFlowTest, BatchedWritesAckBeforeTheStoreHasTheMessage) {
 
 TEST_F(ChatFlowTest, ReorderedDeliveriesAreHeldAndShownInOrder) {
   SetUpCluster(TestConfig());
-  c().Connect(kAlice, S(0));
-  c().Connect(kBob, S(1));
-  c().RunFor(kUsPerSecond);
-  c().SetFaults(FaultOptions{.jitter_us = 50 * kUsPerMs});
   const auto conv = ConversationId::Direct(kAlice, kBob);
-  for (int i = 0; i < 30; i++) {
-    ASSERT_TRUE(c().Send(kAlice, conv, "m" + std::to_string(i)).ok());
-    c().RunFor(2 * kUsPerMs);
-  }
-  c().RunFor(3 * kUsPerSecond);
+  SendBurstUnderJitter(conv);
   EXPECT_GT(c().client(kBob).stats().gaps_detected, 0u);
   EXPECT_EQ(c().client(kBob).stats().out_of_order_displayed, 0u);
   EXPECT_EQ(Bodies(kBob, conv).size(), 30u);
@@ -259,16 +264,8 @@ TEST_F(ChatFlowTest, GapDetectionOffShowsReorderedMessagesOutOfOrder) {
   ProtocolConfig config = TestConfig();
   config.gap_detection_enabled = false;
   SetUpCluster(config);
-  c().Connect(kAlice, S(0));
-  c().Connect(kBob, S(1));
-  c().RunFor(kUsPerSecond);
-  c().SetFaults(FaultOptions{.jitter_us = 50 * kUsPerMs});
   const auto conv = ConversationId::Direct(kAlice, kBob);
-  for (int i = 0; i < 30; i++) {
-    ASSERT_TRUE(c().Send(kAlice, conv, "m" + std::to_string(i)).ok());
-    c().RunFor(2 * kUsPerMs);
-  }
-  c().RunFor(3 * kUsPerSecond);
+  SendBurstUnderJitter(conv);
   EXPECT_GT(c().client(kBob).stats().out_of_order_displayed, 0u);
   c().oracle().CheckFinal(c().Truth());
   EXPECT_GT(c().oracle().counts().order_violations, 0u);
