@@ -57,10 +57,7 @@ UserId ChatServer::SessionUser(SessionId session) const {
 
 // ---- Sessions ----------------------------------------------------------------------------------
 
-absl::Status ChatServer::OnSessionOpen(TimeUs now, SessionId session, UserId user, Effects& out) {
-  (void)now;
-  assert(session.valid());
-  assert(user.valid());
+absl::Status ChatServer::Admit(SessionId session) {
   if (sessions_.contains(session)) {
     return absl::AlreadyExistsError(absl::StrCat("session ", ToString(session), " is already open"));
   }
@@ -70,6 +67,14 @@ absl::Status ChatServer::OnSessionOpen(TimeUs now, SessionId session, UserId use
         absl::StrCat("server ", ToString(options_.self), " is at server_sessions_max=",
                      options_.config.server_sessions_max));
   }
+  return absl::OkStatus();
+}
+
+absl::Status ChatServer::OnSessionOpen(TimeUs now, SessionId session, UserId user, Effects& out) {
+  (void)now;
+  assert(session.valid());
+  assert(user.valid());
+  if (absl::Status admitted = Admit(session); !admitted.ok()) return admitted;
   sessions_[session] = Session{user};
   auto& user_sessions = users_[user];
   const bool first_here = user_sessions.empty();
@@ -83,13 +88,27 @@ absl::Status ChatServer::OnSessionOpen(TimeUs now, SessionId session, UserId use
   return absl::OkStatus();
 }
 
+absl::Status ChatServer::OnWebSessionOpen(TimeUs now, SessionId session, UserId user,
+                                          Effects& out) {
+  (void)now;
+  (void)out;
+  assert(session.valid());
+  assert(user.valid());
+  if (absl::Status admitted = Admit(session); !admitted.ok()) return admitted;
+  sessions_[session] = Session{user, /*web=*/true};
+  stats_.sessions_opened++;
+  return absl::OkStatus();
+}
+
 void ChatServer::OnSessionClose(TimeUs now, SessionId session, Effects& out) {
   (void)now;
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;
   const UserId user = it->second.user;
+  const bool web = it->second.web;
   sessions_.erase(it);
   stats_.sessions_closed++;
+  if (web) return;  // never registered, never pushed to
   auto uit = users_.find(user);
   assert(uit != users_.end());
   uit->second.erase(session);
@@ -126,6 +145,14 @@ void ChatServer::OnClientMessage(TimeUs now, SessionId session, const Message& m
   if (it == sessions_.end()) return;
   const UserId user = it->second.user;
   stats_.client_requests++;
+  if (it->second.web && (std::holds_alternative<SendMessage>(msg) ||
+                         std::holds_alternative<Receipt>(msg) ||
+                         std::holds_alternative<Typing>(msg))) {
+    ReplyError(session, Code::kInvalidArgument,
+               absl::StrCat(MessageName(msg), " is not a Web Service call; send it on the WebSocket"),
+               out);
+    return;
+  }
   if (const auto* m = std::get_if<SendMessage>(&msg)) {
     OnSendMessage(now, session, user, *m, out);
   } else if (const auto* r = std::get_if<Receipt>(&msg)) {

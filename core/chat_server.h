@@ -57,6 +57,14 @@ class ChatServer : public Node {
   // A client connection authenticated as `user` opened. Returns kResourceExhausted (and opens
   // nothing) at config.server_sessions_max; kAlreadyExists if the session id is in use.
   absl::Status OnSessionOpen(TimeUs now, SessionId session, UserId user, Effects& out);
+  // A Web Service caller (the seed's HTTP API: get_messages, join_group, leave_group, sync,
+  // presence polls) authenticated as `user`: a request-only session. It is not registered with
+  // the user mapping or the presence service (it must not displace the user's WebSocket session
+  // or flap their presence), receives no pushes, and is answered only for reads and group
+  // changes; SendMessage, Receipt and Typing on it get ErrorReply{kInvalidArgument} (they travel
+  // on the WebSocket). The environment closes it with OnSessionClose after the answer. Same
+  // limits and errors as OnSessionOpen.
+  absl::Status OnWebSessionOpen(TimeUs now, SessionId session, UserId user, Effects& out);
   // The connection closed (client left or the network dropped it). Unknown sessions are ignored.
   void OnSessionClose(TimeUs now, SessionId session, Effects& out);
   // A decoded request from the client on `session`. Unknown sessions are ignored.
@@ -107,7 +115,12 @@ class ChatServer : public Node {
 
   struct Session {
     UserId user;
+    bool web = false;  // a Web Service session (OnWebSessionOpen): never in users_
   };
+
+  // Whether a new session may open: kAlreadyExists for an id in use, kResourceExhausted at
+  // config.server_sessions_max.
+  absl::Status Admit(SessionId session);
 
   // Client requests.
   void OnSendMessage(TimeUs now, SessionId session, UserId user, const SendMessage& m,
@@ -163,7 +176,8 @@ class ChatServer : public Node {
   TimeUs resubscribe_at_us_ = 0;
   // Increments with every request id; request ids are never reused within an incarnation.
   uint64_t request_id_next_ = 1;
-  // Invariant: every SessionId in users_ is a key here with the same user, and vice versa.
+  // Invariant: every SessionId in users_ is a key here with the same user, and every key here
+  // that is not a web session is in users_.
   absl::btree_map<SessionId, Session> sessions_;
   absl::btree_map<UserId, absl::btree_set<SessionId>> users_;
   // Ordered by request id, which is also (modulo clock jumps) the order of started_us, so

@@ -34,8 +34,11 @@ bool IsPermanentFailure(Code code) {
 
 }  // namespace
 
-ClientSession::ClientSession(const Options& options) : options_(options), rng_(options.seed) {
+ClientSession::ClientSession(const Options& options)
+    : options_(options), rng_(options.seed), client_msg_id_next_(options.client_msg_id_first) {
   assert(options_.user.valid());
+  assert(options_.client_msg_id_first > 0);
+  assert(options_.client_msg_id_first <= kTimerPayloadMask);
 }
 
 // ---- User actions ------------------------------------------------------------------------------

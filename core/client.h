@@ -64,6 +64,11 @@ class ClientSession {
     bool keep_view = false;              // keep shown messages for View()
     // Reconnect by itself (OpenSession with backoff) after an unexpected disconnect.
     bool auto_reconnect = true;
+    // The first client message id this device uses. A device whose counter does not survive a
+    // reinstall (a command-line client) starts past every id it used before, e.g. at the
+    // current time in microseconds, so the store's (sender, client_msg_id) de-duplication never
+    // mistakes a new message for an old one. REQUIRES: > 0 and < 2^56 (ids name retry timers).
+    ClientMsgId client_msg_id_first = 1;
   };
 
   struct Stats {

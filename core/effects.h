@@ -66,9 +66,51 @@ struct PushToDevice {
   UserId sender;
 };
 
+// ---- Durability seam (message store -> its storage) ----------------------------------------------
+//
+// The message store emits one Persist effect per state change, BEFORE the reply that reveals the
+// change, in the order it made them. An environment with durable storage writes the records and
+// makes them durable before it carries out any later effect of the store (so an ack means
+// durable); on start it replays every record, in the order written, through
+// MessageStore::Restore. An environment without durable storage (the in-process cluster, the
+// simulator) ignores Persist: its store never restarts.
+
+// A message was stored in its partition (conv, message_id), overwriting any message with that id
+// (IdScheme::kTimestamp collisions). With dedup on it also records the dedup entry
+// (sender, client_msg_id).
+struct PersistMessage {
+  ChatMessage message;
+};
+// user joined (joined = true) or left group; both membership tables change together.
+struct PersistMembership {
+  UserId user;
+  GroupId group;
+  bool joined = false;
+};
+// reader's receipt watermark of kind in conv moved forward to up_to.
+struct PersistWatermark {
+  ConversationId conv;
+  UserId reader;
+  ReceiptKind kind = ReceiptKind::kDelivered;
+  MessageId up_to = kNoMessage;
+};
+// The published group aggregate of kind in conv moved forward to up_to.
+struct PersistAggregate {
+  ConversationId conv;
+  ReceiptKind kind = ReceiptKind::kDelivered;
+  MessageId up_to = kNoMessage;
+};
+using PersistRecord =
+    std::variant<PersistMessage, PersistMembership, PersistWatermark, PersistAggregate>;
+
+// Make record durable before carrying out any later effect of the same node.
+struct Persist {
+  PersistRecord record;
+};
+
 using Effect =
     std::variant<SendToNode, SendToClient, SendToServer, OpenSession, CloseSession, ArmTimer,
-                 PushToDevice>;
+                 PushToDevice, Persist>;
 using Effects = std::vector<Effect>;
 
 }  // namespace chatlab

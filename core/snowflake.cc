@@ -59,6 +59,15 @@ uint64_t SnowflakeGenerator::Next(TimeUs now_us) {
   return id;
 }
 
+void SnowflakeGenerator::Observe(uint64_t id) {
+  const SnowflakeParts parts = Decode(id);
+  if (parts.node != node_) return;
+  if (issued_ && Encode(SnowflakeParts{last_ms_, node_, last_sequence_}) >= id) return;
+  issued_ = true;
+  last_ms_ = parts.timestamp_ms;
+  last_sequence_ = parts.sequence;
+}
+
 uint64_t SnowflakeGenerator::Encode(const SnowflakeParts& parts) {
   assert(parts.timestamp_ms <= kTimestampMax);
   assert(parts.node <= kNodeMax);

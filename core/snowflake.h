@@ -75,6 +75,10 @@ class SnowflakeGenerator {
   // Postcondition: the result is > every id this generator returned before, and != 0.
   uint64_t Next(TimeUs now_us);
 
+  // An id this generator issued before a restart (restored from durable storage): every later
+  // id is greater. Ids of other nodes are ignored.
+  void Observe(uint64_t id);
+
   static uint64_t Encode(const SnowflakeParts& parts);
   static SnowflakeParts Decode(uint64_t id);
 

@@ -7,6 +7,8 @@
 #include <utility>
 #include <variant>
 
+#include "absl/strings/str_cat.h"
+
 namespace chatlab {
 namespace {
 
@@ -107,7 +109,7 @@ void MessageStore::OnMessage(TimeUs now, NodeId from, const Message& msg, Effect
 void MessageStore::OnStoreAppend(TimeUs now, NodeId from, const StoreAppend& m, Effects& out) {
   StoreAppendResult result;
   result.request_id = m.request_id;
-  result.outcome = Append(now, m.message);
+  result.outcome = Append(now, m.message, out);
   Reply(from, std::move(result), out);
 }
 
@@ -118,13 +120,13 @@ void MessageStore::OnStoreAppendBatch(TimeUs now, NodeId from, const StoreAppend
   result.request_id = m.request_id;
   result.outcomes.reserve(m.messages.size());
   for (const ChatMessage& message : m.messages) {
-    result.outcomes.push_back(Append(now, message));
+    result.outcomes.push_back(Append(now, message, out));
   }
   assert(result.outcomes.size() == m.messages.size());
   Reply(from, std::move(result), out);
 }
 
-AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request) {
+AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Effects& out) {
   const ProtocolConfig& config = options_.config;
   const ConversationId& conv = request.conv;
   stats_.appends++;
@@ -178,6 +180,7 @@ AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request) {
     user_directs_[UserId(conv.high)].insert(conv);
   }
   if (config.dedup_enabled) RememberDedup(key, stored);
+  out.push_back(Persist{PersistMessage{stored}});
 
   outcome.message = stored;
   outcome.recipients = Recipients(conv);
@@ -325,9 +328,11 @@ void MessageStore::OnStoreMembership(TimeUs now, NodeId from, const StoreMembers
       result.code = Code::kResourceExhausted;
     } else {
       Join(m.user, m.group);
+      out.push_back(Persist{PersistMembership{m.user, m.group, true}});
     }
   } else if (!m.join && member) {
     Leave(m.user, m.group);
+    out.push_back(Persist{PersistMembership{m.user, m.group, false}});
   }
   const auto after = groups_.find(m.group);
   result.joined = after != groups_.end() && after->second.members.contains(m.user);
@@ -395,7 +400,10 @@ void MessageStore::OnStoreReceipt(NodeId from, const StoreReceipt& m, Effects& o
   const MessageId up_to = std::min(m.up_to, Head(m.conv));
   const WatermarkKey key{m.conv, m.reader, m.kind};
   const MessageId old_mark = Watermark(m.conv, m.reader, m.kind);
-  if (up_to > old_mark) watermarks_[key] = up_to;
+  if (up_to > old_mark) {
+    watermarks_[key] = up_to;
+    out.push_back(Persist{PersistWatermark{m.conv, m.reader, m.kind, up_to}});
+  }
   const MessageId mark = std::max(old_mark, up_to);
   assert(mark >= old_mark);
   assert(mark <= Head(m.conv));
@@ -413,6 +421,7 @@ void MessageStore::OnStoreReceipt(NodeId from, const StoreReceipt& m, Effects& o
     result.update.up_to = published;
     if (published != old_published) {
       published_[{m.conv, m.kind}] = published;
+      out.push_back(Persist{PersistAggregate{m.conv, m.kind, published}});
       result.recipients = Members(m.conv.group());
     }
   }
@@ -427,6 +436,59 @@ MessageId MessageStore::GroupAggregate(const ConversationId& conv, const Group& 
     aggregate = std::min(aggregate, Watermark(conv, member, kind));
   }
   return aggregate;
+}
+
+// ---- Restore from durable records --------------------------------------------------------------
+
+absl::Status MessageStore::Restore(const PersistRecord& record) {
+  if (const auto* m = std::get_if<PersistMessage>(&record)) return RestoreMessage(m->message);
+  if (const auto* r = std::get_if<PersistMembership>(&record)) {
+    if (!r->user.valid() || !r->group.valid()) {
+      return absl::InvalidArgumentError(absl::StrCat("restore: membership of ", ToString(r->user),
+                                                     " in ", ToString(r->group)));
+    }
+    const auto group = groups_.find(r->group);
+    const bool member = group != groups_.end() && group->second.members.contains(r->user);
+    if (r->joined && !member) Join(r->user, r->group);
+    if (!r->joined && member) Leave(r->user, r->group);
+    if (!r->joined && group == groups_.end()) groups_[r->group];  // the group exists
+  } else if (const auto* w = std::get_if<PersistWatermark>(&record)) {
+    if (!w->conv.Valid() || !w->reader.valid() || !ValidKind(w->kind)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("restore: watermark of ", ToString(w->reader), " in ", ToString(w->conv)));
+    }
+    MessageId& mark = watermarks_[WatermarkKey{w->conv, w->reader, w->kind}];
+    mark = std::max(mark, w->up_to);
+  } else {
+    const auto& a = std::get<PersistAggregate>(record);
+    if (!a.conv.is_group() || !a.conv.Valid() || !ValidKind(a.kind)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("restore: aggregate of ", ToString(a.conv)));
+    }
+    MessageId& published = published_[{a.conv, a.kind}];
+    published = std::max(published, a.up_to);
+  }
+  stats_.records_restored++;
+  return absl::OkStatus();
+}
+
+absl::Status MessageStore::RestoreMessage(const ChatMessage& m) {
+  if (!m.conv.Valid() || !m.sender.valid() || m.message_id == kNoMessage) {
+    return absl::InvalidArgumentError(absl::StrCat("restore: invalid message ", m.message_id,
+                                                   " in ", ToString(m.conv)));
+  }
+  chats_[m.conv][m.message_id] = m;
+  if (m.conv.is_group()) {
+    groups_[m.conv.group()];  // a group with messages exists even with no members left
+  } else {
+    user_directs_[UserId(m.conv.low)].insert(m.conv);
+    user_directs_[UserId(m.conv.high)].insert(m.conv);
+  }
+  const DedupKey key{m.sender, m.client_msg_id};
+  if (options_.config.dedup_enabled && !dedup_.contains(key)) RememberDedup(key, m);
+  if (options_.config.id_scheme == IdScheme::kSnowflake) snowflake_.Observe(m.message_id);
+  stats_.records_restored++;
+  return absl::OkStatus();
 }
 
 // ---- Read-only views ----------------------------------------------------------------------------

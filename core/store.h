@@ -43,6 +43,10 @@
 //   The chat table itself has no limit: it is the durable database, bounded by the deployment's
 //   disk, not by this node. The other tables are bounded by the chat and membership tables.
 //
+// Durability: every state change (a stored message with its dedup entry, a membership change, a
+// receipt watermark, a published group aggregate) is also emitted as a Persist effect, before
+// the reply that reveals it (core/effects.h); Restore replays those records after a restart.
+//
 // The store replies to every request (to the sending node) with the matching *Result message,
 // whose code is kOk or the most specific error. Anything else it receives is counted in
 // unexpected_messages and ignored. It arms no timers.
@@ -58,6 +62,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
+#include "absl/status/status.h"
 #include "core/config.h"
 #include "core/effects.h"
 #include "core/messages.h"
@@ -112,6 +117,7 @@ class MessageStore : public Node {
     uint64_t id_collisions = 0;     // appends that overwrote a stored message (kTimestamp)
     uint64_t out_of_order_ids = 0;  // appends whose id was below the partition's head
     uint64_t unexpected_messages = 0;
+    uint64_t records_restored = 0;  // PersistRecords replayed through Restore
   };
 
   explicit MessageStore(const NodeOptions& options);
@@ -122,6 +128,13 @@ class MessageStore : public Node {
 
   const Stats& stats() const { return stats_; }
   const SnowflakeGenerator& snowflake() const { return snowflake_; }
+
+  // Rebuilds state from one durable record (the Persist effects of an earlier incarnation),
+  // before Start. REQUIRES: records are replayed in the order they were emitted. Emits nothing.
+  // The group message rates (GroupRate, for kHybrid) are soft and start from zero. A Snowflake
+  // store never issues an id at or below a restored one. Returns kInvalidArgument for a record
+  // no store could have emitted (corrupt storage); the caller refuses to start.
+  absl::Status Restore(const PersistRecord& record);
 
   // ---- Read-only views for tests and the simulator's oracle ----
   // The partition's messages, ascending by id (empty if none).
@@ -173,7 +186,9 @@ class MessageStore : public Node {
   void OnStoreReceipt(NodeId from, const StoreReceipt& m, Effects& out);
 
   // Validates, de-duplicates, sequences and stores one message.
-  AppendOutcome Append(TimeUs now, const ChatMessage& request);
+  // Emits Persist{PersistMessage} into out when it stores something.
+  AppendOutcome Append(TimeUs now, const ChatMessage& request, Effects& out);
+  absl::Status RestoreMessage(const ChatMessage& m);
   // kOk when user may read/write conv: a party of a direct chat, a member of an existing group.
   Code CheckAccess(const ConversationId& conv, UserId user) const;
   // Picks the id for a new message in partition (which may be empty) per config.id_scheme.

@@ -122,5 +122,39 @@ TEST(ChatServerTest, UnexpectedNodeMessagesAreCountedAndIgnored) {
   EXPECT_TRUE(out.empty());
 }
 
+TEST(ChatServerTest, WebSessionsAnswerReadsButNeverRegisterOrSend) {
+  ChatServer server(Options());
+  Effects out;
+  server.Start(0, out);
+  ASSERT_TRUE(server.OnSessionOpen(0, SessionId(1), kAlice, out).ok());
+  out.clear();
+  // A web session of the same user: no mapping, no presence, the WebSocket session stays.
+  ASSERT_TRUE(server.OnWebSessionOpen(0, SessionId(2), kAlice, out).ok());
+  EXPECT_TRUE(out.empty());
+  server.OnClientMessage(0, SessionId(2), GetMessages{9, ConversationId::Direct(kAlice, kBob), 0, 0},
+                         out);
+  ASSERT_EQ(Sent<StoreRead>(out).size(), 1u);
+  const StoreRead read = Sent<StoreRead>(out)[0];
+  EXPECT_EQ(read.reader, kAlice);
+  out.clear();
+  server.OnMessage(0, kTopology.store,
+                   StoreReadResult{read.request_id, Code::kOk, read.conv, {}, false,
+                                   GroupMode::kNone},
+                   out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<SendToClient>(out[0]).session, SessionId(2));
+  out.clear();
+  // Sends travel on the WebSocket only.
+  server.OnClientMessage(0, SessionId(2),
+                         SendMessage{1, ConversationId::Direct(kAlice, kBob), 0, "hi"}, out);
+  ASSERT_EQ(Sent<ErrorReply>(out).size(), 1u);
+  EXPECT_EQ(Sent<ErrorReply>(out)[0].code, Code::kInvalidArgument);
+  EXPECT_TRUE(Sent<StoreAppend>(out).empty());
+  out.clear();
+  server.OnSessionClose(0, SessionId(2), out);
+  EXPECT_TRUE(out.empty());  // no unregister: the WebSocket session is still there
+  EXPECT_EQ(server.session_count(), 1u);
+}
+
 }  // namespace
 }  // namespace chatlab

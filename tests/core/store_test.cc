@@ -52,11 +52,20 @@ ChatMessage Msg(const ConversationId& conv, UserId sender, ClientMsgId cmid,
   return m;
 }
 
-// Sends msg from kServer and returns the single reply, which must go back to kServer.
+// Sends msg from kServer and returns the single reply, which must go back to kServer. Persist
+// effects (checked by the durability tests below) must all come before the reply.
 template <typename Reply>
 Reply Call(MessageStore& store, TimeUs now, const Message& msg) {
+  Effects all;
+  store.OnMessage(now, kServer, msg, all);
   Effects out;
-  store.OnMessage(now, kServer, msg, out);
+  for (Effect& e : all) {
+    if (std::holds_alternative<Persist>(e)) {
+      EXPECT_TRUE(out.empty()) << "a Persist effect after the reply";
+      continue;
+    }
+    out.push_back(std::move(e));
+  }
   EXPECT_EQ(out.size(), 1u);
   if (out.size() != 1) return Reply{};
   const auto* send = std::get_if<SendToNode>(&out[0]);
@@ -661,6 +670,89 @@ TEST(StoreTest, UnexpectedMessagesAreCountedAndIgnored) {
   EXPECT_EQ(store.stats().unexpected_messages, 3u);
   EXPECT_EQ(store.stats().requests, 0u);
   EXPECT_TRUE(store.Conversations().empty());
+}
+
+// ---- Durability: Persist effects and Restore ------------------------------------------------
+
+// Every Persist record msg produces, in order (the reply is dropped).
+std::vector<PersistRecord> Records(MessageStore& store, TimeUs now, const Message& msg) {
+  Effects out;
+  store.OnMessage(now, kServer, msg, out);
+  std::vector<PersistRecord> records;
+  for (const Effect& e : out) {
+    if (const auto* p = std::get_if<Persist>(&e)) records.push_back(p->record);
+  }
+  return records;
+}
+
+TEST(StoreDurabilityTest, EveryStateChangeIsPersistedBeforeTheReply) {
+  MessageStore store(Options(SequenceConfig()));
+  std::vector<PersistRecord> log;
+  auto add = [&](const std::vector<PersistRecord>& r) { log.insert(log.end(), r.begin(), r.end()); };
+  add(Records(store, kT0, StoreMembership{1, kAlice, kGroup, true}));
+  add(Records(store, kT0, StoreMembership{2, kBob, kGroup, true}));
+  ASSERT_EQ(log.size(), 2u);
+  add(Records(store, kT0, StoreAppend{3, Msg(kAliceBob, kAlice, 1)}));
+  add(Records(store, kT0, StoreAppend{4, Msg(kGroupConv, kBob, 2)}));
+  ASSERT_EQ(log.size(), 4u);
+  EXPECT_TRUE(std::holds_alternative<PersistMessage>(log[2]));
+  // A duplicate changes nothing and persists nothing.
+  EXPECT_TRUE(Records(store, kT0, StoreAppend{5, Msg(kAliceBob, kAlice, 1)}).empty());
+  add(Records(store, kT0, StoreReceipt{6, kAliceBob, kBob, ReceiptKind::kRead, 1}));
+  ASSERT_EQ(log.size(), 5u);
+  // The group watermark of alice moves; bob's is still 0, so the aggregate does not move.
+  add(Records(store, kT0, StoreReceipt{7, kGroupConv, kAlice, ReceiptKind::kRead, 1}));
+  ASSERT_EQ(log.size(), 6u);
+  // Bob reads too: his watermark and the published aggregate move.
+  add(Records(store, kT0, StoreReceipt{8, kGroupConv, kBob, ReceiptKind::kRead, 1}));
+  ASSERT_EQ(log.size(), 8u);
+  EXPECT_TRUE(std::holds_alternative<PersistAggregate>(log[7]));
+  add(Records(store, kT0, StoreMembership{9, kBob, kGroup, false}));
+  ASSERT_EQ(log.size(), 9u);
+  // Reads persist nothing.
+  EXPECT_TRUE(Records(store, kT0, StoreRead{10, kAlice, kAliceBob, 0, 0}).empty());
+
+  // A new incarnation restored from the log answers exactly like the old one.
+  MessageStore restored(Options(SequenceConfig()));
+  for (const PersistRecord& r : log) ASSERT_TRUE(restored.Restore(r).ok());
+  EXPECT_EQ(restored.stats().records_restored, log.size());
+  EXPECT_EQ(restored.Messages(kAliceBob), store.Messages(kAliceBob));
+  EXPECT_EQ(restored.Messages(kGroupConv), store.Messages(kGroupConv));
+  EXPECT_EQ(restored.Members(kGroup), std::vector<UserId>{kAlice});
+  EXPECT_TRUE(restored.GroupsOf(kBob).empty());
+  EXPECT_EQ(restored.Watermark(kAliceBob, kBob, ReceiptKind::kRead), 1u);
+  EXPECT_EQ(restored.PublishedAggregate(kGroupConv, ReceiptKind::kRead),
+            store.PublishedAggregate(kGroupConv, ReceiptKind::kRead));
+  // The dedup index survived: a retry is answered with the original.
+  const AppendOutcome retry = Append(restored, kT0, Msg(kAliceBob, kAlice, 1));
+  EXPECT_TRUE(retry.duplicate);
+  EXPECT_EQ(retry.message.message_id, 1u);
+  // And sequencing continues after the restored head.
+  const AppendOutcome next = Append(restored, kT0, Msg(kAliceBob, kBob, 7));
+  EXPECT_EQ(next.message.message_id, 2u);
+  EXPECT_EQ(next.message.prev_msg_id, 1u);
+}
+
+TEST(StoreDurabilityTest, RestoredSnowflakeStoreNeverReusesAnId) {
+  MessageStore store(Options(ProtocolConfig{}));
+  std::vector<PersistRecord> log = Records(store, kT0, StoreAppend{1, Msg(kAliceBob, kAlice, 1)});
+  ASSERT_EQ(log.size(), 1u);
+  const MessageId first = std::get<PersistMessage>(log[0]).message.message_id;
+  MessageStore restored(Options(ProtocolConfig{}));
+  ASSERT_TRUE(restored.Restore(log[0]).ok());
+  // The restarted store's clock went back by a second: its ids still grow.
+  const AppendOutcome next = Append(restored, kT0 - kUsPerSecond, Msg(kAliceBob, kAlice, 2));
+  EXPECT_GT(next.message.message_id, first);
+  EXPECT_EQ(next.message.prev_msg_id, first);
+}
+
+TEST(StoreDurabilityTest, CorruptRecordsAreRefused) {
+  MessageStore store(Options(SequenceConfig()));
+  EXPECT_FALSE(store.Restore(PersistMessage{ChatMessage{}}).ok());
+  EXPECT_FALSE(store.Restore(PersistMembership{UserId(), kGroup, true}).ok());
+  EXPECT_FALSE(store.Restore(PersistWatermark{ConversationId{}, kAlice, ReceiptKind::kRead, 1})
+                   .ok());
+  EXPECT_FALSE(store.Restore(PersistAggregate{kAliceBob, ReceiptKind::kRead, 1}).ok());
 }
 
 }  // namespace

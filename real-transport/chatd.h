@@ -1,0 +1,84 @@
+// chatd: the Asio/Beast environment that runs the unchanged ChatLab core over real sockets.
+//
+// One process hosts one ChatServer (node 100 + index) and, when it is process 1, the services
+// (message store n1, user mapping n3, presence n4, notification n5, queue broker n6). It carries
+// out the nodes' effects the way sim/inproc/cluster.cc does, with sockets instead of an event
+// queue: SendToNode to a node of this process is posted to the io_context; to another process
+// it is a POST /node of the codec frame. SendToClient/CloseSession go to the session's WebSocket
+// (or the waiting HTTP request of a web session). ArmTimer is a steady_timer. Persist records are
+// group-committed to SQLite on the storage thread, and every later effect of the store waits for
+// its commit. docs/chatd.md is the design.
+//
+// Threading: every node and every socket runs on one io_context thread; SQLite commits run on
+// the storage thread and password hashing on the auth thread, neither of which touches a node.
+#ifndef CHATLAB_REAL_TRANSPORT_CHATD_H_
+#define CHATLAB_REAL_TRANSPORT_CHATD_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/config.h"
+
+namespace chatlab::real {
+
+enum class LogLevel : uint8_t { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+
+// Everything chatd is configured with. Each field is a flag and a config key of the same name
+// (chatd_main.cc); every limit has a designed behaviour, documented in docs/chatd.md.
+struct ChatdOptions {
+  // ---- Topology ----
+  std::string listen = "127.0.0.1:7000";  // host:port (port 0: any free port)
+  // host:port of every process of the cluster, in index order; empty: a single process.
+  std::vector<std::string> cluster;
+  int index = 1;  // this process, 1-based; process 1 hosts the services
+  // ---- Files ----
+  std::string data_dir;   // required; created if missing
+  std::string users_db;   // default <data_dir>/users.db; shared by a cluster
+  std::string key_file;   // default <data_dir>/token.key; shared by a cluster
+  std::string port_file;  // when set, the bound port is written there once listening
+  // ---- Protocol ----
+  ProtocolConfig config;
+  uint64_t seed = 0;  // 0: random
+  // ---- Limits ----
+  uint32_t frame_bytes_max = 256 * 1024;
+  uint32_t json_depth_max = 16;
+  uint32_t send_queue_max = 16384;             // frames queued per connection
+  uint64_t send_queue_bytes_max = 8ull << 20;  // bytes queued per connection
+  double user_rate_per_s = 1000;
+  double user_burst = 2000;
+  uint32_t connections_max = 20000;
+  uint32_t http_body_bytes_max = 1 << 20;
+  uint32_t node_queue_max = 65536;
+  uint32_t peer_connections_max = 4;
+  uint32_t drain_timeout_ms = 5000;
+  uint32_t token_ttl_s = 24 * 3600;
+  // ---- Logs ----
+  LogLevel log_level = LogLevel::kInfo;
+};
+
+class Chatd {
+ public:
+  explicit Chatd(ChatdOptions options);
+  ~Chatd();
+  Chatd(const Chatd&) = delete;
+  Chatd& operator=(const Chatd&) = delete;
+
+  // Opens storage and restores the store, loads the key and users, creates and starts the nodes,
+  // binds the listener. A clear FailedPrecondition/InvalidArgument on anything unusable.
+  absl::Status Init();
+  // Serves until SIGTERM/SIGINT, then drains (docs/chatd.md). Returns the exit status.
+  int Run();
+
+  // The environment itself (chatd.cc); public only so that its session classes can name it.
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace chatlab::real
+
+#endif  // CHATLAB_REAL_TRANSPORT_CHATD_H_

@@ -1,0 +1,259 @@
+#include "real-transport/storage.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace chatlab::real {
+namespace {
+
+// SQLite integers are signed 64-bit; ids and client message ids are stored bit for bit.
+int64_t S(uint64_t v) { return static_cast<int64_t>(v); }
+uint64_t U(int64_t v) { return static_cast<uint64_t>(v); }
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS private_chat (
+  user_low INTEGER NOT NULL, user_high INTEGER NOT NULL, message_id INTEGER NOT NULL,
+  prev_msg_id INTEGER NOT NULL, sender INTEGER NOT NULL, client_msg_id INTEGER NOT NULL,
+  sent_at_us INTEGER NOT NULL, body BLOB NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY (user_low, user_high, message_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS group_chat (
+  group_id INTEGER NOT NULL, message_id INTEGER NOT NULL,
+  prev_msg_id INTEGER NOT NULL, sender INTEGER NOT NULL, client_msg_id INTEGER NOT NULL,
+  sent_at_us INTEGER NOT NULL, body BLOB NOT NULL, seq INTEGER NOT NULL,
+  PRIMARY KEY (group_id, message_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS private_chat_seq ON private_chat (seq);
+CREATE INDEX IF NOT EXISTS group_chat_seq ON group_chat (seq);
+CREATE TABLE IF NOT EXISTS group_membership (
+  group_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+  PRIMARY KEY (group_id, user_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS user_membership (
+  user_id INTEGER NOT NULL, group_id INTEGER NOT NULL,
+  PRIMARY KEY (user_id, group_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS receipts (
+  conv_type INTEGER NOT NULL, conv_low INTEGER NOT NULL, conv_high INTEGER NOT NULL,
+  reader INTEGER NOT NULL, kind INTEGER NOT NULL, up_to INTEGER NOT NULL,
+  PRIMARY KEY (conv_type, conv_low, conv_high, reader, kind)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS receipt_aggregates (
+  group_id INTEGER NOT NULL, kind INTEGER NOT NULL, up_to INTEGER NOT NULL,
+  PRIMARY KEY (group_id, kind)) WITHOUT ROWID;
+)sql";
+
+// A statement that finalizes itself.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  sqlite3_stmt* get() const { return stmt_; }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Storage>> Storage::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string reason = db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return absl::FailedPreconditionError(absl::StrCat("cannot open ", path, ": ", reason));
+  }
+  std::unique_ptr<Storage> storage(new Storage(db));
+  sqlite3_busy_timeout(db, 5000);
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"}) {
+    if (absl::Status s = storage->Exec(pragma); !s.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot use ", path, ": ", s.message()));
+    }
+  }
+  if (absl::Status s = storage->Exec(kSchema); !s.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot use ", path, ": ", s.message()));
+  }
+  if (absl::Status s = storage->Prepare(); !s.ok()) return s;
+  Stmt seq(db,
+           "SELECT MAX(s) FROM (SELECT MAX(seq) AS s FROM private_chat UNION ALL "
+           "SELECT MAX(seq) FROM group_chat)");
+  if (seq.get() != nullptr && sqlite3_step(seq.get()) == SQLITE_ROW) {
+    storage->seq_next_ = sqlite3_column_int64(seq.get(), 0) + 1;
+  }
+  return storage;
+}
+
+Storage::~Storage() {
+  for (sqlite3_stmt* s : {insert_private_, insert_group_, join_group_, join_user_, leave_group_,
+                          leave_user_, receipt_, aggregate_}) {
+    sqlite3_finalize(s);
+  }
+  sqlite3_close(db_);
+}
+
+absl::Status Storage::Error(const char* what) const {
+  return absl::InternalError(absl::StrCat(what, ": ", sqlite3_errmsg(db_)));
+}
+
+absl::Status Storage::Exec(const char* sql) {
+  char* message = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
+    std::string reason = message != nullptr ? message : "unknown error";
+    sqlite3_free(message);
+    return absl::InternalError(reason);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Storage::Prepare() {
+  const std::pair<sqlite3_stmt**, const char*> statements[] = {
+      {&insert_private_,
+       "INSERT OR REPLACE INTO private_chat VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+      {&insert_group_, "INSERT OR REPLACE INTO group_chat VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
+      {&join_group_, "INSERT OR IGNORE INTO group_membership VALUES (?1, ?2)"},
+      {&join_user_, "INSERT OR IGNORE INTO user_membership VALUES (?2, ?1)"},
+      {&leave_group_, "DELETE FROM group_membership WHERE group_id = ?1 AND user_id = ?2"},
+      {&leave_user_, "DELETE FROM user_membership WHERE user_id = ?2 AND group_id = ?1"},
+      {&receipt_,
+       "INSERT INTO receipts VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO UPDATE SET "
+       "up_to = MAX(up_to, excluded.up_to)"},
+      {&aggregate_,
+       "INSERT INTO receipt_aggregates VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET "
+       "up_to = MAX(up_to, excluded.up_to)"},
+  };
+  for (const auto& [slot, sql] : statements) {
+    if (sqlite3_prepare_v2(db_, sql, -1, slot, nullptr) != SQLITE_OK) return Error(sql);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Storage::Write(const PersistRecord& record) {
+  sqlite3_stmt* stmts[2] = {nullptr, nullptr};
+  if (const auto* p = std::get_if<PersistMessage>(&record)) {
+    const ChatMessage& m = p->message;
+    sqlite3_stmt* s = m.conv.is_group() ? insert_group_ : insert_private_;
+    int i = 1;
+    sqlite3_bind_int64(s, i++, S(m.conv.low));
+    if (!m.conv.is_group()) sqlite3_bind_int64(s, i++, S(m.conv.high));
+    sqlite3_bind_int64(s, i++, S(m.message_id));
+    sqlite3_bind_int64(s, i++, S(m.prev_msg_id));
+    sqlite3_bind_int64(s, i++, S(m.sender.value));
+    sqlite3_bind_int64(s, i++, S(m.client_msg_id));
+    sqlite3_bind_int64(s, i++, m.sent_at_us);
+    sqlite3_bind_blob(s, i++, m.body.data(), static_cast<int>(m.body.size()), SQLITE_STATIC);
+    sqlite3_bind_int64(s, i++, seq_next_++);
+    stmts[0] = s;
+  } else if (const auto* ms = std::get_if<PersistMembership>(&record)) {
+    stmts[0] = ms->joined ? join_group_ : leave_group_;
+    stmts[1] = ms->joined ? join_user_ : leave_user_;
+    for (sqlite3_stmt* s : stmts) {
+      sqlite3_bind_int64(s, 1, S(ms->group.value));
+      sqlite3_bind_int64(s, 2, S(ms->user.value));
+    }
+  } else if (const auto* w = std::get_if<PersistWatermark>(&record)) {
+    sqlite3_stmt* s = receipt_;
+    sqlite3_bind_int(s, 1, static_cast<int>(w->conv.type));
+    sqlite3_bind_int64(s, 2, S(w->conv.low));
+    sqlite3_bind_int64(s, 3, S(w->conv.high));
+    sqlite3_bind_int64(s, 4, S(w->reader.value));
+    sqlite3_bind_int(s, 5, static_cast<int>(w->kind));
+    sqlite3_bind_int64(s, 6, S(w->up_to));
+    stmts[0] = s;
+  } else {
+    const auto& a = std::get<PersistAggregate>(record);
+    sqlite3_stmt* s = aggregate_;
+    sqlite3_bind_int64(s, 1, S(a.conv.low));
+    sqlite3_bind_int(s, 2, static_cast<int>(a.kind));
+    sqlite3_bind_int64(s, 3, S(a.up_to));
+    stmts[0] = s;
+  }
+  for (sqlite3_stmt* s : stmts) {
+    if (s == nullptr) continue;
+    const int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE) return Error("write");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Storage::Commit(const std::vector<PersistRecord>& records) {
+  if (records.empty()) return absl::OkStatus();
+  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  for (const PersistRecord& r : records) {
+    if (absl::Status s = Write(r); !s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+  }
+  if (absl::Status s = Exec("COMMIT"); !s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Storage::Checkpoint() { return Exec("PRAGMA wal_checkpoint(TRUNCATE)"); }
+
+absl::Status Storage::Load(const std::function<absl::Status(const PersistRecord&)>& restore) {
+  Stmt messages(db_,
+                "SELECT 1, user_low, user_high, message_id, prev_msg_id, sender, client_msg_id, "
+                "sent_at_us, body, seq FROM private_chat UNION ALL "
+                "SELECT 2, group_id, 0, message_id, prev_msg_id, sender, client_msg_id, "
+                "sent_at_us, body, seq FROM group_chat ORDER BY 10");
+  if (messages.get() == nullptr) return Error("load messages");
+  int rc;
+  while ((rc = sqlite3_step(messages.get())) == SQLITE_ROW) {
+    sqlite3_stmt* s = messages.get();
+    ChatMessage m;
+    m.conv.type = sqlite3_column_int(s, 0) == 2 ? ChannelType::kGroup : ChannelType::kDirect;
+    m.conv.low = U(sqlite3_column_int64(s, 1));
+    m.conv.high = U(sqlite3_column_int64(s, 2));
+    m.message_id = U(sqlite3_column_int64(s, 3));
+    m.prev_msg_id = U(sqlite3_column_int64(s, 4));
+    m.sender = UserId(U(sqlite3_column_int64(s, 5)));
+    m.client_msg_id = U(sqlite3_column_int64(s, 6));
+    m.sent_at_us = sqlite3_column_int64(s, 7);
+    const void* body = sqlite3_column_blob(s, 8);
+    m.body.assign(static_cast<const char*>(body), static_cast<size_t>(sqlite3_column_bytes(s, 8)));
+    if (absl::Status st = restore(PersistMessage{std::move(m)}); !st.ok()) return st;
+    messages_loaded_++;
+  }
+  if (rc != SQLITE_DONE) return Error("load messages");
+
+  Stmt members(db_, "SELECT group_id, user_id FROM group_membership ORDER BY 1, 2");
+  while ((rc = sqlite3_step(members.get())) == SQLITE_ROW) {
+    PersistMembership r{UserId(U(sqlite3_column_int64(members.get(), 1))),
+                        GroupId(U(sqlite3_column_int64(members.get(), 0))), true};
+    if (absl::Status st = restore(r); !st.ok()) return st;
+  }
+  if (rc != SQLITE_DONE) return Error("load memberships");
+
+  Stmt receipts(db_, "SELECT conv_type, conv_low, conv_high, reader, kind, up_to FROM receipts");
+  while ((rc = sqlite3_step(receipts.get())) == SQLITE_ROW) {
+    sqlite3_stmt* s = receipts.get();
+    PersistWatermark w;
+    w.conv.type = static_cast<ChannelType>(sqlite3_column_int(s, 0));
+    w.conv.low = U(sqlite3_column_int64(s, 1));
+    w.conv.high = U(sqlite3_column_int64(s, 2));
+    w.reader = UserId(U(sqlite3_column_int64(s, 3)));
+    w.kind = static_cast<ReceiptKind>(sqlite3_column_int(s, 4));
+    w.up_to = U(sqlite3_column_int64(s, 5));
+    if (absl::Status st = restore(w); !st.ok()) return st;
+  }
+  if (rc != SQLITE_DONE) return Error("load receipts");
+
+  Stmt aggregates(db_, "SELECT group_id, kind, up_to FROM receipt_aggregates");
+  while ((rc = sqlite3_step(aggregates.get())) == SQLITE_ROW) {
+    sqlite3_stmt* s = aggregates.get();
+    PersistAggregate a;
+    a.conv = ConversationId::Group(GroupId(U(sqlite3_column_int64(s, 0))));
+    a.kind = static_cast<ReceiptKind>(sqlite3_column_int(s, 1));
+    a.up_to = U(sqlite3_column_int64(s, 2));
+    if (absl::Status st = restore(a); !st.ok()) return st;
+  }
+  if (rc != SQLITE_DONE) return Error("load aggregates");
+  return absl::OkStatus();
+}
+
+}  // namespace chatlab::real

@@ -1,0 +1,74 @@
+// Client-side plumbing shared by chatcli, chatload and the real-socket tests: an asynchronous
+// WebSocket connection with a write queue, and small blocking HTTP calls (login, the Web
+// Service API). No protocol logic: frames in, frames out.
+#ifndef CHATLAB_REAL_TRANSPORT_WS_CLIENT_H_
+#define CHATLAB_REAL_TRANSPORT_WS_CLIENT_H_
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/types.h"
+#include "real-transport/asio.h"
+#include "real-transport/util.h"
+
+namespace chatlab::real {
+
+// One WebSocket connection. All calls on the io_context's thread. Callbacks run there too.
+class WsClient : public std::enable_shared_from_this<WsClient> {
+ public:
+  using Handler = std::function<void(const boost::system::error_code&)>;
+  explicit WsClient(boost::asio::io_context& io) : ws_(io) {}
+
+  // Connects to address and upgrades at target (e.g. "/ws?token=T"); done(ec) once.
+  void Connect(const HostPort& address, std::string target, Handler done);
+  // Queues one text (or binary) frame. Frames go out in order.
+  void Send(std::string frame, bool binary = false);
+  // Closes after the queued frames.
+  void Close();
+  // Called for every received frame, and once when the connection ends.
+  std::function<void(std::string_view frame)> on_frame;
+  std::function<void(const boost::system::error_code&)> on_closed;
+  bool open() const { return open_; }
+  size_t queued() const { return queue_.size(); }
+
+ private:
+  void DoRead();
+  void DoWrite();
+  void Closed(const boost::system::error_code& ec);
+
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::flat_buffer buffer_;
+  std::deque<std::pair<std::string, bool>> queue_;
+  bool writing_ = false;
+  bool open_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+};
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+};
+
+// One blocking HTTP request (its own connection). Error only when no response arrived.
+absl::StatusOr<HttpResult> HttpCall(const HostPort& address, const std::string& method,
+                                    const std::string& target, const std::string& body,
+                                    const std::string& token = "");
+
+struct LoginResult {
+  std::string token;
+  UserId user;
+};
+// POST /login. Unauthenticated with the server's message on a 401.
+absl::StatusOr<LoginResult> Login(const HostPort& address, const std::string& name,
+                                  const std::string& password);
+// GET /api/users/NAME.
+absl::StatusOr<UserId> LookupUser(const HostPort& address, const std::string& token,
+                                  const std::string& name);
+
+}  // namespace chatlab::real
+
+#endif  // CHATLAB_REAL_TRANSPORT_WS_CLIENT_H_

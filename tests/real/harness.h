@@ -1,0 +1,281 @@
+// Test harness for the real-socket tests: temporary data directories, chatd processes on free
+// 127.0.0.1 ports (started with fork/exec, killed at the end), and a WebSocket client with its
+// own io thread whose received frames the test waits for with a deadline (never a fixed sleep).
+#ifndef CHATLAB_TESTS_REAL_HARNESS_H_
+#define CHATLAB_TESTS_REAL_HARNESS_H_
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <future>
+#include <iterator>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "real-transport/json_codec.h"
+#include "real-transport/ws_client.h"
+
+namespace chatlab::real::testing {
+
+using Clock = std::chrono::steady_clock;
+inline constexpr auto kWait = std::chrono::seconds(10);
+
+// A fresh directory under $TMPDIR, removed at the end.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "chatd-test-XXXXXX").string();
+    path_ = mkdtemp(pattern.data());
+  }
+  // CHATD_TEST_KEEP=1 keeps the directories (and the chatd logs in them) for a post-mortem.
+  ~TempDir() {
+    if (std::getenv("CHATD_TEST_KEEP") != nullptr) {
+      std::fprintf(stderr, "kept %s\n", path_.c_str());
+      return;
+    }
+    std::filesystem::remove_all(path_);
+  }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// A port that was free a moment ago.
+inline uint16_t FreePort() {
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  return a.local_endpoint().port();
+}
+
+// Runs argv to completion; returns its exit status (stdout/stderr to log).
+inline int RunCommand(const std::vector<std::string>& argv, const std::string& log = "/dev/null",
+                      const std::string& stdin_text = "") {
+  int in[2];
+  if (pipe(in) != 0) return -1;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(in[0], 0);
+    close(in[1]);
+    FILE* f = std::fopen(log.c_str(), "a");
+    if (f != nullptr) {
+      dup2(fileno(f), 1);
+      dup2(fileno(f), 2);
+    }
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(in[0]);
+  if (!stdin_text.empty()) (void)!write(in[1], stdin_text.data(), stdin_text.size());
+  close(in[1]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+inline void AddUser(const std::string& data_dir, const std::string& name,
+                    const std::string& password = "pw") {
+  ASSERT_EQ(RunCommand({CHATD_BIN, "adduser", "--data_dir", data_dir, "--password", password,
+                        "--pbkdf2_iterations", "1000", name}),
+            0);
+}
+
+// One chatd process.
+class Chatd {
+ public:
+  Chatd(std::string data_dir, uint16_t port, std::vector<std::string> extra = {})
+      : data_dir_(std::move(data_dir)), port_(port), extra_(std::move(extra)) {}
+  ~Chatd() { Kill(SIGKILL); }
+
+  HostPort address() const { return HostPort{"127.0.0.1", port_}; }
+  uint16_t port() const { return port_; }
+  std::string log_path() const { return data_dir_ + "/chatd.log"; }
+
+  // Starts the process and waits until /healthz answers.
+  void Start() {
+    std::vector<std::string> argv = {
+        CHATD_BIN,     "--data_dir", data_dir_, "--listen", absl::StrCat("127.0.0.1:", port_),
+        "--log_level", "info"};
+    argv.insert(argv.end(), extra_.begin(), extra_.end());
+    pid_ = fork();
+    if (pid_ == 0) {
+      FILE* f = std::fopen(log_path().c_str(), "a");
+      if (f != nullptr) {
+        dup2(fileno(f), 1);
+        dup2(fileno(f), 2);
+      }
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    const auto deadline = Clock::now() + kWait;
+    while (Clock::now() < deadline) {
+      auto res = HttpCall(address(), "GET", "/healthz", "");
+      if (res.ok() && res->status == 200) return;
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        FAIL() << "chatd exited at start; log:\n" << Log();
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    FAIL() << "chatd did not become healthy; log:\n" << Log();
+  }
+  // Sends sig and, for SIGKILL/SIGTERM, waits for the exit. Returns the exit status (-1: signal).
+  int Kill(int sig) {
+    if (pid_ <= 0) return -1;
+    kill(pid_, sig);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::string Log() const {
+    std::ifstream f(log_path());
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  }
+
+ private:
+  std::string data_dir_;
+  uint16_t port_;
+  std::vector<std::string> extra_;
+  pid_t pid_ = -1;
+};
+
+// A WebSocket client with its own io thread. Received frames are decoded with the JSON codec and
+// queued; the test takes them with Next / Expect, each with a deadline.
+class Client {
+ public:
+  Client() : work_(io_.get_executor()), thread_([this] { io_.run(); }) {}
+  ~Client() {
+    boost::asio::post(io_, [this] {
+      if (ws_) ws_->Close();
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  // Connects to /ws with token (empty: none). Returns the handshake error code message.
+  std::string Connect(const HostPort& address, const std::string& token) {
+    std::promise<std::string> done;
+    boost::asio::post(io_, [&] {
+      ws_ = std::make_shared<WsClient>(io_);
+      ws_->on_frame = [this](std::string_view frame) {
+        std::lock_guard<std::mutex> lock(mu_);
+        raw_.emplace_back(frame);
+        cv_.notify_all();
+      };
+      ws_->on_closed = [this](const boost::system::error_code&) {
+        std::lock_guard<std::mutex> lock(mu_);
+        closed_ = true;
+        cv_.notify_all();
+      };
+      ws_->Connect(
+          address, token.empty() ? "/ws" : "/ws?token=" + token,
+          [&](const boost::system::error_code& ec) { done.set_value(ec ? ec.message() : ""); });
+    });
+    return done.get_future().get();
+  }
+  void SendRaw(std::string frame, bool binary = false) {
+    boost::asio::post(io_, [this, frame = std::move(frame), binary] { ws_->Send(frame, binary); });
+  }
+  void Send(const Message& m) { SendRaw(ToJson(m)); }
+  void Close() {
+    boost::asio::post(io_, [this] { ws_->Close(); });
+  }
+
+  // The next received message of type T satisfying pred (others stay queued), or nullopt.
+  template <typename T>
+  std::optional<T> Next(std::function<bool(const T&)> pred = nullptr,
+                        std::chrono::milliseconds wait = kWait) {
+    std::unique_lock<std::mutex> lock(mu_);
+    const auto deadline = Clock::now() + wait;
+    for (;;) {
+      for (auto it = raw_.begin(); it != raw_.end(); ++it) {
+        auto m = FromJson(*it, JsonLimits{64u << 20, 64});
+        if (!m.ok()) continue;
+        const T* t = std::get_if<T>(&*m);
+        if (t == nullptr || (pred && !pred(*t))) continue;
+        T out = *t;
+        raw_.erase(it);
+        return out;
+      }
+      if (cv_.wait_until(lock, deadline) == std::cv_status::timeout) {
+        // One last look after the deadline.
+        for (auto it = raw_.begin(); it != raw_.end(); ++it) {
+          auto m = FromJson(*it, JsonLimits{64u << 20, 64});
+          if (m.ok() && std::get_if<T>(&*m) != nullptr && (!pred || pred(std::get<T>(*m)))) {
+            T out = std::get<T>(*m);
+            raw_.erase(it);
+            return out;
+          }
+        }
+        return std::nullopt;
+      }
+    }
+  }
+  // How many queued messages are of type T (and satisfy pred).
+  template <typename T>
+  size_t Count(std::function<bool(const T&)> pred = nullptr) {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t n = 0;
+    for (const auto& frame : raw_) {
+      auto m = FromJson(frame, JsonLimits{64u << 20, 64});
+      if (m.ok() && std::get_if<T>(&*m) != nullptr && (!pred || pred(std::get<T>(*m)))) n++;
+    }
+    return n;
+  }
+  bool WaitClosed(std::chrono::milliseconds wait = kWait) {
+    std::unique_lock<std::mutex> lock(mu_);
+    return cv_.wait_for(lock, wait, [this] { return closed_; });
+  }
+  bool closed() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return closed_;
+  }
+
+ private:
+  boost::asio::io_context io_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::shared_ptr<WsClient> ws_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> raw_;
+  bool closed_ = false;
+  std::thread thread_;
+};
+
+// Polls cond every few milliseconds until it holds or the deadline passes.
+inline bool Eventually(const std::function<bool()>& cond, std::chrono::milliseconds wait = kWait) {
+  const auto deadline = Clock::now() + wait;
+  while (Clock::now() < deadline) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return cond();
+}
+
+}  // namespace chatlab::real::testing
+
+#endif  // CHATLAB_TESTS_REAL_HARNESS_H_

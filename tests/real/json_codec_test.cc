@@ -1,0 +1,121 @@
+// Unit tests of the client JSON form (real-transport/json_codec.h): round trips through the
+// field lists of core/fields.h, the 64-bit-as-string rule, and the errors that name the problem.
+#include "real-transport/json_codec.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+
+namespace chatlab::real {
+namespace {
+
+const ConversationId kConv = ConversationId::Direct(UserId(1), UserId(2));
+
+ChatMessage Sample() {
+  ChatMessage m;
+  m.conv = kConv;
+  m.message_id = (uint64_t{1} << 62) + 12345;  // beyond 2^53: must survive exactly
+  m.prev_msg_id = 7;
+  m.sender = UserId(1);
+  m.client_msg_id = ~uint64_t{0};
+  m.sent_at_us = -3;
+  m.body = "h\xc3\xa9llo \"quoted\"\n";
+  return m;
+}
+
+TEST(JsonCodecTest, RoundTripsEveryClientFacingMessage) {
+  const Message messages[] = {
+      SendMessage{7, kConv, -3, "hello"},
+      GetMessages{1, ConversationId::Group(GroupId(5)), 9, 50},
+      SyncRequest{2},
+      JoinGroup{3, GroupId(4)},
+      LeaveGroup{3, GroupId(4)},
+      Receipt{kConv, ReceiptKind::kRead, 99},
+      Typing{kConv, true},
+      PresenceQuery{4, {UserId(1), UserId(2)}},
+      SendAck{7, kConv, Code::kOk, 10, 9, true, false},
+      Deliver{Sample()},
+      MessagesResult{
+          5, Code::kPermissionDenied, kConv, {Sample(), Sample()}, true, GroupMode::kPull},
+      SyncResult{6, Code::kOk, {ConversationHead{kConv, 3, GroupMode::kNone}}},
+      GroupResult{8, Code::kResourceExhausted, GroupId(4), false, GroupMode::kPush},
+      ReceiptUpdate{kConv, ReceiptKind::kDelivered, UserId(2), 5},
+      TypingUpdate{kConv, UserId(2), false},
+      PresenceUpdate{PresenceStatus{UserId(2), true, 123}},
+      PresenceResult{9, Code::kOk, {PresenceStatus{UserId(2), false, 0}}},
+      ErrorReply{Code::kInvalidArgument, "bad frame"},
+      SessionClosed{Code::kFailedPrecondition, "displaced"},
+  };
+  for (const Message& m : messages) {
+    const std::string json = ToJson(m);
+    auto back = FromJson(json);
+    ASSERT_TRUE(back.ok()) << json << ": " << back.status();
+    EXPECT_TRUE(*back == m) << json;
+  }
+}
+
+TEST(JsonCodecTest, SixtyFourBitValuesAreStringsAndEnumsAreNames) {
+  const auto j = nlohmann::json::parse(ToJson(Deliver{Sample()}));
+  EXPECT_EQ(j["type"], "Deliver");
+  EXPECT_EQ(j["message"]["message_id"], std::to_string((uint64_t{1} << 62) + 12345));
+  EXPECT_EQ(j["message"]["sent_at_us"], "-3");
+  EXPECT_EQ(j["message"]["conv"]["type"], "direct");
+  const auto g = nlohmann::json::parse(ToJson(GetMessages{1, kConv, 0, 50}));
+  EXPECT_TRUE(g["limit"].is_number());
+}
+
+TEST(JsonCodecTest, NumbersAreAcceptedAndMissingFieldsDefault) {
+  auto m = FromJson(R"({"type":"GetMessages","request_id":4,
+                        "conv":{"type":"group","low":5,"high":0}})");
+  ASSERT_TRUE(m.ok()) << m.status();
+  const auto& g = std::get<GetMessages>(*m);
+  EXPECT_EQ(g.request_id, 4u);
+  EXPECT_EQ(g.conv, ConversationId::Group(GroupId(5)));
+  EXPECT_EQ(g.limit, 0u);
+}
+
+TEST(JsonCodecTest, ErrorsNameTheProblem) {
+  struct Case {
+    std::string text;
+    absl::StatusCode code;
+    std::string detail;
+  };
+  const Case cases[] = {
+      {"", absl::StatusCode::kInvalidArgument, "not valid JSON"},
+      {"\"just a string\"", absl::StatusCode::kInvalidArgument, "JSON object"},
+      {R"({"type":7})", absl::StatusCode::kInvalidArgument, "must be a string"},
+      {R"({"type":"Nope"})", absl::StatusCode::kInvalidArgument, "unknown message type"},
+      {R"({"type":"Typing","active":"yes"})", absl::StatusCode::kInvalidArgument,
+       "Typing.active: expected true or false"},
+      {R"({"type":"Receipt","conv":{"type":"direct","low":"1","high":"2"},"kind":"seen"})",
+       absl::StatusCode::kInvalidArgument, "Receipt.kind: unknown enum value"},
+      {R"({"type":"GetMessages","limit":"4294967296"})", absl::StatusCode::kInvalidArgument,
+       "GetMessages.limit: over 2^32 - 1"},
+      {R"({"type":"GetMessages","conv":{"type":"direct","low":"3","high":"2"}})",
+       absl::StatusCode::kInvalidArgument, "GetMessages.conv: invalid conversation id"},
+      {R"({"type":"PresenceQuery","users":["1","x"]})", absl::StatusCode::kInvalidArgument,
+       "PresenceQuery.users[1]"},
+      {R"({"type":"SyncRequest","extra":1})", absl::StatusCode::kInvalidArgument,
+       "SyncRequest.extra: unknown field"},
+      {std::string(100, '['), absl::StatusCode::kInvalidArgument, "json_depth_max"},
+      {std::string(300000, ' '), absl::StatusCode::kResourceExhausted, "frame_bytes_max"},
+  };
+  for (const Case& c : cases) {
+    auto m = FromJson(c.text);
+    ASSERT_FALSE(m.ok()) << c.text.substr(0, 80);
+    EXPECT_EQ(m.status().code(), c.code) << m.status();
+    EXPECT_NE(m.status().message().find(c.detail), std::string::npos) << m.status();
+  }
+}
+
+TEST(JsonCodecTest, FromJsonAsTakesTheTypeFromTheEndpoint) {
+  auto m = FromJsonAs("JoinGroup", R"({"request_id":"1","group":"5"})");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(std::get<JoinGroup>(*m).group, GroupId(5));
+  EXPECT_FALSE(FromJsonAs("JoinGroup", R"({"type":"LeaveGroup","group":"5"})").ok());
+  EXPECT_TRUE(FromJsonAs("SyncRequest", "").ok());
+}
+
+}  // namespace
+}  // namespace chatlab::real
