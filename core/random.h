@@ -1,6 +1,6 @@
 // A small, seeded, deterministic PRNG for core state machines (SplitMix64).
 //
-// Core never uses std::random_device or a global generator: each state machine owns one Rng
+// Core never uses a hardware random device or a global generator: each state machine owns one Rng
 // seeded from its options, so the same seed gives the same draws on every platform.
 #ifndef CHATLAB_CORE_RANDOM_H_
 #define CHATLAB_CORE_RANDOM_H_

@@ -62,6 +62,20 @@ inline uint16_t FreePort() {
   return a.local_endpoint().port();
 }
 
+// In a forked child: sends stdout and stderr to `log` (appending) and becomes argv.
+[[noreturn]] inline void ExecWithLog(const std::vector<std::string>& argv, const std::string& log) {
+  FILE* f = std::fopen(log.c_str(), "a");
+  if (f != nullptr) {
+    dup2(fileno(f), 1);
+    dup2(fileno(f), 2);
+  }
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  execv(args[0], args.data());
+  _exit(127);
+}
+
 // Runs argv to completion; returns its exit status (stdout/stderr to log).
 inline int RunCommand(const std::vector<std::string>& argv, const std::string& log = "/dev/null",
                       const std::string& stdin_text = "") {
@@ -71,16 +85,7 @@ inline int RunCommand(const std::vector<std::string>& argv, const std::string& l
   if (pid == 0) {
     dup2(in[0], 0);
     close(in[1]);
-    FILE* f = std::fopen(log.c_str(), "a");
-    if (f != nullptr) {
-      dup2(fileno(f), 1);
-      dup2(fileno(f), 2);
-    }
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
+    ExecWithLog(argv, log);
   }
   close(in[0]);
   if (!stdin_text.empty()) (void)!write(in[1], stdin_text.data(), stdin_text.size());
@@ -116,16 +121,7 @@ class Chatd {
     argv.insert(argv.end(), extra_.begin(), extra_.end());
     pid_ = fork();
     if (pid_ == 0) {
-      FILE* f = std::fopen(log_path().c_str(), "a");
-      if (f != nullptr) {
-        dup2(fileno(f), 1);
-        dup2(fileno(f), 2);
-      }
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
+      ExecWithLog(argv, log_path());
     }
     const auto deadline = Clock::now() + kWait;
     while (Clock::now() < deadline) {
