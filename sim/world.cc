@@ -1149,7 +1149,6 @@ RunResult WorldImpl::Collect(double wall_s) {
     m.gaps_detected += c->stats().gaps_detected;
     m.retries += c->stats().retries;
   }
-  m.out_of_order_arrivals = m.gaps_detected;
   for (int s = 0; s < servers_; s++) {
     if (ChatServer* cs = ServerAt(kFirstServerEp + s)) m.inter_server_requests += cs->stats().forwards_sent;
   }
@@ -1184,10 +1183,15 @@ RunResult WorldImpl::Collect(double wall_s) {
     const Endpoint& e = endpoints_[static_cast<size_t>(ep)];
     m.node_load.push_back(NodeLoad{e.name, e.messages_in, e.busy_s, e.busy_s / end_s_});
   }
-  // Faults: what fired, and what was configured but never fired.
-  r.faults_fired = faults_;
+  // Faults: what fired (kinds with a count), and what was configured but never fired.
+  size_t steps = 0;
+  for (const ClockSpec& c : sc_.clocks) steps += c.step_at_s >= 0 && c.step_at_s < end_s_;
+  if (steps > 0) faults_["clock_step"] = steps;
+  for (const auto& [kind, n] : faults_) {
+    if (n > 0) r.faults_fired[kind] = n;
+  }
   auto never = [&](const char* kind, bool configured) {
-    if (configured && faults_[kind] == 0) r.faults_never_fired.push_back(kind);
+    if (configured && !r.faults_fired.contains(kind)) r.faults_never_fired.push_back(kind);
   };
   never("loss", sc_.loss > 0);
   never("duplicate", sc_.duplicate > 0);
@@ -1195,13 +1199,6 @@ RunResult WorldImpl::Collect(double wall_s) {
   never("push_loss", sc_.push_loss > 0);
   never("partition_drop", !sc_.partitions.empty());
   never("crash", !sc_.crashes.empty());
-  size_t steps = 0;
-  for (const ClockSpec& c : sc_.clocks) steps += c.step_at_s >= 0 && c.step_at_s < end_s_;
-  if (steps > 0) faults_["clock_step"] = steps;
-  r.faults_fired = faults_;
-  for (auto it = r.faults_fired.begin(); it != r.faults_fired.end();) {
-    it = it->second == 0 ? r.faults_fired.erase(it) : std::next(it);
-  }
   r.peak_rss_bytes = PeakRss();
   return r;
 }

@@ -45,7 +45,6 @@ struct RunMetrics {
   Quantiles ack;
   uint64_t catchups = 0;
   uint64_t gaps_detected = 0;
-  uint64_t out_of_order_arrivals = 0;  // live messages that did not continue the chain
   uint64_t retries = 0;
   uint64_t inter_server_requests = 0;
   double inter_server_requests_per_s = 0;
