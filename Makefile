@@ -1,7 +1,8 @@
 # Convenience front door over CMake presets. `make` builds; `make test` runs the whole suite.
 JOBS ?= $(shell nproc)
 
-.PHONY: all quickstart deps build demo walkthrough test test-core test-asan bench clean
+.PHONY: all quickstart deps build demo walkthrough test test-core test-asan bench clean reports \
+	reports-quick
 
 all: build
 
@@ -15,9 +16,27 @@ build:
 	cmake --preset release
 	cmake --build --preset release -j $(JOBS)
 
-# The README's main job: the demo scenario on the SimGrid simulator.
+# The README's main job: the demo scenario on the SimGrid simulator, then its sweep over the
+# forwarding designs and the report (reports/demo/report.html).
 demo: build
 	./build/release/sim/chatlab run scenarios/demo.toml
+	./build/release/sim/chatlab sweep scenarios/demo.toml --out reports/demo --report
+
+# Every experiment's report into reports/NAME/ (sweeps resume: delete reports/NAME/runs to
+# rerun one from scratch).
+EXPERIMENTS = forwarding groups db-writes presence ids offline failover capacity
+reports: build
+	for e in $(EXPERIMENTS); do \
+	  ./build/release/sim/chatlab sweep scenarios/$$e.toml --out reports/$$e --report || exit 1; \
+	done
+	./build/release/sim/chatlab plan > reports/capacity/plan.txt
+
+# The quick variants (what CI runs), into out/reports-quick/.
+reports-quick: build
+	for e in $(EXPERIMENTS); do \
+	  ./build/release/sim/chatlab sweep scenarios/$$e.toml --quick --out out/reports-quick/$$e \
+	    --report || exit 1; \
+	done
 
 # The narrated in-process walk-through of every feature.
 walkthrough: build

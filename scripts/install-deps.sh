@@ -15,6 +15,8 @@ packages=(
   libboost-dev                        # real-transport/: Asio and Beast (headers)
   libsqlite3-dev                      # real-transport/: chatd's durable storage
   libssl-dev                          # real-transport/: PBKDF2, HMAC-SHA256 tokens
+  gnuplot-nox                         # sim/lab/: the reports' plots (SVG)
+  chromium                            # tests: the report opens in headless Chromium
 )
 
 missing=()

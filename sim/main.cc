@@ -3,6 +3,9 @@
 //   chatlab run [SCENARIO] [--seed N] [--set key=value ...] [--out DIR] [--trace FILE]
 //               [--check-determinism] [--progress|--no-progress]
 //   chatlab keys
+//   chatlab sweep SCENARIO [--seeds K] [--jobs J] [--out DIR] [--vary key=v1,v2 ...] [--quick]
+//   chatlab report DIR
+//   chatlab plan [--set name=value ...] [--list]
 //
 // Exit codes: 0 every invariant held, 1 an invariant was violated, 2 bad input.
 #include <sys/wait.h>
@@ -18,6 +21,10 @@
 #include <string>
 #include <vector>
 
+#include "sim/lab/experiment.h"
+#include "sim/lab/plan.h"
+#include "sim/lab/report.h"
+#include "sim/lab/sweep.h"
 #include "sim/results.h"
 #include "sim/scenario.h"
 #include "sim/world.h"
@@ -168,7 +175,12 @@ int Run(const RunArgs& a) {
   const std::string repro = chatlab::sim::ReproCommand(*s, seed, a.sets);
   if (!a.quiet) std::cerr << "chatlab: running " << s->name << " seed " << seed << "\n";
   const chatlab::sim::RunResult r = chatlab::sim::RunSimulation(o);
-  std::ofstream(fs::path(out_dir) / "results.json") << chatlab::sim::ResultsJson(*s, r, repro);
+  {
+    // Written whole, then renamed: a sweep treats an existing results.json as a finished run.
+    const fs::path tmp = fs::path(out_dir) / "results.json.tmp";
+    std::ofstream(tmp) << chatlab::sim::ResultsJson(*s, r, repro);
+    fs::rename(tmp, fs::path(out_dir) / "results.json");
+  }
   if (!a.quiet) {
     std::cout << chatlab::sim::Summary(*s, r, repro);
     std::cout << "results: " << (fs::path(out_dir) / "results.json").string() << "\n";
@@ -177,6 +189,84 @@ int Run(const RunArgs& a) {
     std::cerr << "chatlab: invariants VIOLATED; repro: " << repro << "\n";
     return kExitViolation;
   }
+  return kExitOk;
+}
+
+struct SweepArgs {
+  std::string scenario_path;
+  int seeds = 0;
+  int jobs = 0;
+  std::string out_dir;
+  std::vector<std::string> vary;
+  bool quick = false;
+  bool progress = isatty(STDERR_FILENO) != 0;
+  bool report = false;
+};
+
+int ReportCommand(const std::string& dir) {
+  auto r = chatlab::sim::lab::WriteReport(dir);
+  if (!r.ok()) {
+    std::cerr << "chatlab: report: " << r.status().message() << "\n";
+    return r.status().code() == absl::StatusCode::kNotFound ||
+                   r.status().code() == absl::StatusCode::kInvalidArgument
+               ? kExitBadInput
+               : kExitViolation;
+  }
+  std::cout << "conclusion: " << r->conclusion << "\n"
+            << "validation: " << r->validation_checks - r->validation_failures << " of "
+            << r->validation_checks << " checks within tolerance\n"
+            << "report: " << r->markdown_path << "\n        " << r->html_path << "\n";
+  return kExitOk;
+}
+
+int Sweep(const SweepArgs& a) {
+  auto spec = chatlab::sim::lab::LoadExperiment(a.scenario_path, a.quick, a.vary);
+  if (!spec.ok()) {
+    std::cerr << "chatlab: " << spec.status().message() << "\n";
+    return kExitBadInput;
+  }
+  if (a.seeds > 0) spec->seeds = a.seeds;
+  chatlab::sim::lab::SweepOptions o;
+  o.out_dir = a.out_dir.empty() ? "out/sweep-" + spec->scenario_name + (a.quick ? "-quick" : "")
+                                : a.out_dir;
+  o.jobs = a.jobs;
+  o.progress = a.progress;
+  o.quick = a.quick;
+  o.vary = a.vary;
+  const size_t points = chatlab::sim::lab::Grid(*spec).size();
+  std::cerr << "chatlab: sweep " << spec->scenario_name << ": " << points << " points x "
+            << spec->seeds << " seeds into " << o.out_dir << "\n";
+  auto r = chatlab::sim::lab::RunSweep(*spec, o);
+  if (!r.ok()) {
+    std::cerr << "chatlab: sweep: " << r.status().message() << "\n";
+    return r.status().code() == absl::StatusCode::kFailedPrecondition ? kExitBadInput
+                                                                      : kExitViolation;
+  }
+  std::cout << "sweep: " << r->runs << " runs (" << r->resumed << " already done) in "
+            << o.out_dir << "\n";
+  if (r->violated > 0) {
+    std::cout << "sweep: " << r->violated << " runs violated an invariant:";
+    for (const std::string& id : r->violated_ids) std::cout << " " << id;
+    std::cout << " (see their results.json)\n";
+  }
+  if (a.report) return ReportCommand(o.out_dir);
+  return kExitOk;
+}
+
+int Plan(const std::vector<std::string>& sets, bool list) {
+  chatlab::sim::lab::PlanAssumptions a;
+  for (const std::string& s : sets) {
+    absl::Status st = chatlab::sim::lab::SetPlan(a, s);
+    if (!st.ok()) {
+      std::cerr << "chatlab: plan: " << st.message() << "\n";
+      return kExitBadInput;
+    }
+  }
+  if (list) {
+    for (const std::string& k : chatlab::sim::lab::PlanKeys(a)) std::cout << k << "\n";
+    return kExitOk;
+  }
+  std::cout << chatlab::sim::lab::FormatPlan(a, chatlab::sim::lab::ComputePlan(a));
   return kExitOk;
 }
 
@@ -201,6 +291,35 @@ int main(int argc, char** argv) {
   run->add_flag("--progress,!--no-progress", a.progress, "progress bar on stderr");
   run->add_flag("--quiet", a.quiet, "print nothing but errors");
   CLI::App* keys = app.add_subcommand("keys", "list every scenario key with its type");
+  SweepArgs sw;
+  CLI::App* sweep = app.add_subcommand(
+      "sweep", "run a scenario's grid ([sweep] section or --vary), one process per point and seed");
+  sweep->add_option("scenario", sw.scenario_path, "scenario file with a [sweep] section")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sweep->add_option("--seeds", sw.seeds, "seeds per point (default: the file's sweep.seeds)")
+      ->check(CLI::Range(1, 1000));
+  sweep->add_option("--jobs,-j", sw.jobs, "runs at a time (default: the number of cores)")
+      ->check(CLI::Range(1, 256));
+  sweep->add_option("--out", sw.out_dir, "sweep directory (default out/sweep-NAME); resumable");
+  sweep->add_option("--vary", sw.vary,
+                    "vary a key: section.key=v1,v2,... (repeatable; adds to or replaces the "
+                    "file's axes)");
+  sweep->add_flag("--quick", sw.quick, "use the file's [sweep.quick] variant (small, for CI)");
+  sweep->add_flag("--report", sw.report, "write the report when the sweep is done");
+  sweep->add_flag("--progress,!--no-progress", sw.progress, "progress bar on stderr");
+  std::string report_dir;
+  CLI::App* report = app.add_subcommand(
+      "report", "turn a sweep directory into report.md, report.html and plots");
+  report->add_option("dir", report_dir, "a `chatlab sweep` output directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  std::vector<std::string> plan_sets;
+  bool plan_list = false;
+  CLI::App* plan = app.add_subcommand(
+      "plan", "the seed's back-of-the-envelope capacity chain from stated assumptions");
+  plan->add_option("--set", plan_sets, "override an assumption: name=value (repeatable)");
+  plan->add_flag("--list", plan_list, "list the assumptions and their values");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -213,5 +332,8 @@ int main(int argc, char** argv) {
     for (const std::string& k : chatlab::sim::DescribeKeys()) std::cout << k << "\n";
     return kExitOk;
   }
+  if (sweep->parsed()) return Sweep(sw);
+  if (report->parsed()) return ReportCommand(report_dir);
+  if (plan->parsed()) return Plan(plan_sets, plan_list);
   return Run(a);
 }

@@ -61,15 +61,26 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
   j["faults_fired"] = fired;
   j["faults_never_fired"] = r.faults_never_fired;
   const RunMetrics& m = r.metrics;
+  auto ratio = [](uint64_t a, uint64_t b) {
+    return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b);
+  };
   ordered_json load = ordered_json::array();
   for (const NodeLoad& n : m.node_load) {
-    load.push_back({{"node", n.node}, {"messages_in", n.messages_in}, {"busy_s", n.busy_s},
-                    {"utilization", n.utilization}});
+    load.push_back({{"node", n.node},
+                    {"messages_in", n.messages_in},
+                    {"messages_out", n.messages_out},
+                    {"busy_s", n.busy_s},
+                    {"utilization", n.utilization},
+                    {"arrival_rate_per_s", n.arrival_rate_per_s},
+                    {"mean_sojourn_ms", n.mean_sojourn_ms},
+                    {"mean_in_system_sampled", n.mean_in_system_sampled},
+                    {"mean_in_system_little", n.mean_in_system_little}});
   }
   j["metrics"] = {
       {"messages_sent", m.messages_sent},
       {"messages_acked", m.messages_acked},
       {"messages_delivered", m.messages_delivered},
+      {"displays", m.displays},
       {"end_to_end_latency", QuantilesJson(m.end_to_end)},
       {"ack_latency", QuantilesJson(m.ack)},
       {"catchups", m.catchups},
@@ -79,6 +90,9 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
       {"inter_server_requests_per_s", m.inter_server_requests_per_s},
       {"node_messages", m.node_messages},
       {"node_bytes", m.node_bytes},
+      {"client_messages", m.client_messages},
+      {"backend_messages_per_sent",
+       ratio(m.node_messages + m.client_messages, m.messages_sent)},
       {"store_requests", m.store_requests},
       {"store_requests_per_s", m.store_requests_per_s},
       {"store_writes", m.store_writes},
@@ -95,6 +109,24 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
       {"writer_batches", m.writer_batches},
       {"writer_mean_wait_ms", m.writer_mean_wait_ms},
       {"broker_dropped", m.broker_dropped},
+      {"writer_items", m.writer_items},
+      {"writer_mean_batch", m.writer_mean_batch},
+      {"writer_arrival_rate_per_s", m.writer_arrival_rate_per_s},
+      {"writer_mean_waiting_sampled", m.writer_mean_waiting_sampled},
+      {"queue_samples", m.queue_samples},
+      {"write_amplification", ratio(m.node_messages, m.messages_sent)},
+      {"read_amplification", ratio(m.store_messages_read, m.displays)},
+      {"store_reads_per_delivered", ratio(m.store_reads, m.displays)},
+      {"presence_staleness", QuantilesJson(m.presence_staleness)},
+      {"presence_view_changes", m.presence_view_changes},
+      {"presence_messages", m.presence_messages},
+      {"presence_messages_per_s", m.presence_messages_per_s},
+      {"offline_delivery", QuantilesJson(m.offline_delivery)},
+      {"background_wakes", m.background_wakes},
+      {"failover_affected_users", m.failover_affected_users},
+      {"failover_unrecovered_users", m.failover_unrecovered_users},
+      {"failover_reconnect_s", m.failover_reconnect_s},
+      {"failover_load_ratio", m.failover_load_ratio},
       {"node_load", load}};
   return j.dump(2) + "\n";
 }

@@ -48,6 +48,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"scenario.duration_s", &s.duration_s},
       {"scenario.quiet_s", &s.quiet_s},
       {"scenario.delivery_bound_s", &s.delivery_bound_s},
+      {"scenario.sample_interval_ms", &s.sample_interval_ms},
       {"network.model", &s.network_model},
       {"network.latency_factor", &s.latency_factor},
       {"network.bandwidth_factor", &s.bandwidth_factor},
@@ -86,6 +87,10 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"workload.typing_lead_ms", &s.typing_lead_ms},
       {"workload.read_delay_mean_s", &s.read_delay_mean_s},
       {"workload.body_bytes", &s.body_bytes},
+      {"workload.wake_on_push", &s.wake_on_push},
+      {"workload.send_rate_total_hz", &s.send_rate_total_hz},
+      {"workload.background_sync_s", &s.background_sync_s},
+      {"workload.background_session_s", &s.background_session_s},
       {"protocol.id_scheme", &p.id_scheme},
       {"protocol.forwarding", &p.forwarding},
       {"protocol.group_delivery", &p.group_delivery},
@@ -291,6 +296,8 @@ absl::StatusOr<Scenario> ParseScenario(const std::string& text, const std::strin
   auto keys = Keys(s);
   for (const auto& [section_key, section] : root) {
     const std::string section_name(section_key.str());
+    // An experiment's sections, read by sim/lab/experiment.h.
+    if (section_name == "sweep" || section_name == "report") continue;
     const toml::table* table = section.as_table();
     if (table == nullptr) {
       return absl::InvalidArgumentError(absl::StrCat(Where(path, section), ": '", section_name,
@@ -368,6 +375,10 @@ absl::Status Validate(const Scenario& s) {
     return bad("workload.online_fraction must be in [0, 1]");
   }
   if (s.send_rate_hz < 0) return bad("workload.send_rate_hz must be >= 0");
+  if (s.send_rate_total_hz < 0) return bad("workload.send_rate_total_hz must be >= 0");
+  if (s.sample_interval_ms < 0) return bad("scenario.sample_interval_ms must be >= 0");
+  if (s.background_sync_s < 0) return bad("workload.background_sync_s must be >= 0");
+  if (s.background_session_s <= 0) return bad("workload.background_session_s must be > 0");
   if (s.inter_send != "pareto" && s.inter_send != "exponential") {
     return bad("workload.inter_send must be pareto or exponential");
   }

@@ -51,6 +51,7 @@ struct Scenario {
   double duration_s = 20;   // the workload sends during [0, duration)
   double quiet_s = 30;      // then faults heal, users come online, nobody sends
   double delivery_bound_s = 30;  // liveness: every message delivered this long after the heal
+  double sample_interval_ms = 10;  // queue-length sampling for Little's law (0 = off)
 
   // [network]
   std::string network_model = "textbook";  // textbook (CM02, factors 1) | CM02 | LV08
@@ -86,6 +87,7 @@ struct Scenario {
   double offline_mean_s = 60;
   double reconnect_other_server = 0.5;
   double send_rate_hz = 0.2;         // mean sends per online user per second
+  double send_rate_total_hz = 0;     // > 0: overrides send_rate_hz with this total / users
   std::string inter_send = "pareto";  // pareto | exponential
   double pareto_alpha = 1.5;
   double group_share = 0.3;
@@ -97,6 +99,9 @@ struct Scenario {
   double typing_lead_ms = 1500;
   double read_delay_mean_s = 5;
   int body_bytes = 100;
+  bool wake_on_push = false;        // a push notification wakes an offline app to sync
+  double background_sync_s = 0;     // an offline device syncs in the background this often
+  double background_session_s = 2;  // how long a background wake stays connected
 
   // [protocol]
   ProtocolConfig protocol;

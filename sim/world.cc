@@ -99,6 +99,8 @@ constexpr uint32_t kGoOffline = 4;
 constexpr uint32_t kTypedSend = 5;
 constexpr uint32_t kReadConv = 6;
 constexpr uint32_t kHeal = 7;
+constexpr uint32_t kBackgroundWake = 8;   // the device wakes the app in the background
+constexpr uint32_t kBackgroundSleep = 9;  // ... and puts it back to sleep
 
 struct Clock {
   TimeUs skew_us = 0;
@@ -117,7 +119,12 @@ struct Endpoint {
   TimerHeap timers;
   uint64_t timer_seq = 0;
   uint64_t messages_in = 0;
+  uint64_t messages_out = 0;     // node messages sent (not client traffic)
   double busy_s = 0;
+  uint64_t window_arrivals = 0;  // messages arrived during the workload period
+  double sojourn_s = 0;          // ... and the sum of their (effects leave - arrival)
+  double sampled_in_system = 0;  // sum of periodic samples of messages in the node
+  double sampled_writer_waiting = 0;
   // The node's CPU as a FIFO single server: a message that arrives at t starts processing at
   // max(t, busy_until_s) and its effects leave when its processing ends. (Equivalent to a
   // SimGrid exec on a host that runs nothing else, without a mailbox backlog in SimGrid.)
@@ -145,6 +152,11 @@ struct UserState {
   int region = 0;
   int home_server = 0;   // server index used for sticky reconnects
   bool joined_groups = false;
+  bool background = false;        // connected only because the device woke the app
+  uint64_t wake_generation = 0;   // invalidates scheduled background wakes
+  bool online_truth = false;      // connected, as the presence service should report it
+  double online_changed_s = 0;    // when online_truth last changed
+  double last_connect_s = -1, last_disconnect_s = -1;
   std::vector<UserId> contacts;
   std::vector<GroupId> groups;
 };
@@ -161,6 +173,7 @@ class HubObserver : public ClientObserver {
   void OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool out_of_order,
                    bool duplicate) override;
   void OnReceiptShown(TimeUs now, UserId viewer, const ReceiptUpdate& shown) override;
+  void OnPresenceShown(TimeUs now, UserId viewer, const PresenceStatus& s, bool pushed) override;
 
  private:
   WorldImpl* w_;
@@ -176,6 +189,9 @@ class WorldImpl {
   Oracle oracle_;
   void ScheduleRead(int hub, UserId viewer, const ConversationId& conv);
   void CheckReadAfterWrite(UserId sender, const SendAck& ack);
+  void ObservePresence(UserId viewer, const PresenceStatus& s);
+  void ObserveDisplay(UserId viewer, const ChatMessage& m);
+  void SetOnline(UserId user, bool online);
 
  private:
   friend class HubObserver;
@@ -196,6 +212,8 @@ class WorldImpl {
   double CostFlops(int ep, const Packet& p, const Effects& effects) const;
   void SendNodeMessage(int from_ep, int to_ep, Message msg);
   void Transmit(int from_ep, int to_ep, std::unique_ptr<Packet> p);
+  void ReapSends();  // finishes the running actor's completed sends
+  std::unique_ptr<Packet> Receive(Packet* p);
   bool Partitioned(int from_ep, int to_ep, double now) const;
   bool Selects(const std::string& selector, int ep) const;
   void CrashServer(int server);
@@ -212,6 +230,9 @@ class WorldImpl {
   void ScheduleHub(int hub, double at, uint32_t kind, uint32_t index, uint64_t id,
                    TimeUs local_at = 0);
   double NextSendGap(Rng& rng) const;
+  double SendRateHz() const {
+    return sc_.send_rate_total_hz > 0 ? sc_.send_rate_total_hz / sc_.users : sc_.send_rate_hz;
+  }
   ClientSession& Client(UserId u) { return *clients_[u.value - 1]; }
   int HubEndpoint(int hub) const { return hub_ep0_ + hub; }
 
@@ -244,6 +265,24 @@ class WorldImpl {
   uint64_t deferred_next_ = 1;
   absl::flat_hash_set<std::pair<uint64_t, uint64_t>> committed_;  // (sender, cmid) stored
   uint64_t raw_checks_ = 0, raw_misses_ = 0;
+  // Experiment metrics (see docs/results.md).
+  absl::flat_hash_map<std::pair<uint64_t, uint64_t>, bool> presence_shown_;  // (viewer, user)
+  std::vector<int64_t> presence_staleness_us_;
+  uint64_t presence_view_changes_ = 0;
+  std::vector<int64_t> offline_delivery_us_;
+  uint64_t background_wakes_ = 0;
+  std::vector<double> node_msgs_per_s_;     // node messages sent, by whole simulated second
+  absl::flat_hash_set<uint64_t> failover_waiting_;  // users cut off by a crash, not yet back
+  uint64_t failover_affected_ = 0;
+  double failover_crash_s_ = -1, failover_last_back_s_ = -1;
+  uint64_t samples_ = 0;
+  uint64_t client_messages_ = 0;
+  uint64_t displays_ = 0;
+  void SampleQueues();
+  // Sends of the running actor (each loop points this at its own queue before it runs).
+  std::deque<s4u::CommPtr>* current_sends_ = nullptr;
+  std::vector<std::deque<s4u::CommPtr>> sends_;  // by endpoint, + 1 for the controller
+  absl::flat_hash_set<Packet*> in_flight_;       // sent, not yet received: freed at the end
   std::map<std::string, uint64_t> faults_;
   uint64_t digest_ = 1469598103934665603ULL;
   uint64_t events_ = 0;
@@ -264,10 +303,15 @@ void HubObserver::OnAcked(TimeUs now, UserId sender, const SendAck& ack) {
 void HubObserver::OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool out_of_order,
                               bool duplicate) {
   w_->oracle_.OnDisplayed(now, viewer, m, out_of_order, duplicate);
+  if (!duplicate) w_->ObserveDisplay(viewer, m);
   if (m.sender != viewer) w_->ScheduleRead(hub_, viewer, m.conv);
 }
 void HubObserver::OnReceiptShown(TimeUs now, UserId viewer, const ReceiptUpdate& shown) {
   w_->oracle_.OnReceiptShown(now, viewer, shown);
+}
+void HubObserver::OnPresenceShown(TimeUs /*now*/, UserId viewer, const PresenceStatus& s,
+                                  bool /*pushed*/) {
+  w_->ObservePresence(viewer, s);
 }
 
 // ---- Construction ------------------------------------------------------------------------------
@@ -280,6 +324,7 @@ WorldImpl::WorldImpl(const RunOptions& o)
   end_s_ = sc_.duration_s + sc_.quiet_s;
   topology_ = Topology{NodeId(1), NodeId(2), NodeId(3), NodeId(4), NodeId(5), NodeId(6)};
   endpoints_.resize(static_cast<size_t>(hub_ep0_ + hubs_));
+  sends_.resize(endpoints_.size() + 1);
   for (int i = 0; i < kFirstServerEp; i++) {
     endpoints_[i].name = kServiceNames[i];
     endpoints_[i].region = sc_.services_region;
@@ -434,6 +479,8 @@ void WorldImpl::NodeLoop(int ep) {
   Packet* incoming = nullptr;
   std::vector<s4u::CommPtr> comms(1);
   while (true) {
+    current_sends_ = &sends_[static_cast<size_t>(ep)];
+    ReapSends();
     double now = s4u::Engine::get_clock();
     while (!e.timers.empty() && e.timers.top().at <= now) {
       TimerEntry t = e.timers.top();
@@ -466,7 +513,8 @@ void WorldImpl::NodeLoop(int ep) {
     const ssize_t got = s4u::Comm::wait_any_for(comms, std::max(0.0, next - now));
     if (got < 0) continue;
     comms[0] = nullptr;
-    HandleAtNode(ep, std::unique_ptr<Packet>(incoming));
+    current_sends_ = &sends_[static_cast<size_t>(ep)];
+    HandleAtNode(ep, Receive(incoming));
   }
   if (comms[0]) comms[0]->cancel();
   e.mailbox->set_receiver(nullptr);
@@ -520,6 +568,10 @@ void WorldImpl::HandleAtNode(int ep, std::unique_ptr<Packet> p) {
   const double cpu_s = CostFlops(ep, *p, effects) / (sc_.host_speed_gflops * 1e9);
   e.busy_s += cpu_s;
   e.busy_until_s = std::max(now, e.busy_until_s) + cpu_s;
+  if (now < sc_.duration_s) {  // Little's law window: the workload period
+    e.window_arrivals++;
+    e.sojourn_s += e.busy_until_s - now;
+  }
   // Track what the store committed, for the read-after-write metric.
   for (const Effect& ef : effects) {
     const auto* send = std::get_if<SendToNode>(&ef);
@@ -698,13 +750,42 @@ void WorldImpl::Transmit(int from, int to, std::unique_ptr<Packet> p) {
       p->kind == Packet::Kind::kToClient) {
     bytes += EncodedSize(p->msg);
   }
+  if (p->kind == Packet::Kind::kToClient || p->kind == Packet::Kind::kToServer) {
+    client_messages_++;
+  }
   if (p->kind == Packet::Kind::kNode) {
     node_messages_++;
     node_bytes_ += bytes;
+    endpoints_[static_cast<size_t>(from)].messages_out++;
+    const auto second = static_cast<size_t>(s4u::Engine::get_clock());
+    if (node_msgs_per_s_.size() <= second) node_msgs_per_s_.resize(second + 1, 0);
+    node_msgs_per_s_[second]++;
   }
   s4u::Mailbox* mb = endpoints_[static_cast<size_t>(to)].mailbox;
   Packet* raw = p.release();
-  mb->put_init(raw, bytes)->detach([](void* d) { delete static_cast<Packet*>(d); });
+  in_flight_.insert(raw);
+  // Not detached: SimGrid 3.32 keeps every detached comm in one global std::list that each
+  // finished comm walks (O(messages in flight) per message). A comm kept by its sending actor
+  // sits only on that actor's list; the actor reaps it once it is done (ReapSends).
+  current_sends_->push_back(mb->put_async(raw, bytes));
+}
+
+void WorldImpl::ReapSends() {
+  std::deque<s4u::CommPtr>& sends = *current_sends_;
+  // A started comm's remaining bytes reach 0 when its transfer completes.
+  while (!sends.empty() && sends.front()->get_remaining() <= 0) {
+    try {
+      sends.front()->wait();
+    } catch (const simgrid::Exception&) {
+      // The receiver's loop ended at the end of the run: its packet stays in in_flight_.
+    }
+    sends.pop_front();
+  }
+}
+
+std::unique_ptr<Packet> WorldImpl::Receive(Packet* p) {
+  in_flight_.erase(p);
+  return std::unique_ptr<Packet>(p);
 }
 
 void WorldImpl::CrashServer(int s) {
@@ -713,6 +794,7 @@ void WorldImpl::CrashServer(int s) {
   nodes_[static_cast<size_t>(ep)].reset();
   incarnation_[static_cast<size_t>(ep)]++;
   faults_["crash"]++;
+  if (failover_crash_s_ < 0) failover_crash_s_ = s4u::Engine::get_clock();
   Digest(s4u::Engine::get_clock(), ep, 400, 0, 0);
   // The clients' connections break: each hub learns it after the packets already in flight.
   // Copy first: sending lets other actors run, and they may change the session tables.
@@ -722,6 +804,7 @@ void WorldImpl::CrashServer(int s) {
     auto it = sessions_.find(sid);
     if (it == sessions_.end()) continue;
     it->second.open = false;
+    if (failover_waiting_.insert(it->second.user.value).second) failover_affected_++;
     auto p = std::make_unique<Packet>();
     p->kind = Packet::Kind::kClosed;
     p->session = SessionId(sid);
@@ -755,7 +838,7 @@ void WorldImpl::ScheduleHub(int hub, double at, uint32_t kind, uint32_t index, u
 }
 
 double WorldImpl::NextSendGap(Rng& rng) const {
-  const double mean = 1.0 / sc_.send_rate_hz;
+  const double mean = 1.0 / SendRateHz();
   const double u = std::max(rng.UniformDouble(), 1e-12);
   if (sc_.inter_send == "exponential") return -mean * std::log(u);
   const double xm = mean * (sc_.pareto_alpha - 1) / sc_.pareto_alpha;
@@ -775,12 +858,14 @@ void WorldImpl::HubLoop(int hub) {
       ScheduleHub(hub, -sc_.offline_mean_s * std::log(std::max(rng.UniformDouble(), 1e-12)),
                   kGoOnline, idx, 0);
     }
-    if (sc_.send_rate_hz > 0) ScheduleHub(hub, NextSendGap(rng), kWorkloadSend, idx, 0);
+    if (SendRateHz() > 0) ScheduleHub(hub, NextSendGap(rng), kWorkloadSend, idx, 0);
   }
   ScheduleHub(hub, sc_.duration_s, kHeal, 0, 0);
   Packet* incoming = nullptr;
   std::vector<s4u::CommPtr> comms(1);
   while (true) {
+    current_sends_ = &sends_[static_cast<size_t>(ep)];
+    ReapSends();
     const double now = s4u::Engine::get_clock();
     while (!e.timers.empty() && e.timers.top().at <= now) {
       TimerEntry t = e.timers.top();
@@ -793,7 +878,8 @@ void WorldImpl::HubLoop(int hub) {
     const ssize_t got = s4u::Comm::wait_any_for(comms, std::max(0.0, next - now));
     if (got < 0) continue;
     comms[0] = nullptr;
-    HandleAtHub(hub, std::unique_ptr<Packet>(incoming));
+    current_sends_ = &sends_[static_cast<size_t>(ep)];
+    HandleAtHub(hub, Receive(incoming));
   }
   if (comms[0]) comms[0]->cancel();
   e.mailbox->set_receiver(nullptr);
@@ -831,6 +917,10 @@ void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {
     }
     case kGoOnline: {
       UserState& us = users_[user.value - 1];
+      if (us.background) {  // the user opens the app while it syncs in the background
+        us.background = false;
+        us.wake_generation++;
+      }
       int server = us.home_server;
       if (Client(user).stats().connects > 0 && rng.Bernoulli(sc_.reconnect_other_server)) {
         server = us.region * sc_.servers_per_region +
@@ -844,12 +934,43 @@ void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {
       }
       break;
     }
-    case kGoOffline:
+    case kGoOffline: {
       if (healed_) return;
       Client(user).Disconnect(local, effects);
+      SetOnline(user, false);
       ScheduleHub(hub, now - sc_.offline_mean_s * std::log(std::max(rng.UniformDouble(), 1e-12)),
                   kGoOnline, t.index, 0);
+      UserState& us = users_[user.value - 1];
+      us.wake_generation++;
+      if (sc_.background_sync_s > 0) {  // periodic background sync, at a random phase
+        ScheduleHub(hub, now + sc_.background_sync_s * rng.UniformDouble(), kBackgroundWake,
+                    t.index, (us.wake_generation << 1) | 1);
+      }
       break;
+    }
+    case kBackgroundWake: {
+      UserState& us = users_[user.value - 1];
+      if (healed_ || (t.id >> 1) != us.wake_generation) return;
+      if ((t.id & 1) != 0) {
+        ScheduleHub(hub, now + sc_.background_sync_s, kBackgroundWake, t.index, t.id);
+      }
+      if (Client(user).wants_online()) return;
+      us.background = true;
+      background_wakes_++;
+      Client(user).Connect(local, endpoints_[static_cast<size_t>(kFirstServerEp + us.home_server)].node,
+                           effects);
+      ScheduleHub(hub, now + sc_.background_session_s, kBackgroundSleep, t.index,
+                  us.wake_generation);
+      break;
+    }
+    case kBackgroundSleep: {
+      UserState& us = users_[user.value - 1];
+      if (!us.background || t.id != us.wake_generation) return;
+      us.background = false;
+      Client(user).Disconnect(local, effects);
+      SetOnline(user, false);
+      break;
+    }
     case kHeal:
       // Everyone comes online for the quiet period; nobody sends any more.
       for (UserId u : hub_users_[static_cast<size_t>(hub)]) {
@@ -864,7 +985,7 @@ void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {
 
 void WorldImpl::WorkloadSend(int hub, UserId user, double now) {
   ClientSession& c = Client(user);
-  if (!c.wants_online()) return;
+  if (!c.wants_online() || users_[user.value - 1].background) return;
   Rng& rng = hub_rngs_[static_cast<size_t>(hub)];
   const UserState& us = users_[user.value - 1];
   ConversationId conv;
@@ -901,6 +1022,60 @@ void WorldImpl::CheckReadAfterWrite(UserId sender, const SendAck& ack) {
   committed_.erase({sender.value, ack.client_msg_id});
 }
 
+void WorldImpl::SetOnline(UserId user, bool online) {
+  UserState& us = users_[user.value - 1];
+  const double now = s4u::Engine::get_clock();
+  if (online) {
+    us.last_connect_s = now;
+    if (failover_waiting_.erase(user.value) > 0) failover_last_back_s_ = now;
+  } else if (us.online_truth) {
+    us.last_disconnect_s = now;
+  }
+  if (us.online_truth == online) return;
+  us.online_truth = online;
+  us.online_changed_s = now;
+}
+
+void WorldImpl::ObservePresence(UserId viewer, const PresenceStatus& s) {
+  auto [it, inserted] = presence_shown_.try_emplace({viewer.value, s.user.value}, s.online);
+  if (inserted || it->second == s.online) return;
+  it->second = s.online;
+  presence_view_changes_++;
+  const UserState& us = users_[s.user.value - 1];
+  if (s.online == us.online_truth && s4u::Engine::get_clock() < sc_.duration_s) {
+    presence_staleness_us_.push_back(
+        std::llround((s4u::Engine::get_clock() - us.online_changed_s) * 1e6));
+  }
+}
+
+void WorldImpl::ObserveDisplay(UserId viewer, const ChatMessage& m) {
+  if (m.sender == viewer) return;
+  displays_++;
+  const UserState& us = users_[viewer.value - 1];
+  const double now = s4u::Engine::get_clock();
+  const double sent_s = static_cast<double>(m.sent_at_us - kStartUs) / 1e6;
+  // Sent while the viewer was offline (its latest offline period), shown before the heal.
+  if (now < sc_.duration_s && us.last_disconnect_s >= 0 && sent_s >= us.last_disconnect_s &&
+      sent_s < us.last_connect_s) {
+    offline_delivery_us_.push_back(std::llround((now - sent_s) * 1e6));
+  }
+}
+
+void WorldImpl::SampleQueues() {
+  const double now = s4u::Engine::get_clock();
+  samples_++;
+  for (int ep = 0; ep < hub_ep0_; ep++) {
+    Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+    size_t n = 0;
+    for (auto it = e.outputs.rbegin(); it != e.outputs.rend() && it->at > now; ++it) n++;
+    e.sampled_in_system += static_cast<double>(n);
+  }
+  if (const auto* writer = static_cast<BatchWriter*>(NodeAt(kWriterEp))) {
+    endpoints_[static_cast<size_t>(kWriterEp)].sampled_writer_waiting +=
+        static_cast<double>(writer->waiting());
+  }
+}
+
 void WorldImpl::HandleAtHub(int hub, std::unique_ptr<Packet> p) {
   const double now = s4u::Engine::get_clock();
   const TimeUs local = kStartUs + static_cast<TimeUs>(std::llround(now * 1e6));
@@ -909,6 +1084,10 @@ void WorldImpl::HandleAtHub(int hub, std::unique_ptr<Packet> p) {
     Effects effects;
     Client(p->user).OnPushNotification(local, p->push, effects);
     ApplyClientEffects(hub, p->user, effects);
+    if (sc_.wake_on_push && !Client(p->user).wants_online() && !healed_) {
+      ScheduleHub(hub, now, kBackgroundWake, static_cast<uint32_t>(p->user.value),
+                  users_[p->user.value - 1].wake_generation << 1);
+    }
     return;
   }
   auto it = sessions_.find(p->session.value);
@@ -953,6 +1132,7 @@ bool WorldImpl::DeliverToClient(int hub, SessionInfo& s, Packet& p) {
       Digest(now, HubEndpoint(hub), 500, s.user.value, p.session.value);
       const NodeId server = endpoints_[static_cast<size_t>(s.server_ep)].node;
       c.OnConnected(local, p.session, server, effects);
+      if (c.connected()) SetOnline(s.user, true);
       UserState& us = users_[s.user.value - 1];
       if (!us.joined_groups && c.connected()) {
         us.joined_groups = true;
@@ -978,6 +1158,7 @@ bool WorldImpl::DeliverToClient(int hub, SessionInfo& s, Packet& p) {
       if (c.session() != session) return false;
       Digest(now, HubEndpoint(hub), 700, user.value, session.value);
       c.OnDisconnected(local, effects);
+      SetOnline(user, false);
       ApplyClientEffects(hub, user, effects);
       return false;
     }
@@ -1048,10 +1229,21 @@ void WorldImpl::ControllerLoop() {
                    [](const auto& a, const auto& b) { return a.first < b.first; });
   const double tick = std::max(end_s_ / 100, 0.5);
   double next_progress = tick;
+  const double sample_every = sc_.sample_interval_ms / 1000;
+  double next_sample = sample_every > 0 ? sample_every : end_s_;
+  Rng sample_rng(MixSeed(seed_, 0x5a3b1e));
   size_t i = 0;
   while (true) {
+    current_sends_ = &sends_.back();
+    ReapSends();
     const double now = s4u::Engine::get_clock();
     while (i < plan.size() && plan[i].first <= now) plan[i++].second();
+    if (sample_every > 0 && now >= next_sample) {
+      SampleQueues();
+      // Jittered sampling instants, so samples do not lock onto periodic timers.
+      next_sample += sample_every * (0.5 + sample_rng.UniformDouble());
+      if (next_sample >= sc_.duration_s) next_sample = end_s_;
+    }
     if (now >= next_progress) {
       next_progress += tick;
       if (!options_.progress) continue;
@@ -1066,7 +1258,7 @@ void WorldImpl::ControllerLoop() {
       }
     }
     if (now >= end_s_) break;
-    double next = std::min(end_s_, next_progress);
+    double next = std::min({end_s_, next_progress, next_sample});
     if (i < plan.size()) next = std::min(next, plan[i].first);
     s4u::this_actor::sleep_until(next);
   }
@@ -1154,6 +1346,8 @@ RunResult WorldImpl::Collect(double wall_s) {
   }
   m.inter_server_requests_per_s = static_cast<double>(m.inter_server_requests) / end_s_;
   m.node_messages = node_messages_;
+  m.client_messages = client_messages_;
+  m.displays = displays_;
   m.node_bytes = node_bytes_;
   m.store_requests = store->stats().requests;
   m.store_writes = store->stats().messages_stored;
@@ -1181,7 +1375,47 @@ RunResult WorldImpl::Collect(double wall_s) {
                      broker->stats().dropped_dead_consumer;
   for (int ep = 0; ep < hub_ep0_; ep++) {
     const Endpoint& e = endpoints_[static_cast<size_t>(ep)];
-    m.node_load.push_back(NodeLoad{e.name, e.messages_in, e.busy_s, e.busy_s / end_s_});
+    NodeLoad l{e.name, e.messages_in, e.busy_s, e.busy_s / end_s_};
+    l.messages_out = e.messages_out;
+    // Little's law over the workload period: L (sampled) against lambda * W (measured).
+    l.arrival_rate_per_s = static_cast<double>(e.window_arrivals) / sc_.duration_s;
+    l.mean_sojourn_ms = e.window_arrivals == 0
+                            ? 0 : e.sojourn_s / static_cast<double>(e.window_arrivals) * 1000;
+    l.mean_in_system_sampled =
+        samples_ == 0 ? 0 : e.sampled_in_system / static_cast<double>(samples_);
+    l.mean_in_system_little = e.sojourn_s / sc_.duration_s;
+    m.node_load.push_back(l);
+  }
+  m.writer_items = writer->stats().items_flushed;
+  m.writer_mean_batch = m.writer_batches == 0 ? 0
+                        : static_cast<double>(m.writer_items) / static_cast<double>(m.writer_batches);
+  m.writer_arrival_rate_per_s = static_cast<double>(writer->stats().enqueued) /
+                                std::max(1e-9, sc_.duration_s);
+  m.writer_mean_waiting_sampled =
+      samples_ == 0 ? 0
+                    : endpoints_[static_cast<size_t>(kWriterEp)].sampled_writer_waiting /
+                          static_cast<double>(samples_);
+  m.queue_samples = samples_;
+  m.presence_staleness = Summarize(presence_staleness_us_);
+  m.presence_view_changes = presence_view_changes_;
+  {
+    const Endpoint& pe = endpoints_[static_cast<size_t>(kPresenceEp)];
+    m.presence_messages = pe.messages_in + pe.messages_out;
+    m.presence_messages_per_s = static_cast<double>(m.presence_messages) / end_s_;
+  }
+  m.offline_delivery = Summarize(offline_delivery_us_);
+  m.background_wakes = background_wakes_;
+  m.failover_affected_users = failover_affected_;
+  m.failover_unrecovered_users = failover_waiting_.size();
+  m.failover_reconnect_s = failover_crash_s_ < 0 || failover_last_back_s_ < 0
+                               ? 0 : failover_last_back_s_ - failover_crash_s_;
+  if (failover_crash_s_ >= 0) {
+    // Node messages in the 10 s after the first crash against the 10 s before it.
+    const auto t0 = static_cast<size_t>(failover_crash_s_);
+    double before = 0, after = 0;
+    for (size_t t = (t0 >= 10 ? t0 - 10 : 0); t < t0 && t < node_msgs_per_s_.size(); t++) before += node_msgs_per_s_[t];
+    for (size_t t = t0; t < t0 + 10 && t < node_msgs_per_s_.size(); t++) after += node_msgs_per_s_[t];
+    m.failover_load_ratio = before > 0 ? after / before : 0;
   }
   // Faults: what fired (kinds with a count), and what was configured but never fired.
   size_t steps = 0;
@@ -1241,6 +1475,7 @@ RunResult WorldImpl::Run() {
   }
   for (int ep = 0; ep < hub_ep0_; ep++) {
     s4u::Actor::create(endpoints_[ep].name, endpoints_[ep].host, [this, ep] {
+      current_sends_ = &sends_[static_cast<size_t>(ep)];
       if (ep < kFirstServerEp) {
         Effects effects;
         nodes_[ep]->Start(LocalNow(endpoints_[ep], 0), effects);
@@ -1257,6 +1492,11 @@ RunResult WorldImpl::Run() {
   }
   s4u::Actor::create("controller", endpoints_[kStoreEp].host, [this] { ControllerLoop(); });
   engine.run();
+  // Comms still in flight when the run ended: drop them while the engine lives, and free the
+  // packets nobody received.
+  sends_.clear();
+  for (Packet* p : in_flight_) delete p;
+  in_flight_.clear();
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count();
   RunResult r = Collect(wall);

@@ -35,6 +35,11 @@ struct NodeLoad {
   uint64_t messages_in = 0;
   double busy_s = 0;        // simulated CPU time spent
   double utilization = 0;   // busy_s / simulated time
+  uint64_t messages_out = 0;
+  double arrival_rate_per_s = 0;      // lambda
+  double mean_sojourn_ms = 0;         // W: arrival to effects leaving (queueing + service)
+  double mean_in_system_sampled = 0;  // L, sampled every scenario.sample_interval_ms
+  double mean_in_system_little = 0;   // lambda * W
 };
 
 struct RunMetrics {
@@ -50,6 +55,8 @@ struct RunMetrics {
   double inter_server_requests_per_s = 0;
   uint64_t node_messages = 0;
   uint64_t node_bytes = 0;
+  uint64_t client_messages = 0;
+  uint64_t displays = 0;  // a message shown to one recipient (each recipient counted once)  // client <-> server messages, both directions
   uint64_t store_requests = 0;
   uint64_t store_writes = 0;  // messages stored
   uint64_t store_reads = 0;   // StoreRead requests
@@ -66,6 +73,21 @@ struct RunMetrics {
   uint64_t writer_batches = 0;
   double writer_mean_wait_ms = 0;
   uint64_t broker_dropped = 0;
+  uint64_t writer_items = 0;
+  double writer_mean_batch = 0;
+  double writer_arrival_rate_per_s = 0;
+  double writer_mean_waiting_sampled = 0;
+  uint64_t queue_samples = 0;
+  Quantiles presence_staleness;       // change of a contact's status -> a viewer sees it
+  uint64_t presence_view_changes = 0;
+  uint64_t presence_messages = 0;     // into and out of the presence service
+  double presence_messages_per_s = 0;
+  Quantiles offline_delivery;         // sent while the recipient was offline -> shown to it
+  uint64_t background_wakes = 0;
+  uint64_t failover_affected_users = 0;
+  uint64_t failover_unrecovered_users = 0;
+  double failover_reconnect_s = 0;    // first crash -> last cut-off user connected again
+  double failover_load_ratio = 0;     // node messages 10 s after the crash / 10 s before
   std::vector<NodeLoad> node_load;
 };
 

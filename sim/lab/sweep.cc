@@ -1,0 +1,188 @@
+#include "sim/lab/sweep.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "sim/scenario.h"
+
+namespace chatlab::sim::lab {
+namespace fs = std::filesystem;
+using ordered_json = nlohmann::ordered_json;
+
+std::string RunId(size_t point, uint64_t seed) {
+  return absl::StrFormat("p%03d-s%d", point, seed);
+}
+
+std::vector<uint64_t> SweepSeeds(const ExperimentSpec& spec) {
+  auto scenario = LoadScenario(spec.scenario_path);
+  const uint64_t base = scenario.ok() ? scenario->seed : 1;
+  std::vector<uint64_t> seeds;
+  for (int i = 0; i < spec.seeds; i++) seeds.push_back(base + static_cast<uint64_t>(i));
+  return seeds;
+}
+
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+struct Job {
+  std::string id;
+  std::vector<std::string> args;
+  std::string dir;
+};
+
+pid_t Spawn(const Job& job) {
+  std::vector<char*> argv;
+  for (const std::string& a : job.args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    // The child's own chatter goes to its run directory, not to the sweep's terminal.
+    const std::string log = job.dir + "/run.log";
+    if (std::FILE* f = std::freopen(log.c_str(), "w", stdout)) (void)f;
+    if (std::FILE* f = std::freopen(log.c_str(), "a", stderr)) (void)f;
+    execv("/proc/self/exe", argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+void Progress(int done, int total, int resumed, double elapsed_s) {
+  const int width = 40;
+  const int filled = total == 0 ? width : width * done / total;
+  const int fresh = done - resumed;
+  const double eta = fresh > 0 ? elapsed_s / fresh * (total - done) : 0;
+  std::fprintf(stderr, "\r[%s%s] %d/%d runs (%d resumed)  %.0f s elapsed, ~%.0f s left  ",
+               std::string(static_cast<size_t>(filled), '#').c_str(),
+               std::string(static_cast<size_t>(width - filled), '.').c_str(), done, total,
+               resumed, elapsed_s, eta);
+}
+
+}  // namespace
+
+absl::StatusOr<SweepOutcome> RunSweep(const ExperimentSpec& spec, const SweepOptions& options) {
+  const fs::path dir(options.out_dir);
+  std::error_code ec;
+  fs::create_directories(dir / "runs", ec);
+  if (ec) return absl::InvalidArgumentError(absl::StrCat("--out ", options.out_dir, ": ", ec.message()));
+
+  const std::vector<Point> grid = Grid(spec);
+  const std::vector<uint64_t> seeds = SweepSeeds(spec);
+  ordered_json manifest;
+  manifest["scenario_file"] = spec.scenario_path;
+  manifest["scenario_name"] = spec.scenario_name;
+  manifest["scenario_text"] = ReadFile(spec.scenario_path);
+  manifest["quick"] = options.quick;
+  manifest["vary"] = options.vary;
+  manifest["sets"] = spec.sets;
+  manifest["seeds"] = seeds;
+  ordered_json axes = ordered_json::array();
+  for (const Axis& a : spec.axes) axes.push_back({{"key", a.key}, {"values", a.values}});
+  manifest["axes"] = axes;
+  ordered_json points = ordered_json::array();
+  for (size_t i = 0; i < grid.size(); i++) {
+    ordered_json values = ordered_json::object();
+    for (const auto& [k, v] : grid[i]) values[k] = v;
+    points.push_back({{"index", i}, {"values", values}});
+  }
+  manifest["points"] = points;
+
+  const fs::path manifest_path = dir / "sweep.json";
+  if (fs::exists(manifest_path)) {
+    std::ifstream in(manifest_path);
+    const nlohmann::json old = nlohmann::json::parse(in, nullptr, false);
+    const nlohmann::json now = nlohmann::json::parse(manifest.dump());
+    for (const char* k : {"scenario_text", "sets", "seeds", "axes"}) {
+      if (old.is_discarded() || !old.contains(k) || old[k] != now[k]) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            manifest_path.string(), " holds a different sweep (its ", k,
+            " differ); give another --out or delete that directory"));
+      }
+    }
+  }
+  std::ofstream(manifest_path) << manifest.dump(2) << "\n";
+
+  std::vector<Job> jobs;
+  SweepOutcome outcome;
+  for (size_t i = 0; i < grid.size(); i++) {
+    for (uint64_t seed : seeds) {
+      const std::string id = RunId(i, seed);
+      const fs::path run_dir = dir / "runs" / id;
+      outcome.runs++;
+      if (fs::exists(run_dir / "results.json")) {
+        outcome.resumed++;
+        continue;
+      }
+      fs::create_directories(run_dir);
+      Job job{id, {"chatlab", "run", spec.scenario_path, "--seed", std::to_string(seed), "--out",
+                   run_dir.string(), "--no-progress"},
+              run_dir.string()};
+      for (const std::string& s : spec.sets) job.args.insert(job.args.end(), {"--set", s});
+      for (const auto& [k, v] : grid[i]) {
+        // A linked axis ("a,b") sets every key it names to the same value.
+        for (absl::string_view key : absl::StrSplit(k, ',')) {
+          job.args.insert(job.args.end(), {"--set", absl::StrCat(key, "=", v)});
+        }
+      }
+      jobs.push_back(std::move(job));
+    }
+  }
+
+  int parallel = options.jobs > 0 ? options.jobs
+                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  std::map<pid_t, const Job*> running;
+  size_t next = 0;
+  int done = outcome.resumed;
+  std::string failure;
+  if (options.progress) Progress(done, outcome.runs, outcome.resumed, 0);
+  while ((next < jobs.size() && failure.empty()) || !running.empty()) {
+    while (failure.empty() && next < jobs.size() && static_cast<int>(running.size()) < parallel) {
+      const pid_t pid = Spawn(jobs[next]);
+      if (pid < 0) return absl::InternalError("fork failed");
+      running[pid] = &jobs[next++];
+    }
+    int status = 0;
+    const pid_t pid = waitpid(-1, &status, 0);
+    if (pid < 0) break;
+    auto it = running.find(pid);
+    if (it == running.end()) continue;
+    const Job& job = *it->second;
+    running.erase(it);
+    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (rc == 1) {
+      outcome.violated++;
+      outcome.violated_ids.push_back(job.id);
+    } else if (rc != 0 && failure.empty()) {
+      failure = absl::StrCat("run ", job.id, " failed (exit ", rc, "); its log: ", job.dir,
+                             "/run.log");
+    }
+    done++;
+    if (options.progress) Progress(done, outcome.runs, outcome.resumed, elapsed());
+  }
+  if (options.progress) std::fprintf(stderr, "\n");
+  if (!failure.empty()) return absl::InternalError(failure);
+  return outcome;
+}
+
+}  // namespace chatlab::sim::lab
