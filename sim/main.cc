@@ -298,7 +298,7 @@ int main(int argc, char** argv) {
       ->required()
       ->check(CLI::ExistingFile);
   sweep->add_option("--seeds", sw.seeds, "seeds per point (default: the file's sweep.seeds)")
-      ->check(CLI::Range(1, 1000));
+      ->check(CLI::Range(1, chatlab::sim::lab::kSweepSeedsMax));
   sweep->add_option("--jobs,-j", sw.jobs, "runs at a time (default: the number of cores)")
       ->check(CLI::Range(1, 256));
   sweep->add_option("--out", sw.out_dir, "sweep directory (default out/sweep-NAME); resumable");

@@ -118,6 +118,10 @@ struct Scenario {
 
   int servers() const { return regions * servers_per_region; }
   int client_hosts() const { return regions * client_hosts_per_region; }
+  // Mean sends per user per second: send_rate_total_hz spread over the users when it is set.
+  double send_rate_per_user_hz() const {
+    return send_rate_total_hz > 0 ? send_rate_total_hz / users : send_rate_hz;
+  }
 };
 
 // The scenario with every default (what `chatlab run` uses without a file's overrides).

@@ -102,6 +102,10 @@ constexpr uint32_t kHeal = 7;
 constexpr uint32_t kBackgroundWake = 8;   // the device wakes the app in the background
 constexpr uint32_t kBackgroundSleep = 9;  // ... and puts it back to sleep
 
+// failover_load_ratio compares node messages in this many seconds after the first crash with
+// as many seconds before it.
+constexpr size_t kFailoverWindowS = 10;
+
 struct Clock {
   TimeUs skew_us = 0;
   double drift = 0;  // fraction
@@ -230,9 +234,6 @@ class WorldImpl {
   void ScheduleHub(int hub, double at, uint32_t kind, uint32_t index, uint64_t id,
                    TimeUs local_at = 0);
   double NextSendGap(Rng& rng) const;
-  double SendRateHz() const {
-    return sc_.send_rate_total_hz > 0 ? sc_.send_rate_total_hz / sc_.users : sc_.send_rate_hz;
-  }
   ClientSession& Client(UserId u) { return *clients_[u.value - 1]; }
   int HubEndpoint(int hub) const { return hub_ep0_ + hub; }
 
@@ -271,7 +272,7 @@ class WorldImpl {
   uint64_t presence_view_changes_ = 0;
   std::vector<int64_t> offline_delivery_us_;
   uint64_t background_wakes_ = 0;
-  std::vector<double> node_msgs_per_s_;     // node messages sent, by whole simulated second
+  std::vector<uint64_t> node_msgs_per_s_;   // node messages sent, by whole simulated second
   absl::flat_hash_set<uint64_t> failover_waiting_;  // users cut off by a crash, not yet back
   uint64_t failover_affected_ = 0;
   double failover_crash_s_ = -1, failover_last_back_s_ = -1;
@@ -838,7 +839,7 @@ void WorldImpl::ScheduleHub(int hub, double at, uint32_t kind, uint32_t index, u
 }
 
 double WorldImpl::NextSendGap(Rng& rng) const {
-  const double mean = 1.0 / SendRateHz();
+  const double mean = 1.0 / sc_.send_rate_per_user_hz();
   const double u = std::max(rng.UniformDouble(), 1e-12);
   if (sc_.inter_send == "exponential") return -mean * std::log(u);
   const double xm = mean * (sc_.pareto_alpha - 1) / sc_.pareto_alpha;
@@ -858,7 +859,7 @@ void WorldImpl::HubLoop(int hub) {
       ScheduleHub(hub, -sc_.offline_mean_s * std::log(std::max(rng.UniformDouble(), 1e-12)),
                   kGoOnline, idx, 0);
     }
-    if (SendRateHz() > 0) ScheduleHub(hub, NextSendGap(rng), kWorkloadSend, idx, 0);
+    if (sc_.send_rate_per_user_hz() > 0) ScheduleHub(hub, NextSendGap(rng), kWorkloadSend, idx, 0);
   }
   ScheduleHub(hub, sc_.duration_s, kHeal, 0, 0);
   Packet* incoming = nullptr;
@@ -1410,11 +1411,13 @@ RunResult WorldImpl::Collect(double wall_s) {
   m.failover_reconnect_s = failover_crash_s_ < 0 || failover_last_back_s_ < 0
                                ? 0 : failover_last_back_s_ - failover_crash_s_;
   if (failover_crash_s_ >= 0) {
-    // Node messages in the 10 s after the first crash against the 10 s before it.
     const auto t0 = static_cast<size_t>(failover_crash_s_);
+    const size_t end = node_msgs_per_s_.size();
     double before = 0, after = 0;
-    for (size_t t = (t0 >= 10 ? t0 - 10 : 0); t < t0 && t < node_msgs_per_s_.size(); t++) before += node_msgs_per_s_[t];
-    for (size_t t = t0; t < t0 + 10 && t < node_msgs_per_s_.size(); t++) after += node_msgs_per_s_[t];
+    for (size_t t = t0 >= kFailoverWindowS ? t0 - kFailoverWindowS : 0; t < t0 && t < end; t++) {
+      before += node_msgs_per_s_[t];
+    }
+    for (size_t t = t0; t < t0 + kFailoverWindowS && t < end; t++) after += node_msgs_per_s_[t];
     m.failover_load_ratio = before > 0 ? after / before : 0;
   }
   // Faults: what fired (kinds with a count), and what was configured but never fired.

@@ -55,8 +55,8 @@ struct RunMetrics {
   double inter_server_requests_per_s = 0;
   uint64_t node_messages = 0;
   uint64_t node_bytes = 0;
-  uint64_t client_messages = 0;
-  uint64_t displays = 0;  // a message shown to one recipient (each recipient counted once)  // client <-> server messages, both directions
+  uint64_t client_messages = 0;  // client <-> server messages, both directions
+  uint64_t displays = 0;         // a message shown to one recipient (each counted once)
   uint64_t store_requests = 0;
   uint64_t store_writes = 0;  // messages stored
   uint64_t store_reads = 0;   // StoreRead requests
@@ -88,6 +88,7 @@ struct RunMetrics {
   uint64_t failover_unrecovered_users = 0;
   double failover_reconnect_s = 0;    // first crash -> last cut-off user connected again
   double failover_load_ratio = 0;     // node messages 10 s after the crash / 10 s before
+                                      // (kFailoverWindowS in world.cc)
   std::vector<NodeLoad> node_load;
 };
 

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "sim/lab/plan.h"
 
 namespace chatlab::sim::lab {
@@ -88,7 +89,6 @@ void Groups(const SweepData& d, Analysis& a) {
       "below the consumer's query rate times the pull cost; with every member sending at rate r, "
       "a group's message rate is N r and the rule switches to pull at N* = (c_pull / c_push) / "
       "(r P).";
-  double crossover_pred = 0;
   for (size_t i = 0; i < d.points.size(); i++) {
     const Scenario& s = d.scenarios[i];
     const double n = s.group_size_max;
@@ -108,42 +108,37 @@ void Groups(const SweepData& d, Analysis& a) {
                           d.At(i, "metrics.displays / metrics.messages_sent").mean,
                           n - 1});
     }
-    (void)crossover_pred;
   }
   // Feeding Frenzy per activity level: push iff the group's message rate x P < 1 (unit costs:
-  // one delivery against one poll), whatever the size; compare with the measured winner.
-  std::map<std::string, std::pair<double, std::map<std::string, int>>> by_rate;
+  // one delivery against one poll), whatever the size. Against it, the measured winner: which
+  // of push and pull sent fewer backend messages per sent message, at each size.
+  struct Tally {
+    double lambda_p = 0;
+    int push_wins = 0, pull_wins = 0;
+  };
+  std::map<std::string, Tally> by_rate;  // by group message rate, in text: ordered output
+  auto group_rate = [](const Scenario& s) { return s.send_rate_per_user_hz() * s.users; };
   for (size_t i = 0; i < d.points.size(); i++) {
     const Scenario& s = d.scenarios[i];
-    const double rate = s.send_rate_total_hz > 0 ? s.send_rate_total_hz : s.send_rate_hz * s.users;
-    const double p = static_cast<double>(s.protocol.group_poll_interval_us) / 1e6;
-    auto& entry = by_rate[absl::StrFormat("%g", rate)];
-    entry.first = rate * p;
-    (void)entry;
-  }
-  for (const auto& [rate, entry] : by_rate) {
-    // Measured: which of push / pull has fewer backend messages per sent message at each size.
-    int push_wins = 0, pull_wins = 0;
-    for (size_t i = 0; i < d.points.size(); i++) {
-      const Scenario& s = d.scenarios[i];
-      const double r = s.send_rate_total_hz > 0 ? s.send_rate_total_hz : s.send_rate_hz * s.users;
-      if (absl::StrFormat("%g", r) != rate || s.protocol.group_delivery != GroupDelivery::kPush) continue;
-      for (size_t j = 0; j < d.points.size(); j++) {
-        const Scenario& o = d.scenarios[j];
-        const double r2 = o.send_rate_total_hz > 0 ? o.send_rate_total_hz : o.send_rate_hz * o.users;
-        if (absl::StrFormat("%g", r2) != rate || o.protocol.group_delivery != GroupDelivery::kPull ||
-            o.users != s.users) {
-          continue;
-        }
-        const double push = d.At(i, "metrics.backend_messages_per_sent").mean;
-        const double pull = d.At(j, "metrics.backend_messages_per_sent").mean;
-        (push <= pull ? push_wins : pull_wins)++;
+    Tally& t = by_rate[absl::StrFormat("%g", group_rate(s))];
+    t.lambda_p = group_rate(s) * static_cast<double>(s.protocol.group_poll_interval_us) / 1e6;
+    if (s.protocol.group_delivery != GroupDelivery::kPush) continue;
+    for (size_t j = 0; j < d.points.size(); j++) {
+      const Scenario& o = d.scenarios[j];
+      if (o.protocol.group_delivery != GroupDelivery::kPull || o.users != s.users ||
+          group_rate(o) != group_rate(s)) {
+        continue;
       }
+      const double push = d.At(i, "metrics.backend_messages_per_sent").mean;
+      const double pull = d.At(j, "metrics.backend_messages_per_sent").mean;
+      (push <= pull ? t.push_wins : t.pull_wins)++;
     }
+  }
+  for (const auto& [rate, t] : by_rate) {
     a.findings.push_back(absl::StrFormat(
         "At %s group messages/s, lambda*P = %.2g, so Feeding Frenzy's rule (unit costs) says %s "
         "at every size; measured, push sent fewer backend messages at %d sizes and pull at %d.",
-        rate, entry.first, entry.first < 1 ? "push" : "pull", push_wins, pull_wins));
+        rate, t.lambda_p, t.lambda_p < 1 ? "push" : "pull", t.push_wins, t.pull_wins));
   }
 }
 
@@ -218,8 +213,10 @@ void Failover(const SweepData& d, Analysis& a) {
   a.note = "No closed form predicts recovery time here; the invariant is exact: zero "
            "acknowledged messages lost at every point.";
   uint64_t lost = 0;
-  for (size_t i = 0; i < d.points.size(); i++) {
-    lost += static_cast<uint64_t>(d.At(i, "invariants.lost_acked").mean * d.seeds.size());
+  for (const auto& point_runs : d.runs) {
+    for (const nlohmann::json& r : point_runs) {
+      lost += static_cast<uint64_t>(MetricValue(r, "invariants.lost_acked").value_or(0));
+    }
   }
   a.findings.push_back(absl::StrCat("Acknowledged messages lost across all runs: ", lost, "."));
 }
@@ -233,10 +230,11 @@ void Capacity(const SweepData& d, Analysis& a) {
   for (size_t i = 0; i < d.points.size(); i++) {
     const Scenario& s = d.scenarios[i];
     const double online = s.users * s.online_fraction;
+    const double rate = s.send_rate_per_user_hz();
     const std::string label = Label(d, i);
     a.checks.push_back({"store inserts/s = online users x send rate", label,
                         d.At(i, "metrics.store_writes").mean / s.duration_s,
-                        online * s.send_rate_hz});
+                        online * rate});
     const double refresh = static_cast<double>(s.protocol.client_sync_interval_us) / 1e6;
     if (refresh > 0) {
       // Each client syncs (one store request) at connect and every refresh interval; every
@@ -244,18 +242,21 @@ void Capacity(const SweepData& d, Analysis& a) {
       const double sim_time = d.At(i, "sim_time_s").mean;
       a.checks.push_back({"store requests/s = users/refresh + users x rate + users/run length",
                           label, d.At(i, "metrics.store_requests_per_s").mean,
-                          online / refresh + online * s.send_rate_hz + online / sim_time, 0.25});
+                          online / refresh + online * rate + online / sim_time, 0.25});
     }
   }
   PlanAssumptions plan;
   const std::vector<PlanRow> rows = ComputePlan(plan);
-  int flagged = 0;
-  for (const PlanRow& r : rows) flagged += !r.consistent;
-  a.findings.push_back(absl::StrFormat(
-      "The seed's chain, recomputed by `chatlab plan`, has %d figure(s) that do not follow from "
-      "the others (the per-day/per-hour slip, the 10 queues for 10 \"connections\", and the "
-      "100K database requests per second against %.0f computed).",
-      flagged, rows.back().computed));
+  std::vector<std::string> flagged;
+  for (const PlanRow& r : rows) {
+    if (!r.consistent) {
+      flagged.push_back(absl::StrFormat("%s: computed %.4g %s, the seed says %s", r.figure,
+                                        r.computed, r.unit, r.seed_says));
+    }
+  }
+  a.findings.push_back(absl::StrCat(
+      "The seed's chain, recomputed by `chatlab plan`, has ", flagged.size(),
+      " figure(s) that do not follow from the others: ", absl::StrJoin(flagged, "; "), "."));
 }
 
 void Ids(const SweepData& d, Analysis& a) {
@@ -267,25 +268,16 @@ void Ids(const SweepData& d, Analysis& a) {
 }  // namespace
 
 Analysis RunAnalysis(const std::string& name, const SweepData& data) {
+  using Fn = void (*)(const SweepData&, Analysis&);
+  static const std::map<std::string, Fn> kAnalyses = {
+      {"capacity", &Capacity}, {"db-writes", &DbWrites}, {"failover", &Failover},
+      {"forwarding", &Forwarding}, {"groups", &Groups}, {"ids", &Ids},
+      {"offline", &Offline}, {"presence", &Presence}};
   Analysis a;
   if (name.empty()) {
     a.note = "This sweep declares no analysis.";
-  } else if (name == "db-writes") {
-    DbWrites(data, a);
-  } else if (name == "groups") {
-    Groups(data, a);
-  } else if (name == "offline") {
-    Offline(data, a);
-  } else if (name == "presence") {
-    Presence(data, a);
-  } else if (name == "forwarding") {
-    Forwarding(data, a);
-  } else if (name == "failover") {
-    Failover(data, a);
-  } else if (name == "capacity") {
-    Capacity(data, a);
-  } else if (name == "ids") {
-    Ids(data, a);
+  } else if (auto it = kAnalyses.find(name); it != kAnalyses.end()) {
+    it->second(data, a);
   } else {
     a.note = absl::StrCat("Unknown analysis '", name, "': no validation was run.");
   }

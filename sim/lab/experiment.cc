@@ -36,6 +36,17 @@ absl::Status CheckValue(const std::string& where, const std::string& key, const 
   return absl::OkStatus();
 }
 
+// Adds an axis, or replaces the values of an axis with the same key.
+void AddAxis(ExperimentSpec& spec, Axis axis) {
+  for (Axis& a : spec.axes) {
+    if (a.key == axis.key) {
+      a.values = std::move(axis.values);
+      return;
+    }
+  }
+  spec.axes.push_back(std::move(axis));
+}
+
 // Reads seeds / vary / set of a [sweep] or [sweep.quick] table into spec.
 absl::Status ReadSweepTable(const toml::table& t, const std::string& path, const std::string& name,
                             ExperimentSpec& spec) {
@@ -45,9 +56,9 @@ absl::Status ReadSweepTable(const toml::table& t, const std::string& path, const
     if (key == "quick" && name == "sweep") continue;
     if (key == "seeds") {
       auto n = v.value_exact<int64_t>();
-      if (!n || *n < 1 || *n > 1000) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(Where(path, v), ": ", full, ": expected an integer in [1, 1000]"));
+      if (!n || *n < 1 || *n > kSweepSeedsMax) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Where(path, v), ": ", full, ": expected an integer in [1, ", kSweepSeedsMax, "]"));
       }
       spec.seeds = static_cast<int>(*n);
     } else if (key == "set") {
@@ -91,14 +102,7 @@ absl::Status ReadSweepTable(const toml::table& t, const std::string& path, const
           if (!st.ok()) return st;
           axis.values.push_back(*text);
         }
-        bool replaced = false;
-        for (Axis& a : spec.axes) {
-          if (a.key == axis_key) {
-            a.values = axis.values;
-            replaced = true;
-          }
-        }
-        if (!replaced) spec.axes.push_back(std::move(axis));
+        AddAxis(spec, std::move(axis));
       }
     } else {
       return absl::InvalidArgumentError(
@@ -219,12 +223,9 @@ absl::StatusOr<ExperimentSpec> LoadExperiment(const std::string& scenario_path, 
                                               const std::vector<std::string>& vary) {
   auto scenario = LoadScenario(scenario_path);
   if (!scenario.ok()) return scenario.status();
-  std::ifstream in(scenario_path);
-  std::stringstream buf;
-  buf << in.rdbuf();
   toml::table root;
   try {
-    root = toml::parse(buf.str(), scenario_path);
+    root = toml::parse(ReadTextFile(scenario_path), scenario_path);
   } catch (const toml::parse_error& err) {
     return absl::InvalidArgumentError(absl::StrCat(scenario_path, ":", err.source().begin.line,
                                                    ": ", std::string(err.description())));
@@ -232,6 +233,7 @@ absl::StatusOr<ExperimentSpec> LoadExperiment(const std::string& scenario_path, 
   ExperimentSpec spec;
   spec.scenario_path = scenario_path;
   spec.scenario_name = scenario->name;
+  spec.base_seed = scenario->seed;
   if (const toml::table* sweep = root["sweep"].as_table()) {
     absl::Status st = ReadSweepTable(*sweep, scenario_path, "sweep", spec);
     if (!st.ok()) return st;
@@ -257,14 +259,7 @@ absl::StatusOr<ExperimentSpec> LoadExperiment(const std::string& scenario_path, 
       absl::Status st = CheckValue("--vary", axis.key, value);
       if (!st.ok()) return st;
     }
-    bool replaced = false;
-    for (Axis& a : spec.axes) {
-      if (a.key == axis.key) {
-        a.values = axis.values;
-        replaced = true;
-      }
-    }
-    if (!replaced) spec.axes.push_back(std::move(axis));
+    AddAxis(spec, std::move(axis));
   }
   if (!spec.x.empty()) {
     bool found = false;
@@ -294,6 +289,13 @@ std::vector<Point> Grid(const ExperimentSpec& spec) {
     points = std::move(next);
   }
   return points;
+}
+
+std::string ReadTextFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
 }
 
 std::string PointLabel(const Point& p, const std::vector<std::string>& keys) {

@@ -29,6 +29,7 @@
 #ifndef CHATLAB_SIM_LAB_EXPERIMENT_H_
 #define CHATLAB_SIM_LAB_EXPERIMENT_H_
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -49,9 +50,13 @@ struct PlotSpec {
   bool y_log = false;
 };
 
+// The most seeds a sweep may run per point (sweep.seeds, --seeds).
+inline constexpr int kSweepSeedsMax = 1000;
+
 struct ExperimentSpec {
   std::string scenario_path;
   std::string scenario_name;
+  uint64_t base_seed = 1;  // the scenario's seed: a sweep runs base_seed .. base_seed + seeds - 1
   int seeds = 3;
   std::vector<Axis> axes;         // the grid, in file order
   std::vector<std::string> sets;  // fixed overrides
@@ -81,6 +86,9 @@ std::vector<Point> Grid(const ExperimentSpec& spec);
 
 // "k1=v1,k2=v2" with keys shortened to their last segment; "" for an empty point.
 std::string PointLabel(const Point& p, const std::vector<std::string>& keys);
+
+// A whole file as text ("" if it cannot be read).
+std::string ReadTextFile(const std::string& path);
 
 }  // namespace chatlab::sim::lab
 

@@ -412,13 +412,6 @@ std::string Conclude(const SweepData& d, const Layout& l) {
   return out;
 }
 
-std::string ReadText(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream b;
-  b << in.rdbuf();
-  return b.str();
-}
-
 }  // namespace
 
 absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
@@ -583,7 +576,7 @@ absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
   absl::StrAppend(&h, "<h2>Plots</h2>\n<p>Each point is the mean over ", d.seeds.size(),
                   " seeds; error bars are 95% confidence intervals.</p>\n");
   for (const auto& [p, svg] : plots) {
-    std::string text = ReadText(dir / svg);
+    std::string text = ReadTextFile((dir / svg).string());
     const size_t start = text.find("<svg");
     if (start != std::string::npos) text = text.substr(start);
     absl::StrAppend(&h, "<figure id=\"", Slug(svg), "\">", text, "<figcaption>", Html(p->title),

@@ -9,13 +9,11 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "sim/scenario.h"
 
 namespace chatlab::sim::lab {
 namespace fs = std::filesystem;
@@ -26,21 +24,12 @@ std::string RunId(size_t point, uint64_t seed) {
 }
 
 std::vector<uint64_t> SweepSeeds(const ExperimentSpec& spec) {
-  auto scenario = LoadScenario(spec.scenario_path);
-  const uint64_t base = scenario.ok() ? scenario->seed : 1;
   std::vector<uint64_t> seeds;
-  for (int i = 0; i < spec.seeds; i++) seeds.push_back(base + static_cast<uint64_t>(i));
+  for (int i = 0; i < spec.seeds; i++) seeds.push_back(spec.base_seed + static_cast<uint64_t>(i));
   return seeds;
 }
 
 namespace {
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return buf.str();
-}
 
 struct Job {
   std::string id;
@@ -88,7 +77,7 @@ absl::StatusOr<SweepOutcome> RunSweep(const ExperimentSpec& spec, const SweepOpt
   ordered_json manifest;
   manifest["scenario_file"] = spec.scenario_path;
   manifest["scenario_name"] = spec.scenario_name;
-  manifest["scenario_text"] = ReadFile(spec.scenario_path);
+  manifest["scenario_text"] = ReadTextFile(spec.scenario_path);
   manifest["quick"] = options.quick;
   manifest["vary"] = options.vary;
   manifest["sets"] = spec.sets;
