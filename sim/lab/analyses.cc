@@ -250,8 +250,10 @@ void Capacity(const SweepData& d, Analysis& a) {
   std::vector<std::string> flagged;
   for (const PlanRow& r : rows) {
     if (!r.consistent) {
-      flagged.push_back(absl::StrFormat("%s: computed %.4g %s, the seed says %s", r.figure,
-                                        r.computed, r.unit, r.seed_says));
+      flagged.push_back(absl::StrCat(
+          absl::StrFormat("%s: computed %.4g %s, the seed says %s", r.figure, r.computed, r.unit,
+                          r.seed_says),
+          r.note.empty() ? "" : absl::StrCat(" (", r.note, ")")));
     }
   }
   a.findings.push_back(absl::StrCat(
