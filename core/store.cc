@@ -18,6 +18,18 @@ bool ValidKind(ReceiptKind kind) {
   return kind == ReceiptKind::kDelivered || kind == ReceiptKind::kRead;
 }
 
+size_t MarkIndex(ReceiptKind kind) {
+  assert(ValidKind(kind));
+  return static_cast<size_t>(kind) - 1;
+}
+
+// Takes one member off watermark mark in a group's histogram.
+void Unmark(absl::btree_map<MessageId, uint32_t>& marks, MessageId mark) {
+  const auto it = marks.find(mark);
+  assert(it != marks.end() && it->second > 0);
+  if (--it->second == 0) marks.erase(it);
+}
+
 }  // namespace
 
 GroupMode ChooseGroupMode(const ProtocolConfig& config, size_t members, uint32_t rate) {
@@ -349,14 +361,23 @@ void MessageStore::Join(UserId user, GroupId group_id) {
   assert(mirrored);
   (void)added;
   (void)mirrored;
+  const ConversationId conv = ConversationId::Group(group_id);
+  for (const ReceiptKind kind : {ReceiptKind::kDelivered, ReceiptKind::kRead}) {
+    group.marks[MarkIndex(kind)][Watermark(conv, user, kind)]++;
+  }
   assert(group.members.size() <= options_.config.store_group_members_max);
 }
 
 void MessageStore::Leave(UserId user, GroupId group_id) {
   // The group stays (with its history) even when its last member leaves.
-  const size_t removed = groups_.at(group_id).members.erase(user);
+  Group& group = groups_.at(group_id);
+  const size_t removed = group.members.erase(user);
   assert(removed == 1);
   (void)removed;
+  const ConversationId conv = ConversationId::Group(group_id);
+  for (const ReceiptKind kind : {ReceiptKind::kDelivered, ReceiptKind::kRead}) {
+    Unmark(group.marks[MarkIndex(kind)], Watermark(conv, user, kind));
+  }
   const auto groups = user_groups_.find(user);
   assert(groups != user_groups_.end());
   const size_t unmirrored = groups->second.erase(group_id);
@@ -398,10 +419,9 @@ void MessageStore::OnStoreReceipt(NodeId from, const StoreReceipt& m, Effects& o
     return;
   }
   const MessageId up_to = std::min(m.up_to, Head(m.conv));
-  const WatermarkKey key{m.conv, m.reader, m.kind};
   const MessageId old_mark = Watermark(m.conv, m.reader, m.kind);
   if (up_to > old_mark) {
-    watermarks_[key] = up_to;
+    SetWatermark(m.conv, m.reader, m.kind, up_to);
     out.push_back(Persist{PersistWatermark{m.conv, m.reader, m.kind, up_to}});
   }
   const MessageId mark = std::max(old_mark, up_to);
@@ -431,11 +451,33 @@ void MessageStore::OnStoreReceipt(NodeId from, const StoreReceipt& m, Effects& o
 MessageId MessageStore::GroupAggregate(const ConversationId& conv, const Group& group,
                                        ReceiptKind kind) const {
   assert(!group.members.empty());
-  MessageId aggregate = std::numeric_limits<MessageId>::max();
+  const MarkHistogram& marks = group.marks[MarkIndex(kind)];
+  assert(!marks.empty());
+#ifndef NDEBUG
+  MessageId scanned = std::numeric_limits<MessageId>::max();
   for (const UserId member : group.members) {
-    aggregate = std::min(aggregate, Watermark(conv, member, kind));
+    scanned = std::min(scanned, Watermark(conv, member, kind));
   }
-  return aggregate;
+  assert(scanned == marks.begin()->first);
+#else
+  (void)conv;
+#endif
+  return marks.begin()->first;
+}
+
+void MessageStore::SetWatermark(const ConversationId& conv, UserId reader, ReceiptKind kind,
+                                MessageId up_to) {
+  MessageId& mark = watermarks_[WatermarkKey{conv, reader, kind}];
+  if (up_to <= mark) return;
+  if (conv.is_group()) {
+    const auto group = groups_.find(conv.group());
+    if (group != groups_.end() && group->second.members.contains(reader)) {
+      MarkHistogram& marks = group->second.marks[MarkIndex(kind)];
+      Unmark(marks, mark);
+      marks[up_to]++;
+    }
+  }
+  mark = up_to;
 }
 
 // ---- Restore from durable records --------------------------------------------------------------
@@ -457,8 +499,7 @@ absl::Status MessageStore::Restore(const PersistRecord& record) {
       return absl::InvalidArgumentError(
           absl::StrCat("restore: watermark of ", ToString(w->reader), " in ", ToString(w->conv)));
     }
-    MessageId& mark = watermarks_[WatermarkKey{w->conv, w->reader, w->kind}];
-    mark = std::max(mark, w->up_to);
+    SetWatermark(w->conv, w->reader, w->kind, w->up_to);
   } else {
     const auto& a = std::get<PersistAggregate>(record);
     if (!a.conv.is_group() || !a.conv.Valid() || !ValidKind(a.kind)) {

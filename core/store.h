@@ -55,6 +55,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <array>
 #include <deque>
 #include <limits>
 #include <utility>
@@ -160,9 +161,16 @@ class MessageStore : public Node {
   size_t dedup_size() const { return dedup_.size(); }
 
  private:
+  // Members' receipt watermarks of one kind as a histogram: watermark -> number of members
+  // holding it. Its first key is the group's aggregate (the min over members) in O(log n), where
+  // a scan over members would cost O(n) per receipt and O(n^2) per group message.
+  using MarkHistogram = absl::btree_map<MessageId, uint32_t>;
   struct Group {
     absl::btree_set<UserId> members;  // mirrored by user_groups_
     GroupRate rate;                   // appended messages, for kHybrid
+    // Indexed by ReceiptKind - 1. Invariant: marks[k] counts exactly the members, each at
+    // Watermark(conv, member, k); GroupAggregate checks it against a scan in debug builds.
+    std::array<MarkHistogram, 2> marks;
   };
   struct DedupKey {
     UserId sender;
@@ -200,6 +208,9 @@ class MessageStore : public Node {
   MessageId GroupAggregate(const ConversationId& conv, const Group& group, ReceiptKind kind) const;
   void Join(UserId user, GroupId group_id);
   void Leave(UserId user, GroupId group_id);
+  // Sets reader's watermark of kind in conv to up_to (>= the old one), keeping the group's
+  // histogram in step when reader is a member.
+  void SetWatermark(const ConversationId& conv, UserId reader, ReceiptKind kind, MessageId up_to);
 
   NodeOptions options_;
   SnowflakeGenerator snowflake_;
