@@ -104,15 +104,23 @@ void ClientSession::SetTyping(TimeUs now, const ConversationId& conv, bool activ
 
 uint64_t ClientSession::JoinGroup(TimeUs now, GroupId group, Effects& out) {
   assert(connected());
-  const uint64_t req = NewRequest(now, RequestKind::kGroup, ConversationId::Group(group), out);
-  out.push_back(SendToServer{chatlab::JoinGroup{req, group}});
-  return req;
+  membership_intent_[group] = true;
+  return SendMembership(now, group, true, out);
 }
 
 uint64_t ClientSession::LeaveGroup(TimeUs now, GroupId group, Effects& out) {
   assert(connected());
+  membership_intent_[group] = false;
+  return SendMembership(now, group, false, out);
+}
+
+uint64_t ClientSession::SendMembership(TimeUs now, GroupId group, bool join, Effects& out) {
   const uint64_t req = NewRequest(now, RequestKind::kGroup, ConversationId::Group(group), out);
-  out.push_back(SendToServer{chatlab::LeaveGroup{req, group}});
+  if (join) {
+    out.push_back(SendToServer{chatlab::JoinGroup{req, group}});
+  } else {
+    out.push_back(SendToServer{chatlab::LeaveGroup{req, group}});
+  }
   return req;
 }
 
@@ -145,6 +153,7 @@ void ClientSession::OnConnected(TimeUs now, SessionId session, NodeId server, Ef
       out.push_back(SendToServer{Receipt{conv, ReceiptKind::kDelivered, c.delivered_sent}});
     }
   }
+  for (const auto& [group, join] : membership_intent_) SendMembership(now, group, join, out);
   Sync(now, out);
   if (config.client_sync_interval_us > 0) {
     out.push_back(ArmTimer{TimerId(kSyncTimer, connection_epoch_),
@@ -379,7 +388,16 @@ void ClientSession::OnSyncResult(TimeUs now, const SyncResult& r, Effects& out) 
 }
 
 void ClientSession::OnGroupResult(TimeUs now, const GroupResult& r, Effects& out) {
-  if (requests_.erase(r.request_id) == 0) return;
+  const auto req = requests_.find(r.request_id);
+  if (req == requests_.end()) return;
+  const auto intent = membership_intent_.find(r.group);
+  if (r.code != Code::kOk && !IsPermanentFailure(r.code)) return;  // its timeout re-sends it
+  requests_.erase(req);
+  // The answer settles the intent if it answers the latest one (a join answered after the user
+  // asked to leave does not settle the leave).
+  const bool answers_intent = intent != membership_intent_.end() &&
+                              (r.code != Code::kOk || r.joined == intent->second);
+  if (answers_intent) membership_intent_.erase(intent);
   if (r.code != Code::kOk) return;
   const ConversationId conv = ConversationId::Group(r.group);
   if (r.joined) {
@@ -546,6 +564,11 @@ void ClientSession::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
         StartCatchUp(now, r.conv, out);
       } else if (r.kind == RequestKind::kSync) {
         Sync(now, out);
+      } else if (r.kind == RequestKind::kGroup && connected()) {
+        const auto intent = membership_intent_.find(r.conv.group());
+        if (intent != membership_intent_.end()) {
+          SendMembership(now, intent->first, intent->second, out);
+        }
       }
       break;
     }

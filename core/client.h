@@ -110,6 +110,9 @@ class ClientSession {
   void MarkRead(TimeUs now, const ConversationId& conv, Effects& out);
   void SetTyping(TimeUs now, const ConversationId& conv, bool active, Effects& out);
   // Returns the request id; the answer arrives as GroupResult. REQUIRES: connected().
+  // The latest join or leave of each group is kept until the server answers it: re-sent when its
+  // request times out and after every reconnect (both are idempotent at the store), dropped on a
+  // permanent failure.
   uint64_t JoinGroup(TimeUs now, GroupId group, Effects& out);
   uint64_t LeaveGroup(TimeUs now, GroupId group, Effects& out);
   // Ask for a full catch-up now.
@@ -198,6 +201,8 @@ class ClientSession {
   void PollPresence(TimeUs now, Effects& out);
   void PollGroups(TimeUs now, Effects& out);
   uint64_t NewRequest(TimeUs now, RequestKind kind, ConversationId conv, Effects& out);
+  // Sends a join (join) or leave of group as a new request.
+  uint64_t SendMembership(TimeUs now, GroupId group, bool join, Effects& out);
   TimeUs Backoff(uint32_t attempts);
   Conversation& Conv(const ConversationId& conv) { return convs_[conv]; }
 
@@ -217,6 +222,8 @@ class ClientSession {
   absl::btree_map<ClientMsgId, OutboxEntry> outbox_;
   absl::btree_map<ConversationId, Conversation> convs_;
   absl::btree_set<GroupId> groups_;
+  // Joins (true) and leaves (false) not yet answered, by group.
+  absl::btree_map<GroupId, bool> membership_intent_;
   absl::btree_map<uint64_t, Request> requests_;
   // Conversations whose delivery receipt should be sent at the end of this input.
   absl::btree_set<ConversationId> receipt_dirty_;

@@ -131,6 +131,47 @@ TEST_F(ChatFlowTest, GroupJoinSendLeave) {
   ExpectNoViolations();
 }
 
+// A join whose request is lost is not forgotten: the client re-sends it when the request times
+// out, and after a reconnect if the session died first; a leave likewise.
+TEST_F(ChatFlowTest, UnansweredJoinsAndLeavesAreResent) {
+  SetUpCluster(TestConfig());
+  c().Connect(kAlice, S(0));
+  c().Connect(kBob, S(0));
+  c().RunFor(kUsPerSecond);
+  c().SetFaults(FaultOptions{.loss = 1.0});  // every node -> node message is lost
+  c().JoinGroup(kAlice, kGroup);
+  c().RunFor(kUsPerSecond);
+  EXPECT_TRUE(c().store().Members(kGroup).empty());
+  c().SetFaults(FaultOptions{});
+  c().RunFor(TestConfig().client_request_timeout_us);  // the timeout re-sends it
+  EXPECT_EQ(c().store().Members(kGroup), std::vector<UserId>{kAlice});
+  EXPECT_TRUE(c().client(kAlice).groups().contains(kGroup));
+
+  // Bob's join is lost and his session dies before it times out: the reconnect re-sends it.
+  c().SetFaults(FaultOptions{.loss = 1.0});
+  c().JoinGroup(kBob, kGroup);
+  c().RunFor(100 * kUsPerMs);
+  c().Disconnect(kBob);
+  c().RunFor(kUsPerSecond);
+  c().SetFaults(FaultOptions{});
+  c().Connect(kBob, S(1));
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(c().store().Members(kGroup), (std::vector<UserId>{kAlice, kBob}));
+
+  // A lost leave is re-sent too; once answered, nothing more is sent.
+  c().SetFaults(FaultOptions{.loss = 1.0});
+  c().LeaveGroup(kAlice, kGroup);
+  c().RunFor(kUsPerSecond);
+  c().SetFaults(FaultOptions{});
+  c().RunFor(TestConfig().client_request_timeout_us);
+  EXPECT_EQ(c().store().Members(kGroup), std::vector<UserId>{kBob});
+  EXPECT_FALSE(c().client(kAlice).groups().contains(kGroup));
+  const uint64_t ops = c().store().stats().membership_ops;
+  c().RunFor(3 * TestConfig().client_request_timeout_us);
+  EXPECT_EQ(c().store().stats().membership_ops, ops);
+  ExpectNoViolations();
+}
+
 TEST_F(ChatFlowTest, TypingIsRelayedAndExpires) {
   SetUpCluster(TestConfig());
   c().Connect(kAlice, S(0));
