@@ -61,6 +61,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"topology.regions", &s.regions},
       {"topology.servers_per_region", &s.servers_per_region},
       {"topology.client_hosts_per_region", &s.client_hosts_per_region},
+      {"topology.users_per_client_host", &s.users_per_client_host},
       {"topology.services_region", &s.services_region},
       {"cost.host_speed_gflops", &s.host_speed_gflops},
       {"cost.store_write_flops", &s.store_write_flops},
@@ -365,6 +366,7 @@ absl::Status Validate(const Scenario& s) {
   if (s.regions < 1) return bad("topology.regions must be >= 1");
   if (s.servers_per_region < 1) return bad("topology.servers_per_region must be >= 1");
   if (s.client_hosts_per_region < 1) return bad("topology.client_hosts_per_region must be >= 1");
+  if (s.users_per_client_host < 0) return bad("topology.users_per_client_host must be >= 0");
   if (s.services_region < 0 || s.services_region >= s.regions) {
     return bad("topology.services_region must name a region");
   }

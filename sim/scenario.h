@@ -8,6 +8,7 @@
 #ifndef CHATLAB_SIM_SCENARIO_H_
 #define CHATLAB_SIM_SCENARIO_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -68,6 +69,10 @@ struct Scenario {
   int regions = 1;
   int servers_per_region = 2;
   int client_hosts_per_region = 1;
+  // When > 0: add client hosts to each region until none drives more than this many users. One
+  // actor per host drives all its users, and SimGrid's per-actor bookkeeping grows with the
+  // communications that actor has in flight. 0 keeps exactly client_hosts_per_region.
+  int users_per_client_host = 5000;
   int services_region = 0;
 
   // [cost] simulated CPU, in flops; hosts run at host_speed_gflops.
@@ -117,7 +122,14 @@ struct Scenario {
   std::vector<ClockSpec> clocks;
 
   int servers() const { return regions * servers_per_region; }
-  int client_hosts() const { return regions * client_hosts_per_region; }
+  // Client hosts per region: client_hosts_per_region, or more per users_per_client_host.
+  int hosts_per_region() const {
+    if (users_per_client_host <= 0) return client_hosts_per_region;
+    const int64_t per_region = (static_cast<int64_t>(users) + regions - 1) / regions;
+    const int64_t needed = (per_region + users_per_client_host - 1) / users_per_client_host;
+    return static_cast<int>(std::max<int64_t>(client_hosts_per_region, needed));
+  }
+  int client_hosts() const { return regions * hosts_per_region(); }
   // Mean sends per user per second: send_rate_total_hz spread over the users when it is set.
   double send_rate_per_user_hz() const {
     return send_rate_total_hz > 0 ? send_rate_total_hz / users : send_rate_hz;

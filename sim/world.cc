@@ -64,6 +64,23 @@ struct Packet {
   PushToDevice push;
 };
 
+// What one SimGrid communication carries: the packets one actor emitted at one simulated instant
+// to one endpoint, in emission order, and their total size on the wire. A 10,000-member push
+// is then one communication per client host instead of 10,000 (SimGrid's per-communication
+// bookkeeping, not the network, would otherwise bound the fan-outs we can simulate).
+struct Bundle {
+  std::vector<std::unique_ptr<Packet>> packets;
+  uint64_t bytes = 0;
+};
+
+// One actor's sends: bundles being filled this instant, and communications started and not yet
+// reaped.
+struct Outbox {
+  std::vector<std::pair<int, std::unique_ptr<Bundle>>> pending;  // by first packet's order
+  absl::flat_hash_map<int, size_t> slot;                         // destination -> pending index
+  std::deque<s4u::CommPtr> sends;
+};
+
 uint64_t Fnv(uint64_t h, uint64_t v) {
   for (int i = 0; i < 8; i++) {
     h ^= (v >> (8 * i)) & 0xff;
@@ -216,8 +233,9 @@ class WorldImpl {
   double CostFlops(int ep, const Packet& p, const Effects& effects) const;
   void SendNodeMessage(int from_ep, int to_ep, Message msg);
   void Transmit(int from_ep, int to_ep, std::unique_ptr<Packet> p);
-  void ReapSends();  // finishes the running actor's completed sends
-  std::unique_ptr<Packet> Receive(Packet* p);
+  void ReapSends();  // finishes the running actor's completed communications
+  std::unique_ptr<Bundle> Receive(Bundle* b);
+  void FlushSends();  // starts one communication per destination of the running actor's bundles
   bool Partitioned(int from_ep, int to_ep, double now) const;
   bool Selects(const std::string& selector, int ep) const;
   void CrashServer(int server);
@@ -280,10 +298,17 @@ class WorldImpl {
   uint64_t client_messages_ = 0;
   uint64_t displays_ = 0;
   void SampleQueues();
-  // Sends of the running actor (each loop points this at its own queue before it runs).
-  std::deque<s4u::CommPtr>* current_sends_ = nullptr;
-  std::vector<std::deque<s4u::CommPtr>> sends_;  // by endpoint, + 1 for the controller
-  absl::flat_hash_set<Packet*> in_flight_;       // sent, not yet received: freed at the end
+  // The running actor's outbox. By SimGrid pid, not a "current" pointer: any simcall (a send, a
+  // wait) lets other actors run before it returns.
+  Outbox& Out() { return *outbox_of_pid_[static_cast<size_t>(s4u::this_actor::get_pid())]; }
+  void BindOutbox(size_t index) {  // the running actor sends through sends_[index]
+    const auto pid = static_cast<size_t>(s4u::this_actor::get_pid());
+    if (outbox_of_pid_.size() <= pid) outbox_of_pid_.resize(pid + 1, nullptr);
+    outbox_of_pid_[pid] = &sends_[index];
+  }
+  std::vector<Outbox*> outbox_of_pid_;
+  std::vector<Outbox> sends_;                // by endpoint, + 1 for the controller
+  absl::flat_hash_set<Bundle*> in_flight_;   // sent, not yet received: freed at the end
   std::map<std::string, uint64_t> faults_;
   uint64_t digest_ = 1469598103934665603ULL;
   uint64_t events_ = 0;
@@ -325,7 +350,7 @@ WorldImpl::WorldImpl(const RunOptions& o)
   end_s_ = sc_.duration_s + sc_.quiet_s;
   topology_ = Topology{NodeId(1), NodeId(2), NodeId(3), NodeId(4), NodeId(5), NodeId(6)};
   endpoints_.resize(static_cast<size_t>(hub_ep0_ + hubs_));
-  sends_.resize(endpoints_.size() + 1);
+  sends_ = std::vector<Outbox>(endpoints_.size() + 1);
   for (int i = 0; i < kFirstServerEp; i++) {
     endpoints_[i].name = kServiceNames[i];
     endpoints_[i].region = sc_.services_region;
@@ -340,7 +365,7 @@ WorldImpl::WorldImpl(const RunOptions& o)
   for (int h = 0; h < hubs_; h++) {
     Endpoint& e = endpoints_[hub_ep0_ + h];
     e.name = absl::StrCat("clients", h);
-    e.region = h / sc_.client_hosts_per_region;
+    e.region = h / sc_.hosts_per_region();
   }
   for (const ClockSpec& c : sc_.clocks) {
     for (int ep = 0; ep < hub_ep0_; ep++) {
@@ -421,8 +446,8 @@ void WorldImpl::BuildPopulation() {
   for (int i = 0; i < n; i++) {
     UserState& u = users_[static_cast<size_t>(i)];
     u.region = i % sc_.regions;
-    u.hub = u.region * sc_.client_hosts_per_region +
-            static_cast<int>(rng.Uniform(static_cast<uint64_t>(sc_.client_hosts_per_region)));
+    u.hub = u.region * sc_.hosts_per_region() +
+            static_cast<int>(rng.Uniform(static_cast<uint64_t>(sc_.hosts_per_region())));
     u.home_server = u.region * sc_.servers_per_region +
                     static_cast<int>(rng.Uniform(static_cast<uint64_t>(sc_.servers_per_region)));
     for (int c = 0; c < sc_.contacts_per_user; c++) {
@@ -477,10 +502,9 @@ ChatServer* WorldImpl::ServerAt(int ep) {
 void WorldImpl::NodeLoop(int ep) {
   Endpoint& e = endpoints_[static_cast<size_t>(ep)];
   e.mailbox->set_receiver(s4u::Actor::self());
-  Packet* incoming = nullptr;
+  Bundle* incoming = nullptr;
   std::vector<s4u::CommPtr> comms(1);
   while (true) {
-    current_sends_ = &sends_[static_cast<size_t>(ep)];
     ReapSends();
     double now = s4u::Engine::get_clock();
     while (!e.timers.empty() && e.timers.top().at <= now) {
@@ -507,15 +531,16 @@ void WorldImpl::NodeLoop(int ep) {
       e.outputs.pop_front();
       if (o.incarnation == incarnation_[static_cast<size_t>(ep)]) ApplyNodeEffects(ep, o.effects);
     }
+    FlushSends();
     if (now >= end_s_) break;
-    if (!comms[0]) comms[0] = e.mailbox->get_async<Packet>(&incoming);
+    if (!comms[0]) comms[0] = e.mailbox->get_async<Bundle>(&incoming);
     double next = std::min(e.timers.empty() ? end_s_ : e.timers.top().at, end_s_);
     if (!e.outputs.empty()) next = std::min(next, e.outputs.front().at);
     const ssize_t got = s4u::Comm::wait_any_for(comms, std::max(0.0, next - now));
     if (got < 0) continue;
     comms[0] = nullptr;
-    current_sends_ = &sends_[static_cast<size_t>(ep)];
-    HandleAtNode(ep, Receive(incoming));
+    const std::unique_ptr<Bundle> bundle = Receive(incoming);
+    for (auto& p : bundle->packets) HandleAtNode(ep, std::move(p));
   }
   if (comms[0]) comms[0]->cancel();
   e.mailbox->set_receiver(nullptr);
@@ -762,17 +787,32 @@ void WorldImpl::Transmit(int from, int to, std::unique_ptr<Packet> p) {
     if (node_msgs_per_s_.size() <= second) node_msgs_per_s_.resize(second + 1, 0);
     node_msgs_per_s_[second]++;
   }
-  s4u::Mailbox* mb = endpoints_[static_cast<size_t>(to)].mailbox;
-  Packet* raw = p.release();
-  in_flight_.insert(raw);
-  // Not detached: SimGrid 3.32 keeps every detached comm in one global std::list that each
-  // finished comm walks (O(messages in flight) per message). A comm kept by its sending actor
-  // sits only on that actor's list; the actor reaps it once it is done (ReapSends).
-  current_sends_->push_back(mb->put_async(raw, bytes));
+  Outbox& out = Out();
+  const auto [slot, added] = out.slot.try_emplace(to, out.pending.size());
+  if (added) out.pending.emplace_back(to, std::make_unique<Bundle>());
+  Bundle& bundle = *out.pending[slot->second].second;
+  bundle.packets.push_back(std::move(p));
+  bundle.bytes += bytes;
+}
+
+void WorldImpl::FlushSends() {
+  Outbox& out = Out();
+  for (auto& [to, bundle] : out.pending) {
+    s4u::Mailbox* mb = endpoints_[static_cast<size_t>(to)].mailbox;
+    const uint64_t bytes = bundle->bytes;
+    Bundle* raw = bundle.release();
+    in_flight_.insert(raw);
+    // Not detached: SimGrid 3.32 keeps every detached comm in one global std::list that each
+    // finished comm walks (O(messages in flight) per message). A comm kept by its sending actor
+    // sits only on that actor's list; the actor reaps it once it is done (ReapSends).
+    out.sends.push_back(mb->put_async(raw, bytes));
+  }
+  out.pending.clear();
+  out.slot.clear();
 }
 
 void WorldImpl::ReapSends() {
-  std::deque<s4u::CommPtr>& sends = *current_sends_;
+  std::deque<s4u::CommPtr>& sends = Out().sends;
   // A started comm's remaining bytes reach 0 when its transfer completes.
   while (!sends.empty() && sends.front()->get_remaining() <= 0) {
     try {
@@ -784,9 +824,9 @@ void WorldImpl::ReapSends() {
   }
 }
 
-std::unique_ptr<Packet> WorldImpl::Receive(Packet* p) {
-  in_flight_.erase(p);
-  return std::unique_ptr<Packet>(p);
+std::unique_ptr<Bundle> WorldImpl::Receive(Bundle* b) {
+  in_flight_.erase(b);
+  return std::unique_ptr<Bundle>(b);
 }
 
 void WorldImpl::CrashServer(int s) {
@@ -798,7 +838,7 @@ void WorldImpl::CrashServer(int s) {
   if (failover_crash_s_ < 0) failover_crash_s_ = s4u::Engine::get_clock();
   Digest(s4u::Engine::get_clock(), ep, 400, 0, 0);
   // The clients' connections break: each hub learns it after the packets already in flight.
-  // Copy first: sending lets other actors run, and they may change the session tables.
+  // Take the set out first: the server's sessions all end here.
   const absl::btree_set<uint64_t> broken = std::move(server_sessions_[static_cast<size_t>(s)]);
   server_sessions_[static_cast<size_t>(s)].clear();
   for (uint64_t sid : broken) {
@@ -862,10 +902,9 @@ void WorldImpl::HubLoop(int hub) {
     if (sc_.send_rate_per_user_hz() > 0) ScheduleHub(hub, NextSendGap(rng), kWorkloadSend, idx, 0);
   }
   ScheduleHub(hub, sc_.duration_s, kHeal, 0, 0);
-  Packet* incoming = nullptr;
+  Bundle* incoming = nullptr;
   std::vector<s4u::CommPtr> comms(1);
   while (true) {
-    current_sends_ = &sends_[static_cast<size_t>(ep)];
     ReapSends();
     const double now = s4u::Engine::get_clock();
     while (!e.timers.empty() && e.timers.top().at <= now) {
@@ -873,14 +912,15 @@ void WorldImpl::HubLoop(int hub) {
       e.timers.pop();
       FireHubEvent(hub, t);
     }
+    FlushSends();
     if (now >= end_s_) break;
-    if (!comms[0]) comms[0] = e.mailbox->get_async<Packet>(&incoming);
+    if (!comms[0]) comms[0] = e.mailbox->get_async<Bundle>(&incoming);
     const double next = std::min(e.timers.empty() ? end_s_ : e.timers.top().at, end_s_);
     const ssize_t got = s4u::Comm::wait_any_for(comms, std::max(0.0, next - now));
     if (got < 0) continue;
     comms[0] = nullptr;
-    current_sends_ = &sends_[static_cast<size_t>(ep)];
-    HandleAtHub(hub, Receive(incoming));
+    const std::unique_ptr<Bundle> bundle = Receive(incoming);
+    for (auto& p : bundle->packets) HandleAtHub(hub, std::move(p));
   }
   if (comms[0]) comms[0]->cancel();
   e.mailbox->set_receiver(nullptr);
@@ -1235,7 +1275,6 @@ void WorldImpl::ControllerLoop() {
   Rng sample_rng(MixSeed(seed_, 0x5a3b1e));
   size_t i = 0;
   while (true) {
-    current_sends_ = &sends_.back();
     ReapSends();
     const double now = s4u::Engine::get_clock();
     while (i < plan.size() && plan[i].first <= now) plan[i++].second();
@@ -1258,6 +1297,7 @@ void WorldImpl::ControllerLoop() {
                      100 * now / end_s_, now, end_s_, wall);
       }
     }
+    FlushSends();
     if (now >= end_s_) break;
     double next = std::min({end_s_, next_progress, next_sample});
     if (i < plan.size()) next = std::min(next, plan[i].first);
@@ -1478,7 +1518,7 @@ RunResult WorldImpl::Run() {
   }
   for (int ep = 0; ep < hub_ep0_; ep++) {
     s4u::Actor::create(endpoints_[ep].name, endpoints_[ep].host, [this, ep] {
-      current_sends_ = &sends_[static_cast<size_t>(ep)];
+      BindOutbox(static_cast<size_t>(ep));
       if (ep < kFirstServerEp) {
         Effects effects;
         nodes_[ep]->Start(LocalNow(endpoints_[ep], 0), effects);
@@ -1491,14 +1531,20 @@ RunResult WorldImpl::Run() {
   }
   for (int h = 0; h < hubs_; h++) {
     s4u::Actor::create(endpoints_[HubEndpoint(h)].name, endpoints_[HubEndpoint(h)].host,
-                       [this, h] { HubLoop(h); });
+                       [this, h] {
+                         BindOutbox(static_cast<size_t>(HubEndpoint(h)));
+                         HubLoop(h);
+                       });
   }
-  s4u::Actor::create("controller", endpoints_[kStoreEp].host, [this] { ControllerLoop(); });
+  s4u::Actor::create("controller", endpoints_[kStoreEp].host, [this] {
+    BindOutbox(sends_.size() - 1);
+    ControllerLoop();
+  });
   engine.run();
   // Comms still in flight when the run ended: drop them while the engine lives, and free the
   // packets nobody received.
   sends_.clear();
-  for (Packet* p : in_flight_) delete p;
+  for (Bundle* b : in_flight_) delete b;
   in_flight_.clear();
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count();
