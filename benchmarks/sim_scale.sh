@@ -3,6 +3,9 @@
 # 100 chat servers; every message acked and delivery-receipted) scaled by the number of online
 # users, against the raw SimGrid ping-pong rate on the same machine in the same run.
 #
+# Users connect over a ramp (USERS/20000 s, at least 2 s), then send for 60 simulated seconds;
+# the wall time covers both.
+#
 # Usage: benchmarks/sim_scale.sh [USERS ...]      (default: 10000 100000 1000000)
 # Needs a release build (make build). Prints one line per size; figures, never assertions.
 set -euo pipefail
@@ -33,6 +36,7 @@ client_hosts_per_region = $hubs
 users = $n
 online_fraction = 1.0
 connect_ramp_s = $ramp
+send_start_s = $ramp
 session_mean_s = 0
 send_rate_hz = 0.012
 inter_send = "exponential"

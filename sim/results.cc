@@ -61,8 +61,10 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
   j["faults_fired"] = fired;
   j["faults_never_fired"] = r.faults_never_fired;
   const RunMetrics& m = r.metrics;
+  // Undefined (null) rather than 0 when nothing was sent or shown: a report averaging it across
+  // seeds must skip that run, not count it as free.
   auto ratio = [](uint64_t a, uint64_t b) {
-    return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b);
+    return b == 0 ? ordered_json() : ordered_json(static_cast<double>(a) / static_cast<double>(b));
   };
   ordered_json load = ordered_json::array();
   for (const NodeLoad& n : m.node_load) {

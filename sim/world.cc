@@ -899,7 +899,9 @@ void WorldImpl::HubLoop(int hub) {
       ScheduleHub(hub, -sc_.offline_mean_s * std::log(std::max(rng.UniformDouble(), 1e-12)),
                   kGoOnline, idx, 0);
     }
-    if (sc_.send_rate_per_user_hz() > 0) ScheduleHub(hub, NextSendGap(rng), kWorkloadSend, idx, 0);
+    if (sc_.send_rate_per_user_hz() > 0) {
+      ScheduleHub(hub, sc_.send_start_s + NextSendGap(rng), kWorkloadSend, idx, 0);
+    }
   }
   ScheduleHub(hub, sc_.duration_s, kHeal, 0, 0);
   Bundle* incoming = nullptr;

@@ -82,8 +82,9 @@ void DbWrites(const SweepData& d, Analysis& a) {
 // Groups: pull costs member polls, push costs deliveries (Feeding Frenzy's per-pair rule).
 void Groups(const SweepData& d, Analysis& a) {
   a.note =
-      "Pull: every online member polls its group every P seconds, so the store serves N/P reads "
-      "per second per group, plus one catch-up read per member when it connects. Push: each "
+      "Pull: every online member polls its group every P seconds from the moment it connects, so "
+      "the store serves about N/P reads per second per group, plus one catch-up read per member "
+      "when it joins (the check counts the polls each member has time for). Push: each "
       "group message is shown to the N - 1 other members. Feeding Frenzy (Silberstein et al., "
       "SIGMOD 2010) pushes to a consumer when the producer's event rate times the push cost is "
       "below the consumer's query rate times the pull cost; with every member sending at rate r, "
@@ -99,10 +100,19 @@ void Groups(const SweepData& d, Analysis& a) {
                       (s.protocol.group_delivery == GroupDelivery::kHybrid &&
                        n > s.protocol.hybrid_push_members_max);
     if (pull && p > 0 && n >= 100) {  // below that, connect-time reads dominate
-      const double groups = s.groups;
-      a.checks.push_back({"store reads/s under pull = groups N / P + users / run length", label,
-                          d.At(i, "metrics.store_reads").mean / sim_time,
-                          groups * n / p + s.users / sim_time});
+      // A member connecting at u (uniform over the ramp R) reads once when it joins and then
+      // polls every P until the run ends at T: 1 + floor((T - u) / P) reads.
+      const double ramp = s.connect_ramp_s;
+      constexpr int kSteps = 1000;
+      double polls = 0;
+      for (int k = 0; k < kSteps; k++) {
+        polls += std::floor((sim_time - ramp * (k + 0.5) / kSteps) / p);
+      }
+      polls /= kSteps;
+      a.checks.push_back({"store reads/s under pull = groups N (1 + E[floor((T - U) / P)]) / T, "
+                          "U uniform over the connect ramp",
+                          label, d.At(i, "metrics.store_reads").mean / sim_time,
+                          s.groups * n * (1 + polls) / sim_time});
     } else if (s.protocol.group_delivery == GroupDelivery::kPush) {
       a.checks.push_back({"deliveries per group message = N - 1", label,
                           d.At(i, "metrics.displays / metrics.messages_sent").mean,
@@ -233,7 +243,7 @@ void Capacity(const SweepData& d, Analysis& a) {
     const double rate = s.send_rate_per_user_hz();
     const std::string label = Label(d, i);
     a.checks.push_back({"store inserts/s = online users x send rate", label,
-                        d.At(i, "metrics.store_writes").mean / s.duration_s,
+                        d.At(i, "metrics.store_writes").mean / (s.duration_s - s.send_start_s),
                         online * rate});
     const double refresh = static_cast<double>(s.protocol.client_sync_interval_us) / 1e6;
     if (refresh > 0) {

@@ -54,8 +54,8 @@ std::optional<double> MetricValue(const json& results, const std::string& path) 
   if (slash != std::string::npos) {
     auto a = MetricValue(results, path.substr(0, slash));
     auto b = MetricValue(results, path.substr(slash + 3));
-    if (!a || !b) return std::nullopt;
-    return *b == 0 ? 0 : *a / *b;
+    if (!a || !b || *b == 0) return std::nullopt;  // undefined: the run is left out
+    return *a / *b;
   }
   const json* cur = &results;
   for (absl::string_view seg : absl::StrSplit(path, '.')) {
