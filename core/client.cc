@@ -20,6 +20,7 @@ enum TimerKind : uint64_t {
   kPresencePollTimer = 4,   // payload: connection epoch
   kReconnectTimer = 5,      // payload: unused
   kRequestTimeoutTimer = 6, // payload: request id
+  kModeCheckTimer = 7,      // payload: connection epoch
 };
 
 uint64_t TimerId(TimerKind kind, uint64_t payload) {
@@ -162,6 +163,10 @@ void ClientSession::OnConnected(TimeUs now, SessionId session, NodeId server, Ef
   if (config.group_delivery != GroupDelivery::kPush && config.group_poll_interval_us > 0) {
     out.push_back(ArmTimer{TimerId(kGroupPollTimer, connection_epoch_),
                            now + config.group_poll_interval_us});
+  }
+  if (config.group_delivery == GroupDelivery::kHybrid && config.hybrid_mode_check_us > 0) {
+    out.push_back(ArmTimer{TimerId(kModeCheckTimer, connection_epoch_),
+                           now + config.hybrid_mode_check_us});
   }
   if (config.presence_fanout == PresenceFanout::kShortList &&
       config.presence_poll_interval_us > 0) {
@@ -541,6 +546,15 @@ void ClientSession::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
       if (!current) break;
       PollGroups(now, out);
       out.push_back(ArmTimer{timer_id, now + config.group_poll_interval_us});
+      break;
+    case kModeCheckTimer:
+      if (!current) break;
+      // A read answers with the group's mode: a group that went pull is then polled.
+      for (const GroupId g : groups_) {
+        const ConversationId conv = ConversationId::Group(g);
+        if (Conv(conv).group_mode != GroupMode::kPull) StartCatchUp(now, conv, out);
+      }
+      out.push_back(ArmTimer{timer_id, now + config.hybrid_mode_check_us});
       break;
     case kPresencePollTimer:
       if (!current) break;

@@ -86,6 +86,9 @@ struct ProtocolConfig {
   TimeUs queue_consumer_timeout_us = 10 * kUsPerSecond;  // broker: consumer presumed dead
   TimeUs queue_stale_after_us = 30 * kUsPerSecond;    // broker: entries older are discarded
   TimeUs hybrid_rate_window_us = 10 * kUsPerSecond;   // group activity measurement window
+  // Hybrid: how often a client re-reads each group it was told is push, to learn that the group
+  // has switched to pull (a pull group gets no push that could tell it). 0 = never.
+  TimeUs hybrid_mode_check_us = 30 * kUsPerSecond;
 
   // ---- Thresholds ----
   uint32_t hybrid_push_members_max = 100;       // hybrid: pull when members exceed this

@@ -90,6 +90,7 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
       {"retries", m.retries},
       {"inter_server_requests", m.inter_server_requests},
       {"inter_server_requests_per_s", m.inter_server_requests_per_s},
+      {"forward_entries", m.forward_entries},
       {"node_messages", m.node_messages},
       {"node_bytes", m.node_bytes},
       {"client_messages", m.client_messages},

@@ -115,6 +115,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"protocol.queue_consumer_timeout_us", &p.queue_consumer_timeout_us},
       {"protocol.queue_stale_after_us", &p.queue_stale_after_us},
       {"protocol.hybrid_rate_window_us", &p.hybrid_rate_window_us},
+      {"protocol.hybrid_mode_check_us", &p.hybrid_mode_check_us},
       {"protocol.hybrid_push_members_max", &p.hybrid_push_members_max},
       {"protocol.hybrid_push_rate_max", &p.hybrid_push_rate_max},
       {"protocol.presence_short_list_size", &p.presence_short_list_size},
@@ -413,6 +414,7 @@ absl::Status Validate(const Scenario& s) {
   const ProtocolConfig& c = s.protocol;
   if (c.writer_batch_max == 0) return bad("protocol.writer_batch_max must be >= 1");
   if (c.hybrid_rate_window_us <= 0) return bad("protocol.hybrid_rate_window_us must be > 0");
+  if (c.hybrid_mode_check_us < 0) return bad("protocol.hybrid_mode_check_us must be >= 0");
   if (c.server_tick_us <= 0) return bad("protocol.server_tick_us must be > 0");
   if (c.client_retry_initial_us <= 0) return bad("protocol.client_retry_initial_us must be > 0");
   if (c.lookup_users_max == 0) return bad("protocol.lookup_users_max must be >= 1");

@@ -1385,7 +1385,10 @@ RunResult WorldImpl::Collect(double wall_s) {
     m.retries += c->stats().retries;
   }
   for (int s = 0; s < servers_; s++) {
-    if (ChatServer* cs = ServerAt(kFirstServerEp + s)) m.inter_server_requests += cs->stats().forwards_sent;
+    if (ChatServer* cs = ServerAt(kFirstServerEp + s)) {
+      m.inter_server_requests += cs->stats().forwards_sent;
+      m.forward_entries += cs->stats().forward_entries_sent;
+    }
   }
   m.inter_server_requests_per_s = static_cast<double>(m.inter_server_requests) / end_s_;
   m.node_messages = node_messages_;

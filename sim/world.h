@@ -53,6 +53,7 @@ struct RunMetrics {
   uint64_t retries = 0;
   uint64_t inter_server_requests = 0;
   double inter_server_requests_per_s = 0;
+  uint64_t forward_entries = 0;  // messages, receipts and typing those requests carried
   uint64_t node_messages = 0;
   uint64_t node_bytes = 0;
   uint64_t client_messages = 0;  // client <-> server messages, both directions

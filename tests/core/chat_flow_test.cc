@@ -379,6 +379,32 @@ TEST_F(ChatFlowTest, HybridGroupsSwitchToPullAboveTheSizeThreshold) {
   ExpectNoViolations();
 }
 
+// Without periodic sync, a member told "push" when it joined learns that the group went pull only
+// from the hybrid mode check; with the check off it would never see the pulled message.
+TEST_F(ChatFlowTest, HybridModeCheckFindsAGroupThatWentPull) {
+  for (const TimeUs check : {TimeUs{0}, 3 * kUsPerSecond}) {
+    SCOPED_TRACE(testing::Message() << "hybrid_mode_check_us " << check);
+    ProtocolConfig config = TestConfig();
+    config.client_sync_interval_us = 0;
+    config.group_delivery = GroupDelivery::kHybrid;
+    config.hybrid_push_members_max = 2;
+    config.hybrid_mode_check_us = check;
+    SetUpCluster(config);
+    for (UserId u : {kAlice, kBob, kCarol}) c().Connect(u, S(static_cast<int>(u.value % 2)));
+    c().RunFor(kUsPerSecond);
+    c().JoinGroup(kAlice, kGroup);
+    c().JoinGroup(kBob, kGroup);  // told "push"
+    c().RunFor(kUsPerSecond);
+    c().JoinGroup(kCarol, kGroup);  // 3 members > 2: pull from now on
+    c().RunFor(kUsPerSecond);
+    const auto conv = ConversationId::Group(kGroup);
+    ASSERT_TRUE(c().Send(kAlice, conv, "pulled").ok());
+    c().RunFor(10 * kUsPerSecond);
+    EXPECT_EQ(Bodies(kBob, conv).size(), check > 0 ? 1u : 0u);
+    EXPECT_EQ(Bodies(kCarol, conv).size(), 1u);  // told "pull" when she joined: she polls
+  }
+}
+
 TEST_F(ChatFlowTest, MalformedFramesGetAnErrorAndTheSessionGoesOn) {
   SetUpCluster(TestConfig());
   c().Connect(kAlice, S(0));
