@@ -29,10 +29,16 @@ std::string ReproCommand(const Scenario& s, uint64_t seed, const std::vector<std
   return cmd;
 }
 
+#ifndef CHATLAB_VERSION
+#define CHATLAB_VERSION "unknown"
+#endif
+std::string ChatlabVersion() { return CHATLAB_VERSION; }
+
 std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string& repro) {
   ordered_json j;
   j["scenario"] = r.scenario;
   j["scenario_file"] = s.path;
+  j["chatlab_version"] = ChatlabVersion();
   j["seed"] = r.seed;
   j["repro"] = repro;
   j["trace_digest"] = absl::StrFormat("%016x", r.trace_digest);

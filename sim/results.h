@@ -9,6 +9,8 @@
 
 namespace chatlab::sim {
 
+// "0.1.0+<git describe --dirty>" of this build.
+std::string ChatlabVersion();
 // The one-line command that reproduces the run.
 std::string ReproCommand(const Scenario& s, uint64_t seed, const std::vector<std::string>& sets);
 // results.json content (pretty-printed, keys in a fixed order).

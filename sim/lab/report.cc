@@ -17,16 +17,12 @@
 #include "absl/strings/str_split.h"
 #include "sim/lab/analyses.h"
 #include "sim/lab/sweep.h"
-
-#ifndef CHATLAB_VERSION
-#define CHATLAB_VERSION "unknown"
-#endif
+#include "sim/results.h"
 
 namespace chatlab::sim::lab {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
-std::string ChatlabVersion() { return CHATLAB_VERSION; }
 
 Stat Summarize(const std::vector<double>& v) {
   // Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom.
@@ -466,10 +462,12 @@ absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
   uint64_t violations = 0, defects = 0;
   std::vector<std::string> violated;
   std::set<std::string> models;
+  std::set<std::string> run_versions;  // the builds that made the runs
   for (size_t i = 0; i < d.points.size(); i++) {
     for (size_t k = 0; k < d.runs[i].size(); k++) {
       const json& r = d.runs[i][k];
       models.insert(r.value("network_model", "?"));
+      run_versions.insert(r.value("chatlab_version", "unknown"));
       if (!r["invariants"].value("ok", true)) {
         violations++;
         if (!unprotected(d.scenarios[i])) defects++;
@@ -493,9 +491,14 @@ absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
   for (const std::string& m : metrics) header.push_back(m);
   std::vector<std::vector<std::string>> rows;
   std::ofstream csv(dir / "data.csv");
+  // RFC 4180: a linked axis ("a,b,c") is one column, so its name is quoted.
+  auto field = [](const std::string& f) {
+    if (f.find_first_of(",\"\n") == std::string::npos) return f;
+    return absl::StrCat("\"", absl::StrReplaceAll(f, {{"\"", "\"\""}}), "\"");
+  };
   csv << "point,seed";
-  for (const std::string& k : keys) csv << "," << k;
-  for (const std::string& m : metrics) csv << "," << m;
+  for (const std::string& k : keys) csv << "," << field(k);
+  for (const std::string& m : metrics) csv << "," << field(m);
   csv << "\n";
   for (size_t i = 0; i < d.points.size(); i++) {
     std::vector<std::string> row;
@@ -504,7 +507,7 @@ absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
     rows.push_back(row);
     for (size_t k = 0; k < d.runs[i].size(); k++) {
       csv << i << "," << d.seeds[k];
-      for (const std::string& key : keys) csv << "," << d.points[i].at(key);
+      for (const std::string& key : keys) csv << "," << field(d.points[i].at(key));
       for (const std::string& m : metrics) {
         auto v = MetricValue(d.runs[i][k], m);
         csv << "," << (v ? absl::StrFormat("%.9g", *v) : "");
@@ -542,6 +545,11 @@ absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
                                                        "results.json has its repro).")));
   }
   std::string seeds_text = absl::StrJoin(d.seeds, ", ");
+  // The report's build, and the builds that made the runs when they differ.
+  std::string version_text = ChatlabVersion();
+  if (run_versions != std::set<std::string>{ChatlabVersion()}) {
+    version_text += absl::StrCat(" (report); runs by ", absl::StrJoin(run_versions, ", "));
+  }
   const std::string model_text = absl::StrJoin(models, "; ");
   const std::string scenario_text = d.manifest["scenario_text"].get<std::string>();
   std::string grid_text;
@@ -575,7 +583,7 @@ absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
     }
     md += "\n";
   }
-  absl::StrAppend(&md, "## How this was made\n\n- ChatLab ", ChatlabVersion(), "\n- Scenario: `",
+  absl::StrAppend(&md, "## How this was made\n\n- ChatLab ", version_text, "\n- Scenario: `",
                   d.spec.scenario_path, "` (text below)\n- Seeds: ", seeds_text,
                   "\n- Network model: ", model_text, "\n- Grid:\n\n```\n", grid_text,
                   "```\n\nRegenerate:\n\n```\n", sweep_cmd, "\n", report_cmd,
@@ -630,7 +638,7 @@ absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
     }
     h += "</table>\n";
   }
-  absl::StrAppend(&h, "<h2>How this was made</h2>\n<ul><li>ChatLab ", Html(ChatlabVersion()),
+  absl::StrAppend(&h, "<h2>How this was made</h2>\n<ul><li>ChatLab ", Html(version_text),
                   "</li><li>Scenario: <code>", Html(d.spec.scenario_path),
                   "</code></li><li>Seeds: ", seeds_text, "</li><li>Network model: ",
                   Html(model_text), "</li></ul>\n<pre>", Html(grid_text),

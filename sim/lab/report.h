@@ -63,9 +63,6 @@ struct ReportOutcome {
 // Writes DIR/report.md, DIR/report.html, DIR/plots/, DIR/data.csv.
 absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir);
 
-// The ChatLab version that made a report (CMake project version and git commit).
-std::string ChatlabVersion();
-
 }  // namespace chatlab::sim::lab
 
 #endif  // CHATLAB_SIM_LAB_REPORT_H_

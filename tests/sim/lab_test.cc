@@ -49,6 +49,17 @@ fs::path Fresh(const std::string& tag) {
   return dir;
 }
 
+// Fields of one CSV line (RFC 4180 quotes).
+size_t CsvFields(const std::string& line) {
+  size_t fields = 1;
+  bool quoted = false;
+  for (const char c : line) {
+    if (c == '"') quoted = !quoted;
+    if (c == ',' && !quoted) fields++;
+  }
+  return fields;
+}
+
 std::string Scenario(const std::string& name) {
   return std::string(CHATLAB_SOURCE_DIR) + "/scenarios/" + name;
 }
@@ -129,6 +140,19 @@ TEST_P(Experiment, QuickVariantRunsAndReports) {
     EXPECT_GT(std::stoi(m[2]), 0) << r.output;
     EXPECT_EQ(m[1], m[2]) << r.output << md;
   }
+  // Every data.csv row has the header's columns (a linked axis "a,b,c" is one quoted column).
+  std::ifstream csv(dir / "data.csv");
+  std::string header, line;
+  ASSERT_TRUE(std::getline(csv, header));
+  int rows = 0;
+  while (std::getline(csv, line)) {
+    EXPECT_EQ(CsvFields(line), CsvFields(header)) << header << "\n" << line;
+    rows++;
+  }
+  EXPECT_GT(rows, 0);
+  // One build made the runs and the report, and the report says which.
+  EXPECT_NE(md.find("- ChatLab 0."), std::string::npos);
+  EXPECT_EQ(md.find("runs by"), std::string::npos);
   fs::remove_all(dir);
 }
 
