@@ -74,6 +74,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"workload.online_fraction", &s.online_fraction},
       {"workload.connect_ramp_s", &s.connect_ramp_s},
       {"workload.send_start_s", &s.send_start_s},
+      {"workload.send_end_s", &s.send_end_s},
       {"workload.session_mean_s", &s.session_mean_s},
       {"workload.offline_mean_s", &s.offline_mean_s},
       {"workload.reconnect_other_server", &s.reconnect_other_server},
@@ -377,6 +378,10 @@ absl::Status Validate(const Scenario& s) {
   if (s.users < 2) return bad("workload.users must be >= 2");
   if (s.send_start_s < 0 || s.send_start_s >= s.duration_s) {
     return bad("workload.send_start_s must be in [0, scenario.duration_s)");
+  }
+  if (s.send_end_s < 0 || s.send_end_s > s.duration_s ||
+      (s.send_end_s > 0 && s.send_end_s <= s.send_start_s)) {
+    return bad("workload.send_end_s must be 0 or in (send_start_s, scenario.duration_s]");
   }
   if (s.online_fraction < 0 || s.online_fraction > 1) {
     return bad("workload.online_fraction must be in [0, 1]");

@@ -89,6 +89,7 @@ struct Scenario {
   double online_fraction = 0.8;
   double connect_ramp_s = 1;         // users online at the start connect uniformly in [0, ramp)
   double send_start_s = 0;           // no workload sends before this (e.g. after the ramp)
+  double send_end_s = 0;             // ... nor from this on (0: duration_s); churn goes on
   double session_mean_s = 300;
   double offline_mean_s = 60;
   double reconnect_other_server = 0.5;

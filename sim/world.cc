@@ -941,6 +941,7 @@ void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {
       break;
     case kWorkloadSend:
       if (healed_ || now >= sc_.duration_s) return;
+      if (sc_.send_end_s > 0 && now >= sc_.send_end_s) return;  // sending is over
       WorkloadSend(hub, user, now);
       ScheduleHub(hub, now + NextSendGap(rng), kWorkloadSend, t.index, 0);
       return;
@@ -1085,7 +1086,11 @@ void WorldImpl::ObservePresence(UserId viewer, const PresenceStatus& s) {
   it->second = s.online;
   presence_view_changes_++;
   const UserState& us = users_[s.user.value - 1];
-  if (s.online == us.online_truth && s4u::Engine::get_clock() < sc_.duration_s) {
+  // Only changes made at least one poll interval before the heal: a later one's poll may fall
+  // after the heal, and counting only those seen in time would bias the figure low.
+  const double horizon_s = static_cast<double>(sc_.protocol.presence_poll_interval_us) / 1e6;
+  if (s.online == us.online_truth && s4u::Engine::get_clock() < sc_.duration_s &&
+      us.online_changed_s < sc_.duration_s - horizon_s) {
     presence_staleness_us_.push_back(
         std::llround((s4u::Engine::get_clock() - us.online_changed_s) * 1e6));
   }

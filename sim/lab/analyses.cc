@@ -158,7 +158,9 @@ void Offline(const SweepData& d, Analysis& a) {
       "A message for an offline user reaches it when a push notification wakes the app (lost "
       "with probability q) or at the earliest of the next background sync (interval S, random "
       "phase) and the user's own return (exponential, mean M). With pushes off, the expected "
-      "wait is E[min(U(0,S), Exp(M))] = M - (M^2/S)(1 - exp(-S/M)); with S = 0 it is M.";
+      "wait is E[min(U(0,S), Exp(M))] = M - (M^2/S)(1 - exp(-S/M)); with S = 0 it is M. Waits "
+      "still running at the heal are not counted, so sending stops (workload.send_end_s) well "
+      "before it: churn goes on and offline users return on their own.";
   for (size_t i = 0; i < d.points.size(); i++) {
     const Scenario& s = d.scenarios[i];
     if (s.wake_on_push) continue;
@@ -170,12 +172,15 @@ void Offline(const SweepData& d, Analysis& a) {
   }
 }
 
-// Presence: polling-only views are stale by P/2 on average.
+// Presence: polling-only views are stale by about P/2, less the changes that revert unseen.
 void Presence(const SweepData& d, Analysis& a) {
   a.note =
-      "A contact that is not pushed learns a change at its next poll: uniform over the poll "
-      "interval P, so P/2 on average (plus a round trip). Checked where the short list is empty "
-      "(everyone polls).";
+      "A contact that is not pushed learns a change at its next poll, V after it, V uniform over "
+      "the poll interval P. A change that reverts before that poll is never seen, so seen changes "
+      "are biased to short V: a change to online lasts Exp(session mean), one to offline "
+      "Exp(offline mean), and half the changes are of each kind, so the mean staleness of what "
+      "users see is sum_k int_0^P v e^(-v/tau_k) dv / sum_k int_0^P e^(-v/tau_k) dv (P/2 when "
+      "states last long). Checked where the short list is empty (everyone polls).";
   for (size_t i = 0; i < d.points.size(); i++) {
     const Scenario& s = d.scenarios[i];
     if (s.protocol.presence_fanout != PresenceFanout::kShortList ||
@@ -183,8 +188,19 @@ void Presence(const SweepData& d, Analysis& a) {
       continue;
     }
     const double p = static_cast<double>(s.protocol.presence_poll_interval_us) / 1e6;
-    a.checks.push_back({"mean presence staleness (s) = P/2", Label(d, i),
-                        d.At(i, "metrics.presence_staleness.mean_ms").mean / 1000, p / 2});
+    double num = 0, den = 0;
+    for (const double tau : {s.session_mean_s, s.offline_mean_s}) {
+      if (tau <= 0) {  // a state that never ends: every change is seen
+        num += p * p / 2;
+        den += p;
+      } else {
+        const double e = std::exp(-p / tau);
+        num += tau * tau * (1 - e * (1 + p / tau));
+        den += tau * (1 - e);
+      }
+    }
+    a.checks.push_back({"mean presence staleness (s) of seen changes", Label(d, i),
+                        d.At(i, "metrics.presence_staleness.mean_ms").mean / 1000, num / den});
   }
 }
 
