@@ -1,0 +1,13 @@
+set terminal svg size 760,440 dynamic font 'Helvetica,12' background rgb 'white'
+set output 'plots/02_metrics_ack_latency_p50_ms.svg'
+set title "Ack latency, median"
+set xlabel "flush window T (us)"
+set ylabel "ms"
+set grid
+set key outside right top
+set datafile missing 'NaN'
+set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05
+plot 'plots/02_metrics_ack_latency_p50_ms.dat' using 1:2:3 with yerrorlines lw 2 pt 7 title "write\_path=direct, writer\_batch\_max=10", \
+     'plots/02_metrics_ack_latency_p50_ms.dat' using 1:4:5 with yerrorlines lw 2 pt 7 title "write\_path=direct, writer\_batch\_max=100", \
+     'plots/02_metrics_ack_latency_p50_ms.dat' using 1:6:7 with yerrorlines lw 2 pt 7 title "write\_path=batched, writer\_batch\_max=10", \
+     'plots/02_metrics_ack_latency_p50_ms.dat' using 1:8:9 with yerrorlines lw 2 pt 7 title "write\_path=batched, writer\_batch\_max=100"

@@ -1,0 +1,12 @@
+set terminal svg size 760,440 dynamic font 'Helvetica,12' background rgb 'white'
+set output 'plots/03_metrics_failover_load_ratio.svg'
+set title "Internal messages in the 10 s after the crash / the 10 s before"
+set xlabel "forwarding design"
+set ylabel "ratio"
+set grid
+set key outside right top
+set datafile missing 'NaN'
+set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05
+set xtics ("direct" 0, "buffered" 1, "queue" 2)
+plot 'plots/03_metrics_failover_load_ratio.dat' using 1:2:3 with yerrorlines lw 2 pt 7 title "client\_retry\_max\_us=1000000", \
+     'plots/03_metrics_failover_load_ratio.dat' using 1:4:5 with yerrorlines lw 2 pt 7 title "client\_retry\_max\_us=4000000"
