@@ -165,12 +165,13 @@ class MessageStore : public Node {
   // holding it. Its first key is the group's aggregate (the min over members) in O(log n), where
   // a scan over members would cost O(n) per receipt and O(n^2) per group message.
   using MarkHistogram = absl::btree_map<MessageId, uint32_t>;
+  static constexpr size_t kReceiptKinds = 2;  // delivered, read
   struct Group {
     absl::btree_set<UserId> members;  // mirrored by user_groups_
     GroupRate rate;                   // appended messages, for kHybrid
     // Indexed by ReceiptKind - 1. Invariant: marks[k] counts exactly the members, each at
     // Watermark(conv, member, k); GroupAggregate checks it against a scan in debug builds.
-    std::array<MarkHistogram, 2> marks;
+    std::array<MarkHistogram, kReceiptKinds> marks;
   };
   struct DedupKey {
     UserId sender;

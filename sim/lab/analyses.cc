@@ -17,6 +17,16 @@ double Check::RelativeError() const {
 
 namespace {
 
+// E[f(U)] for U uniform over [lo, lo + width], by the midpoint rule on kMeanSteps points (exact
+// enough for the smooth and step functions the checks average).
+constexpr int kMeanSteps = 1000;
+template <typename F>
+double MeanOverUniform(double lo, double width, F f) {
+  double sum = 0;
+  for (int k = 0; k < kMeanSteps; k++) sum += f(lo + width * (k + 0.5) / kMeanSteps);
+  return sum / kMeanSteps;
+}
+
 std::string Label(const SweepData& d, size_t i) {
   std::vector<std::string> keys;
   for (const Axis& a : d.spec.axes) keys.push_back(a.key);
@@ -102,13 +112,9 @@ void Groups(const SweepData& d, Analysis& a) {
     if (pull && p > 0 && n >= 100) {  // below that, connect-time reads dominate
       // A member connecting at u (uniform over the ramp R) reads once when it joins and then
       // polls every P until the run ends at T: 1 + floor((T - u) / P) reads.
-      const double ramp = s.connect_ramp_s;
-      constexpr int kSteps = 1000;
-      double polls = 0;
-      for (int k = 0; k < kSteps; k++) {
-        polls += std::floor((sim_time - ramp * (k + 0.5) / kSteps) / p);
-      }
-      polls /= kSteps;
+      const double polls = MeanOverUniform(0, s.connect_ramp_s, [&](double u) {
+        return std::floor((sim_time - u) / p);
+      });
       a.checks.push_back({"store reads/s under pull = groups N (1 + E[floor((T - U) / P)]) / T, "
                           "U uniform over the connect ramp",
                           label, d.At(i, "metrics.store_reads").mean / sim_time,
@@ -233,13 +239,9 @@ void Forwarding(const SweepData& d, Analysis& a) {
       const double servers = s.servers();
       const double lambda = d.At(i, "metrics.forward_entries").mean /
                             (servers * (servers - 1) * d.At(i, "sim_time_s").mean);
-      constexpr int kSteps = 1000;
-      double wait = 0;
-      for (int k = 0; k < kSteps; k++) {
-        const double t = f + jitter * (k + 0.5) / kSteps;
-        wait += (t + lambda * t * t / 2) / (1 + lambda * t);
-      }
-      wait /= kSteps;
+      const double wait = MeanOverUniform(f, jitter, [&](double t) {
+        return (t + lambda * t * t / 2) / (1 + lambda * t);
+      });
       a.checks.push_back({"buffered - direct mean end-to-end (ms) = (1 - 1/S) E[wait]",
                           Label(d, i),
                           d.At(i, "metrics.end_to_end_latency.mean_ms").mean -
