@@ -168,11 +168,15 @@ void ClientSession::OnConnected(TimeUs now, SessionId session, NodeId server, Ef
     out.push_back(ArmTimer{TimerId(kModeCheckTimer, connection_epoch_),
                            now + config.hybrid_mode_check_us});
   }
-  if (config.presence_fanout == PresenceFanout::kShortList &&
-      config.presence_poll_interval_us > 0) {
+  // Every connect reads the contacts' statuses afresh: pushes carry only changes, so a client
+  // back from an absence would otherwise show what it saw when it left (in either fan-out
+  // mode). Short-list mode then polls every interval for the contacts it is not pushed.
+  if (config.presence_poll_interval_us > 0) {
     PollPresence(now, out);
-    out.push_back(ArmTimer{TimerId(kPresencePollTimer, connection_epoch_),
-                           now + config.presence_poll_interval_us});
+    if (config.presence_fanout == PresenceFanout::kShortList) {
+      out.push_back(ArmTimer{TimerId(kPresencePollTimer, connection_epoch_),
+                             now + config.presence_poll_interval_us});
+    }
   }
 }
 

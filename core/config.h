@@ -80,7 +80,7 @@ struct ProtocolConfig {
   TimeUs client_sync_interval_us = 30 * kUsPerSecond; // periodic catch-up (0 = only on connect)
   TimeUs client_request_timeout_us = 5 * kUsPerSecond;  // client waiting on a read
   TimeUs group_poll_interval_us = 5 * kUsPerSecond;   // pull-mode groups
-  TimeUs presence_poll_interval_us = 60 * kUsPerSecond;  // short-list mode (0 = never)
+  TimeUs presence_poll_interval_us = 60 * kUsPerSecond;  // short-list polls; 0 = no reads at all
   TimeUs typing_ttl_us = 10 * kUsPerSecond;           // typing shown without refresh
   TimeUs writer_flush_window_us = 20 * kUsPerMs;      // batch writer: timer from first item
   TimeUs queue_consumer_timeout_us = 10 * kUsPerSecond;  // broker: consumer presumed dead

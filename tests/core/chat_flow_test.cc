@@ -80,6 +80,36 @@ TEST_F(ChatFlowTest, DirectMessageAcksDeliversAndReceipts) {
   ExpectNoViolations();
 }
 
+// Pushes carry only changes: a viewer away when a contact went offline must not come back
+// showing the contact online. Every connect reads the statuses afresh, in fan-out mode too.
+TEST_F(ChatFlowTest, ReconnectingViewerReadsPresenceAfresh) {
+  ProtocolConfig config = TestConfig();
+  config.presence_fanout = PresenceFanout::kAll;
+  SetUpCluster(config);
+  c().Connect(kAlice, S(0));
+  c().Connect(kBob, S(1));
+  c().RunFor(kUsPerSecond);
+  ASSERT_TRUE(c().Send(kAlice, ConversationId::Direct(kAlice, kBob), "hi").ok());
+  c().RunFor(kUsPerSecond);
+  c().Disconnect(kBob);
+  c().RunFor(kUsPerSecond);
+  c().Connect(kBob, S(1));  // pushed to Alice, now a contact
+  c().RunFor(kUsPerSecond);
+  c().Disconnect(kAlice);
+  c().RunFor(kUsPerSecond);
+  c().Disconnect(kBob);  // pushed to nobody: Alice is away
+  c().RunFor(kUsPerSecond);
+  const PresenceStatus* bob = c().client(kAlice).Presence(kBob);
+  ASSERT_NE(bob, nullptr);
+  EXPECT_TRUE(bob->online);  // what Alice saw when she left
+  c().Connect(kAlice, S(1));
+  c().RunFor(kUsPerSecond);
+  bob = c().client(kAlice).Presence(kBob);
+  ASSERT_NE(bob, nullptr);
+  EXPECT_FALSE(bob->online);
+  EXPECT_GT(bob->last_seen_us, 0);
+}
+
 TEST_F(ChatFlowTest, OfflineRecipientIsNotifiedAndCatchesUpOnReconnect) {
   SetUpCluster(TestConfig());
   c().Connect(kAlice, S(0));
