@@ -1086,11 +1086,16 @@ void WorldImpl::ObservePresence(UserId viewer, const PresenceStatus& s) {
   it->second = s.online;
   presence_view_changes_++;
   const UserState& us = users_[s.user.value - 1];
-  // Only changes made at least one poll interval before the heal: a later one's poll may fall
-  // after the heal, and counting only those seen in time would bias the figure low.
+  // Staleness is what a connected viewer puts up with: only changes made while the viewer was
+  // connected, seen in that same session. A change made while the viewer was away is read
+  // afresh at its connect, and its age then measures the absence, not the presence design.
+  // And only changes made at least one poll interval before the heal: a later one's poll may
+  // fall after the heal, and counting only those seen in time would bias the figure low.
   const double horizon_s = static_cast<double>(sc_.protocol.presence_poll_interval_us) / 1e6;
+  const UserState& vs = users_[viewer.value - 1];
   if (s.online == us.online_truth && s4u::Engine::get_clock() < sc_.duration_s &&
-      us.online_changed_s < sc_.duration_s - horizon_s) {
+      us.online_changed_s < sc_.duration_s - horizon_s && vs.online_truth &&
+      vs.last_connect_s <= us.online_changed_s) {
     presence_staleness_us_.push_back(
         std::llround((s4u::Engine::get_clock() - us.online_changed_s) * 1e6));
   }

@@ -159,7 +159,7 @@ TEST_P(Experiment, QuickVariantRunsAndReports) {
 INSTANTIATE_TEST_SUITE_P(
     All, Experiment,
     ::testing::Values(std::make_pair("forwarding", true), std::make_pair("groups", true),
-                      std::make_pair("db-writes", true), std::make_pair("presence", false),
+                      std::make_pair("db-writes", true), std::make_pair("presence", true),
                       std::make_pair("ids", false), std::make_pair("offline", true),
                       std::make_pair("failover", false), std::make_pair("capacity", true)),
     [](const auto& info) {
