@@ -1,6 +1,7 @@
 #include "sim/scenario.h"
 
 #include <charconv>
+#include <iterator>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -70,6 +71,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"cost.server_message_flops", &s.server_message_flops},
       {"cost.fanout_flops", &s.fanout_flops},
       {"cost.service_message_flops", &s.service_message_flops},
+      {"cost.fsync_ms", &s.fsync_ms},
       {"workload.users", &s.users},
       {"workload.online_fraction", &s.online_fraction},
       {"workload.connect_ramp_s", &s.connect_ramp_s},
@@ -260,7 +262,11 @@ absl::Status ParseList(const toml::node& node, const std::string& key, const std
                 {"b", &p.b},             {"one_way", &p.one_way}};
     } else if (key == "faults.crash") {
       CrashSpec& c = s.crashes.emplace_back();
-      fields = {{"server", &c.server}, {"at_s", &c.at_s}, {"restart_s", &c.restart_s}};
+      fields = {{"node", &c.node},
+                {"server", &c.server},
+                {"at_s", &c.at_s},
+                {"restart_s", &c.restart_s},
+                {"torn_write", &c.torn_write}};
     } else {
       ClockSpec& c = s.clocks.emplace_back();
       fields = {{"node", &c.node},           {"skew_ms", &c.skew_ms}, {"drift_ppm", &c.drift_ppm},
@@ -284,6 +290,46 @@ absl::Status ParseList(const toml::node& node, const std::string& key, const std
 }
 
 }  // namespace
+
+std::string CrashNode(const CrashSpec& c) {
+  return c.node.empty() && c.server >= 0 ? absl::StrCat("server:", c.server) : c.node;
+}
+
+int CrashServerIndex(const CrashSpec& c) {
+  const std::string node = CrashNode(c);
+  if (node.rfind("server:", 0) != 0) return -1;
+  int index = -1;
+  const char* begin = node.data() + 7;
+  const char* end = node.data() + node.size();
+  const auto [ptr, ec] = std::from_chars(begin, end, index);
+  return ec == std::errc() && ptr == end && begin != end ? index : -1;
+}
+
+absl::Status ValidateCrash(const Scenario& s, const CrashSpec& c) {
+  auto bad = [](std::string m) { return absl::InvalidArgumentError(m); };
+  if (!c.node.empty() && c.server >= 0) {
+    return bad("faults.crash: give node or server, not both");
+  }
+  const std::string node = CrashNode(c);
+  if (node.empty()) return bad("faults.crash: node is required (e.g. node = \"server:0\")");
+  if (node.rfind("server:", 0) == 0) {
+    const int index = CrashServerIndex(c);
+    if (index < 0 || index >= s.servers()) {
+      return bad(absl::StrCat("faults.crash: ", node, " does not exist (", s.servers(),
+                              " chat servers, 0-based)"));
+    }
+  } else if (std::find(std::begin(kCrashableServices), std::end(kCrashableServices), node) ==
+             std::end(kCrashableServices)) {
+    return bad(absl::StrCat("faults.crash: unknown node '", node,
+                            "' (server:N, store, writer, mapping, presence, notification, "
+                            "broker)"));
+  }
+  if (c.at_s < 0) return bad("faults.crash: at_s must be >= 0");
+  if (c.restart_s >= 0 && c.restart_s < c.at_s) {
+    return bad("faults.crash: restart_s must be >= at_s (or < 0: down until the heal)");
+  }
+  return absl::OkStatus();
+}
 
 Scenario DefaultScenario() { return Scenario{}; }
 
@@ -409,10 +455,10 @@ absl::Status Validate(const Scenario& s) {
     if (p < 0 || p > 1) return bad("fault probabilities must be in [0, 1]");
   }
   for (const CrashSpec& c : s.crashes) {
-    if (c.server < 0 || c.server >= s.servers()) {
-      return bad(absl::StrCat("faults.crash: server ", c.server, " does not exist"));
-    }
+    absl::Status st = ValidateCrash(s, c);
+    if (!st.ok()) return st;
   }
+  if (s.fsync_ms < 0) return bad("cost.fsync_ms must be >= 0");
   for (const PartitionSpec& p : s.partitions) {
     if (p.end_s < p.start_s) return bad("faults.partition: end_s before start_s");
   }
@@ -431,7 +477,9 @@ std::vector<std::string> DescribeKeys() {
   std::vector<std::string> out;
   for (const auto& [key, target] : Keys(s)) out.push_back(absl::StrCat(key, " (", TypeName(target), ")"));
   out.push_back("faults.partition ([[faults.partition]]: start_s, end_s, a, b, one_way)");
-  out.push_back("faults.crash ([[faults.crash]]: server, at_s, restart_s)");
+  out.push_back(
+      "faults.crash ([[faults.crash]]: node (server:N|store|writer|mapping|presence|"
+      "notification|broker), at_s, restart_s, torn_write; legacy: server = N)");
   out.push_back("faults.clock ([[faults.clock]]: node, skew_ms, drift_ppm, step_at_s, step_ms)");
   return out;
 }

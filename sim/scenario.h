@@ -29,10 +29,17 @@ struct PartitionSpec {
   bool one_way = false;  // only a -> b is cut
 };
 
+// A node crash: the process dies, losing its memory and whatever its disk had not synced.
+// node is "server:N" (0-based chat server), or a service: "store", "writer", "mapping",
+// "presence", "notification", "broker". The legacy key `server = N` means "server:N".
 struct CrashSpec {
-  int server = 0;         // index of the chat server, 0-based
+  std::string node;
+  int server = -1;        // legacy form of node = "server:N"; < 0: not given
   double at_s = 0;
-  double restart_s = -1;  // < 0: stays down until the heal
+  double restart_s = -1;  // < 0: stays down until the heal (restarted then)
+  // The crash also tears the last record the node wrote but had not synced: it is half on disk,
+  // and the restart must detect and discard it (a checksum does) rather than replay garbage.
+  bool torn_write = false;
 };
 
 struct ClockSpec {
@@ -83,6 +90,10 @@ struct Scenario {
   double server_message_flops = 2e3;
   double fanout_flops = 1e3;        // per recipient of a fan-out
   double service_message_flops = 2e3;
+  // The simulated disk under nodes that persist (store, writer): a record written at t is
+  // durable at t + fsync_ms (records written while an fsync runs share the next one: group
+  // commit). A crash loses every record not yet durable.
+  double fsync_ms = 0.5;
 
   // [workload]
   int users = 100;
@@ -149,6 +160,15 @@ absl::StatusOr<Scenario> ParseScenario(const std::string& text, const std::strin
 absl::Status ApplyOverride(Scenario& s, const std::string& assignment);
 // Checks ranges and cross-key consistency (e.g. group_size_min <= group_size_max).
 absl::Status Validate(const Scenario& s);
+// The services a [[faults.crash]] may name besides "server:N".
+inline constexpr const char* kCrashableServices[] = {"store",    "writer",       "mapping",
+                                                     "presence", "notification", "broker"};
+// The crash's node as a selector ("server:N" for the legacy `server = N` form).
+std::string CrashNode(const CrashSpec& c);
+// The chat server index of a "server:N" crash, or -1 for a service crash.
+int CrashServerIndex(const CrashSpec& c);
+// Checks one crash entry against the scenario's topology.
+absl::Status ValidateCrash(const Scenario& s, const CrashSpec& c);
 // Every key, "section.key", with its type and default, for --help and docs.
 std::vector<std::string> DescribeKeys();
 

@@ -1271,8 +1271,10 @@ void WorldImpl::ApplyClientEffects(int hub, UserId user, Effects& effects) {
 void WorldImpl::ControllerLoop() {
   std::vector<std::pair<double, std::function<void()>>> plan;
   for (const CrashSpec& c : sc_.crashes) {
-    plan.emplace_back(c.at_s, [this, c] { CrashServer(c.server); });
-    if (c.restart_s >= 0) plan.emplace_back(c.restart_s, [this, c] { RestartServer(c.server); });
+    const int server = CrashServerIndex(c);
+    if (server < 0) continue;  // service crashes: not modelled yet
+    plan.emplace_back(c.at_s, [this, server] { CrashServer(server); });
+    if (c.restart_s >= 0) plan.emplace_back(c.restart_s, [this, server] { RestartServer(server); });
   }
   plan.emplace_back(sc_.duration_s, [this] {
     healed_ = true;
