@@ -75,7 +75,9 @@ absl::Status ChatServer::OnSessionOpen(TimeUs now, SessionId session, UserId use
   assert(session.valid());
   assert(user.valid());
   if (absl::Status admitted = Admit(session); !admitted.ok()) return admitted;
-  sessions_[session] = Session{user};
+  Session& fresh = sessions_[session];
+  fresh = Session();
+  fresh.user = user;
   auto& user_sessions = users_[user];
   const bool first_here = user_sessions.empty();
   user_sessions.insert(session);
@@ -95,7 +97,10 @@ absl::Status ChatServer::OnWebSessionOpen(TimeUs now, SessionId session, UserId 
   assert(session.valid());
   assert(user.valid());
   if (absl::Status admitted = Admit(session); !admitted.ok()) return admitted;
-  sessions_[session] = Session{user, /*web=*/true};
+  Session& fresh = sessions_[session];
+  fresh = Session();
+  fresh.user = user;
+  fresh.web = true;
   stats_.sessions_opened++;
   return absl::OkStatus();
 }
@@ -203,12 +208,48 @@ void ChatServer::OnSendMessage(TimeUs now, SessionId session, UserId user, const
   draft.client_msg_id = m.client_msg_id;
   draft.sent_at_us = m.sent_at_us;
   draft.body = m.body;
-  const uint64_t req = NewRequest(now, SendOp{session, user, m.client_msg_id, m.conv});
-  if (config.write_path == WritePath::kBatched) {
+  const SendOp send{session, user, m.client_msg_id, m.conv};
+  if (config.write_path == WritePath::kBatched && m.conv.is_group()) {
+    // The writer acks before the store sees the message, so membership, the one thing the
+    // server cannot check alone, is asked first (docs/architecture.md).
+    stats_.member_checks++;
+    const uint64_t req = NewRequest(now, MemberCheckOp{send, std::move(draft)});
+    TrackSend(send, req);
+    out.push_back(SendToNode{options_.topology.store,
+                             StoreCheckMember{req, user, m.conv.group(), m.client_msg_id}});
+    return;
+  }
+  StartSend(now, send, std::move(draft), out);
+}
+
+void ChatServer::TrackSend(const SendOp& send, uint64_t request_id) {
+  auto sit = sessions_.find(send.session);
+  if (sit == sessions_.end()) return;
+  auto [it, inserted] = sit->second.sends_in_flight.try_emplace(send.client_msg_id, request_id);
+  if (!inserted) {
+    // A retry of a message still in flight here: the newer attempt replaces the older one.
+    if (pending_.erase(it->second) > 0) stats_.sends_superseded++;
+    it->second = request_id;
+  }
+}
+
+void ChatServer::StartSend(TimeUs now, const SendOp& send, ChatMessage draft, Effects& out) {
+  const uint64_t req = NewRequest(now, send);
+  TrackSend(send, req);
+  if (options_.config.write_path == WritePath::kBatched) {
     assert(options_.topology.writer.valid());
     out.push_back(SendToNode{options_.topology.writer, WriterEnqueue{req, std::move(draft)}});
   } else {
     out.push_back(SendToNode{options_.topology.store, StoreAppend{req, std::move(draft)}});
+  }
+}
+
+void ChatServer::EndSend(const SendOp& send, uint64_t request_id) {
+  auto sit = sessions_.find(send.session);
+  if (sit == sessions_.end()) return;
+  auto it = sit->second.sends_in_flight.find(send.client_msg_id);
+  if (it != sit->second.sends_in_flight.end() && it->second == request_id) {
+    sit->second.sends_in_flight.erase(it);
   }
 }
 
@@ -285,6 +326,8 @@ void ChatServer::OnTyping(TimeUs now, UserId user, const Typing& m, Effects& out
 void ChatServer::OnMessage(TimeUs now, NodeId from, const Message& msg, Effects& out) {
   if (const auto* m = std::get_if<StoreAppendResult>(&msg)) {
     OnStoreAppendResult(now, *m, out);
+  } else if (const auto* cm = std::get_if<StoreCheckMemberResult>(&msg)) {
+    OnStoreCheckMemberResult(now, *cm, out);
   } else if (const auto* w = std::get_if<WriterEnqueueResult>(&msg)) {
     OnWriterEnqueueResult(now, *w, out);
   } else if (const auto* c = std::get_if<WriterCommitted>(&msg)) {
@@ -328,6 +371,7 @@ void ChatServer::OnStoreAppendResult(TimeUs now, const StoreAppendResult& m, Eff
   }
   const SendOp send = *op;
   pending_.erase(it);
+  EndSend(send, m.request_id);
   const AppendOutcome& o = m.outcome;
   SendAck ack{send.client_msg_id, send.conv, o.code};
   if (o.code == Code::kOk) {
@@ -349,6 +393,27 @@ void ChatServer::OnStoreAppendResult(TimeUs now, const StoreAppendResult& m, Eff
   DeliverStored(now, o, send.session, out);
 }
 
+void ChatServer::OnStoreCheckMemberResult(TimeUs now, const StoreCheckMemberResult& m,
+                                          Effects& out) {
+  auto it = pending_.find(m.request_id);
+  if (it == pending_.end()) return;  // timed out or superseded; the client retries
+  auto* op = std::get_if<MemberCheckOp>(&it->second.op);
+  if (op == nullptr) {
+    stats_.unexpected_messages++;
+    return;
+  }
+  MemberCheckOp check = std::move(*op);
+  pending_.erase(it);
+  EndSend(check.send, m.request_id);
+  if (m.code != Code::kOk) {
+    stats_.sends_rejected++;
+    SendAckTo(check.send.session, SendAck{check.send.client_msg_id, check.send.conv, m.code},
+              out);
+    return;
+  }
+  StartSend(now, check.send, std::move(check.draft), out);
+}
+
 void ChatServer::OnWriterEnqueueResult(TimeUs now, const WriterEnqueueResult& m, Effects& out) {
   (void)now;
   auto it = pending_.find(m.request_id);
@@ -358,18 +423,25 @@ void ChatServer::OnWriterEnqueueResult(TimeUs now, const WriterEnqueueResult& m,
     stats_.unexpected_messages++;
     return;
   }
-  SendAck ack{op->client_msg_id, op->conv, m.code};
-  ack.queued = m.code == Code::kOk;
-  const SessionId session = op->session;
+  const SendOp send = *op;
   pending_.erase(it);
-  SendAckTo(session, ack, out);
+  EndSend(send, m.request_id);
+  SendAck ack{send.client_msg_id, send.conv, m.code};
+  ack.queued = m.code == Code::kOk;
+  SendAckTo(send.session, ack, out);
 }
 
 void ChatServer::OnWriterCommitted(TimeUs now, const WriterCommitted& m, Effects& out) {
   for (const CommittedItem& item : m.items) {
     const AppendOutcome& o = item.outcome;
-    if (o.code != Code::kOk || o.duplicate) {
-      if (o.duplicate) stats_.duplicate_sends++;
+    if (o.code != Code::kOk) {
+      // The store broke the queue's promise: only a malformed item can get here (membership
+      // was checked before the ack), and the oracle reports the acked message as lost.
+      stats_.commits_refused++;
+      continue;
+    }
+    if (o.duplicate) {
+      stats_.duplicate_sends++;
       continue;
     }
     const ConversationId& conv = o.message.conv;
@@ -683,7 +755,13 @@ void ChatServer::ExpirePending(TimeUs now, Effects& out) {
 }
 
 void ChatServer::OnPendingExpired(const Pending& p, Effects& out) {
-  if (const auto* send = std::get_if<SendOp>(&p.op)) {
+  const SendOp* send = std::get_if<SendOp>(&p.op);
+  if (const auto* check = std::get_if<MemberCheckOp>(&p.op)) send = &check->send;
+  if (send != nullptr) {
+    // request ids are not kept in Pending; a timed-out attempt is the one in flight unless a
+    // retry superseded it (then it was erased, not expired).
+    auto sit = sessions_.find(send->session);
+    if (sit != sessions_.end()) sit->second.sends_in_flight.erase(send->client_msg_id);
     SendAckTo(send->session, SendAck{send->client_msg_id, send->conv, Code::kUnavailable}, out);
   } else if (const auto* read = std::get_if<ClientReadOp>(&p.op)) {
     ReplyError(read->session, Code::kUnavailable,
@@ -708,7 +786,24 @@ uint64_t ChatServer::NewRequest(TimeUs now, decltype(Pending::op) op) {
 }
 
 void ChatServer::SendAckTo(SessionId session, const SendAck& ack, Effects& out) {
-  if (ack.code == Code::kOk) stats_.acks++;
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;  // the client left; it will retry or catch up
+  Session& s = it->second;
+  const auto acked_end = s.acked.begin() + static_cast<std::ptrdiff_t>(s.acked_size);
+  const bool acked_before = std::find(s.acked.begin(), acked_end, ack.client_msg_id) != acked_end;
+  if (ack.code != Code::kOk) {
+    if (acked_before) {
+      stats_.acks_withheld++;
+      return;
+    }
+  } else {
+    stats_.acks++;
+    if (!acked_before) {
+      s.acked[s.acked_next] = ack.client_msg_id;
+      s.acked_next = (s.acked_next + 1) % kSessionAckedMax;
+      s.acked_size = std::min(s.acked_size + 1, kSessionAckedMax);
+    }
+  }
   SendToSession(session, ack, out);
 }
 

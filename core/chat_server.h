@@ -8,6 +8,7 @@
 #ifndef CHATLAB_CORE_CHAT_SERVER_H_
 #define CHATLAB_CORE_CHAT_SERVER_H_
 
+#include <array>
 #include <cstdint>
 #include <variant>
 #include <vector>
@@ -35,6 +36,10 @@ class ChatServer : public Node {
     uint64_t sends_rejected = 0;    // refused before reaching the store (validation, limits)
     uint64_t acks = 0;              // SendAck with kOk
     uint64_t duplicate_sends = 0;   // the store said (sender, client_msg_id) was known
+    uint64_t member_checks = 0;     // StoreCheckMember asked before queueing a group message
+    uint64_t sends_superseded = 0;  // an attempt replaced by a retry of the same message
+    uint64_t acks_withheld = 0;     // non-OK answers not sent: that message was acked kOk
+    uint64_t commits_refused = 0;   // batched items the store refused after their queued ack
     uint64_t local_deliveries = 0;  // Deliver/updates pushed to a session of this server
     uint64_t lookups = 0;           // MapLookup requests sent
     uint64_t forwards_sent = 0;     // inter-server requests (ForwardBatch or QueuePublish)
@@ -91,6 +96,10 @@ class ChatServer : public Node {
     ClientMsgId client_msg_id = 0;
     ConversationId conv;
   };
+  struct MemberCheckOp {  // batched path: a group message waiting for StoreCheckMemberResult
+    SendOp send;
+    ChatMessage draft;
+  };
   struct ClientReadOp {  // a client request relayed to a service, answered to the session
     SessionId session;
     uint64_t client_request_id = 0;
@@ -110,12 +119,29 @@ class ChatServer : public Node {
   };
   struct Pending {
     TimeUs started_us = 0;
-    std::variant<SendOp, ClientReadOp, LookupOp, MembersOp, ReceiptOp, ForwardOp> op;
+    std::variant<SendOp, MemberCheckOp, ClientReadOp, LookupOp, MembersOp, ReceiptOp, ForwardOp>
+        op;
   };
+
+  // How many client message ids acked kOk a session remembers (a ring, oldest overwritten).
+  // A retry that crossed its ack in flight is answered again; if that second answer is not kOk
+  // (its store request timed out, say) it is withheld, because the first kOk is the promise. A
+  // retry that arrives after more than this many later acks on the same session is not
+  // recognised: the client ignores answers for messages no longer in its outbox.
+  static constexpr size_t kSessionAckedMax = 16;
 
   struct Session {
     UserId user;
     bool web = false;  // a Web Service session (OnWebSessionOpen): never in users_
+    // Attempts waiting for an answer, client_msg_id -> request id. At most one per message: a
+    // retry supersedes the earlier attempt, whose late answer is then ignored, so a message
+    // gets one answer per attempt that is still wanted.
+    absl::btree_map<ClientMsgId, uint64_t> sends_in_flight;
+    // The last kSessionAckedMax client message ids answered kOk: slots [0, acked_size) are in
+    // use, and acked_next is the slot the next kOk overwrites.
+    std::array<ClientMsgId, kSessionAckedMax> acked{};
+    size_t acked_size = 0;
+    size_t acked_next = 0;
   };
 
   // Whether a new session may open: kAlreadyExists for an id in use, kResourceExhausted at
@@ -131,6 +157,7 @@ class ChatServer : public Node {
 
   // Service answers.
   void OnStoreAppendResult(TimeUs now, const StoreAppendResult& m, Effects& out);
+  void OnStoreCheckMemberResult(TimeUs now, const StoreCheckMemberResult& m, Effects& out);
   void OnWriterEnqueueResult(TimeUs now, const WriterEnqueueResult& m, Effects& out);
   void OnWriterCommitted(TimeUs now, const WriterCommitted& m, Effects& out);
   void OnClientReadResult(TimeUs now, uint64_t request_id, const Message& m, Effects& out);
@@ -158,6 +185,16 @@ class ChatServer : public Node {
   void NotifyOffline(const Payload& payload, UserId user, Effects& out);
   ForwardBatch& BufferFor(NodeId dest);
 
+  // Sends the store or writer request of a validated send. The op becomes the session's one
+  // attempt in flight for that client message id.
+  void StartSend(TimeUs now, const SendOp& send, ChatMessage draft, Effects& out);
+  // Records request_id as the session's attempt in flight for send's message, superseding (and
+  // dropping) an earlier attempt.
+  void TrackSend(const SendOp& send, uint64_t request_id);
+  // The attempt under request_id is answered or gone: it is no longer in flight.
+  void EndSend(const SendOp& send, uint64_t request_id);
+  // Answers a send. A non-OK answer for a message this session already acked kOk is withheld
+  // (acks_withheld): an acknowledgement is never followed by a refusal.
   void SendAckTo(SessionId session, const SendAck& ack, Effects& out);
   void ReplyError(SessionId session, Code code, std::string detail, Effects& out);
   void SendToSession(SessionId session, Message msg, Effects& out);

@@ -240,6 +240,7 @@ void ClientSession::OnServerMessage(TimeUs now, const Message& msg, Effects& out
 }
 
 void ClientSession::OnSendAck(TimeUs now, const SendAck& ack, Effects& out) {
+  if (options_.observer != nullptr) options_.observer->OnSendAnswered(now, options_.user, ack);
   auto it = outbox_.find(ack.client_msg_id);
   if (ack.code == Code::kOk) {
     ChatMessage m;

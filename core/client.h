@@ -35,6 +35,9 @@ class ClientObserver {
   // duplicate: the same message id was shown before (only possible with dedup off).
   virtual void OnDisplayed(TimeUs /*now*/, UserId /*viewer*/, const ChatMessage& /*m*/,
                            bool /*out_of_order*/, bool /*duplicate*/) {}
+  // Every SendAck the client received, whatever its code, before the client acts on it (the
+  // oracle checks that no kOk answer is followed by another code for the same message).
+  virtual void OnSendAnswered(TimeUs /*now*/, UserId /*sender*/, const SendAck& /*ack*/) {}
   // The server acknowledged a send (code kOk). For queued acks message_id is 0.
   virtual void OnAcked(TimeUs /*now*/, UserId /*sender*/, const SendAck& /*ack*/) {}
   // A send failed permanently (kInvalidArgument, kPermissionDenied, kNotFound).

@@ -338,6 +338,20 @@ void VisitFields(S& m, V&& v) {
   v("members", m.members);
 }
 
+template <FieldsOf<StoreCheckMember> S, typename V>
+void VisitFields(S& m, V&& v) {
+  v("request_id", m.request_id);
+  v("user", m.user);
+  v("group", m.group);
+  v("client_msg_id", m.client_msg_id);
+}
+
+template <FieldsOf<StoreCheckMemberResult> S, typename V>
+void VisitFields(S& m, V&& v) {
+  v("request_id", m.request_id);
+  v("code", m.code);
+}
+
 template <FieldsOf<StoreReceipt> S, typename V>
 void VisitFields(S& m, V&& v) {
   v("request_id", m.request_id);
@@ -587,6 +601,8 @@ CHATLAB_WIRE_TYPE(StoreMembers, 50);
 CHATLAB_WIRE_TYPE(StoreMembersResult, 51);
 CHATLAB_WIRE_TYPE(StoreReceipt, 52);
 CHATLAB_WIRE_TYPE(StoreReceiptResult, 53);
+CHATLAB_WIRE_TYPE(StoreCheckMember, 54);
+CHATLAB_WIRE_TYPE(StoreCheckMemberResult, 55);
 // Chat server <-> batch writer: 60..69.
 CHATLAB_WIRE_TYPE(WriterEnqueue, 60);
 CHATLAB_WIRE_TYPE(WriterEnqueueResult, 61);

@@ -322,6 +322,26 @@ struct StoreMembersResult {
   friend bool operator==(const StoreMembersResult&, const StoreMembersResult&) = default;
 };
 
+// Server -> store, batched write path: may user send to group? Asked before a group message is
+// queued, because the queue's ack is a promise the store must keep (docs/architecture.md,
+// "Batched writes and the acknowledgement"). client_msg_id lets the store answer kOk for a retry
+// of a message it already stored, whoever is a member now (dedup before access, as in Append).
+struct StoreCheckMember {
+  uint64_t request_id = 0;
+  UserId user;
+  GroupId group;
+  ClientMsgId client_msg_id = 0;
+  friend bool operator==(const StoreCheckMember&, const StoreCheckMember&) = default;
+};
+
+// Store -> server: kOk (a member, or the message is already stored), kPermissionDenied (not a
+// member), kNotFound (no such group), kInvalidArgument (malformed).
+struct StoreCheckMemberResult {
+  uint64_t request_id = 0;
+  Code code = Code::kOk;
+  friend bool operator==(const StoreCheckMemberResult&, const StoreCheckMemberResult&) = default;
+};
+
 // Server -> store: reader's receipt watermark for conv moves to up_to (never backwards).
 struct StoreReceipt {
   uint64_t request_id = 0;
@@ -517,7 +537,7 @@ using Message =
                  WriterCommitted, MapRegister, MapUnregister, MapLookup, MapLookupResult,
                  MapDisplaced, ForwardBatch, ForwardResult, QueuePublish, QueueDeliver, QueueAck,
                  QueueSubscribe, PresenceSet, PresenceTouch, PresenceLookup, PresenceLookupResult,
-                 PresencePush, Notify>;
+                 PresencePush, Notify, StoreCheckMember, StoreCheckMemberResult>;
 
 // The message's name as in docs/protocol.md ("SendMessage").
 const char* MessageName(const Message& m);

@@ -10,6 +10,22 @@ void Oracle::OnSent(TimeUs now, UserId sender, ClientMsgId id, const Conversatio
   sent_[{sender, id}] = SentInfo{conv, now, false, false};
 }
 
+void Oracle::OnSendAnswered(TimeUs now, UserId sender, const SendAck& ack) {
+  (void)now;
+  auto it = sent_.find({sender, ack.client_msg_id});
+  if (it == sent_.end()) return;
+  if (ack.code == Code::kOk) {
+    it->second.answered_ok = true;
+    return;
+  }
+  if (!it->second.answered_ok) return;  // a retryable answer before the kOk is fine
+  counts_.acks_contradicted++;
+  Violation("acks_contradicted",
+            absl::StrCat(ToString(sender), "/", ack.client_msg_id, " in ", ToString(ack.conv),
+                         " was acknowledged, then answered ", CodeName(ack.code)),
+            counts_.acks_contradicted == 1);
+}
+
 void Oracle::OnAcked(TimeUs now, UserId sender, const SendAck& ack) {
   auto it = sent_.find({sender, ack.client_msg_id});
   if (it == sent_.end() || it->second.acked) return;

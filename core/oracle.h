@@ -31,9 +31,10 @@ struct InvariantCounts {
   uint64_t order_violations = 0;        // a message shown above a newer one
   uint64_t receipt_regressions = 0;     // a shown receipt watermark went back
   uint64_t undelivered_after_heal = 0;  // (message, participant) pairs missing at the end
+  uint64_t acks_contradicted = 0;       // a send answered kOk, then answered with another code
   uint64_t total() const {
     return lost_acked + duplicates_shown + order_violations + receipt_regressions +
-           undelivered_after_heal;
+           undelivered_after_heal + acks_contradicted;
   }
 };
 
@@ -55,6 +56,7 @@ class Oracle : public ClientObserver {
   // ClientObserver. `now` must be the environment's global clock (not a skewed node clock) so
   // that latencies across users compare.
   void OnSent(TimeUs now, UserId sender, ClientMsgId id, const ConversationId& conv) override;
+  void OnSendAnswered(TimeUs now, UserId sender, const SendAck& ack) override;
   void OnAcked(TimeUs now, UserId sender, const SendAck& ack) override;
   void OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool out_of_order,
                    bool duplicate) override;
@@ -77,6 +79,7 @@ class Oracle : public ClientObserver {
     ConversationId conv;
     TimeUs sent_at_us = 0;
     bool acked = false;
+    bool answered_ok = false;  // some SendAck with kOk reached the sender
     bool shown_to_other = false;
   };
   struct View {

@@ -109,6 +109,8 @@ void MessageStore::OnMessage(TimeUs now, NodeId from, const Message& msg, Effect
     OnStoreMembers(from, *m, out);
   } else if (const auto* m = std::get_if<StoreReceipt>(&msg)) {
     OnStoreReceipt(from, *m, out);
+  } else if (const auto* m = std::get_if<StoreCheckMember>(&msg)) {
+    OnStoreCheckMember(from, *m, out);
   } else {
     stats_.unexpected_messages++;
     return;
@@ -121,7 +123,7 @@ void MessageStore::OnMessage(TimeUs now, NodeId from, const Message& msg, Effect
 void MessageStore::OnStoreAppend(TimeUs now, NodeId from, const StoreAppend& m, Effects& out) {
   StoreAppendResult result;
   result.request_id = m.request_id;
-  result.outcome = Append(now, m.message, out);
+  result.outcome = Append(now, m.message, Access::kCheck, out);
   Reply(from, std::move(result), out);
 }
 
@@ -132,13 +134,14 @@ void MessageStore::OnStoreAppendBatch(TimeUs now, NodeId from, const StoreAppend
   result.request_id = m.request_id;
   result.outcomes.reserve(m.messages.size());
   for (const ChatMessage& message : m.messages) {
-    result.outcomes.push_back(Append(now, message, out));
+    result.outcomes.push_back(Append(now, message, Access::kPrechecked, out));
   }
   assert(result.outcomes.size() == m.messages.size());
   Reply(from, std::move(result), out);
 }
 
-AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Effects& out) {
+AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Access access,
+                                   Effects& out) {
   const ProtocolConfig& config = options_.config;
   const ConversationId& conv = request.conv;
   stats_.appends++;
@@ -164,6 +167,10 @@ AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Effec
     }
   }
   outcome.code = CheckAccess(conv, request.sender);
+  if (outcome.code == Code::kPermissionDenied && access == Access::kPrechecked &&
+      conv.is_group()) {
+    outcome.code = Code::kOk;  // a member when it was acked; left since
+  }
   if (outcome.code != Code::kOk) {
     stats_.appends_rejected++;
     return outcome;
@@ -198,7 +205,8 @@ AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Effec
   outcome.recipients = Recipients(conv);
   outcome.group_mode = ModeOf(now, conv);
   assert(outcome.code == Code::kOk);
-  assert(!outcome.recipients.empty());
+  // Empty only for a prechecked group message whose sender, the last member, left since.
+  assert(!outcome.recipients.empty() || access == Access::kPrechecked);
   return outcome;
 }
 
@@ -384,6 +392,21 @@ void MessageStore::Leave(UserId user, GroupId group_id) {
   assert(unmirrored == 1);
   (void)unmirrored;
   if (groups->second.empty()) user_groups_.erase(groups);
+}
+
+void MessageStore::OnStoreCheckMember(NodeId from, const StoreCheckMember& m, Effects& out) {
+  stats_.member_checks++;
+  StoreCheckMemberResult result;
+  result.request_id = m.request_id;
+  if (!m.group.valid() || !m.user.valid()) {
+    result.code = Code::kInvalidArgument;
+  } else if (options_.config.dedup_enabled &&
+             dedup_.contains(DedupKey{m.user, m.client_msg_id})) {
+    result.code = Code::kOk;  // already stored: queueing it again yields a duplicate outcome
+  } else {
+    result.code = CheckAccess(ConversationId::Group(m.group), m.user);
+  }
+  Reply(from, std::move(result), out);
 }
 
 void MessageStore::OnStoreMembers(NodeId from, const StoreMembers& m, Effects& out) {

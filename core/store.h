@@ -27,6 +27,13 @@
 // sender who left a group after the first attempt still gets the original outcome back rather
 // than kPermissionDenied for a message that is in fact stored.
 //
+// Batched appends (StoreAppendBatch, from the batch writer) were acknowledged to their senders
+// before they reach the store, so the store must not refuse them for anything the chat server
+// could not check: the server asked StoreCheckMember before queueing a group message, and the
+// store then takes the batched message even if the sender has left the group since (it was
+// sent while a member). Shape and the party of a direct chat are still checked: the server
+// checks them too, so a refusal there means a malformed request, not a broken promise.
+//
 // Whatever the scheme, a new id below the partition's head (the clock went back) is counted in
 // out_of_order_ids: the message lands in the middle of the history, and the message after it
 // keeps a prev_msg_id that skips it.
@@ -113,6 +120,7 @@ class MessageStore : public Node {
     uint64_t membership_ops = 0;    // StoreMembership requests
     uint64_t members_queries = 0;   // StoreMembers requests
     uint64_t receipt_ops = 0;       // StoreReceipt requests
+    uint64_t member_checks = 0;     // StoreCheckMember requests
     uint64_t duplicates = 0;        // appends answered from the dedup index
     uint64_t dedup_evictions = 0;   // dedup entries dropped at store_dedup_window_max
     uint64_t id_collisions = 0;     // appends that overwrote a stored message (kTimestamp)
@@ -193,10 +201,17 @@ class MessageStore : public Node {
   void OnStoreMembership(TimeUs now, NodeId from, const StoreMembership& m, Effects& out);
   void OnStoreMembers(NodeId from, const StoreMembers& m, Effects& out);
   void OnStoreReceipt(NodeId from, const StoreReceipt& m, Effects& out);
+  void OnStoreCheckMember(NodeId from, const StoreCheckMember& m, Effects& out);
 
+  // How an append's group membership is decided.
+  enum class Access {
+    kCheck,       // the sender must be a member now (StoreAppend)
+    kPrechecked,  // checked before the batch writer acked it (StoreAppendBatch): the group must
+                  // exist, the sender may have left since
+  };
   // Validates, de-duplicates, sequences and stores one message.
   // Emits Persist{PersistMessage} into out when it stores something.
-  AppendOutcome Append(TimeUs now, const ChatMessage& request, Effects& out);
+  AppendOutcome Append(TimeUs now, const ChatMessage& request, Access access, Effects& out);
   absl::Status RestoreMessage(const ChatMessage& m);
   // kOk when user may read/write conv: a party of a direct chat, a member of an existing group.
   Code CheckAccess(const ConversationId& conv, UserId user) const;

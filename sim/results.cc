@@ -60,6 +60,7 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
                      {"order_violations", k.order_violations},
                      {"receipt_regressions", k.receipt_regressions},
                      {"undelivered_after_heal", k.undelivered_after_heal},
+                     {"acks_contradicted", k.acks_contradicted},
                      {"ok", k.total() == 0},
                      {"first_violations", r.first_violations}};
   ordered_json fired = ordered_json::object();
@@ -168,6 +169,7 @@ std::string Summary(const Scenario& s, const RunResult& r, const std::string& re
   row("order_violations", k.order_violations);
   row("receipt_regressions", k.receipt_regressions);
   row("undelivered_after_heal", k.undelivered_after_heal);
+  row("acks_contradicted", k.acks_contradicted);
   for (const std::string& v : r.first_violations) absl::StrAppend(&out, "  first: ", v, "\n");
   absl::StrAppend(&out, "\nfaults fired\n");
   if (r.faults_fired.empty()) absl::StrAppend(&out, "  (none)\n");

@@ -190,6 +190,7 @@ class HubObserver : public ClientObserver {
  public:
   HubObserver(WorldImpl* w, int hub) : w_(w), hub_(hub) {}
   void OnSent(TimeUs now, UserId sender, ClientMsgId id, const ConversationId& conv) override;
+  void OnSendAnswered(TimeUs now, UserId sender, const SendAck& ack) override;
   void OnAcked(TimeUs now, UserId sender, const SendAck& ack) override;
   void OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool out_of_order,
                    bool duplicate) override;
@@ -322,6 +323,10 @@ class WorldImpl {
 void HubObserver::OnSent(TimeUs now, UserId sender, ClientMsgId id, const ConversationId& conv) {
   w_->oracle_.OnSent(now, sender, id, conv);
 }
+void HubObserver::OnSendAnswered(TimeUs now, UserId sender, const SendAck& ack) {
+  w_->oracle_.OnSendAnswered(now, sender, ack);
+}
+
 void HubObserver::OnAcked(TimeUs now, UserId sender, const SendAck& ack) {
   w_->oracle_.OnAcked(now, sender, ack);
   w_->CheckReadAfterWrite(sender, ack);

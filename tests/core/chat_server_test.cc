@@ -156,5 +156,119 @@ TEST(ChatServerTest, WebSessionsAnswerReadsButNeverRegisterOrSend) {
   EXPECT_EQ(server.session_count(), 1u);
 }
 
+
+// ---- One message, one promise -----------------------------------------------------------------
+
+// The SendAcks the session got for client message id cmid, in order.
+std::vector<SendAck> AcksFor(const Effects& effects, ClientMsgId cmid) {
+  std::vector<SendAck> acks;
+  for (const SendAck& a : Sent<SendAck>(effects)) {
+    if (a.client_msg_id == cmid) acks.push_back(a);
+  }
+  return acks;
+}
+
+StoreAppendResult Stored(uint64_t request_id, const ConversationId& conv, ClientMsgId cmid) {
+  StoreAppendResult r;
+  r.request_id = request_id;
+  r.outcome.code = Code::kOk;
+  r.outcome.message.conv = conv;
+  r.outcome.message.sender = kAlice;
+  r.outcome.message.client_msg_id = cmid;
+  r.outcome.message.message_id = 1000;
+  r.outcome.recipients = {kAlice, kBob};
+  return r;
+}
+
+TEST(ChatServerTest, RetryCrossingItsAckIsNeverAnsweredWithARefusal) {
+  ChatServer server(Options());
+  Effects out;
+  server.Start(0, out);
+  ASSERT_TRUE(server.OnSessionOpen(0, SessionId(1), kAlice, out).ok());
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  Effects seen;  // everything the server emitted from here on
+  out.clear();
+  server.OnClientMessage(0, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
+  ASSERT_EQ(Sent<StoreAppend>(out).size(), 1u);
+  const uint64_t first = Sent<StoreAppend>(out)[0].request_id;
+  seen.insert(seen.end(), out.begin(), out.end());
+  out.clear();
+  server.OnMessage(1, kTopology.store, Stored(first, conv, 7), out);  // acked kOk
+  // The client's retry was already on the wire: it arrives after the ack, and its store
+  // request is lost, so it times out.
+  server.OnClientMessage(2, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
+  seen.insert(seen.end(), out.begin(), out.end());
+  out.clear();
+  const TimeUs later = ProtocolConfig{}.request_timeout_us + ProtocolConfig{}.server_tick_us;
+  server.OnTimer(later, uint64_t{1} << 56, out);  // the tick expires the retry
+  seen.insert(seen.end(), out.begin(), out.end());
+  const std::vector<SendAck> acks = AcksFor(seen, 7);
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].code, Code::kOk);
+  EXPECT_EQ(server.stats().acks_withheld, 1u);
+}
+
+TEST(ChatServerTest, ARetrySupersedesTheAttemptStillInFlight) {
+  ChatServer server(Options());
+  Effects out;
+  server.Start(0, out);
+  ASSERT_TRUE(server.OnSessionOpen(0, SessionId(1), kAlice, out).ok());
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  out.clear();
+  server.OnClientMessage(0, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
+  server.OnClientMessage(1, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
+  const std::vector<StoreAppend> appends = Sent<StoreAppend>(out);
+  ASSERT_EQ(appends.size(), 2u);
+  EXPECT_EQ(server.pending_count(), 1u);  // only the retry is waited for
+  EXPECT_EQ(server.stats().sends_superseded, 1u);
+  out.clear();
+  // The first attempt's late answer is ignored; the retry's is the one answer.
+  server.OnMessage(2, kTopology.store, Stored(appends[0].request_id, conv, 7), out);
+  EXPECT_TRUE(AcksFor(out, 7).empty());
+  server.OnMessage(3, kTopology.store, Stored(appends[1].request_id, conv, 7), out);
+  ASSERT_EQ(AcksFor(out, 7).size(), 1u);
+  EXPECT_EQ(server.stats().acks, 1u);
+  EXPECT_EQ(Sent<MapLookup>(out).size(), 1u);  // what is pending now is Bob's lookup
+}
+
+TEST(ChatServerTest, BatchedGroupSendAsksMembershipBeforeQueueing) {
+  ProtocolConfig config;
+  config.write_path = WritePath::kBatched;
+  ChatServer server(Options(config));
+  Effects out;
+  server.Start(0, out);
+  ASSERT_TRUE(server.OnSessionOpen(0, SessionId(1), kAlice, out).ok());
+  const auto group = ConversationId::Group(GroupId(9));
+  out.clear();
+  server.OnClientMessage(0, SessionId(1), SendMessage{7, group, 0, "x"}, out);
+  ASSERT_EQ(Sent<StoreCheckMember>(out).size(), 1u);
+  EXPECT_TRUE(Sent<WriterEnqueue>(out).empty());  // nothing is promised yet
+  const StoreCheckMember check = Sent<StoreCheckMember>(out)[0];
+  EXPECT_EQ(check.user, kAlice);
+  EXPECT_EQ(check.group, GroupId(9));
+  EXPECT_EQ(check.client_msg_id, 7u);
+  out.clear();
+  // Not a member: refused, never queued, never acked.
+  server.OnMessage(1, kTopology.store, StoreCheckMemberResult{check.request_id,
+                                                              Code::kPermissionDenied}, out);
+  ASSERT_EQ(AcksFor(out, 7).size(), 1u);
+  EXPECT_EQ(AcksFor(out, 7)[0].code, Code::kPermissionDenied);
+  EXPECT_TRUE(Sent<WriterEnqueue>(out).empty());
+  out.clear();
+  // A member: queued, then acked by the writer's answer.
+  server.OnClientMessage(2, SessionId(1), SendMessage{8, group, 0, "y"}, out);
+  const StoreCheckMember check2 = Sent<StoreCheckMember>(out)[0];
+  out.clear();
+  server.OnMessage(3, kTopology.store, StoreCheckMemberResult{check2.request_id, Code::kOk}, out);
+  ASSERT_EQ(Sent<WriterEnqueue>(out).size(), 1u);
+  EXPECT_TRUE(AcksFor(out, 8).empty());
+  const uint64_t enqueue = Sent<WriterEnqueue>(out)[0].request_id;
+  out.clear();
+  server.OnMessage(4, kTopology.writer, WriterEnqueueResult{enqueue, Code::kOk}, out);
+  ASSERT_EQ(AcksFor(out, 8).size(), 1u);
+  EXPECT_EQ(AcksFor(out, 8)[0].code, Code::kOk);
+  EXPECT_TRUE(AcksFor(out, 8)[0].queued);
+}
+
 }  // namespace
 }  // namespace chatlab

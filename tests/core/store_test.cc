@@ -312,6 +312,37 @@ TEST(StoreDedupTest, WindowEvictsOldestFirst) {
 
 // ---- Batches ----------------------------------------------------------------------------------
 
+// A batched group message was checked (StoreCheckMember) and acked before it reached the store:
+// the store takes it even if the sender left since, and refuses only what no check could pass.
+TEST(StoreBatchTest, PrecheckedGroupMessageOfASenderWhoLeftIsStored) {
+  MessageStore store(Options(SequenceConfig()));
+  Call<StoreMembershipResult>(store, kT0, StoreMembership{1, kAlice, kGroup, true});
+  EXPECT_EQ(Call<StoreCheckMemberResult>(store, kT0, StoreCheckMember{2, kAlice, kGroup, 5}).code,
+            Code::kOk);
+  EXPECT_EQ(Call<StoreCheckMemberResult>(store, kT0, StoreCheckMember{3, kBob, kGroup, 5}).code,
+            Code::kPermissionDenied);
+  EXPECT_EQ(
+      Call<StoreCheckMemberResult>(store, kT0, StoreCheckMember{4, kAlice, GroupId(99), 5}).code,
+      Code::kNotFound);
+  Call<StoreMembershipResult>(store, kT0, StoreMembership{5, kAlice, kGroup, false});
+  // A direct append from a non-member is refused; a batched (prechecked) one is stored.
+  EXPECT_EQ(Call<StoreAppendResult>(store, kT0, StoreAppend{6, Msg(kGroupConv, kAlice, 5)})
+                .outcome.code,
+            Code::kPermissionDenied);
+  StoreAppendBatch batch;
+  batch.request_id = 7;
+  batch.messages = {Msg(kGroupConv, kAlice, 5), Msg(ConversationId::Group(GroupId(99)), kAlice, 6)};
+  const auto result = Call<StoreAppendBatchResult>(store, kT0, batch);
+  ASSERT_EQ(result.outcomes.size(), 2u);
+  EXPECT_EQ(result.outcomes[0].code, Code::kOk);
+  EXPECT_TRUE(result.outcomes[0].recipients.empty());  // the group has no members left
+  EXPECT_EQ(result.outcomes[1].code, Code::kNotFound);  // no check passes for a missing group
+  EXPECT_EQ(store.Messages(kGroupConv).size(), 1u);
+  // Now stored: a retry's check is answered kOk from the dedup index, member or not.
+  EXPECT_EQ(Call<StoreCheckMemberResult>(store, kT0, StoreCheckMember{8, kAlice, kGroup, 5}).code,
+            Code::kOk);
+}
+
 TEST(StoreBatchTest, ItemsAreAppendedInOrder) {
   MessageStore store(Options(SequenceConfig()));
   StoreAppendBatch batch;

@@ -86,7 +86,8 @@ TEST(ChatlabCli, ResultsJsonHasEveryDocumentedField) {
     EXPECT_TRUE(o.results.contains(key)) << key;
   }
   for (const char* key : {"lost_acked", "duplicates_shown", "order_violations",
-                          "receipt_regressions", "undelivered_after_heal"}) {
+                          "receipt_regressions", "undelivered_after_heal",
+                          "acks_contradicted"}) {
     EXPECT_TRUE(o.results["invariants"].contains(key)) << key;
   }
   const auto& m = o.results["metrics"];
@@ -98,6 +99,23 @@ TEST(ChatlabCli, ResultsJsonHasEveryDocumentedField) {
   EXPECT_GT(m["inter_server_requests"].get<uint64_t>(), 0u);
   EXPECT_EQ(o.results["faults_fired"]["crash"], 1);
   EXPECT_NE(o.output.find("repro: chatlab run"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// Every scenario under scenarios/regressions/ once failed (a swarm or a reviewer found it, shrink
+// made it small); each must now pass.
+TEST(ChatlabCli, RegressionScenariosPass) {
+  const fs::path dir = TempDir("regressions");
+  int count = 0;
+  for (const auto& entry :
+       fs::directory_iterator(std::string(CHATLAB_SOURCE_DIR) + "/scenarios/regressions")) {
+    if (entry.path().extension() != ".toml") continue;
+    count++;
+    const Outcome o =
+        Chatlab("run " + entry.path().string(), dir / entry.path().stem().string());
+    EXPECT_EQ(o.exit_code, 0) << entry.path() << "\n" << o.output;
+  }
+  EXPECT_GE(count, 1);
   fs::remove_all(dir);
 }
 
