@@ -20,6 +20,27 @@ BatchWriter::BatchWriter(const NodeOptions& options) : options_(options) {
 
 void BatchWriter::Start(TimeUs now, Effects& out) {
   out.push_back(ArmTimer{kTickTimerId, now + options_.config.server_tick_us});
+  // A restored queue is flushed at once: its items were acked long ago.
+  if (waiting() > 0) out.push_back(ArmTimer{kFlushTimerId, now});
+}
+
+absl::Status BatchWriter::Restore(const PersistRecord& record) {
+  assert(in_flight_count_ == 0);
+  if (const auto* q = std::get_if<PersistQueued>(&record)) {
+    if (!q->origin.valid() || queue_.size() >= options_.config.writer_queue_max) {
+      return absl::InvalidArgumentError("restore: queued item without origin, or queue over max");
+    }
+    queue_.push_back(Item{q->origin, q->request_id, q->message, q->enqueued_at_us});
+  } else if (const auto* d = std::get_if<PersistDequeued>(&record)) {
+    if (d->count > queue_.size()) {
+      return absl::InvalidArgumentError("restore: dequeue of more items than are queued");
+    }
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(d->count));
+  } else {
+    return absl::InvalidArgumentError("restore: a store's record is not the batch writer's");
+  }
+  stats_.records_restored++;
+  return absl::OkStatus();
 }
 
 void BatchWriter::OnMessage(TimeUs now, NodeId from, const Message& msg, Effects& out) {
@@ -56,7 +77,8 @@ void BatchWriter::OnWriterEnqueue(TimeUs now, NodeId from, const WriterEnqueue& 
   stats_.enqueued++;
   stats_.queue_depth_max = std::max<uint64_t>(stats_.queue_depth_max, queue_.size());
   assert(queue_.size() <= options_.config.writer_queue_max);
-  // The ack goes out before any store write: the queue is the durability point.
+  // The ack goes out before any store write: the queue's log is the durability point.
+  out.push_back(Persist{PersistQueued{from, m.request_id, m.message, now}});
   out.push_back(SendToNode{from, WriterEnqueueResult{m.request_id, Code::kOk}});
   if (buffer_was_empty) {
     out.push_back(ArmTimer{kFlushTimerId, now + options_.config.writer_flush_window_us});
@@ -129,6 +151,7 @@ void BatchWriter::OnStoreAppendBatchResult(TimeUs now, const StoreAppendBatchRes
     const Item& item = queue_[i];
     committed[item.origin].items.push_back(CommittedItem{item.request_id, m.outcomes[i]});
   }
+  out.push_back(Persist{PersistDequeued{in_flight_count_}});
   for (auto& [origin, message] : committed) {
     out.push_back(SendToNode{origin, std::move(message)});
   }

@@ -30,8 +30,15 @@
 //
 // Limits: config.writer_queue_max items (waiting + in flight); an enqueue beyond it is refused
 // with WriterEnqueueResult kResourceExhausted (the server then refuses the client's message,
-// which the client retries). A crash loses the queue, like any node's memory: acked but
-// unwritten messages are then lost unless the clients' retries bring them back.
+// which the client retries).
+//
+// Durability: the queue is the ack's promise, so it is a log on the writer's disk. An accepted
+// item is emitted as Persist{PersistQueued} before its kOk answer, and a committed batch as
+// Persist{PersistDequeued} (core/effects.h). After a crash, Restore replays the log and Start
+// flushes what it holds again at once: the batch that was in flight is resent (with dedup on the
+// store answers duplicates for what it already stored, and origins ignore those). An
+// environment that keeps no disk for the writer must not claim durability for its acks (chatd
+// refuses the batched path for that reason).
 //
 // Duplicated WriterEnqueue messages (the network may duplicate) are queued twice; the store's
 // dedup turns the second into a duplicate outcome, and the origin receives both items.
@@ -42,6 +49,7 @@
 #include <cstdint>
 #include <deque>
 
+#include "absl/status/status.h"
 #include "core/config.h"
 #include "core/effects.h"
 #include "core/messages.h"
@@ -71,6 +79,7 @@ class BatchWriter : public Node {
     // mean batching delay = wait_us_total / items_flushed.
     uint64_t wait_us_total = 0;
     uint64_t unexpected_messages = 0;
+    uint64_t records_restored = 0;   // PersistRecords replayed through Restore
   };
 
   // REQUIRES: config.writer_batch_max > 0, config.request_timeout_us > 0,
@@ -78,6 +87,10 @@ class BatchWriter : public Node {
   explicit BatchWriter(const NodeOptions& options);
 
   void Start(TimeUs now, Effects& out) override;
+  // Rebuilds the queue from one durable record of an earlier incarnation, before Start.
+  // REQUIRES: records in the order they were emitted. kInvalidArgument for a record this writer
+  // could not have emitted (corrupt storage, or a dequeue of more items than are queued).
+  absl::Status Restore(const PersistRecord& record);
   void OnMessage(TimeUs now, NodeId from, const Message& msg, Effects& out) override;
   void OnTimer(TimeUs now, uint64_t timer_id, Effects& out) override;
 

@@ -214,7 +214,6 @@ void ChatServer::OnSendMessage(TimeUs now, SessionId session, UserId user, const
     // server cannot check alone, is asked first (docs/architecture.md).
     stats_.member_checks++;
     const uint64_t req = NewRequest(now, MemberCheckOp{send, std::move(draft)});
-    TrackSend(send, req);
     out.push_back(SendToNode{options_.topology.store,
                              StoreCheckMember{req, user, m.conv.group(), m.client_msg_id}});
     return;
@@ -222,34 +221,13 @@ void ChatServer::OnSendMessage(TimeUs now, SessionId session, UserId user, const
   StartSend(now, send, std::move(draft), out);
 }
 
-void ChatServer::TrackSend(const SendOp& send, uint64_t request_id) {
-  auto sit = sessions_.find(send.session);
-  if (sit == sessions_.end()) return;
-  auto [it, inserted] = sit->second.sends_in_flight.try_emplace(send.client_msg_id, request_id);
-  if (!inserted) {
-    // A retry of a message still in flight here: the newer attempt replaces the older one.
-    if (pending_.erase(it->second) > 0) stats_.sends_superseded++;
-    it->second = request_id;
-  }
-}
-
 void ChatServer::StartSend(TimeUs now, const SendOp& send, ChatMessage draft, Effects& out) {
   const uint64_t req = NewRequest(now, send);
-  TrackSend(send, req);
   if (options_.config.write_path == WritePath::kBatched) {
     assert(options_.topology.writer.valid());
     out.push_back(SendToNode{options_.topology.writer, WriterEnqueue{req, std::move(draft)}});
   } else {
     out.push_back(SendToNode{options_.topology.store, StoreAppend{req, std::move(draft)}});
-  }
-}
-
-void ChatServer::EndSend(const SendOp& send, uint64_t request_id) {
-  auto sit = sessions_.find(send.session);
-  if (sit == sessions_.end()) return;
-  auto it = sit->second.sends_in_flight.find(send.client_msg_id);
-  if (it != sit->second.sends_in_flight.end() && it->second == request_id) {
-    sit->second.sends_in_flight.erase(it);
   }
 }
 
@@ -371,7 +349,6 @@ void ChatServer::OnStoreAppendResult(TimeUs now, const StoreAppendResult& m, Eff
   }
   const SendOp send = *op;
   pending_.erase(it);
-  EndSend(send, m.request_id);
   const AppendOutcome& o = m.outcome;
   SendAck ack{send.client_msg_id, send.conv, o.code};
   if (o.code == Code::kOk) {
@@ -396,7 +373,7 @@ void ChatServer::OnStoreAppendResult(TimeUs now, const StoreAppendResult& m, Eff
 void ChatServer::OnStoreCheckMemberResult(TimeUs now, const StoreCheckMemberResult& m,
                                           Effects& out) {
   auto it = pending_.find(m.request_id);
-  if (it == pending_.end()) return;  // timed out or superseded; the client retries
+  if (it == pending_.end()) return;  // timed out; the client retries
   auto* op = std::get_if<MemberCheckOp>(&it->second.op);
   if (op == nullptr) {
     stats_.unexpected_messages++;
@@ -404,7 +381,6 @@ void ChatServer::OnStoreCheckMemberResult(TimeUs now, const StoreCheckMemberResu
   }
   MemberCheckOp check = std::move(*op);
   pending_.erase(it);
-  EndSend(check.send, m.request_id);
   if (m.code != Code::kOk) {
     stats_.sends_rejected++;
     SendAckTo(check.send.session, SendAck{check.send.client_msg_id, check.send.conv, m.code},
@@ -425,7 +401,6 @@ void ChatServer::OnWriterEnqueueResult(TimeUs now, const WriterEnqueueResult& m,
   }
   const SendOp send = *op;
   pending_.erase(it);
-  EndSend(send, m.request_id);
   SendAck ack{send.client_msg_id, send.conv, m.code};
   ack.queued = m.code == Code::kOk;
   SendAckTo(send.session, ack, out);
@@ -758,10 +733,6 @@ void ChatServer::OnPendingExpired(const Pending& p, Effects& out) {
   const SendOp* send = std::get_if<SendOp>(&p.op);
   if (const auto* check = std::get_if<MemberCheckOp>(&p.op)) send = &check->send;
   if (send != nullptr) {
-    // request ids are not kept in Pending; a timed-out attempt is the one in flight unless a
-    // retry superseded it (then it was erased, not expired).
-    auto sit = sessions_.find(send->session);
-    if (sit != sessions_.end()) sit->second.sends_in_flight.erase(send->client_msg_id);
     SendAckTo(send->session, SendAck{send->client_msg_id, send->conv, Code::kUnavailable}, out);
   } else if (const auto* read = std::get_if<ClientReadOp>(&p.op)) {
     ReplyError(read->session, Code::kUnavailable,

@@ -37,7 +37,6 @@ class ChatServer : public Node {
     uint64_t acks = 0;              // SendAck with kOk
     uint64_t duplicate_sends = 0;   // the store said (sender, client_msg_id) was known
     uint64_t member_checks = 0;     // StoreCheckMember asked before queueing a group message
-    uint64_t sends_superseded = 0;  // an attempt replaced by a retry of the same message
     uint64_t acks_withheld = 0;     // non-OK answers not sent: that message was acked kOk
     uint64_t commits_refused = 0;   // batched items the store refused after their queued ack
     uint64_t local_deliveries = 0;  // Deliver/updates pushed to a session of this server
@@ -133,10 +132,6 @@ class ChatServer : public Node {
   struct Session {
     UserId user;
     bool web = false;  // a Web Service session (OnWebSessionOpen): never in users_
-    // Attempts waiting for an answer, client_msg_id -> request id. At most one per message: a
-    // retry supersedes the earlier attempt, whose late answer is then ignored, so a message
-    // gets one answer per attempt that is still wanted.
-    absl::btree_map<ClientMsgId, uint64_t> sends_in_flight;
     // The last kSessionAckedMax client message ids answered kOk: slots [0, acked_size) are in
     // use, and acked_next is the slot the next kOk overwrites.
     std::array<ClientMsgId, kSessionAckedMax> acked{};
@@ -185,14 +180,8 @@ class ChatServer : public Node {
   void NotifyOffline(const Payload& payload, UserId user, Effects& out);
   ForwardBatch& BufferFor(NodeId dest);
 
-  // Sends the store or writer request of a validated send. The op becomes the session's one
-  // attempt in flight for that client message id.
+  // Sends the store or writer request of a validated send.
   void StartSend(TimeUs now, const SendOp& send, ChatMessage draft, Effects& out);
-  // Records request_id as the session's attempt in flight for send's message, superseding (and
-  // dropping) an earlier attempt.
-  void TrackSend(const SendOp& send, uint64_t request_id);
-  // The attempt under request_id is answered or gone: it is no longer in flight.
-  void EndSend(const SendOp& send, uint64_t request_id);
   // Answers a send. A non-OK answer for a message this session already acked kOk is withheld
   // (acks_withheld): an acknowledgement is never followed by a refusal.
   void SendAckTo(SessionId session, const SendAck& ack, Effects& out);

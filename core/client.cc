@@ -270,6 +270,13 @@ void ClientSession::OnSendAck(TimeUs now, const SendAck& ack, Effects& out) {
   // kUnavailable / kResourceExhausted: the retry timer resends it.
 }
 
+void ClientSession::SetGroupMode(Conversation& c, GroupMode mode) {
+  if (c.group_mode != GroupMode::kNone && mode != GroupMode::kNone && mode != c.group_mode) {
+    stats_.group_mode_changes++;
+  }
+  c.group_mode = mode;
+}
+
 // ---- Ordering, de-duplication, gap detection ---------------------------------------------------
 
 void ClientSession::Ingest(TimeUs now, const ChatMessage& m, Effects& out) {
@@ -348,7 +355,7 @@ void ClientSession::OnMessagesResult(TimeUs now, const MessagesResult& r, Effect
   Conversation& c = Conv(r.conv);
   if (c.catchup_request == r.request_id) c.catchup_request = 0;
   if (r.code != Code::kOk) return;  // e.g. left the group; the next sync decides
-  if (r.conv.is_group()) c.group_mode = r.group_mode;
+  if (r.conv.is_group()) SetGroupMode(c, r.group_mode);
   stats_.messages_fetched += r.messages.size();
   if (options_.observer != nullptr) {
     options_.observer->OnHistoryFetched(now, options_.user, r.conv, r.messages.size());
@@ -390,7 +397,7 @@ void ClientSession::OnSyncResult(TimeUs now, const SyncResult& r, Effects& out) 
     Conversation& c = Conv(h.conv);
     if (h.conv.is_group()) {
       groups.insert(h.conv.group());
-      c.group_mode = h.group_mode;
+      SetGroupMode(c, h.group_mode);
     }
     if (h.head_id > c.last_shown) StartCatchUp(now, h.conv, out);
   }
@@ -412,7 +419,7 @@ void ClientSession::OnGroupResult(TimeUs now, const GroupResult& r, Effects& out
   const ConversationId conv = ConversationId::Group(r.group);
   if (r.joined) {
     groups_.insert(r.group);
-    Conv(conv).group_mode = r.group_mode;
+    SetGroupMode(Conv(conv), r.group_mode);
     StartCatchUp(now, conv, out);  // show the group's history
   } else {
     groups_.erase(r.group);

@@ -96,6 +96,7 @@ class ClientSession {
     uint64_t disconnects = 0;
     uint64_t errors = 0;  // ErrorReply received
     uint64_t notifications = 0;
+    uint64_t group_mode_changes = 0;  // a group this client knew as push went pull, or back
   };
 
   explicit ClientSession(const Options& options);
@@ -191,6 +192,8 @@ class ClientSession {
 
   // A message arrived live (Deliver or a direct ack).
   void Ingest(TimeUs now, const ChatMessage& m, Effects& out);
+  // Records a group's mode as an answer reported it, counting a switch (push <-> pull).
+  void SetGroupMode(Conversation& c, GroupMode mode);
   // Shows m and notes it for a delivery receipt.
   void Show(TimeUs now, Conversation& c, const ChatMessage& m, bool duplicate);
   // Shows held messages that now continue the chain.

@@ -72,8 +72,9 @@ struct PushToDevice {
 // change, in the order it made them. An environment with durable storage writes the records and
 // makes them durable before it carries out any later effect of the store (so an ack means
 // durable); on start it replays every record, in the order written, through
-// MessageStore::Restore. An environment without durable storage (the in-process cluster, the
-// simulator) ignores Persist: its store never restarts.
+// MessageStore::Restore. The simulator keeps them on a simulated disk (sim/disk.h: durable after
+// an fsync, lost on a crash if not yet synced); the in-process cluster ignores Persist: its
+// services never restart. The batch writer persists its queue the same way (below).
 
 // A message was stored in its partition (conv, message_id), overwriting any message with that id
 // (IdScheme::kTimestamp collisions). With dedup on it also records the dedup entry
@@ -100,8 +101,25 @@ struct PersistAggregate {
   ReceiptKind kind = ReceiptKind::kDelivered;
   MessageId up_to = kNoMessage;
 };
-using PersistRecord =
-    std::variant<PersistMessage, PersistMembership, PersistWatermark, PersistAggregate>;
+// ---- The batch writer's queue (batch writer -> its disk) ----
+// The queue is a log: an item is durable before the writer acks it, and committed items leave
+// it. BatchWriter::Restore replays these in order. (The store never emits them, and its
+// Restore refuses them: each node has its own disk.)
+
+// One message entered the writer's queue (before its WriterEnqueueResult kOk).
+struct PersistQueued {
+  NodeId origin;            // the chat server to tell when it is committed
+  uint64_t request_id = 0;  // the origin's WriterEnqueue request id
+  ChatMessage message;
+  TimeUs enqueued_at_us = 0;
+};
+// The `count` oldest queued items were committed by the store and left the queue.
+struct PersistDequeued {
+  uint64_t count = 0;
+};
+
+using PersistRecord = std::variant<PersistMessage, PersistMembership, PersistWatermark,
+                                   PersistAggregate, PersistQueued, PersistDequeued>;
 
 // Make record durable before carrying out any later effect of the same node.
 struct Persist {

@@ -523,14 +523,16 @@ absl::Status MessageStore::Restore(const PersistRecord& record) {
           absl::StrCat("restore: watermark of ", ToString(w->reader), " in ", ToString(w->conv)));
     }
     SetWatermark(w->conv, w->reader, w->kind, w->up_to);
-  } else {
-    const auto& a = std::get<PersistAggregate>(record);
+  } else if (const auto* a_ptr = std::get_if<PersistAggregate>(&record)) {
+    const auto& a = *a_ptr;
     if (!a.conv.is_group() || !a.conv.Valid() || !ValidKind(a.kind)) {
       return absl::InvalidArgumentError(
           absl::StrCat("restore: aggregate of ", ToString(a.conv)));
     }
     MessageId& published = published_[{a.conv, a.kind}];
     published = std::max(published, a.up_to);
+  } else {
+    return absl::InvalidArgumentError("restore: a batch writer's record is not the store's");
   }
   stats_.records_restored++;
   return absl::OkStatus();

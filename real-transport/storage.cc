@@ -159,13 +159,16 @@ absl::Status Storage::Write(const PersistRecord& record) {
     sqlite3_bind_int(s, 5, static_cast<int>(w->kind));
     sqlite3_bind_int64(s, 6, S(w->up_to));
     stmts[0] = s;
-  } else {
-    const auto& a = std::get<PersistAggregate>(record);
+  } else if (const auto* ap = std::get_if<PersistAggregate>(&record)) {
+    const auto& a = *ap;
     sqlite3_stmt* s = aggregate_;
     sqlite3_bind_int64(s, 1, S(a.conv.low));
     sqlite3_bind_int(s, 2, static_cast<int>(a.kind));
     sqlite3_bind_int64(s, 3, S(a.up_to));
     stmts[0] = s;
+  } else {
+    // chatd runs no batch writer (it refuses write_path = batched): nothing else persists.
+    return absl::InvalidArgumentError("storage: a batch writer's record has no table here");
   }
   for (sqlite3_stmt* s : stmts) {
     if (s == nullptr) continue;

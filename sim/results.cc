@@ -65,8 +65,11 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
                      {"first_violations", r.first_violations}};
   ordered_json fired = ordered_json::object();
   for (const auto& [kind, n] : r.faults_fired) fired[kind] = n;
+  ordered_json recovery = ordered_json::object();
+  for (const auto& [path, n] : r.recovery_paths) recovery[path] = n;
   j["faults_fired"] = fired;
   j["faults_never_fired"] = r.faults_never_fired;
+  j["recovery_paths"] = recovery;
   const RunMetrics& m = r.metrics;
   // Undefined (null) rather than 0 when nothing was sent or shown: a report averaging it across
   // seeds must skip that run, not count it as free.
@@ -179,6 +182,14 @@ std::string Summary(const Scenario& s, const RunResult& r, const std::string& re
   for (const std::string& f : r.faults_never_fired) {
     absl::StrAppend(&out, "  configured but never fired: ", f, "\n");
   }
+  absl::StrAppend(&out, "\nrecovery paths reached\n");
+  bool any_path = false;
+  for (const auto& [path, n] : r.recovery_paths) {
+    if (n == 0) continue;
+    any_path = true;
+    absl::StrAppend(&out, absl::StrFormat("  %-30s %10d\n", path, n));
+  }
+  if (!any_path) absl::StrAppend(&out, "  (none)\n");
   absl::StrAppend(&out, "\nmetrics\n");
   absl::StrAppend(&out, absl::StrFormat("  messages sent/acked/delivered  %d / %d / %d\n",
                                         m.messages_sent, m.messages_acked, m.messages_delivered));

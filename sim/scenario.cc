@@ -138,6 +138,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"protocol.notification_dedup_max", &p.notification_dedup_max},
       {"protocol.lookup_users_max", &p.lookup_users_max},
       {"faults.loss", &s.loss},
+      {"faults.unsafe_ack_before_sync", &s.unsafe_ack_before_sync},
       {"faults.duplicate", &s.duplicate},
       {"faults.delay_probability", &s.delay_probability},
       {"faults.delay_ms_max", &s.delay_ms_max},

@@ -29,6 +29,7 @@
 #include "core/random.h"
 #include "core/store.h"
 #include "core/user_mapping.h"
+#include "sim/disk.h"
 
 namespace chatlab::sim {
 namespace {
@@ -50,6 +51,15 @@ enum EndpointIndex : int {
   kFirstServerEp = 6,
 };
 const char* kServiceNames[] = {"store", "writer", "mapping", "presence", "notification", "broker"};
+
+// Every recovery path the results name (results.json "recovery_paths"; docs/results.md says what
+// each counts). AccumulateRecovery and RestartService fill them.
+const char* kRecoveryPaths[] = {
+    "gap_catch_up",          "retry_deduplicated",
+    "contradicting_ack_withheld", "displacement",      "broker_dead_consumer_purged",
+    "broker_stale_dropped",  "broker_redelivered",     "hybrid_mode_change",
+    "writer_batch_resent",   "forward_failed_to_notification", "batched_group_send_checked",
+    "restore_after_crash",   "records_replayed",       "torn_tail_discarded"};
 
 struct Packet {
   enum class Kind : uint8_t { kNode, kToServer, kToClient, kOpen, kOpenResult, kClose, kClosed,
@@ -156,6 +166,9 @@ struct Endpoint {
     Effects effects;
   };
   std::deque<Output> outputs;  // ordered by at (FIFO service)
+  // The node's disk, for nodes that persist (store, writer); null for the others. Survives the
+  // node's crashes: that is what it is for.
+  std::unique_ptr<SimDisk> disk;
 };
 
 struct SessionInfo {
@@ -241,6 +254,16 @@ class WorldImpl {
   bool Selects(const std::string& selector, int ep) const;
   void CrashServer(int server);
   void RestartServer(int server);
+  // Services (store, writer, mapping, presence, notification, broker): a crash loses memory and
+  // unsynced disk writes; a restart replays the disk (store, writer) and starts afresh.
+  void CrashService(int ep, bool torn_write);
+  void RestartService(int ep);
+  std::unique_ptr<Node> MakeService(int ep);
+  // Takes the Persist effects out of effects, writes them to ep's disk at at_s, and returns
+  // when they are durable (at_s when there were none or ep has no disk).
+  double WriteToDisk(int ep, Effects& effects, double at_s);
+  // Adds a node's recovery counters to recovery_ (before a crash discards it, and at the end).
+  void AccumulateRecovery(int ep);
   int EndpointOfNode(NodeId id) const;
 
   // Hubs.
@@ -311,6 +334,9 @@ class WorldImpl {
   std::vector<Outbox> sends_;                // by endpoint, + 1 for the controller
   absl::flat_hash_set<Bundle*> in_flight_;   // sent, not yet received: freed at the end
   std::map<std::string, uint64_t> faults_;
+  // How often each recovery path ran, summed over node incarnations (docs/results.md).
+  std::map<std::string, uint64_t> recovery_;
+  std::vector<bool> torn_pending_ = std::vector<bool>(kFirstServerEp, false);  // by service
   uint64_t digest_ = 1469598103934665603ULL;
   uint64_t events_ = 0;
   uint64_t node_messages_ = 0, node_bytes_ = 0;
@@ -382,6 +408,9 @@ WorldImpl::WorldImpl(const RunOptions& o)
       k.step_us = static_cast<TimeUs>(std::llround(c.step_ms * 1000));
     }
   }
+  const double fsync_s = sc_.fsync_ms / 1000;
+  endpoints_[kStoreEp].disk = std::make_unique<SimDisk>(fsync_s);
+  endpoints_[kWriterEp].disk = std::make_unique<SimDisk>(fsync_s);
   incarnation_.assign(endpoints_.size(), 0);
   nodes_.resize(endpoints_.size());
   server_sessions_.resize(static_cast<size_t>(servers_));
@@ -616,12 +645,30 @@ void WorldImpl::HandleAtNode(int ep, std::unique_ptr<Packet> p) {
       }
     }
   }
-  if (e.busy_until_s <= now && e.outputs.empty()) {
+  // Effects leave when the CPU is done and, after a Persist, when the disk has it: an answer
+  // never reveals state a crash could still lose. FIFO: never before the previous output.
+  double ready = WriteToDisk(ep, effects, e.busy_until_s);
+  if (sc_.unsafe_ack_before_sync) ready = e.busy_until_s;  // broken on purpose
+  if (!e.outputs.empty()) ready = std::max(ready, e.outputs.back().at);
+  if (ready <= now && e.outputs.empty()) {
     ApplyNodeEffects(ep, effects);
   } else {
-    e.outputs.push_back(Endpoint::Output{e.busy_until_s, incarnation_[static_cast<size_t>(ep)],
-                                         std::move(effects)});
+    e.outputs.push_back(
+        Endpoint::Output{ready, incarnation_[static_cast<size_t>(ep)], std::move(effects)});
   }
+}
+
+double WorldImpl::WriteToDisk(int ep, Effects& effects, double at_s) {
+  SimDisk* disk = endpoints_[static_cast<size_t>(ep)].disk.get();
+  if (disk == nullptr) return at_s;
+  std::vector<PersistRecord> records;
+  std::erase_if(effects, [&records](Effect& ef) {
+    auto* p = std::get_if<Persist>(&ef);
+    if (p == nullptr) return false;
+    records.push_back(std::move(p->record));
+    return true;
+  });
+  return disk->Write(at_s, std::move(records));
 }
 
 void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs local) {
@@ -690,6 +737,9 @@ void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs loca
 void WorldImpl::ApplyNodeEffects(int ep, Effects& effects) {
   Endpoint& e = endpoints_[static_cast<size_t>(ep)];
   const double now = s4u::Engine::get_clock();
+  // Persist effects of a message were taken out in HandleAtNode; any left here come from a
+  // timer or Start, which persist nothing today. Written now, so a disk never misses a record.
+  WriteToDisk(ep, effects, now);
   for (Effect& ef : effects) {
     if (auto* send = std::get_if<SendToNode>(&ef)) {
       const int to = EndpointOfNode(send->to);
@@ -837,9 +887,11 @@ std::unique_ptr<Bundle> WorldImpl::Receive(Bundle* b) {
 void WorldImpl::CrashServer(int s) {
   const int ep = kFirstServerEp + s;
   if (nodes_[static_cast<size_t>(ep)] == nullptr) return;
+  AccumulateRecovery(ep);
   nodes_[static_cast<size_t>(ep)].reset();
   incarnation_[static_cast<size_t>(ep)]++;
   faults_["crash"]++;
+  faults_["crash_server"]++;
   if (failover_crash_s_ < 0) failover_crash_s_ = s4u::Engine::get_clock();
   Digest(s4u::Engine::get_clock(), ep, 400, 0, 0);
   // The clients' connections break: each hub learns it after the packets already in flight.
@@ -873,6 +925,103 @@ void WorldImpl::RestartServer(int s) {
   Effects effects;
   nodes_[static_cast<size_t>(ep)]->Start(LocalNow(e, now), effects);
   ApplyNodeEffects(ep, effects);
+}
+
+std::unique_ptr<Node> WorldImpl::MakeService(int ep) {
+  assert(ep >= 0 && ep < kFirstServerEp);
+  const auto i = static_cast<size_t>(ep);
+  // The first incarnation keeps the seed it always had, so runs without crashes are unchanged.
+  uint64_t seed = MixSeed(seed_, endpoints_[i].node.value * 1000003);
+  if (incarnation_[i] > 0) seed = MixSeed(seed, incarnation_[i]);
+  const NodeOptions no{endpoints_[i].node, sc_.protocol, topology_, seed};
+  switch (ep) {
+    case kStoreEp: return std::make_unique<MessageStore>(no);
+    case kWriterEp: return std::make_unique<BatchWriter>(no);
+    case kMappingEp: return std::make_unique<UserMappingService>(no);
+    case kPresenceEp: return std::make_unique<PresenceService>(no);
+    case kNotificationEp: return std::make_unique<NotificationService>(no);
+    default: return std::make_unique<QueueBroker>(no);
+  }
+}
+
+void WorldImpl::CrashService(int ep, bool torn_write) {
+  const auto i = static_cast<size_t>(ep);
+  if (nodes_[i] == nullptr) return;
+  const double now = s4u::Engine::get_clock();
+  AccumulateRecovery(ep);
+  nodes_[i].reset();
+  incarnation_[i]++;
+  Endpoint& e = endpoints_[i];
+  e.outputs.clear();  // effects not yet out die with the process
+  e.busy_until_s = now;
+  faults_["crash"]++;
+  faults_[absl::StrCat("crash_", kServiceNames[ep])]++;
+  if (e.disk != nullptr) {
+    const SimDisk::CrashLoss loss = e.disk->Crash(now, torn_write);
+    if (loss.lost > 0) faults_["unsynced_records_lost"] += loss.lost;
+    if (loss.torn) {
+      faults_["torn_write"]++;
+      torn_pending_[i] = true;
+    }
+  }
+  Digest(now, ep, 400, 0, 0);
+  if (options_.trace) Trace(now, absl::StrCat(e.name, " CRASH"));
+}
+
+void WorldImpl::RestartService(int ep) {
+  const auto i = static_cast<size_t>(ep);
+  if (nodes_[i] != nullptr) return;
+  const double now = s4u::Engine::get_clock();
+  incarnation_[i]++;
+  Endpoint& e = endpoints_[i];
+  std::unique_ptr<Node> node = MakeService(ep);
+  if (e.disk != nullptr) {
+    uint64_t replayed = 0;
+    for (const PersistRecord& record : e.disk->Durable(now)) {
+      absl::Status st = ep == kStoreEp ? static_cast<MessageStore*>(node.get())->Restore(record)
+                                       : static_cast<BatchWriter*>(node.get())->Restore(record);
+      if (!st.ok()) {
+        // The disk holds exactly what the node persisted: a refusal is a simulator or core bug.
+        std::fprintf(stderr, "chatlab: %s: restore failed: %s\n", e.name.c_str(),
+                     std::string(st.message()).c_str());
+        std::abort();
+      }
+      replayed++;
+    }
+    recovery_["restore_after_crash"]++;
+    recovery_["records_replayed"] += replayed;
+    if (torn_pending_[i]) recovery_["torn_tail_discarded"]++;
+    torn_pending_[i] = false;
+  }
+  nodes_[i] = std::move(node);
+  faults_["restart"]++;
+  Digest(now, ep, 401, 0, 0);
+  if (options_.trace) Trace(now, absl::StrCat(e.name, " RESTART"));
+  Effects effects;
+  nodes_[i]->Start(LocalNow(e, now), effects);
+  ApplyNodeEffects(ep, effects);
+}
+
+void WorldImpl::AccumulateRecovery(int ep) {
+  Node* node = NodeAt(ep);
+  if (node == nullptr) return;
+  if (ep == kStoreEp) {
+    recovery_["retry_deduplicated"] += static_cast<MessageStore*>(node)->stats().duplicates;
+  } else if (ep == kWriterEp) {
+    recovery_["writer_batch_resent"] += static_cast<BatchWriter*>(node)->stats().retries;
+  } else if (ep == kBrokerEp) {
+    const QueueBroker::Stats& b = static_cast<QueueBroker*>(node)->stats();
+    recovery_["broker_dead_consumer_purged"] += b.consumers_dead;
+    recovery_["broker_stale_dropped"] += b.dropped_stale;
+    recovery_["broker_redelivered"] += b.redelivered;
+  } else if (ep == kMappingEp) {
+    recovery_["displacement"] += static_cast<UserMappingService*>(node)->stats().displacements;
+  } else if (ep >= kFirstServerEp && ep < hub_ep0_) {
+    const ChatServer::Stats& c = static_cast<ChatServer*>(node)->stats();
+    recovery_["contradicting_ack_withheld"] += c.acks_withheld;
+    recovery_["forward_failed_to_notification"] += c.forward_failures;
+    recovery_["batched_group_send_checked"] += c.member_checks;
+  }
 }
 
 // ---- Client hubs -------------------------------------------------------------------------------
@@ -1277,12 +1426,24 @@ void WorldImpl::ControllerLoop() {
   std::vector<std::pair<double, std::function<void()>>> plan;
   for (const CrashSpec& c : sc_.crashes) {
     const int server = CrashServerIndex(c);
-    if (server < 0) continue;  // service crashes: not modelled yet
-    plan.emplace_back(c.at_s, [this, server] { CrashServer(server); });
-    if (c.restart_s >= 0) plan.emplace_back(c.restart_s, [this, server] { RestartServer(server); });
+    if (server >= 0) {
+      plan.emplace_back(c.at_s, [this, server] { CrashServer(server); });
+      if (c.restart_s >= 0) {
+        plan.emplace_back(c.restart_s, [this, server] { RestartServer(server); });
+      }
+      continue;
+    }
+    const std::string node = CrashNode(c);
+    int ep = 0;
+    while (ep < kFirstServerEp && node != kServiceNames[ep]) ep++;
+    assert(ep < kFirstServerEp);  // Validate accepted only these names
+    const bool torn = c.torn_write;
+    plan.emplace_back(c.at_s, [this, ep, torn] { CrashService(ep, torn); });
+    if (c.restart_s >= 0) plan.emplace_back(c.restart_s, [this, ep] { RestartService(ep); });
   }
   plan.emplace_back(sc_.duration_s, [this] {
     healed_ = true;
+    for (int ep = 0; ep < kFirstServerEp; ep++) RestartService(ep);
     for (int s = 0; s < servers_; s++) RestartServer(s);
   });
   std::stable_sort(plan.begin(), plan.end(),
@@ -1498,6 +1659,23 @@ RunResult WorldImpl::Collect(double wall_s) {
   never("push_loss", sc_.push_loss > 0);
   never("partition_drop", !sc_.partitions.empty());
   never("crash", !sc_.crashes.empty());
+  bool torn_configured = false;
+  for (const CrashSpec& c : sc_.crashes) {
+    const std::string node = CrashNode(c);
+    torn_configured = torn_configured || (c.torn_write && (node == "store" || node == "writer"));
+  }
+  never("torn_write", torn_configured);
+  for (int ep = 0; ep < hub_ep0_; ep++) AccumulateRecovery(ep);
+  uint64_t gaps = 0, mode_changes = 0;
+  for (const auto& c : clients_) {
+    gaps += c->stats().gaps_detected;
+    mode_changes += c->stats().group_mode_changes;
+  }
+  recovery_["gap_catch_up"] += gaps;
+  recovery_["hybrid_mode_change"] += mode_changes;
+  // Every path is listed, reached or not: a path never reached is a finding (docs/results.md).
+  for (const char* path : kRecoveryPaths) r.recovery_paths[path] = 0;
+  for (const auto& [path, n] : recovery_) r.recovery_paths[path] += n;
   r.peak_rss_bytes = PeakRss();
   return r;
 }
@@ -1526,18 +1704,7 @@ RunResult WorldImpl::Run() {
   network_model_ = absl::StrFormat("%s (network/model %s, latency factor %g, bandwidth factor %g)",
                                    sc_.network_model, model, eff_lat, eff_bw);
   // Services first, then chat servers.
-  for (int ep = 0; ep < kFirstServerEp; ep++) {
-    NodeOptions no{endpoints_[ep].node, sc_.protocol, topology_,
-                   MixSeed(seed_, endpoints_[ep].node.value * 1000003)};
-    switch (ep) {
-      case kStoreEp: nodes_[ep] = std::make_unique<MessageStore>(no); break;
-      case kWriterEp: nodes_[ep] = std::make_unique<BatchWriter>(no); break;
-      case kMappingEp: nodes_[ep] = std::make_unique<UserMappingService>(no); break;
-      case kPresenceEp: nodes_[ep] = std::make_unique<PresenceService>(no); break;
-      case kNotificationEp: nodes_[ep] = std::make_unique<NotificationService>(no); break;
-      default: nodes_[ep] = std::make_unique<QueueBroker>(no); break;
-    }
-  }
+  for (int ep = 0; ep < kFirstServerEp; ep++) nodes_[ep] = MakeService(ep);
   for (int ep = 0; ep < hub_ep0_; ep++) {
     s4u::Actor::create(endpoints_[ep].name, endpoints_[ep].host, [this, ep] {
       BindOutbox(static_cast<size_t>(ep));

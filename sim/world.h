@@ -105,6 +105,8 @@ struct RunResult {
   std::vector<std::string> first_violations;
   std::map<std::string, uint64_t> faults_fired;
   std::vector<std::string> faults_never_fired;
+  // How often each recovery path ran (every path listed, 0 included; docs/results.md).
+  std::map<std::string, uint64_t> recovery_paths;
   RunMetrics metrics;
   uint64_t peak_rss_bytes = 0;
 };

@@ -50,11 +50,17 @@ ChatMessage Msg(ClientMsgId cmid) {
   return m;
 }
 
+// Effects without the Persist records (the durability tests below look at those).
+Effects WithoutPersist(Effects all) {
+  std::erase_if(all, [](const Effect& e) { return std::holds_alternative<Persist>(e); });
+  return all;
+}
+
 Effects Enqueue(BatchWriter& writer, TimeUs now, NodeId from, uint64_t request_id,
                 ClientMsgId cmid) {
   Effects out;
   writer.OnMessage(now, from, WriterEnqueue{request_id, Msg(cmid)}, out);
-  return out;
+  return WithoutPersist(std::move(out));
 }
 
 // The StoreAppendBatch messages sent to the store, in order.
@@ -94,7 +100,7 @@ StoreAppendBatchResult ResultFor(const StoreAppendBatch& batch) {
 Effects Deliver(BatchWriter& writer, TimeUs now, const StoreAppendBatchResult& result) {
   Effects out;
   writer.OnMessage(now, kStore, result, out);
-  return out;
+  return WithoutPersist(std::move(out));
 }
 
 Effects Fire(BatchWriter& writer, TimeUs now, uint64_t timer_id) {
@@ -358,6 +364,72 @@ TEST(BatchWriterTest, UnexpectedInputIsCountedAndIgnored) {
   EXPECT_TRUE(out.empty());
   EXPECT_EQ(writer.stats().unexpected_messages, 3u);
   EXPECT_EQ(writer.queue_depth(), 0u);
+}
+
+// ---- Durability: the queue is a log ------------------------------------------------------------
+
+TEST(BatchWriterDurabilityTest, QueuedBeforeTheAckDequeuedOnCommit) {
+  BatchWriter writer(Options());
+  Effects out;
+  writer.OnMessage(kT0, kServerA, WriterEnqueue{41, Msg(1)}, out);
+  ASSERT_GE(out.size(), 2u);
+  const auto* persist = std::get_if<Persist>(&out[0]);
+  ASSERT_NE(persist, nullptr) << "the item must be durable before its ack";
+  const auto* queued = std::get_if<PersistQueued>(&persist->record);
+  ASSERT_NE(queued, nullptr);
+  EXPECT_EQ(queued->origin, kServerA);
+  EXPECT_EQ(queued->request_id, 41u);
+  EXPECT_EQ(queued->message.client_msg_id, 1u);
+  EXPECT_NE(std::get_if<SendToNode>(&out[1]), nullptr);  // the ack comes after
+  const std::vector<StoreAppendBatch> batches = Batches(Fire(writer, kT0 + kWindow, 2));
+  ASSERT_EQ(batches.size(), 1u);
+  Effects commit;
+  writer.OnMessage(kT0 + kWindow, kStore, ResultFor(batches[0]), commit);
+  ASSERT_FALSE(commit.empty());
+  const auto* dequeued = std::get_if<Persist>(&commit[0]);
+  ASSERT_NE(dequeued, nullptr);
+  EXPECT_EQ(std::get<PersistDequeued>(dequeued->record).count, 1u);
+}
+
+TEST(BatchWriterDurabilityTest, RestoreRebuildsTheQueueAndStartFlushesIt) {
+  BatchWriter before(Options());
+  std::vector<PersistRecord> disk;
+  auto keep = [&disk](const Effects& out) {
+    for (const Effect& e : out) {
+      if (const auto* p = std::get_if<Persist>(&e)) disk.push_back(p->record);
+    }
+  };
+  // Five items: the third fills a batch (writer_batch_max = 3), two wait behind it.
+  std::vector<StoreAppendBatch> first;
+  for (ClientMsgId cmid = 1; cmid <= 5; ++cmid) {
+    Effects out;
+    before.OnMessage(kT0, kServerA, WriterEnqueue{cmid, Msg(cmid)}, out);
+    keep(out);
+    for (const StoreAppendBatch& b : Batches(out)) first.push_back(b);
+  }
+  // The first batch commits, then the writer crashes with the rest unwritten.
+  ASSERT_EQ(first.size(), 1u);
+  Effects commit;
+  before.OnMessage(kT0 + kWindow, kStore, ResultFor(first[0]), commit);
+  keep(commit);
+  const size_t left = before.queue_depth();
+  ASSERT_EQ(left, 2u);
+
+  BatchWriter after(Options());
+  for (const PersistRecord& r : disk) ASSERT_TRUE(after.Restore(r).ok());
+  EXPECT_EQ(after.queue_depth(), left);
+  EXPECT_EQ(after.stats().records_restored, disk.size());
+  Effects start;
+  after.Start(kT0 + 10 * kWindow, start);
+  bool flush_armed = false;
+  for (const Effect& e : start) {
+    const auto* arm = std::get_if<ArmTimer>(&e);
+    flush_armed = flush_armed || (arm != nullptr && arm->timer_id == BatchWriter::kFlushTimerId);
+  }
+  EXPECT_TRUE(flush_armed);
+  // A store's record, or a dequeue of more than is queued, is refused: corrupt storage.
+  EXPECT_FALSE(after.Restore(PersistMessage{Msg(9)}).ok());
+  EXPECT_FALSE(after.Restore(PersistDequeued{left + 1}).ok());
 }
 
 }  // namespace

@@ -208,29 +208,6 @@ TEST(ChatServerTest, RetryCrossingItsAckIsNeverAnsweredWithARefusal) {
   EXPECT_EQ(server.stats().acks_withheld, 1u);
 }
 
-TEST(ChatServerTest, ARetrySupersedesTheAttemptStillInFlight) {
-  ChatServer server(Options());
-  Effects out;
-  server.Start(0, out);
-  ASSERT_TRUE(server.OnSessionOpen(0, SessionId(1), kAlice, out).ok());
-  const auto conv = ConversationId::Direct(kAlice, kBob);
-  out.clear();
-  server.OnClientMessage(0, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
-  server.OnClientMessage(1, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
-  const std::vector<StoreAppend> appends = Sent<StoreAppend>(out);
-  ASSERT_EQ(appends.size(), 2u);
-  EXPECT_EQ(server.pending_count(), 1u);  // only the retry is waited for
-  EXPECT_EQ(server.stats().sends_superseded, 1u);
-  out.clear();
-  // The first attempt's late answer is ignored; the retry's is the one answer.
-  server.OnMessage(2, kTopology.store, Stored(appends[0].request_id, conv, 7), out);
-  EXPECT_TRUE(AcksFor(out, 7).empty());
-  server.OnMessage(3, kTopology.store, Stored(appends[1].request_id, conv, 7), out);
-  ASSERT_EQ(AcksFor(out, 7).size(), 1u);
-  EXPECT_EQ(server.stats().acks, 1u);
-  EXPECT_EQ(Sent<MapLookup>(out).size(), 1u);  // what is pending now is Bob's lookup
-}
-
 TEST(ChatServerTest, BatchedGroupSendAsksMembershipBeforeQueueing) {
   ProtocolConfig config;
   config.write_path = WritePath::kBatched;

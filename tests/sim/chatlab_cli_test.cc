@@ -119,6 +119,25 @@ TEST(ChatlabCli, RegressionScenariosPass) {
   fs::remove_all(dir);
 }
 
+// Services crash and replay their disks: every invariant holds. Answering before the disk has
+// the records (broken on purpose) loses acknowledged messages, and the oracle says so.
+TEST(ChatlabCli, ServiceCrashesReplayTheDiskAndAckingBeforeSyncIsCaught) {
+  const fs::path dir = TempDir("disk");
+  const std::string slow = " --set cost.fsync_ms=200";
+  const Outcome safe = Chatlab("run " + Scenario("service-crashes.toml") + slow, dir / "safe");
+  ASSERT_EQ(safe.exit_code, 0) << safe.output;
+  EXPECT_GE(safe.results["recovery_paths"]["restore_after_crash"].get<uint64_t>(), 2u);
+  EXPECT_GT(safe.results["recovery_paths"]["records_replayed"].get<uint64_t>(), 0u);
+  EXPECT_GT(safe.results["faults_fired"]["unsynced_records_lost"].get<uint64_t>(), 0u);
+  EXPECT_EQ(safe.results["faults_fired"]["crash_store"], 2);
+  const Outcome unsafe = Chatlab("run " + Scenario("service-crashes.toml") + slow +
+                                     " --set faults.unsafe_ack_before_sync=true",
+                                 dir / "unsafe");
+  EXPECT_EQ(unsafe.exit_code, 1) << unsafe.output;
+  EXPECT_GT(Invariant(unsafe, "lost_acked"), 0u);
+  fs::remove_all(dir);
+}
+
 TEST(ChatlabCli, DedupOffUnderDuplicationIsCaught) {
   const fs::path dir = TempDir("dedup");
   const Outcome o = Chatlab(

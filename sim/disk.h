@@ -1,0 +1,65 @@
+// The simulated disk under a node that persists (the message store, the batch writer).
+//
+// A node's Persist records (core/effects.h) become durable when an fsync that covers them ends.
+// Group commit, as chatd's storage thread does it: a record written while no fsync runs starts
+// one; records written while one runs wait for the next, which starts when the running one ends
+// and covers every record written meanwhile. The node's effects that follow a Persist leave only
+// once the record is durable (the world holds them), so an acknowledgement means durable.
+//
+// A crash loses every record not yet durable. With a torn write, the last of those records is
+// half on the disk: recovery must find it (a checksum mismatch) and discard it rather than
+// replay it, which Crash models by counting it and dropping it like the others. Recovery then
+// replays durable() in the order written, through the node's Restore.
+//
+// Deterministic: no clock, no randomness; times are simulated seconds passed in.
+#ifndef CHATLAB_SIM_DISK_H_
+#define CHATLAB_SIM_DISK_H_
+
+#include <cstdint>
+#include <deque>
+#include <utility>
+#include <vector>
+
+#include "core/effects.h"
+
+namespace chatlab::sim {
+
+class SimDisk {
+ public:
+  // REQUIRES: fsync_s >= 0 (0: every write is durable at once).
+  explicit SimDisk(double fsync_s);
+
+  // Writes records at now. Returns the time they are durable (>= now). REQUIRES: now never
+  // decreases from one call to the next.
+  double Write(double now, std::vector<PersistRecord> records);
+
+  struct CrashLoss {
+    uint64_t lost = 0;   // records written but not durable: gone
+    bool torn = false;   // the last of them was torn (only when lost > 0)
+  };
+  // The node crashed at now.
+  CrashLoss Crash(double now, bool torn_write);
+
+  // Every durable record, in the order written (what a restart replays). Settles writes whose
+  // fsync ended by now first.
+  const std::vector<PersistRecord>& Durable(double now);
+
+  uint64_t fsyncs() const { return fsyncs_; }
+  uint64_t records_written() const { return records_written_; }
+
+ private:
+  // Moves every record whose fsync ended by now into durable_.
+  void Settle(double now);
+
+  const double fsync_s_;
+  // End of the latest fsync scheduled (running or waiting to start); -1 before the first.
+  double last_end_s_ = -1;
+  std::vector<PersistRecord> durable_;
+  std::deque<std::pair<double, PersistRecord>> unsynced_;  // (durable at, record), in order
+  uint64_t fsyncs_ = 0;
+  uint64_t records_written_ = 0;
+};
+
+}  // namespace chatlab::sim
+
+#endif  // CHATLAB_SIM_DISK_H_
