@@ -1019,7 +1019,9 @@ void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {
     }
     case kBackgroundSleep: {
       UserState& us = users_[user.value - 1];
-      if (!us.background || t.id != us.wake_generation) return;
+      // After the heal everyone stays online: a background wake that began before it is now the
+      // quiet period's session (disconnecting here left the user offline for good).
+      if (healed_ || !us.background || t.id != us.wake_generation) return;
       us.background = false;
       Client(user).Disconnect(local, effects);
       SetOnline(user, false);
