@@ -32,12 +32,14 @@
 //              delay_ms_max 10-2000 (p 0.5), push_loss 0-1 (p 0.5);
 //              0-3 [[faults.partition]]: a and b two different selectors out of store, writer,
 //              mapping, presence, notification, broker, services, server:N, region:N, clients;
-//              start_s 0-duration, lasting 0.5-15 s (cut at the heal), one_way with p 0.25;
+//              start_s 0-(duration - 0.5), lasting 0.5-15 s (cut at the heal), one_way with p 0.25;
 //              0-2 [[faults.crash]]: node server:N (p 0.5) or one of the six services, at_s
-//              0-duration, restart_s at_s + 0.5-15 s or -1 (down until the heal, p 0.3),
+//              0-(duration - 0.5), restart_s at_s + 0.5-15 s or -1 (down until the heal, p 0.3),
 //              torn_write with p 0.3;
 //              0-2 [[faults.clock]]: node a service or server:N, skew_ms -2000-2000, drift_ppm
-//              -500-500, a step (p 0.5) at step_at_s 0-duration of step_ms -2000-2000.
+//              -500-500, a step (p 0.5) at step_at_s 0-(duration - 0.5) of step_ms -2000-2000.
+//   Times are rounded to 0.1 s and other reals to 3 decimals, so the files read like hand-written
+//   ones.
 //   Everything else keeps its default (docs/simulator.md).
 #ifndef CHATLAB_SIM_SWARM_GENERATE_H_
 #define CHATLAB_SIM_SWARM_GENERATE_H_

@@ -165,11 +165,78 @@ std::string FirstOfTarget(const std::vector<std::string>& first,
   return "";
 }
 
+// The invariants the file as given violates (exit 1), or an exit code: 2 if it passes or does
+// not run.
+struct Original {
+  std::set<std::string> target;
+  std::vector<std::string> violated;
+  int exit_code = 0;  // non-zero: stop with this code
+};
+
+Original RunOriginal(const std::string& path, const fs::path& dir) {
+  const ChildExit exit = RunChild(
+      {{"chatlab", "run", path, "--out", (dir / "original").string(), "--quiet", "--no-progress"},
+       (dir / "original.log").string()});
+  Original o;
+  if (exit.ok()) {
+    std::cerr << "chatlab: " << path << " does not fail: nothing to shrink\n";
+    o.exit_code = 2;
+  } else if (exit.signal != 0 || exit.code != 1) {
+    std::cerr << "chatlab: shrink: " << path << " did not run (exit " << exit.status() << "; see "
+              << (dir / "original.log").string() << ")\n";
+    o.exit_code = 2;
+  } else {
+    o.violated = ViolatedInvariants(ReadJsonFile((dir / "original" / "results.json").string()));
+    o.target.insert(o.violated.begin(), o.violated.end());
+  }
+  return o;
+}
+
+// minimal.toml: the scenario, its header saying what it violates, how to rerun it and how it
+// was found.
+void WriteMinimal(const fs::path& file, const std::string& source, const Scenario& before,
+                  const Original& original, const Search& search, const Verdict& verdict,
+                  const std::string& first, int runs) {
+  std::string header = absl::StrCat(
+      "chatlab shrink: a minimal scenario that still fails like ", source,
+      "\nviolates: ", absl::StrJoin(verdict.violated, ", "),
+      " (the original violated: ", absl::StrJoin(original.violated, ", "),
+      ")\nfirst violation: ", first, "\nrepro: chatlab run ", file.string(),
+      "\nstory of its first offending message: ", (file.parent_path() / "story.txt").string(),
+      "\nshrink: ", runs, " runs, ",
+      search.minimal_proven ? "1-minimal (no single reduction of it still fails)"
+                            : absl::StrCat("stopped at kShrinkRunsMax = ", kShrinkRunsMax,
+                                           " runs (maybe not minimal)"),
+      "; seed ", search.minimal.seed, " kept fixed\nbefore: ", Shape(before),
+      "\nafter:  ", Shape(search.minimal), "\nreductions kept, in order:");
+  for (const std::string& k : search.kept) absl::StrAppend(&header, "\n  ", k);
+  if (search.kept.empty()) absl::StrAppend(&header, "\n  (none: it was minimal already)");
+  WriteFileWhole(file.string(), CommentLines(header) + "\n" + ScenarioToToml(search.minimal));
+}
+
+// story.txt: minimal.toml run again with --trace, and the lines of its first offending message.
+// Returns the traced run's exit status (1 expected).
+int WriteStory(const fs::path& dir, const std::set<std::string>& target) {
+  const fs::path minimal = dir / "minimal.toml";
+  const fs::path trace = dir / "trace.txt";
+  const ChildExit traced =
+      RunChild({{"chatlab", "run", minimal.string(), "--out", (dir / "final").string(), "--trace",
+                 trace.string(), "--quiet", "--no-progress"},
+                (dir / "final.log").string()});
+  const std::string first = FirstOfTarget(
+      FirstViolations(ReadJsonFile((dir / "final" / "results.json").string())), target);
+  WriteFileWhole((dir / "story.txt").string(),
+                 absl::StrCat("the story of the first offending message of ", minimal.string(),
+                              "\n(chatlab run ", minimal.string(), " --trace ", trace.string(),
+                              ")\n", Story(first, ReadLines(trace))));
+  return traced.status();
+}
+
 }  // namespace
 
 int Shrink(const ShrinkOptions& o) {
   absl::StatusOr<Scenario> loaded = LoadScenario(o.scenario_path);
-  absl::Status valid = loaded.ok() ? Validate(*loaded) : loaded.status();
+  const absl::Status valid = loaded.ok() ? Validate(*loaded) : loaded.status();
   if (!valid.ok()) {
     std::cerr << "chatlab: " << valid.message() << "\n";
     return 2;
@@ -182,79 +249,38 @@ int Shrink(const ShrinkOptions& o) {
     std::cerr << "chatlab: shrink: --out " << dir.string() << ": " << ec.message() << "\n";
     return 2;
   }
+  const Original original = RunOriginal(o.scenario_path, dir);
+  if (original.exit_code != 0) return original.exit_code;
+  std::cerr << "shrink: " << o.scenario_path << " violates "
+            << absl::StrJoin(original.violated, ", ") << "; " << Shape(*loaded) << "\n";
   const int jobs = o.jobs > 0 ? o.jobs : DefaultJobs();
   Runner runner(dir / "work", jobs);
-  // The original as written: the file itself, then its re-serialized form (what the search
-  // reduces), which must fail the same way.
-  const ChildExit original = RunChild({{"chatlab", "run", o.scenario_path, "--out",
-                                        (dir / "original").string(), "--quiet", "--no-progress"},
-                                       (dir / "original.log").string()});
-  if (original.ok()) {
-    std::cerr << "chatlab: " << o.scenario_path << " does not fail: nothing to shrink\n";
-    return 2;
-  }
-  if (original.signal != 0 || original.code != 1) {
-    std::cerr << "chatlab: shrink: " << o.scenario_path << " did not run (exit "
-              << original.status() << "; see " << (dir / "original.log").string() << ")\n";
-    return 2;
-  }
-  const nlohmann::json first_results = ReadJsonFile((dir / "original" / "results.json").string());
-  const std::vector<std::string> violated = ViolatedInvariants(first_results);
-  const std::set<std::string> target(violated.begin(), violated.end());
-  std::cerr << "shrink: " << o.scenario_path << " violates " << absl::StrJoin(violated, ", ")
-            << "; " << Shape(*loaded) << "\n";
-  if (!FailsTheSameWay(runner.RunAll({&*loaded})[0], target)) {
+  // What the search reduces is the file written back as TOML: it must fail the same way.
+  if (!FailsTheSameWay(runner.RunAll({&*loaded})[0], original.target)) {
     std::cerr << "chatlab: shrink: " << o.scenario_path << " written back as TOML no longer "
               << "fails the same way (a ScenarioToToml bug)\n";
     return 2;
   }
-  const Search search = Reduce(*loaded, target, runner, jobs);
-  const Verdict final_verdict = runner.RunAll({&search.minimal})[0];
-  const std::string first = FirstOfTarget(final_verdict.first, target);
-  const std::vector<std::string> final_violated = final_verdict.violated;
+  const Search search = Reduce(*loaded, original.target, runner, jobs);
+  const Verdict verdict = runner.RunAll({&search.minimal})[0];  // cached: no new run
+  const std::string first = FirstOfTarget(verdict.first, original.target);
   const int runs = runner.runs() + 2;  // + the original file's run and the traced rerun
-
-  const fs::path minimal = dir / "minimal.toml";
-  std::string header = absl::StrCat(
-      "chatlab shrink: a minimal scenario that still fails like ", o.scenario_path,
-      "\nviolates: ", absl::StrJoin(final_violated, ", "),
-      " (the original violated: ", absl::StrJoin(violated, ", "), ")\nfirst violation: ", first,
-      "\nrepro: chatlab run ", minimal.string(),
-      "\nstory of its first offending message: ", (dir / "story.txt").string(), "\nshrink: ", runs,
-      " runs, ",
-      search.minimal_proven ? "1-minimal (no single reduction of it still fails)"
-                            : absl::StrCat("stopped at kShrinkRunsMax = ", kShrinkRunsMax,
-                                           " runs (maybe not minimal)"),
-      "; seed ", search.minimal.seed, " kept fixed\nbefore: ", Shape(*loaded),
-      "\nafter:  ", Shape(search.minimal), "\nreductions kept, in order:");
-  for (const std::string& k : search.kept) absl::StrAppend(&header, "\n  ", k);
-  if (search.kept.empty()) absl::StrAppend(&header, "\n  (none: it was minimal already)");
-  WriteFileWhole(minimal.string(), CommentLines(header) + "\n" + ScenarioToToml(search.minimal));
-
-  // The story: the minimal scenario again, traced.
-  const ChildExit traced =
-      RunChild({{"chatlab", "run", minimal.string(), "--out", (dir / "final").string(), "--trace",
-                 (dir / "trace.txt").string(), "--quiet", "--no-progress"},
-                (dir / "final.log").string()});
-  const std::string story_first = FirstOfTarget(
-      FirstViolations(ReadJsonFile((dir / "final" / "results.json").string())), target);
-  WriteFileWhole(
-      (dir / "story.txt").string(),
-      absl::StrCat("the story of the first offending message of ", minimal.string(),
-                   "\n(chatlab run ", minimal.string(), " --trace ", (dir / "trace.txt").string(),
-                   ")\n", Story(story_first, ReadLines(dir / "trace.txt"))));
+  WriteMinimal(dir / "minimal.toml", o.scenario_path, *loaded, original, search, verdict, first,
+               runs);
+  const int traced = WriteStory(dir, original.target);
   fs::remove_all(dir / "work", ec);
 
-  std::cout << "shrink: " << o.scenario_path << " violates " << absl::StrJoin(violated, ", ")
-            << "\nshrink: " << runs << " runs, " << search.kept.size() << " reductions kept"
+  std::cout << "shrink: " << o.scenario_path << " violates "
+            << absl::StrJoin(original.violated, ", ") << "\nshrink: " << runs << " runs, "
+            << search.kept.size() << " reductions kept"
             << (search.minimal_proven ? ", 1-minimal" : ", NOT minimal")
             << "\n  before: " << Shape(*loaded) << "\n  after:  " << Shape(search.minimal)
-            << "\n  first violation: " << first << "\nminimal: " << minimal.string()
+            << "\n  first violation: " << first << "\nminimal: " << (dir / "minimal.toml").string()
             << "\nstory:   " << (dir / "story.txt").string() << "\nrepro:   chatlab run "
-            << minimal.string() << "\n";
-  if (traced.status() != 1) {
-    std::cout << "shrink: WARNING: the traced rerun of minimal.toml exited " << traced.status()
-              << ", not 1: the simulator is not deterministic across runs?\n";
+            << (dir / "minimal.toml").string() << "\n";
+  if (traced != 1) {
+    std::cout << "shrink: WARNING: the traced rerun of minimal.toml exited " << traced
+              << ", not 1: is the simulator deterministic across runs?\n";
   }
   return 0;
 }

@@ -324,6 +324,11 @@ std::string SwarmScenarioFile(uint64_t seed) {
 int RunSwarm(const SwarmOptions& o) {
   const fs::path dir(o.out_dir);
   std::error_code ec;
+  // A previous swarm's failures in the same DIR would read as this one's.
+  fs::remove_all(dir / "runs", ec);
+  fs::remove_all(dir / "failures", ec);
+  fs::remove(dir / "summary.json", ec);
+  ec.clear();
   fs::create_directories(dir / "runs", ec);
   if (!ec) fs::create_directories(dir / "failures", ec);
   if (ec) {

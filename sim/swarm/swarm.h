@@ -12,6 +12,7 @@
 //   DIR/failures/seed-K.log           a crashed run's output (exit 2 or a signal: a bug in the
 //                                     generator or the simulator, not in the protocol)
 //   DIR/summary.json                  the tally (docs/swarm.md describes every field)
+// A swarm empties DIR/runs and DIR/failures first, so every file there is its own.
 #ifndef CHATLAB_SIM_SWARM_SWARM_H_
 #define CHATLAB_SIM_SWARM_SWARM_H_
 
