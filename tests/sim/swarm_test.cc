@@ -74,6 +74,33 @@ TEST(SwarmGenerator, SameSeedSameScenarioAndItRoundTripsThroughToml) {
   EXPECT_NE(ScenarioToToml(swarm::GenerateScenario(1)), ScenarioToToml(swarm::GenerateScenario(2)));
 }
 
+// Every scenario file of the project survives the trip: the same keys, values and fault entries.
+TEST(ScenarioToToml, EveryScenarioFileReadsBackTheSame) {
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(CHATLAB_SOURCE_DIR) / "scenarios")) {
+    if (entry.path().extension() != ".toml") continue;
+    files++;
+    auto original = chatlab::sim::LoadScenario(entry.path().string());
+    ASSERT_TRUE(original.ok()) << original.status();
+    original->description += " with \"quotes\", a \\ and a\ttab";
+    const std::string text = ScenarioToToml(*original);
+    auto back = chatlab::sim::ParseScenario(text, "back.toml");
+    ASSERT_TRUE(back.ok()) << entry.path() << ": " << back.status() << "\n" << text;
+    const auto a = chatlab::sim::KeyValues(*original);
+    const auto b = chatlab::sim::KeyValues(*back);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); i++) {
+      EXPECT_EQ(a[i].key, b[i].key);
+      EXPECT_TRUE(a[i].value == b[i].value) << entry.path() << ": " << a[i].key;
+    }
+    EXPECT_EQ(original->partitions.size(), back->partitions.size());
+    EXPECT_EQ(original->crashes.size(), back->crashes.size());
+    EXPECT_EQ(original->clocks.size(), back->clocks.size());
+    EXPECT_EQ(ScenarioToToml(*back), text) << entry.path();
+  }
+  EXPECT_GT(files, 5);
+}
+
 TEST(SwarmGenerator, NeverEmitsTimestampIdsOrBrokenDesigns) {
   for (uint64_t seed = 1; seed <= kGeneratorSeeds; seed++) {
     const Scenario s = swarm::GenerateScenario(seed);
