@@ -2,7 +2,7 @@
 JOBS ?= $(shell nproc)
 
 .PHONY: all quickstart deps build demo walkthrough test test-core test-asan bench clean reports \
-	reports-quick
+	reports-quick swarm swarm-ci
 
 all: build
 
@@ -37,6 +37,20 @@ reports-quick: build
 	  ./build/release/sim/chatlab sweep scenarios/$$e.toml --quick --out out/reports-quick/$$e \
 	    --report || exit 1; \
 	done
+
+# The swarm (docs/swarm.md): 10,000 generated scenarios, each its own mix of designs, topology,
+# workload and faults; every run must hold every invariant, and every fault kind and recovery
+# path must be reached by some run. A failure leaves out/swarm/failures/seed-K.toml and its
+# one-line repro; `chatlab shrink` reduces it.
+SWARM_RUNS ?= 10000
+SWARM_CI_RUNS ?= 400
+swarm: build
+	./build/release/sim/chatlab swarm --runs $(SWARM_RUNS) -j $(JOBS) --require-coverage \
+	  --out out/swarm
+
+# The small swarm CI runs (SWARM_CI_RUNS seeds, about 2-3 minutes on 2 cores).
+swarm-ci: build
+	./build/release/sim/chatlab swarm --runs $(SWARM_CI_RUNS) -j $(JOBS) --out out/swarm-ci
 
 # The narrated in-process walk-through of every feature.
 walkthrough: build

@@ -6,9 +6,11 @@
 //   chatlab sweep SCENARIO [--seeds K] [--jobs J] [--out DIR] [--vary key=v1,v2 ...] [--quick]
 //   chatlab report DIR
 //   chatlab plan [--set name=value ...] [--list]
+//   chatlab swarm [--runs N] [--seed-start S] [--jobs J] [--out DIR] [--require-coverage]
+//                 [--print-scenario K]
+//   chatlab shrink FILE [--out DIR] [--jobs J]
 //
 // Exit codes: 0 every invariant held, 1 an invariant was violated, 2 bad input.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -27,6 +29,9 @@
 #include "sim/lab/sweep.h"
 #include "sim/results.h"
 #include "sim/scenario.h"
+#include "sim/swarm/child.h"
+#include "sim/swarm/shrink.h"
+#include "sim/swarm/swarm.h"
 #include "sim/world.h"
 
 namespace fs = std::filesystem;
@@ -80,21 +85,6 @@ std::optional<Scenario> LoadOrExit(const RunArgs& a, int* exit_code) {
   return s;
 }
 
-// Runs this same program as a child with extra arguments; returns its exit status.
-int RunChild(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    execv("/proc/self/exe", argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
 std::string ReadDigest(const std::string& results_path) {
   std::ifstream in(results_path);
   if (!in) return "";
@@ -113,7 +103,7 @@ int CheckDeterminism(const RunArgs& a, const Scenario& s, uint64_t seed) {
     args.insert(args.end(), {"--seed", std::to_string(seed), "--out", dir.string(), "--trace",
                              (dir / "trace.txt").string(), "--no-progress", "--quiet"});
     for (const std::string& set : a.sets) args.insert(args.end(), {"--set", set});
-    const int rc = RunChild(args);
+    const int rc = chatlab::sim::swarm::RunChild({args, ""}).status();
     if (rc == kExitBadInput || rc > kExitViolation) {
       std::cerr << "chatlab: determinism check: run " << i + 1 << " failed (exit " << rc << ")\n";
       return kExitBadInput;
@@ -320,6 +310,34 @@ int main(int argc, char** argv) {
       "plan", "the seed's back-of-the-envelope capacity chain from stated assumptions");
   plan->add_option("--set", plan_sets, "override an assumption: name=value (repeatable)");
   plan->add_flag("--list", plan_list, "list the assumptions and their values");
+  chatlab::sim::swarm::SwarmOptions swarm_opts;
+  swarm_opts.progress_tty = isatty(STDERR_FILENO) != 0;
+  int64_t print_scenario = -1;
+  CLI::App* swarm = app.add_subcommand(
+      "swarm", "run many generated scenarios (every design, fault and workload mix), one process "
+               "each, and tally failures and coverage");
+  swarm->add_option("--runs", swarm_opts.runs, "how many seeds (default 1000)")
+      ->check(CLI::Range(1, chatlab::sim::swarm::kSwarmRunsMax));
+  swarm->add_option("--seed-start", swarm_opts.seed_start, "the first swarm seed (default 1)");
+  swarm->add_option("--jobs,-j", swarm_opts.jobs, "runs at a time (default: the number of cores)")
+      ->check(CLI::Range(1, 256));
+  swarm->add_option("--out", swarm_opts.out_dir, "output directory (default out/swarm)");
+  swarm->add_flag("--require-coverage", swarm_opts.require_coverage,
+                  "also fail if a fault kind or recovery path was never reached");
+  swarm->add_option("--print-scenario", print_scenario,
+                    "print the scenario of swarm seed K as TOML and exit")
+      ->check(CLI::NonNegativeNumber);
+  chatlab::sim::swarm::ShrinkOptions shrink_opts;
+  CLI::App* shrink = app.add_subcommand(
+      "shrink", "reduce a failing scenario to a minimal one that fails the same way, and tell "
+                "the story of its first offending message");
+  shrink->add_option("scenario", shrink_opts.scenario_path, "a scenario file that fails (exit 1)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  shrink->add_option("--out", shrink_opts.out_dir, "output directory (default out/shrink-NAME)");
+  shrink->add_option("--jobs,-j", shrink_opts.jobs,
+                     "candidates run at a time (default: the number of cores)")
+      ->check(CLI::Range(1, 256));
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -335,5 +353,13 @@ int main(int argc, char** argv) {
   if (sweep->parsed()) return Sweep(sw);
   if (report->parsed()) return ReportCommand(report_dir);
   if (plan->parsed()) return Plan(plan_sets, plan_list);
+  if (swarm->parsed()) {
+    if (print_scenario >= 0) {
+      std::cout << chatlab::sim::swarm::SwarmScenarioFile(static_cast<uint64_t>(print_scenario));
+      return kExitOk;
+    }
+    return chatlab::sim::swarm::RunSwarm(swarm_opts);
+  }
+  if (shrink->parsed()) return chatlab::sim::swarm::Shrink(shrink_opts);
   return Run(a);
 }

@@ -485,4 +485,35 @@ std::vector<std::string> DescribeKeys() {
   return out;
 }
 
+std::vector<KeyValue> KeyValues(const Scenario& s) {
+  Scenario copy = s;  // Keys() hands out pointers into a mutable scenario
+  std::vector<KeyValue> out;
+  for (const auto& [key, target] : Keys(copy)) {
+    KeyValue kv{key, int64_t{0}};
+    std::visit(
+        [&kv](auto* p) {
+          using T = std::remove_pointer_t<decltype(p)>;
+          if constexpr (std::is_same_v<T, double> || std::is_same_v<T, bool> ||
+                        std::is_same_v<T, std::string>) {
+            kv.value = *p;
+          } else if constexpr (std::is_same_v<T, IdScheme>) {
+            kv.value = std::string(IdSchemeName(*p));
+          } else if constexpr (std::is_same_v<T, ForwardingStrategy>) {
+            kv.value = std::string(ForwardingStrategyName(*p));
+          } else if constexpr (std::is_same_v<T, GroupDelivery>) {
+            kv.value = std::string(GroupDeliveryName(*p));
+          } else if constexpr (std::is_same_v<T, WritePath>) {
+            kv.value = std::string(WritePathName(*p));
+          } else if constexpr (std::is_same_v<T, PresenceFanout>) {
+            kv.value = std::string(PresenceFanoutName(*p));
+          } else {
+            kv.value = static_cast<int64_t>(*p);
+          }
+        },
+        target);
+    out.push_back(std::move(kv));
+  }
+  return out;
+}
+
 }  // namespace chatlab::sim

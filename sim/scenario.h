@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -176,6 +177,20 @@ int CrashServerIndex(const CrashSpec& c);
 absl::Status ValidateCrash(const Scenario& s, const CrashSpec& c);
 // Every key, "section.key", with its type and default, for --help and docs.
 std::vector<std::string> DescribeKeys();
+
+// One settable key's value, typed as TOML holds it: integers (any width) as int64_t, design
+// switches as their names.
+struct KeyValue {
+  std::string key;  // "section.key"
+  std::variant<int64_t, double, bool, std::string> value;
+};
+// Every settable key of s with its value, in key order (not the [[faults.*]] lists).
+std::vector<KeyValue> KeyValues(const Scenario& s);
+// TOML text that ParseScenario reads back to the same scenario: the keys whose values differ
+// from DefaultScenario(), then every [[faults.partition]], [[faults.crash]] and [[faults.clock]]
+// entry with all its fields (a crash always as node = "..."). Deterministic: the same scenario
+// gives the same bytes. (sim/scenario_toml.cc)
+std::string ScenarioToToml(const Scenario& s);
 
 }  // namespace chatlab::sim
 

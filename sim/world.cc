@@ -796,23 +796,33 @@ void WorldImpl::SendNodeMessage(int from, int to, Message msg) {
   p->kind = Packet::Kind::kNode;
   p->from_ep = from;
   p->msg = std::move(msg);
+  // Faults on the trace too, so a message's story (chatlab shrink) shows where it went.
+  auto trace_fault = [&](const std::string& what) {
+    if (!options_.trace) return;
+    Trace(now, absl::StrCat(what, " ", endpoints_[static_cast<size_t>(from)].name, " -> ",
+                            endpoints_[static_cast<size_t>(to)].name, " ", DebugString(p->msg)));
+  };
   if (!healed_) {
     if (Partitioned(from, to, now)) {
       faults_["partition_drop"]++;
+      trace_fault("LOST partition");
       return;
     }
     if (sc_.loss > 0 && rng_.Bernoulli(sc_.loss)) {
       faults_["loss"]++;
+      trace_fault("LOST loss");
       return;
     }
     if (sc_.duplicate > 0 && rng_.Bernoulli(sc_.duplicate)) {
       faults_["duplicate"]++;
+      trace_fault("DUPLICATED");
       auto copy = std::make_unique<Packet>(*p);
       Transmit(from, to, std::move(copy));
     }
     if (sc_.delay_probability > 0 && rng_.Bernoulli(sc_.delay_probability)) {
       faults_["delay"]++;
       const double delay = rng_.UniformDouble() * sc_.delay_ms_max / 1000;
+      trace_fault(absl::StrFormat("DELAYED %.1f ms", delay * 1000));
       Endpoint& e = endpoints_[static_cast<size_t>(from)];
       const uint64_t id = deferred_next_++;
       deferred_[id] = std::move(p);
@@ -1163,7 +1173,9 @@ void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {
     }
     case kBackgroundSleep: {
       UserState& us = users_[user.value - 1];
-      if (!us.background || t.id != us.wake_generation) return;
+      // After the heal everyone stays online: a background wake that began before it is now the
+      // quiet period's session (disconnecting here left the user offline for good).
+      if (healed_ || !us.background || t.id != us.wake_generation) return;
       us.background = false;
       Client(user).Disconnect(local, effects);
       SetOnline(user, false);

@@ -1,0 +1,177 @@
+#include "sim/swarm/generate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/random.h"
+
+namespace chatlab::sim::swarm {
+namespace {
+
+// Mixed with the swarm seed, so the generator's stream differs from the simulator's own streams
+// (which are also derived from the same number).
+constexpr uint64_t kGeneratorSalt = 0x5377a4d5eedULL;
+
+// Seconds rounded to 0.1 s (a sum of two such values may not be, in binary).
+double Tenth(double s) { return std::round(s * 10) / 10; }
+
+// Draws in the generator's vocabulary. Reals are rounded (to 3 decimals, times to 0.1 s) so the
+// files the swarm writes read like hand-written ones; rounding is part of the draw, so it is as
+// deterministic as the rest.
+class Draw {
+ public:
+  explicit Draw(uint64_t seed) : rng_(MixSeed(seed, kGeneratorSalt)) {}
+
+  // Uniform integer in [lo, hi]. REQUIRES: lo <= hi.
+  int Int(int lo, int hi) {
+    return lo + static_cast<int>(rng_.Uniform(static_cast<uint64_t>(hi - lo) + 1));
+  }
+  double Real(double lo, double hi) { return Round3(lo + (hi - lo) * rng_.UniformDouble()); }
+  // Log-uniform in [lo, hi]: small values as likely per decade as large ones.
+  double LogReal(double lo, double hi) {
+    return Round3(std::exp(std::log(lo) + (std::log(hi) - std::log(lo)) * rng_.UniformDouble()));
+  }
+  int LogInt(int lo, int hi) {
+    return std::clamp(static_cast<int>(std::lround(LogReal(lo, hi))), lo, hi);
+  }
+  double Seconds(double lo, double hi) { return Tenth(lo + (hi - lo) * rng_.UniformDouble()); }
+  bool Chance(double p) { return rng_.Bernoulli(p); }
+  template <typename T>
+  T Pick(const std::vector<T>& v) {
+    return v[rng_.Uniform(v.size())];
+  }
+
+ private:
+  static double Round3(double x) { return std::round(x * 1000) / 1000; }
+  Rng rng_;
+};
+
+void DrawDesign(Draw& d, Scenario& s) {
+  ProtocolConfig& p = s.protocol;
+  p.forwarding = d.Pick<ForwardingStrategy>(
+      {ForwardingStrategy::kDirect, ForwardingStrategy::kBuffered, ForwardingStrategy::kQueue});
+  p.group_delivery =
+      d.Pick<GroupDelivery>({GroupDelivery::kPush, GroupDelivery::kPull, GroupDelivery::kHybrid});
+  p.write_path = d.Pick<WritePath>({WritePath::kDirect, WritePath::kBatched});
+  p.presence_fanout = d.Pick<PresenceFanout>({PresenceFanout::kAll, PresenceFanout::kShortList});
+  p.id_scheme = d.Pick<IdScheme>({IdScheme::kSnowflake, IdScheme::kSequence});
+  // Broken on purpose elsewhere; a swarm run must hold, so these stay on.
+  p.dedup_enabled = true;
+  p.gap_detection_enabled = true;
+}
+
+void DrawTopology(Draw& d, Scenario& s) {
+  s.regions = d.Int(1, kSwarmRegionsMax);
+  s.servers_per_region = d.Int(1, kSwarmServersPerRegionMax);
+  s.client_hosts_per_region = d.Int(1, 3);
+  s.services_region = d.Int(0, s.regions - 1);
+  s.inter_region_latency_ms = d.Real(10, 150);
+  s.client_latency_ms = d.Real(5, 100);
+  s.fsync_ms = d.Real(0, kSwarmFsyncMaxMs);
+}
+
+void DrawWorkload(Draw& d, Scenario& s) {
+  s.users = d.LogInt(kSwarmUsersMin, kSwarmUsersMax);
+  s.online_fraction = d.Real(0.5, 1);
+  if (d.Chance(0.75)) {
+    s.session_mean_s = d.LogReal(5, 120);
+    s.offline_mean_s = d.LogReal(2, 60);
+  } else {
+    s.session_mean_s = 0;  // no churn: online users stay online until the heal
+  }
+  s.reconnect_other_server = d.Real(0, 1);
+  const double rate = d.LogReal(0.05, 1);
+  s.send_rate_hz = std::min(rate, kSwarmSendsMax / (s.users * s.duration_s));
+  s.send_rate_hz = std::max(0.001, std::round(s.send_rate_hz * 1000) / 1000);
+  s.inter_send = d.Chance(0.5) ? "pareto" : "exponential";
+  s.group_share = d.Real(0, 0.6);
+  s.groups = d.Int(0, 12);
+  s.group_size_min = d.Int(2, std::min(5, s.users));
+  s.group_size_max = d.Int(s.group_size_min, std::min(30, s.users));
+  s.contacts_per_user = d.Int(1, 10);
+  s.typing_probability = d.Chance(0.5) ? 0 : d.Real(0.1, 0.6);
+  s.body_bytes = d.LogInt(1, 1000);
+  s.wake_on_push = d.Chance(0.3);
+  s.background_sync_s = d.Chance(0.25) ? d.Seconds(5, 30) : 0;
+}
+
+// Every selector a partition may name in this topology.
+std::vector<std::string> Selectors(const Scenario& s) {
+  std::vector<std::string> out;
+  for (const char* service : kCrashableServices) out.emplace_back(service);
+  out.emplace_back("services");
+  for (int i = 0; i < s.servers(); i++) out.push_back(absl::StrCat("server:", i));
+  for (int r = 0; r < s.regions; r++) out.push_back(absl::StrCat("region:", r));
+  out.emplace_back("clients");
+  return out;
+}
+
+// A crash or clock node: server:N or a service, half and half.
+std::string DrawNode(Draw& d, const Scenario& s) {
+  if (d.Chance(0.5)) return absl::StrCat("server:", d.Int(0, s.servers() - 1));
+  return kCrashableServices[d.Int(0, static_cast<int>(std::size(kCrashableServices)) - 1)];
+}
+
+void DrawFaults(Draw& d, Scenario& s) {
+  if (d.Chance(0.5)) s.loss = d.Real(0, kSwarmLossMax);
+  if (d.Chance(0.5)) s.duplicate = d.Real(0, 0.2);
+  if (d.Chance(0.5)) {
+    s.delay_probability = d.Real(0, 0.3);
+    s.delay_ms_max = d.Real(10, 2000);
+  }
+  if (d.Chance(0.5)) s.push_loss = d.Real(0, 1);
+  const std::vector<std::string> selectors = Selectors(s);
+  const int partitions = d.Int(0, kSwarmPartitionsMax);
+  for (int i = 0; i < partitions; i++) {
+    PartitionSpec& p = s.partitions.emplace_back();
+    p.start_s = d.Seconds(0, s.duration_s - 0.5);
+    p.end_s = std::min(s.duration_s, Tenth(p.start_s + d.Seconds(0.5, 15)));
+    p.a = d.Pick(selectors);
+    do {
+      p.b = d.Pick(selectors);
+    } while (p.b == p.a);
+    p.one_way = d.Chance(0.25);
+  }
+  const int crashes = d.Int(0, kSwarmCrashesMax);
+  for (int i = 0; i < crashes; i++) {
+    CrashSpec& c = s.crashes.emplace_back();
+    c.node = DrawNode(d, s);
+    c.at_s = d.Seconds(0, s.duration_s - 0.5);
+    c.restart_s = d.Chance(0.3) ? -1 : Tenth(c.at_s + d.Seconds(0.5, 15));
+    c.torn_write = d.Chance(0.3);
+  }
+  const int clocks = d.Int(0, kSwarmClocksMax);
+  for (int i = 0; i < clocks; i++) {
+    ClockSpec& c = s.clocks.emplace_back();
+    c.node = DrawNode(d, s);
+    c.skew_ms = d.Real(-2000, 2000);
+    c.drift_ppm = d.Real(-500, 500);
+    if (d.Chance(0.5)) {
+      c.step_at_s = d.Seconds(0, s.duration_s - 0.5);
+      c.step_ms = d.Real(-2000, 2000);
+    }
+  }
+}
+
+}  // namespace
+
+Scenario GenerateScenario(uint64_t seed) {
+  Draw d(seed);
+  Scenario s = DefaultScenario();
+  s.name = absl::StrCat("swarm-", seed);
+  s.description = absl::StrCat("generated by chatlab swarm from seed ", seed);
+  s.seed = seed;
+  s.duration_s = d.Int(kSwarmDurationMinS, kSwarmDurationMaxS);
+  s.quiet_s = d.Int(kSwarmQuietMinS, kSwarmQuietMaxS);
+  s.sample_interval_ms = 0;
+  DrawDesign(d, s);
+  DrawTopology(d, s);
+  DrawWorkload(d, s);
+  DrawFaults(d, s);
+  return s;
+}
+
+}  // namespace chatlab::sim::swarm
