@@ -186,6 +186,13 @@ void ChatServer::OnClientFrameError(TimeUs now, SessionId session, const absl::S
 void ChatServer::OnSendMessage(TimeUs now, SessionId session, UserId user, const SendMessage& m,
                                Effects& out) {
   const auto& config = options_.config;
+  if (auto it = sessions_.find(session);
+      it != sessions_.end() && AckedRecently(it->second, m.client_msg_id, now)) {
+    // A retry that crossed its kOk: that answer is already on this ordered session, ahead of
+    // anything we could answer now, so the retry needs nothing (and must get no other answer).
+    stats_.retries_after_ack++;
+    return;
+  }
   SendAck refusal{m.client_msg_id, m.conv, Code::kOk};
   if (!m.conv.Valid()) {
     refusal.code = Code::kInvalidArgument;
@@ -198,7 +205,7 @@ void ChatServer::OnSendMessage(TimeUs now, SessionId session, UserId user, const
   }
   if (refusal.code != Code::kOk) {
     stats_.sends_rejected++;
-    SendAckTo(session, refusal, out);
+    SendAckTo(now, session, refusal, out);
     return;
   }
   stats_.sends++;
@@ -356,7 +363,7 @@ void ChatServer::OnStoreAppendResult(TimeUs now, const StoreAppendResult& m, Eff
     ack.prev_msg_id = o.message.prev_msg_id;
     ack.duplicate = o.duplicate;
   }
-  SendAckTo(send.session, ack, out);
+  SendAckTo(now, send.session, ack, out);
   if (o.code != Code::kOk) return;
   if (o.duplicate) {
     // Already fanned out when first stored; recipients that missed it catch up from the store.
@@ -383,7 +390,7 @@ void ChatServer::OnStoreCheckMemberResult(TimeUs now, const StoreCheckMemberResu
   pending_.erase(it);
   if (m.code != Code::kOk) {
     stats_.sends_rejected++;
-    SendAckTo(check.send.session, SendAck{check.send.client_msg_id, check.send.conv, m.code},
+    SendAckTo(now, check.send.session, SendAck{check.send.client_msg_id, check.send.conv, m.code},
               out);
     return;
   }
@@ -403,7 +410,7 @@ void ChatServer::OnWriterEnqueueResult(TimeUs now, const WriterEnqueueResult& m,
   pending_.erase(it);
   SendAck ack{send.client_msg_id, send.conv, m.code};
   ack.queued = m.code == Code::kOk;
-  SendAckTo(send.session, ack, out);
+  SendAckTo(now, send.session, ack, out);
 }
 
 void ChatServer::OnWriterCommitted(TimeUs now, const WriterCommitted& m, Effects& out) {
@@ -725,15 +732,16 @@ void ChatServer::ExpirePending(TimeUs now, Effects& out) {
     Pending p = std::move(pending_.begin()->second);
     pending_.erase(pending_.begin());
     stats_.timeouts++;
-    OnPendingExpired(p, out);
+    OnPendingExpired(now, p, out);
   }
 }
 
-void ChatServer::OnPendingExpired(const Pending& p, Effects& out) {
+void ChatServer::OnPendingExpired(TimeUs now, const Pending& p, Effects& out) {
   const SendOp* send = std::get_if<SendOp>(&p.op);
   if (const auto* check = std::get_if<MemberCheckOp>(&p.op)) send = &check->send;
   if (send != nullptr) {
-    SendAckTo(send->session, SendAck{send->client_msg_id, send->conv, Code::kUnavailable}, out);
+    SendAckTo(now, send->session, SendAck{send->client_msg_id, send->conv, Code::kUnavailable},
+              out);
   } else if (const auto* read = std::get_if<ClientReadOp>(&p.op)) {
     ReplyError(read->session, Code::kUnavailable,
                absl::StrCat("request ", read->client_request_id, " timed out"), out);
@@ -756,26 +764,30 @@ uint64_t ChatServer::NewRequest(TimeUs now, decltype(Pending::op) op) {
   return id;
 }
 
-void ChatServer::SendAckTo(SessionId session, const SendAck& ack, Effects& out) {
+void ChatServer::SendAckTo(TimeUs now, SessionId session, const SendAck& ack, Effects& out) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;  // the client left; it will retry or catch up
   Session& s = it->second;
-  const auto acked_end = s.acked.begin() + static_cast<std::ptrdiff_t>(s.acked_size);
-  const bool acked_before = std::find(s.acked.begin(), acked_end, ack.client_msg_id) != acked_end;
   if (ack.code != Code::kOk) {
-    if (acked_before) {
-      stats_.acks_withheld++;
+    if (AckedRecently(s, ack.client_msg_id, now)) {
+      stats_.acks_withheld++;  // an earlier attempt was answered kOk: that is the answer
       return;
     }
   } else {
     stats_.acks++;
-    if (!acked_before) {
-      s.acked[s.acked_next] = ack.client_msg_id;
-      s.acked_next = (s.acked_next + 1) % kSessionAckedMax;
-      s.acked_size = std::min(s.acked_size + 1, kSessionAckedMax);
+    s.acked[ack.client_msg_id] = now;
+    if (s.acked.size() >= s.acked_purge_at) {
+      const TimeUs horizon = now - AckedMemoryUs();
+      absl::erase_if(s.acked, [horizon](const auto& e) { return e.second < horizon; });
+      s.acked_purge_at = std::max(kSessionAckedPurgeMin, 2 * s.acked.size());
     }
   }
   SendToSession(session, ack, out);
+}
+
+bool ChatServer::AckedRecently(const Session& s, ClientMsgId cmid, TimeUs now) const {
+  const auto it = s.acked.find(cmid);
+  return it != s.acked.end() && it->second >= now - AckedMemoryUs();
 }
 
 void ChatServer::ReplyError(SessionId session, Code code, std::string detail, Effects& out) {

@@ -8,7 +8,6 @@
 #ifndef CHATLAB_CORE_CHAT_SERVER_H_
 #define CHATLAB_CORE_CHAT_SERVER_H_
 
-#include <array>
 #include <cstdint>
 #include <variant>
 #include <vector>
@@ -38,6 +37,7 @@ class ChatServer : public Node {
     uint64_t duplicate_sends = 0;   // the store said (sender, client_msg_id) was known
     uint64_t member_checks = 0;     // StoreCheckMember asked before queueing a group message
     uint64_t acks_withheld = 0;     // non-OK answers not sent: that message was acked kOk
+    uint64_t retries_after_ack = 0; // retries absorbed: their kOk was already sent here
     uint64_t commits_refused = 0;   // batched items the store refused after their queued ack
     uint64_t local_deliveries = 0;  // Deliver/updates pushed to a session of this server
     uint64_t lookups = 0;           // MapLookup requests sent
@@ -122,21 +122,23 @@ class ChatServer : public Node {
         op;
   };
 
-  // How many client message ids acked kOk a session remembers (a ring, oldest overwritten).
-  // A retry that crossed its ack in flight is answered again; if that second answer is not kOk
-  // (its store request timed out, say) it is withheld, because the first kOk is the promise. A
-  // retry that arrives after more than this many later acks on the same session is not
-  // recognised: the client ignores answers for messages no longer in its outbox.
-  static constexpr size_t kSessionAckedMax = 16;
+  // A session remembers each client message id it answered kOk for this many request timeouts.
+  // Within that time an attempt of the same message can still be answered: one that was in
+  // flight together with the acked one (answered within request_timeout_us of its start), or a
+  // retry that crossed the kOk on the wire (it arrives one session round trip after it). The
+  // first is withheld if its answer is not kOk; the second is absorbed on arrival.
+  static constexpr int kAckedMemoryTimeouts = 2;
+  // A session's memory is purged of expired entries when it reaches this size, or twice the
+  // size it had after the last purge: amortised O(1) per ack, no timer per session.
+  static constexpr size_t kSessionAckedPurgeMin = 8;
 
   struct Session {
     UserId user;
     bool web = false;  // a Web Service session (OnWebSessionOpen): never in users_
-    // The last kSessionAckedMax client message ids answered kOk: slots [0, acked_size) are in
-    // use, and acked_next is the slot the next kOk overwrites.
-    std::array<ClientMsgId, kSessionAckedMax> acked{};
-    size_t acked_size = 0;
-    size_t acked_next = 0;
+    // Client message ids answered kOk on this session -> when. Entries older than
+    // AckedMemoryUs() are dead (ignored, purged lazily).
+    absl::btree_map<ClientMsgId, TimeUs> acked;
+    size_t acked_purge_at = kSessionAckedPurgeMin;
   };
 
   // Whether a new session may open: kAlreadyExists for an id in use, kResourceExhausted at
@@ -182,14 +184,17 @@ class ChatServer : public Node {
 
   // Sends the store or writer request of a validated send.
   void StartSend(TimeUs now, const SendOp& send, ChatMessage draft, Effects& out);
-  // Answers a send. A non-OK answer for a message this session already acked kOk is withheld
-  // (acks_withheld): an acknowledgement is never followed by a refusal.
-  void SendAckTo(SessionId session, const SendAck& ack, Effects& out);
+  // Answers a send. A non-OK answer for a message this session acked kOk within
+  // AckedMemoryUs() is withheld (acks_withheld): an acknowledgement is never followed by a
+  // refusal.
+  void SendAckTo(TimeUs now, SessionId session, const SendAck& ack, Effects& out);
+  bool AckedRecently(const Session& s, ClientMsgId cmid, TimeUs now) const;
+  TimeUs AckedMemoryUs() const { return kAckedMemoryTimeouts * options_.config.request_timeout_us; }
   void ReplyError(SessionId session, Code code, std::string detail, Effects& out);
   void SendToSession(SessionId session, Message msg, Effects& out);
   uint64_t NewRequest(TimeUs now, decltype(Pending::op) op);
   void ExpirePending(TimeUs now, Effects& out);
-  void OnPendingExpired(const Pending& p, Effects& out);
+  void OnPendingExpired(TimeUs now, const Pending& p, Effects& out);
   bool AtPendingLimit() const { return pending_.size() >= options_.config.server_pending_max; }
 
   const NodeOptions options_;

@@ -56,7 +56,7 @@ const char* kServiceNames[] = {"store", "writer", "mapping", "presence", "notifi
 // each counts). AccumulateRecovery and RestartService fill them.
 const char* kRecoveryPaths[] = {
     "gap_catch_up",          "retry_deduplicated",
-    "contradicting_ack_withheld", "displacement",      "broker_dead_consumer_purged",
+    "contradicting_ack_withheld", "retry_after_ack_absorbed", "displacement",      "broker_dead_consumer_purged",
     "broker_stale_dropped",  "broker_redelivered",     "hybrid_mode_change",
     "writer_batch_resent",   "forward_failed_to_notification", "batched_group_send_checked",
     "restore_after_crash",   "records_replayed",       "torn_tail_discarded"};
@@ -1029,6 +1029,7 @@ void WorldImpl::AccumulateRecovery(int ep) {
   } else if (ep >= kFirstServerEp && ep < hub_ep0_) {
     const ChatServer::Stats& c = static_cast<ChatServer*>(node)->stats();
     recovery_["contradicting_ack_withheld"] += c.acks_withheld;
+    recovery_["retry_after_ack_absorbed"] += c.retries_after_ack;
     recovery_["forward_failed_to_notification"] += c.forward_failures;
     recovery_["batched_group_send_checked"] += c.member_checks;
   }

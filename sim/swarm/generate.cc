@@ -158,6 +158,22 @@ void DrawFaults(Draw& d, Scenario& s) {
 
 }  // namespace
 
+// Drawn last, so that adding them left every earlier draw of a seed as it was.
+void DrawThresholds(Draw& d, Scenario& s) {
+  ProtocolConfig& p = s.protocol;
+  if (p.group_delivery == GroupDelivery::kHybrid) {
+    // Small thresholds, so groups cross them during a run and members see the mode change.
+    p.hybrid_push_members_max = static_cast<uint32_t>(d.Int(2, 20));
+    p.hybrid_push_rate_max = static_cast<uint32_t>(d.Int(1, 20));
+    p.hybrid_mode_check_us = d.Int(2, 15) * kUsPerSecond;
+  }
+  if (p.forwarding == ForwardingStrategy::kQueue) {
+    // Short enough that a crashed or cut-off consumer is presumed dead, and entries go stale.
+    p.queue_consumer_timeout_us = d.Int(2, 10) * kUsPerSecond;
+    p.queue_stale_after_us = d.Int(1, 10) * kUsPerSecond;
+  }
+}
+
 Scenario GenerateScenario(uint64_t seed) {
   Draw d(seed);
   Scenario s = DefaultScenario();
@@ -171,6 +187,7 @@ Scenario GenerateScenario(uint64_t seed) {
   DrawTopology(d, s);
   DrawWorkload(d, s);
   DrawFaults(d, s);
+  DrawThresholds(d, s);
   return s;
 }
 

@@ -38,6 +38,10 @@
 //              torn_write with p 0.3;
 //              0-2 [[faults.clock]]: node a service or server:N, skew_ms -2000-2000, drift_ppm
 //              -500-500, a step (p 0.5) at step_at_s 0-(duration - 0.5) of step_ms -2000-2000.
+//   thresholds (drawn last) with hybrid groups: hybrid_push_members_max 2-20,
+//              hybrid_push_rate_max 1-20, hybrid_mode_check_us 2-15 s; with the queue:
+//              queue_consumer_timeout_us 2-10 s, queue_stale_after_us 1-10 s (so the mode
+//              change, the dead-consumer purge and the stale drop are reached).
 //   Times are rounded to 0.1 s and other reals to 3 decimals, so the files read like hand-written
 //   ones.
 //   Everything else keeps its default (docs/simulator.md).

@@ -180,7 +180,29 @@ StoreAppendResult Stored(uint64_t request_id, const ConversationId& conv, Client
   return r;
 }
 
-TEST(ChatServerTest, RetryCrossingItsAckIsNeverAnsweredWithARefusal) {
+TEST(ChatServerTest, RetryCrossingItsAckIsAbsorbed) {
+  ChatServer server(Options());
+  Effects out;
+  server.Start(0, out);
+  ASSERT_TRUE(server.OnSessionOpen(0, SessionId(1), kAlice, out).ok());
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  out.clear();
+  server.OnClientMessage(0, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
+  ASSERT_EQ(Sent<StoreAppend>(out).size(), 1u);
+  const uint64_t first = Sent<StoreAppend>(out)[0].request_id;
+  out.clear();
+  server.OnMessage(1, kTopology.store, Stored(first, conv, 7), out);  // acked kOk
+  ASSERT_EQ(AcksFor(out, 7).size(), 1u);
+  out.clear();
+  // The client's retry was already on the wire; it arrives after the kOk went out on this
+  // same ordered session, so it needs nothing: no store request, no second answer.
+  server.OnClientMessage(2, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
+  EXPECT_TRUE(Sent<StoreAppend>(out).empty());
+  EXPECT_TRUE(AcksFor(out, 7).empty());
+  EXPECT_EQ(server.stats().retries_after_ack, 1u);
+}
+
+TEST(ChatServerTest, AttemptBesideAnAckedOneIsNeverAnsweredWithARefusal) {
   ChatServer server(Options());
   Effects out;
   server.Start(0, out);
@@ -188,19 +210,19 @@ TEST(ChatServerTest, RetryCrossingItsAckIsNeverAnsweredWithARefusal) {
   const auto conv = ConversationId::Direct(kAlice, kBob);
   Effects seen;  // everything the server emitted from here on
   out.clear();
+  // Two attempts in flight together (the retry left before the first was answered).
   server.OnClientMessage(0, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
-  ASSERT_EQ(Sent<StoreAppend>(out).size(), 1u);
+  server.OnClientMessage(1, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
+  ASSERT_EQ(Sent<StoreAppend>(out).size(), 2u);
   const uint64_t first = Sent<StoreAppend>(out)[0].request_id;
   seen.insert(seen.end(), out.begin(), out.end());
   out.clear();
-  server.OnMessage(1, kTopology.store, Stored(first, conv, 7), out);  // acked kOk
-  // The client's retry was already on the wire: it arrives after the ack, and its store
-  // request is lost, so it times out.
-  server.OnClientMessage(2, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
+  server.OnMessage(2, kTopology.store, Stored(first, conv, 7), out);  // the first: kOk
   seen.insert(seen.end(), out.begin(), out.end());
   out.clear();
+  // The second's store request was lost: it times out, and its UNAVAILABLE is withheld.
   const TimeUs later = ProtocolConfig{}.request_timeout_us + ProtocolConfig{}.server_tick_us;
-  server.OnTimer(later, uint64_t{1} << 56, out);  // the tick expires the retry
+  server.OnTimer(later, uint64_t{1} << 56, out);
   seen.insert(seen.end(), out.begin(), out.end());
   const std::vector<SendAck> acks = AcksFor(seen, 7);
   ASSERT_EQ(acks.size(), 1u);
