@@ -50,7 +50,8 @@ swarm: build
 
 # The small swarm CI runs (SWARM_CI_RUNS seeds, about 2-3 minutes on 2 cores).
 swarm-ci: build
-	./build/release/sim/chatlab swarm --runs $(SWARM_CI_RUNS) -j $(JOBS) --out out/swarm-ci
+	./build/release/sim/chatlab swarm --runs $(SWARM_CI_RUNS) -j $(JOBS) --require-coverage \
+	  --out out/swarm-ci
 
 # The narrated in-process walk-through of every feature.
 walkthrough: build

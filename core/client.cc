@@ -82,7 +82,7 @@ absl::StatusOr<ClientMsgId> ClientSession::Send(TimeUs now, const ConversationId
   Conv(conv);  // the conversation exists locally from the first send
   stats_.sends++;
   if (options_.observer != nullptr) options_.observer->OnSent(now, options_.user, id, conv);
-  if (connected()) Transmit(now, id, it->second, out);
+  if (connected() && !WaitsForJoin(it->second)) Transmit(now, id, it->second, out);
   return id;
 }
 
@@ -415,8 +415,14 @@ void ClientSession::OnGroupResult(TimeUs now, const GroupResult& r, Effects& out
   const bool answers_intent = intent != membership_intent_.end() &&
                               (r.code != Code::kOk || r.joined == intent->second);
   if (answers_intent) membership_intent_.erase(intent);
-  if (r.code != Code::kOk) return;
   const ConversationId conv = ConversationId::Group(r.group);
+  if (answers_intent && connected()) {
+    // Messages written while the join was pending go now (a refused join refuses them too).
+    for (auto& [id, e] : outbox_) {
+      if (e.conv == conv && !WaitsForJoin(e)) Transmit(now, id, e, out);
+    }
+  }
+  if (r.code != Code::kOk) return;
   if (r.joined) {
     groups_.insert(r.group);
     SetGroupMode(Conv(conv), r.group_mode);
@@ -467,7 +473,15 @@ void ClientSession::OnPushNotification(TimeUs now, const PushToDevice& push, Eff
 // ---- Outbox and periodic work ------------------------------------------------------------------
 
 void ClientSession::TransmitOutbox(TimeUs now, Effects& out) {
-  for (auto& [id, e] : outbox_) Transmit(now, id, e, out);
+  for (auto& [id, e] : outbox_) {
+    if (!WaitsForJoin(e)) Transmit(now, id, e, out);
+  }
+}
+
+bool ClientSession::WaitsForJoin(const OutboxEntry& e) const {
+  if (!e.conv.is_group()) return false;
+  const auto intent = membership_intent_.find(e.conv.group());
+  return intent != membership_intent_.end() && intent->second;
 }
 
 void ClientSession::Transmit(TimeUs now, ClientMsgId id, OutboxEntry& e, Effects& out) {
@@ -544,7 +558,8 @@ void ClientSession::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
   switch (kind) {
     case kRetryTimer: {
       auto it = outbox_.find(payload);
-      if (it != outbox_.end() && connected() && now >= it->second.next_retry_us) {
+      if (it != outbox_.end() && connected() && now >= it->second.next_retry_us &&
+          !WaitsForJoin(it->second)) {
         Transmit(now, it->first, it->second, out);
       }
       break;

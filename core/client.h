@@ -192,6 +192,11 @@ class ClientSession {
 
   // A message arrived live (Deliver or a direct ack).
   void Ingest(TimeUs now, const ChatMessage& m, Effects& out);
+  // A group message written while the user's join of that group is pending waits for the
+  // join's answer before it is sent: sent earlier, it would overtake the join and be refused
+  // (the server checks membership). Found by the demo: a join lost with its session, then two
+  // messages written offline, then a reconnect that sent them ahead of the re-sent join.
+  bool WaitsForJoin(const OutboxEntry& e) const;
   // Records a group's mode as an answer reported it, counting a switch (push <-> pull).
   void SetGroupMode(Conversation& c, GroupMode mode);
   // Shows m and notes it for a delivery receipt.

@@ -173,7 +173,12 @@ void Times(Builder& b) {
           });
   }
   b.NextRule();
-  const double quiet = std::max(kShrinkQuietMinS, Tenth(s.quiet_s / 2));
+  // Never below two periodic syncs and a request timeout: a message whose last live delivery
+  // was lost just before the heal is repaired by the next sync, and its answer must land before
+  // the end, or the reduced scenario fails liveness whatever the bug.
+  const double sync_floor_s = 2.0 * static_cast<double>(s.protocol.client_sync_interval_us) / 1e6 +
+                              static_cast<double>(s.protocol.request_timeout_us) / 1e6;
+  const double quiet = std::max({kShrinkQuietMinS, Tenth(sync_floor_s), Tenth(s.quiet_s / 2)});
   if (quiet < s.quiet_s) {
     b.Add(absl::StrCat("quiet_s ", Num(s.quiet_s), " -> ", Num(quiet)),
           [quiet](Scenario& c) { c.quiet_s = quiet; });
