@@ -36,6 +36,11 @@ std::vector<Routed<TypingUpdate>>& RoutedList(ForwardBatch& b) { return b.typing
 
 ChatServer::ChatServer(const NodeOptions& options) : options_(options), rng_(options.seed) {
   assert(options_.self.valid());
+  assert(options_.config.server_tick_us > 0);
+  const auto timeouts = static_cast<uint64_t>(kAckedMemoryTimeouts) *
+                        static_cast<uint64_t>(std::max<TimeUs>(options_.config.request_timeout_us, 0));
+  const auto tick = static_cast<uint64_t>(options_.config.server_tick_us);
+  acked_memory_ticks_ = (timeouts + tick - 1) / tick + kAckedMemorySlackTicks;
   assert(options_.topology.store.valid());
   assert(options_.topology.mapping.valid());
 }
@@ -187,7 +192,7 @@ void ChatServer::OnSendMessage(TimeUs now, SessionId session, UserId user, const
                                Effects& out) {
   const auto& config = options_.config;
   if (auto it = sessions_.find(session);
-      it != sessions_.end() && AckedRecently(it->second, m.client_msg_id, now)) {
+      it != sessions_.end() && AckedRecently(it->second, m.client_msg_id)) {
     // A retry that crossed its kOk: that answer is already on this ordered session, ahead of
     // anything we could answer now, so the retry needs nothing (and must get no other answer).
     stats_.retries_after_ack++;
@@ -712,6 +717,7 @@ void ChatServer::OnPresencePush(TimeUs now, const PresencePush& m, Effects& out)
 
 void ChatServer::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
   if (timer_id == kTickTimer) {
+    ticks_++;
     ExpirePending(now, out);
     if (options_.config.forwarding == ForwardingStrategy::kQueue && now >= resubscribe_at_us_) {
       // Same incarnation: the broker keeps our queue and only resumes delivery.
@@ -769,25 +775,26 @@ void ChatServer::SendAckTo(TimeUs now, SessionId session, const SendAck& ack, Ef
   if (it == sessions_.end()) return;  // the client left; it will retry or catch up
   Session& s = it->second;
   if (ack.code != Code::kOk) {
-    if (AckedRecently(s, ack.client_msg_id, now)) {
+    if (AckedRecently(s, ack.client_msg_id)) {
       stats_.acks_withheld++;  // an earlier attempt was answered kOk: that is the answer
       return;
     }
   } else {
     stats_.acks++;
-    s.acked[ack.client_msg_id] = now;
+    s.acked[ack.client_msg_id] = ticks_;
     if (s.acked.size() >= s.acked_purge_at) {
-      const TimeUs horizon = now - AckedMemoryUs();
-      absl::erase_if(s.acked, [horizon](const auto& e) { return e.second < horizon; });
+      const uint64_t memory = acked_memory_ticks_;
+      const uint64_t ticks = ticks_;
+      absl::erase_if(s.acked, [memory, ticks](const auto& e) { return ticks - e.second > memory; });
       s.acked_purge_at = std::max(kSessionAckedPurgeMin, 2 * s.acked.size());
     }
   }
   SendToSession(session, ack, out);
 }
 
-bool ChatServer::AckedRecently(const Session& s, ClientMsgId cmid, TimeUs now) const {
+bool ChatServer::AckedRecently(const Session& s, ClientMsgId cmid) const {
   const auto it = s.acked.find(cmid);
-  return it != s.acked.end() && it->second >= now - AckedMemoryUs();
+  return it != s.acked.end() && ticks_ - it->second <= acked_memory_ticks_;
 }
 
 void ChatServer::ReplyError(SessionId session, Code code, std::string detail, Effects& out) {

@@ -122,12 +122,16 @@ class ChatServer : public Node {
         op;
   };
 
-  // A session remembers each client message id it answered kOk for this many request timeouts.
-  // Within that time an attempt of the same message can still be answered: one that was in
-  // flight together with the acked one (answered within request_timeout_us of its start), or a
-  // retry that crossed the kOk on the wire (it arrives one session round trip after it). The
-  // first is withheld if its answer is not kOk; the second is absorbed on arrival.
+  // A session remembers each client message id it answered kOk for this many request timeouts
+  // (counted in server ticks, plus kAckedMemorySlackTicks). Within that time an attempt of the
+  // same message can still be answered: one that was in flight together with the acked one
+  // (answered within two request timeouts of its start: a membership check, then the write), or
+  // a retry that crossed the kOk on the wire (it arrives one session round trip after it). The
+  // first is withheld if its answer is not kOk; the second is absorbed on arrival. Ticks, not
+  // `now`: a clock stepped forward fires the tick timer once, so it cannot age the memory at a
+  // stroke (the swarm found that: seed 1726, a 1.9 s step on the server).
   static constexpr int kAckedMemoryTimeouts = 2;
+  static constexpr uint64_t kAckedMemorySlackTicks = 4;
   // A session's memory is purged of expired entries when it reaches this size, or twice the
   // size it had after the last purge: amortised O(1) per ack, no timer per session.
   static constexpr size_t kSessionAckedPurgeMin = 8;
@@ -135,9 +139,9 @@ class ChatServer : public Node {
   struct Session {
     UserId user;
     bool web = false;  // a Web Service session (OnWebSessionOpen): never in users_
-    // Client message ids answered kOk on this session -> when. Entries older than
-    // AckedMemoryUs() are dead (ignored, purged lazily).
-    absl::btree_map<ClientMsgId, TimeUs> acked;
+    // Client message ids answered kOk on this session -> the server tick it happened in.
+    // Entries older than acked_memory_ticks_ are dead (ignored, purged lazily).
+    absl::btree_map<ClientMsgId, uint64_t> acked;
     size_t acked_purge_at = kSessionAckedPurgeMin;
   };
 
@@ -185,11 +189,10 @@ class ChatServer : public Node {
   // Sends the store or writer request of a validated send.
   void StartSend(TimeUs now, const SendOp& send, ChatMessage draft, Effects& out);
   // Answers a send. A non-OK answer for a message this session acked kOk within
-  // AckedMemoryUs() is withheld (acks_withheld): an acknowledgement is never followed by a
+  // acked_memory_ticks_ is withheld (acks_withheld): an acknowledgement is never followed by a
   // refusal.
   void SendAckTo(TimeUs now, SessionId session, const SendAck& ack, Effects& out);
-  bool AckedRecently(const Session& s, ClientMsgId cmid, TimeUs now) const;
-  TimeUs AckedMemoryUs() const { return kAckedMemoryTimeouts * options_.config.request_timeout_us; }
+  bool AckedRecently(const Session& s, ClientMsgId cmid) const;
   void ReplyError(SessionId session, Code code, std::string detail, Effects& out);
   void SendToSession(SessionId session, Message msg, Effects& out);
   uint64_t NewRequest(TimeUs now, decltype(Pending::op) op);
@@ -205,6 +208,11 @@ class ChatServer : public Node {
   // Queue strategy: when to repeat QueueSubscribe, so a broker that presumed us dead (say,
   // behind a partition) starts delivering again.
   TimeUs resubscribe_at_us_ = 0;
+  // Server ticks since Start (the tick timer's firings), the clock of the acked memory.
+  uint64_t ticks_ = 0;
+  // How many ticks a session remembers a kOk: kAckedMemoryTimeouts request timeouts, rounded
+  // up to ticks, plus kAckedMemorySlackTicks.
+  uint64_t acked_memory_ticks_ = 0;
   // Increments with every request id; request ids are never reused within an incarnation.
   uint64_t request_id_next_ = 1;
   // Invariant: every SessionId in users_ is a key here with the same user, and every key here

@@ -29,7 +29,7 @@
 #include "sim/lab/sweep.h"
 #include "sim/results.h"
 #include "sim/scenario.h"
-#include "sim/swarm/child.h"
+#include "sim/child.h"
 #include "sim/swarm/shrink.h"
 #include "sim/swarm/swarm.h"
 #include "sim/world.h"
@@ -103,7 +103,7 @@ int CheckDeterminism(const RunArgs& a, const Scenario& s, uint64_t seed) {
     args.insert(args.end(), {"--seed", std::to_string(seed), "--out", dir.string(), "--trace",
                              (dir / "trace.txt").string(), "--no-progress", "--quiet"});
     for (const std::string& set : a.sets) args.insert(args.end(), {"--set", set});
-    const int rc = chatlab::sim::swarm::RunChild({args, ""}).status();
+    const int rc = chatlab::sim::RunChild({args, ""}).status();
     if (rc == kExitBadInput || rc > kExitViolation) {
       std::cerr << "chatlab: determinism check: run " << i + 1 << " failed (exit " << rc << ")\n";
       return kExitBadInput;

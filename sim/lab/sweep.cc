@@ -1,17 +1,14 @@
 #include "sim/lab/sweep.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <nlohmann/json.hpp>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "sim/child.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
@@ -36,22 +33,6 @@ struct Job {
   std::vector<std::string> args;
   std::string dir;
 };
-
-pid_t Spawn(const Job& job) {
-  std::vector<char*> argv;
-  for (const std::string& a : job.args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    // The child's own chatter goes to its run directory, not to the sweep's terminal.
-    const std::string log = job.dir + "/run.log";
-    if (std::FILE* f = std::freopen(log.c_str(), "w", stdout)) (void)f;
-    if (std::FILE* f = std::freopen(log.c_str(), "a", stderr)) (void)f;
-    execv("/proc/self/exe", argv.data());
-    _exit(127);
-  }
-  return pid;
-}
 
 void Progress(int done, int total, int resumed, double elapsed_s) {
   const int width = 40;
@@ -134,41 +115,31 @@ absl::StatusOr<SweepOutcome> RunSweep(const ExperimentSpec& spec, const SweepOpt
     }
   }
 
-  int parallel = options.jobs > 0 ? options.jobs
-                                  : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int parallel = options.jobs > 0 ? options.jobs : DefaultJobs();
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
-  std::map<pid_t, const Job*> running;
-  size_t next = 0;
   int done = outcome.resumed;
   std::string failure;
   if (options.progress) Progress(done, outcome.runs, outcome.resumed, 0);
-  while ((next < jobs.size() && failure.empty()) || !running.empty()) {
-    while (failure.empty() && next < jobs.size() && static_cast<int>(running.size()) < parallel) {
-      const pid_t pid = Spawn(jobs[next]);
-      if (pid < 0) return absl::InternalError("fork failed");
-      running[pid] = &jobs[next++];
-    }
-    int status = 0;
-    const pid_t pid = waitpid(-1, &status, 0);
-    if (pid < 0) break;
-    auto it = running.find(pid);
-    if (it == running.end()) continue;
-    const Job& job = *it->second;
-    running.erase(it);
-    const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    if (rc == 1) {
+  // The child's own chatter goes to its run directory, not to the sweep's terminal.
+  auto make_job = [&jobs](size_t i) {
+    return ChildJob{jobs[i].args, jobs[i].dir + "/run.log"};
+  };
+  auto on_done = [&](size_t i, ChildExit exit) {
+    const Job& job = jobs[i];
+    if (exit.status() == 1) {
       outcome.violated++;
       outcome.violated_ids.push_back(job.id);
-    } else if (rc != 0 && failure.empty()) {
-      failure = absl::StrCat("run ", job.id, " failed (exit ", rc, "); its log: ", job.dir,
-                             "/run.log");
+    } else if (!exit.ok() && failure.empty()) {
+      failure = absl::StrCat("run ", job.id, " failed (exit ", exit.status(), "); its log: ",
+                             job.dir, "/run.log");
     }
     done++;
     if (options.progress) Progress(done, outcome.runs, outcome.resumed, elapsed());
-  }
+  };
+  RunPool(jobs.size(), parallel, make_job, on_done);
   if (options.progress) std::fprintf(stderr, "\n");
   if (!failure.empty()) return absl::InternalError(failure);
   return outcome;

@@ -13,7 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "sim/scenario.h"
-#include "sim/swarm/child.h"
+#include "sim/child.h"
 #include "sim/swarm/common.h"
 #include "sim/swarm/reduce.h"
 #include "sim/swarm/story.h"

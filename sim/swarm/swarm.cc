@@ -17,7 +17,7 @@
 #include "absl/strings/str_join.h"
 #include "sim/results.h"
 #include "sim/scenario.h"
-#include "sim/swarm/child.h"
+#include "sim/child.h"
 #include "sim/swarm/common.h"
 #include "sim/swarm/generate.h"
 

@@ -1,4 +1,4 @@
-#include "sim/swarm/child.h"
+#include "sim/child.h"
 
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -9,7 +9,7 @@
 #include <map>
 #include <thread>
 
-namespace chatlab::sim::swarm {
+namespace chatlab::sim {
 namespace {
 
 pid_t Spawn(const ChildJob& job) {
@@ -101,4 +101,4 @@ void RunPool(size_t count, int parallel, const std::function<ChildJob(size_t)>& 
 
 int DefaultJobs() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
 
-}  // namespace chatlab::sim::swarm
+}  // namespace chatlab::sim

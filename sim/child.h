@@ -1,18 +1,19 @@
 // Child `chatlab` processes: SimGrid allows one engine per process, so every simulation a
-// command runs besides its own is this same binary started again (/proc/self/exe).
+// command runs besides its own is this same binary started again (/proc/self/exe). Used by
+// `chatlab swarm`, `chatlab shrink`, `chatlab sweep` and --check-determinism.
 //
 // RunChild runs one and waits; RunPool runs many, at most `parallel` at a time, and reports each
 // as it ends. Neither throws; a fork or exec failure shows as exit code 127 (the shell's
 // "command not found").
-#ifndef CHATLAB_SIM_SWARM_CHILD_H_
-#define CHATLAB_SIM_SWARM_CHILD_H_
+#ifndef CHATLAB_SIM_CHILD_H_
+#define CHATLAB_SIM_CHILD_H_
 
 #include <cstddef>
 #include <functional>
 #include <string>
 #include <vector>
 
-namespace chatlab::sim::swarm {
+namespace chatlab::sim {
 
 struct ChildJob {
   std::vector<std::string> args;  // argv, args[0] included ("chatlab")
@@ -40,6 +41,6 @@ void RunPool(size_t count, int parallel, const std::function<ChildJob(size_t)>& 
 // The number of jobs to run at once when the user gives none: the cores this process may use.
 int DefaultJobs();
 
-}  // namespace chatlab::sim::swarm
+}  // namespace chatlab::sim
 
-#endif  // CHATLAB_SIM_SWARM_CHILD_H_
+#endif  // CHATLAB_SIM_CHILD_H_
