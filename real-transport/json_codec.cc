@@ -137,7 +137,10 @@ absl::Status StructFromJson(const Json& j, const std::string& path, S& out) {
   if (!status.ok()) return status;
   const size_t type_key = (path.empty() && j.contains("type")) ? 1 : 0;
   if (j.size() != known + type_key) {
-    for (const auto& [key, value] : j.items()) {
+    for (const auto& item : j.items()) {
+      // A named reference, not a structured binding: clang before 16 cannot capture a binding
+      // in the lambda below.
+      const std::string& key = item.key();
       if (type_key == 1 && key == "type") continue;
       bool found = false;
       VisitFields(out, [&](const char* name, auto&) { found = found || key == name; });
