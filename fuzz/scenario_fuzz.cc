@@ -7,8 +7,8 @@
 //     exception of toml++ escapes it (one would reach std::terminate, which the fuzzer reports);
 //   - Validate returns a Status for whatever ParseScenario accepted, without undefined
 //     behaviour (UndefinedBehaviorSanitizer aborts on, for example, a signed overflow).
-// The target compiles sim/scenario.cc itself with toml++ header-only (fuzz/CMakeLists.txt), so
-// the TOML parser is instrumented too and its branches guide the fuzzer.
+// The target compiles sim/scenario.cc itself with toml++ header-only (fuzz/scenario_loader.cc),
+// so the TOML parser is instrumented too and its branches guide the fuzzer.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>

@@ -3,6 +3,8 @@
 # one after the other, and fails when any of them finds a crash, a hang or a leak.
 #
 #   scripts/fuzz.sh SECONDS [TARGET...]      (make fuzz / make fuzz-ci run it)
+#   FUZZ_RUNS=10000000 scripts/fuzz.sh 1500  (the long run of docs/testing.md: each target stops
+#                                             at 10 million inputs or 25 minutes, if sooner)
 #
 # Each target starts from its seed corpus in fuzz/corpus/TARGET/ (read only) and from what earlier
 # runs found, in out/fuzz/TARGET/corpus/, where new inputs go: the repository's corpus stays as
@@ -54,17 +56,20 @@ for t in "${targets[@]}"; do
   mkdir -p "$out/corpus"
   args=(-max_total_time="$seconds" -timeout="$kInputSecondsMax" -print_final_stats=1
         -artifact_prefix="$out/")
+  [ -n "${FUZZ_RUNS:-}" ] && args+=(-runs="$FUZZ_RUNS")
   dict=$(dictionary "$t")
   [ -n "$dict" ] && args+=(-dict="$dict")
+  start=$(date +%s)
   # shellcheck disable=SC2046  # extra_seeds prints zero or one directory name
   "$bin" "${args[@]}" "$out/corpus" "fuzz/corpus/$t" $(extra_seeds "$t") >"out/fuzz/$t.log" 2>&1
   status=$?
+  wall=$(($(date +%s) - start))
   # libFuzzer's last status line ("#N DONE cov: C ft: F corp: ...") and its run count.
   last=$(grep -E '^#[0-9]+' "out/fuzz/$t.log" | tail -1)
   runs=$(grep -E '^stat::number_of_executed_units' "out/fuzz/$t.log" | awk '{print $2}')
   if [ $status -eq 0 ]; then
     passed=$((passed + 1))
-    echo "fuzz: $t: ok, ${runs:-?} runs in ${seconds} s: $last"
+    echo "fuzz: $t: ok, ${runs:-?} runs in ${wall} s ($((${runs:-0} / (wall > 0 ? wall : 1))) exec/s): $last"
   else
     failed=$((failed + 1))
     echo "fuzz: $t: FAILED (exit $status); the end of out/fuzz/$t.log:"
