@@ -2,7 +2,7 @@
 JOBS ?= $(shell nproc)
 
 .PHONY: all quickstart deps build demo walkthrough test test-core test-asan bench clean reports \
-	reports-quick swarm swarm-ci
+	reports-quick swarm swarm-ci fuzz fuzz-ci fuzz-build fuzz-corpus
 
 all: build
 
@@ -71,6 +71,27 @@ test-asan:
 	cmake --preset debug-asan
 	cmake --build --preset debug-asan -j $(JOBS)
 	CHATLAB_PROPERTY_SEEDS=200 CHATLAB_SIM_SEEDS=20 ctest --preset debug-asan
+
+# Coverage-guided fuzzing (libFuzzer, clang): builds the fuzz preset, then runs each target of
+# fuzz/ for FUZZ_SECONDS on its seed corpus; new inputs go to out/fuzz/, never into the repository.
+# Fails if any target crashes, hangs or leaks. docs/testing.md, "Fuzzing", says more.
+FUZZ_SECONDS ?= 60
+fuzz-build:
+	cmake --preset fuzz
+	cmake --build --preset fuzz -j $(JOBS)
+
+fuzz: fuzz-build
+	./scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# What CI runs: the same, 20 seconds a target.
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=20
+
+# Regenerates the generated seeds of fuzz/corpus/ after messages change (fuzz/seed_corpus.cc).
+fuzz-corpus:
+	cmake --preset fuzz
+	cmake --build --preset fuzz --target fuzz_seed_corpus -j $(JOBS)
+	./build/fuzz/fuzz/fuzz_seed_corpus fuzz/corpus
 
 bench: build
 	cmake --build --preset release --target benchmarks -j $(JOBS)

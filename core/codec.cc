@@ -28,8 +28,10 @@
 namespace chatlab {
 namespace {
 
+// Named only in the last, static_assert branch of each `if constexpr` chain below, which a
+// correct build never instantiates; clang therefore calls it unused.
 template <typename T>
-inline constexpr bool kAlwaysFalse = false;
+[[maybe_unused]] inline constexpr bool kAlwaysFalse = false;
 
 // The integer field types the wire knows. Anything else in a message is a compile error.
 template <typename T>

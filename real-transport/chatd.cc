@@ -15,7 +15,6 @@
 #include <utility>
 
 #include "absl/container/btree_map.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/chat_server.h"
 #include "core/codec.h"
@@ -27,6 +26,7 @@
 #include "nlohmann/json.hpp"
 #include "real-transport/asio.h"
 #include "real-transport/auth.h"
+#include "real-transport/http_route.h"
 #include "real-transport/json_codec.h"
 #include "real-transport/storage.h"
 #include "real-transport/util.h"
@@ -50,9 +50,6 @@ constexpr NodeId kBrokerNode{6};
 constexpr uint64_t kFirstServer = 100;
 // Bytes read from a WebSocket per read call: an oversized frame is discarded in pieces of this.
 constexpr size_t kWsReadChunkBytes = 64 * 1024;
-// Longest /node body (a buffered ForwardBatch can be large); other requests use
-// http_body_bytes_max.
-constexpr uint64_t kNodeBodyBytesMax = 256ull << 20;
 // Keep-alive HTTP connections idle longer than this are closed.
 constexpr auto kHttpIdleTimeout = std::chrono::seconds(120);
 // Pending SendMessage timestamps kept per connection for the ack-latency metric.
@@ -622,7 +619,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
  private:
   void DoRead() {
     parser_.emplace();
-    parser_->header_limit(16 * 1024);
+    parser_->header_limit(kHttpHeaderBytesMax);
     stream_.expires_after(kHttpIdleTimeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -631,8 +628,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                             });
   }
   void OnHeader() {
-    const bool node = parser_->get().target() == "/node";
-    parser_->body_limit(node ? kNodeBodyBytesMax : impl_->options().http_body_bytes_max);
+    const auto target = parser_->get().target();
+    parser_->body_limit(RequestBodyBytesMax(std::string_view(target.data(), target.size()),
+                                            impl_->options().http_body_bytes_max));
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        if (ec == http::error::body_limit) {
@@ -644,13 +642,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                        self->OnRequest(self->parser_->release());
                      });
   }
-  void OnRequest(http::request<http::string_body> req);
-  void Upgrade(http::request<http::string_body> req, std::string_view query);
-  void Api(std::string_view call, http::request<http::string_body>& req);
+  void OnRequest(HttpRequest req);
+  void Upgrade(HttpRequest req, std::string_view query);
+  void Api(const Route& route, HttpRequest& req);
   void Login(const std::string& body);
-  void Node(http::request<http::string_body>& req);
-  absl::StatusOr<UserId> Authenticate(const http::request<http::string_body>& req,
-                                      std::string_view query);
+  void Node(HttpRequest& req);
+  absl::StatusOr<UserId> Authenticate(const HttpRequest& req, std::string_view query);
 
   Chatd::Impl* impl_;
   beast::tcp_stream stream_;
@@ -678,57 +675,41 @@ class WebWaiter : public ClientSink {
   std::shared_ptr<HttpSession> http_;
 };
 
-std::string_view QueryParam(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    const size_t amp = query.find('&');
-    const std::string_view pair = query.substr(0, amp);
-    if (pair.size() > name.size() && pair.substr(0, name.size()) == name &&
-        pair[name.size()] == '=') {
-      return pair.substr(name.size() + 1);
-    }
-    if (amp == std::string_view::npos) break;
-    query.remove_prefix(amp + 1);
-  }
-  return {};
-}
-
-absl::StatusOr<UserId> HttpSession::Authenticate(const http::request<http::string_body>& req,
-                                                 std::string_view query) {
-  std::string_view token;
-  const auto auth = req.find(http::field::authorization);
-  if (auth != req.end()) {
-    const std::string_view value(auth->value().data(), auth->value().size());
-    if (value.substr(0, 7) == "Bearer ") token = value.substr(7);
-  }
-  if (token.empty()) token = QueryParam(query, "token");
+absl::StatusOr<UserId> HttpSession::Authenticate(const HttpRequest& req, std::string_view query) {
+  const std::string_view token = RequestToken(req, query);
   if (token.empty()) return absl::UnauthenticatedError("no token: log in at POST /login");
   return impl_->VerifyToken(token);
 }
 
-void HttpSession::OnRequest(http::request<http::string_body> req) {
+void HttpSession::OnRequest(HttpRequest req) {
   impl_->metrics().http_requests++;
   version_ = req.version();
   keep_alive_ = req.keep_alive();
-  const std::string_view full(req.target().data(), req.target().size());
-  const size_t q = full.find('?');
-  const std::string_view path = full.substr(0, q);
-  const std::string_view query = q == std::string_view::npos ? "" : full.substr(q + 1);
-  if (path == "/ws" && websocket::is_upgrade(req)) return Upgrade(std::move(req), query);
-  if (path == "/healthz" && req.method() == http::verb::get) {
-    return impl_->draining()
-               ? Respond(http::status::service_unavailable, "draining\n", "text/plain")
-               : Respond(http::status::ok, "ok\n", "text/plain");
+  const Route route = RouteRequest(req);
+  switch (route.endpoint) {
+    case Endpoint::kWebSocket:
+      return Upgrade(std::move(req), route.query);
+    case Endpoint::kHealth:
+      return impl_->draining()
+                 ? Respond(http::status::service_unavailable, "draining\n", "text/plain")
+                 : Respond(http::status::ok, "ok\n", "text/plain");
+    case Endpoint::kMetrics:
+      return Respond(http::status::ok, impl_->RenderMetrics(), "text/plain; version=0.0.4");
+    case Endpoint::kNode:
+      return Node(req);
+    case Endpoint::kLogin:
+      return Login(req.body());
+    case Endpoint::kApiUser:
+    case Endpoint::kApiCall:
+    case Endpoint::kApiUnknown:
+      return Api(route, req);
+    case Endpoint::kNotFound:
+      break;
   }
-  if (path == "/metrics" && req.method() == http::verb::get) {
-    return Respond(http::status::ok, impl_->RenderMetrics(), "text/plain; version=0.0.4");
-  }
-  if (path == "/node" && req.method() == http::verb::post) return Node(req);
-  if (path == "/login" && req.method() == http::verb::post) return Login(req.body());
-  if (path.substr(0, 5) == "/api/") return Api(path.substr(5), req);
   Respond(http::status::not_found, R"({"error":"no such endpoint"})");
 }
 
-void HttpSession::Upgrade(http::request<http::string_body> req, std::string_view query) {
+void HttpSession::Upgrade(HttpRequest req, std::string_view query) {
   auto user = Authenticate(req, query);
   if (!user.ok()) {
     impl_->metrics().http_unauthorized++;
@@ -748,14 +729,13 @@ void HttpSession::Upgrade(http::request<http::string_body> req, std::string_view
 }
 
 void HttpSession::Login(const std::string& body) {
-  Json j = Json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("user") || !j.contains("password") ||
-      !j["user"].is_string() || !j["password"].is_string()) {
+  absl::StatusOr<LoginRequest> login = ParseLogin(body);
+  if (!login.ok()) {
     return Respond(http::status::bad_request,
                    R"({"error":"expected {\"user\": \"name\", \"password\": \"...\"}"})");
   }
-  std::string name = j["user"];
-  std::string password = j["password"];
+  std::string name = std::move(login->user);
+  std::string password = std::move(login->password);
   asio::post(impl_->auth_pool(), [self = shared_from_this(), name, password] {
     absl::StatusOr<UserId> user = self->impl_->users().Verify(name, password);
     asio::post(self->impl_->io(), [self, name, user] {
@@ -775,15 +755,15 @@ void HttpSession::Login(const std::string& body) {
   });
 }
 
-void HttpSession::Api(std::string_view call, http::request<http::string_body>& req) {
+void HttpSession::Api(const Route& route, HttpRequest& req) {
   auto user = Authenticate(req, "");
   if (!user.ok()) {
     impl_->metrics().http_unauthorized++;
     return Respond(http::status::unauthorized,
                    Json{{"error", std::string(user.status().message())}}.dump());
   }
-  if (call.substr(0, 6) == "users/" && req.method() == http::verb::get) {
-    std::string name(call.substr(6));
+  if (route.endpoint == Endpoint::kApiUser) {
+    std::string name(route.user_name);
     asio::post(impl_->auth_pool(), [self = shared_from_this(), name] {
       absl::StatusOr<UserId> found = self->impl_->users().Find(name);
       asio::post(self->impl_->io(), [self, name, found] {
@@ -795,41 +775,29 @@ void HttpSession::Api(std::string_view call, http::request<http::string_body>& r
     });
     return;
   }
-  // The Web Service calls of the seed, by the message they carry.
-  static const std::pair<std::string_view, std::string_view> kCalls[] = {
-      {"get_messages", "GetMessages"},
-      {"join_group", "JoinGroup"},
-      {"leave_group", "LeaveGroup"},
-      {"sync", "SyncRequest"},
-      {"presence", "PresenceQuery"}};
-  std::string_view type;
-  for (const auto& [name, message] : kCalls) {
-    if (call == name) type = message;
-  }
-  if (type.empty() || req.method() != http::verb::post) {
+  if (route.endpoint != Endpoint::kApiCall) {
     return Respond(http::status::not_found, R"({"error":"no such call"})");
   }
   auto waiter = std::make_shared<WebWaiter>(shared_from_this());
   absl::StatusOr<Message> m =
-      FromJsonAs(type, req.body(),
+      FromJsonAs(route.message_type, req.body(),
                  JsonLimits{impl_->options().frame_bytes_max, impl_->options().json_depth_max});
   if (!m.ok()) return impl_->WebCallFrameError(*user, m.status(), waiter);
   impl_->WebCall(*user, *m, waiter);
 }
 
-void HttpSession::Node(http::request<http::string_body>& req) {
-  const std::string from(req["X-Chatlab-From"]);
-  const std::string to(req["X-Chatlab-To"]);
-  const std::string mac(req["X-Chatlab-Mac"]);
-  uint64_t from_id = 0;
-  uint64_t to_id = 0;
-  if (!absl::SimpleAtoi(from, &from_id) || !absl::SimpleAtoi(to, &to_id) ||
-      !TokenKey::MacEqual(mac, impl_->key().Mac(absl::StrCat(from, "|", to, "|", req.body())))) {
+void HttpSession::Node(HttpRequest& req) {
+  absl::StatusOr<NodeHeaders> h = ParseNodeHeaders(req);
+  const bool authentic =
+      h.ok() && TokenKey::MacEqual(
+                    h->mac, impl_->key().Mac(absl::StrCat(h->from, "|", h->to, "|", req.body())));
+  if (!authentic) {
     impl_->metrics().http_unauthorized++;
-    impl_->Log(LogLevel::kWarn, "node_request_unauthenticated", {{"from", from}});
+    impl_->Log(LogLevel::kWarn, "node_request_unauthenticated",
+               {{"from", std::string(req["X-Chatlab-From"])}});
     return Respond(http::status::unauthorized, R"({"error":"bad node authentication"})");
   }
-  absl::Status s = impl_->OnNodeFrame(NodeId(from_id), NodeId(to_id), req.body());
+  absl::Status s = impl_->OnNodeFrame(NodeId(h->from_id), NodeId(h->to_id), req.body());
   if (!s.ok()) {
     return Respond(http::status::bad_request, Json{{"error", std::string(s.message())}}.dump());
   }
@@ -1144,10 +1112,7 @@ absl::Status Chatd::Impl::OnNodeFrame(NodeId from, NodeId to, std::string_view b
   if (LocalNode(to) == nullptr) {
     return absl::NotFoundError(absl::StrCat("node ", ToString(to), " is not in this process"));
   }
-  CodecLimits limits;
-  limits.frame_bytes_max = static_cast<uint32_t>(kNodeBodyBytesMax);
-  limits.string_bytes_max = limits.frame_bytes_max;
-  absl::StatusOr<Message> m = Decode(bytes, limits);
+  absl::StatusOr<Message> m = Decode(bytes, NodeFrameLimits());
   if (!m.ok()) {
     Log(LogLevel::kWarn, "node_frame_error",
         {{"from", from.value}, {"error", std::string(m.status().message())}});

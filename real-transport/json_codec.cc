@@ -122,12 +122,35 @@ absl::Status ParseI64(const Json& j, const std::string& path, int64_t& out) {
 template <typename T>
 absl::Status ValueFromJson(const Json& j, const std::string& path, T& out);
 
+// True when v holds a ConversationId that is not Valid(), itself or in a nested struct or list.
+template <typename T>
+bool HoldsInvalidConversation(const T& v) {
+  if constexpr (std::is_same_v<T, ConversationId>) {
+    return !v.Valid();
+  } else if constexpr (VectorType<T>) {
+    for (const auto& item : v) {
+      if (HoldsInvalidConversation(item)) return true;
+    }
+    return false;
+  } else if constexpr (HasFields<const T>) {
+    bool invalid = false;
+    VisitFields(v, [&invalid](const char* /*name*/, const auto& field) {
+      invalid = invalid || HoldsInvalidConversation(field);
+    });
+    return invalid;
+  } else {
+    return false;
+  }
+}
+
 template <typename S>
 absl::Status StructFromJson(const Json& j, const std::string& path, S& out) {
   if (!j.is_object()) return Bad(path, "expected an object");
   absl::Status status;
   size_t known = 0;
+  size_t fields = 0;
   VisitFields(out, [&](const char* name, auto& field) {
+    fields++;
     if (!status.ok()) return;
     const auto it = j.find(name);
     if (it == j.end()) return;
@@ -137,12 +160,27 @@ absl::Status StructFromJson(const Json& j, const std::string& path, S& out) {
   if (!status.ok()) return status;
   const size_t type_key = (path.empty() && j.contains("type")) ? 1 : 0;
   if (j.size() != known + type_key) {
-    for (const auto& [key, value] : j.items()) {
+    for (const auto& item : j.items()) {
+      // A named reference, not a structured binding: clang before 16 cannot capture a binding
+      // in the lambda below.
+      const std::string& key = item.key();
       if (type_key == 1 && key == "type") continue;
       bool found = false;
       VisitFields(out, [&](const char* name, auto&) { found = found || key == name; });
       if (!found) return Bad(path.empty() ? key : absl::StrCat(path, ".", key), "unknown field");
     }
+  }
+  // A missing field keeps its default, but no default conversation id is valid (0 names no user
+  // and no group): a message that leaves one out is refused, as the binary codec refuses an
+  // invalid one, so that every decoded ConversationId is valid.
+  if (known < fields) {
+    VisitFields(out, [&](const char* name, const auto& field) {
+      if (status.ok() && !j.contains(name) && HoldsInvalidConversation(field)) {
+        status = Bad(path.empty() ? name : absl::StrCat(path, ".", name),
+                     "missing (a conversation id is required)");
+      }
+    });
+    if (!status.ok()) return status;
   }
   if constexpr (std::is_same_v<S, ConversationId>) {
     if (!out.Valid()) return Bad(path, absl::StrCat("invalid conversation id ", ToString(out)));

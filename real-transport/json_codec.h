@@ -12,7 +12,8 @@
 //   std::string                 string
 //   std::vector<T>, structs     arrays, objects
 // On decode a missing field keeps its default and an unknown field is an error; every
-// ConversationId must be valid (as in the binary codec). docs/chatd.md has examples.
+// ConversationId must be valid (as in the binary codec), so one cannot be left out either.
+// docs/chatd.md has examples.
 #ifndef CHATLAB_REAL_TRANSPORT_JSON_CODEC_H_
 #define CHATLAB_REAL_TRANSPORT_JSON_CODEC_H_
 

@@ -17,6 +17,7 @@ packages=(
   libssl-dev                          # real-transport/: PBKDF2, HMAC-SHA256 tokens
   gnuplot-nox                         # sim/lab/: the reports' plots (SVG)
   chromium                            # tests: the report opens in headless Chromium
+  clang libclang-rt-14-dev            # fuzz/: clang 14 and its libFuzzer, ASan, UBSan runtimes
 )
 
 missing=()

@@ -3,6 +3,7 @@
 #include "real-transport/json_codec.h"
 
 #include <string>
+#include <utility>
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -107,6 +108,30 @@ TEST(JsonCodecTest, ErrorsNameTheProblem) {
     EXPECT_EQ(m.status().code(), c.code) << m.status();
     EXPECT_NE(m.status().message().find(c.detail), std::string::npos) << m.status();
   }
+}
+
+// Found by fuzz/json_codec_fuzz.cc: a message that left its conversation out decoded with the
+// default conversation d0-0, which is invalid, which no binary frame can carry, and whose ToJson
+// did not decode again. A conversation cannot be left out, at any depth.
+TEST(JsonCodecTest, LeftOutConversationIsRefused) {
+  const std::pair<std::string, std::string> cases[] = {
+      {R"({"type":"StoreReceipt","reader":"4","kind":"delivered","up_to":"6"})",
+       "StoreReceipt.conv: missing"},
+      {R"({"type":"SendMessage","client_msg_id":"1","body":"hi"})", "SendMessage.conv: missing"},
+      {R"({"type":"Deliver"})", "Deliver.message: missing"},
+      {R"({"type":"MessagesResult","conv":{"type":"group","low":"5"},"messages":[{}]})",
+       "MessagesResult.messages[0].conv: missing"},
+  };
+  for (const auto& [text, detail] : cases) {
+    auto m = FromJson(text);
+    ASSERT_FALSE(m.ok()) << text;
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kInvalidArgument) << m.status();
+    EXPECT_NE(m.status().message().find(detail), std::string::npos) << m.status();
+  }
+  EXPECT_FALSE(FromJsonAs("GetMessages", R"({"limit":5})").ok());
+  // Lists may still be left out or empty, and messages without a conversation need none.
+  EXPECT_TRUE(FromJson(R"({"type":"MessagesResult","conv":{"type":"group","low":"5"}})").ok());
+  EXPECT_TRUE(FromJson(R"({"type":"SyncRequest"})").ok());
 }
 
 TEST(JsonCodecTest, FromJsonAsTakesTheTypeFromTheEndpoint) {

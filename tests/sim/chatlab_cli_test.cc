@@ -202,6 +202,27 @@ TEST(ChatlabCli, BadInputExitsTwoNamingTheProblem) {
     EXPECT_NE(o.output.find("syntax.toml:1"), std::string::npos) << o.output;
   }
   {
+    // regions * servers_per_region overflowed int in Validate (undefined behaviour; seen while
+    // writing fuzz/scenario_fuzz.cc, whose UBSan build reports it), so a huge topology could
+    // pass the 1000-server check.
+    std::ofstream(dir / "huge.toml") << "[topology]\nregions = 2147483647\n"
+                                        "servers_per_region = 2\n";
+    const Outcome o = Chatlab("run " + (dir / "huge.toml").string(), dir / "o4");
+    EXPECT_EQ(o.exit_code, 2);
+    EXPECT_NE(o.output.find("at most 1000 chat servers"), std::string::npos) << o.output;
+  }
+  {
+    // Found by fuzz/scenario_fuzz.cc in toml++ 3.3.0 (third-party): these inputs break its
+    // parser's assumptions (a failed assert in debug builds; __builtin_unreachable reached for
+    // the second). The library Debian ships reports a parse error; this keeps it that way.
+    for (const char* text : {"[\n", "\xc7\x89"}) {
+      std::ofstream(dir / "toml.toml") << text;
+      const Outcome o = Chatlab("run " + (dir / "toml.toml").string(), dir / "o5");
+      EXPECT_EQ(o.exit_code, 2) << text;
+      EXPECT_NE(o.output.find("toml.toml:1"), std::string::npos) << o.output;
+    }
+  }
+  {
     const Outcome o = Chatlab("run " + Scenario("tiny.toml") + " --set workload.userz=3", dir);
     EXPECT_EQ(o.exit_code, 2);
     EXPECT_NE(o.output.find("unknown key 'workload.userz'"), std::string::npos) << o.output;
