@@ -210,7 +210,7 @@ void ChatServer::OnSendMessage(TimeUs now, SessionId session, UserId user, const
   }
   if (refusal.code != Code::kOk) {
     stats_.sends_rejected++;
-    SendAckTo(now, session, refusal, out);
+    SendAckTo(session, refusal, out);
     return;
   }
   stats_.sends++;
@@ -368,7 +368,7 @@ void ChatServer::OnStoreAppendResult(TimeUs now, const StoreAppendResult& m, Eff
     ack.prev_msg_id = o.message.prev_msg_id;
     ack.duplicate = o.duplicate;
   }
-  SendAckTo(now, send.session, ack, out);
+  SendAckTo(send.session, ack, out);
   if (o.code != Code::kOk) return;
   if (o.duplicate) {
     // Already fanned out when first stored; recipients that missed it catch up from the store.
@@ -395,7 +395,7 @@ void ChatServer::OnStoreCheckMemberResult(TimeUs now, const StoreCheckMemberResu
   pending_.erase(it);
   if (m.code != Code::kOk) {
     stats_.sends_rejected++;
-    SendAckTo(now, check.send.session, SendAck{check.send.client_msg_id, check.send.conv, m.code},
+    SendAckTo(check.send.session, SendAck{check.send.client_msg_id, check.send.conv, m.code},
               out);
     return;
   }
@@ -415,7 +415,7 @@ void ChatServer::OnWriterEnqueueResult(TimeUs now, const WriterEnqueueResult& m,
   pending_.erase(it);
   SendAck ack{send.client_msg_id, send.conv, m.code};
   ack.queued = m.code == Code::kOk;
-  SendAckTo(now, send.session, ack, out);
+  SendAckTo(send.session, ack, out);
 }
 
 void ChatServer::OnWriterCommitted(TimeUs now, const WriterCommitted& m, Effects& out) {
@@ -738,15 +738,15 @@ void ChatServer::ExpirePending(TimeUs now, Effects& out) {
     Pending p = std::move(pending_.begin()->second);
     pending_.erase(pending_.begin());
     stats_.timeouts++;
-    OnPendingExpired(now, p, out);
+    OnPendingExpired(p, out);
   }
 }
 
-void ChatServer::OnPendingExpired(TimeUs now, const Pending& p, Effects& out) {
+void ChatServer::OnPendingExpired(const Pending& p, Effects& out) {
   const SendOp* send = std::get_if<SendOp>(&p.op);
   if (const auto* check = std::get_if<MemberCheckOp>(&p.op)) send = &check->send;
   if (send != nullptr) {
-    SendAckTo(now, send->session, SendAck{send->client_msg_id, send->conv, Code::kUnavailable},
+    SendAckTo(send->session, SendAck{send->client_msg_id, send->conv, Code::kUnavailable},
               out);
   } else if (const auto* read = std::get_if<ClientReadOp>(&p.op)) {
     ReplyError(read->session, Code::kUnavailable,
@@ -770,7 +770,7 @@ uint64_t ChatServer::NewRequest(TimeUs now, decltype(Pending::op) op) {
   return id;
 }
 
-void ChatServer::SendAckTo(TimeUs now, SessionId session, const SendAck& ack, Effects& out) {
+void ChatServer::SendAckTo(SessionId session, const SendAck& ack, Effects& out) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;  // the client left; it will retry or catch up
   Session& s = it->second;

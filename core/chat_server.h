@@ -191,13 +191,13 @@ class ChatServer : public Node {
   // Answers a send. A non-OK answer for a message this session acked kOk within
   // acked_memory_ticks_ is withheld (acks_withheld): an acknowledgement is never followed by a
   // refusal.
-  void SendAckTo(TimeUs now, SessionId session, const SendAck& ack, Effects& out);
+  void SendAckTo(SessionId session, const SendAck& ack, Effects& out);
   bool AckedRecently(const Session& s, ClientMsgId cmid) const;
   void ReplyError(SessionId session, Code code, std::string detail, Effects& out);
   void SendToSession(SessionId session, Message msg, Effects& out);
   uint64_t NewRequest(TimeUs now, decltype(Pending::op) op);
   void ExpirePending(TimeUs now, Effects& out);
-  void OnPendingExpired(TimeUs now, const Pending& p, Effects& out);
+  void OnPendingExpired(const Pending& p, Effects& out);
   bool AtPendingLimit() const { return pending_.size() >= options_.config.server_pending_max; }
 
   const NodeOptions options_;
