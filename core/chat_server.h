@@ -25,6 +25,11 @@ namespace chatlab {
 
 class ChatServer : public Node {
  public:
+  // Timer ids: the kind in the top byte, a payload (a destination NodeId) below.
+  static constexpr uint64_t kTimerKindShift = 56;
+  static constexpr uint64_t kTickTimer = uint64_t{1} << kTimerKindShift;
+  static constexpr uint64_t kFlushTimerKind = 2;
+  static constexpr uint64_t kTimerPayloadMask = (uint64_t{1} << kTimerKindShift) - 1;
   struct Stats {
     uint64_t sessions_opened = 0;
     uint64_t sessions_refused = 0;
