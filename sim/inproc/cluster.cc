@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
+#include "host/truth.h"
 
 namespace chatlab::inproc {
 namespace {
@@ -22,38 +23,26 @@ uint64_t Fnv(uint64_t h, std::string_view bytes) {
 }  // namespace
 
 Cluster::Cluster(ClusterOptions options)
-    : options_(std::move(options)), rng_(options_.seed), now_(options_.start_time_us) {
-  assert(options_.servers >= 1);
-  topology_ = Topology{kStore, kWriter, kMapping, kPresence, kNotification, kBroker};
-  store_ = std::make_unique<MessageStore>(OptionsFor(kStore, 0));
-  writer_ = std::make_unique<BatchWriter>(OptionsFor(kWriter, 0));
-  mapping_ = std::make_unique<UserMappingService>(OptionsFor(kMapping, 0));
-  presence_ = std::make_unique<PresenceService>(OptionsFor(kPresence, 0));
-  notification_ = std::make_unique<NotificationService>(OptionsFor(kNotification, 0));
-  broker_ = std::make_unique<QueueBroker>(OptionsFor(kBroker, 0));
-  const std::pair<NodeId, Node*> services[] = {
-      {kStore, store_.get()},       {kWriter, writer_.get()},
-      {kMapping, mapping_.get()},   {kPresence, presence_.get()},
-      {kNotification, notification_.get()}, {kBroker, broker_.get()}};
-  for (const auto& [id, node] : services) {
+    : options_(std::move(options)),
+      rng_(options_.seed),
+      now_(options_.start_time_us),
+      deployment_(host::Deployment::Options{options_.servers, options_.config}),
+      nodes_(deployment_, options_.seed) {
+  // Services first (every one the registry has), then the chat servers.
+  for (int i = 0; i < deployment_.first_server(); i++) nodes_.Create(static_cast<size_t>(i));
+  for (int i = 0; i < deployment_.first_server(); i++) {
     Effects effects;
-    node->Start(now_, effects);
-    ApplyNode(id, effects);
+    nodes_.node(static_cast<size_t>(i))->Start(now_, effects);
+    ApplyNode(deployment_.slot(static_cast<size_t>(i)).id, effects);
   }
   for (int i = 0; i < options_.servers; i++) {
-    const NodeId id(kFirstServer + static_cast<uint64_t>(i));
+    const NodeId id = host::ChatServerId(i);
     server_ids_.push_back(id);
-    servers_[id] = ServerSlot{nullptr, 0};
     RestartServer(id);
   }
 }
 
 Cluster::~Cluster() = default;
-
-NodeOptions Cluster::OptionsFor(NodeId id, uint64_t incarnation) const {
-  return NodeOptions{id, options_.config, topology_,
-                     MixSeed(options_.seed, id.value * 1000003 + incarnation)};
-}
 
 // ---- Clients -----------------------------------------------------------------------------------
 
@@ -135,27 +124,26 @@ void Cluster::InjectClientFrame(UserId user, std::string_view bytes) {
   } else {
     s->OnClientFrameError(now_, c.session(), decoded.status(), effects);
   }
-  ApplyServerToClient(sit->second.server, effects);
+  ApplyNode(sit->second.server, effects);
 }
 
 // ---- Servers -----------------------------------------------------------------------------------
 
 ChatServer* Cluster::server(NodeId id) {
-  auto it = servers_.find(id);
-  return it == servers_.end() ? nullptr : it->second.node.get();
+  const int slot = deployment_.IndexOf(id);
+  return slot < 0 ? nullptr : nodes_.server(static_cast<size_t>(slot));
 }
 
 bool Cluster::IsUp(NodeId id) const {
-  auto it = servers_.find(id);
-  return it != servers_.end() && it->second.node != nullptr;
+  const int slot = deployment_.IndexOf(id);
+  return slot >= deployment_.first_server() && nodes_.up(static_cast<size_t>(slot));
 }
 
 void Cluster::CrashServer(NodeId id) {
-  auto it = servers_.find(id);
-  assert(it != servers_.end());
-  if (it->second.node == nullptr) return;
-  it->second.node.reset();
-  it->second.incarnation++;
+  const int slot = deployment_.IndexOf(id);
+  assert(slot >= deployment_.first_server());
+  if (!nodes_.up(static_cast<size_t>(slot))) return;
+  nodes_.Destroy(static_cast<size_t>(slot));
   counters_.crashes++;
   Digest("crash", id.value, 0, nullptr);
   for (auto& [sid, s] : sessions_) {
@@ -166,32 +154,24 @@ void Cluster::CrashServer(NodeId id) {
 }
 
 void Cluster::RestartServer(NodeId id) {
-  auto it = servers_.find(id);
-  assert(it != servers_.end());
-  if (it->second.node != nullptr) return;
-  it->second.incarnation++;
-  it->second.node = std::make_unique<ChatServer>(OptionsFor(id, it->second.incarnation));
-  Digest("start", id.value, it->second.incarnation, nullptr);
+  const int slot = deployment_.IndexOf(id);
+  assert(slot >= deployment_.first_server());
+  if (nodes_.up(static_cast<size_t>(slot))) return;
+  Node& node = nodes_.Create(static_cast<size_t>(slot));
+  Digest("start", id.value, nodes_.incarnation(static_cast<size_t>(slot)), nullptr);
   Effects effects;
-  it->second.node->Start(now_, effects);
+  node.Start(now_, effects);
   ApplyNode(id, effects);
 }
 
 Node* Cluster::FindNode(NodeId id) {
-  switch (id.value) {
-    case 1: return store_.get();
-    case 2: return writer_.get();
-    case 3: return mapping_.get();
-    case 4: return presence_.get();
-    case 5: return notification_.get();
-    case 6: return broker_.get();
-    default: return server(id);
-  }
+  const int slot = deployment_.IndexOf(id);
+  return slot < 0 ? nullptr : nodes_.node(static_cast<size_t>(slot));
 }
 
 uint64_t Cluster::IncarnationOf(NodeId id) const {
-  auto it = servers_.find(id);
-  return it == servers_.end() ? 0 : it->second.incarnation;
+  const int slot = deployment_.IndexOf(id);
+  return slot < 0 ? 0 : nodes_.incarnation(static_cast<size_t>(slot));
 }
 
 // ---- Effects -----------------------------------------------------------------------------------
@@ -208,88 +188,76 @@ Message Cluster::ThroughCodec(Message msg) {
   return std::move(*decoded);
 }
 
-void Cluster::ApplyNode(NodeId from, Effects& effects) {
-  for (Effect& e : effects) {
-    if (auto* send = std::get_if<SendToNode>(&e)) {
-      counters_.node_messages++;
-      const auto& f = options_.faults;
-      if (f.loss > 0 && rng_.Bernoulli(f.loss)) {
-        counters_.lost++;
-        continue;
-      }
-      Message msg = ThroughCodec(std::move(send->msg));
-      const int copies = (f.duplicate > 0 && rng_.Bernoulli(f.duplicate)) ? 2 : 1;
-      if (copies == 2) counters_.duplicated++;
-      for (int i = 0; i < copies; i++) {
-        const TimeUs jitter =
-            f.jitter_us > 0 ? static_cast<TimeUs>(rng_.Uniform(static_cast<uint64_t>(f.jitter_us)))
-                            : 0;
-        Schedule(now_ + options_.node_latency_us + jitter, NodeDelivery{from, send->to, msg});
-      }
-    } else if (auto* timer = std::get_if<ArmTimer>(&e)) {
-      Schedule(std::max(timer->at_us, now_), NodeTimer{from, IncarnationOf(from), timer->timer_id});
-    } else if (auto* push = std::get_if<PushToDevice>(&e)) {
-      counters_.pushes++;
-      if (options_.faults.push_loss > 0 && rng_.Bernoulli(options_.faults.push_loss)) {
-        counters_.pushes_lost++;
-        continue;
-      }
-      Schedule(now_ + options_.push_latency_us, Push{*push});
-    } else if (std::holds_alternative<Persist>(e)) {
-      continue;  // the in-process store never restarts, so it keeps nothing durable
-    } else if (std::holds_alternative<SendToClient>(e) || std::holds_alternative<CloseSession>(e)) {
-      Effects one;
-      one.push_back(std::move(e));
-      ApplyServerToClient(from, one);
-    }
+void Cluster::SendToNode(NodeId from, NodeId to, Message msg) {
+  counters_.node_messages++;
+  const auto& f = options_.faults;
+  if (f.loss > 0 && rng_.Bernoulli(f.loss)) {
+    counters_.lost++;
+    return;
+  }
+  msg = ThroughCodec(std::move(msg));
+  const int copies = (f.duplicate > 0 && rng_.Bernoulli(f.duplicate)) ? 2 : 1;
+  if (copies == 2) counters_.duplicated++;
+  for (int i = 0; i < copies; i++) {
+    const TimeUs jitter =
+        f.jitter_us > 0 ? static_cast<TimeUs>(rng_.Uniform(static_cast<uint64_t>(f.jitter_us)))
+                        : 0;
+    Schedule(now_ + options_.node_latency_us + jitter, NodeDelivery{from, to, msg});
   }
 }
 
-void Cluster::ApplyServerToClient(NodeId server, Effects& effects) {
-  for (Effect& e : effects) {
-    if (auto* send = std::get_if<SendToClient>(&e)) {
-      auto it = sessions_.find(send->session);
-      if (it == sessions_.end() || !it->second.server_open) continue;
-      counters_.client_messages++;
-      Message msg = ThroughCodec(std::move(send->msg));
-      Schedule(SessionArrival(it->second, true), ToClient{send->session, std::move(msg)});
-    } else if (auto* close = std::get_if<CloseSession>(&e)) {
-      auto it = sessions_.find(close->session);
-      if (it == sessions_.end() || !it->second.server_open) continue;
-      it->second.server_open = false;
-      Schedule(SessionArrival(it->second, true), ClientSideClose{close->session});
-    } else {
-      Effects rest;
-      rest.push_back(std::move(e));
-      ApplyNode(server, rest);
-    }
-  }
+void Cluster::ArmTimer(NodeId node, uint64_t timer_id, TimeUs at_us) {
+  Schedule(std::max(at_us, now_), NodeTimer{node, IncarnationOf(node), timer_id});
 }
 
-void Cluster::ApplyClient(UserId user, Effects& effects) {
+void Cluster::PushToDevice(NodeId /*from*/, const chatlab::PushToDevice& push) {
+  counters_.pushes++;
+  if (options_.faults.push_loss > 0 && rng_.Bernoulli(options_.faults.push_loss)) {
+    counters_.pushes_lost++;
+    return;
+  }
+  Schedule(now_ + options_.push_latency_us, Push{push});
+}
+
+void Cluster::SendToClient(NodeId /*from*/, SessionId session, Message msg) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end() || !it->second.server_open) return;
+  counters_.client_messages++;
+  msg = ThroughCodec(std::move(msg));
+  Schedule(SessionArrival(it->second, true), ToClient{session, std::move(msg)});
+}
+
+void Cluster::CloseSession(NodeId /*from*/, SessionId session) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end() || !it->second.server_open) return;
+  it->second.server_open = false;
+  Schedule(SessionArrival(it->second, true), ClientSideClose{session});
+}
+
+void Cluster::SendToServer(UserId user, Message msg) {
   ClientSession& c = client(user);
-  for (Effect& e : effects) {
-    if (auto* send = std::get_if<SendToServer>(&e)) {
-      auto it = sessions_.find(c.session());
-      if (it == sessions_.end() || !it->second.client_open) continue;
-      counters_.client_messages++;
-      Message msg = ThroughCodec(std::move(send->msg));
-      Schedule(SessionArrival(it->second, false), ToServer{c.session(), std::move(msg)});
-    } else if (auto* open = std::get_if<OpenSession>(&e)) {
-      NodeId target = open->server;
-      if (!target.valid()) {
-        target = server_ids_[rng_.Uniform(server_ids_.size())];
-      }
-      Schedule(now_ + options_.client_latency_us, SessionOpen{user, target});
-    } else if (auto* close = std::get_if<CloseSession>(&e)) {
-      auto it = sessions_.find(close->session);
-      if (it == sessions_.end() || !it->second.client_open) continue;
-      it->second.client_open = false;
-      Schedule(SessionArrival(it->second, false), ServerSideClose{close->session});
-    } else if (auto* timer = std::get_if<ArmTimer>(&e)) {
-      Schedule(std::max(timer->at_us, now_), ClientTimer{user, timer->timer_id});
-    }
-  }
+  auto it = sessions_.find(c.session());
+  if (it == sessions_.end() || !it->second.client_open) return;
+  counters_.client_messages++;
+  msg = ThroughCodec(std::move(msg));
+  Schedule(SessionArrival(it->second, false), ToServer{c.session(), std::move(msg)});
+}
+
+void Cluster::OpenSession(UserId user, NodeId server) {
+  NodeId target = server;
+  if (!target.valid()) target = server_ids_[rng_.Uniform(server_ids_.size())];
+  Schedule(now_ + options_.client_latency_us, SessionOpen{user, target});
+}
+
+void Cluster::CloseSession(UserId /*user*/, SessionId session) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end() || !it->second.client_open) return;
+  it->second.client_open = false;
+  Schedule(SessionArrival(it->second, false), ServerSideClose{session});
+}
+
+void Cluster::ArmTimer(UserId user, uint64_t timer_id, TimeUs at_us) {
+  Schedule(std::max(at_us, now_), ClientTimer{user, timer_id});
 }
 
 TimeUs Cluster::SessionArrival(SessionState& s, bool to_client) {
@@ -300,25 +268,19 @@ TimeUs Cluster::SessionArrival(SessionState& s, bool to_client) {
 
 // ---- The event loop ----------------------------------------------------------------------------
 
-void Cluster::Schedule(TimeUs at, EventKind what) {
-  events_.push(Event{at, seq_next_++, std::move(what)});
-}
-
 void Cluster::RunUntil(TimeUs t) {
-  while (!events_.empty() && events_.top().at <= t) {
-    Event e = std::move(const_cast<Event&>(events_.top()));
-    events_.pop();
-    now_ = std::max(now_, e.at);
+  while (auto due = events_.PopDue(t)) {
+    now_ = std::max(now_, due->first);
     counters_.events++;
-    Process(e);
+    Process(due->second);
   }
   now_ = std::max(now_, t);
 }
 
-void Cluster::Process(Event& e) {
-  if (auto* d = std::get_if<NodeDelivery>(&e.what)) {
+void Cluster::Process(EventKind& what) {
+  if (auto* d = std::get_if<NodeDelivery>(&what)) {
     ProcessNodeDelivery(*d);
-  } else if (auto* ts = std::get_if<ToServer>(&e.what)) {
+  } else if (auto* ts = std::get_if<ToServer>(&what)) {
     auto it = sessions_.find(ts->session);
     if (it == sessions_.end() || !it->second.server_open) return;
     ChatServer* s = server(it->second.server);
@@ -326,8 +288,8 @@ void Cluster::Process(Event& e) {
     Digest(MessageName(ts->msg), ts->session.value, it->second.server.value, &ts->msg);
     Effects effects;
     s->OnClientMessage(now_, ts->session, ts->msg, effects);
-    ApplyServerToClient(it->second.server, effects);
-  } else if (auto* tc = std::get_if<ToClient>(&e.what)) {
+    ApplyNode(it->second.server, effects);
+  } else if (auto* tc = std::get_if<ToClient>(&what)) {
     auto it = sessions_.find(tc->session);
     if (it == sessions_.end() || !it->second.client_open) return;
     ClientSession& c = client(it->second.user);
@@ -336,7 +298,7 @@ void Cluster::Process(Event& e) {
     Effects effects;
     c.OnServerMessage(now_, tc->msg, effects);
     ApplyClient(it->second.user, effects);
-  } else if (auto* nt = std::get_if<NodeTimer>(&e.what)) {
+  } else if (auto* nt = std::get_if<NodeTimer>(&what)) {
     if (nt->incarnation != IncarnationOf(nt->node)) return;  // died with its node
     Node* n = FindNode(nt->node);
     if (n == nullptr) return;
@@ -344,11 +306,11 @@ void Cluster::Process(Event& e) {
     Effects effects;
     n->OnTimer(now_, nt->timer_id, effects);
     ApplyNode(nt->node, effects);
-  } else if (auto* ct = std::get_if<ClientTimer>(&e.what)) {
+  } else if (auto* ct = std::get_if<ClientTimer>(&what)) {
     Effects effects;
     client(ct->user).OnTimer(now_, ct->timer_id, effects);
     ApplyClient(ct->user, effects);
-  } else if (auto* so = std::get_if<SessionOpen>(&e.what)) {
+  } else if (auto* so = std::get_if<SessionOpen>(&what)) {
     ClientSession& c = client(so->user);
     Effects client_effects;
     ChatServer* s = server(so->server);
@@ -364,14 +326,14 @@ void Cluster::Process(Event& e) {
       sessions_[sid] = SessionState{so->user, so->server, IncarnationOf(so->server)};
     }
     Digest("open", so->user.value, st.ok() ? sid.value : 0, nullptr);
-    ApplyServerToClient(so->server, server_effects);
+    ApplyNode(so->server, server_effects);
     if (st.ok()) {
       c.OnConnected(now_, sid, so->server, client_effects);
     } else {
       c.OnConnectFailed(now_, client_effects);
     }
     ApplyClient(so->user, client_effects);
-  } else if (auto* cc = std::get_if<ClientSideClose>(&e.what)) {
+  } else if (auto* cc = std::get_if<ClientSideClose>(&what)) {
     auto it = sessions_.find(cc->session);
     if (it == sessions_.end()) return;
     it->second.client_open = false;
@@ -381,7 +343,7 @@ void Cluster::Process(Event& e) {
     Effects effects;
     c.OnDisconnected(now_, effects);
     ApplyClient(it->second.user, effects);
-  } else if (auto* sc = std::get_if<ServerSideClose>(&e.what)) {
+  } else if (auto* sc = std::get_if<ServerSideClose>(&what)) {
     auto it = sessions_.find(sc->session);
     if (it == sessions_.end() || !it->second.server_open) return;
     it->second.server_open = false;
@@ -390,8 +352,8 @@ void Cluster::Process(Event& e) {
     Digest("close", it->second.user.value, sc->session.value, nullptr);
     Effects effects;
     s->OnSessionClose(now_, sc->session, effects);
-    ApplyServerToClient(it->second.server, effects);
-  } else if (auto* p = std::get_if<Push>(&e.what)) {
+    ApplyNode(it->second.server, effects);
+  } else if (auto* p = std::get_if<Push>(&what)) {
     if (!clients_.contains(p->push.user)) return;
     Effects effects;
     client(p->push.user).OnPushNotification(now_, p->push, effects);
@@ -419,20 +381,8 @@ void Cluster::Digest(std::string_view kind, uint64_t a, uint64_t b, const Messag
 }
 
 std::vector<ConversationTruth> Cluster::Truth() const {
-  std::vector<ConversationTruth> truth;
-  for (const ConversationId& conv : store_->Conversations()) {
-    ConversationTruth t;
-    t.conv = conv;
-    t.messages = store_->Messages(conv);
-    if (conv.is_group()) {
-      t.participants = store_->Members(conv.group());
-    } else {
-      t.participants.push_back(UserId(conv.low));
-      if (conv.high != conv.low) t.participants.push_back(UserId(conv.high));
-    }
-    truth.push_back(std::move(t));
-  }
-  return truth;
+  const int store = deployment_.IndexOf(host::Role::kStore);
+  return host::BuildTruth(*static_cast<const MessageStore*>(nodes_.node(static_cast<size_t>(store))));
 }
 
 }  // namespace chatlab::inproc

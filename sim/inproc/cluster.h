@@ -20,7 +20,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <queue>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -40,6 +39,9 @@
 #include "core/random.h"
 #include "core/store.h"
 #include "core/user_mapping.h"
+#include "host/deployment.h"
+#include "host/dispatch.h"
+#include "host/timer_queue.h"
 
 namespace chatlab::inproc {
 
@@ -68,7 +70,7 @@ struct ClusterOptions {
   std::function<void(std::string_view)> trace;
 };
 
-class Cluster {
+class Cluster : private host::NodeEnv, private host::ClientEnv {
  public:
   struct Counters {
     uint64_t events = 0;
@@ -82,21 +84,13 @@ class Cluster {
     uint64_t crashes = 0;
   };
 
-  // Node ids of the services; chat servers are kFirstServer, kFirstServer + 1, ...
-  static constexpr NodeId kStore{1};
-  static constexpr NodeId kWriter{2};
-  static constexpr NodeId kMapping{3};
-  static constexpr NodeId kPresence{4};
-  static constexpr NodeId kNotification{5};
-  static constexpr NodeId kBroker{6};
-  static constexpr uint64_t kFirstServer = 101;
-
   explicit Cluster(ClusterOptions options);
   ~Cluster();
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
   TimeUs now() const { return now_; }
+  const host::Deployment& deployment() const { return deployment_; }
   const std::vector<NodeId>& servers() const { return server_ids_; }
   const ClusterOptions& options() const { return options_; }
 
@@ -126,12 +120,14 @@ class Cluster {
   bool IsUp(NodeId server) const;
 
   // ---- Inspection ----
-  MessageStore& store() { return *store_; }
-  BatchWriter& writer() { return *writer_; }
-  UserMappingService& mapping() { return *mapping_; }
-  PresenceService& presence() { return *presence_; }
-  NotificationService& notification() { return *notification_; }
-  QueueBroker& broker() { return *broker_; }
+  MessageStore& store() { return Service<MessageStore>(host::Role::kStore); }
+  BatchWriter& writer() { return Service<BatchWriter>(host::Role::kWriter); }
+  UserMappingService& mapping() { return Service<UserMappingService>(host::Role::kMapping); }
+  PresenceService& presence() { return Service<PresenceService>(host::Role::kPresence); }
+  NotificationService& notification() {
+    return Service<NotificationService>(host::Role::kNotification);
+  }
+  QueueBroker& broker() { return Service<QueueBroker>(host::Role::kBroker); }
   ChatServer* server(NodeId id);  // null while crashed
   Oracle& oracle() { return oracle_; }
   const Counters& counters() const { return counters_; }
@@ -174,16 +170,10 @@ class Cluster {
     SessionId session;
   };
   struct Push {
-    PushToDevice push;
+    chatlab::PushToDevice push;
   };
   using EventKind = std::variant<NodeDelivery, ToServer, ToClient, NodeTimer, ClientTimer,
                                  SessionOpen, ClientSideClose, ServerSideClose, Push>;
-  struct Event {
-    TimeUs at;
-    uint64_t seq;
-    EventKind what;
-    bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
-  };
   struct SessionState {
     UserId user;
     NodeId server;
@@ -193,42 +183,47 @@ class Cluster {
     TimeUs last_to_client_us = 0;
     TimeUs last_to_server_us = 0;
   };
-  struct ServerSlot {
-    std::unique_ptr<ChatServer> node;  // null while crashed
-    uint64_t incarnation = 0;
-  };
 
-  void Schedule(TimeUs at, EventKind what);
-  void Process(Event& e);
+  // host::NodeEnv: what the nodes ask for.
+  void SendToNode(NodeId from, NodeId to, Message msg) override;
+  void SendToClient(NodeId from, SessionId session, Message msg) override;
+  void CloseSession(NodeId from, SessionId session) override;
+  void ArmTimer(NodeId node, uint64_t timer_id, TimeUs at_us) override;
+  void PushToDevice(NodeId from, const chatlab::PushToDevice& push) override;
+  // The in-process services never restart, so they keep nothing durable.
+  void Persist(NodeId, PersistRecord) override {}
+  // host::ClientEnv: what the clients ask for.
+  void SendToServer(UserId user, Message msg) override;
+  void OpenSession(UserId user, NodeId server) override;
+  void CloseSession(UserId user, SessionId session) override;
+  void ArmTimer(UserId user, uint64_t timer_id, TimeUs at_us) override;
+
+  template <typename T>
+  T& Service(host::Role role) {
+    return *static_cast<T*>(nodes_.node(static_cast<size_t>(deployment_.IndexOf(role))));
+  }
+  void Schedule(TimeUs at, EventKind what) { events_.Arm(at, std::move(what)); }
+  void Process(EventKind& e);
   void ProcessNodeDelivery(NodeDelivery& d);
-  void ApplyNode(NodeId from, Effects& effects);
-  void ApplyClient(UserId user, Effects& effects);
-  void ApplyServerToClient(NodeId server, Effects& effects);
+  void ApplyNode(NodeId from, Effects& effects) { host::Dispatch(from, effects, *this); }
+  void ApplyClient(UserId user, Effects& effects) { host::Dispatch(user, effects, *this); }
   Message ThroughCodec(Message msg);
   Node* FindNode(NodeId id);
   uint64_t IncarnationOf(NodeId id) const;
-  NodeOptions OptionsFor(NodeId id, uint64_t incarnation) const;
   TimeUs SessionArrival(SessionState& s, bool to_client);
-  void CloseServerSide(SessionId session, TimeUs delay);
   void Digest(std::string_view kind, uint64_t a, uint64_t b, const Message* msg);
 
   ClusterOptions options_;
   Rng rng_;
   TimeUs now_;
-  uint64_t seq_next_ = 0;
   uint64_t session_next_ = 1;
   uint64_t digest_ = 1469598103934665603ULL;
   Counters counters_;
-  std::priority_queue<Event, std::vector<Event>, std::greater<Event>> events_;
-  Topology topology_;
-  std::unique_ptr<MessageStore> store_;
-  std::unique_ptr<BatchWriter> writer_;
-  std::unique_ptr<UserMappingService> mapping_;
-  std::unique_ptr<PresenceService> presence_;
-  std::unique_ptr<NotificationService> notification_;
-  std::unique_ptr<QueueBroker> broker_;
+  // Every pending event, by (time, order scheduled): the whole run's one timer queue.
+  host::TimerQueue<TimeUs, EventKind> events_;
+  host::Deployment deployment_;
+  host::NodeTable nodes_;
   std::vector<NodeId> server_ids_;
-  absl::btree_map<NodeId, ServerSlot> servers_;
   absl::btree_map<UserId, std::unique_ptr<ClientSession>> clients_;
   absl::btree_map<SessionId, SessionState> sessions_;
   Oracle oracle_;
