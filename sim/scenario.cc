@@ -13,6 +13,7 @@
 #include <toml++/toml.h>
 
 #include "absl/strings/str_cat.h"
+#include "host/deployment.h"
 
 namespace chatlab::sim {
 namespace {
@@ -322,11 +323,9 @@ absl::Status ValidateCrash(const Scenario& s, const CrashSpec& c) {
       return bad(absl::StrCat("faults.crash: ", node, " does not exist (", s.servers(),
                               " chat servers, 0-based)"));
     }
-  } else if (std::find(std::begin(kCrashableServices), std::end(kCrashableServices), node) ==
-             std::end(kCrashableServices)) {
-    return bad(absl::StrCat("faults.crash: unknown node '", node,
-                            "' (server:N, store, writer, mapping, presence, notification, "
-                            "broker)"));
+  } else if (host::FindService(node) == nullptr) {
+    return bad(absl::StrCat("faults.crash: unknown node '", node, "' (server:N|",
+                            host::ServiceNames(), ")"));
   }
   if (c.at_s < 0) return bad("faults.crash: at_s must be >= 0");
   if (c.restart_s >= 0 && c.restart_s < c.at_s) {
@@ -485,9 +484,9 @@ std::vector<std::string> DescribeKeys() {
   std::vector<std::string> out;
   for (const auto& [key, target] : Keys(s)) out.push_back(absl::StrCat(key, " (", TypeName(target), ")"));
   out.push_back("faults.partition ([[faults.partition]]: start_s, end_s, a, b, one_way)");
-  out.push_back(
-      "faults.crash ([[faults.crash]]: node (server:N|store|writer|mapping|presence|"
-      "notification|broker), at_s, restart_s, torn_write; legacy: server = N)");
+  out.push_back(absl::StrCat("faults.crash ([[faults.crash]]: node (server:N|",
+                             host::ServiceNames(),
+                             "), at_s, restart_s, torn_write; legacy: server = N)"));
   out.push_back("faults.clock ([[faults.clock]]: node, skew_ms, drift_ppm, step_at_s, step_ms)");
   return out;
 }

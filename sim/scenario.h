@@ -166,9 +166,8 @@ absl::StatusOr<Scenario> ParseScenario(const std::string& text, const std::strin
 absl::Status ApplyOverride(Scenario& s, const std::string& assignment);
 // Checks ranges and cross-key consistency (e.g. group_size_min <= group_size_max).
 absl::Status Validate(const Scenario& s);
-// The services a [[faults.crash]] may name besides "server:N".
-inline constexpr const char* kCrashableServices[] = {"store",    "writer",       "mapping",
-                                                     "presence", "notification", "broker"};
+// The services a [[faults.crash]] or a selector may name besides "server:N" are the deployment's
+// (host::Services(), host/deployment.h).
 // The crash's node as a selector ("server:N" for the legacy `server = N` form).
 std::string CrashNode(const CrashSpec& c);
 // The chat server index of a "server:N" crash, or -1 for a service crash.

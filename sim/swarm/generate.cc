@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/random.h"
+#include "host/deployment.h"
 
 namespace chatlab::sim::swarm {
 namespace {
@@ -101,7 +102,7 @@ void DrawWorkload(Draw& d, Scenario& s) {
 // Every selector a partition may name in this topology.
 std::vector<std::string> Selectors(const Scenario& s) {
   std::vector<std::string> out;
-  for (const char* service : kCrashableServices) out.emplace_back(service);
+  for (const host::ServiceSpec& service : host::Services()) out.emplace_back(service.name);
   out.emplace_back("services");
   for (int i = 0; i < s.servers(); i++) out.push_back(absl::StrCat("server:", i));
   for (int r = 0; r < s.regions; r++) out.push_back(absl::StrCat("region:", r));
@@ -112,7 +113,8 @@ std::vector<std::string> Selectors(const Scenario& s) {
 // A crash or clock node: server:N or a service, half and half.
 std::string DrawNode(Draw& d, const Scenario& s) {
   if (d.Chance(0.5)) return absl::StrCat("server:", d.Int(0, s.servers() - 1));
-  return kCrashableServices[d.Int(0, static_cast<int>(std::size(kCrashableServices)) - 1)];
+  const auto services = host::Services();
+  return std::string(services[static_cast<size_t>(d.Int(0, static_cast<int>(services.size()) - 1))].name);
 }
 
 void DrawFaults(Draw& d, Scenario& s) {

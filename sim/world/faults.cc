@@ -1,0 +1,108 @@
+// Crashes and restarts. A chat server's crash breaks its clients' sessions; a service's crash
+// loses its memory, the effects it had not yet let out and its disk's unsynced writes (a torn
+// tail, if asked); a restart replays the durable records (host::ServiceSpec::restore) and starts
+// a fresh incarnation (host::NodeTable), whose earlier timers are stale.
+#include <cstdio>
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "sim/world/world_impl.h"
+
+namespace chatlab::sim::world {
+
+void WorldImpl::CrashServer(int s) {
+  const int ep = ServerEndpoint(s);
+  if (!nodes_.up(static_cast<size_t>(ep))) return;
+  AccumulateRecovery(ep);
+  nodes_.Destroy(static_cast<size_t>(ep));
+  measures_.faults["crash"]++;
+  measures_.faults["crash_server"]++;
+  if (measures_.failover_crash_s < 0) measures_.failover_crash_s = s4u::Engine::get_clock();
+  Digest(s4u::Engine::get_clock(), ep, 400, 0, 0);
+  // The clients' connections break: each hub learns it after the packets already in flight.
+  // Take the set out first: the server's sessions all end here.
+  const absl::btree_set<uint64_t> broken = std::move(server_sessions_[static_cast<size_t>(s)]);
+  server_sessions_[static_cast<size_t>(s)].clear();
+  for (uint64_t sid : broken) {
+    auto it = sessions_.find(sid);
+    if (it == sessions_.end()) continue;
+    it->second.open = false;
+    if (measures_.failover_waiting.insert(it->second.user.value).second) {
+      measures_.failover_affected++;
+    }
+    auto p = std::make_unique<Packet>();
+    p->kind = Packet::Kind::kClosed;
+    p->session = SessionId(sid);
+    p->seq = it->second.to_client_seq++;
+    const int hub_ep = HubEndpoint(it->second.hub);
+    Transmit(ep, hub_ep, std::move(p));
+  }
+}
+
+void WorldImpl::RestartServer(int s) {
+  const int ep = ServerEndpoint(s);
+  if (nodes_.up(static_cast<size_t>(ep))) return;
+  Node& node = nodes_.Create(static_cast<size_t>(ep));
+  const double now = s4u::Engine::get_clock();
+  if (now > 0) measures_.faults["restart"]++;
+  Effects effects;
+  node.Start(LocalNow(endpoints_[static_cast<size_t>(ep)], now), effects);
+  ApplyNodeEffects(ep, effects);
+}
+
+void WorldImpl::CrashService(int ep, bool torn_write) {
+  const auto i = static_cast<size_t>(ep);
+  if (!nodes_.up(i)) return;
+  const double now = s4u::Engine::get_clock();
+  AccumulateRecovery(ep);
+  nodes_.Destroy(i);
+  Endpoint& e = endpoints_[i];
+  e.outputs.clear();  // effects not yet out die with the process
+  e.busy_until_s = now;
+  measures_.faults["crash"]++;
+  measures_.faults[absl::StrCat("crash_", e.name)]++;
+  if (e.disk != nullptr) {
+    const SimDisk::CrashLoss loss = e.disk->Crash(now, torn_write);
+    if (loss.lost > 0) measures_.faults["unsynced_records_lost"] += loss.lost;
+    if (loss.torn) {
+      measures_.faults["torn_write"]++;
+      torn_pending_[i] = true;
+    }
+  }
+  Digest(now, ep, 400, 0, 0);
+  if (options_.trace) Trace(now, absl::StrCat(e.name, " CRASH"));
+}
+
+void WorldImpl::RestartService(int ep) {
+  const auto i = static_cast<size_t>(ep);
+  if (nodes_.up(i)) return;
+  const double now = s4u::Engine::get_clock();
+  Endpoint& e = endpoints_[i];
+  Node& node = nodes_.Create(i);
+  if (e.disk != nullptr) {
+    const host::ServiceSpec& spec = *deployment_.slot(i).service;
+    uint64_t replayed = 0;
+    for (const PersistRecord& record : e.disk->Durable(now)) {
+      absl::Status st = spec.restore(node, record);
+      if (!st.ok()) {
+        // The disk holds exactly what the node persisted: a refusal is a simulator or core bug.
+        std::fprintf(stderr, "chatlab: %s: restore failed: %s\n", e.name.c_str(),
+                     std::string(st.message()).c_str());
+        std::abort();
+      }
+      replayed++;
+    }
+    measures_.recovery["restore_after_crash"]++;
+    measures_.recovery["records_replayed"] += replayed;
+    if (torn_pending_[i]) measures_.recovery["torn_tail_discarded"]++;
+    torn_pending_[i] = false;
+  }
+  measures_.faults["restart"]++;
+  Digest(now, ep, 401, 0, 0);
+  if (options_.trace) Trace(now, absl::StrCat(e.name, " RESTART"));
+  Effects effects;
+  node.Start(LocalNow(e, now), effects);
+  ApplyNodeEffects(ep, effects);
+}
+
+}  // namespace chatlab::sim::world

@@ -1,0 +1,233 @@
+// The actors' loops: one per node (timers, finished outputs, then the next packet), one per
+// client hub, and the controller (the fault plan, the heal, queue samples, progress); Run builds
+// the engine and the platform, starts the actors and collects the results.
+#include <xbt/config.hpp>
+
+#include <algorithm>
+#include <cassert>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "sim/world/world_impl.h"
+
+namespace chatlab::sim {
+namespace world {
+
+void WorldImpl::NodeLoop(int ep) {
+  Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  e.mailbox->set_receiver(s4u::Actor::self());
+  Bundle* incoming = nullptr;
+  std::vector<s4u::CommPtr> comms(1);
+  while (true) {
+    ReapSends();
+    double now = s4u::Engine::get_clock();
+    while (auto due = e.timers.PopDue(now)) {
+      const TimerEntry& t = due->second;
+      if (t.kind == kDeferredSend) {
+        auto it = deferred_.find(t.id);
+        std::unique_ptr<Packet> p = std::move(it->second);
+        deferred_.erase(it);
+        const int to = static_cast<int>(t.index);
+        Transmit(ep, to, std::move(p));
+        continue;
+      }
+      if (t.incarnation != nodes_.incarnation(static_cast<size_t>(ep))) continue;
+      Node* node = NodeAt(ep);
+      if (node == nullptr) continue;
+      Effects effects;
+      node->OnTimer(std::max(LocalNow(e, now), t.local_at), t.id, effects);
+      Digest(now, ep, 100, t.id, 0);
+      ApplyNodeEffects(ep, effects);
+    }
+    while (!e.outputs.empty() && e.outputs.front().at <= now) {
+      Endpoint::Output o = std::move(e.outputs.front());
+      e.outputs.pop_front();
+      if (o.incarnation == nodes_.incarnation(static_cast<size_t>(ep))) ApplyNodeEffects(ep, o.effects);
+    }
+    FlushSends();
+    if (now >= end_s_) break;
+    if (!comms[0]) comms[0] = e.mailbox->get_async<Bundle>(&incoming);
+    double next = std::min(e.timers.NextOr(end_s_), end_s_);
+    if (!e.outputs.empty()) next = std::min(next, e.outputs.front().at);
+    const ssize_t got = s4u::Comm::wait_any_for(comms, std::max(0.0, next - now));
+    if (got < 0) continue;
+    comms[0] = nullptr;
+    const std::unique_ptr<Bundle> bundle = Receive(incoming);
+    for (auto& p : bundle->packets) HandleAtNode(ep, std::move(p));
+  }
+  if (comms[0]) comms[0]->cancel();
+  e.mailbox->set_receiver(nullptr);
+}
+
+void WorldImpl::HubLoop(int hub) {
+  const int ep = HubEndpoint(hub);
+  Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  e.mailbox->set_receiver(s4u::Actor::self());
+  Rng& rng = hub_rngs_[static_cast<size_t>(hub)];
+  for (UserId u : hub_users_[static_cast<size_t>(hub)]) {
+    const uint32_t idx = static_cast<uint32_t>(u.value);
+    if (rng.Bernoulli(sc_.online_fraction)) {
+      ScheduleHub(hub, rng.UniformDouble() * sc_.connect_ramp_s, kGoOnline, idx, 0);
+    } else {
+      ScheduleHub(hub, -sc_.offline_mean_s * std::log(std::max(rng.UniformDouble(), 1e-12)),
+                  kGoOnline, idx, 0);
+    }
+    if (sc_.send_rate_per_user_hz() > 0) {
+      ScheduleHub(hub, sc_.send_start_s + NextSendGap(rng), kWorkloadSend, idx, 0);
+    }
+  }
+  ScheduleHub(hub, sc_.duration_s, kHeal, 0, 0);
+  Bundle* incoming = nullptr;
+  std::vector<s4u::CommPtr> comms(1);
+  while (true) {
+    ReapSends();
+    const double now = s4u::Engine::get_clock();
+    while (auto due = e.timers.PopDue(now)) FireHubEvent(hub, due->second);
+    FlushSends();
+    if (now >= end_s_) break;
+    if (!comms[0]) comms[0] = e.mailbox->get_async<Bundle>(&incoming);
+    const double next = std::min(e.timers.NextOr(end_s_), end_s_);
+    const ssize_t got = s4u::Comm::wait_any_for(comms, std::max(0.0, next - now));
+    if (got < 0) continue;
+    comms[0] = nullptr;
+    const std::unique_ptr<Bundle> bundle = Receive(incoming);
+    for (auto& p : bundle->packets) HandleAtHub(hub, std::move(p));
+  }
+  if (comms[0]) comms[0]->cancel();
+  e.mailbox->set_receiver(nullptr);
+}
+
+void WorldImpl::ControllerLoop() {
+  std::vector<std::pair<double, std::function<void()>>> plan;
+  for (const CrashSpec& c : sc_.crashes) {
+    const int server = CrashServerIndex(c);
+    if (server >= 0) {
+      plan.emplace_back(c.at_s, [this, server] { CrashServer(server); });
+      if (c.restart_s >= 0) {
+        plan.emplace_back(c.restart_s, [this, server] { RestartServer(server); });
+      }
+      continue;
+    }
+    const host::ServiceSpec* service = host::FindService(CrashNode(c));
+    assert(service != nullptr);  // Validate accepted only these names
+    const int ep = deployment_.IndexOf(service->role);
+    const bool torn = c.torn_write;
+    plan.emplace_back(c.at_s, [this, ep, torn] { CrashService(ep, torn); });
+    if (c.restart_s >= 0) plan.emplace_back(c.restart_s, [this, ep] { RestartService(ep); });
+  }
+  plan.emplace_back(sc_.duration_s, [this] {
+    healed_ = true;
+    for (int ep = 0; ep < first_server_ep_; ep++) RestartService(ep);
+    for (int s = 0; s < servers_; s++) RestartServer(s);
+  });
+  std::stable_sort(plan.begin(), plan.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  const double tick = std::max(end_s_ / 100, 0.5);
+  double next_progress = tick;
+  const double sample_every = sc_.sample_interval_ms / 1000;
+  double next_sample = sample_every > 0 ? sample_every : end_s_;
+  Rng sample_rng(MixSeed(seed_, 0x5a3b1e));
+  size_t i = 0;
+  while (true) {
+    ReapSends();
+    const double now = s4u::Engine::get_clock();
+    while (i < plan.size() && plan[i].first <= now) plan[i++].second();
+    if (sample_every > 0 && now >= next_sample) {
+      SampleQueues();
+      // Jittered sampling instants, so samples do not lock onto periodic timers.
+      next_sample += sample_every * (0.5 + sample_rng.UniformDouble());
+      if (next_sample >= sc_.duration_s) next_sample = end_s_;
+    }
+    if (now >= next_progress) {
+      next_progress += tick;
+      if (!options_.progress) continue;
+      const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                        wall_start_).count();
+      if (wall > 2) {
+        const int done = static_cast<int>(40 * now / end_s_);
+        std::fprintf(stderr, "\r[%s%s] %5.1f%%  sim %.1f/%.1f s  wall %.1f s",
+                     std::string(static_cast<size_t>(done), '#').c_str(),
+                     std::string(static_cast<size_t>(40 - done), '.').c_str(),
+                     100 * now / end_s_, now, end_s_, wall);
+      }
+    }
+    FlushSends();
+    if (now >= end_s_) break;
+    double next = std::min({end_s_, next_progress, next_sample});
+    if (i < plan.size()) next = std::min(next, plan[i].first);
+    s4u::this_actor::sleep_until(next);
+  }
+  if (options_.progress) std::fprintf(stderr, "\n");
+}
+
+RunResult WorldImpl::Run() {
+  wall_start_ = std::chrono::steady_clock::now();
+  std::vector<std::string> args{"chatlab", "--log=root.thres:critical"};
+  std::string model = sc_.network_model == "textbook" ? "CM02" : sc_.network_model;
+  args.push_back("--cfg=network/model:" + model);
+  double lat = sc_.latency_factor, bw = sc_.bandwidth_factor;
+  if (sc_.network_model == "textbook") {
+    lat = lat < 0 ? 1 : lat;
+    bw = bw < 0 ? 1 : bw;
+  }
+  if (lat >= 0) args.push_back(absl::StrCat("--cfg=network/latency-factor:", lat));
+  if (bw >= 0) args.push_back(absl::StrCat("--cfg=network/bandwidth-factor:", bw));
+  for (const std::string& c : options_.simgrid_config) args.push_back("--cfg=" + c);
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  int argc = static_cast<int>(argv.size());
+  s4u::Engine engine(&argc, argv.data());
+  BuildPlatform();
+  BuildPopulation();
+  const double eff_lat = simgrid::config::get_value<double>("network/latency-factor");
+  const double eff_bw = simgrid::config::get_value<double>("network/bandwidth-factor");
+  network_model_ = absl::StrFormat("%s (network/model %s, latency factor %g, bandwidth factor %g)",
+                                   sc_.network_model, model, eff_lat, eff_bw);
+  // Services first, then chat servers.
+  for (int ep = 0; ep < first_server_ep_; ep++) nodes_.Create(static_cast<size_t>(ep));
+  for (int ep = 0; ep < hub_ep0_; ep++) {
+    s4u::Actor::create(endpoints_[ep].name, endpoints_[ep].host, [this, ep] {
+      BindOutbox(static_cast<size_t>(ep));
+      if (ep < first_server_ep_) {
+        Effects effects;
+        NodeAt(ep)->Start(LocalNow(endpoints_[ep], 0), effects);
+        ApplyNodeEffects(ep, effects);
+      } else {
+        RestartServer(ep - first_server_ep_);
+      }
+      NodeLoop(ep);
+    });
+  }
+  for (int h = 0; h < hubs_; h++) {
+    s4u::Actor::create(endpoints_[HubEndpoint(h)].name, endpoints_[HubEndpoint(h)].host,
+                       [this, h] {
+                         BindOutbox(static_cast<size_t>(HubEndpoint(h)));
+                         HubLoop(h);
+                       });
+  }
+  s4u::Actor::create("controller", endpoints_[static_cast<size_t>(store_ep_)].host, [this] {
+    BindOutbox(sends_.size() - 1);
+    ControllerLoop();
+  });
+  engine.run();
+  // Comms still in flight when the run ended: drop them while the engine lives, and free the
+  // packets nobody received.
+  sends_.clear();
+  for (Bundle* b : in_flight_) delete b;
+  in_flight_.clear();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count();
+  RunResult r = Collect(wall);
+  r.network_model = network_model_;
+  return r;
+}
+
+}  // namespace world
+
+RunResult RunSimulation(const RunOptions& options) {
+  world::WorldImpl w(options);
+  return w.Run();
+}
+
+}  // namespace chatlab::sim

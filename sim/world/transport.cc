@@ -1,0 +1,130 @@
+// Packets between endpoints: the fault layer on node links (partitions, loss, duplication,
+// delay: SimGrid itself never loses, duplicates or reorders), and the bundling of one actor's
+// packets per destination and instant into SimGrid communications.
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/codec.h"
+#include "sim/world/world_impl.h"
+
+namespace chatlab::sim::world {
+
+void WorldImpl::BindOutbox(size_t index) {
+  const auto pid = static_cast<size_t>(s4u::this_actor::get_pid());
+  if (outbox_of_pid_.size() <= pid) outbox_of_pid_.resize(pid + 1, nullptr);
+  outbox_of_pid_[pid] = &sends_[index];
+}
+
+bool WorldImpl::Partitioned(int from, int to, double now) const {
+  for (const PartitionSpec& p : sc_.partitions) {
+    if (now < p.start_s || now >= p.end_s) continue;
+    if (Selects(p.a, from) && Selects(p.b, to)) return true;
+    if (!p.one_way && Selects(p.b, from) && Selects(p.a, to)) return true;
+  }
+  return false;
+}
+
+void WorldImpl::SendNodeMessage(int from, int to, Message msg) {
+  const double now = s4u::Engine::get_clock();
+  auto p = std::make_unique<Packet>();
+  p->kind = Packet::Kind::kNode;
+  p->from_ep = from;
+  p->msg = std::move(msg);
+  // Faults on the trace too, so a message's story (chatlab shrink) shows where it went.
+  auto trace_fault = [&](const std::string& what) {
+    if (!options_.trace) return;
+    Trace(now, absl::StrCat(what, " ", endpoints_[static_cast<size_t>(from)].name, " -> ",
+                            endpoints_[static_cast<size_t>(to)].name, " ", DebugString(p->msg)));
+  };
+  if (!healed_) {
+    if (Partitioned(from, to, now)) {
+      measures_.faults["partition_drop"]++;
+      trace_fault("LOST partition");
+      return;
+    }
+    if (sc_.loss > 0 && rng_.Bernoulli(sc_.loss)) {
+      measures_.faults["loss"]++;
+      trace_fault("LOST loss");
+      return;
+    }
+    if (sc_.duplicate > 0 && rng_.Bernoulli(sc_.duplicate)) {
+      measures_.faults["duplicate"]++;
+      trace_fault("DUPLICATED");
+      auto copy = std::make_unique<Packet>(*p);
+      Transmit(from, to, std::move(copy));
+    }
+    if (sc_.delay_probability > 0 && rng_.Bernoulli(sc_.delay_probability)) {
+      measures_.faults["delay"]++;
+      const double delay = rng_.UniformDouble() * sc_.delay_ms_max / 1000;
+      trace_fault(absl::StrFormat("DELAYED %.1f ms", delay * 1000));
+      Endpoint& e = endpoints_[static_cast<size_t>(from)];
+      const uint64_t id = deferred_next_++;
+      deferred_[id] = std::move(p);
+      e.timers.Arm(now + delay, TimerEntry{kDeferredSend, static_cast<uint32_t>(to), id, 0, 0});
+      return;
+    }
+  }
+  Transmit(from, to, std::move(p));
+}
+
+void WorldImpl::Transmit(int from, int to, std::unique_ptr<Packet> p) {
+  p->from_ep = from;
+  uint64_t bytes = kFramingBytes;
+  if (p->kind == Packet::Kind::kNode || p->kind == Packet::Kind::kToServer ||
+      p->kind == Packet::Kind::kToClient) {
+    bytes += EncodedSize(p->msg);
+  }
+  if (p->kind == Packet::Kind::kToClient || p->kind == Packet::Kind::kToServer) {
+    measures_.client_messages++;
+  }
+  if (p->kind == Packet::Kind::kNode) {
+    measures_.node_messages++;
+    measures_.node_bytes += bytes;
+    endpoints_[static_cast<size_t>(from)].messages_out++;
+    const auto second = static_cast<size_t>(s4u::Engine::get_clock());
+    std::vector<uint64_t>& per_s = measures_.node_msgs_per_s;
+    if (per_s.size() <= second) per_s.resize(second + 1, 0);
+    per_s[second]++;
+  }
+  Outbox& out = Out();
+  const auto [slot, added] = out.slot.try_emplace(to, out.pending.size());
+  if (added) out.pending.emplace_back(to, std::make_unique<Bundle>());
+  Bundle& bundle = *out.pending[slot->second].second;
+  bundle.packets.push_back(std::move(p));
+  bundle.bytes += bytes;
+}
+
+void WorldImpl::FlushSends() {
+  Outbox& out = Out();
+  for (auto& [to, bundle] : out.pending) {
+    s4u::Mailbox* mb = endpoints_[static_cast<size_t>(to)].mailbox;
+    const uint64_t bytes = bundle->bytes;
+    Bundle* raw = bundle.release();
+    in_flight_.insert(raw);
+    // Not detached: SimGrid 3.32 keeps every detached comm in one global std::list that each
+    // finished comm walks (O(messages in flight) per message). A comm kept by its sending actor
+    // sits only on that actor's list; the actor reaps it once it is done (ReapSends).
+    out.sends.push_back(mb->put_async(raw, bytes));
+  }
+  out.pending.clear();
+  out.slot.clear();
+}
+
+void WorldImpl::ReapSends() {
+  std::deque<s4u::CommPtr>& sends = Out().sends;
+  // A started comm's remaining bytes reach 0 when its transfer completes.
+  while (!sends.empty() && sends.front()->get_remaining() <= 0) {
+    try {
+      sends.front()->wait();
+    } catch (const simgrid::Exception&) {
+      // The receiver's loop ended at the end of the run: its packet stays in in_flight_.
+    }
+    sends.pop_front();
+  }
+}
+
+std::unique_ptr<Bundle> WorldImpl::Receive(Bundle* b) {
+  in_flight_.erase(b);
+  return std::unique_ptr<Bundle>(b);
+}
+
+}  // namespace chatlab::sim::world

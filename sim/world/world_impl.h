@@ -1,0 +1,357 @@
+// The SimGrid world's insides (sim/world.h is its interface). One class, WorldImpl, whose
+// methods live in one file per concern, following the world's seams:
+//
+//   platform.cc   hosts, links, routes, the population, node clocks (skew, drift, steps)
+//   nodes.cc      a node's turn: a message in, CPU cost, disk, effects out (host::NodeEnv)
+//   transport.cc  packets between endpoints: faults on node links, bundles, SimGrid comms
+//   faults.cc     crashes and restarts of chat servers and services (disks replayed)
+//   workload.cc   the client hubs: users going on and offline, sending, reading (host::ClientEnv)
+//   metrics.cc    what the run measured, the oracle's final check, results (RunResult)
+//   loops.cc      the actors' loops (node, hub, controller) and Run
+//
+// The deployment's nodes come from host::Deployment (the same registry chatd and the in-process
+// cluster use); an endpoint is a deployment slot (services, then chat servers), and the client
+// hubs come after them.
+#ifndef CHATLAB_SIM_WORLD_WORLD_IMPL_H_
+#define CHATLAB_SIM_WORLD_WORLD_IMPL_H_
+
+#include <simgrid/s4u.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "core/chat_server.h"
+#include "core/client.h"
+#include "core/effects.h"
+#include "core/oracle.h"
+#include "core/random.h"
+#include "host/deployment.h"
+#include "host/dispatch.h"
+#include "host/timer_queue.h"
+#include "sim/disk.h"
+#include "sim/world.h"
+
+namespace chatlab::sim::world {
+
+namespace s4u = simgrid::s4u;
+
+// Transport framing added to each message's encoded size (HTTP or WebSocket headers).
+inline constexpr uint64_t kFramingBytes = 60;
+// Simulated clocks start at 2026-01-01T00:00:00Z so Snowflake timestamps are realistic.
+inline constexpr TimeUs kStartUs = TimeUs{1767225600} * kUsPerSecond;
+
+// Every recovery path the results name (results.json "recovery_paths"; docs/results.md says what
+// each counts). AccumulateRecovery and RestartService fill them.
+inline constexpr const char* kRecoveryPaths[] = {
+    "gap_catch_up",          "retry_deduplicated",
+    "contradicting_ack_withheld", "retry_after_ack_absorbed", "displacement",      "broker_dead_consumer_purged",
+    "broker_stale_dropped",  "broker_redelivered",     "hybrid_mode_change",
+    "writer_batch_resent",   "forward_failed_to_notification", "batched_group_send_checked",
+    "restore_after_crash",   "records_replayed",       "torn_tail_discarded"};
+
+struct Packet {
+  enum class Kind : uint8_t { kNode, kToServer, kToClient, kOpen, kOpenResult, kClose, kClosed,
+                              kPush };
+  Kind kind = Kind::kNode;
+  int from_ep = -1;
+  SessionId session;
+  UserId user;
+  uint64_t seq = 0;  // per session and direction
+  bool ok = false;
+  Message msg;
+  PushToDevice push;
+};
+
+// What one SimGrid communication carries: the packets one actor emitted at one simulated instant
+// to one endpoint, in emission order, and their total size on the wire. A 10,000-member push
+// is then one communication per client host instead of 10,000 (SimGrid's per-communication
+// bookkeeping, not the network, would otherwise bound the fan-outs we can simulate).
+struct Bundle {
+  std::vector<std::unique_ptr<Packet>> packets;
+  uint64_t bytes = 0;
+};
+
+// One actor's sends: bundles being filled this instant, and communications started and not yet
+// reaped.
+struct Outbox {
+  std::vector<std::pair<int, std::unique_ptr<Bundle>>> pending;  // by first packet's order
+  absl::flat_hash_map<int, size_t> slot;                         // destination -> pending index
+  std::deque<s4u::CommPtr> sends;
+};
+
+// An endpoint's timers (host::TimerQueue orders them by due time, then arming order).
+struct TimerEntry {
+  uint32_t kind = 0;     // what fires (per endpoint type)
+  uint32_t index = 0;    // user index (hubs) or destination endpoint (deferred sends)
+  uint64_t id = 0;       // timer id / payload
+  uint64_t incarnation = 0;
+  TimeUs local_at = 0;   // the armed time on the owner's clock (timers fire at or after it)
+};
+using Timers = host::TimerQueue<double, TimerEntry>;
+
+// Node timer kinds.
+inline constexpr uint32_t kNodeTimer = 1;
+inline constexpr uint32_t kDeferredSend = 2;
+// Hub event kinds.
+inline constexpr uint32_t kClientTimer = 1;
+inline constexpr uint32_t kWorkloadSend = 2;
+inline constexpr uint32_t kGoOnline = 3;
+inline constexpr uint32_t kGoOffline = 4;
+inline constexpr uint32_t kTypedSend = 5;
+inline constexpr uint32_t kReadConv = 6;
+inline constexpr uint32_t kHeal = 7;
+inline constexpr uint32_t kBackgroundWake = 8;   // the device wakes the app in the background
+inline constexpr uint32_t kBackgroundSleep = 9;  // ... and puts it back to sleep
+
+// failover_load_ratio compares node messages in this many seconds after the first crash with
+// as many seconds before it.
+inline constexpr size_t kFailoverWindowS = 10;
+
+struct Clock {
+  TimeUs skew_us = 0;
+  double drift = 0;  // fraction
+  double step_at_s = -1;
+  TimeUs step_us = 0;
+};
+
+struct Endpoint {
+  std::string name;
+  int region = 0;
+  NodeId node;  // for node endpoints
+  s4u::Host* host = nullptr;
+  s4u::Mailbox* mailbox = nullptr;
+  Clock clock;
+  Timers timers;
+  uint64_t messages_in = 0;
+  uint64_t messages_out = 0;     // node messages sent (not client traffic)
+  double busy_s = 0;
+  uint64_t window_arrivals = 0;  // messages arrived during the workload period
+  double sojourn_s = 0;          // ... and the sum of their (effects leave - arrival)
+  double sampled_in_system = 0;  // sum of periodic samples of messages in the node
+  double sampled_writer_waiting = 0;
+  // The node's CPU as a FIFO single server: a message that arrives at t starts processing at
+  // max(t, busy_until_s) and its effects leave when its processing ends. (Equivalent to a
+  // SimGrid exec on a host that runs nothing else, without a mailbox backlog in SimGrid.)
+  double busy_until_s = 0;
+  struct Output {
+    double at = 0;
+    uint64_t incarnation = 0;
+    Effects effects;
+  };
+  std::deque<Output> outputs;  // ordered by at (FIFO service)
+  // The node's disk, for durable services (store, writer); null for the others. Survives the
+  // node's crashes: that is what it is for.
+  std::unique_ptr<SimDisk> disk;
+};
+
+struct SessionInfo {
+  int hub = 0;
+  int server_ep = 0;
+  UserId user;
+  bool open = true;
+  uint64_t to_client_seq = 0, to_server_seq = 0;
+  uint64_t to_client_expected = 0, to_server_expected = 0;
+  std::map<uint64_t, std::unique_ptr<Packet>> to_client_held, to_server_held;
+};
+
+struct UserState {
+  int hub = 0;
+  int region = 0;
+  int home_server = 0;   // server index used for sticky reconnects
+  bool joined_groups = false;
+  bool background = false;        // connected only because the device woke the app
+  uint64_t wake_generation = 0;   // invalidates scheduled background wakes
+  bool online_truth = false;      // connected, as the presence service should report it
+  double online_changed_s = 0;    // when online_truth last changed
+  double last_connect_s = -1, last_disconnect_s = -1;
+  std::vector<UserId> contacts;
+  std::vector<GroupId> groups;
+};
+
+class WorldImpl;
+
+// The observer of every client of one hub: feeds the oracle, schedules reads, measures the
+// read-after-write gap.
+class HubObserver : public ClientObserver {
+ public:
+  HubObserver(WorldImpl* w, int hub) : w_(w), hub_(hub) {}
+  void OnSent(TimeUs now, UserId sender, ClientMsgId id, const ConversationId& conv) override;
+  void OnSendAnswered(TimeUs now, UserId sender, const SendAck& ack) override;
+  void OnAcked(TimeUs now, UserId sender, const SendAck& ack) override;
+  void OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool out_of_order,
+                   bool duplicate) override;
+  void OnReceiptShown(TimeUs now, UserId viewer, const ReceiptUpdate& shown) override;
+  void OnPresenceShown(TimeUs now, UserId viewer, const PresenceStatus& s, bool pushed) override;
+
+ private:
+  WorldImpl* w_;
+  int hub_;
+};
+
+// What the run measured besides the core's own stats (metrics.cc fills and collects it).
+struct Measures {
+  absl::flat_hash_set<std::pair<uint64_t, uint64_t>> committed;  // (sender, cmid) stored
+  uint64_t raw_checks = 0, raw_misses = 0;
+  absl::flat_hash_map<std::pair<uint64_t, uint64_t>, bool> presence_shown;  // (viewer, user)
+  std::vector<int64_t> presence_staleness_us;
+  uint64_t presence_view_changes = 0;
+  std::vector<int64_t> offline_delivery_us;
+  uint64_t background_wakes = 0;
+  std::vector<uint64_t> node_msgs_per_s;          // node messages sent, by whole second
+  absl::flat_hash_set<uint64_t> failover_waiting;  // users cut off by a crash, not yet back
+  uint64_t failover_affected = 0;
+  double failover_crash_s = -1, failover_last_back_s = -1;
+  uint64_t samples = 0;
+  uint64_t client_messages = 0;
+  uint64_t displays = 0;
+  uint64_t node_messages = 0, node_bytes = 0;
+  std::map<std::string, uint64_t> faults;
+  // How often each recovery path ran, summed over node incarnations (docs/results.md).
+  std::map<std::string, uint64_t> recovery;
+};
+
+class WorldImpl : private host::NodeEnv, private host::ClientEnv {
+ public:
+  explicit WorldImpl(const RunOptions& o);
+  RunResult Run();
+
+  // Called by HubObserver.
+  Oracle oracle_;
+  void ScheduleRead(int hub, UserId viewer, const ConversationId& conv);
+  void CheckReadAfterWrite(UserId sender, const SendAck& ack);
+  void ObservePresence(UserId viewer, const PresenceStatus& s);
+  void ObserveDisplay(UserId viewer, const ChatMessage& m);
+  void SetOnline(UserId user, bool online);
+
+ private:
+  friend class HubObserver;
+  // ---- platform.cc ----
+  void BuildPlatform();
+  void BuildPopulation();
+  bool Selects(const std::string& selector, int ep) const;
+  TimeUs LocalNow(const Endpoint& e, double t) const;
+  double SimTimeOf(const Endpoint& e, TimeUs local_at, double now) const;
+
+  // ---- loops.cc ----
+  void NodeLoop(int ep);
+  void HubLoop(int hub);
+  void ControllerLoop();
+
+  // ---- nodes.cc ----
+  Node* NodeAt(int ep) const;
+  ChatServer* ServerAt(int ep) const;
+  bool IsNode(int ep) const { return ep < hub_ep0_; }
+  int ServerEndpoint(int server) const { return first_server_ep_ + server; }
+  // The endpoint of node id. A node the deployment does not have is a bug: it stops the run.
+  int EndpointOfNode(NodeId id) const;
+  void HandleAtNode(int ep, std::unique_ptr<Packet> p);
+  void ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs local);
+  void ApplyNodeEffects(int ep, Effects& effects);
+  double CostFlops(int ep, const Packet& p, const Effects& effects) const;
+  // Takes the Persist effects out of effects, writes them to ep's disk at at_s, and returns
+  // when they are durable (at_s when there were none or ep has no disk).
+  double WriteToDisk(int ep, Effects& effects, double at_s);
+  // host::NodeEnv.
+  void SendToNode(NodeId from, NodeId to, Message msg) override;
+  void SendToClient(NodeId from, SessionId session, Message msg) override;
+  void CloseSession(NodeId from, SessionId session) override;
+  void ArmTimer(NodeId node, uint64_t timer_id, TimeUs at_us) override;
+  void PushToDevice(NodeId from, const chatlab::PushToDevice& push) override;
+  void Persist(NodeId node, PersistRecord record) override;
+
+  // ---- transport.cc ----
+  void SendNodeMessage(int from_ep, int to_ep, Message msg);
+  void Transmit(int from_ep, int to_ep, std::unique_ptr<Packet> p);
+  void ReapSends();  // finishes the running actor's completed communications
+  std::unique_ptr<Bundle> Receive(Bundle* b);
+  void FlushSends();  // starts one communication per destination of the running actor's bundles
+  bool Partitioned(int from_ep, int to_ep, double now) const;
+  // The running actor's outbox. By SimGrid pid, not a "current" pointer: any simcall (a send, a
+  // wait) lets other actors run before it returns.
+  Outbox& Out() { return *outbox_of_pid_[static_cast<size_t>(s4u::this_actor::get_pid())]; }
+  void BindOutbox(size_t index);  // the running actor sends through sends_[index]
+
+  // ---- faults.cc ----
+  void CrashServer(int server);
+  void RestartServer(int server);
+  // Services (store, writer, mapping, ...): a crash loses memory and unsynced disk writes; a
+  // restart replays the disk (durable services) and starts afresh.
+  void CrashService(int ep, bool torn_write);
+  void RestartService(int ep);
+
+  // ---- workload.cc ----
+  void HandleAtHub(int hub, std::unique_ptr<Packet> p);
+  // Returns false when the session ended (and s is gone).
+  bool DeliverToClient(int hub, SessionInfo& s, Packet& p);
+  void ApplyClientEffects(UserId user, Effects& effects) { host::Dispatch(user, effects, *this); }
+  void FireHubEvent(int hub, const TimerEntry& t);
+  void WorkloadSend(int hub, UserId user, double now);
+  void ScheduleHub(int hub, double at, uint32_t kind, uint32_t index, uint64_t id,
+                   TimeUs local_at = 0);
+  double NextSendGap(Rng& rng) const;
+  ClientSession& Client(UserId u) { return *clients_[u.value - 1]; }
+  int HubEndpoint(int hub) const { return hub_ep0_ + hub; }
+  // host::ClientEnv.
+  void SendToServer(UserId user, Message msg) override;
+  void OpenSession(UserId user, NodeId server) override;
+  void CloseSession(UserId user, SessionId session) override;
+  void ArmTimer(UserId user, uint64_t timer_id, TimeUs at_us) override;
+
+  // ---- metrics.cc ----
+  // Adds a node's recovery counters to measures_.recovery (before a crash discards it, and at
+  // the end).
+  void AccumulateRecovery(int ep);
+  // What the store committed, for the read-after-write metric.
+  void NoteStoreOutput(int ep, const Effects& effects);
+  void SampleQueues();
+  void Digest(double t, int ep, uint64_t kind, uint64_t a, uint64_t b);
+  void Trace(double t, const std::string& line);
+  RunResult Collect(double wall_s);
+
+  const RunOptions& options_;
+  const Scenario& sc_;
+  const uint64_t seed_;
+  Rng rng_;  // faults and placement
+  host::Deployment deployment_;
+  host::NodeTable nodes_;
+  int store_ep_ = 0, writer_ep_ = 0, presence_ep_ = 0;
+  int first_server_ep_ = 0;
+  std::vector<Endpoint> endpoints_;
+  int servers_ = 0;
+  int hub_ep0_ = 0;
+  int hubs_ = 0;
+  double end_s_ = 0;
+  bool healed_ = false;
+  std::vector<std::unique_ptr<ClientSession>> clients_;
+  std::vector<UserState> users_;
+  std::vector<std::vector<UserId>> hub_users_;
+  std::vector<std::unique_ptr<HubObserver>> observers_;
+  std::vector<Rng> hub_rngs_;
+  absl::flat_hash_map<uint64_t, SessionInfo> sessions_;
+  std::vector<absl::btree_set<uint64_t>> server_sessions_;  // by server index
+  uint64_t session_next_ = 1;
+  std::map<uint64_t, std::unique_ptr<Packet>> deferred_;  // delayed sends by id
+  uint64_t deferred_next_ = 1;
+  Measures measures_;
+  std::vector<Outbox*> outbox_of_pid_;
+  std::vector<Outbox> sends_;                // by endpoint, + 1 for the controller
+  absl::flat_hash_set<Bundle*> in_flight_;   // sent, not yet received: freed at the end
+  std::vector<bool> torn_pending_;           // by service endpoint
+  uint64_t digest_ = 1469598103934665603ULL;
+  uint64_t events_ = 0;
+  std::chrono::steady_clock::time_point wall_start_;
+  std::string network_model_;
+};
+
+}  // namespace chatlab::sim::world
+
+#endif  // CHATLAB_SIM_WORLD_WORLD_IMPL_H_
