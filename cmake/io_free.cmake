@@ -1,3 +1,6 @@
+if(CMAKE_SCRIPT_MODE_FILE)
+  cmake_minimum_required(VERSION 3.25)
+endif()
 # The rule core/ and host/ live by (docs/architecture.md, "The seam"): no I/O, no clock, no
 # thread, no randomness but the seeded Rng. A file that includes a header or names a facility
 # below fails the build, naming the file and the offending line.

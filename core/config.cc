@@ -6,7 +6,9 @@
 
 #include <array>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 #include <utility>
 
 namespace chatlab {
@@ -57,7 +59,40 @@ constexpr std::optional<E> ParseName(const NameTable<E, N>& table, std::string_v
   return std::nullopt;
 }
 
+template <typename E, size_t N>
+std::vector<E> ValuesOf(const NameTable<E, N>& table) {
+  std::vector<E> out;
+  for (const auto& [value, name] : table) out.push_back(value);
+  return out;
+}
+
+template <typename E, size_t N>
+std::string ChoicesOf(const NameTable<E, N>& table) {
+  std::string out;
+  for (const auto& [value, name] : table) {
+    if (!out.empty()) out += '|';
+    out += name;
+  }
+  return out;
+}
+
 }  // namespace
+
+#define CHATLAB_DEFINE_SWITCH(E, table)                      \
+  template <>                                               \
+  std::vector<E> AllValues<E>() {                           \
+    return ValuesOf(table);                                 \
+  }                                                         \
+  template <>                                               \
+  std::string Choices<E>() {                                \
+    return ChoicesOf(table);                                \
+  }
+CHATLAB_DEFINE_SWITCH(IdScheme, kIdSchemeNames)
+CHATLAB_DEFINE_SWITCH(ForwardingStrategy, kForwardingStrategyNames)
+CHATLAB_DEFINE_SWITCH(GroupDelivery, kGroupDeliveryNames)
+CHATLAB_DEFINE_SWITCH(WritePath, kWritePathNames)
+CHATLAB_DEFINE_SWITCH(PresenceFanout, kPresenceFanoutNames)
+#undef CHATLAB_DEFINE_SWITCH
 
 std::string_view IdSchemeName(IdScheme v) { return NameOf(kIdSchemeNames, v); }
 std::string_view ForwardingStrategyName(ForwardingStrategy v) {

@@ -8,7 +8,9 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/types.h"
 
@@ -57,6 +59,26 @@ std::optional<ForwardingStrategy> ParseForwardingStrategy(std::string_view s);
 std::optional<GroupDelivery> ParseGroupDelivery(std::string_view s);
 std::optional<WritePath> ParseWritePath(std::string_view s);
 std::optional<PresenceFanout> ParsePresenceFanout(std::string_view s);
+
+// Every value of a switch, in declaration order, and its names as "a|b|c" for help texts and
+// errors. A new value (a new forwarding strategy, say) is one row of its name table in
+// config.cc, and every scenario parser, flag, generator and test that lists values through these
+// picks it up.
+template <typename E>
+std::vector<E> AllValues();
+template <typename E>
+std::string Choices();
+#define CHATLAB_DECLARE_SWITCH(E)       \
+  template <>                          \
+  std::vector<E> AllValues<E>();       \
+  template <>                          \
+  std::string Choices<E>();
+CHATLAB_DECLARE_SWITCH(IdScheme)
+CHATLAB_DECLARE_SWITCH(ForwardingStrategy)
+CHATLAB_DECLARE_SWITCH(GroupDelivery)
+CHATLAB_DECLARE_SWITCH(WritePath)
+CHATLAB_DECLARE_SWITCH(PresenceFanout)
+#undef CHATLAB_DECLARE_SWITCH
 
 // The protocol-wide configuration. Every node of one deployment must use the same values.
 struct ProtocolConfig {

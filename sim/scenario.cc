@@ -33,11 +33,7 @@ std::string TypeName(const Target& t) {
         if constexpr (std::is_same_v<T, double>) return "number";
         if constexpr (std::is_same_v<T, bool>) return "boolean";
         if constexpr (std::is_same_v<T, std::string>) return "string";
-        if constexpr (std::is_same_v<T, IdScheme>) return "snowflake|timestamp|sequence";
-        if constexpr (std::is_same_v<T, ForwardingStrategy>) return "direct|buffered|queue";
-        if constexpr (std::is_same_v<T, GroupDelivery>) return "push|pull|hybrid";
-        if constexpr (std::is_same_v<T, WritePath>) return "direct|batched";
-        if constexpr (std::is_same_v<T, PresenceFanout>) return "all|short_list";
+        if constexpr (std::is_enum_v<T>) return Choices<T>();
         return "integer";
       },
       t);

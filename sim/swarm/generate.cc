@@ -52,12 +52,11 @@ class Draw {
 
 void DrawDesign(Draw& d, Scenario& s) {
   ProtocolConfig& p = s.protocol;
-  p.forwarding = d.Pick<ForwardingStrategy>(
-      {ForwardingStrategy::kDirect, ForwardingStrategy::kBuffered, ForwardingStrategy::kQueue});
-  p.group_delivery =
-      d.Pick<GroupDelivery>({GroupDelivery::kPush, GroupDelivery::kPull, GroupDelivery::kHybrid});
-  p.write_path = d.Pick<WritePath>({WritePath::kDirect, WritePath::kBatched});
-  p.presence_fanout = d.Pick<PresenceFanout>({PresenceFanout::kAll, PresenceFanout::kShortList});
+  // Every value of each switch (core/config.h AllValues): a new design is in the swarm at once.
+  p.forwarding = d.Pick(AllValues<ForwardingStrategy>());
+  p.group_delivery = d.Pick(AllValues<GroupDelivery>());
+  p.write_path = d.Pick(AllValues<WritePath>());
+  p.presence_fanout = d.Pick(AllValues<PresenceFanout>());
   p.id_scheme = d.Pick<IdScheme>({IdScheme::kSnowflake, IdScheme::kSequence});
   // Broken on purpose elsewhere; a swarm run must hold, so these stay on.
   p.dedup_enabled = true;

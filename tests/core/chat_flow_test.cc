@@ -296,9 +296,7 @@ TEST_P(ForwardingTest, CrossServerDeliveryInOrder) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllStrategies, ForwardingTest,
-                         ::testing::Values(ForwardingStrategy::kDirect,
-                                           ForwardingStrategy::kBuffered,
-                                           ForwardingStrategy::kQueue));
+                         ::testing::ValuesIn(AllValues<ForwardingStrategy>()));
 
 TEST_F(ChatFlowTest, BatchedWritesAckBeforeTheStoreHasTheMessage) {
   ProtocolConfig config = TestConfig();

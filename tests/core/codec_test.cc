@@ -608,6 +608,15 @@ void ExpectNamesRoundTrip(const std::vector<std::pair<E, std::string>>& expected
   EXPECT_FALSE(parse("nonsense").has_value());
   EXPECT_FALSE(parse(absl::StrCat(expected.front().second, " ")).has_value());
   EXPECT_EQ(name(static_cast<E>(200)), "unknown");
+  // AllValues and Choices list exactly the table, in order.
+  std::vector<E> values;
+  std::string choices;
+  for (const auto& [value, text] : expected) {
+    values.push_back(value);
+    absl::StrAppend(&choices, choices.empty() ? "" : "|", text);
+  }
+  EXPECT_EQ(AllValues<E>(), values);
+  EXPECT_EQ(Choices<E>(), choices);
 }
 
 TEST(ConfigNamesTest, RoundTrip) {

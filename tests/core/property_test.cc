@@ -43,9 +43,12 @@ struct RunResult {
 // Picks the design under test from the seed, so the seeds cover every strategy.
 ProtocolConfig RandomConfig(Rng& rng) {
   ProtocolConfig c;
-  c.forwarding = static_cast<ForwardingStrategy>(rng.Uniform(3));
-  c.write_path = static_cast<WritePath>(rng.Uniform(2));
-  c.group_delivery = static_cast<GroupDelivery>(rng.Uniform(3));
+  const auto forwarding = AllValues<ForwardingStrategy>();
+  const auto write_path = AllValues<WritePath>();
+  const auto group_delivery = AllValues<GroupDelivery>();
+  c.forwarding = forwarding[rng.Uniform(forwarding.size())];
+  c.write_path = write_path[rng.Uniform(write_path.size())];
+  c.group_delivery = group_delivery[rng.Uniform(group_delivery.size())];
   c.id_scheme = rng.Bernoulli(0.5) ? IdScheme::kSnowflake : IdScheme::kSequence;
   c.hybrid_push_members_max = 3;
   c.client_sync_interval_us = 2 * kUsPerSecond;

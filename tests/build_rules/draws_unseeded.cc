@@ -1,0 +1,5 @@
+// Not compiled: a fixture for the build-rule test (tests/CMakeLists.txt, BuildRules.*). It breaks
+// the rule core/ and host/ live by (cmake/io_free.cmake), so the checker must refuse it.
+#include <cstdint>
+
+uint64_t Roll() { return static_cast<uint64_t>(rand()) % 6; }
