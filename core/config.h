@@ -121,7 +121,7 @@ struct ProtocolConfig {
   // ---- Limits (each with a designed behaviour at the limit) ----
   uint32_t body_bytes_max = 64 * 1024;          // SendMessage rejected kInvalidArgument
   uint32_t client_outbox_max = 1024;            // Send refused kResourceExhausted
-  uint32_t client_held_max = 4096;              // held out-of-order messages: oldest dropped
+  uint32_t client_held_max = 4096;              // held out-of-order messages: newest dropped
   uint32_t get_messages_limit_max = 500;        // larger limits are clamped
   uint32_t server_pending_max = 65536;          // server ops in flight: new work refused
   uint32_t server_sessions_max = 1 << 20;       // sessions per chat server: connect refused

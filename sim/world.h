@@ -89,7 +89,7 @@ struct RunMetrics {
   uint64_t failover_unrecovered_users = 0;
   double failover_reconnect_s = 0;    // first crash -> last cut-off user connected again
   double failover_load_ratio = 0;     // node messages 10 s after the crash / 10 s before
-                                      // (kFailoverWindowS in world.cc)
+                                      // (kFailoverWindowS in sim/world/world_impl.h)
   std::vector<NodeLoad> node_load;
 };
 

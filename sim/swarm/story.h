@@ -3,7 +3,7 @@
 //
 // The oracle's sentences (core/oracle.cc) name a message by some of: its sender and client
 // message id ("u3/7"), its conversation ("in g1", "in d3-9") and its message id ("message 123").
-// A trace line is "<time> <receiver> <- <sender> <Message DebugString>" (sim/world.cc), or a
+// A trace line is "<time> <receiver> <- <sender> <Message DebugString>" (sim/world/nodes.cc), or a
 // fault line "<time> LOST loss server0 -> store <Message>" (also DUPLICATED, DELAYED; partitions
 // say "LOST partition"). A line touches the message if one of
 // its {...} groups (innermost, fields of nested groups not counted) holds
