@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cmath>
 #include <cstdio>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -14,14 +16,35 @@
 namespace chatlab::sim {
 namespace world {
 
-void WorldImpl::NodeLoop(int ep) {
+void WorldImpl::ActorLoop(int ep, const std::function<void(double now)>& turn,
+                          const std::function<double()>& next_turn,
+                          const std::function<void(std::unique_ptr<Packet>)>& handle) {
   Endpoint& e = endpoints_[static_cast<size_t>(ep)];
   e.mailbox->set_receiver(s4u::Actor::self());
   Bundle* incoming = nullptr;
   std::vector<s4u::CommPtr> comms(1);
   while (true) {
     ReapSends();
-    double now = s4u::Engine::get_clock();
+    const double now = s4u::Engine::get_clock();
+    turn(now);
+    FlushSends();  // may let other actors run (a crash may clear this node's outputs)
+    if (now >= end_s_) break;
+    if (!comms[0]) comms[0] = e.mailbox->get_async<Bundle>(&incoming);
+    const double next = std::min(next_turn(), end_s_);
+    const ssize_t got = s4u::Comm::wait_any_for(comms, std::max(0.0, next - now));
+    if (got < 0) continue;
+    comms[0] = nullptr;
+    const std::unique_ptr<Bundle> bundle = Receive(incoming);
+    for (auto& p : bundle->packets) handle(std::move(p));
+  }
+  if (comms[0]) comms[0]->cancel();
+  e.mailbox->set_receiver(nullptr);
+}
+
+void WorldImpl::NodeLoop(int ep) {
+  Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  const auto slot = static_cast<size_t>(ep);
+  auto turn = [&](double now) {
     while (auto due = e.timers.PopDue(now)) {
       const TimerEntry& t = due->second;
       if (t.kind == kDeferredSend) {
@@ -32,7 +55,7 @@ void WorldImpl::NodeLoop(int ep) {
         Transmit(ep, to, std::move(p));
         continue;
       }
-      if (t.incarnation != nodes_.incarnation(static_cast<size_t>(ep))) continue;
+      if (t.incarnation != nodes_.incarnation(slot)) continue;
       Node* node = NodeAt(ep);
       if (node == nullptr) continue;
       Effects effects;
@@ -43,27 +66,21 @@ void WorldImpl::NodeLoop(int ep) {
     while (!e.outputs.empty() && e.outputs.front().at <= now) {
       Endpoint::Output o = std::move(e.outputs.front());
       e.outputs.pop_front();
-      if (o.incarnation == nodes_.incarnation(static_cast<size_t>(ep))) ApplyNodeEffects(ep, o.effects);
+      if (o.incarnation == nodes_.incarnation(slot)) ApplyNodeEffects(ep, o.effects);
     }
-    FlushSends();
-    if (now >= end_s_) break;
-    if (!comms[0]) comms[0] = e.mailbox->get_async<Bundle>(&incoming);
-    double next = std::min(e.timers.NextOr(end_s_), end_s_);
+  };
+  auto next_turn = [&] {
+    double next = e.timers.NextOr(end_s_);
     if (!e.outputs.empty()) next = std::min(next, e.outputs.front().at);
-    const ssize_t got = s4u::Comm::wait_any_for(comms, std::max(0.0, next - now));
-    if (got < 0) continue;
-    comms[0] = nullptr;
-    const std::unique_ptr<Bundle> bundle = Receive(incoming);
-    for (auto& p : bundle->packets) HandleAtNode(ep, std::move(p));
-  }
-  if (comms[0]) comms[0]->cancel();
-  e.mailbox->set_receiver(nullptr);
+    return next;
+  };
+  ActorLoop(ep, turn, next_turn,
+            [&](std::unique_ptr<Packet> p) { HandleAtNode(ep, std::move(p)); });
 }
 
 void WorldImpl::HubLoop(int hub) {
   const int ep = HubEndpoint(hub);
   Endpoint& e = endpoints_[static_cast<size_t>(ep)];
-  e.mailbox->set_receiver(s4u::Actor::self());
   Rng& rng = hub_rngs_[static_cast<size_t>(hub)];
   for (UserId u : hub_users_[static_cast<size_t>(hub)]) {
     const uint32_t idx = static_cast<uint32_t>(u.value);
@@ -78,24 +95,11 @@ void WorldImpl::HubLoop(int hub) {
     }
   }
   ScheduleHub(hub, sc_.duration_s, kHeal, 0, 0);
-  Bundle* incoming = nullptr;
-  std::vector<s4u::CommPtr> comms(1);
-  while (true) {
-    ReapSends();
-    const double now = s4u::Engine::get_clock();
+  auto turn = [&](double now) {
     while (auto due = e.timers.PopDue(now)) FireHubEvent(hub, due->second);
-    FlushSends();
-    if (now >= end_s_) break;
-    if (!comms[0]) comms[0] = e.mailbox->get_async<Bundle>(&incoming);
-    const double next = std::min(e.timers.NextOr(end_s_), end_s_);
-    const ssize_t got = s4u::Comm::wait_any_for(comms, std::max(0.0, next - now));
-    if (got < 0) continue;
-    comms[0] = nullptr;
-    const std::unique_ptr<Bundle> bundle = Receive(incoming);
-    for (auto& p : bundle->packets) HandleAtHub(hub, std::move(p));
-  }
-  if (comms[0]) comms[0]->cancel();
-  e.mailbox->set_receiver(nullptr);
+  };
+  ActorLoop(ep, turn, [&] { return e.timers.NextOr(end_s_); },
+            [&](std::unique_ptr<Packet> p) { HandleAtHub(hub, std::move(p)); });
 }
 
 void WorldImpl::ControllerLoop() {

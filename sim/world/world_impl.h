@@ -242,6 +242,12 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   double SimTimeOf(const Endpoint& e, TimeUs local_at, double now) const;
 
   // ---- loops.cc ----
+  // The loop every endpoint's actor runs: reap finished sends, take the turn (due timers and
+  // outputs), flush this instant's bundles, then wait for a bundle or the instant next_turn
+  // names, and hand each packet of a bundle to handle.
+  void ActorLoop(int ep, const std::function<void(double now)>& turn,
+                 const std::function<double()>& next_turn,
+                 const std::function<void(std::unique_ptr<Packet>)>& handle);
   void NodeLoop(int ep);
   void HubLoop(int hub);
   void ControllerLoop();
