@@ -164,7 +164,9 @@ TEST(DispatchTest, EveryNodeEffectReachesItsCallInOrder) {
   effects.push_back(SendToNode{NodeId(5), Typing{}});
   effects.push_back(SendToClient{SessionId(9), SessionClosed{}});
   effects.push_back(chatlab::ArmTimer{3, 1000});
-  effects.push_back(chatlab::PushToDevice{UserId(4)});
+  chatlab::PushToDevice push;
+  push.user = UserId(4);
+  effects.push_back(push);
   effects.push_back(chatlab::CloseSession{SessionId(9)});
   effects.push_back(SendToServer{Typing{}});  // a client's effect from a node: a core bug
   RecordingEnv env;
