@@ -28,7 +28,7 @@
 #include "real-transport/auth.h"
 #include "real-transport/http_route.h"
 #include "real-transport/json_codec.h"
-#include "real-transport/storage.h"
+#include "real-transport/storage/sqlite_storage.h"
 #include "real-transport/util.h"
 
 namespace chatlab::real {
@@ -876,7 +876,7 @@ absl::Status Chatd::Impl::Init() {
     return NodeOptions{id, config_, topology_, MixSeed(seed, id.value)};
   };
   if (options_.index == 1) {
-    auto storage = Storage::Open(options_.data_dir + "/chat.db");
+    auto storage = SqliteStorage::Open(options_.data_dir + "/chat.db");
     if (!storage.ok()) return storage.status();
     storage_ = std::move(*storage);
     store_ = std::make_unique<MessageStore>(node_options(kStoreNode));
