@@ -533,6 +533,8 @@ void Chatd::Impl::WebCallFrameError(UserId user, const absl::Status& error,
 
 absl::Status Chatd::Impl::OnNodeFrame(NodeId from, NodeId to, std::string_view bytes) {
   if (LocalNode(to) == nullptr) {
+    // Never dropped without a word: the peer gets 400 with the reason, and the log says it.
+    Log(LogLevel::kWarn, "node_frame_misrouted", {{"from", from.value}, {"to", to.value}});
     return absl::NotFoundError(absl::StrCat("node ", ToString(to), " is not in this process"));
   }
   absl::StatusOr<Message> m = Decode(bytes, NodeFrameLimits());
