@@ -1,16 +1,27 @@
 // chatd: the Asio/Beast environment that runs the unchanged ChatLab core over real sockets.
 //
-// One process hosts one ChatServer (node 100 + index) and, when it is process 1, the services
-// (message store n1, user mapping n3, presence n4, notification n5, queue broker n6). It carries
-// out the nodes' effects the way sim/inproc/cluster.cc does, with sockets instead of an event
-// queue: SendToNode to a node of this process is posted to the io_context; to another process
-// it is a POST /node of the codec frame. SendToClient/CloseSession go to the session's WebSocket
-// (or the waiting HTTP request of a web session). ArmTimer is a steady_timer. Persist records are
-// group-committed to SQLite on the storage thread, and every later effect of the store waits for
-// its commit. docs/chatd.md is the design.
+// A cluster of N chatd processes is one host::Deployment (host/deployment.h) with N chat
+// servers and the services its configuration needs: process i (1-based) hosts chat server i-1
+// (node 100 + i) and process 1 also hosts every service (message store n1, user mapping n3,
+// presence n4, notification n5, queue broker n6 with forwarding = queue). It carries out the
+// nodes' effects with host::Dispatch, as sim/inproc/cluster.cc does, with sockets instead of an
+// event queue: SendToNode to a node of this process is posted to the io_context; to another
+// process it is a POST /node of the codec frame. SendToClient/CloseSession go to the session's
+// WebSocket (or the waiting HTTP request of a web session). ArmTimer enters one timer queue
+// served by one steady_timer (NodeTimers). Persist records are group-committed to the store's disk on the
+// storage thread, and every later effect of the store waits for its commit. docs/chatd.md is
+// the design; its parts:
+//   chatd/commit_pipeline.h   the durability gate and the storage thread
+//   chatd/session_host.h      what the connections see of the process
+//   chatd/ws_session.h        client WebSockets
+//   chatd/http_session.h      HTTP requests, web calls, /node
+//   chatd/peer_link.h         node messages to other processes
+//   chatd/metrics.h           /metrics
+//   chatd/node_timers.h       the node timers
+//   storage/storage.h         the store's disk (SQLite; in memory for tests)
 //
-// Threading: every node and every socket runs on one io_context thread; SQLite commits run on
-// the storage thread and password hashing on the auth thread, neither of which touches a node.
+// Threading: every node and every socket runs on one io_context thread; commits run on the
+// storage thread and password hashing on the auth thread, neither of which touches a node.
 #ifndef CHATLAB_REAL_TRANSPORT_CHATD_H_
 #define CHATLAB_REAL_TRANSPORT_CHATD_H_
 
@@ -72,10 +83,8 @@ class Chatd {
   // Serves until SIGTERM/SIGINT, then drains (docs/chatd.md). Returns the exit status.
   int Run();
 
-  // The environment itself (chatd.cc); public only so that its session classes can name it.
-  class Impl;
-
  private:
+  class Impl;  // the environment (chatd.cc); connections see it as a SessionHost
   std::unique_ptr<Impl> impl_;
 };
 

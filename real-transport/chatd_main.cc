@@ -121,7 +121,7 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
       {"id_scheme", "snowflake|timestamp|sequence", Enum<IdScheme>(c.id_scheme, &ParseIdScheme)},
       {"presence_fanout", "all|short_list",
        Enum<PresenceFanout>(c.presence_fanout, &ParsePresenceFanout)},
-      {"write_path", "direct (batched is refused: its queue is not durable)",
+      {"write_path", "direct (batched is refused: chatd does not keep the writer's log)",
        Enum<WritePath>(c.write_path, &ParseWritePath)},
       {"request_timeout_ms", "chat server waiting on a service", Ms(c.request_timeout_us)},
       {"buffered_flush_interval_ms", "buffered forwarding window",

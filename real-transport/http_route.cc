@@ -1,5 +1,5 @@
-// chatd's request routing and header/body extraction (http_route.h), moved out of chatd.cc's
-// HttpSession unchanged so that it can be tested and fuzzed without a socket.
+// chatd's request routing and header/body extraction (http_route.h), moved out of HttpSession
+// (chatd/http_session.cc) unchanged so that it can be tested and fuzzed without a socket.
 #include "real-transport/http_route.h"
 
 #include <utility>

@@ -3,8 +3,9 @@
 //
 // These are pure functions of a parsed Beast request: no socket, clock, key, database or node is
 // involved, so unit tests and fuzz/chatd_request_fuzz.cc drive them in-process with the same
-// bytes a client would send. chatd.cc's HttpSession calls them and then does what the route
-// says (authenticate, answer, hand a message to the core). docs/chatd.md lists the endpoints.
+// bytes a client would send. HttpSession (chatd/http_session.h) calls them and then does what
+// the route says (authenticate, answer, hand a message to the core). docs/chatd.md lists the
+// endpoints.
 #ifndef CHATLAB_REAL_TRANSPORT_HTTP_ROUTE_H_
 #define CHATLAB_REAL_TRANSPORT_HTTP_ROUTE_H_
 

@@ -1,4 +1,4 @@
-#include "real-transport/storage.h"
+#include "real-transport/storage/sqlite_storage.h"
 
 #include <sqlite3.h>
 
@@ -54,7 +54,7 @@ class Stmt {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Storage>> Storage::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::string& path) {
   sqlite3* db = nullptr;
   const int rc = sqlite3_open_v2(
       path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -63,7 +63,7 @@ absl::StatusOr<std::unique_ptr<Storage>> Storage::Open(const std::string& path) 
     sqlite3_close(db);
     return absl::FailedPreconditionError(absl::StrCat("cannot open ", path, ": ", reason));
   }
-  std::unique_ptr<Storage> storage(new Storage(db));
+  std::unique_ptr<SqliteStorage> storage(new SqliteStorage(db));
   sqlite3_busy_timeout(db, 5000);
   for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL"}) {
     if (absl::Status s = storage->Exec(pragma); !s.ok()) {
@@ -83,7 +83,7 @@ absl::StatusOr<std::unique_ptr<Storage>> Storage::Open(const std::string& path) 
   return storage;
 }
 
-Storage::~Storage() {
+SqliteStorage::~SqliteStorage() {
   for (sqlite3_stmt* s : {insert_private_, insert_group_, join_group_, join_user_, leave_group_,
                           leave_user_, receipt_, aggregate_}) {
     sqlite3_finalize(s);
@@ -91,11 +91,11 @@ Storage::~Storage() {
   sqlite3_close(db_);
 }
 
-absl::Status Storage::Error(const char* what) const {
+absl::Status SqliteStorage::Error(const char* what) const {
   return absl::InternalError(absl::StrCat(what, ": ", sqlite3_errmsg(db_)));
 }
 
-absl::Status Storage::Exec(const char* sql) {
+absl::Status SqliteStorage::Exec(const char* sql) {
   char* message = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &message) != SQLITE_OK) {
     std::string reason = message != nullptr ? message : "unknown error";
@@ -105,7 +105,7 @@ absl::Status Storage::Exec(const char* sql) {
   return absl::OkStatus();
 }
 
-absl::Status Storage::Prepare() {
+absl::Status SqliteStorage::Prepare() {
   const std::pair<sqlite3_stmt**, const char*> statements[] = {
       {&insert_private_,
        "INSERT OR REPLACE INTO private_chat VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
@@ -127,7 +127,7 @@ absl::Status Storage::Prepare() {
   return absl::OkStatus();
 }
 
-absl::Status Storage::Write(const PersistRecord& record) {
+absl::Status SqliteStorage::Write(const PersistRecord& record) {
   sqlite3_stmt* stmts[2] = {nullptr, nullptr};
   if (const auto* p = std::get_if<PersistMessage>(&record)) {
     const ChatMessage& m = p->message;
@@ -167,8 +167,7 @@ absl::Status Storage::Write(const PersistRecord& record) {
     sqlite3_bind_int64(s, 3, S(a.up_to));
     stmts[0] = s;
   } else {
-    // chatd runs no batch writer (it refuses write_path = batched): nothing else persists.
-    return absl::InvalidArgumentError("storage: a batch writer's record has no table here");
+    return CheckHasTable(record);  // a batch writer's record: refused
   }
   for (sqlite3_stmt* s : stmts) {
     if (s == nullptr) continue;
@@ -180,7 +179,7 @@ absl::Status Storage::Write(const PersistRecord& record) {
   return absl::OkStatus();
 }
 
-absl::Status Storage::Commit(const std::vector<PersistRecord>& records) {
+absl::Status SqliteStorage::Commit(const std::vector<PersistRecord>& records) {
   if (records.empty()) return absl::OkStatus();
   if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
   for (const PersistRecord& r : records) {
@@ -196,9 +195,9 @@ absl::Status Storage::Commit(const std::vector<PersistRecord>& records) {
   return absl::OkStatus();
 }
 
-absl::Status Storage::Checkpoint() { return Exec("PRAGMA wal_checkpoint(TRUNCATE)"); }
+absl::Status SqliteStorage::Checkpoint() { return Exec("PRAGMA wal_checkpoint(TRUNCATE)"); }
 
-absl::Status Storage::Load(const std::function<absl::Status(const PersistRecord&)>& restore) {
+absl::Status SqliteStorage::Load(const Restore& restore) {
   Stmt messages(db_,
                 "SELECT 1, user_low, user_high, message_id, prev_msg_id, sender, client_msg_id, "
                 "sent_at_us, body, seq FROM private_chat UNION ALL "
@@ -232,7 +231,9 @@ absl::Status Storage::Load(const std::function<absl::Status(const PersistRecord&
   }
   if (rc != SQLITE_DONE) return Error("load memberships");
 
-  Stmt receipts(db_, "SELECT conv_type, conv_low, conv_high, reader, kind, up_to FROM receipts");
+  Stmt receipts(db_,
+                "SELECT conv_type, conv_low, conv_high, reader, kind, up_to FROM receipts "
+                "ORDER BY 1, 2, 3, 4, 5");
   while ((rc = sqlite3_step(receipts.get())) == SQLITE_ROW) {
     sqlite3_stmt* s = receipts.get();
     PersistWatermark w;
@@ -246,7 +247,7 @@ absl::Status Storage::Load(const std::function<absl::Status(const PersistRecord&
   }
   if (rc != SQLITE_DONE) return Error("load receipts");
 
-  Stmt aggregates(db_, "SELECT group_id, kind, up_to FROM receipt_aggregates");
+  Stmt aggregates(db_, "SELECT group_id, kind, up_to FROM receipt_aggregates ORDER BY 1, 2");
   while ((rc = sqlite3_step(aggregates.get())) == SQLITE_ROW) {
     sqlite3_stmt* s = aggregates.get();
     PersistAggregate a;

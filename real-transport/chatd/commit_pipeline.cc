@@ -1,0 +1,136 @@
+#include "real-transport/chatd/commit_pipeline.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <variant>
+
+namespace chatlab::real {
+
+// The storage thread: commits submitted batches one at a time, in order, and reports each.
+// Stopping (the destructor) lets it commit every batch already submitted, then joins it.
+class CommitThread {
+ public:
+  using Done = std::function<void(uint64_t batch, absl::Status status, double seconds)>;
+  CommitThread(Storage& storage, Done done) : storage_(storage), done_(std::move(done)) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~CommitThread() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+  }
+  void Submit(uint64_t batch, std::vector<PersistRecord> records) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      jobs_.push_back({batch, std::move(records)});
+    }
+    cv_.notify_one();
+  }
+
+ private:
+  struct Job {
+    uint64_t batch;
+    std::vector<PersistRecord> records;
+  };
+  void Loop() {
+    for (;;) {
+      Job job;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      const auto start = std::chrono::steady_clock::now();
+      absl::Status status = storage_.Commit(job.records);
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      done_(job.batch, std::move(status), seconds);
+    }
+  }
+
+  Storage& storage_;
+  Done done_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> jobs_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+CommitPipeline::CommitPipeline(Storage& storage, host::NodeEnv& env, Post post, Fatal fatal)
+    : storage_(storage), env_(env), post_(std::move(post)), fatal_(std::move(fatal)) {
+  thread_ = std::make_unique<CommitThread>(
+      storage_, [this](uint64_t batch, absl::Status status, double seconds) {
+        post_([this, batch, status = std::move(status), seconds] {
+          OnCommitted(batch, status, seconds);
+        });
+      });
+}
+
+CommitPipeline::~CommitPipeline() { Stop(); }
+
+void CommitPipeline::Stop() { thread_.reset(); }
+
+bool CommitPipeline::Gated(NodeId node) const {
+  const auto it = newest_batch_.find(node);
+  return it != newest_batch_.end() && it->second > durable_batch_;
+}
+
+void CommitPipeline::Apply(NodeId from, Effects& effects) {
+  bool persisted = false;
+  for (Effect& e : effects) {
+    if (auto* p = std::get_if<Persist>(&e)) {
+      open_.push_back(std::move(p->record));
+      newest_batch_[from] = open_batch_;
+      persisted = true;
+    } else if (Gated(from)) {
+      held_.push_back(Held{newest_batch_.at(from), from, std::move(e)});
+    } else {
+      host::Dispatch(from, e, env_);
+    }
+  }
+  if (persisted) MaybeCommit();
+}
+
+void CommitPipeline::MaybeCommit() {
+  if (committing_ || failed_ || open_.empty()) return;
+  committing_ = true;
+  stats_.records += open_.size();
+  thread_->Submit(open_batch_++, std::move(open_));
+  open_.clear();
+}
+
+void CommitPipeline::OnCommitted(uint64_t batch, const absl::Status& status, double seconds) {
+  committing_ = false;
+  if (!status.ok()) {
+    failed_ = true;
+    fatal_(status);
+    return;
+  }
+  stats_.commits++;
+  stats_.commit_latency.Observe(seconds);
+  durable_batch_ = batch;
+  // Take the released effects out first: carrying one out may hold new ones.
+  std::vector<Held> released;
+  std::deque<Held> kept;
+  for (Held& h : held_) {
+    if (h.batch <= batch) {
+      released.push_back(std::move(h));
+    } else {
+      kept.push_back(std::move(h));
+    }
+  }
+  held_ = std::move(kept);
+  for (Held& h : released) host::Dispatch(h.from, h.effect, env_);
+  MaybeCommit();
+}
+
+}  // namespace chatlab::real

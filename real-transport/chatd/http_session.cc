@@ -1,0 +1,204 @@
+#include "real-transport/chatd/http_session.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "real-transport/chatd/ws_session.h"
+#include "real-transport/json_codec.h"
+#include "real-transport/util.h"
+
+namespace chatlab::real {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+// {"error": message}
+std::string ErrorJson(std::string message) { return Json{{"error", std::move(message)}}.dump(); }
+
+}  // namespace
+
+// ---- HttpSession -------------------------------------------------------------------------------
+
+void HttpSession::Respond(http::status status, std::string body, std::string_view type) {
+  using Response = http::response<http::string_body>;
+  auto res = std::make_shared<Response>(status, version_);
+  res->set(http::field::server, "chatd");
+  res->set(http::field::content_type, type);
+  res->keep_alive(keep_alive_);
+  res->body() = std::move(body);
+  res->prepare_payload();
+  http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+    if (ec || !res->keep_alive()) {
+      beast::error_code ignored;
+      self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      return;
+    }
+    self->DoRead();
+  });
+}
+
+void HttpSession::DoRead() {
+  parser_.emplace();
+  parser_->header_limit(kHttpHeaderBytesMax);
+  stream_.expires_after(kHttpIdleTimeout);
+  http::async_read_header(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            if (ec) return;
+                            self->OnHeader();
+                          });
+}
+
+void HttpSession::OnHeader() {
+  const auto target = parser_->get().target();
+  parser_->body_limit(RequestBodyBytesMax(std::string_view(target.data(), target.size()),
+                                          host_.options().http_body_bytes_max));
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, size_t) {
+                     if (ec == http::error::body_limit) {
+                       self->keep_alive_ = false;
+                       return self->Respond(http::status::payload_too_large,
+                                            R"({"error":"body over http_body_bytes_max"})");
+                     }
+                     if (ec) return;
+                     self->OnRequest(self->parser_->release());
+                   });
+}
+
+absl::StatusOr<UserId> HttpSession::Authenticate(const HttpRequest& req, std::string_view query) {
+  const std::string_view token = RequestToken(req, query);
+  if (token.empty()) return absl::UnauthenticatedError("no token: log in at POST /login");
+  return host_.VerifyToken(token);
+}
+
+void HttpSession::Unauthorized(const absl::Status& why) {
+  host_.metrics().http_unauthorized++;
+  Respond(http::status::unauthorized, ErrorJson(std::string(why.message())));
+}
+
+void HttpSession::OnRequest(HttpRequest req) {
+  host_.metrics().http_requests++;
+  version_ = req.version();
+  keep_alive_ = req.keep_alive();
+  const Route route = RouteRequest(req);
+  switch (route.endpoint) {
+    case Endpoint::kWebSocket:
+      return Upgrade(std::move(req), route.query);
+    case Endpoint::kHealth:
+      return host_.draining()
+                 ? Respond(http::status::service_unavailable, "draining\n", "text/plain")
+                 : Respond(http::status::ok, "ok\n", "text/plain");
+    case Endpoint::kMetrics:
+      return Respond(http::status::ok, host_.RenderMetrics(), "text/plain; version=0.0.4");
+    case Endpoint::kNode:
+      return Node(req);
+    case Endpoint::kLogin:
+      return Login(req.body());
+    case Endpoint::kApiUser:
+    case Endpoint::kApiCall:
+    case Endpoint::kApiUnknown:
+      return Api(route, req);
+    case Endpoint::kNotFound:
+      break;
+  }
+  Respond(http::status::not_found, R"({"error":"no such endpoint"})");
+}
+
+void HttpSession::Upgrade(HttpRequest req, std::string_view query) {
+  auto user = Authenticate(req, query);
+  if (!user.ok()) return Unauthorized(user.status());
+  if (host_.draining() || host_.open_connections() >= host_.options().connections_max) {
+    host_.metrics().connections_refused++;
+    keep_alive_ = false;
+    return Respond(http::status::service_unavailable,
+                   ErrorJson(absl::StrCat("at connections_max=", host_.options().connections_max)));
+  }
+  host_.metrics().connections_total++;
+  std::make_shared<WsSession>(host_, std::move(stream_), *user)->Start(std::move(req));
+}
+
+void HttpSession::Login(const std::string& body) {
+  absl::StatusOr<LoginRequest> login = ParseLogin(body);
+  if (!login.ok()) {
+    return Respond(http::status::bad_request,
+                   R"({"error":"expected {\"user\": \"name\", \"password\": \"...\"}"})");
+  }
+  std::string name = std::move(login->user);
+  std::string password = std::move(login->password);
+  asio::post(host_.auth_pool(), [self = shared_from_this(), name, password] {
+    absl::StatusOr<UserId> user = self->host_.users().Verify(name, password);
+    asio::post(self->host_.io(), [self, name, user] {
+      SessionHost& host = self->host_;
+      if (!user.ok()) {
+        host.metrics().logins_failed++;
+        host.Log(LogLevel::kInfo, "login_failed", {{"user", name}});
+        return self->Respond(http::status::unauthorized,
+                             ErrorJson(std::string(user.status().message())));
+      }
+      host.metrics().logins++;
+      const TimeUs expires = NowUs() + TimeUs{host.options().token_ttl_s} * kUsPerSecond;
+      self->Respond(http::status::ok, Json{{"token", host.key().Mint(*user, expires)},
+                                           {"user_id", std::to_string(user->value)},
+                                           {"expires_at_us", std::to_string(expires)}}
+                                          .dump());
+    });
+  });
+}
+
+void HttpSession::Api(const Route& route, HttpRequest& req) {
+  auto user = Authenticate(req, "");
+  if (!user.ok()) return Unauthorized(user.status());
+  if (route.endpoint == Endpoint::kApiUser) {
+    std::string name(route.user_name);
+    asio::post(host_.auth_pool(), [self = shared_from_this(), name] {
+      absl::StatusOr<UserId> found = self->host_.users().Find(name);
+      asio::post(self->host_.io(), [self, name, found] {
+        if (!found.ok())
+          return self->Respond(http::status::not_found, R"({"error":"no such user"})");
+        self->Respond(http::status::ok,
+                      Json{{"user", name}, {"user_id", std::to_string(found->value)}}.dump());
+      });
+    });
+    return;
+  }
+  if (route.endpoint != Endpoint::kApiCall) {
+    return Respond(http::status::not_found, R"({"error":"no such call"})");
+  }
+  auto waiter = std::make_shared<WebWaiter>(shared_from_this());
+  absl::StatusOr<Message> m = FromJsonAs(route.message_type, req.body(), host_.json_limits());
+  if (!m.ok()) return host_.WebCallFrameError(*user, m.status(), waiter);
+  host_.WebCall(*user, *m, waiter);
+}
+
+void HttpSession::Node(HttpRequest& req) {
+  absl::StatusOr<NodeHeaders> h = ParseNodeHeaders(req);
+  const bool authentic =
+      h.ok() && TokenKey::MacEqual(
+                    h->mac, host_.key().Mac(absl::StrCat(h->from, "|", h->to, "|", req.body())));
+  if (!authentic) {
+    host_.metrics().http_unauthorized++;
+    host_.Log(LogLevel::kWarn, "node_request_unauthenticated",
+              {{"from", std::string(req["X-Chatlab-From"])}});
+    return Respond(http::status::unauthorized, R"({"error":"bad node authentication"})");
+  }
+  absl::Status s = host_.OnNodeFrame(NodeId(h->from_id), NodeId(h->to_id), req.body());
+  if (!s.ok()) return Respond(http::status::bad_request, ErrorJson(std::string(s.message())));
+  Respond(http::status::no_content, "");
+}
+
+// ---- WebWaiter ---------------------------------------------------------------------------------
+
+void WebWaiter::Push(const Message& m) {
+  if (!http_) return;
+  http_->Respond(http::status::ok, ToJson(m));
+  http_.reset();
+}
+
+void WebWaiter::CloseFromServer(bool /*going_away*/) {
+  if (http_) http_->Respond(http::status::service_unavailable, R"({"error":"closed"})");
+  http_.reset();
+}
+
+}  // namespace chatlab::real

@@ -1,0 +1,83 @@
+// One accepted TCP connection: HTTP/1.1 requests, one at a time (keep-alive), until it closes
+// or upgrades to a WebSocket.
+//
+// Which endpoint a request is for, and the token, node headers or login it carries, are read by
+// the pure functions of http_route.h (fuzzed without a socket); HttpSession acts on the route:
+//   /ws          checks the token and connections_max, then hands the stream to a WsSession;
+//   /login       verifies the password on the auth thread and mints a token;
+//   /api/...     a web call: the host runs it on a web session, and the WebWaiter below
+//                answers the HTTP request with the core's first message to that session;
+//   /node        checks the MAC and hands the frame to the host (204, or 400 naming why);
+//   /healthz, /metrics.
+// Limits: headers up to kHttpHeaderBytesMax, bodies up to the limit of their target (413
+// beyond), and a keep-alive connection idle for kHttpIdleTimeout is closed.
+//
+// Threading: the io_context thread; password hashing and user lookups are posted to the auth
+// pool and their answers posted back.
+#ifndef CHATLAB_REAL_TRANSPORT_CHATD_HTTP_SESSION_H_
+#define CHATLAB_REAL_TRANSPORT_CHATD_HTTP_SESSION_H_
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "core/messages.h"
+#include "core/types.h"
+#include "real-transport/asio.h"
+#include "real-transport/chatd/session_host.h"
+#include "real-transport/http_route.h"
+
+namespace chatlab::real {
+
+// Keep-alive HTTP connections idle longer than this are closed.
+inline constexpr auto kHttpIdleTimeout = std::chrono::seconds(120);
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(SessionHost& host, boost::asio::ip::tcp::socket socket)
+      : host_(host), stream_(std::move(socket)) {}
+  void Start() { DoRead(); }
+
+  // Answers the current request; then reads the next one, or shuts the connection down when it
+  // is not kept alive.
+  void Respond(boost::beast::http::status status, std::string body,
+               std::string_view type = "application/json");
+
+ private:
+  void DoRead();
+  void OnHeader();
+  void OnRequest(HttpRequest req);
+  void Upgrade(HttpRequest req, std::string_view query);
+  void Api(const Route& route, HttpRequest& req);
+  void Login(const std::string& body);
+  void Node(HttpRequest& req);
+  absl::StatusOr<UserId> Authenticate(const HttpRequest& req, std::string_view query);
+  // 401 with the reason of a refused token.
+  void Unauthorized(const absl::Status& why);
+
+  SessionHost& host_;
+  boost::beast::tcp_stream stream_;
+  boost::beast::flat_buffer buffer_;
+  std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+};
+
+// A web session's answer goes back as the HTTP response: the first message pushed, or 503 if
+// the session closes first.
+class WebWaiter : public ClientSink {
+ public:
+  explicit WebWaiter(std::shared_ptr<HttpSession> http) : http_(std::move(http)) {}
+  void Push(const Message& m) override;
+  void CloseFromServer(bool going_away) override;
+
+ private:
+  std::shared_ptr<HttpSession> http_;  // null once answered
+};
+
+}  // namespace chatlab::real
+
+#endif  // CHATLAB_REAL_TRANSPORT_CHATD_HTTP_SESSION_H_

@@ -1,0 +1,140 @@
+#include "real-transport/chatd/peer_link.h"
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace chatlab::real {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = boost::asio::ip::tcp;
+
+// A connect to a peer taking longer than this fails (the item is dropped).
+constexpr auto kPeerConnectTimeout = std::chrono::seconds(5);
+// One request and its response taking longer than this fail.
+constexpr auto kPeerRequestTimeout = std::chrono::seconds(10);
+
+}  // namespace
+
+// ---- PeerLink ----------------------------------------------------------------------------------
+
+void PeerLink::Enqueue(PeerConn::Item item) {
+  if (queue_.size() >= context_.options().node_queue_max) {
+    context_.metrics().node_messages_dropped++;
+    return;
+  }
+  queue_.push_back(std::move(item));
+  if (!idle_.empty()) {
+    auto conn = idle_.back();
+    idle_.pop_back();
+    conn->Next();
+  } else {
+    Connect();
+  }
+}
+
+std::optional<PeerConn::Item> PeerLink::Pop() {
+  if (queue_.empty()) return std::nullopt;
+  PeerConn::Item item = std::move(queue_.front());
+  queue_.pop_front();
+  return item;
+}
+
+void PeerLink::Retry(PeerConn::Item item) {
+  queue_.push_front(std::move(item));
+  Connect();
+}
+
+void PeerLink::Connect() {
+  if (conns_ >= context_.options().peer_connections_max) return;
+  conns_++;
+  std::make_shared<PeerConn>(context_, shared_from_this(), endpoint_)->Next();
+}
+
+// ---- PeerConn ----------------------------------------------------------------------------------
+
+PeerConn::PeerConn(ChatdContext& context, std::shared_ptr<PeerLink> link, tcp::endpoint endpoint)
+    : context_(context), link_(std::move(link)), endpoint_(endpoint), stream_(context.io()) {}
+
+void PeerConn::Next() {
+  item_ = link_->Pop();
+  if (!item_) {
+    link_->Idle(shared_from_this());
+    return;
+  }
+  if (connected_) {
+    Send();
+    return;
+  }
+  stream_.expires_after(kPeerConnectTimeout);
+  stream_.async_connect(endpoint_, [self = shared_from_this()](beast::error_code ec) {
+    if (ec) return self->Fail(ec);
+    self->connected_ = true;
+    beast::error_code nodelay_ec;
+    self->stream_.socket().set_option(tcp::no_delay(true), nodelay_ec);
+    self->Send();
+  });
+}
+
+void PeerConn::Send() {
+  request_ = {};
+  request_.method(http::verb::post);
+  request_.target("/node");
+  request_.version(11);
+  request_.set(http::field::host, endpoint_.address().to_string());
+  request_.set(http::field::content_type, "application/octet-stream");
+  const std::string from = std::to_string(item_->from.value);
+  const std::string to = std::to_string(item_->to.value);
+  request_.set("X-Chatlab-From", from);
+  request_.set("X-Chatlab-To", to);
+  request_.set("X-Chatlab-Mac", context_.key().Mac(absl::StrCat(from, "|", to, "|", item_->bytes)));
+  request_.keep_alive(true);
+  request_.body() = std::move(item_->bytes);
+  in_request_ = true;
+  request_.prepare_payload();
+  stream_.expires_after(kPeerRequestTimeout);
+  http::async_write(stream_, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    if (ec) return self->Fail(ec);
+    self->response_ = {};
+    http::async_read(self->stream_, self->buffer_, self->response_,
+                     [self](beast::error_code ec2, size_t) {
+                       if (ec2) return self->Fail(ec2);
+                       self->in_request_ = false;
+                       self->context_.metrics().node_messages_sent++;
+                       if (self->response_.result() != http::status::no_content) {
+                         self->context_.metrics().node_messages_rejected++;
+                       }
+                       self->item_.reset();
+                       if (!self->response_.keep_alive()) {
+                         beast::error_code ignored;
+                         self->stream_.socket().close(ignored);
+                         self->connected_ = false;
+                       }
+                       self->Next();
+                     });
+  });
+}
+
+void PeerConn::Fail(beast::error_code ec) {
+  beast::error_code ignored;
+  stream_.socket().close(ignored);
+  connected_ = false;
+  link_->Gone();
+  if (item_ && item_->attempts == 0 && in_request_) {
+    // A kept-alive connection the peer closed: try once more on a fresh one. (A failed connect
+    // is not retried: the peer is down, and node messages are best effort.)
+    item_->attempts = 1;
+    item_->bytes = std::move(request_.body());
+    in_request_ = false;
+    link_->Retry(std::move(*item_));
+    return;
+  }
+  context_.metrics().node_messages_dropped++;
+  context_.Log(LogLevel::kDebug, "node_send_failed",
+               {{"process", link_->process()}, {"error", ec.message()}});
+}
+
+}  // namespace chatlab::real

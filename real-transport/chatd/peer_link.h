@@ -1,0 +1,97 @@
+// Peer links: node messages to another chatd process, as POST /node requests.
+//
+// One PeerLink per other process of the cluster holds a FIFO of encoded node messages and up to
+// peer_connections_max keep-alive HTTP connections (PeerConn) that take items from it, one
+// request at a time each. Node traffic is best effort (core/effects.h SendToNode), so:
+//   * beyond node_queue_max queued items a new one is dropped (counted);
+//   * a failed connect drops the item (the peer is down); a request that fails on a kept-alive
+//     connection the peer has closed is retried once on a fresh connection;
+//   * with several connections, messages to one peer may arrive reordered.
+// Each request carries X-Chatlab-From, X-Chatlab-To and X-Chatlab-Mac, the HMAC of
+// "from|to|body" under the cluster key (docs/chatd.md, "Authentication").
+//
+// Threading: the io_context thread only. Links live as long as the environment; a connection
+// lives while an operation holds it (shared_from_this).
+#ifndef CHATLAB_REAL_TRANSPORT_CHATD_PEER_LINK_H_
+#define CHATLAB_REAL_TRANSPORT_CHATD_PEER_LINK_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/types.h"
+#include "real-transport/asio.h"
+#include "real-transport/chatd/session_host.h"
+
+namespace chatlab::real {
+
+class PeerLink;
+
+// One keep-alive connection to a peer process.
+class PeerConn : public std::enable_shared_from_this<PeerConn> {
+ public:
+  struct Item {
+    NodeId from;
+    NodeId to;
+    std::string bytes;  // the core codec frame
+    int attempts = 0;   // 1 once retried on a fresh connection
+  };
+  PeerConn(ChatdContext& context, std::shared_ptr<PeerLink> link,
+           boost::asio::ip::tcp::endpoint endpoint);
+  // Takes the next item of the link and sends it (connecting first if needed), or goes idle.
+  void Next();
+
+ private:
+  void Send();
+  void Fail(boost::beast::error_code ec);
+
+  ChatdContext& context_;
+  std::shared_ptr<PeerLink> link_;
+  boost::asio::ip::tcp::endpoint endpoint_;
+  boost::beast::tcp_stream stream_;
+  bool connected_ = false;
+  // True while item_'s bytes are in request_ (written or being written).
+  bool in_request_ = false;
+  std::optional<Item> item_;
+  boost::beast::flat_buffer buffer_;
+  boost::beast::http::request<boost::beast::http::string_body> request_;
+  boost::beast::http::response<boost::beast::http::string_body> response_;
+};
+
+// The queue of node messages to one peer process and its connections.
+class PeerLink : public std::enable_shared_from_this<PeerLink> {
+ public:
+  PeerLink(ChatdContext& context, int process, boost::asio::ip::tcp::endpoint endpoint)
+      : context_(context), process_(process), endpoint_(endpoint) {}
+  // Queues one message (or drops it at node_queue_max) and wakes or opens a connection.
+  void Enqueue(PeerConn::Item item);
+
+  // ---- For its connections ----
+  std::optional<PeerConn::Item> Pop();
+  void Idle(std::shared_ptr<PeerConn> conn) { idle_.push_back(std::move(conn)); }
+  void Gone() { conns_--; }
+  // An item whose kept-alive connection failed: first in line again, on a fresh connection.
+  void Retry(PeerConn::Item item);
+
+  size_t depth() const { return queue_.size(); }
+  // Items queued, or a connection in the middle of a request (drain waits for neither).
+  bool busy() const { return !queue_.empty() || idle_.size() < conns_; }
+  int process() const { return process_; }
+
+ private:
+  void Connect();
+
+  ChatdContext& context_;
+  int process_;
+  boost::asio::ip::tcp::endpoint endpoint_;
+  std::deque<PeerConn::Item> queue_;
+  std::vector<std::shared_ptr<PeerConn>> idle_;
+  uint32_t conns_ = 0;  // open or opening. Invariant: <= options().peer_connections_max
+};
+
+}  // namespace chatlab::real
+
+#endif  // CHATLAB_REAL_TRANSPORT_CHATD_PEER_LINK_H_

@@ -1,0 +1,153 @@
+#include "real-transport/chatd/ws_session.h"
+
+#include <optional>
+#include <string_view>
+#include <utility>
+#include <variant>
+
+#include "real-transport/json_codec.h"
+#include "real-transport/util.h"
+
+namespace chatlab::real {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+
+}  // namespace
+
+WsSession::WsSession(SessionHost& host, beast::tcp_stream stream, UserId user)
+    : host_(host), ws_(std::move(stream)), user_(user) {
+  host_.ConnectionOpened();
+}
+
+WsSession::~WsSession() { host_.ConnectionClosed(); }
+
+void WsSession::Start(http::request<http::string_body> request) {
+  beast::get_lowest_layer(ws_).expires_never();
+  ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+  ws_.read_message_max(0);  // frames are bounded by the pieces read below, not by Beast
+  ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
+    if (ec) return;
+    auto session = self->host_.OpenWsSession(self->user_, self);
+    if (!session.ok()) {
+      self->dead_ = true;
+      self->ws_.async_close(websocket::close_code::try_again_later, [self](beast::error_code) {});
+      return;
+    }
+    self->session_ = *session;
+    self->DoRead();
+  });
+}
+
+void WsSession::Push(const Message& m) {
+  if (dead_ || closing_) return;
+  auto frame = std::make_shared<const std::string>(ToJson(m));
+  if (queue_.size() >= host_.options().send_queue_max ||
+      queued_bytes_ + frame->size() > host_.options().send_queue_bytes_max) {
+    // A slow reader: drop the connection rather than grow memory or break ordering.
+    host_.metrics().connections_dropped_slow++;
+    host_.Log(LogLevel::kWarn, "connection_dropped_slow",
+              {{"session", session_.value},
+               {"user", user_.value},
+               {"queued_frames", queue_.size()},
+               {"queued_bytes", queued_bytes_}});
+    Kill();
+    return;
+  }
+  if (const auto* ack = std::get_if<SendAck>(&m)) {
+    auto it = probes_.find(ack->client_msg_id);
+    if (it != probes_.end()) {
+      host_.metrics().ack_latency.Observe(static_cast<double>(NowUs() - it->second) / 1e6);
+      probes_.erase(it);
+    }
+  }
+  queued_bytes_ += frame->size();
+  queue_.push_back(std::move(frame));
+  if (!writing_) DoWrite();
+}
+
+void WsSession::CloseFromServer(bool going_away) {
+  if (dead_) return;
+  closing_ = true;
+  close_code_ = going_away ? websocket::close_code::going_away : websocket::close_code::normal;
+  if (!writing_) DoClose();
+}
+
+void WsSession::Probe(const Message& m) {
+  if (const auto* send = std::get_if<SendMessage>(&m); send && probes_.size() < kLatencyProbesMax) {
+    probes_[send->client_msg_id] = NowUs();
+  }
+}
+
+void WsSession::DoRead() {
+  ws_.async_read_some(
+      buffer_, kWsReadChunkBytes,
+      [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
+}
+
+void WsSession::OnRead(beast::error_code ec, size_t n) {
+  if (ec) return Gone();
+  frame_bytes_ += n;
+  if (frame_bytes_ > host_.options().frame_bytes_max) {
+    oversized_ = true;
+    buffer_.consume(buffer_.size());
+  }
+  if (ws_.is_message_done()) {
+    const std::string_view payload(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    const bool text = ws_.got_text();
+    std::optional<absl::StatusOr<Message>> decoded;
+    if (!oversized_ && text) {
+      decoded = host_.DecodeFrame(payload);
+      if (decoded->ok()) Probe(**decoded);
+    }
+    host_.OnFrame(session_, user_, text, decoded ? &*decoded : nullptr, frame_bytes_, oversized_);
+    buffer_.consume(buffer_.size());
+    frame_bytes_ = 0;
+    oversized_ = false;
+  }
+  if (!dead_) DoRead();
+}
+
+void WsSession::DoWrite() {
+  writing_ = true;
+  ws_.text(true);
+  ws_.async_write(asio::buffer(*queue_.front()),
+                  [self = shared_from_this()](beast::error_code ec, size_t) {
+                    if (ec) return self->Gone();
+                    self->host_.metrics().frames_out++;
+                    self->queued_bytes_ -= self->queue_.front()->size();
+                    self->queue_.pop_front();
+                    if (!self->queue_.empty()) return self->DoWrite();
+                    self->writing_ = false;
+                    if (self->closing_) self->DoClose();
+                  });
+}
+
+void WsSession::DoClose() {
+  if (close_sent_) return;
+  close_sent_ = true;
+  ws_.async_close(close_code_, [self = shared_from_this()](beast::error_code) { self->Gone(); });
+}
+
+void WsSession::Kill() {
+  beast::error_code ignored;
+  beast::get_lowest_layer(ws_).socket().close(ignored);
+  Gone();
+}
+
+void WsSession::Gone() {
+  if (dead_) return;
+  dead_ = true;
+  if (!writing_) {
+    queue_.clear();
+    queued_bytes_ = 0;
+  }
+  // Posted, never called from inside the effect loop that may have dropped this connection:
+  // the chat server hears of the close as a fresh input.
+  asio::post(host_.io(), [host = &host_, session = session_] { host->OnClientGone(session); });
+}
+
+}  // namespace chatlab::real

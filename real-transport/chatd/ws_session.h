@@ -1,0 +1,78 @@
+// A client's WebSocket: one chat server session (GET /ws, after the token was checked).
+//
+// Reads: frames are read in pieces of kWsReadChunkBytes, so an oversized frame is read to its
+// end and discarded without holding it (memory stays bounded); each complete frame goes to
+// SessionHost::OnFrame, decoded when it is a text frame within frame_bytes_max.
+// Writes: the core's messages are queued as JSON text frames and written one at a time, in
+// order. A queue beyond send_queue_max frames or send_queue_bytes_max bytes is a slow reader:
+// the connection is dropped, never a frame (a session delivers in order or closes;
+// docs/chatd.md, "Limits").
+// Close: from the server (CloseFromServer) after what is queued; from the client or a failure,
+// the host hears of it through a posted OnClientGone.
+//
+// Threading: the io_context thread only; a session lives while an operation holds it.
+#ifndef CHATLAB_REAL_TRANSPORT_CHATD_WS_SESSION_H_
+#define CHATLAB_REAL_TRANSPORT_CHATD_WS_SESSION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+
+#include "absl/container/btree_map.h"
+#include "core/messages.h"
+#include "core/types.h"
+#include "real-transport/asio.h"
+#include "real-transport/chatd/session_host.h"
+
+namespace chatlab::real {
+
+// Bytes read from a WebSocket per read call: an oversized frame is discarded in pieces of this.
+inline constexpr size_t kWsReadChunkBytes = 64 * 1024;
+// Pending SendMessage timestamps kept per connection for the ack-latency metric.
+inline constexpr size_t kLatencyProbesMax = 4096;
+
+class WsSession : public ClientSink, public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(SessionHost& host, boost::beast::tcp_stream stream, UserId user);
+  ~WsSession() override;
+
+  // Completes the upgrade of request, then opens the session with the host and reads.
+  void Start(boost::beast::http::request<boost::beast::http::string_body> request);
+
+  void Push(const Message& m) override;
+  void CloseFromServer(bool going_away) override;
+  size_t queue_depth() const override { return queue_.size(); }
+
+ private:
+  // The ack-latency probe: when a SendMessage came in (metrics only, never a decision).
+  void Probe(const Message& m);
+  void DoRead();
+  void OnRead(boost::beast::error_code ec, size_t n);
+  void DoWrite();
+  void DoClose();
+  void Kill();  // closes the socket now (a slow reader)
+  void Gone();
+
+  SessionHost& host_;
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  UserId user_;
+  SessionId session_;
+  boost::beast::flat_buffer buffer_;
+  size_t frame_bytes_ = 0;  // of the frame being read, discarded pieces included
+  bool oversized_ = false;
+  std::deque<std::shared_ptr<const std::string>> queue_;
+  // Bytes of the frames in queue_. Invariant: <= options.send_queue_bytes_max.
+  uint64_t queued_bytes_ = 0;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool close_sent_ = false;
+  bool dead_ = false;
+  boost::beast::websocket::close_code close_code_ = boost::beast::websocket::close_code::normal;
+  absl::btree_map<ClientMsgId, TimeUs> probes_;
+};
+
+}  // namespace chatlab::real
+
+#endif  // CHATLAB_REAL_TRANSPORT_CHATD_WS_SESSION_H_

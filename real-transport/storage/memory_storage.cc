@@ -1,0 +1,131 @@
+#include "real-transport/storage/memory_storage.h"
+
+#include <algorithm>
+#include <mutex>
+#include <tuple>
+#include <utility>
+#include <variant>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+
+namespace chatlab::real {
+namespace {
+
+// Ids as SQL databases hold them (bit for bit, signed), so keys sort as SqliteStorage's do.
+int64_t S(uint64_t v) { return static_cast<int64_t>(v); }
+uint64_t U(int64_t v) { return static_cast<uint64_t>(v); }
+
+// private_chat (1, user_low, user_high, message_id) and group_chat (2, group, 0, message_id).
+using MessageKey = std::tuple<int, int64_t, int64_t, int64_t>;
+// receipts (conv_type, conv_low, conv_high, reader, kind).
+using WatermarkKey = std::tuple<int, int64_t, int64_t, int64_t, int>;
+// receipt_aggregates (group, kind).
+using AggregateKey = std::pair<int64_t, int>;
+
+MessageKey KeyOf(const ChatMessage& m) {
+  return m.conv.is_group() ? MessageKey{2, S(m.conv.low), 0, S(m.message_id)}
+                           : MessageKey{1, S(m.conv.low), S(m.conv.high), S(m.message_id)};
+}
+
+}  // namespace
+
+struct MemoryStorage::Tables {
+  mutable std::mutex mu;
+  // The chat tables: the message of each key and its insertion sequence, and the same rows by
+  // sequence. Invariant: the two hold the same rows; seq_next > every sequence.
+  absl::btree_map<MessageKey, int64_t> message_seq;
+  absl::btree_map<int64_t, ChatMessage> messages;
+  int64_t seq_next = 1;
+  absl::btree_set<std::pair<int64_t, int64_t>> members;  // (group, user)
+  absl::btree_map<WatermarkKey, int64_t> watermarks;
+  absl::btree_map<AggregateKey, int64_t> aggregates;
+  uint64_t records_committed = 0;
+
+  void Write(const PersistRecord& record) {
+    if (const auto* p = std::get_if<PersistMessage>(&record)) {
+      ChatMessage m = p->message;
+      if (m.conv.is_group()) m.conv = ConversationId::Group(m.conv.group());
+      const auto [it, inserted] = message_seq.try_emplace(KeyOf(m), seq_next);
+      if (!inserted) {  // INSERT OR REPLACE: the row moves to the end of the commit order
+        messages.erase(it->second);
+        it->second = seq_next;
+      }
+      messages[seq_next++] = std::move(m);
+    } else if (const auto* ms = std::get_if<PersistMembership>(&record)) {
+      const std::pair<int64_t, int64_t> key{S(ms->group.value), S(ms->user.value)};
+      if (ms->joined) {
+        members.insert(key);
+      } else {
+        members.erase(key);
+      }
+    } else if (const auto* w = std::get_if<PersistWatermark>(&record)) {
+      const WatermarkKey key{static_cast<int>(w->conv.type), S(w->conv.low), S(w->conv.high),
+                             S(w->reader.value), static_cast<int>(w->kind)};
+      const auto [it, inserted] = watermarks.try_emplace(key, S(w->up_to));
+      if (!inserted) it->second = std::max(it->second, S(w->up_to));
+    } else if (const auto* a = std::get_if<PersistAggregate>(&record)) {
+      const AggregateKey key{S(a->conv.low), static_cast<int>(a->kind)};
+      const auto [it, inserted] = aggregates.try_emplace(key, S(a->up_to));
+      if (!inserted) it->second = std::max(it->second, S(a->up_to));
+    }
+  }
+
+  // What Load replays, in its order (storage.h).
+  std::vector<PersistRecord> Replay() const {
+    std::vector<PersistRecord> out;
+    for (const auto& [seq, m] : messages) out.push_back(PersistMessage{m});
+    for (const auto& [group, user] : members) {
+      out.push_back(PersistMembership{UserId(U(user)), GroupId(U(group)), true});
+    }
+    for (const auto& [key, up_to] : watermarks) {
+      const auto& [type, low, high, reader, kind] = key;
+      out.push_back(
+          PersistWatermark{ConversationId{static_cast<ChannelType>(type), U(low), U(high)},
+                           UserId(U(reader)), static_cast<ReceiptKind>(kind), U(up_to)});
+    }
+    for (const auto& [key, up_to] : aggregates) {
+      out.push_back(PersistAggregate{ConversationId::Group(GroupId(U(key.first))),
+                                     static_cast<ReceiptKind>(key.second), U(up_to)});
+    }
+    return out;
+  }
+};
+
+MemoryStorage::MemoryStorage() : tables_(std::make_shared<Tables>()) {}
+
+MemoryStorage::MemoryStorage(std::shared_ptr<Tables> tables) : tables_(std::move(tables)) {}
+
+std::unique_ptr<MemoryStorage> MemoryStorage::Reopen() const {
+  return std::unique_ptr<MemoryStorage>(new MemoryStorage(tables_));
+}
+
+absl::Status MemoryStorage::Commit(const std::vector<PersistRecord>& records) {
+  for (const PersistRecord& r : records) {
+    if (absl::Status s = CheckHasTable(r); !s.ok()) return s;
+  }
+  std::lock_guard<std::mutex> lock(tables_->mu);
+  for (const PersistRecord& r : records) tables_->Write(r);
+  tables_->records_committed += records.size();
+  return absl::OkStatus();
+}
+
+absl::Status MemoryStorage::Load(const Restore& restore) {
+  std::vector<PersistRecord> replay;
+  {
+    std::lock_guard<std::mutex> lock(tables_->mu);
+    replay = tables_->Replay();
+  }
+  for (const PersistRecord& r : replay) {
+    if (absl::Status s = restore(r); !s.ok()) return s;
+    if (std::holds_alternative<PersistMessage>(r)) messages_loaded_++;
+  }
+  return absl::OkStatus();
+}
+
+uint64_t MemoryStorage::records_committed() const {
+  std::lock_guard<std::mutex> lock(tables_->mu);
+  return tables_->records_committed;
+}
+
+}  // namespace chatlab::real

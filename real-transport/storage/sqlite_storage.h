@@ -1,0 +1,69 @@
+// Storage in SQLite: chatd's disk for the message store (storage.h is the contract).
+//
+// The tables mirror the seed's (docs/chatd.md): private_chat partitioned by the user pair and
+// group_chat by the group, both sorted by message id; group_membership and user_membership,
+// changed in one transaction; receipts and receipt_aggregates. Each message row also holds a
+// global insertion sequence `seq`, by which Load merges the two chat tables back into commit
+// order. The database runs in WAL mode with synchronous = FULL, so Commit returns only once the
+// records survive a power cut.
+//
+// Thread-safety: none (storage.h). The connection is opened without SQLite's own mutex.
+#ifndef CHATLAB_REAL_TRANSPORT_STORAGE_SQLITE_STORAGE_H_
+#define CHATLAB_REAL_TRANSPORT_STORAGE_SQLITE_STORAGE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "core/effects.h"
+#include "real-transport/storage/storage.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace chatlab::real {
+
+class SqliteStorage final : public Storage {
+ public:
+  // Opens (creating if needed) the database file at path. Errors name the file and SQLite's
+  // reason (e.g. FailedPrecondition "cannot open /x/chat.db: unable to open database file").
+  static absl::StatusOr<std::unique_ptr<SqliteStorage>> Open(const std::string& path);
+  ~SqliteStorage() override;
+  SqliteStorage(const SqliteStorage&) = delete;
+  SqliteStorage& operator=(const SqliteStorage&) = delete;
+
+  absl::Status Load(const Restore& restore) override;
+  // One transaction (BEGIN IMMEDIATE ... COMMIT); rolled back on any error.
+  absl::Status Commit(const std::vector<PersistRecord>& records) override;
+  // Folds the WAL into the database file.
+  absl::Status Checkpoint() override;
+  uint64_t messages_loaded() const override { return messages_loaded_; }
+
+ private:
+  explicit SqliteStorage(sqlite3* db) : db_(db) {}
+  absl::Status Exec(const char* sql);
+  absl::Status Prepare();
+  absl::Status Write(const PersistRecord& record);
+  absl::Status Error(const char* what) const;
+
+  sqlite3* db_;
+  // Prepared statements, owned; finalized in the destructor.
+  sqlite3_stmt* insert_private_ = nullptr;
+  sqlite3_stmt* insert_group_ = nullptr;
+  sqlite3_stmt* join_group_ = nullptr;
+  sqlite3_stmt* join_user_ = nullptr;
+  sqlite3_stmt* leave_group_ = nullptr;
+  sqlite3_stmt* leave_user_ = nullptr;
+  sqlite3_stmt* receipt_ = nullptr;
+  sqlite3_stmt* aggregate_ = nullptr;
+  // The insertion sequence of the next message row. Invariant: > every seq in the tables.
+  int64_t seq_next_ = 1;
+  uint64_t messages_loaded_ = 0;
+};
+
+}  // namespace chatlab::real
+
+#endif  // CHATLAB_REAL_TRANSPORT_STORAGE_SQLITE_STORAGE_H_

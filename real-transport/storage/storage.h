@@ -1,0 +1,71 @@
+// The message store's disk: where chatd makes the store's Persist records durable
+// (core/effects.h, "Durability seam") and reads them back on start.
+//
+// An interface, so the database is a choice: SqliteStorage (sqlite_storage.h) is chatd's,
+// MemoryStorage (memory_storage.h) is the same contract in memory, for tests of what sits on top.
+// A new engine (PostgreSQL, ...) implements these four calls and passes
+// tests/real/storage_conformance_test.cc, which runs the same cases against every
+// implementation.
+//
+// What Load replays is the durable STATE, not the log of records committed: the tables keep the
+// latest of everything (docs/chatd.md, "Durability"), so
+//   1. every stored message, once per (conversation, message id): the last one committed with
+//      that key, in commit order (an overwrite, IdScheme::kTimestamp, takes the place of its
+//      last write). Commit order rebuilds the store's dedup index in its FIFO order;
+//   2. every membership that holds now, as joined = true (a leave removes the pair; leaves are
+//      not replayed), ascending by (group, user);
+//   3. every receipt watermark at its greatest committed value, ascending by
+//      (conversation type, low, high, reader, kind);
+//   4. every group aggregate at its greatest committed value, ascending by (group, kind).
+// Keys compare as signed 64-bit integers (how SQL databases hold them). The order of 2-4 does
+// not change the store MessageStore::Restore rebuilds. Known loss, by design of the tables: a
+// group that every member left and that holds no message is not replayed, so it no longer
+// exists after a restart.
+//
+// Only the message store's records have tables. A batch writer's records (PersistQueued,
+// PersistDequeued: its queue is a log, replayed in order) have none, and Commit refuses a batch
+// holding one: chatd refuses write_path = batched for that reason.
+//
+// Thread-safety: an implementation need not be thread-safe. chatd calls Load on its main thread
+// before serving, then Commit only from its storage thread, then Checkpoint after that thread
+// has stopped.
+#ifndef CHATLAB_REAL_TRANSPORT_STORAGE_STORAGE_H_
+#define CHATLAB_REAL_TRANSPORT_STORAGE_STORAGE_H_
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/effects.h"
+
+namespace chatlab::real {
+
+class Storage {
+ public:
+  using Restore = std::function<absl::Status(const PersistRecord&)>;
+
+  virtual ~Storage() = default;
+
+  // Replays every durable record through restore, in the order above. Stops at the first error
+  // restore returns and returns it unchanged; an error of the storage itself is kInternal.
+  virtual absl::Status Load(const Restore& restore) = 0;
+
+  // Makes records durable, all or nothing, and returns once they survive a power cut. On error
+  // nothing of the batch is visible (kInvalidArgument for a record with no table), and the
+  // caller must stop: its memory has run ahead of its disk. An empty batch commits nothing.
+  virtual absl::Status Commit(const std::vector<PersistRecord>& records) = 0;
+
+  // Tidies the storage for a clean shutdown (SQLite folds its WAL into the database file).
+  virtual absl::Status Checkpoint() = 0;
+
+  // Messages replayed by Load so far (restore accepted them).
+  virtual uint64_t messages_loaded() const = 0;
+};
+
+// OK for a record with a table; otherwise the kInvalidArgument Commit returns for it.
+absl::Status CheckHasTable(const PersistRecord& record);
+
+}  // namespace chatlab::real
+
+#endif  // CHATLAB_REAL_TRANSPORT_STORAGE_STORAGE_H_
