@@ -28,7 +28,7 @@ namespace {
 
 struct Flag {
   const char* name;
-  const char* help;
+  std::string help;
   std::function<bool(const std::string&)> set;  // false: the value is invalid
 };
 
@@ -114,12 +114,12 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
       {"drain_timeout_ms", "longest SIGTERM drain", Num(o.drain_timeout_ms)},
       {"token_ttl_s", "login token lifetime", Num(o.token_ttl_s)},
       // Protocol switches and limits (core/config.h).
-      {"forwarding", "direct|buffered|queue",
+      {"forwarding", Choices<ForwardingStrategy>(),
        Enum<ForwardingStrategy>(c.forwarding, &ParseForwardingStrategy)},
-      {"group_delivery", "push|pull|hybrid",
+      {"group_delivery", Choices<GroupDelivery>(),
        Enum<GroupDelivery>(c.group_delivery, &ParseGroupDelivery)},
-      {"id_scheme", "snowflake|timestamp|sequence", Enum<IdScheme>(c.id_scheme, &ParseIdScheme)},
-      {"presence_fanout", "all|short_list",
+      {"id_scheme", Choices<IdScheme>(), Enum<IdScheme>(c.id_scheme, &ParseIdScheme)},
+      {"presence_fanout", Choices<PresenceFanout>(),
        Enum<PresenceFanout>(c.presence_fanout, &ParsePresenceFanout)},
       {"write_path", "direct (batched is refused: chatd does not keep the writer's log)",
        Enum<WritePath>(c.write_path, &ParseWritePath)},

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
+#include "core/config.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "real-transport/auth.h"
@@ -279,7 +280,7 @@ struct Cluster {
   std::vector<std::unique_ptr<Chatd>> servers;
 };
 
-class ChatdClusterTest : public ::testing::TestWithParam<const char*> {};
+class ChatdClusterTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ChatdClusterTest, UsersOnDifferentProcessesChat) {
   Cluster cluster(3, GetParam(), {"alice", "bob"});
@@ -320,8 +321,16 @@ TEST_P(ChatdClusterTest, UsersOnDifferentProcessesChat) {
   ASSERT_TRUE(b2.Next<Deliver>([](const Deliver& m) { return m.message.body == "now local"; }));
 }
 
-INSTANTIATE_TEST_SUITE_P(Forwarding, ChatdClusterTest,
-                         ::testing::Values("direct", "buffered", "queue"));
+// Every forwarding strategy core/config.h names, by its flag value.
+std::vector<std::string> ForwardingNames() {
+  std::vector<std::string> names;
+  for (chatlab::ForwardingStrategy f : chatlab::AllValues<chatlab::ForwardingStrategy>()) {
+    names.emplace_back(chatlab::ForwardingStrategyName(f));
+  }
+  return names;
+}
+
+INSTANTIATE_TEST_SUITE_P(Forwarding, ChatdClusterTest, ::testing::ValuesIn(ForwardingNames()));
 
 // ---- Authentication and authorization
 // ------------------------------------------------------------
