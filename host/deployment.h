@@ -136,8 +136,6 @@ class NodeTable {
   Node& Create(size_t slot);
   // Drops the node's memory (a crash or a stop). Timers armed by it are now stale.
   void Destroy(size_t slot);
-  // Installs a node made elsewhere (chatd restores its store before it starts serving).
-  void Install(size_t slot, std::unique_ptr<Node> node) { nodes_[slot] = std::move(node); }
 
  private:
   const Deployment& deployment_;
