@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "real-transport/storage/sqlite_storage.h"
 
 namespace chatlab::real {
 namespace {
@@ -132,6 +133,7 @@ absl::StatusOr<UserId> TokenKey::Verify(std::string_view token, TimeUs now_us) c
 // ---- Users -----------------------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<Users>> Users::Open(const std::string& path) {
+  if (absl::Status s = CreatePrivateFile(path); !s.ok()) return s;
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
       SQLITE_OK) {

@@ -50,7 +50,8 @@ class TokenKey {
 // The users table (users.db): name -> id, salted PBKDF2 hash, iteration count.
 class Users {
  public:
-  // Opens or creates the database at path (WAL, synchronous = FULL).
+  // Opens or creates (mode 0600: it holds password hashes) the database at path (WAL,
+  // synchronous = FULL).
   static absl::StatusOr<std::unique_ptr<Users>> Open(const std::string& path);
   ~Users();
   Users(const Users&) = delete;

@@ -23,22 +23,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-// One chatd with some users.
-struct Single {
-  explicit Single(const std::vector<std::string>& users, std::vector<std::string> extra = {}) {
-    for (const auto& u : users) AddUser(dir.path(), u);
-    server = std::make_unique<Chatd>(dir.path(), FreePort(), std::move(extra));
-    server->Start();
-  }
-  LoginResult Login(const std::string& name) {
-    auto l = real::Login(server->address(), name, "pw");
-    EXPECT_TRUE(l.ok()) << l.status();
-    return l.ok() ? *l : LoginResult{};
-  }
-  TempDir dir;
-  std::unique_ptr<Chatd> server;
-};
-
 // POST /api/CALL with the JSON of m; the decoded answer (or the HTTP status on failure).
 absl::StatusOr<Message> Api(const HostPort& at, const std::string& token, const std::string& call,
                             const Message& m) {
