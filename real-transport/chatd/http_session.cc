@@ -1,5 +1,6 @@
 #include "real-transport/chatd/http_session.h"
 
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -31,18 +32,34 @@ void HttpSession::Respond(http::status status, std::string body, std::string_vie
   res->body() = std::move(body);
   res->prepare_payload();
   http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-    if (ec || !res->keep_alive()) {
-      beast::error_code ignored;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-      return;
-    }
+    if (ec) return;
+    if (!res->keep_alive()) return self->LingeringClose();
     self->DoRead();
   });
+}
+
+void HttpSession::LingeringClose() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.expires_after(kHttpLingerTimeout);
+  DiscardUntilEof();
+}
+
+void HttpSession::DiscardUntilEof() {
+  buffer_.clear();
+  stream_.async_read_some(buffer_.prepare(kHttpLingerChunkBytes),
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            if (!ec) self->DiscardUntilEof();
+                          });
 }
 
 void HttpSession::DoRead() {
   parser_.emplace();
   parser_->header_limit(kHttpHeaderBytesMax);
+  // No body limit while the header is read: Beast would otherwise refuse a Content-Length over
+  // its default (1 MiB) as the header completes, before OnHeader can answer 413. (Not
+  // boost::none: Boost 1.74 compares the length with the optional, and every length exceeds it.)
+  parser_->body_limit(std::numeric_limits<uint64_t>::max());
   stream_.expires_after(kHttpIdleTimeout);
   http::async_read_header(stream_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code ec, size_t) {
@@ -52,19 +69,29 @@ void HttpSession::DoRead() {
 }
 
 void HttpSession::OnHeader() {
-  const auto target = parser_->get().target();
-  parser_->body_limit(RequestBodyBytesMax(std::string_view(target.data(), target.size()),
-                                          host_.options().http_body_bytes_max));
+  const auto& header = parser_->get();
+  version_ = header.version();
+  const auto target = header.target();
+  const uint64_t limit = RequestBodyBytesMax(std::string_view(target.data(), target.size()),
+                                             host_.options().http_body_bytes_max);
+  // A declared length over the limit is refused before a byte of the body is read; a chunked
+  // body is refused by the parser once it grows past the limit.
+  if (parser_->content_length().value_or(0) > limit) return BodyTooLarge(limit);
+  parser_->body_limit(limit);
   http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, size_t) {
-                     if (ec == http::error::body_limit) {
-                       self->keep_alive_ = false;
-                       return self->Respond(http::status::payload_too_large,
-                                            R"({"error":"body over http_body_bytes_max"})");
-                     }
+                   [self = shared_from_this(), limit](beast::error_code ec, size_t) {
+                     if (ec == http::error::body_limit) return self->BodyTooLarge(limit);
                      if (ec) return;
                      self->OnRequest(self->parser_->release());
                    });
+}
+
+void HttpSession::BodyTooLarge(uint64_t limit) {
+  // The rest of the body is still in the socket: answer, then close (LingeringClose reads and
+  // discards it for a while so the client gets the answer rather than a reset).
+  keep_alive_ = false;
+  Respond(http::status::payload_too_large,
+          ErrorJson(absl::StrCat("request body over ", limit, " bytes (http_body_bytes_max)")));
 }
 
 absl::StatusOr<UserId> HttpSession::Authenticate(const HttpRequest& req, std::string_view query) {

@@ -10,7 +10,8 @@
 //   /node        checks the MAC and hands the frame to the host (204, or 400 naming why);
 //   /healthz, /metrics.
 // Limits: headers up to kHttpHeaderBytesMax, bodies up to the limit of their target (413
-// beyond), and a keep-alive connection idle for kHttpIdleTimeout is closed.
+// naming it, then the connection closes; a declared Content-Length over it is refused before
+// the body is read), and a keep-alive connection idle for kHttpIdleTimeout is closed.
 //
 // Threading: the io_context thread; password hashing and user lookups are posted to the auth
 // pool and their answers posted back.
@@ -18,6 +19,8 @@
 #define CHATLAB_REAL_TRANSPORT_CHATD_HTTP_SESSION_H_
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -34,6 +37,11 @@ namespace chatlab::real {
 
 // Keep-alive HTTP connections idle longer than this are closed.
 inline constexpr auto kHttpIdleTimeout = std::chrono::seconds(120);
+// After an answer that closes the connection (e.g. 413 with the body unread), what the client
+// still sends is read and discarded for up to this long, in chunks of kHttpLingerChunkBytes:
+// closing a socket with unread input resets it, and the client could lose the answer.
+inline constexpr auto kHttpLingerTimeout = std::chrono::seconds(2);
+inline constexpr size_t kHttpLingerChunkBytes = 64 * 1024;
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
@@ -49,6 +57,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
  private:
   void DoRead();
   void OnHeader();
+  // 413 naming the limit, then close.
+  void BodyTooLarge(uint64_t limit);
+  // Shuts the sending side down, then reads and discards until the client closes, at most
+  // kHttpLingerTimeout.
+  void LingeringClose();
+  void DiscardUntilEof();
   void OnRequest(HttpRequest req);
   void Upgrade(HttpRequest req, std::string_view query);
   void Api(const Route& route, HttpRequest& req);

@@ -1,6 +1,7 @@
 // Real-socket tests of what a black-box client found (issue 14): the files chatd creates are
-// readable by their owner only. Like chatd_test.cc, every test starts its own chatd on a free
-// 127.0.0.1 port with a temporary data directory.
+// readable by their owner only, and an oversized HTTP body is answered 413. Like chatd_test.cc,
+// every test starts its own chatd on a free 127.0.0.1 port with a temporary data directory.
+#include <poll.h>
 #include <sys/stat.h>
 
 #include <memory>
@@ -17,6 +18,47 @@ namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
+
+// A raw TCP connection to chatd, for requests no well-behaved client library sends.
+class RawConn {
+ public:
+  explicit RawConn(const HostPort& at) : socket_(io_) {
+    socket_.connect({asio::ip::make_address(at.host), at.port});
+  }
+  bool Send(std::string_view bytes) {
+    boost::system::error_code ec;
+    asio::write(socket_, asio::buffer(bytes.data(), bytes.size()), ec);
+    return !ec;
+  }
+  // Reads what arrives until the server closes the connection or `wait` passes.
+  struct Result {
+    std::string bytes;
+    bool closed = false;
+  };
+  Result ReadUntilClosed(std::chrono::milliseconds wait) {
+    Result r;
+    const auto deadline = Clock::now() + wait;
+    for (;;) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return r;
+      pollfd p{socket_.native_handle(), POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char chunk[4096];
+      boost::system::error_code ec;
+      const size_t n = socket_.read_some(asio::buffer(chunk), ec);
+      r.bytes.append(chunk, n);
+      if (ec) {
+        r.closed = true;
+        return r;
+      }
+    }
+  }
+
+ private:
+  asio::io_context io_;
+  tcp::socket socket_;
+};
 
 // The permission bits of path, or -1 when it does not exist.
 int ModeOf(const std::string& path) {
@@ -48,6 +90,41 @@ TEST(ChatdFilesTest, DataDirDatabasesAndKeyAreReadableByTheOwnerOnly) {
     }
   }
   umask(old_umask);
+}
+
+// ---- HTTP body limit
+// -----------------------------------------------------------------------------
+
+// "HTTP/1.1 413 ..." -> true when the response is a 413 whose JSON error names the limit.
+void Expect413(const RawConn::Result& r) {
+  EXPECT_TRUE(r.bytes.starts_with("HTTP/1.1 413")) << r.bytes;
+  EXPECT_NE(r.bytes.find("http_body_bytes_max"), std::string::npos) << r.bytes;
+  EXPECT_NE(r.bytes.find("\"error\""), std::string::npos) << r.bytes;
+  EXPECT_TRUE(r.closed) << "the connection closes after a 413";
+}
+
+TEST(ChatdHttpTest, BodyOverHttpBodyBytesMaxIsAnswered413ThenClosed) {
+  Single s({"alice"}, {"--http_body_bytes_max", "1000"});
+  const std::string head = "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+  {  // A declared length over the limit, body sent whole.
+    RawConn c(s.server->address());
+    c.Send(absl::StrCat(head, "Content-Length: 5000\r\n\r\n", std::string(5000, 'x')));
+    Expect413(c.ReadUntilClosed(kWait));
+  }
+  {  // A declared length over Beast's own default (1 MiB), body not sent yet.
+    RawConn c(s.server->address());
+    c.Send(absl::StrCat(head, "Content-Length: 2000000\r\n\r\n", std::string(100000, 'x')));
+    Expect413(c.ReadUntilClosed(kWait));
+  }
+  {  // A chunked body growing past the limit.
+    RawConn c(s.server->address());
+    c.Send(absl::StrCat(head, "Transfer-Encoding: chunked\r\n\r\n"));
+    for (int i = 0; i < 3; ++i) c.Send(absl::StrCat("258\r\n", std::string(600, 'x'), "\r\n"));
+    Expect413(c.ReadUntilClosed(kWait));
+  }
+  // A body within the limit is served as before.
+  auto alice = real::Login(s.server->address(), "alice", "pw");
+  EXPECT_TRUE(alice.ok()) << alice.status();
 }
 
 }  // namespace
