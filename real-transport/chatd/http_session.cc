@@ -1,5 +1,6 @@
 #include "real-transport/chatd/http_session.h"
 
+#include <chrono>
 #include <limits>
 #include <utility>
 
@@ -16,6 +17,8 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
 
+std::chrono::milliseconds Ms(uint32_t ms) { return std::chrono::milliseconds(ms); }
+
 // {"error": message}
 std::string ErrorJson(std::string message) { return Json{{"error", std::move(message)}}.dump(); }
 
@@ -31,6 +34,7 @@ void HttpSession::Respond(http::status status, std::string body, std::string_vie
   res->keep_alive(keep_alive_);
   res->body() = std::move(body);
   res->prepare_payload();
+  stream_.expires_after(kHttpWriteTimeout);
   http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
     if (ec) return;
     if (!res->keep_alive()) return self->LingeringClose();
@@ -60,7 +64,18 @@ void HttpSession::DoRead() {
   // its default (1 MiB) as the header completes, before OnHeader can answer 413. (Not
   // boost::none: Boost 1.74 compares the length with the optional, and every length exceeds it.)
   parser_->body_limit(std::numeric_limits<uint64_t>::max());
-  stream_.expires_after(kHttpIdleTimeout);
+  if (std::exchange(first_request_, false) || buffer_.size() > 0) return ReadHeader();
+  stream_.expires_after(Ms(host_.options().http_idle_timeout_ms));
+  stream_.async_read_some(buffer_.prepare(kHttpHeaderBytesMax),
+                          [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            if (ec) return;
+                            self->buffer_.commit(n);
+                            self->ReadHeader();
+                          });
+}
+
+void HttpSession::ReadHeader() {
+  stream_.expires_after(Ms(host_.options().http_header_timeout_ms));
   http::async_read_header(stream_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code ec, size_t) {
                             if (ec) return;
@@ -78,6 +93,7 @@ void HttpSession::OnHeader() {
   // body is refused by the parser once it grows past the limit.
   if (parser_->content_length().value_or(0) > limit) return BodyTooLarge(limit);
   parser_->body_limit(limit);
+  stream_.expires_after(Ms(host_.options().http_body_timeout_ms));
   http::async_read(stream_, buffer_, *parser_,
                    [self = shared_from_this(), limit](beast::error_code ec, size_t) {
                      if (ec == http::error::body_limit) return self->BodyTooLarge(limit);

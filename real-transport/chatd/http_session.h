@@ -11,7 +11,12 @@
 //   /healthz, /metrics.
 // Limits: headers up to kHttpHeaderBytesMax, bodies up to the limit of their target (413
 // naming it, then the connection closes; a declared Content-Length over it is refused before
-// the body is read), and a keep-alive connection idle for kHttpIdleTimeout is closed.
+// the body is read). Deadlines (ChatdOptions): the header must be complete within
+// http_header_timeout_ms of the connection's start (first request) or of its first byte (later
+// requests), the body within http_body_timeout_ms of the header, and a keep-alive connection
+// waits http_idle_timeout_ms for its next request; a missed deadline closes the connection
+// without an answer (a slowloris client trickling bytes gains nothing: the deadline does not
+// move with progress).
 //
 // Threading: the io_context thread; password hashing and user lookups are posted to the auth
 // pool and their answers posted back.
@@ -35,8 +40,8 @@
 
 namespace chatlab::real {
 
-// Keep-alive HTTP connections idle longer than this are closed.
-inline constexpr auto kHttpIdleTimeout = std::chrono::seconds(120);
+// Longest time an answer may take to write (a client that stops reading is closed).
+inline constexpr auto kHttpWriteTimeout = std::chrono::seconds(30);
 // After an answer that closes the connection (e.g. 413 with the body unread), what the client
 // still sends is read and discarded for up to this long, in chunks of kHttpLingerChunkBytes:
 // closing a socket with unread input resets it, and the client could lose the answer.
@@ -55,7 +60,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                std::string_view type = "application/json");
 
  private:
+  // Waits for the next request: on a kept-alive connection with nothing buffered, for its first
+  // byte (http_idle_timeout_ms), then ReadHeader.
   void DoRead();
+  void ReadHeader();
   void OnHeader();
   // 413 naming the limit, then close.
   void BodyTooLarge(uint64_t limit);
@@ -78,6 +86,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
+  bool first_request_ = true;  // the connection's first request is timed from the accept
 };
 
 // A web session's answer goes back as the HTTP response: the first message pushed, or 503 if

@@ -1,6 +1,7 @@
 // Real-socket tests of what a black-box client found (issue 14): the files chatd creates are
-// readable by their owner only, and an oversized HTTP body is answered 413. Like chatd_test.cc,
-// every test starts its own chatd on a free 127.0.0.1 port with a temporary data directory.
+// readable by their owner only, an oversized HTTP body is answered 413, and slow or stalled HTTP
+// reads are cut off at their named deadlines. Like chatd_test.cc, every test starts its own chatd
+// on a free 127.0.0.1 port with a temporary data directory.
 #include <poll.h>
 #include <sys/stat.h>
 
@@ -125,6 +126,64 @@ TEST(ChatdHttpTest, BodyOverHttpBodyBytesMaxIsAnswered413ThenClosed) {
   // A body within the limit is served as before.
   auto alice = real::Login(s.server->address(), "alice", "pw");
   EXPECT_TRUE(alice.ok()) << alice.status();
+}
+
+// ---- HTTP read deadlines
+// -------------------------------------------------------------------------
+
+// Small deadlines, so the test sees them pass; every wait below is bounded well past them.
+const std::vector<std::string> kShortHttpDeadlines = {"--http_header_timeout_ms", "300",
+                                                      "--http_body_timeout_ms",   "300",
+                                                      "--http_idle_timeout_ms",   "300"};
+constexpr auto kDeadline = std::chrono::milliseconds(300);
+constexpr auto kCloseWait = std::chrono::milliseconds(3000);
+
+// How long until the server closes c (kCloseWait when it does not).
+std::chrono::milliseconds TimeToClose(RawConn& c, Clock::time_point since) {
+  if (!c.ReadUntilClosed(kCloseWait).closed) return kCloseWait;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - since);
+}
+
+TEST(ChatdHttpTest, IncompleteHeaderOrBodyAndIdleKeepAliveAreClosedAtTheirDeadlines) {
+  Single s({}, kShortHttpDeadlines);
+  {  // A header that never completes.
+    const auto start = Clock::now();
+    RawConn c(s.server->address());
+    c.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n");
+    const auto took = TimeToClose(c, start);
+    EXPECT_GE(took, kDeadline - std::chrono::milliseconds(50));
+    EXPECT_LT(took, std::chrono::milliseconds(2000));
+  }
+  {  // Slowloris: a byte every 100 ms keeps making progress, and is cut off all the same.
+    const auto start = Clock::now();
+    RawConn c(s.server->address());
+    c.Send("GET /healthz HTTP/1.1\r\nX-Slow: ");
+    bool closed = false;
+    for (int i = 0; i < 20 && !closed; ++i) {
+      c.Send("a");
+      closed = c.ReadUntilClosed(std::chrono::milliseconds(100)).closed;
+    }
+    EXPECT_TRUE(closed);
+    EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1500));
+  }
+  {  // A body that never completes.
+    const auto start = Clock::now();
+    RawConn c(s.server->address());
+    c.Send("POST /login HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{}");
+    EXPECT_LT(TimeToClose(c, start), std::chrono::milliseconds(2000));
+  }
+  {  // A kept-alive connection is answered, then closed when no next request comes.
+    RawConn c(s.server->address());
+    c.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    const RawConn::Result answer = c.ReadUntilClosed(std::chrono::milliseconds(200));
+    EXPECT_TRUE(answer.bytes.starts_with("HTTP/1.1 200")) << answer.bytes;
+    EXPECT_FALSE(answer.closed);
+    EXPECT_LT(TimeToClose(c, Clock::now()), std::chrono::milliseconds(2000));
+  }
+  // The server serves on.
+  auto res = HttpCall(s.server->address(), "GET", "/healthz", "");
+  ASSERT_TRUE(res.ok());
+  EXPECT_EQ(res->status, 200);
 }
 
 }  // namespace
