@@ -233,6 +233,48 @@ TEST(ChatdTest, RetriedSendWithTheSameClientMessageIdIsDeliveredOnce) {
   EXPECT_EQ(std::get<MessagesResult>(*history).messages.size(), 2u);
 }
 
+TEST(ChatdTest, ReusedClientMessageIdForAnotherMessageIsRefused) {
+  Single env({"alice", "bob"});
+  const auto alice = env.Login("alice");
+  const auto bob = env.Login("bob");
+  const auto conv = ConversationId::Direct(alice.user, bob.user);
+  const auto other = ConversationId::Direct(alice.user, UserId(alice.user.value + 100));
+  const auto refused = [](const SendAck& ack) { return ack.code == Code::kInvalidArgument; };
+  {
+    Client a;
+    ASSERT_EQ(a.Connect(env.server->address(), alice.token), "");
+    a.Send(SendMessage{777, conv, 0, "first"});
+    auto ok = a.Next<SendAck>();
+    ASSERT_TRUE(ok.has_value());
+    EXPECT_EQ(ok->code, Code::kOk);
+    // The same id for another body, on the session that just acked it.
+    a.Send(SendMessage{777, conv, 0, "second"});
+    auto no = a.Next<SendAck>();
+    ASSERT_TRUE(no.has_value());
+    EXPECT_EQ(no->code, Code::kInvalidArgument);
+    EXPECT_FALSE(no->duplicate);
+    EXPECT_EQ(no->message_id, kNoMessage);
+  }
+  // From a new connection the store decides: another body or conversation is refused, the
+  // true retry is still OK duplicate with the original id.
+  Client a2;
+  ASSERT_EQ(a2.Connect(env.server->address(), alice.token), "");
+  a2.Send(SendMessage{777, conv, 0, "third"});
+  ASSERT_TRUE(a2.Next<SendAck>(refused));
+  a2.Send(SendMessage{777, other, 0, "first"});
+  ASSERT_TRUE(a2.Next<SendAck>(refused));
+  a2.Send(SendMessage{777, conv, 0, "first"});
+  auto retry = a2.Next<SendAck>();
+  ASSERT_TRUE(retry.has_value());
+  EXPECT_EQ(retry->code, Code::kOk);
+  EXPECT_TRUE(retry->duplicate);
+  auto history = Api(env.server->address(), bob.token, "get_messages", GetMessages{1, conv, 0, 0});
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(std::get<MessagesResult>(*history).messages.size(), 1u);
+  EXPECT_EQ(std::get<MessagesResult>(*history).messages[0].body, "first");
+  EXPECT_EQ(Metric(env.server->address(), "chatlab_store_client_msg_id_reuses_total"), 2);
+}
+
 // ---- A cluster of processes
 // ----------------------------------------------------------------------
 
