@@ -104,6 +104,14 @@ void ChatServer::OnSessionClose(TimeUs now, SessionId session, Effects& out) {
   }
 }
 
+void ChatServer::CloseSessionFor(TimeUs now, SessionId session, Code code, std::string detail,
+                                 Effects& out) {
+  if (!sessions_.contains(session)) return;
+  out.push_back(SendToClient{session, SessionClosed{code, std::move(detail)}});
+  out.push_back(CloseSession{session});
+  OnSessionClose(now, session, out);
+}
+
 void ChatServer::OnMapDisplaced(TimeUs now, const MapDisplaced& m, Effects& out) {
   (void)now;
   auto uit = users_.find(m.user);

@@ -76,6 +76,13 @@ class ChatServer : public Node {
   absl::Status OnWebSessionOpen(TimeUs now, SessionId session, UserId user, Effects& out);
   // The connection closed (client left or the network dropped it). Unknown sessions are ignored.
   void OnSessionClose(TimeUs now, SessionId session, Effects& out);
+  // The environment ends `session` for a reason of its own (it is shutting down: kUnavailable;
+  // the credential the session was opened with expired: kUnauthenticated). The client is told
+  // why (SessionClosed{code, detail}, then CloseSession, as for a displaced session) and the
+  // session is closed as by OnSessionClose (unregistered, reported offline), so the
+  // environment must not call OnSessionClose for it. Unknown sessions are ignored.
+  void CloseSessionFor(TimeUs now, SessionId session, Code code, std::string detail,
+                       Effects& out);
   // A decoded request from the client on `session`. Unknown sessions are ignored.
   void OnClientMessage(TimeUs now, SessionId session, const Message& msg, Effects& out);
   // The client sent bytes that did not decode; the server answers with an ErrorReply naming the

@@ -679,6 +679,11 @@ TEST(ChatdOpsTest, FlagsConfigDataDirAndGracefulShutdown) {
   }
   EXPECT_EQ(server.Kill(SIGTERM), 0);
   EXPECT_TRUE(a.WaitClosed());
+  // The core told the session why before the close (1001).
+  auto closed = a.Next<SessionClosed>(nullptr, std::chrono::milliseconds(100));
+  ASSERT_TRUE(closed.has_value()) << "no SessionClosed before the close";
+  EXPECT_EQ(closed->code, Code::kUnavailable);
+  EXPECT_EQ(closed->detail, "server shutting down");
   EXPECT_NE(server.Log().find("\"event\":\"stopped\""), std::string::npos);
 }
 
