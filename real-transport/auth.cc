@@ -109,7 +109,7 @@ std::string TokenKey::Mint(UserId user, TimeUs expires_at_us) const {
   return absl::StrCat(payload, ".", Mac(payload));
 }
 
-absl::StatusOr<UserId> TokenKey::Verify(std::string_view token, TimeUs now_us) const {
+absl::StatusOr<TokenKey::Verified> TokenKey::Verify(std::string_view token, TimeUs now_us) const {
   const size_t dot = token.rfind('.');
   if (dot == std::string_view::npos || token.size() > 128) {
     return absl::UnauthenticatedError("malformed token");
@@ -127,7 +127,7 @@ absl::StatusOr<UserId> TokenKey::Verify(std::string_view token, TimeUs now_us) c
     return absl::UnauthenticatedError("malformed token");
   }
   if (now_us >= expires) return absl::UnauthenticatedError("token expired");
-  return UserId(user);
+  return Verified{UserId(user), expires};
 }
 
 // ---- Users -----------------------------------------------------------------------------------

@@ -95,6 +95,7 @@ class Chatd::Impl final : public SessionHost, private host::NodeEnv {
   void OnFrame(SessionId session, UserId user, bool text, const absl::StatusOr<Message>* decoded,
                size_t frame_bytes, bool oversized) override;
   void OnClientGone(SessionId session) override;
+  void OnTokenExpired(SessionId session) override;
   void WebCall(UserId user, const Message& request, std::shared_ptr<ClientSink> waiter) override;
   void WebCallFrameError(UserId user, const absl::Status& error,
                          std::shared_ptr<ClientSink> waiter) override;
@@ -497,6 +498,11 @@ void Chatd::Impl::OnClientGone(SessionId session) {
   chat().OnSessionClose(NowUs(), session, out);
   Log(LogLevel::kDebug, "session_closed", {{"session", session.value}});
   Apply(self_, out);
+}
+
+void Chatd::Impl::OnTokenExpired(SessionId session) {
+  Log(LogLevel::kInfo, "session_token_expired", {{"session", session.value}});
+  CloseForReason(session, Code::kUnauthenticated, "token expired: log in again");
 }
 
 void Chatd::Impl::CloseForReason(SessionId session, Code code, std::string detail) {

@@ -110,7 +110,8 @@ void HttpSession::BodyTooLarge(uint64_t limit) {
           ErrorJson(absl::StrCat("request body over ", limit, " bytes (http_body_bytes_max)")));
 }
 
-absl::StatusOr<UserId> HttpSession::Authenticate(const HttpRequest& req, std::string_view query) {
+absl::StatusOr<TokenKey::Verified> HttpSession::Authenticate(const HttpRequest& req,
+                                                              std::string_view query) {
   const std::string_view token = RequestToken(req, query);
   if (token.empty()) return absl::UnauthenticatedError("no token: log in at POST /login");
   return host_.VerifyToken(token);
@@ -150,8 +151,8 @@ void HttpSession::OnRequest(HttpRequest req) {
 }
 
 void HttpSession::Upgrade(HttpRequest req, std::string_view query) {
-  auto user = Authenticate(req, query);
-  if (!user.ok()) return Unauthorized(user.status());
+  auto token = Authenticate(req, query);
+  if (!token.ok()) return Unauthorized(token.status());
   if (host_.draining() || host_.open_connections() >= host_.options().connections_max) {
     host_.metrics().connections_refused++;
     keep_alive_ = false;
@@ -159,7 +160,8 @@ void HttpSession::Upgrade(HttpRequest req, std::string_view query) {
                    ErrorJson(absl::StrCat("at connections_max=", host_.options().connections_max)));
   }
   host_.metrics().connections_total++;
-  std::make_shared<WsSession>(host_, std::move(stream_), *user)->Start(std::move(req));
+  std::make_shared<WsSession>(host_, std::move(stream_), token->user, token->expires_at_us)
+      ->Start(std::move(req));
 }
 
 void HttpSession::Login(const std::string& body) {
@@ -191,8 +193,9 @@ void HttpSession::Login(const std::string& body) {
 }
 
 void HttpSession::Api(const Route& route, HttpRequest& req) {
-  auto user = Authenticate(req, "");
-  if (!user.ok()) return Unauthorized(user.status());
+  auto token = Authenticate(req, "");
+  if (!token.ok()) return Unauthorized(token.status());
+  const UserId user = token->user;
   if (route.endpoint == Endpoint::kApiUser) {
     std::string name(route.user_name);
     asio::post(host_.auth_pool(), [self = shared_from_this(), name] {
@@ -211,8 +214,8 @@ void HttpSession::Api(const Route& route, HttpRequest& req) {
   }
   auto waiter = std::make_shared<WebWaiter>(shared_from_this());
   absl::StatusOr<Message> m = FromJsonAs(route.message_type, req.body(), host_.json_limits());
-  if (!m.ok()) return host_.WebCallFrameError(*user, m.status(), waiter);
-  host_.WebCall(*user, *m, waiter);
+  if (!m.ok()) return host_.WebCallFrameError(user, m.status(), waiter);
+  host_.WebCall(user, *m, waiter);
 }
 
 void HttpSession::Node(HttpRequest& req) {

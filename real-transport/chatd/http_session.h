@@ -76,7 +76,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Api(const Route& route, HttpRequest& req);
   void Login(const std::string& body);
   void Node(HttpRequest& req);
-  absl::StatusOr<UserId> Authenticate(const HttpRequest& req, std::string_view query);
+  absl::StatusOr<TokenKey::Verified> Authenticate(const HttpRequest& req, std::string_view query);
   // 401 with the reason of a refused token.
   void Unauthorized(const absl::Status& why);
 

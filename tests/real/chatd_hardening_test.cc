@@ -1,7 +1,9 @@
 // Real-socket tests of what a black-box client found (issue 14): the files chatd creates are
-// readable by their owner only, an oversized HTTP body is answered 413, and slow or stalled HTTP
-// reads are cut off at their named deadlines. Like chatd_test.cc, every test starts its own chatd
-// on a free 127.0.0.1 port with a temporary data directory.
+// readable by their owner only, an oversized HTTP body is answered 413, slow or stalled HTTP
+// reads are cut off at their named deadlines, and a WebSocket ends when its token expires. (The
+// reused client_msg_id and the drain's SessionClosed are tested in chatd_test.cc.) Like
+// chatd_test.cc, every test starts its own chatd on a free 127.0.0.1 port with a temporary data
+// directory.
 #include <poll.h>
 #include <sys/stat.h>
 
@@ -184,6 +186,29 @@ TEST(ChatdHttpTest, IncompleteHeaderOrBodyAndIdleKeepAliveAreClosedAtTheirDeadli
   auto res = HttpCall(s.server->address(), "GET", "/healthz", "");
   ASSERT_TRUE(res.ok());
   EXPECT_EQ(res->status, 200);
+}
+
+// ---- Token expiry
+// --------------------------------------------------------------------------------
+
+TEST(ChatdAuthTest, WebSocketIsClosedWhenItsTokenExpires) {
+  Single s({"alice"}, {"--token_ttl_s", "1"});
+  const auto alice = s.Login("alice");
+  const auto expires = Clock::now() + std::chrono::seconds(1);
+  Client a;
+  ASSERT_EQ(a.Connect(s.server->address(), alice.token), "");
+  // Open while the token holds, closed with a reason once it expires.
+  EXPECT_FALSE(a.Next<SessionClosed>(nullptr, std::chrono::milliseconds(300)));
+  auto closed = a.Next<SessionClosed>(nullptr, std::chrono::seconds(5));
+  ASSERT_TRUE(closed.has_value()) << "the session outlived its token";
+  EXPECT_GE(Clock::now(), expires - std::chrono::milliseconds(100));
+  EXPECT_EQ(closed->code, Code::kUnauthenticated);
+  EXPECT_NE(closed->detail.find("token expired"), std::string::npos) << closed->detail;
+  EXPECT_TRUE(a.WaitClosed());
+  // A fresh login opens a new session.
+  const auto again = s.Login("alice");
+  Client a2;
+  EXPECT_EQ(a2.Connect(s.server->address(), again.token), "");
 }
 
 }  // namespace
