@@ -104,6 +104,14 @@ void ChatServer::OnSessionClose(TimeUs now, SessionId session, Effects& out) {
   }
 }
 
+void ChatServer::CloseSessionFor(TimeUs now, SessionId session, Code code, std::string detail,
+                                 Effects& out) {
+  if (!sessions_.contains(session)) return;
+  out.push_back(SendToClient{session, SessionClosed{code, std::move(detail)}});
+  out.push_back(CloseSession{session});
+  OnSessionClose(now, session, out);
+}
+
 void ChatServer::OnMapDisplaced(TimeUs now, const MapDisplaced& m, Effects& out) {
   (void)now;
   auto uit = users_.find(m.user);
@@ -165,15 +173,21 @@ void ChatServer::OnClientFrameError(TimeUs now, SessionId session, const absl::S
 void ChatServer::OnSendMessage(TimeUs now, SessionId session, UserId user, const SendMessage& m,
                                Effects& out) {
   const auto& config = options_.config;
-  if (auto it = sessions_.find(session);
-      it != sessions_.end() && AckedRecently(it->second, m.client_msg_id)) {
+  const uint64_t fingerprint = MessageFingerprint(m.conv, m.body);
+  const auto session_it = sessions_.find(session);
+  const Acked* acked = session_it == sessions_.end()
+                           ? nullptr
+                           : AckedRecently(session_it->second, m.client_msg_id);
+  if (acked != nullptr && acked->fingerprint == fingerprint) {
     // A retry that crossed its kOk: that answer is already on this ordered session, ahead of
     // anything we could answer now, so the retry needs nothing (and must get no other answer).
     stats_.retries_after_ack++;
     return;
   }
   SendAck refusal{m.client_msg_id, m.conv, Code::kOk};
-  if (!m.conv.Valid()) {
+  if (acked != nullptr) {
+    refusal.code = Code::kInvalidArgument;  // the id names the message acked; see the store
+  } else if (!m.conv.Valid()) {
     refusal.code = Code::kInvalidArgument;
   } else if (m.body.size() > config.body_bytes_max) {
     refusal.code = Code::kInvalidArgument;
@@ -184,7 +198,7 @@ void ChatServer::OnSendMessage(TimeUs now, SessionId session, UserId user, const
   }
   if (refusal.code != Code::kOk) {
     stats_.sends_rejected++;
-    SendAckTo(session, refusal, out);
+    SendAckTo(session, refusal, fingerprint, out);
     return;
   }
   stats_.sends++;
@@ -194,7 +208,7 @@ void ChatServer::OnSendMessage(TimeUs now, SessionId session, UserId user, const
   draft.client_msg_id = m.client_msg_id;
   draft.sent_at_us = m.sent_at_us;
   draft.body = m.body;
-  const SendOp send{session, user, m.client_msg_id, m.conv};
+  const SendOp send{session, user, m.client_msg_id, m.conv, fingerprint};
   if (config.write_path == WritePath::kBatched && m.conv.is_group()) {
     // The writer acks before the store sees the message, so membership, the one thing the
     // server cannot check alone, is asked first (docs/architecture.md).
@@ -342,7 +356,7 @@ void ChatServer::OnStoreAppendResult(TimeUs now, const StoreAppendResult& m, Eff
     ack.prev_msg_id = o.message.prev_msg_id;
     ack.duplicate = o.duplicate;
   }
-  SendAckTo(send.session, ack, out);
+  SendAckTo(send.session, ack, send.fingerprint, out);
   if (o.code != Code::kOk) return;
   if (o.duplicate) {
     // Already fanned out when first stored; recipients that missed it catch up from the store.
@@ -370,7 +384,7 @@ void ChatServer::OnStoreCheckMemberResult(TimeUs now, const StoreCheckMemberResu
   if (m.code != Code::kOk) {
     stats_.sends_rejected++;
     SendAckTo(check.send.session, SendAck{check.send.client_msg_id, check.send.conv, m.code},
-              out);
+              check.send.fingerprint, out);
     return;
   }
   StartSend(now, check.send, std::move(check.draft), out);
@@ -389,7 +403,7 @@ void ChatServer::OnWriterEnqueueResult(TimeUs now, const WriterEnqueueResult& m,
   pending_.erase(it);
   SendAck ack{send.client_msg_id, send.conv, m.code};
   ack.queued = m.code == Code::kOk;
-  SendAckTo(send.session, ack, out);
+  SendAckTo(send.session, ack, send.fingerprint, out);
 }
 
 void ChatServer::OnWriterCommitted(TimeUs now, const WriterCommitted& m, Effects& out) {
@@ -602,7 +616,7 @@ void ChatServer::OnPendingExpired(const Pending& p, Effects& out) {
   if (const auto* check = std::get_if<MemberCheckOp>(&p.op)) send = &check->send;
   if (send != nullptr) {
     SendAckTo(send->session, SendAck{send->client_msg_id, send->conv, Code::kUnavailable},
-              out);
+              send->fingerprint, out);
   } else if (const auto* read = std::get_if<ClientReadOp>(&p.op)) {
     ReplyError(read->session, Code::kUnavailable,
                absl::StrCat("request ", read->client_request_id, " timed out"), out);
@@ -625,31 +639,35 @@ uint64_t ChatServer::NewRequest(TimeUs now, decltype(Pending::op) op) {
   return id;
 }
 
-void ChatServer::SendAckTo(SessionId session, const SendAck& ack, Effects& out) {
+void ChatServer::SendAckTo(SessionId session, const SendAck& ack, uint64_t fingerprint,
+                           Effects& out) {
   auto it = sessions_.find(session);
   if (it == sessions_.end()) return;  // the client left; it will retry or catch up
   Session& s = it->second;
   if (ack.code != Code::kOk) {
-    if (AckedRecently(s, ack.client_msg_id)) {
+    const Acked* acked = AckedRecently(s, ack.client_msg_id);
+    if (acked != nullptr && acked->fingerprint == fingerprint) {
       stats_.acks_withheld++;  // an earlier attempt was answered kOk: that is the answer
       return;
     }
   } else {
     stats_.acks++;
-    s.acked[ack.client_msg_id] = ticks_;
+    s.acked[ack.client_msg_id] = Acked{ticks_, fingerprint};
     if (s.acked.size() >= s.acked_purge_at) {
       const uint64_t memory = acked_memory_ticks_;
       const uint64_t ticks = ticks_;
-      absl::erase_if(s.acked, [memory, ticks](const auto& e) { return ticks - e.second > memory; });
+      absl::erase_if(s.acked,
+                     [memory, ticks](const auto& e) { return ticks - e.second.tick > memory; });
       s.acked_purge_at = std::max(kSessionAckedPurgeMin, 2 * s.acked.size());
     }
   }
   SendToSession(session, ack, out);
 }
 
-bool ChatServer::AckedRecently(const Session& s, ClientMsgId cmid) const {
+const ChatServer::Acked* ChatServer::AckedRecently(const Session& s, ClientMsgId cmid) const {
   const auto it = s.acked.find(cmid);
-  return it != s.acked.end() && ticks_ - it->second <= acked_memory_ticks_;
+  if (it == s.acked.end() || ticks_ - it->second.tick > acked_memory_ticks_) return nullptr;
+  return &it->second;
 }
 
 void ChatServer::ReplyError(SessionId session, Code code, std::string detail, Effects& out) {

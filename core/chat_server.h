@@ -76,6 +76,13 @@ class ChatServer : public Node {
   absl::Status OnWebSessionOpen(TimeUs now, SessionId session, UserId user, Effects& out);
   // The connection closed (client left or the network dropped it). Unknown sessions are ignored.
   void OnSessionClose(TimeUs now, SessionId session, Effects& out);
+  // The environment ends `session` for a reason of its own (it is shutting down: kUnavailable;
+  // the credential the session was opened with expired: kUnauthenticated). The client is told
+  // why (SessionClosed{code, detail}, then CloseSession, as for a displaced session) and the
+  // session is closed as by OnSessionClose (unregistered, reported offline), so the
+  // environment must not call OnSessionClose for it. Unknown sessions are ignored.
+  void CloseSessionFor(TimeUs now, SessionId session, Code code, std::string detail,
+                       Effects& out);
   // A decoded request from the client on `session`. Unknown sessions are ignored.
   void OnClientMessage(TimeUs now, SessionId session, const Message& msg, Effects& out);
   // The client sent bytes that did not decode; the server answers with an ErrorReply naming the
@@ -99,6 +106,7 @@ class ChatServer : public Node {
     UserId sender;
     ClientMsgId client_msg_id = 0;
     ConversationId conv;
+    uint64_t fingerprint = 0;  // MessageFingerprint(conv, body): which message this id names
   };
   struct MemberCheckOp {  // batched path: a group message waiting for StoreCheckMemberResult
     SendOp send;
@@ -141,12 +149,16 @@ class ChatServer : public Node {
   // size it had after the last purge: amortised O(1) per ack, no timer per session.
   static constexpr size_t kSessionAckedPurgeMin = 8;
 
+  struct Acked {
+    uint64_t tick = 0;         // the server tick the kOk went out in
+    uint64_t fingerprint = 0;  // of the message acked: a reuse of its id is not a retry
+  };
   struct Session {
     UserId user;
     bool web = false;  // a Web Service session (OnWebSessionOpen): never in users_
-    // Client message ids answered kOk on this session -> the server tick it happened in.
-    // Entries older than acked_memory_ticks_ are dead (ignored, purged lazily).
-    absl::btree_map<ClientMsgId, uint64_t> acked;
+    // Client message ids answered kOk on this session. Entries older than acked_memory_ticks_
+    // are dead (ignored, purged lazily).
+    absl::btree_map<ClientMsgId, Acked> acked;
     size_t acked_purge_at = kSessionAckedPurgeMin;
   };
 
@@ -193,11 +205,13 @@ class ChatServer : public Node {
 
   // Sends the store or writer request of a validated send.
   void StartSend(TimeUs now, const SendOp& send, ChatMessage draft, Effects& out);
-  // Answers a send. A non-OK answer for a message this session acked kOk within
-  // acked_memory_ticks_ is withheld (acks_withheld): an acknowledgement is never followed by a
-  // refusal.
-  void SendAckTo(SessionId session, const SendAck& ack, Effects& out);
-  bool AckedRecently(const Session& s, ClientMsgId cmid) const;
+  // Answers a send of the message with this fingerprint. A non-OK answer for a message this
+  // session acked kOk within acked_memory_ticks_ is withheld (acks_withheld): an
+  // acknowledgement is never followed by a refusal. (A refusal of a different message that
+  // reuses the id is sent: it refuses that message, not the acked one.)
+  void SendAckTo(SessionId session, const SendAck& ack, uint64_t fingerprint, Effects& out);
+  // The live kOk this session sent for cmid, or null.
+  const Acked* AckedRecently(const Session& s, ClientMsgId cmid) const;
   void ReplyError(SessionId session, Code code, std::string detail, Effects& out);
   void SendToSession(SessionId session, Message msg, Effects& out);
   uint64_t NewRequest(TimeUs now, decltype(Pending::op) op);

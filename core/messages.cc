@@ -7,6 +7,22 @@
 
 namespace chatlab {
 
+uint64_t MessageFingerprint(const ConversationId& conv, std::string_view body) {
+  constexpr uint64_t kFnvOffset = 14695981039346656037ull;
+  constexpr uint64_t kFnvPrime = 1099511628211ull;
+  uint64_t h = kFnvOffset;
+  const auto mix = [&h](uint64_t byte) { h = (h ^ byte) * kFnvPrime; };
+  const auto mix64 = [&mix](uint64_t v) {
+    for (int i = 0; i < 8; ++i) mix((v >> (8 * i)) & 0xff);
+  };
+  mix(static_cast<uint64_t>(conv.type));
+  mix64(conv.low);
+  mix64(conv.high);
+  mix64(body.size());
+  for (const char c : body) mix(static_cast<unsigned char>(c));
+  return h;
+}
+
 const char* CodeName(Code code) {
   switch (code) {
     case Code::kOk:

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -75,6 +76,11 @@ struct SendMessage {
   std::string body;
   friend bool operator==(const SendMessage&, const SendMessage&) = default;
 };
+
+// Which message a client_msg_id names, as a 64-bit FNV-1a hash of the conversation and the
+// body: a retry repeats both; a different message reusing the id (another conversation or
+// another body) almost surely hashes differently. Deterministic across runs and processes.
+uint64_t MessageFingerprint(const ConversationId& conv, std::string_view body);
 
 // Client -> server: get_messages(user_id, user_id2, channel_type, earliest_message_id): up to
 // `limit` messages with id > after_id, ascending.

@@ -23,6 +23,12 @@ size_t MarkIndex(ReceiptKind kind) {
   return static_cast<size_t>(kind) - 1;
 }
 
+// Whether an append under a known (sender, client_msg_id) repeats the stored message (a retry)
+// rather than reusing the id for another one: the same conversation and the same body.
+bool SameMessage(const ChatMessage& stored, const ChatMessage& request) {
+  return stored.conv == request.conv && stored.body == request.body;
+}
+
 // Takes one member off watermark mark in a group's histogram.
 void Unmark(absl::btree_map<MessageId, uint32_t>& marks, MessageId mark) {
   const auto it = marks.find(mark);
@@ -157,6 +163,14 @@ AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Acces
   const DedupKey key{request.sender, request.client_msg_id};
   if (config.dedup_enabled) {
     const auto it = dedup_.find(key);
+    if (it != dedup_.end() && !SameMessage(it->second, request)) {
+      // The id names another message: answering OK duplicate would point the sender at it while
+      // this one goes nowhere. Refused; the earlier message and its OK stand.
+      outcome.code = Code::kInvalidArgument;
+      stats_.appends_rejected++;
+      stats_.client_msg_id_reuses++;
+      return outcome;
+    }
     if (it != dedup_.end()) {
       stats_.duplicates++;
       outcome.message = it->second;

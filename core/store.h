@@ -25,7 +25,10 @@
 // Validation order of an append: shape (valid conversation and sender, body size) first, then
 // the dedup index, then access (party/member). Dedup before access keeps a retry idempotent: a
 // sender who left a group after the first attempt still gets the original outcome back rather
-// than kPermissionDenied for a message that is in fact stored.
+// than kPermissionDenied for a message that is in fact stored. A retry is the same message: a
+// known (sender, client_msg_id) with another conversation or another body is a reuse of the id
+// for a different message, refused with kInvalidArgument (client_msg_id_reuses); the earlier
+// message and its answer stand, and nothing is stored.
 //
 // Batched appends (StoreAppendBatch, from the batch writer) were acknowledged to their senders
 // before they reach the store, so the store must not refuse them for anything the chat server
@@ -123,6 +126,7 @@ class MessageStore : public Node {
     uint64_t member_checks = 0;     // StoreCheckMember requests
     uint64_t duplicates = 0;        // appends answered from the dedup index
     uint64_t dedup_evictions = 0;   // dedup entries dropped at store_dedup_window_max
+    uint64_t client_msg_id_reuses = 0;  // appends refused: their id names a different message
     uint64_t id_collisions = 0;     // appends that overwrote a stored message (kTimestamp)
     uint64_t out_of_order_ids = 0;  // appends whose id was below the partition's head
     uint64_t unexpected_messages = 0;

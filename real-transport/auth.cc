@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "real-transport/storage/sqlite_storage.h"
 
 namespace chatlab::real {
 namespace {
@@ -108,7 +109,7 @@ std::string TokenKey::Mint(UserId user, TimeUs expires_at_us) const {
   return absl::StrCat(payload, ".", Mac(payload));
 }
 
-absl::StatusOr<UserId> TokenKey::Verify(std::string_view token, TimeUs now_us) const {
+absl::StatusOr<TokenKey::Verified> TokenKey::Verify(std::string_view token, TimeUs now_us) const {
   const size_t dot = token.rfind('.');
   if (dot == std::string_view::npos || token.size() > 128) {
     return absl::UnauthenticatedError("malformed token");
@@ -126,12 +127,13 @@ absl::StatusOr<UserId> TokenKey::Verify(std::string_view token, TimeUs now_us) c
     return absl::UnauthenticatedError("malformed token");
   }
   if (now_us >= expires) return absl::UnauthenticatedError("token expired");
-  return UserId(user);
+  return Verified{UserId(user), expires};
 }
 
 // ---- Users -----------------------------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<Users>> Users::Open(const std::string& path) {
+  if (absl::Status s = CreatePrivateFile(path); !s.ok()) return s;
   sqlite3* db = nullptr;
   if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
       SQLITE_OK) {

@@ -36,8 +36,13 @@ class TokenKey {
 
   // "USERID.EXPIRES_US.MAC", MAC = hex HMAC-SHA256("USERID.EXPIRES_US").
   std::string Mint(UserId user, TimeUs expires_at_us) const;
-  // The token's user. Unauthenticated when malformed, forged or expired at now_us.
-  absl::StatusOr<UserId> Verify(std::string_view token, TimeUs now_us) const;
+  // What a valid token says.
+  struct Verified {
+    UserId user;
+    TimeUs expires_at_us = 0;
+  };
+  // The token's user and expiry. Unauthenticated when malformed, forged or expired at now_us.
+  absl::StatusOr<Verified> Verify(std::string_view token, TimeUs now_us) const;
   // Hex HMAC-SHA256 of data under the key (node-to-node request authentication).
   std::string Mac(std::string_view data) const;
   // Constant-time comparison of two MACs.
@@ -50,7 +55,8 @@ class TokenKey {
 // The users table (users.db): name -> id, salted PBKDF2 hash, iteration count.
 class Users {
  public:
-  // Opens or creates the database at path (WAL, synchronous = FULL).
+  // Opens or creates (mode 0600: it holds password hashes) the database at path (WAL,
+  // synchronous = FULL).
   static absl::StatusOr<std::unique_ptr<Users>> Open(const std::string& path);
   ~Users();
   Users(const Users&) = delete;

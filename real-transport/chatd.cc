@@ -95,6 +95,7 @@ class Chatd::Impl final : public SessionHost, private host::NodeEnv {
   void OnFrame(SessionId session, UserId user, bool text, const absl::StatusOr<Message>* decoded,
                size_t frame_bytes, bool oversized) override;
   void OnClientGone(SessionId session) override;
+  void OnTokenExpired(SessionId session) override;
   void WebCall(UserId user, const Message& request, std::shared_ptr<ClientSink> waiter) override;
   void WebCallFrameError(UserId user, const absl::Status& error,
                          std::shared_ptr<ClientSink> waiter) override;
@@ -144,6 +145,9 @@ class Chatd::Impl final : public SessionHost, private host::NodeEnv {
 
   // ---- Serving and shutdown ----
   void Accept();
+  // The core closes a WebSocket session for a reason of the environment's (shutdown, token
+  // expiry): SessionClosed{code, detail} goes out, then the socket closes. Unknown: ignored.
+  void CloseForReason(SessionId session, Code code, std::string detail);
   void StartDrain();
   void DrainPoll(std::chrono::steady_clock::time_point deadline);
   bool DrainDone() const;
@@ -381,16 +385,12 @@ void Chatd::Impl::StartDrain() {
   draining_ = true;
   beast::error_code ignored;
   acceptor_->close(ignored);
-  // Every WebSocket closes through the core (it unregisters the user and reports them offline).
+  // Every WebSocket is closed by the core, which tells the client why (SessionClosed
+  // {UNAVAILABLE}), unregisters the user and reports them offline; CloseSession then closes the
+  // socket with 1001 (going away) while draining_.
   std::vector<SessionId> open;
   for (const auto& [session, unused] : ws_sessions_) open.push_back(session);
-  for (SessionId session : open) {
-    auto it = sessions_.find(session);
-    if (it == sessions_.end()) continue;
-    auto sink = it->second;
-    OnClientGone(session);
-    sink->CloseFromServer(/*going_away=*/true);
-  }
+  for (SessionId session : open) CloseForReason(session, Code::kUnavailable, "server shutting down");
   DrainPoll(std::chrono::steady_clock::now() +
             std::chrono::milliseconds(options_.drain_timeout_ms));
 }
@@ -497,6 +497,17 @@ void Chatd::Impl::OnClientGone(SessionId session) {
   Effects out;
   chat().OnSessionClose(NowUs(), session, out);
   Log(LogLevel::kDebug, "session_closed", {{"session", session.value}});
+  Apply(self_, out);
+}
+
+void Chatd::Impl::OnTokenExpired(SessionId session) {
+  Log(LogLevel::kInfo, "session_token_expired", {{"session", session.value}});
+  CloseForReason(session, Code::kUnauthenticated, "token expired: log in again");
+}
+
+void Chatd::Impl::CloseForReason(SessionId session, Code code, std::string detail) {
+  Effects out;
+  chat().CloseSessionFor(NowUs(), session, code, std::move(detail), out);
   Apply(self_, out);
 }
 
@@ -618,7 +629,7 @@ void Chatd::Impl::CloseSession(NodeId /*from*/, SessionId session) {
   auto sink = std::move(it->second);
   sessions_.erase(it);
   if (ws_sessions_.erase(session) > 0) ws_count_--;
-  sink->CloseFromServer(false);
+  sink->CloseFromServer(/*going_away=*/draining_);
 }
 
 void Chatd::Impl::PushToDevice(NodeId /*from*/, const chatlab::PushToDevice& push) {

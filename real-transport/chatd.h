@@ -62,6 +62,12 @@ struct ChatdOptions {
   double user_burst = 2000;
   uint32_t connections_max = 20000;
   uint32_t http_body_bytes_max = 1 << 20;
+  // HTTP read deadlines (a connection that misses one is closed): a request's header must be
+  // complete this long after the connection opened or its first byte arrived; its body this long
+  // after the header; a keep-alive connection may wait this long for its next request.
+  uint32_t http_header_timeout_ms = 10000;
+  uint32_t http_body_timeout_ms = 30000;
+  uint32_t http_idle_timeout_ms = 120000;
   uint32_t node_queue_max = 65536;
   uint32_t peer_connections_max = 4;
   uint32_t drain_timeout_ms = 5000;

@@ -1,5 +1,7 @@
 #include "real-transport/chatd/http_session.h"
 
+#include <chrono>
+#include <limits>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +16,8 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+
+std::chrono::milliseconds Ms(uint32_t ms) { return std::chrono::milliseconds(ms); }
 
 // {"error": message}
 std::string ErrorJson(std::string message) { return Json{{"error", std::move(message)}}.dump(); }
@@ -30,20 +34,48 @@ void HttpSession::Respond(http::status status, std::string body, std::string_vie
   res->keep_alive(keep_alive_);
   res->body() = std::move(body);
   res->prepare_payload();
+  stream_.expires_after(kHttpWriteTimeout);
   http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
-    if (ec || !res->keep_alive()) {
-      beast::error_code ignored;
-      self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-      return;
-    }
+    if (ec) return;
+    if (!res->keep_alive()) return self->LingeringClose();
     self->DoRead();
   });
+}
+
+void HttpSession::LingeringClose() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.expires_after(kHttpLingerTimeout);
+  DiscardUntilEof();
+}
+
+void HttpSession::DiscardUntilEof() {
+  buffer_.clear();
+  stream_.async_read_some(buffer_.prepare(kHttpLingerChunkBytes),
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            if (!ec) self->DiscardUntilEof();
+                          });
 }
 
 void HttpSession::DoRead() {
   parser_.emplace();
   parser_->header_limit(kHttpHeaderBytesMax);
-  stream_.expires_after(kHttpIdleTimeout);
+  // No body limit while the header is read: Beast would otherwise refuse a Content-Length over
+  // its default (1 MiB) as the header completes, before OnHeader can answer 413. (Not
+  // boost::none: Boost 1.74 compares the length with the optional, and every length exceeds it.)
+  parser_->body_limit(std::numeric_limits<uint64_t>::max());
+  if (std::exchange(first_request_, false) || buffer_.size() > 0) return ReadHeader();
+  stream_.expires_after(Ms(host_.options().http_idle_timeout_ms));
+  stream_.async_read_some(buffer_.prepare(kHttpHeaderBytesMax),
+                          [self = shared_from_this()](beast::error_code ec, size_t n) {
+                            if (ec) return;
+                            self->buffer_.commit(n);
+                            self->ReadHeader();
+                          });
+}
+
+void HttpSession::ReadHeader() {
+  stream_.expires_after(Ms(host_.options().http_header_timeout_ms));
   http::async_read_header(stream_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code ec, size_t) {
                             if (ec) return;
@@ -52,22 +84,34 @@ void HttpSession::DoRead() {
 }
 
 void HttpSession::OnHeader() {
-  const auto target = parser_->get().target();
-  parser_->body_limit(RequestBodyBytesMax(std::string_view(target.data(), target.size()),
-                                          host_.options().http_body_bytes_max));
+  const auto& header = parser_->get();
+  version_ = header.version();
+  const auto target = header.target();
+  const uint64_t limit = RequestBodyBytesMax(std::string_view(target.data(), target.size()),
+                                             host_.options().http_body_bytes_max);
+  // A declared length over the limit is refused before a byte of the body is read; a chunked
+  // body is refused by the parser once it grows past the limit.
+  if (parser_->content_length().value_or(0) > limit) return BodyTooLarge(limit);
+  parser_->body_limit(limit);
+  stream_.expires_after(Ms(host_.options().http_body_timeout_ms));
   http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, size_t) {
-                     if (ec == http::error::body_limit) {
-                       self->keep_alive_ = false;
-                       return self->Respond(http::status::payload_too_large,
-                                            R"({"error":"body over http_body_bytes_max"})");
-                     }
+                   [self = shared_from_this(), limit](beast::error_code ec, size_t) {
+                     if (ec == http::error::body_limit) return self->BodyTooLarge(limit);
                      if (ec) return;
                      self->OnRequest(self->parser_->release());
                    });
 }
 
-absl::StatusOr<UserId> HttpSession::Authenticate(const HttpRequest& req, std::string_view query) {
+void HttpSession::BodyTooLarge(uint64_t limit) {
+  // The rest of the body is still in the socket: answer, then close (LingeringClose reads and
+  // discards it for a while so the client gets the answer rather than a reset).
+  keep_alive_ = false;
+  Respond(http::status::payload_too_large,
+          ErrorJson(absl::StrCat("request body over ", limit, " bytes (http_body_bytes_max)")));
+}
+
+absl::StatusOr<TokenKey::Verified> HttpSession::Authenticate(const HttpRequest& req,
+                                                              std::string_view query) {
   const std::string_view token = RequestToken(req, query);
   if (token.empty()) return absl::UnauthenticatedError("no token: log in at POST /login");
   return host_.VerifyToken(token);
@@ -107,8 +151,8 @@ void HttpSession::OnRequest(HttpRequest req) {
 }
 
 void HttpSession::Upgrade(HttpRequest req, std::string_view query) {
-  auto user = Authenticate(req, query);
-  if (!user.ok()) return Unauthorized(user.status());
+  auto token = Authenticate(req, query);
+  if (!token.ok()) return Unauthorized(token.status());
   if (host_.draining() || host_.open_connections() >= host_.options().connections_max) {
     host_.metrics().connections_refused++;
     keep_alive_ = false;
@@ -116,7 +160,8 @@ void HttpSession::Upgrade(HttpRequest req, std::string_view query) {
                    ErrorJson(absl::StrCat("at connections_max=", host_.options().connections_max)));
   }
   host_.metrics().connections_total++;
-  std::make_shared<WsSession>(host_, std::move(stream_), *user)->Start(std::move(req));
+  std::make_shared<WsSession>(host_, std::move(stream_), token->user, token->expires_at_us)
+      ->Start(std::move(req));
 }
 
 void HttpSession::Login(const std::string& body) {
@@ -148,8 +193,9 @@ void HttpSession::Login(const std::string& body) {
 }
 
 void HttpSession::Api(const Route& route, HttpRequest& req) {
-  auto user = Authenticate(req, "");
-  if (!user.ok()) return Unauthorized(user.status());
+  auto token = Authenticate(req, "");
+  if (!token.ok()) return Unauthorized(token.status());
+  const UserId user = token->user;
   if (route.endpoint == Endpoint::kApiUser) {
     std::string name(route.user_name);
     asio::post(host_.auth_pool(), [self = shared_from_this(), name] {
@@ -168,8 +214,8 @@ void HttpSession::Api(const Route& route, HttpRequest& req) {
   }
   auto waiter = std::make_shared<WebWaiter>(shared_from_this());
   absl::StatusOr<Message> m = FromJsonAs(route.message_type, req.body(), host_.json_limits());
-  if (!m.ok()) return host_.WebCallFrameError(*user, m.status(), waiter);
-  host_.WebCall(*user, *m, waiter);
+  if (!m.ok()) return host_.WebCallFrameError(user, m.status(), waiter);
+  host_.WebCall(user, *m, waiter);
 }
 
 void HttpSession::Node(HttpRequest& req) {

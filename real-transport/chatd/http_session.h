@@ -10,7 +10,13 @@
 //   /node        checks the MAC and hands the frame to the host (204, or 400 naming why);
 //   /healthz, /metrics.
 // Limits: headers up to kHttpHeaderBytesMax, bodies up to the limit of their target (413
-// beyond), and a keep-alive connection idle for kHttpIdleTimeout is closed.
+// naming it, then the connection closes; a declared Content-Length over it is refused before
+// the body is read). Deadlines (ChatdOptions): the header must be complete within
+// http_header_timeout_ms of the connection's start (first request) or of its first byte (later
+// requests), the body within http_body_timeout_ms of the header, and a keep-alive connection
+// waits http_idle_timeout_ms for its next request; a missed deadline closes the connection
+// without an answer (a slowloris client trickling bytes gains nothing: the deadline does not
+// move with progress).
 //
 // Threading: the io_context thread; password hashing and user lookups are posted to the auth
 // pool and their answers posted back.
@@ -18,6 +24,8 @@
 #define CHATLAB_REAL_TRANSPORT_CHATD_HTTP_SESSION_H_
 
 #include <chrono>
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,8 +40,13 @@
 
 namespace chatlab::real {
 
-// Keep-alive HTTP connections idle longer than this are closed.
-inline constexpr auto kHttpIdleTimeout = std::chrono::seconds(120);
+// Longest time an answer may take to write (a client that stops reading is closed).
+inline constexpr auto kHttpWriteTimeout = std::chrono::seconds(30);
+// After an answer that closes the connection (e.g. 413 with the body unread), what the client
+// still sends is read and discarded for up to this long, in chunks of kHttpLingerChunkBytes:
+// closing a socket with unread input resets it, and the client could lose the answer.
+inline constexpr auto kHttpLingerTimeout = std::chrono::seconds(2);
+inline constexpr size_t kHttpLingerChunkBytes = 64 * 1024;
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
@@ -47,14 +60,23 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                std::string_view type = "application/json");
 
  private:
+  // Waits for the next request: on a kept-alive connection with nothing buffered, for its first
+  // byte (http_idle_timeout_ms), then ReadHeader.
   void DoRead();
+  void ReadHeader();
   void OnHeader();
+  // 413 naming the limit, then close.
+  void BodyTooLarge(uint64_t limit);
+  // Shuts the sending side down, then reads and discards until the client closes, at most
+  // kHttpLingerTimeout.
+  void LingeringClose();
+  void DiscardUntilEof();
   void OnRequest(HttpRequest req);
   void Upgrade(HttpRequest req, std::string_view query);
   void Api(const Route& route, HttpRequest& req);
   void Login(const std::string& body);
   void Node(HttpRequest& req);
-  absl::StatusOr<UserId> Authenticate(const HttpRequest& req, std::string_view query);
+  absl::StatusOr<TokenKey::Verified> Authenticate(const HttpRequest& req, std::string_view query);
   // 401 with the reason of a refused token.
   void Unauthorized(const absl::Status& why);
 
@@ -64,6 +86,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   unsigned version_ = 11;
   bool keep_alive_ = true;
+  bool first_request_ = true;  // the connection's first request is timed from the accept
 };
 
 // A web session's answer goes back as the HTTP response: the first message pushed, or 503 if

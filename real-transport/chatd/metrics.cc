@@ -102,6 +102,7 @@ std::string RenderMetrics(const MetricsView& view) {
                 {"receipt_ops", s.receipt_ops},
                 {"duplicates", s.duplicates},
                 {"dedup_evictions", s.dedup_evictions},
+                {"client_msg_id_reuses", s.client_msg_id_reuses},
                 {"records_restored", s.records_restored}});
   }
   return out;

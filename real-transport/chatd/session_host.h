@@ -84,6 +84,9 @@ class SessionHost : public ChatdContext {
   // The client side of a session is gone (socket closed or failed). Post it, never call it
   // from inside a Push: the chat server must hear of the close as a fresh input.
   virtual void OnClientGone(SessionId session) = 0;
+  // The token the session was opened with expired: the core closes it (SessionClosed
+  // {UNAUTHENTICATED}, then CloseFromServer). Called from a timer, never from inside a Push.
+  virtual void OnTokenExpired(SessionId session) = 0;
 
   // ---- HTTP ----
   // An /api call of user: a web session answers it through waiter, then closes.
@@ -108,7 +111,7 @@ class SessionHost : public ChatdContext {
   absl::StatusOr<Message> DecodeFrame(std::string_view payload) const {
     return FromJson(payload, json_limits());
   }
-  absl::StatusOr<UserId> VerifyToken(std::string_view token) const {
+  absl::StatusOr<TokenKey::Verified> VerifyToken(std::string_view token) const {
     return key().Verify(token, NowUs());
   }
 };

@@ -1,5 +1,6 @@
 #include "real-transport/chatd/ws_session.h"
 
+#include <chrono>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -18,8 +19,13 @@ namespace websocket = beast::websocket;
 
 }  // namespace
 
-WsSession::WsSession(SessionHost& host, beast::tcp_stream stream, UserId user)
-    : host_(host), ws_(std::move(stream)), user_(user) {
+WsSession::WsSession(SessionHost& host, beast::tcp_stream stream, UserId user,
+                     TimeUs token_expires_at_us)
+    : host_(host),
+      ws_(std::move(stream)),
+      user_(user),
+      token_expires_at_us_(token_expires_at_us),
+      token_expiry_(host.io()) {
   host_.ConnectionOpened();
 }
 
@@ -38,6 +44,7 @@ void WsSession::Start(http::request<http::string_body> request) {
       return;
     }
     self->session_ = *session;
+    self->ArmTokenExpiry();
     self->DoRead();
   });
 }
@@ -74,6 +81,15 @@ void WsSession::CloseFromServer(bool going_away) {
   closing_ = true;
   close_code_ = going_away ? websocket::close_code::going_away : websocket::close_code::normal;
   if (!writing_) DoClose();
+}
+
+void WsSession::ArmTokenExpiry() {
+  token_expiry_.expires_after(std::chrono::microseconds(token_expires_at_us_ - NowUs()));
+  token_expiry_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    auto self = weak.lock();
+    if (ec || !self || self->dead_ || self->closing_) return;
+    self->host_.OnTokenExpired(self->session_);
+  });
 }
 
 void WsSession::Probe(const Message& m) {
@@ -141,6 +157,7 @@ void WsSession::Kill() {
 void WsSession::Gone() {
   if (dead_) return;
   dead_ = true;
+  token_expiry_.cancel();
   if (!writing_) {
     queue_.clear();
     queued_bytes_ = 0;

@@ -8,7 +8,9 @@
 // the connection is dropped, never a frame (a session delivers in order or closes;
 // docs/chatd.md, "Limits").
 // Close: from the server (CloseFromServer) after what is queued; from the client or a failure,
-// the host hears of it through a posted OnClientGone.
+// the host hears of it through a posted OnClientGone. When the token the client authenticated
+// with expires, the host is told (OnTokenExpired) and the core closes the session: a token is
+// checked at the upgrade, and a session lives no longer than its token.
 //
 // Threading: the io_context thread only; a session lives while an operation holds it.
 #ifndef CHATLAB_REAL_TRANSPORT_CHATD_WS_SESSION_H_
@@ -35,7 +37,10 @@ inline constexpr size_t kLatencyProbesMax = 4096;
 
 class WsSession : public ClientSink, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(SessionHost& host, boost::beast::tcp_stream stream, UserId user);
+  // token_expires_at_us: when the token the client authenticated with expires; the session is
+  // closed then (SessionHost::OnTokenExpired).
+  WsSession(SessionHost& host, boost::beast::tcp_stream stream, UserId user,
+            TimeUs token_expires_at_us);
   ~WsSession() override;
 
   // Completes the upgrade of request, then opens the session with the host and reads.
@@ -53,12 +58,16 @@ class WsSession : public ClientSink, public std::enable_shared_from_this<WsSessi
   void DoWrite();
   void DoClose();
   void Kill();  // closes the socket now (a slow reader)
+  // Arms token_expiry_ for token_expires_at_us_ (holding the session weakly).
+  void ArmTokenExpiry();
   void Gone();
 
   SessionHost& host_;
   boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
   UserId user_;
   SessionId session_;
+  TimeUs token_expires_at_us_;
+  boost::asio::steady_timer token_expiry_;
   boost::beast::flat_buffer buffer_;
   size_t frame_bytes_ = 0;  // of the frame being read, discarded pieces included
   bool oversized_ = false;

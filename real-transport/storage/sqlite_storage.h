@@ -26,9 +26,16 @@ struct sqlite3_stmt;
 
 namespace chatlab::real {
 
+// Creates an empty file at path with mode 0600 when none exists, so that a database SQLite then
+// opens there is readable by this user only (SQLite creates the -wal and -shm files with the
+// mode of the database file). chat.db and users.db hold messages and password hashes: neither
+// may be readable by other users whatever the umask. An existing file is left as it is.
+// FailedPrecondition naming the path and the reason when it cannot be created.
+absl::Status CreatePrivateFile(const std::string& path);
+
 class SqliteStorage final : public Storage {
  public:
-  // Opens (creating if needed) the database file at path. Errors name the file and SQLite's
+  // Opens (creating if needed, mode 0600) the database file at path. Errors name the file and SQLite's
   // reason (e.g. FailedPrecondition "cannot open /x/chat.db: unable to open database file").
   static absl::StatusOr<std::unique_ptr<SqliteStorage>> Open(const std::string& path);
   ~SqliteStorage() override;

@@ -180,13 +180,18 @@ StoreAppendResult Stored(uint64_t request_id, const ConversationId& conv, Client
   return r;
 }
 
+// Starts server and opens Alice's session 1; out is left empty.
+void StartWithAlice(ChatServer& server, Effects& out) {
+  server.Start(0, out);
+  ASSERT_TRUE(server.OnSessionOpen(0, SessionId(1), kAlice, out).ok());
+  out.clear();
+}
+
 TEST(ChatServerTest, RetryCrossingItsAckIsAbsorbed) {
   ChatServer server(Options());
   Effects out;
-  server.Start(0, out);
-  ASSERT_TRUE(server.OnSessionOpen(0, SessionId(1), kAlice, out).ok());
+  StartWithAlice(server, out);
   const auto conv = ConversationId::Direct(kAlice, kBob);
-  out.clear();
   server.OnClientMessage(0, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
   ASSERT_EQ(Sent<StoreAppend>(out).size(), 1u);
   const uint64_t first = Sent<StoreAppend>(out)[0].request_id;
@@ -205,11 +210,9 @@ TEST(ChatServerTest, RetryCrossingItsAckIsAbsorbed) {
 TEST(ChatServerTest, AttemptBesideAnAckedOneIsNeverAnsweredWithARefusal) {
   ChatServer server(Options());
   Effects out;
-  server.Start(0, out);
-  ASSERT_TRUE(server.OnSessionOpen(0, SessionId(1), kAlice, out).ok());
+  StartWithAlice(server, out);
   const auto conv = ConversationId::Direct(kAlice, kBob);
   Effects seen;  // everything the server emitted from here on
-  out.clear();
   // Two attempts in flight together (the retry left before the first was answered).
   server.OnClientMessage(0, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
   server.OnClientMessage(1, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
@@ -228,6 +231,44 @@ TEST(ChatServerTest, AttemptBesideAnAckedOneIsNeverAnsweredWithARefusal) {
   ASSERT_EQ(acks.size(), 1u);
   EXPECT_EQ(acks[0].code, Code::kOk);
   EXPECT_EQ(server.stats().acks_withheld, 1u);
+}
+
+TEST(ChatServerTest, ReusedIdForAnotherMessageIsRefusedNotAbsorbed) {
+  ChatServer server(Options());
+  Effects out;
+  StartWithAlice(server, out);
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  // Id 7 for "x" and, in flight beside it, id 7 for "y": the store acks the first and refuses
+  // the second (the id names another message). The refusal is about "y", so it is sent.
+  server.OnClientMessage(0, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
+  server.OnClientMessage(1, SessionId(1), SendMessage{7, conv, 0, "y"}, out);
+  ASSERT_EQ(Sent<StoreAppend>(out).size(), 2u);
+  const uint64_t first = Sent<StoreAppend>(out)[0].request_id;
+  const uint64_t second = Sent<StoreAppend>(out)[1].request_id;
+  out.clear();
+  server.OnMessage(2, kTopology.store, Stored(first, conv, 7), out);
+  StoreAppendResult refused;
+  refused.request_id = second;
+  refused.outcome.code = Code::kInvalidArgument;
+  server.OnMessage(3, kTopology.store, refused, out);
+  std::vector<SendAck> acks = AcksFor(out, 7);
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_EQ(acks[0].code, Code::kOk);
+  EXPECT_EQ(acks[1].code, Code::kInvalidArgument);
+  out.clear();
+  // After the kOk, the same id for another body or conversation is refused at once (not
+  // absorbed as a retry, which would leave it unanswered); a true retry is still absorbed.
+  const auto group = ConversationId::Group(GroupId(5));
+  server.OnClientMessage(4, SessionId(1), SendMessage{7, conv, 0, "z"}, out);
+  server.OnClientMessage(4, SessionId(1), SendMessage{7, group, 0, "x"}, out);
+  server.OnClientMessage(4, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
+  EXPECT_TRUE(Sent<StoreAppend>(out).empty());
+  acks = AcksFor(out, 7);
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_EQ(acks[0].code, Code::kInvalidArgument);
+  EXPECT_EQ(acks[1].code, Code::kInvalidArgument);
+  EXPECT_EQ(server.stats().retries_after_ack, 1u);
+  EXPECT_EQ(server.stats().acks_withheld, 0u);
 }
 
 TEST(ChatServerTest, BatchedGroupSendAsksMembershipBeforeQueueing) {

@@ -265,6 +265,31 @@ TEST(StoreDedupTest, DuplicateReturnsOriginalAndStoresNothing) {
   EXPECT_EQ(store.dedup_size(), 2u);
 }
 
+TEST(StoreDedupTest, ReusedIdForAnotherMessageIsRefusedAndTheOriginalStands) {
+  MessageStore store(Options(SequenceConfig()));
+  Membership(store, kAlice, kGroup, true);
+  const AppendOutcome first = Append(store, kT0, Msg(kAliceBob, kAlice, 9, "hello"));
+  // Another body, or another conversation, under the same (sender, client_msg_id).
+  for (const ChatMessage& reuse :
+       {Msg(kAliceBob, kAlice, 9, "goodbye"), Msg(kGroupConv, kAlice, 9, "hello")}) {
+    const AppendOutcome refused = Append(store, kT0 + 1, reuse);
+    EXPECT_EQ(refused.code, Code::kInvalidArgument);
+    EXPECT_FALSE(refused.duplicate);
+    EXPECT_EQ(refused.message.message_id, kNoMessage) << "no id of the earlier message";
+    EXPECT_TRUE(refused.recipients.empty());
+  }
+  EXPECT_EQ(store.stats().client_msg_id_reuses, 2u);
+  EXPECT_EQ(store.stats().messages_stored, 1u);
+  EXPECT_TRUE(store.Messages(kGroupConv).empty());
+  // A true retry (same conversation and body; sent_at_us may differ) is still a duplicate.
+  ChatMessage retry = Msg(kAliceBob, kAlice, 9, "hello");
+  retry.sent_at_us = 99;
+  const AppendOutcome again = Append(store, kT0 + 2, retry);
+  EXPECT_EQ(again.code, Code::kOk);
+  EXPECT_TRUE(again.duplicate);
+  EXPECT_EQ(again.message, first.message);
+}
+
 TEST(StoreDedupTest, RetryAfterLeavingGroupIsStillADuplicate) {
   MessageStore store(Options(SequenceConfig()));
   Membership(store, kAlice, kGroup, true);

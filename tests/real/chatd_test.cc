@@ -23,22 +23,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-// One chatd with some users.
-struct Single {
-  explicit Single(const std::vector<std::string>& users, std::vector<std::string> extra = {}) {
-    for (const auto& u : users) AddUser(dir.path(), u);
-    server = std::make_unique<Chatd>(dir.path(), FreePort(), std::move(extra));
-    server->Start();
-  }
-  LoginResult Login(const std::string& name) {
-    auto l = real::Login(server->address(), name, "pw");
-    EXPECT_TRUE(l.ok()) << l.status();
-    return l.ok() ? *l : LoginResult{};
-  }
-  TempDir dir;
-  std::unique_ptr<Chatd> server;
-};
-
 // POST /api/CALL with the JSON of m; the decoded answer (or the HTTP status on failure).
 absl::StatusOr<Message> Api(const HostPort& at, const std::string& token, const std::string& call,
                             const Message& m) {
@@ -247,6 +231,48 @@ TEST(ChatdTest, RetriedSendWithTheSameClientMessageIdIsDeliveredOnce) {
   auto history = Api(env.server->address(), bob.token, "get_messages", GetMessages{1, conv, 0, 0});
   ASSERT_TRUE(history.ok());
   EXPECT_EQ(std::get<MessagesResult>(*history).messages.size(), 2u);
+}
+
+TEST(ChatdTest, ReusedClientMessageIdForAnotherMessageIsRefused) {
+  Single env({"alice", "bob"});
+  const auto alice = env.Login("alice");
+  const auto bob = env.Login("bob");
+  const auto conv = ConversationId::Direct(alice.user, bob.user);
+  const auto other = ConversationId::Direct(alice.user, UserId(alice.user.value + 100));
+  const auto refused = [](const SendAck& ack) { return ack.code == Code::kInvalidArgument; };
+  {
+    Client a;
+    ASSERT_EQ(a.Connect(env.server->address(), alice.token), "");
+    a.Send(SendMessage{777, conv, 0, "first"});
+    auto ok = a.Next<SendAck>();
+    ASSERT_TRUE(ok.has_value());
+    EXPECT_EQ(ok->code, Code::kOk);
+    // The same id for another body, on the session that just acked it.
+    a.Send(SendMessage{777, conv, 0, "second"});
+    auto no = a.Next<SendAck>();
+    ASSERT_TRUE(no.has_value());
+    EXPECT_EQ(no->code, Code::kInvalidArgument);
+    EXPECT_FALSE(no->duplicate);
+    EXPECT_EQ(no->message_id, kNoMessage);
+  }
+  // From a new connection the store decides: another body or conversation is refused, the
+  // true retry is still OK duplicate with the original id.
+  Client a2;
+  ASSERT_EQ(a2.Connect(env.server->address(), alice.token), "");
+  a2.Send(SendMessage{777, conv, 0, "third"});
+  ASSERT_TRUE(a2.Next<SendAck>(refused));
+  a2.Send(SendMessage{777, other, 0, "first"});
+  ASSERT_TRUE(a2.Next<SendAck>(refused));
+  a2.Send(SendMessage{777, conv, 0, "first"});
+  auto retry = a2.Next<SendAck>();
+  ASSERT_TRUE(retry.has_value());
+  EXPECT_EQ(retry->code, Code::kOk);
+  EXPECT_TRUE(retry->duplicate);
+  auto history = Api(env.server->address(), bob.token, "get_messages", GetMessages{1, conv, 0, 0});
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(std::get<MessagesResult>(*history).messages.size(), 1u);
+  EXPECT_EQ(std::get<MessagesResult>(*history).messages[0].body, "first");
+  EXPECT_EQ(Metric(env.server->address(), "chatlab_store_client_msg_id_reuses_total"), 2);
 }
 
 // ---- A cluster of processes
@@ -653,6 +679,11 @@ TEST(ChatdOpsTest, FlagsConfigDataDirAndGracefulShutdown) {
   }
   EXPECT_EQ(server.Kill(SIGTERM), 0);
   EXPECT_TRUE(a.WaitClosed());
+  // The core told the session why before the close (1001).
+  auto closed = a.Next<SessionClosed>(nullptr, std::chrono::milliseconds(100));
+  ASSERT_TRUE(closed.has_value()) << "no SessionClosed before the close";
+  EXPECT_EQ(closed->code, Code::kUnavailable);
+  EXPECT_EQ(closed->detail, "server shutting down");
   EXPECT_NE(server.Log().find("\"event\":\"stopped\""), std::string::npos);
 }
 

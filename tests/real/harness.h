@@ -17,6 +17,7 @@
 #include <functional>
 #include <future>
 #include <iterator>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -155,6 +156,22 @@ class Chatd {
   uint16_t port_;
   std::vector<std::string> extra_;
   pid_t pid_ = -1;
+};
+
+// One chatd with some users (password "pw"); extra: more flags.
+struct Single {
+  explicit Single(const std::vector<std::string>& users, std::vector<std::string> extra = {}) {
+    for (const auto& u : users) AddUser(dir.path(), u);
+    server = std::make_unique<Chatd>(dir.path(), FreePort(), std::move(extra));
+    server->Start();
+  }
+  LoginResult Login(const std::string& name) {
+    auto l = real::Login(server->address(), name, "pw");
+    EXPECT_TRUE(l.ok()) << l.status();
+    return l.ok() ? *l : LoginResult{};
+  }
+  TempDir dir;
+  std::unique_ptr<Chatd> server;
 };
 
 // A WebSocket client with its own io thread. Received frames are decoded with the JSON codec and

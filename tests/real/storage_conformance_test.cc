@@ -13,8 +13,10 @@
 //   * a refused batch (a batch writer's record) leaves nothing visible and the storage usable;
 //   * Load stops at restore's first error and returns it unchanged.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -328,6 +330,7 @@ std::vector<std::vector<PersistRecord>> Workload(MessageStore& store, uint64_t s
     store.OnMessage(now += 1000, kServer, msg, out);
     for (PersistRecord& r : host::TakePersists(out)) records.push_back(std::move(r));
   };
+  std::map<std::pair<uint64_t, ClientMsgId>, ChatMessage> sent;  // (sender, id) -> first message
   auto user = [&] { return UserId(1 + rng.Uniform(kUsers)); };
   auto conv = [&](UserId sender) {
     return rng.Bernoulli(0.5) ? ConversationId::Group(kGroups[rng.Uniform(2)])
@@ -344,13 +347,19 @@ std::vector<std::vector<PersistRecord>> Workload(MessageStore& store, uint64_t s
         break;
       case 1:
       case 2: {
-        ChatMessage m;
-        m.conv = conv(u);
-        m.sender = u;
-        m.client_msg_id = 1 + rng.Uniform(40);  // repeats: retries the dedup index answers
+        // Ids repeat: a repeat is a retry of the first message under that id (same conversation
+        // and body), which the dedup index answers.
+        const ClientMsgId cmid = 1 + rng.Uniform(40);
+        auto [it, fresh] = sent.try_emplace({u.value, cmid});
+        ChatMessage& m = it->second;
+        if (fresh) {
+          m.conv = conv(u);
+          m.sender = u;
+          m.client_msg_id = cmid;
+          m.body = absl::StrCat("m", i);
+        }
         m.sent_at_us = now;
-        m.body = absl::StrCat("m", i);
-        call(StoreAppend{request++, std::move(m)});
+        call(StoreAppend{request++, m});
         break;
       }
       default: {
