@@ -76,19 +76,22 @@ std::vector<PlanRow> ComputePlan(const PlanAssumptions& a) {
   const double storage = a.messages_per_day * a.message_bytes;
   rows.push_back({"storage per day (messages x bytes)", storage / 1e9, "GB/day", "~100GB",
                   Near(storage / 1e9, 100), absl::StrFormat("at %.0f bytes a message", a.message_bytes)});
-  const double servers_chats = std::ceil(a.concurrent_chats / a.connections_per_server);
+  // Every online user holds a WebSocket to a chat server (the seed's Chat Service), so the
+  // servers follow from the users online, not from the chats refreshing at once.
   const double servers_users = std::ceil(a.active_users / a.connections_per_server);
-  rows.push_back({"servers for the concurrent connections", servers_chats, "servers",
-                  "100 servers", Near(servers_chats, 100),
-                  absl::StrFormat("100 servers hold %.0f connections: enough for the 1M concurrent "
-                                  "chats, not for %.0fM active users online at once (%.0f servers)",
+  rows.push_back({"servers for every active user's WebSocket (active users / connections per "
+                  "server)",
+                  servers_users, "servers", "100 servers", Near(servers_users, 100),
+                  absl::StrFormat("each online user holds a WebSocket; 100 servers hold %.0f "
+                                  "connections, the 1M concurrent chats, not %.0fM active users "
+                                  "(that takes %.0f servers, even before headroom)",
                                   100 * a.connections_per_server, a.active_users / 1e6,
                                   servers_users)});
-  const double queues = std::ceil(servers_chats / a.servers_per_queue);
+  const double queues = std::ceil(servers_users / a.servers_per_queue);
   rows.push_back({"queues (servers / servers per queue)", queues, "queues", "10 queues",
                   false,
-                  "the seed says a queue handles 10 *connections*; 10 queues only follow if it "
-                  "means 10 servers"});
+                  "the seed says a queue handles 10 *connections*; its 10 queues follow only from "
+                  "100 servers at 10 servers a queue"});
   const double writes = per_second * (1 + a.receipts_per_message);
   const double db = writes + selects;
   rows.push_back({"database requests per second, direct writes (inserts + receipts + polling "

@@ -70,11 +70,23 @@ TEST(Report, TinySweepWritesEveryFileAndEveryPlotItReferences) {
                      dir.string() + " --report");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("6 runs (0 already done)"), std::string::npos) << r.output;
-  for (const char* f : {"sweep.json", "report.md", "report.html", "data.csv"}) {
+  for (const char* f :
+       {"sweep.json", "report.md", "report.html", "data.csv", "checks.csv", "summary.json"}) {
     EXPECT_TRUE(fs::exists(dir / f)) << f;
   }
   const std::string md = Read(dir / "report.md");
-  EXPECT_NE(md.find("**Conclusion.** forwarding="), std::string::npos) << md.substr(0, 600);
+  // The answer comes first, right after the question, and says how sure it is.
+  EXPECT_LT(md.find("## The answer"), md.find("## Plots")) << md.substr(0, 600);
+  EXPECT_NE(md.find("How sure: low; 2 seeds per point"), std::string::npos) << md.substr(0, 1500);
+  EXPECT_NE(md.find("Only 2 seed(s) per point"), std::string::npos);
+  // Plots carry no gnuplot enhanced-text markup: the scripts switch it off and escape nothing
+  // but quotes, so an underscore in a label stays an underscore.
+  for (const auto& e : fs::directory_iterator(dir / "plots")) {
+    if (e.path().extension() != ".gp") continue;
+    const std::string gp = Read(e.path());
+    EXPECT_NE(gp.find("set termoption noenhanced"), std::string::npos) << e.path();
+    EXPECT_EQ(gp.find("\\_"), std::string::npos) << e.path();
+  }
   std::regex image(R"(\]\((plots/[^)]+\.svg)\))");
   int images = 0;
   for (auto it = std::sregex_iterator(md.begin(), md.end(), image); it != std::sregex_iterator(); ++it) {
@@ -82,12 +94,12 @@ TEST(Report, TinySweepWritesEveryFileAndEveryPlotItReferences) {
     EXPECT_TRUE(fs::exists(dir / (*it)[1].str())) << (*it)[1].str();
     EXPECT_GT(fs::file_size(dir / (*it)[1].str()), 1000u);
   }
-  EXPECT_EQ(images, 3);
+  EXPECT_EQ(images, 4);  // the paired difference and the three [[report.plot]]s
   const std::string html = Read(dir / "report.html");
   EXPECT_EQ(html.find("src=\""), std::string::npos) << "the HTML must not load anything";
   size_t svgs = 0;
   for (size_t at = html.find("<svg"); at != std::string::npos; at = html.find("<svg", at + 1)) svgs++;
-  EXPECT_EQ(svgs, 3u);
+  EXPECT_EQ(svgs, 4u);
 
   // Resumable: the same command runs nothing again and gives the same report.
   Result again = Chatlab("sweep " + Scenario("demo.toml") + " --seeds 2 --no-progress --out " +
@@ -132,7 +144,12 @@ TEST_P(Experiment, QuickVariantRunsAndReports) {
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_TRUE(fs::exists(dir / "report.html"));
   const std::string md = Read(dir / "report.md");
-  EXPECT_NE(md.find("**Conclusion.**"), std::string::npos);
+  EXPECT_NE(md.find("## The answer"), std::string::npos);
+  EXPECT_NE(md.find("## Conclusions per regime"), std::string::npos);
+  // Every check is redone from data.csv alone and gives the report's figures.
+  Result recheck = Chatlab("report --recheck " + dir.string());
+  EXPECT_EQ(recheck.exit_code, 0) << recheck.output;
+  EXPECT_NE(recheck.output.find("give the report's figures"), std::string::npos) << recheck.output;
   std::smatch m;
   const std::regex validation(R"(validation: (\d+) of (\d+) checks)");
   ASSERT_TRUE(std::regex_search(r.output, m, validation)) << r.output;
@@ -179,6 +196,44 @@ TEST(Sweep, BadVaryNamesTheKey) {
   EXPECT_NE(t.output.find("workload.users"), std::string::npos) << t.output;
 }
 
+// A data.csv doctored after the fact no longer reproduces the checks, and recheck says which.
+TEST(Report, RecheckCatchesADoctoredDataCsv) {
+  const fs::path dir = Fresh("recheck");
+  Result r = Chatlab("sweep " + Scenario("db-writes.toml") + " --quick --no-progress --out " +
+                     dir.string() + " --report");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  ASSERT_EQ(Chatlab("report --recheck " + dir.string()).exit_code, 0);
+  std::string csv = Read(dir / "data.csv");
+  const size_t eol = csv.find('\n');
+  std::string header = csv.substr(0, eol);
+  const size_t at = header.find("metrics.writer_arrival_rate_per_s");
+  ASSERT_NE(at, std::string::npos) << header;
+  header.replace(at, std::string("metrics.writer_arrival_rate_per_s").size(), "renamed");
+  std::ofstream(dir / "data.csv") << header << csv.substr(eol);
+  Result bad = Chatlab("report --recheck " + dir.string());
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_NE(bad.output.find("metrics.writer_arrival_rate_per_s"), std::string::npos) << bad.output;
+  fs::remove_all(dir);
+}
+
+TEST(Index, GathersEveryReportsAnswerAndTheSeedsClaims) {
+  const fs::path root = Fresh("index");
+  Result r = Chatlab("sweep " + Scenario("forwarding.toml") + " --quick --no-progress --out " +
+                     (root / "forwarding").string() + " --report");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  Result i = Chatlab("index " + root.string());
+  ASSERT_EQ(i.exit_code, 0) << i.output;
+  const std::string md = Read(root / "index.md");
+  EXPECT_NE(md.find("Which server-to-server forwarding design"), std::string::npos) << md;
+  EXPECT_NE(md.find("imposes ordering"), std::string::npos) << md;  // the seed's claim
+  EXPECT_NE(md.find("[forwarding](forwarding/report.md)"), std::string::npos) << md;
+  EXPECT_NE(Read(root / "index.html").find("forwarding/report.html"), std::string::npos);
+  Result empty = Chatlab("index " + (root / "forwarding" / "plots").string());
+  EXPECT_EQ(empty.exit_code, 2);
+  EXPECT_NE(empty.output.find("no report"), std::string::npos) << empty.output;
+  fs::remove_all(root);
+}
+
 TEST(Report, MissingSweepIsBadInput) {
   const fs::path dir = Fresh("empty");
   fs::create_directories(dir);
@@ -193,7 +248,10 @@ TEST(Plan, FlagsTheSeedsUnitSlips) {
   EXPECT_NE(r.output.find("messages per hour"), std::string::npos);
   EXPECT_NE(r.output.find("4.167e+07"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("FLAG"), std::string::npos);
-  EXPECT_NE(r.output.find("3 figure(s) flagged"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("4 figure(s) flagged"), std::string::npos) << r.output;
+  // 100M users, each on a WebSocket, at 10K connections a server: 10,000 servers, not 100.
+  EXPECT_NE(r.output.find("servers for every active user's WebSocket"), std::string::npos);
+  EXPECT_NE(r.output.find("1e+04 servers"), std::string::npos) << r.output;
   Result bad = Chatlab("plan --set messages_per_day=lots");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.output.find("messages_per_day"), std::string::npos);
