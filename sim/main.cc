@@ -25,6 +25,7 @@
 
 #include "sim/lab/experiment.h"
 #include "sim/lab/plan.h"
+#include "sim/lab/index.h"
 #include "sim/lab/report.h"
 #include "sim/lab/sweep.h"
 #include "sim/results.h"
@@ -202,10 +203,34 @@ int ReportCommand(const std::string& dir) {
                ? kExitBadInput
                : kExitViolation;
   }
-  std::cout << "conclusion: " << r->conclusion << "\n"
-            << "validation: " << r->validation_checks - r->validation_failures << " of "
+  std::cout << "answer:";
+  for (const std::string& sentence : r->answer) std::cout << "\n  " << sentence;
+  std::cout << "\nvalidation: " << r->validation_checks - r->validation_failures << " of "
             << r->validation_checks << " checks within tolerance\n"
             << "report: " << r->markdown_path << "\n        " << r->html_path << "\n";
+  return kExitOk;
+}
+
+int RecheckCommand(const std::string& dir) {
+  auto r = chatlab::sim::lab::RecheckFromCsv(dir);
+  if (!r.ok()) {
+    std::cerr << "chatlab: report --recheck: " << r.status().message() << "\n";
+    return r.status().code() == absl::StatusCode::kFailedPrecondition ? kExitViolation
+                                                                      : kExitBadInput;
+  }
+  std::cout << "recheck: " << *r << " checks re-evaluated from " << dir
+            << "/data.csv give the report's figures\n";
+  return kExitOk;
+}
+
+int IndexCommand(const std::string& dir) {
+  auto r = chatlab::sim::lab::WriteIndex(dir);
+  if (!r.ok()) {
+    std::cerr << "chatlab: index: " << r.status().message() << "\n";
+    return kExitBadInput;
+  }
+  std::cout << "index: " << r->reports << " reports in " << r->markdown_path << " and "
+            << r->html_path << "\n";
   return kExitOk;
 }
 
@@ -304,6 +329,15 @@ int main(int argc, char** argv) {
   report->add_option("dir", report_dir, "a `chatlab sweep` output directory")
       ->required()
       ->check(CLI::ExistingDirectory);
+  bool recheck = false;
+  report->add_flag("--recheck", recheck,
+                   "re-evaluate every check of an existing report from its data.csv alone");
+  std::string index_dir;
+  CLI::App* index = app.add_subcommand(
+      "index", "gather every report's answer under DIR into DIR/index.md and DIR/index.html");
+  index->add_option("dir", index_dir, "a directory of report directories (reports/)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
   std::vector<std::string> plan_sets;
   bool plan_list = false;
   CLI::App* plan = app.add_subcommand(
@@ -351,7 +385,8 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (sweep->parsed()) return Sweep(sw);
-  if (report->parsed()) return ReportCommand(report_dir);
+  if (report->parsed()) return recheck ? RecheckCommand(report_dir) : ReportCommand(report_dir);
+  if (index->parsed()) return IndexCommand(index_dir);
   if (plan->parsed()) return Plan(plan_sets, plan_list);
   if (swarm->parsed()) {
     if (print_scenario >= 0) {

@@ -1,36 +1,63 @@
-// Analyses: each experiment's comparison of simulated figures with theory.
+// Analyses: each experiment's comparison of simulated figures with closed-form models.
 //
 // A report names its analysis ([report] analysis = "db-writes"); the analysis returns checks
-// (simulated figure, analytic figure, relative error) and may add computed sentences to the
-// conclusion. docs/experiments.md states every formula and where it comes from.
+// and may add computed findings. A check is written so that a reader can redo it from data.csv
+// alone (docs/reports-method.md): every input is a named data.csv column at a named point (a
+// scenario key, or a metric averaged over the point's seeds), and both the model and the
+// measured figure are functions of those inputs only. docs/experiments.md states every formula
+// and where it comes from.
 #ifndef CHATLAB_SIM_LAB_ANALYSES_H_
 #define CHATLAB_SIM_LAB_ANALYSES_H_
 
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
-#include "sim/lab/report.h"
+#include "sim/lab/sweep_data.h"
 
 namespace chatlab::sim::lab {
 
+// One input of a check: data.csv column `column` averaged over point `point`'s rows.
+struct CheckInput {
+  std::string name;    // the formula's symbol ("lambda", "T_us")
+  std::string column;  // a scenario key ("protocol.buffered_flush_interval_us") or a metric
+  bool is_param = false;  // a scenario key (one value per point) rather than a measured metric
+  size_t point = 0;
+  double value = 0;
+};
+
+using Vars = std::map<std::string, double>;  // symbol -> value
+
 struct Check {
-  std::string name;     // what is compared, with the formula
-  std::string point;    // which grid point ("" = the whole sweep)
-  double simulated = 0;
-  double analytic = 0;
+  std::string name;     // what is compared
+  std::string formula;  // the model, in the inputs' symbols
+  std::string point;    // which grid point, in words ("" = the whole sweep)
+  std::vector<CheckInput> inputs;
+  std::function<double(const Vars&)> measured;  // the simulated figure from the inputs
+  std::function<double(const Vars&)> model;     // the closed form from the inputs
+  double simulated = 0;  // measured(inputs)
+  double analytic = 0;   // model(inputs)
   double tolerance = 0.10;  // relative
+  std::string tolerance_why;  // why this tolerance (sampling noise, a known approximation)
   double RelativeError() const;
   bool Passed() const { return RelativeError() <= tolerance; }
+  Vars Values() const;  // the inputs by symbol
+  std::string InputsText() const;  // "lambda = 3.2 (metrics.x at p004); T_us = 50000 (...)"
 };
 
 struct Analysis {
   std::vector<Check> checks;
-  std::vector<std::string> findings;  // computed sentences for the conclusion
-  std::string note;                    // why a check does or does not apply
+  std::vector<std::string> findings;  // computed sentences for the conclusions
+  std::string note;                    // the models, and why a check does or does not apply
 };
 
 // Unknown names give an empty analysis with a note saying so.
 Analysis RunAnalysis(const std::string& name, const SweepData& data);
+
+// Every data.csv column the checks read: metrics (per run) and scenario keys (per point).
+void CheckColumns(const Analysis& a, std::vector<std::string>* metrics,
+                  std::vector<std::string>* params);
 
 }  // namespace chatlab::sim::lab
 

@@ -1,5 +1,7 @@
 #include "sim/lab/experiment.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -7,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "sim/scenario.h"
 
@@ -112,6 +115,151 @@ absl::Status ReadSweepTable(const toml::table& t, const std::string& path, const
   return absl::OkStatus();
 }
 
+// "key<=value" and friends; the longest operator that matches wins.
+absl::StatusOr<Condition> ParseCondition(const std::string& text) {
+  for (const char* op : {"<=", ">=", "!=", "=", "<", ">"}) {
+    const size_t at = text.find(op);
+    if (at == std::string::npos || at == 0) continue;
+    Condition c{text.substr(0, at), op, text.substr(at + std::string(op).size())};
+    if (c.value.empty()) break;
+    return c;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("'", text, "': expected key OP value with OP one of = != < <= > >="));
+}
+
+// Reads a table of string fields into named outputs; unknown keys are errors.
+absl::Status ReadFields(const toml::table& t, const std::string& path, const std::string& prefix,
+                        const std::map<std::string, std::string*>& fields) {
+  for (const auto& [k, v] : t) {
+    const std::string key(k.str());
+    auto it = fields.find(key);
+    if (it == fields.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Where(path, v), ": unknown key '", prefix, ".", key, "'"));
+    }
+    auto s = v.value_exact<std::string>();
+    if (!s) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Where(path, v), ": ", prefix, ".", key, ": expected a string"));
+    }
+    *it->second = *s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadBetter(const std::string& text, const std::string& where, bool* lower) {
+  if (text != "lower" && text != "higher") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": expected better = lower|higher, got '", text, "'"));
+  }
+  *lower = text == "lower";
+  return absl::OkStatus();
+}
+
+absl::Status ReadAlso(const toml::node& v, const std::string& path, ExperimentSpec& spec) {
+  const toml::array* arr = v.as_array();
+  if (arr == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(path, v), ": report.also: expected [[report.also]] tables"));
+  }
+  for (const toml::node& item : *arr) {
+    const toml::table* t = item.as_table();
+    if (t == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Where(path, item), ": report.also: each entry must be a table"));
+    }
+    AlsoMetric a;
+    std::string better = "lower";
+    absl::Status st = ReadFields(*t, path, "report.also",
+                                 {{"metric", &a.metric}, {"label", &a.label}, {"better", &better}});
+    if (st.ok()) st = ReadBetter(better, Where(path, item) + ": report.also", &a.lower_is_better);
+    if (!st.ok()) return st;
+    if (a.metric.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Where(path, item), ": report.also: 'metric' is required"));
+    }
+    if (a.label.empty()) a.label = a.metric;
+    spec.also.push_back(std::move(a));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadClaims(const toml::node& v, const std::string& path, ExperimentSpec& spec) {
+  const toml::array* arr = v.as_array();
+  if (arr == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(path, v), ": report.claim: expected [[report.claim]] tables"));
+  }
+  for (const toml::node& item : *arr) {
+    const toml::table* t = item.as_table();
+    if (t == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(Where(path, item), ": report.claim: each entry must be a table"));
+    }
+    ClaimSpec c;
+    std::string better_metric = "";
+    toml::table fields = *t;
+    if (const toml::node* w = t->get("where")) {
+      const toml::array* wa = w->as_array();
+      if (wa == nullptr) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Where(path, *w), ": report.claim.where: expected an array of \"key<=value\""));
+      }
+      for (const toml::node& cond : *wa) {
+        auto text = cond.value_exact<std::string>();
+        auto parsed = text ? ParseCondition(*text)
+                           : absl::InvalidArgumentError("expected a string");
+        if (!parsed.ok()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              Where(path, cond), ": report.claim.where: ", parsed.status().message()));
+        }
+        c.where.push_back(*parsed);
+      }
+      fields.erase("where");
+    }
+    absl::Status st =
+        ReadFields(fields, path, "report.claim",
+                   {{"seed", &c.seed}, {"axis", &c.axis}, {"kind", &c.kind},
+                    {"metric", &c.metric}, {"metric_better", &better_metric},
+                    {"better", &c.better}, {"than", &c.than}});
+    if (!st.ok()) return st;
+    if (c.kind != "better" && c.kind != "similar") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Where(path, item), ": report.claim.kind: expected better|similar, got '", c.kind, "'"));
+    }
+    if (c.seed.empty() || c.better.empty() || c.than.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Where(path, item), ": report.claim: 'seed', 'better' and 'than' are required"));
+    }
+    c.lower_is_better = spec.lower_is_better;
+    if (!better_metric.empty()) {
+      st = ReadBetter(better_metric, Where(path, item) + ": report.claim.metric_better",
+                      &c.lower_is_better);
+      if (!st.ok()) return st;
+    }
+    spec.claims.push_back(std::move(c));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadNames(const toml::node& v, const std::string& path, ExperimentSpec& spec) {
+  const toml::table* t = v.as_table();
+  if (t == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Where(path, v), ": report.names: expected a table of \"key[=value]\" = words"));
+  }
+  for (const auto& [k, w] : *t) {
+    auto words = w.value_exact<std::string>();
+    if (!words) {
+      return absl::InvalidArgumentError(absl::StrCat(Where(path, w), ": report.names.\"",
+                                                     std::string(k.str()), "\": expected a string"));
+    }
+    spec.names[std::string(k.str())] = *words;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ReadReport(const toml::table& t, const std::string& path, ExperimentSpec& spec) {
   auto text = [&](const toml::node& v, const std::string& key, std::string* out) {
     auto s = v.value_exact<std::string>();
@@ -145,6 +293,16 @@ absl::Status ReadReport(const toml::table& t, const std::string& path, Experimen
       st = boolean(v, full, &spec.x_log);
     } else if (key == "analysis") {
       st = text(v, full, &spec.analysis);
+    } else if (key == "design") {
+      st = text(v, full, &spec.design);
+    } else if (key == "baseline") {
+      st = text(v, full, &spec.baseline);
+    } else if (key == "names") {
+      st = ReadNames(v, path, spec);
+    } else if (key == "also") {
+      st = ReadAlso(v, path, spec);
+    } else if (key == "claim") {
+      continue;  // read after the loop: a claim's default direction is the conclusion's
     } else if (key == "conclusion") {
       const toml::table* ct = v.as_table();
       if (ct == nullptr) {
@@ -214,10 +372,108 @@ absl::Status ReadReport(const toml::table& t, const std::string& path, Experimen
     }
     if (!st.ok()) return st;
   }
+  if (const toml::node* claims = t.get("claim")) return ReadClaims(*claims, path, spec);
+  return absl::OkStatus();
+}
+
+const Axis* FindAxis(const ExperimentSpec& spec, const std::string& key) {
+  for (const Axis& a : spec.axes) {
+    if (a.key == key) return &a;
+  }
+  return nullptr;
+}
+
+// The report's roles and names must refer to what the sweep varies.
+absl::Status CheckReportRefs(const std::string& path, const ExperimentSpec& spec) {
+  auto err = [&](const std::string& m) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", m));
+  };
+  const Axis* design = spec.design.empty() ? nullptr : FindAxis(spec, spec.design);
+  if (!spec.design.empty()) {
+    if (design == nullptr) {
+      return err(absl::StrCat("report.design: '", spec.design, "' is not one of the varied keys"));
+    }
+    if (spec.design == spec.x) return err("report.design: the design axis cannot also be x");
+  }
+  auto is_value = [&](const Axis* axis, const std::string& v) {
+    return axis != nullptr &&
+           std::find(axis->values.begin(), axis->values.end(), v) != axis->values.end();
+  };
+  if (!spec.baseline.empty() && !is_value(design, spec.baseline)) {
+    return err(absl::StrCat("report.baseline: '", spec.baseline,
+                            "' is not a value of the design axis"));
+  }
+  for (const ClaimSpec& c : spec.claims) {
+    const std::string axis_key = c.axis.empty() ? spec.design : c.axis;
+    const Axis* axis = axis_key.empty() ? nullptr : FindAxis(spec, axis_key);
+    if (axis == nullptr) {
+      return err(absl::StrCat("report.claim: axis '", axis_key, "' is not one of the varied keys",
+                              axis_key.empty() ? " (set report.design or the claim's axis)" : ""));
+    }
+    for (const std::string* v : {&c.better, &c.than}) {
+      if (!is_value(axis, *v)) {
+        return err(absl::StrCat("report.claim: '", *v, "' is not a value of ", axis_key));
+      }
+    }
+    for (const Condition& w : c.where) {
+      if (FindAxis(spec, w.key) == nullptr) {
+        return err(absl::StrCat("report.claim.where: '", w.key, "' is not one of the varied keys"));
+      }
+    }
+  }
+  for (const auto& [k, words] : spec.names) {
+    const std::string key = k.substr(0, k.find('='));
+    if (FindAxis(spec, key) == nullptr) {
+      return err(absl::StrCat("report.names: '", key, "' is not one of the varied keys"));
+    }
+  }
   return absl::OkStatus();
 }
 
 }  // namespace
+
+bool Condition::Holds(const std::string& actual) const {
+  char* end_a = nullptr;
+  char* end_v = nullptr;
+  const double a = std::strtod(actual.c_str(), &end_a);
+  const double v = std::strtod(value.c_str(), &end_v);
+  const bool numeric = !actual.empty() && !value.empty() && *end_a == '\0' && *end_v == '\0';
+  if (op == "=") return numeric ? a == v : actual == value;
+  if (op == "!=") return numeric ? a != v : actual != value;
+  if (!numeric) return false;
+  if (op == "<") return a < v;
+  if (op == "<=") return a <= v;
+  if (op == ">") return a > v;
+  if (op == ">=") return a >= v;
+  return false;
+}
+
+std::string MetricWords(const ExperimentSpec& spec, const std::string& metric) {
+  if (metric == spec.conclusion_metric && !spec.conclusion_label.empty()) {
+    return spec.conclusion_label;
+  }
+  for (const AlsoMetric& a : spec.also) {
+    if (a.metric == metric) return a.label;
+  }
+  for (const PlotSpec& p : spec.plots) {
+    if (p.metric == metric) return p.title;
+  }
+  return metric;
+}
+
+std::string ValueWords(const ExperimentSpec& spec, const std::string& key,
+                       const std::string& value) {
+  if (auto it = spec.names.find(absl::StrCat(key, "=", value)); it != spec.names.end()) {
+    return it->second;
+  }
+  if (auto it = spec.names.find(key); it != spec.names.end()) {
+    return absl::StrReplaceAll(it->second, {{"{}", value}});
+  }
+  if (key == spec.design) return value;
+  const std::string first = key.substr(0, key.find(','));
+  const size_t dot = first.rfind('.');
+  return absl::StrCat(dot == std::string::npos ? first : first.substr(dot + 1), "=", value);
+}
 
 absl::StatusOr<ExperimentSpec> LoadExperiment(const std::string& scenario_path, bool quick,
                                               const std::vector<std::string>& vary) {
@@ -268,10 +524,20 @@ absl::StatusOr<ExperimentSpec> LoadExperiment(const std::string& scenario_path, 
       return absl::InvalidArgumentError(absl::StrCat(
           scenario_path, ": report.x: '", spec.x, "' is not one of the varied keys"));
     }
-  } else if (!spec.axes.empty()) {
-    spec.x = spec.axes.front().key;
+  } else {
+    // The first axis that is not the design; none when the design is the only axis.
+    for (const Axis& a : spec.axes) {
+      if (a.key != spec.design) {
+        spec.x = a.key;
+        break;
+      }
+    }
   }
   if (spec.x_label.empty()) spec.x_label = spec.x;
+  if (absl::Status st = CheckReportRefs(scenario_path, spec); !st.ok()) return st;
+  if (spec.baseline.empty() && !spec.design.empty()) {
+    spec.baseline = FindAxis(spec, spec.design)->values.front();
+  }
   return spec;
 }
 

@@ -16,12 +16,25 @@
 //
 //   [report]
 //   question = "..."
-//   x = "faults.delay_ms_max"               # the x axis; the other varied keys are series
+//   x = "faults.delay_ms_max"               # the x axis
 //   x_label = "extra delay (ms)"
+//   design = "protocol.forwarding"          # the alternatives compared; other keys are regimes
+//   baseline = "direct"                     # what the paired-difference plot subtracts
 //   analysis = "forwarding"                 # named validation against theory (analyses.h)
+//   names."protocol.gap_detection_enabled=true" = "gap detection on"   # words for values
+//   names."faults.delay_ms_max" = "{} ms jitter"
 //   [report.conclusion]
 //   metric = "invariants.order_violations"
 //   better = "lower"
+//   [[report.also]]                         # compared paired too, in the answer
+//   metric = "metrics.delivery_latency_online.p50_ms"
+//   label = "median delivery latency"
+//   better = "lower"
+//   [[report.claim]]                        # the seed's claim, tested (docs/reports-method.md)
+//   seed = "For smaller groups ... pushing"
+//   better = "push"
+//   than = "pull"
+//   where = ["workload.group_size_max<=100"]
 //   [[report.plot]]
 //   metric = "metrics.end_to_end_latency.p99_ms"
 //   title = "..."
@@ -52,12 +65,42 @@ struct PlotSpec {
 
 // The most seeds a sweep may run per point (sweep.seeds, --seeds).
 inline constexpr int kSweepSeedsMax = 1000;
+// Seeds per point when a [sweep] does not say: enough for a paired interval to mean something
+// (docs/reports-method.md). A full report with fewer says so at its top.
+inline constexpr int kSweepSeedsDefault = 10;
+
+// A metric compared in the answer besides the headline (conclusion) metric.
+struct AlsoMetric {
+  std::string metric;
+  std::string label;
+  bool lower_is_better = true;
+};
+
+// One condition on a point's value of an axis: "key<=100", "key=true", "key!=queue".
+struct Condition {
+  std::string key;
+  std::string op;  // = != < <= > >=
+  std::string value;
+  bool Holds(const std::string& actual) const;
+};
+
+// The seed's claim about two values of one axis, in a form the data can test.
+struct ClaimSpec {
+  std::string seed;     // the seed's words
+  std::string axis;     // "" = the design axis
+  std::string kind = "better";  // "better": `better` beats `than`; "similar": they do not differ
+  std::string metric;   // "" = the conclusion metric
+  bool lower_is_better = true;
+  std::string better;   // the value claimed better (or, for "similar", the first of the two)
+  std::string than;     // ... than this one
+  std::vector<Condition> where;  // the points it speaks about; empty = all
+};
 
 struct ExperimentSpec {
   std::string scenario_path;
   std::string scenario_name;
   uint64_t base_seed = 1;  // the scenario's seed: a sweep runs base_seed .. base_seed + seeds - 1
-  int seeds = 3;
+  int seeds = kSweepSeedsDefault;
   std::vector<Axis> axes;         // the grid, in file order
   std::vector<std::string> sets;  // fixed overrides
   // [report]
@@ -65,12 +108,26 @@ struct ExperimentSpec {
   std::string x;  // one of the axes' keys ("" = the first axis)
   std::string x_label;
   bool x_log = false;
+  std::string design;    // the design axis ("" = none: every other axis is a regime)
+  std::string baseline;  // a value of the design axis ("" = its first)
+  std::map<std::string, std::string> names;  // "key=value" or "key" ("{}" = the value) -> words
   std::string analysis;
   std::string conclusion_metric;
   std::string conclusion_label;
   bool lower_is_better = true;
+  std::vector<AlsoMetric> also;
+  std::vector<ClaimSpec> claims;
   std::vector<PlotSpec> plots;
 };
+
+// Words for a metric: the conclusion's label, an [[report.also]] label or a plot's title, else
+// the path itself.
+std::string MetricWords(const ExperimentSpec& spec, const std::string& metric);
+
+// Words for an axis value: names."key=value", else names."key" with {} replaced by the value,
+// else "short_key=value" (the value alone for the design axis).
+std::string ValueWords(const ExperimentSpec& spec, const std::string& key,
+                       const std::string& value);
 
 // One point of the grid: a value per axis.
 using Point = std::map<std::string, std::string>;

@@ -1,0 +1,263 @@
+// The analyses of the traffic experiments: db-writes, groups, forwarding, capacity.
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "sim/lab/check_builder.h"
+#include "sim/lab/plan.h"
+
+namespace chatlab::sim::lab::analyses_internal {
+
+// Bulk service: a writer that flushes T after the first waiting item (or at b items).
+void DbWrites(const SweepData& d, Analysis& a) {
+  a.note =
+      "Batch writer as a bulk-service queue: the flush timer starts with the first waiting item, "
+      "so with Poisson arrivals at rate lambda a batch holds 1 + lambda*T items and an item waits "
+      "(T + lambda*T^2/2) / (1 + lambda*T) on average (valid while 1 + lambda*T < b/2). Little's "
+      "law L = lambda*W is checked on the writer's queue and on the store's CPU queue, with L "
+      "sampled at jittered instants and lambda*W from per-message timings. Checks on queues "
+      "holding under 0.05 items on average are skipped (too few samples catch one).";
+  for (size_t i = 0; i < d.points.size(); i++) {
+    const Scenario& s = d.scenarios[i];
+    if (s.protocol.write_path == WritePath::kBatched) {
+      const double lambda = d.At(i, "metrics.writer_arrival_rate_per_s").mean;
+      const double t = static_cast<double>(s.protocol.writer_flush_window_us) / 1e6;
+      if (1 + lambda * t < s.protocol.writer_batch_max / 2.0) {
+        CheckBuilder w(d, i, "mean batching wait (ms)",
+                       "W = 1000 (T + lambda T^2/2) / (1 + lambda T), T = T_us / 1e6");
+        w.Metric("lambda", "metrics.writer_arrival_rate_per_s");
+        w.Param("T_us", "protocol.writer_flush_window_us");
+        w.Metric("W_ms", "metrics.writer_mean_wait_ms");
+        a.checks.push_back(w.Done(Var("W_ms"), [](const Vars& v) {
+          const double t = v.at("T_us") / 1e6, l = v.at("lambda");
+          return 1000 * (t + l * t * t / 2) / (1 + l * t);
+        }));
+        CheckBuilder b(d, i, "mean batch size", "B = 1 + lambda T, T = T_us / 1e6");
+        b.Metric("lambda", "metrics.writer_arrival_rate_per_s");
+        b.Param("T_us", "protocol.writer_flush_window_us");
+        b.Metric("B", "metrics.writer_mean_batch");
+        a.checks.push_back(b.Done(Var("B"), [](const Vars& v) {
+          return 1 + v.at("lambda") * v.at("T_us") / 1e6;
+        }));
+      }
+      if (lambda * d.At(i, "metrics.writer_mean_wait_ms").mean / 1000 >= 0.05) {
+        CheckBuilder l(d, i, "Little's law, writer queue", "L = lambda W_ms / 1000");
+        l.Metric("lambda", "metrics.writer_arrival_rate_per_s");
+        l.Metric("W_ms", "metrics.writer_mean_wait_ms");
+        l.Metric("L", "metrics.writer_mean_waiting_sampled");
+        a.checks.push_back(l.Done(Var("L"), [](const Vars& v) {
+          return v.at("lambda") * v.at("W_ms") / 1000;
+        }));
+      }
+    }
+    if (d.At(i, "metrics.node_load.store.mean_in_system_little").mean >= 0.05) {
+      CheckBuilder l(d, i, "Little's law, store CPU queue", "L = lambda W (measured per request)");
+      l.Metric("lambda_W", "metrics.node_load.store.mean_in_system_little");
+      l.Metric("L", "metrics.node_load.store.mean_in_system_sampled");
+      a.checks.push_back(l.Done(Var("L"), Var("lambda_W")));
+    }
+  }
+  // Capacity of the store under batching: b / (s0 + s1 b) items per second.
+  const Scenario& s = d.scenarios.front();
+  const double speed = s.host_speed_gflops * 1e9;
+  const double s0 = s.store_batch_flops / speed, s1 = s.store_write_flops / speed;
+  double best_b = 0;
+  for (size_t i = 0; i < d.points.size(); i++) {
+    if (d.scenarios[i].protocol.write_path == WritePath::kBatched) {
+      best_b = std::max(best_b, d.At(i, "metrics.writer_mean_batch").mean);
+    }
+  }
+  if (best_b > 0) {
+    a.findings.push_back(absl::StrFormat(
+        "At the largest mean batch measured (%.1f items) the store's capacity b/(s0 + s1 b) is "
+        "%.0f writes/s, against %.0f writes/s for one write per request (s0 = %.0f us, s1 = "
+        "%.0f us).",
+        best_b, best_b / (s0 + s1 * best_b), 1 / (s0 + s1), s0 * 1e6, s1 * 1e6));
+  }
+}
+
+// Groups: pull costs member polls, push costs deliveries (Feeding Frenzy's per-pair rule).
+void Groups(const SweepData& d, Analysis& a) {
+  a.note =
+      "Pull: every online member polls its group every P seconds from the moment it connects, so "
+      "the store serves about N/P reads per second per group, plus one catch-up read per member "
+      "when it joins (the check counts the polls each member has time for). Push: each "
+      "group message is shown to the N - 1 other members. Feeding Frenzy (Silberstein et al., "
+      "SIGMOD 2010) pushes to a consumer when the producer's event rate times the push cost is "
+      "below the consumer's query rate times the pull cost; with every member sending at rate r, "
+      "a group's message rate is N r and the rule switches to pull at N* = (c_pull / c_push) / "
+      "(r P).";
+  for (size_t i = 0; i < d.points.size(); i++) {
+    const Scenario& s = d.scenarios[i];
+    const double n = s.group_size_max;
+    const double p = static_cast<double>(s.protocol.group_poll_interval_us) / 1e6;
+    const bool pull = s.protocol.group_delivery == GroupDelivery::kPull ||
+                      (s.protocol.group_delivery == GroupDelivery::kHybrid &&
+                       n > s.protocol.hybrid_push_members_max);
+    if (pull && p > 0 && n >= 100) {  // below that, connect-time reads dominate
+      // A member connecting at u (uniform over the ramp R) reads once when it joins and then
+      // polls every P until the run ends at T: 1 + floor((T - u) / P) reads.
+      CheckBuilder c(d, i, "store reads/s under pull",
+                     "groups N (1 + E[floor((T - U) / P)]) / T, U uniform over [0, R), "
+                     "P = P_us / 1e6");
+      c.Param("groups", "workload.groups");
+      c.Param("N", "workload.group_size_max");
+      c.Param("P_us", "protocol.group_poll_interval_us");
+      c.Param("R", "workload.connect_ramp_s");
+      c.Metric("T", "sim_time_s");
+      c.Metric("reads", "metrics.store_reads");
+      a.checks.push_back(c.Done(
+          [](const Vars& v) { return v.at("reads") / v.at("T"); },
+          [](const Vars& v) {
+            const double t = v.at("T"), pp = v.at("P_us") / 1e6;
+            const double polls = MeanOverUniform(0, v.at("R"), [&](double u) {
+              return std::floor((t - u) / pp);
+            });
+            return v.at("groups") * v.at("N") * (1 + polls) / t;
+          }));
+    } else if (s.protocol.group_delivery == GroupDelivery::kPush) {
+      CheckBuilder c(d, i, "deliveries per group message", "N - 1");
+      c.Param("N", "workload.group_size_max");
+      c.Metric("shown_per_sent", "metrics.displays / metrics.messages_sent");
+      a.checks.push_back(c.Done(Var("shown_per_sent"), [](const Vars& v) { return v.at("N") - 1; }));
+    }
+  }
+  // Feeding Frenzy per activity level: push iff the group's message rate x P < 1 (unit costs:
+  // one delivery against one poll), whatever the size. Against it, the measured winner.
+  struct Tally {
+    double lambda_p = 0;
+    int push_wins = 0, pull_wins = 0;
+  };
+  std::map<std::string, Tally> by_rate;
+  auto group_rate = [](const Scenario& s) { return s.send_rate_per_user_hz() * s.users; };
+  for (size_t i = 0; i < d.points.size(); i++) {
+    const Scenario& s = d.scenarios[i];
+    Tally& t = by_rate[absl::StrFormat("%g", group_rate(s))];
+    t.lambda_p = group_rate(s) * static_cast<double>(s.protocol.group_poll_interval_us) / 1e6;
+    if (s.protocol.group_delivery != GroupDelivery::kPush) continue;
+    for (size_t j = 0; j < d.points.size(); j++) {
+      const Scenario& o = d.scenarios[j];
+      if (o.protocol.group_delivery != GroupDelivery::kPull || o.users != s.users ||
+          group_rate(o) != group_rate(s)) {
+        continue;
+      }
+      const double push = d.At(i, "metrics.backend_messages_per_sent").mean;
+      const double pull = d.At(j, "metrics.backend_messages_per_sent").mean;
+      (push <= pull ? t.push_wins : t.pull_wins)++;
+    }
+  }
+  for (const auto& [rate, t] : by_rate) {
+    a.findings.push_back(absl::StrFormat(
+        "At %s group messages/s, lambda*P = %.2g, so Feeding Frenzy's rule (unit costs) says %s "
+        "at every size; measured, push sent fewer backend messages at %d sizes and pull at %d.",
+        rate, t.lambda_p, t.lambda_p < 1 ? "push" : "pull", t.push_wins, t.pull_wins));
+  }
+}
+
+// Forwarding: buffering adds the flush wait to messages that cross servers.
+void Forwarding(const SweepData& d, Analysis& a) {
+  a.note =
+      "Buffered forwarding keeps one buffer per destination server. The first entry (message, "
+      "receipt or typing) into an empty buffer starts its flush timer, T = F + U where U is "
+      "uniform over the jitter J; entries arriving meanwhile ride along. With entries arriving "
+      "at rate lambda per buffer, the mean wait is E_T[(T + lambda T^2 / 2) / (1 + lambda T)] "
+      "(the bulk-service formula of db-writes): F + J/2 at low rates, tending to E[T]/2 as "
+      "lambda grows. With users spread uniformly over S servers, a fraction 1 - 1/S of 1:1 "
+      "messages cross, so buffered minus direct mean end-to-end latency is about (1 - 1/S) "
+      "times that wait. lambda is measured: forwarded entries / (S (S - 1) x run length). "
+      "Checked at zero extra delay with gap detection on.";
+  for (size_t i = 0; i < d.points.size(); i++) {
+    const Scenario& s = d.scenarios[i];
+    if (s.protocol.forwarding != ForwardingStrategy::kBuffered || s.delay_ms_max != 0 ||
+        !s.protocol.gap_detection_enabled) {
+      continue;
+    }
+    for (size_t j = 0; j < d.points.size(); j++) {
+      const Scenario& o = d.scenarios[j];
+      if (o.protocol.forwarding != ForwardingStrategy::kDirect || o.delay_ms_max != 0 ||
+          !o.protocol.gap_detection_enabled || d.points[j].size() != d.points[i].size()) {
+        continue;
+      }
+      CheckBuilder c(d, i, "buffered - direct mean end-to-end (ms)",
+                     "(1 - 1/S) E_T[(T + lambda T^2/2) / (1 + lambda T)] x 1000, T = (F_us + "
+                     "U(0, J_us)) / 1e6, S = regions x servers_per_region, lambda = entries / "
+                     "(S (S - 1) run_s)",
+                     0.25, "the uniform-spread and Poisson-arrival assumptions");
+      c.Param("F_us", "protocol.buffered_flush_interval_us");
+      c.Param("J_us", "protocol.buffered_flush_jitter_us");
+      c.Param("regions", "topology.regions");
+      c.Param("servers_per_region", "topology.servers_per_region");
+      c.Metric("entries", "metrics.forward_entries");
+      c.Metric("run_s", "sim_time_s");
+      c.Metric("lat_buffered_ms", "metrics.end_to_end_latency.mean_ms");
+      c.Metric("lat_direct_ms", "metrics.end_to_end_latency.mean_ms", j);
+      a.checks.push_back(c.Done(
+          [](const Vars& v) { return v.at("lat_buffered_ms") - v.at("lat_direct_ms"); },
+          [](const Vars& v) {
+            const double servers = v.at("regions") * v.at("servers_per_region");
+            const double lambda = v.at("entries") / (servers * (servers - 1) * v.at("run_s"));
+            const double wait = MeanOverUniform(v.at("F_us") / 1e6, v.at("J_us") / 1e6,
+                                                [&](double t) {
+                                                  return (t + lambda * t * t / 2) / (1 + lambda * t);
+                                                });
+            return (1 - 1 / servers) * wait * 1e3;
+          }));
+      break;
+    }
+  }
+}
+
+// Capacity: the plan's per-second figures, scaled down, against the simulation.
+void Capacity(const SweepData& d, Analysis& a) {
+  a.note =
+      "The plan (chatlab plan) predicts inserts per second = online users x send rate and "
+      "polling syncs per second = online users / refresh interval (one store request each). Each "
+      "point runs that load scaled down (users and servers divided by the same factor) and "
+      "measures the store.";
+  for (size_t i = 0; i < d.points.size(); i++) {
+    const Scenario& s = d.scenarios[i];
+    CheckBuilder c(d, i, "store inserts/s", "online users x send rate / send window");
+    AddSendRate(c);
+    AddSendWindow(c);
+    c.Param("online_fraction", "workload.online_fraction");
+    c.Metric("writes", "metrics.store_writes");
+    a.checks.push_back(c.Done(
+        [](const Vars& v) { return v.at("writes") / SendWindow(v); },
+        [](const Vars& v) { return v.at("users") * v.at("online_fraction") * SendRate(v); }));
+    if (s.protocol.client_sync_interval_us > 0) {
+      // Each client syncs (one store request) at connect and every refresh interval; every
+      // message is one append. Catch-up reads and joins come on top (hence 25%).
+      CheckBuilder r(d, i, "store requests/s",
+                     "online/refresh + online x rate + online/run_s, refresh = sync_us / 1e6", 0.25,
+                     "catch-up reads and joins are not modelled");
+      AddSendRate(r);
+      r.Param("online_fraction", "workload.online_fraction");
+      r.Param("sync_us", "protocol.client_sync_interval_us");
+      r.Metric("run_s", "sim_time_s");
+      r.Metric("requests_per_s", "metrics.store_requests_per_s");
+      a.checks.push_back(r.Done(Var("requests_per_s"), [](const Vars& v) {
+        const double online = v.at("users") * v.at("online_fraction");
+        return online / (v.at("sync_us") / 1e6) + online * SendRate(v) + online / v.at("run_s");
+      }));
+    }
+  }
+  PlanAssumptions plan;
+  const std::vector<PlanRow> rows = ComputePlan(plan);
+  std::vector<std::string> flagged;
+  for (const PlanRow& r : rows) {
+    if (!r.consistent) {
+      flagged.push_back(absl::StrCat(
+          absl::StrFormat("%s: computed %.4g %s, the seed says %s", r.figure, r.computed, r.unit,
+                          r.seed_says),
+          r.note.empty() ? "" : absl::StrCat(" (", r.note, ")")));
+    }
+  }
+  a.findings.push_back(absl::StrCat(
+      "The seed's chain, recomputed by `chatlab plan`, has ", flagged.size(),
+      " figure(s) that do not follow from the others: ", absl::StrJoin(flagged, "; "), "."));
+}
+
+}  // namespace chatlab::sim::lab::analyses_internal

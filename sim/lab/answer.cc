@@ -1,0 +1,265 @@
+#include "sim/lab/answer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace chatlab::sim::lab {
+namespace {
+
+struct Metric {
+  std::string path;
+  std::string label;
+  bool lower_is_better = true;
+};
+
+// One regime's verdicts along x for one metric: runs of x with the same verdict.
+struct Segment {
+  size_t first = 0, last = 0;  // x indices
+  std::string key;             // "W:d" (design d wins) or "U:d,e" (cannot tell d and e apart)
+  Ranking at_last;             // the ranking at `last`
+};
+
+std::string VerdictKey(const Ranking& k) {
+  if (k.winner) return absl::StrCat("W:", k.best());
+  std::vector<size_t> group{k.best()};
+  group.insert(group.end(), k.undecided.begin(), k.undecided.end());
+  std::sort(group.begin(), group.end());
+  return absl::StrCat("U:", absl::StrJoin(group, ","));
+}
+
+std::vector<Segment> Segments(const SweepData& d, const Layout& l, size_t r, const Metric& m) {
+  std::vector<Segment> out;
+  for (size_t x = 0; x < l.xs.size(); x++) {
+    if (!Present(l, r, x)) continue;
+    Ranking k = Rank(d, l, r, x, m.path, m.lower_is_better);
+    if (k.order.empty()) continue;
+    const std::string key = VerdictKey(k);
+    if (!out.empty() && out.back().key == key) {
+      out.back().last = x;
+      out.back().at_last = std::move(k);
+    } else {
+      out.push_back({x, x, key, std::move(k)});
+    }
+  }
+  return out;
+}
+
+std::string Range(const SweepData& d, const Layout& l, const Segment& s, bool whole) {
+  if (d.spec.x.empty()) return "";
+  if (whole) {
+    return absl::StrCat(" at every value tested, ", XWords(d, l, 0), " to ",
+                        XWords(d, l, l.xs.size() - 1));
+  }
+  if (s.first == s.last) return absl::StrCat(" at ", XWords(d, l, s.first));
+  return absl::StrCat(" from ", XWords(d, l, s.first), " to ", XWords(d, l, s.last));
+}
+
+std::string Phrase(const SweepData& d, const Layout& l, const Metric& m, const Segment& s,
+                   bool whole) {
+  const Ranking& k = s.at_last;
+  const std::string best_word = m.lower_is_better ? "lowest" : "highest";
+  const std::string at = (whole && l.xs.size() > 1) || s.first != s.last
+                             ? absl::StrCat(" at ", XWords(d, l, s.last))
+                             : "";
+  if (k.order.size() == 1) {
+    return absl::StrCat(DesignWords(d, l, k.best()), " alone was run", Range(d, l, s, whole));
+  }
+  if (k.winner) {
+    const size_t next = k.order[1];
+    return absl::StrCat(DesignWords(d, l, k.best()), " has the ", best_word, " ", m.label,
+                        Range(d, l, s, whole), " (the next best, ", DesignWords(d, l, next),
+                        ", is worse by ", PairedText(Flip(k.vs_best[next]), ""), at, ")");
+  }
+  std::vector<std::string> names{DesignWords(d, l, k.best())};
+  double mdd = 0;
+  for (size_t u : k.undecided) {
+    names.push_back(DesignWords(d, l, u));
+    mdd = std::max(mdd, k.vs_best[u].mdd);
+  }
+  std::string behind;
+  if (names.size() < k.order.size()) {
+    std::vector<std::string> rest;
+    for (size_t j = 1; j < k.order.size(); j++) {
+      if (std::find(k.undecided.begin(), k.undecided.end(), k.order[j]) == k.undecided.end()) {
+        rest.push_back(DesignWords(d, l, k.order[j]));
+      }
+    }
+    behind = absl::StrCat(", both ahead of ", absl::StrJoin(rest, " and "));
+  }
+  const double mean = std::fabs(k.stats[k.best()].mean);
+  return absl::StrCat(absl::StrJoin(names, " and "), " cannot be told apart on ", m.label,
+                      Range(d, l, s, whole), behind,
+                      mdd > 0 ? absl::StrCat(" (these seeds would have seen a difference of ",
+                                             Num(mdd), mean > 0 ? absl::StrFormat(
+                                                                      ", %.0f%% of the mean", 100 * mdd / mean)
+                                                                : "",
+                                             at, ")")
+                              : absl::StrCat(" (identical at every seed", at, ")"));
+}
+
+// One regime's sentence for one metric, and whether it has a crossover.
+std::string RegimeSentence(const SweepData& d, const Layout& l, size_t r, const Metric& m,
+                           const std::vector<Segment>& segs) {
+  if (segs.empty()) return "";
+  if (d.spec.design.empty()) {
+    // No alternatives: how the metric moves along x, paired across x on the same seeds.
+    const int p0 = l.Index(r, 0, segs.front().first), p1 = l.Index(r, 0, segs.back().last);
+    if (p0 < 0 || p1 < 0) return "";
+    const Stat a = d.At(static_cast<size_t>(p0), m.path);
+    if (p0 == p1) return absl::StrCat(m.label, " is ", Num(a.mean), " ± ", Num(a.ci95));
+    const Paired p = PairedDiff(d.BySeed(static_cast<size_t>(p1), m.path),
+                                d.BySeed(static_cast<size_t>(p0), m.path));
+    return absl::StrCat(m.label, " goes from ", Num(p.mean_b), " at ",
+                        XWords(d, l, segs.front().first), " to ", Num(p.mean_a), " at ",
+                        XWords(d, l, segs.back().last), " (paired change ", PairedText(p, ""),
+                        p.significant ? "" : "; not significant", ")");
+  }
+  std::vector<std::string> parts;
+  for (const Segment& s : segs) parts.push_back(Phrase(d, l, m, s, segs.size() == 1));
+  std::string out = absl::StrJoin(parts, "; ");
+  for (size_t i = 1; i < segs.size(); i++) {
+    absl::StrAppend(&out, i == 1 ? "; the verdict changes between " : " and between ",
+                    XWords(d, l, segs[i - 1].last), " and ", XWords(d, l, segs[i].first));
+  }
+  return out;
+}
+
+std::string Capital(std::string s) {
+  if (!s.empty() && s[0] >= 'a' && s[0] <= 'z') s[0] = static_cast<char>(s[0] - 'a' + 'A');
+  return s;
+}
+
+// The largest significant paired ratio between any two designs, over every cell, for an
+// [[report.also]] metric.
+std::string StrongestEffect(const SweepData& d, const Layout& l, const Metric& m) {
+  double best_rel = 0;
+  std::string text;
+  for (size_t r = 0; r < l.regimes.size(); r++) {
+    for (size_t x = 0; x < l.xs.size(); x++) {
+      if (!Present(l, r, x)) continue;
+      const Ranking k = Rank(d, l, r, x, m.path, m.lower_is_better);
+      if (k.order.size() < 2) continue;
+      const size_t worst = k.order.back();
+      const Paired& p = k.vs_best[worst];
+      if (!p.significant || std::fabs(p.Relative()) <= best_rel) continue;
+      best_rel = std::fabs(p.Relative());
+      const std::string where = absl::StrJoin(
+          std::vector<std::string>{RegimeWords(d, l, r), XWords(d, l, x)}, ", ");
+      const auto ratio = p.Ratio();
+      text = absl::StrCat("on ", m.label, ", the widest gap is ", DesignWords(d, l, worst),
+                          " against ", DesignWords(d, l, k.best()),
+                          where.empty() ? "" : absl::StrCat(" at ", where), ": ", Num(p.mean_b),
+                          " against ", Num(p.mean_a),
+                          ratio && *ratio > 0 ? absl::StrFormat(" (%.2gx)", 1 / *ratio) : "",
+                          ", a paired difference of ", PairedText(Flip(p), ""));
+    }
+  }
+  return text.empty() ? absl::StrCat("on ", m.label, ", no two designs differ significantly")
+                      : text;
+}
+
+}  // namespace
+
+Answer BuildAnswer(const SweepData& d, const Layout& l, int checks, int check_failures) {
+  Answer a;
+  if (d.spec.conclusion_metric.empty()) {
+    a.sentences.push_back("This sweep declares no [report.conclusion] metric, so it names no answer.");
+    a.confidence = "low";
+    a.confidence_why = "no headline metric";
+    return a;
+  }
+  const Metric head{d.spec.conclusion_metric,
+                    d.spec.conclusion_label.empty() ? d.spec.conclusion_metric
+                                                    : d.spec.conclusion_label,
+                    d.spec.lower_is_better};
+  // Headline, per regime; regimes with the same verdict pattern share the answer's sentence.
+  std::map<std::string, std::vector<size_t>> groups;  // pattern -> regimes
+  std::vector<std::string> pattern_order;
+  std::vector<std::string> regime_sentence(l.regimes.size());
+  for (size_t r = 0; r < l.regimes.size(); r++) {
+    const std::vector<Segment> segs = Segments(d, l, r, head);
+    RegimeConclusion c{RegimeWords(d, l, r), {}};
+    regime_sentence[r] = RegimeSentence(d, l, r, head, segs);
+    if (regime_sentence[r].empty()) continue;
+    for (size_t x = 0; x < l.xs.size(); x++) {
+      if (!Present(l, r, x)) continue;
+      a.cells++;
+      if (Rank(d, l, r, x, head.path, head.lower_is_better).winner) a.cells_decided++;
+    }
+    c.sentences.push_back(Capital(regime_sentence[r]) + ".");
+    for (const AlsoMetric& also : d.spec.also) {
+      const Metric m{also.metric, also.label, also.lower_is_better};
+      const std::string s = RegimeSentence(d, l, r, m, Segments(d, l, r, m));
+      if (!s.empty()) c.sentences.push_back(Capital(s) + ".");
+    }
+    a.conclusions.push_back(std::move(c));
+    // Without a design axis every regime has its own figures: no sharing.
+    std::string pattern = d.spec.design.empty() ? absl::StrCat("regime ", r) : "";
+    for (const Segment& s : segs) absl::StrAppend(&pattern, s.key, "@", s.first, "-", s.last, ";");
+    if (!groups.count(pattern)) pattern_order.push_back(pattern);
+    groups[pattern].push_back(r);
+  }
+  constexpr size_t kGroupsMax = 3;
+  for (size_t g = 0; g < pattern_order.size() && g < kGroupsMax; g++) {
+    const std::vector<size_t>& rs = groups[pattern_order[g]];
+    std::vector<std::string> names;
+    for (size_t r : rs) names.push_back(RegimeWords(d, l, r));
+    std::string lead;
+    if (!names.front().empty()) {
+      lead = rs.size() == 1
+                 ? absl::StrCat("With ", names.front(), ": ")
+                 : absl::StrCat("With ", names.front(), " (and likewise with ",
+                                absl::StrJoin(names.begin() + 1, names.end(), "; "), "): ");
+    }
+    a.sentences.push_back(absl::StrCat(lead, lead.empty() ? Capital(regime_sentence[rs.front()])
+                                                           : regime_sentence[rs.front()],
+                                       "."));
+  }
+  if (pattern_order.size() > kGroupsMax) {
+    a.sentences.push_back(absl::StrCat("The other ", pattern_order.size() - kGroupsMax,
+                                       " verdict patterns are under Conclusions, per regime."));
+  }
+  if (!d.spec.design.empty()) {
+    std::vector<std::string> effects;
+    for (const AlsoMetric& also : d.spec.also) {
+      effects.push_back(StrongestEffect(d, l, {also.metric, also.label, also.lower_is_better}));
+    }
+    if (!effects.empty()) a.sentences.push_back(Capital(absl::StrJoin(effects, "; ")) + ".");
+  }
+  const int seeds = static_cast<int>(d.seeds.size());
+  std::vector<std::string> why;
+  if (seeds < kSweepSeedsDefault) why.push_back(absl::StrCat("only ", seeds, " seeds per point"));
+  if (check_failures > 0) {
+    why.push_back(absl::StrCat(check_failures, " of ", checks, " checks against theory missed"));
+  }
+  if (!why.empty()) {
+    a.confidence = "low";
+  } else if (d.spec.design.empty() || a.cells_decided == a.cells) {
+    a.confidence = "high";
+  } else {
+    a.confidence = "medium";
+    why.push_back(absl::StrCat(a.cells - a.cells_decided, " of ", a.cells,
+                               " comparisons cannot name a winner"));
+  }
+  a.confidence_why = why.empty() ? "every comparison is significant" : absl::StrJoin(why, "; ");
+  a.sentences.push_back(absl::StrCat(
+      "How sure: ", a.confidence, "; ", seeds, " seeds per point, designs paired by seed",
+      d.spec.design.empty() ? ""
+                            : absl::StrCat(", ", a.cells_decided, " of ", a.cells,
+                                           " comparisons name a significant winner"),
+      checks > 0 ? absl::StrCat(", ", checks - check_failures, " of ", checks,
+                                " checks against theory within tolerance")
+                 : "",
+      "."));
+  if (a.sentences.size() > static_cast<size_t>(kAnswerSentencesMax)) {
+    a.sentences.erase(a.sentences.begin() + kAnswerSentencesMax - 1, a.sentences.end() - 1);
+  }
+  return a;
+}
+
+}  // namespace chatlab::sim::lab

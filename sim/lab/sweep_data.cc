@@ -1,0 +1,122 @@
+#include "sim/lab/sweep_data.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "sim/lab/sweep.h"
+
+namespace chatlab::sim::lab {
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+std::optional<double> MetricValue(const json& results, const std::string& path) {
+  const size_t slash = path.find(" / ");
+  if (slash != std::string::npos) {
+    auto a = MetricValue(results, path.substr(0, slash));
+    auto b = MetricValue(results, path.substr(slash + 3));
+    if (!a || !b || *b == 0) return std::nullopt;  // undefined: the run is left out
+    return *a / *b;
+  }
+  const json* cur = &results;
+  for (absl::string_view seg : absl::StrSplit(path, '.')) {
+    const std::string key(seg);
+    if (cur->is_object()) {
+      auto it = cur->find(key);
+      if (it == cur->end()) return std::nullopt;
+      cur = &*it;
+    } else if (cur->is_array()) {
+      const json* found = nullptr;
+      for (const json& e : *cur) {
+        if (e.is_object() && e.contains("node") && e["node"] == key) found = &e;
+      }
+      if (found == nullptr) return std::nullopt;
+      cur = found;
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (cur->is_number()) return cur->get<double>();
+  if (cur->is_boolean()) return cur->get<bool>() ? 1.0 : 0.0;
+  return std::nullopt;
+}
+
+std::optional<double> ScenarioNumber(const Scenario& s, const std::string& key) {
+  for (const KeyValue& kv : KeyValues(s)) {
+    if (kv.key != key) continue;
+    if (auto* i = std::get_if<int64_t>(&kv.value)) return static_cast<double>(*i);
+    if (auto* d = std::get_if<double>(&kv.value)) return *d;
+    if (auto* b = std::get_if<bool>(&kv.value)) return *b ? 1.0 : 0.0;
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+Stat SweepData::At(size_t point, const std::string& metric) const {
+  std::vector<double> v;
+  for (const json& r : runs[point]) {
+    if (auto x = MetricValue(r, metric)) v.push_back(*x);
+  }
+  return Summarize(v);
+}
+
+std::vector<std::optional<double>> SweepData::BySeed(size_t point,
+                                                     const std::string& metric) const {
+  std::vector<std::optional<double>> v;
+  for (const json& r : runs[point]) v.push_back(MetricValue(r, metric));
+  return v;
+}
+
+absl::StatusOr<SweepData> LoadSweep(const std::string& dir) {
+  SweepData d;
+  d.dir = dir;
+  std::ifstream in(fs::path(dir) / "sweep.json");
+  if (!in) {
+    return absl::NotFoundError(
+        absl::StrCat(dir, "/sweep.json: not found (is this a `chatlab sweep` directory?)"));
+  }
+  d.manifest = json::parse(in, nullptr, false);
+  if (d.manifest.is_discarded() || !d.manifest.contains("scenario_text")) {
+    return absl::InvalidArgumentError(absl::StrCat(dir, "/sweep.json: not a sweep manifest"));
+  }
+  // The report reads the scenario the sweep ran, as recorded, not today's file.
+  const fs::path scenario_copy = fs::path(dir) / "scenario.toml";
+  std::ofstream(scenario_copy) << d.manifest["scenario_text"].get<std::string>();
+  auto spec = LoadExperiment(scenario_copy.string(), d.manifest.value("quick", false),
+                             d.manifest.value("vary", std::vector<std::string>{}));
+  if (!spec.ok()) return spec.status();
+  d.spec = *spec;
+  d.spec.scenario_path = d.manifest["scenario_file"].get<std::string>();
+  d.points = Grid(d.spec);
+  for (const auto& s : d.manifest["seeds"]) d.seeds.push_back(s.get<uint64_t>());
+  auto base = LoadScenario(scenario_copy.string());
+  if (!base.ok()) return base.status();
+  for (const std::string& set : d.spec.sets) (void)ApplyOverride(*base, set);
+  for (size_t i = 0; i < d.points.size(); i++) {
+    Scenario s = *base;
+    for (const auto& [k, v] : d.points[i]) {
+      for (absl::string_view key : absl::StrSplit(k, ',')) {
+        (void)ApplyOverride(s, absl::StrCat(key, "=", v));
+      }
+    }
+    d.scenarios.push_back(s);
+    std::vector<json> runs;
+    for (uint64_t seed : d.seeds) {
+      const fs::path p = fs::path(dir) / "runs" / RunId(i, seed) / "results.json";
+      std::ifstream r(p);
+      if (!r) {
+        return absl::NotFoundError(absl::StrCat(
+            p.string(), ": missing; finish the sweep first (rerun the same `chatlab sweep`, it "
+                        "resumes)"));
+      }
+      json j = json::parse(r, nullptr, false);
+      if (j.is_discarded()) return absl::InvalidArgumentError(absl::StrCat(p.string(), ": not JSON"));
+      runs.push_back(std::move(j));
+    }
+    d.runs.push_back(std::move(runs));
+  }
+  return d;
+}
+
+}  // namespace chatlab::sim::lab

@@ -1,0 +1,164 @@
+// The report's statistics and answer, in-process on synthetic sweeps: intervals from the
+// tables, paired differences, and the rule that a sentence names a winner only where every
+// paired difference is significant.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "sim/lab/answer.h"
+#include "sim/lab/compare.h"
+#include "sim/lab/stats.h"
+
+namespace chatlab::sim::lab {
+namespace {
+
+TEST(Stats, StudentQuantileMatchesTheTables) {
+  // Two-sided 95% (p = 0.975) for df = 1..10, 20, 30 from the standard tables.
+  const std::vector<std::pair<int, double>> t975 = {
+      {1, 12.706}, {2, 4.303}, {3, 3.182}, {4, 2.776}, {5, 2.571}, {6, 2.447}, {7, 2.365},
+      {8, 2.306},  {9, 2.262}, {10, 2.228}, {20, 2.086}, {30, 2.042}};
+  for (const auto& [df, t] : t975) EXPECT_NEAR(StudentQuantile(0.975, df), t, 0.002 * t) << df;
+  EXPECT_NEAR(StudentQuantile(0.80, 9), 0.883, 0.002);
+  EXPECT_NEAR(StudentQuantile(0.80, 2), 1.061, 0.002);
+  EXPECT_NEAR(StudentQuantile(0.975, 100000), 1.960, 0.001);
+}
+
+TEST(Stats, PairedDifferenceSeesWhatUnpairedIntervalsHide) {
+  // Two designs whose seeds vary a lot but which differ by exactly 1 at every seed.
+  std::vector<std::optional<double>> a, b;
+  for (int k = 0; k < 10; k++) {
+    b.push_back(100.0 * k);
+    a.push_back(100.0 * k + 1);
+  }
+  const Paired p = PairedDiff(a, b);
+  EXPECT_EQ(p.n, 10);
+  EXPECT_DOUBLE_EQ(p.diff, 1);
+  EXPECT_TRUE(p.significant);
+  std::vector<double> av, bv;
+  for (int k = 0; k < 10; k++) av.push_back(*a[k]), bv.push_back(*b[k]);
+  EXPECT_GT(Summarize(av).ci95 + Summarize(bv).ci95, 100);  // unpaired: hopelessly wide
+}
+
+TEST(Stats, PairedDifferenceSkipsMissingPairsAndReportsWhatItCouldSee) {
+  const std::vector<std::optional<double>> a = {1, 3, std::nullopt, 2, 5};
+  const std::vector<std::optional<double>> b = {2, 1, 7, 3, 4};
+  const Paired p = PairedDiff(a, b);
+  EXPECT_EQ(p.n, 4);
+  EXPECT_DOUBLE_EQ(p.diff, (-1 + 2 - 1 + 1) / 4.0);
+  EXPECT_FALSE(p.significant);
+  EXPECT_GT(p.mdd, p.ci95);  // 80% power needs more than the interval's half-width
+  const Paired f = Flip(p);
+  EXPECT_DOUBLE_EQ(f.diff, -p.diff);
+  EXPECT_DOUBLE_EQ(f.mean_a, p.mean_b);
+}
+
+// A sweep of two forwarding designs over one x value; metric m per seed.
+SweepData TwoDesigns(const std::vector<double>& direct, const std::vector<double>& queue) {
+  SweepData d;
+  d.spec.design = "protocol.forwarding";
+  d.spec.axes = {{"protocol.forwarding", {"direct", "queue"}}};
+  d.spec.conclusion_metric = "metrics.m";
+  d.spec.conclusion_label = "latency";
+  d.points = Grid(d.spec);
+  for (size_t k = 0; k < direct.size(); k++) d.seeds.push_back(k + 1);
+  d.scenarios.resize(2);
+  d.runs.resize(2);
+  for (size_t k = 0; k < direct.size(); k++) {
+    d.runs[0].push_back({{"metrics", {{"m", direct[k]}}}});
+    d.runs[1].push_back({{"metrics", {{"m", queue[k]}}}});
+  }
+  return d;
+}
+
+std::string Joined(const Answer& a) {
+  std::string s;
+  for (const std::string& x : a.sentences) s += x + "\n";
+  return s;
+}
+
+TEST(Answer, NamesAWinnerOnlyWhereThePairedDifferenceIsSignificant) {
+  // Noise far larger than the difference: no winner may be named.
+  const SweepData noisy = TwoDesigns({10, 30, 12, 40, 25, 11, 33, 28, 19, 22},
+                                     {12, 27, 15, 38, 21, 16, 30, 31, 17, 25});
+  const Layout ln = MakeLayout(noisy);
+  const Answer an = BuildAnswer(noisy, ln, 0, 0);
+  EXPECT_EQ(Joined(an).find("has the lowest"), std::string::npos) << Joined(an);
+  EXPECT_NE(Joined(an).find("cannot be told apart"), std::string::npos) << Joined(an);
+  EXPECT_NE(Joined(an).find("would have seen a difference of"), std::string::npos);
+  EXPECT_EQ(an.confidence, "medium");
+  // The same seeds with queue always 5 higher: direct wins, with its paired interval.
+  std::vector<double> direct = {10, 30, 12, 40, 25, 11, 33, 28, 19, 22}, queue;
+  for (double x : direct) queue.push_back(x + 5);
+  const SweepData clear = TwoDesigns(direct, queue);
+  const Answer ac = BuildAnswer(clear, MakeLayout(clear), 0, 0);
+  EXPECT_NE(Joined(ac).find("Direct has the lowest latency"), std::string::npos) << Joined(ac);
+  EXPECT_NE(Joined(ac).find("worse by 5"), std::string::npos) << Joined(ac);
+  EXPECT_EQ(ac.confidence, "high");
+  EXPECT_LE(ac.sentences.size(), static_cast<size_t>(kAnswerSentencesMax));
+}
+
+TEST(Answer, FewSeedsOrMissedChecksLowerTheConfidence) {
+  const SweepData few = TwoDesigns({1, 2, 3}, {4, 5, 6});
+  EXPECT_EQ(BuildAnswer(few, MakeLayout(few), 0, 0).confidence, "low");
+  std::vector<double> direct(10, 1), queue(10, 2);
+  const SweepData d = TwoDesigns(direct, queue);
+  EXPECT_EQ(BuildAnswer(d, MakeLayout(d), 4, 1).confidence, "low");
+}
+
+TEST(Claims, VerdictFollowsThePairedDifference) {
+  std::vector<double> direct = {10, 30, 12, 40, 25, 11, 33, 28, 19, 22}, queue;
+  for (double x : direct) queue.push_back(x + 5);
+  const SweepData d = TwoDesigns(direct, queue);
+  const Layout l = MakeLayout(d);
+  ClaimSpec c;
+  c.seed = "direct is faster";
+  c.better = "direct";
+  c.than = "queue";
+  EXPECT_EQ(JudgeClaim(d, l, c).verdict, "agrees");
+  std::swap(c.better, c.than);
+  EXPECT_EQ(JudgeClaim(d, l, c).verdict, "disagrees");
+  c.kind = "similar";
+  EXPECT_EQ(JudgeClaim(d, l, c).verdict, "disagrees");
+  const SweepData noisy = TwoDesigns({10, 30, 12, 40, 25, 11, 33, 28, 19, 22},
+                                     {12, 27, 15, 38, 21, 16, 30, 31, 17, 25});
+  EXPECT_EQ(JudgeClaim(noisy, MakeLayout(noisy), c).verdict, "agrees");
+  c.kind = "better";
+  EXPECT_EQ(JudgeClaim(noisy, MakeLayout(noisy), c).verdict, "cannot tell");
+  c.where = {{"protocol.forwarding", "=", "nonexistent"}};
+  EXPECT_EQ(JudgeClaim(noisy, MakeLayout(noisy), c).verdict, "not tested");
+}
+
+TEST(Layout, SeparatesXDesignAndRegimes) {
+  SweepData d;
+  d.spec.design = "protocol.forwarding";
+  d.spec.x = "faults.delay_ms_max";
+  d.spec.axes = {{"protocol.forwarding", {"direct", "queue"}},
+                 {"protocol.gap_detection_enabled", {"true", "false"}},
+                 {"faults.delay_ms_max", {"0", "200"}}};
+  d.spec.names["protocol.gap_detection_enabled=true"] = "gap detection on";
+  d.spec.names["faults.delay_ms_max"] = "{} ms jitter";
+  d.points = Grid(d.spec);
+  const Layout l = MakeLayout(d);
+  ASSERT_EQ(l.designs.size(), 2u);
+  ASSERT_EQ(l.regimes.size(), 2u);
+  ASSERT_EQ(l.xs.size(), 2u);
+  EXPECT_TRUE(l.numeric);
+  for (size_t r = 0; r < 2; r++) {
+    for (size_t de = 0; de < 2; de++) {
+      for (size_t x = 0; x < 2; x++) {
+        const int p = l.Index(r, de, x);
+        ASSERT_GE(p, 0);
+        const Point& pt = d.points[static_cast<size_t>(p)];
+        EXPECT_EQ(pt.at("protocol.forwarding"), l.designs[de]);
+        EXPECT_EQ(pt.at("faults.delay_ms_max"), l.xs[x]);
+      }
+    }
+  }
+  EXPECT_EQ(SeriesWords(d, l, 0, 1), "queue, gap detection on");
+  EXPECT_EQ(RegimeWords(d, l, 1), "gap_detection_enabled=false");
+  EXPECT_EQ(XWords(d, l, 1), "200 ms jitter");
+}
+
+}  // namespace
+}  // namespace chatlab::sim::lab
