@@ -241,6 +241,7 @@ int Sweep(const SweepArgs& a) {
     return kExitBadInput;
   }
   if (a.seeds > 0) spec->seeds = a.seeds;
+  if (spec->seeds_min >= spec->seeds) spec->seeds_min = 0;  // too few seeds to stop early
   chatlab::sim::lab::SweepOptions o;
   o.out_dir = a.out_dir.empty() ? "out/sweep-" + spec->scenario_name + (a.quick ? "-quick" : "")
                                 : a.out_dir;

@@ -247,8 +247,13 @@ Answer BuildAnswer(const SweepData& d, const Layout& l, int checks, int check_fa
                                " comparisons cannot name a winner"));
   }
   a.confidence_why = why.empty() ? "every comparison is significant" : absl::StrJoin(why, "; ");
+  const std::string seeds_text =
+      d.SeedsMin() == d.SeedsMax()
+          ? absl::StrCat(seeds, " seeds per point")
+          : absl::StrCat(d.SeedsMin(), " to ", d.SeedsMax(),
+                         " seeds per point (more where the headline was less precise)");
   a.sentences.push_back(absl::StrCat(
-      "How sure: ", a.confidence, "; ", seeds, " seeds per point, designs paired by seed",
+      "How sure: ", a.confidence, "; ", seeds_text, ", designs paired by seed",
       d.spec.design.empty() ? ""
                             : absl::StrCat(", ", a.cells_decided, " of ", a.cells,
                                            " comparisons name a significant winner"),
