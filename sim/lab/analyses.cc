@@ -287,12 +287,20 @@ void Capacity(const SweepData& d, Analysis& a) {
                         online * rate});
     const double refresh = static_cast<double>(s.protocol.client_sync_interval_us) / 1e6;
     if (refresh > 0) {
-      // Each client syncs (one store request) at connect and every refresh interval; every
-      // message is one append. Catch-up reads and joins come on top (hence 25%).
-      const double sim_time = d.At(i, "sim_time_s").mean;
-      a.checks.push_back({"store requests/s = users/refresh + users x rate + users/run length",
+      // Each client syncs (one store request) at connect, u uniform over the ramp, and every
+      // refresh interval R after it; every message is one append. store_requests_per_s counts
+      // the measurement window [W0, W1) only, so the syncs are those at u + kR in it.
+      // Catch-up reads come on top (hence 25%).
+      const double w0 = s.window_start_s(), w1 = s.window_end_s();
+      const double syncs = MeanOverUniform(0, s.connect_ramp_s, [&](double u) {
+        double n = 0;
+        for (double t = u + refresh; t < w1; t += refresh) n += t >= w0;
+        return n;
+      });
+      a.checks.push_back({"store requests/s = users x E[syncs in the window] / window + users x "
+                          "rate",
                           label, d.At(i, "metrics.store_requests_per_s").mean,
-                          online / refresh + online * rate + online / sim_time, 0.25});
+                          online * syncs / (w1 - w0) + online * rate, 0.25});
     }
   }
   PlanAssumptions plan;
