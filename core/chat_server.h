@@ -50,6 +50,12 @@ class ChatServer : public Node {
     uint64_t forward_entries_sent = 0;
     uint64_t forwards_received = 0;
     uint64_t forward_failures = 0;  // forwards that timed out
+    // Buffered forwarding, observed for the simulator's bulk-service check: buffers flushed, the
+    // entries they carried, and the sum over those entries of (flush - entering the buffer), on
+    // this node's clock (clamped at 0 per flush, should the clock step back).
+    uint64_t buffer_flushes = 0;
+    uint64_t buffer_flushed_entries = 0;
+    uint64_t buffer_wait_us = 0;
     uint64_t notifications = 0;     // Notify sent
     uint64_t timeouts = 0;          // service requests that timed out
     uint64_t client_errors = 0;     // ErrorReply sent
@@ -244,6 +250,8 @@ class ChatServer : public Node {
   // Buffered forwarding: per destination, what accumulated since the last flush. A destination
   // is present iff its flush timer is armed.
   absl::btree_map<NodeId, ForwardBatch> buffers_;
+  // Per destination with a buffer: the sum of its entries' entry times (only for stats_).
+  absl::btree_map<NodeId, TimeUs> buffer_entered_us_sum_;
 };
 
 }  // namespace chatlab

@@ -50,6 +50,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"scenario.quiet_s", &s.quiet_s},
       {"scenario.delivery_bound_s", &s.delivery_bound_s},
       {"scenario.sample_interval_ms", &s.sample_interval_ms},
+      {"scenario.warmup_s", &s.warmup_s},
       {"network.model", &s.network_model},
       {"network.latency_factor", &s.latency_factor},
       {"network.bandwidth_factor", &s.bandwidth_factor},
@@ -438,6 +439,10 @@ absl::Status Validate(const Scenario& s) {
   if (s.send_rate_hz < 0) return bad("workload.send_rate_hz must be >= 0");
   if (s.send_rate_total_hz < 0) return bad("workload.send_rate_total_hz must be >= 0");
   if (s.sample_interval_ms < 0) return bad("scenario.sample_interval_ms must be >= 0");
+  if (s.warmup_s >= 0 && s.warmup_s >= s.window_end_s()) {
+    return bad("scenario.warmup_s must end before sending does (workload.send_end_s, or "
+               "scenario.duration_s); < 0 means the connect ramp");
+  }
   if (s.background_sync_s < 0) return bad("workload.background_sync_s must be >= 0");
   if (s.background_session_s <= 0) return bad("workload.background_session_s must be > 0");
   if (s.inter_send != "pareto" && s.inter_send != "exponential") {

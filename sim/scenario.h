@@ -61,6 +61,10 @@ struct Scenario {
   double quiet_s = 30;      // then faults heal, users come online, nobody sends
   double delivery_bound_s = 30;  // liveness: every message delivered this long after the heal
   double sample_interval_ms = 10;  // queue-length sampling for Little's law (0 = off)
+  // The warm-up excluded from every rate, latency distribution and per-message ratio: the
+  // measurement window is [window_start_s(), window_end_s()) (docs/results.md). < 0: the
+  // connect ramp (workload.connect_ramp_s), which is setup, not steady state.
+  double warmup_s = -1;
 
   // [network]
   std::string network_model = "textbook";  // textbook (CM02, factors 1) | CM02 | LV08
@@ -149,6 +153,15 @@ struct Scenario {
     return static_cast<int>(std::max<int64_t>(client_hosts_per_region, needed));
   }
   int client_hosts() const { return regions * hosts_per_region(); }
+  // The measurement window: messages sent in [window_start_s(), window_end_s()) and events that
+  // happen in it. It starts at the warm-up's end (warmup_s, or connect_ramp_s when warmup_s < 0)
+  // but never before sending starts, and ends when sending ends (send_end_s, or duration_s).
+  double window_end_s() const { return send_end_s > 0 ? send_end_s : duration_s; }
+  double window_start_s() const {
+    const double warmup = warmup_s < 0 ? connect_ramp_s : warmup_s;
+    return std::min(std::max(warmup, send_start_s), window_end_s());
+  }
+  double window_s() const { return window_end_s() - window_start_s(); }
   // Mean sends per user per second: send_rate_total_hz spread over the users when it is set.
   double send_rate_per_user_hz() const {
     return send_rate_total_hz > 0 ? send_rate_total_hz / users : send_rate_hz;

@@ -228,19 +228,30 @@ void Capacity(const SweepData& d, Analysis& a) {
         [](const Vars& v) { return v.at("writes") / SendWindow(v); },
         [](const Vars& v) { return v.at("users") * v.at("online_fraction") * SendRate(v); }));
     if (s.protocol.client_sync_interval_us > 0) {
-      // Each client syncs (one store request) at connect and every refresh interval; every
-      // message is one append. Catch-up reads and joins come on top (hence 25%).
+      // Each client syncs (one store request) at connect, u uniform over the ramp, and every
+      // refresh interval after it; every message is one append. store_requests_per_s counts
+      // the measurement window [W0, W1) only, so the syncs are those at u + k refresh in it.
+      // Catch-up reads come on top (hence 25%).
       CheckBuilder r(d, i, "store requests/s",
-                     "online/refresh + online x rate + online/run_s, refresh = sync_us / 1e6", 0.25,
-                     "catch-up reads and joins are not modelled");
+                     "online x E[#{k >= 1: W0 <= U + k refresh < W1}] / (W1 - W0) + online x "
+                     "rate, U uniform over [0, ramp), refresh = sync_us / 1e6",
+                     0.25, "catch-up reads are not modelled");
       AddSendRate(r);
       r.Param("online_fraction", "workload.online_fraction");
       r.Param("sync_us", "protocol.client_sync_interval_us");
-      r.Metric("run_s", "sim_time_s");
+      r.Param("ramp", "workload.connect_ramp_s");
+      r.Metric("W0", "metrics.window_start_s");
+      r.Metric("W1", "metrics.window_end_s");
       r.Metric("requests_per_s", "metrics.store_requests_per_s");
       a.checks.push_back(r.Done(Var("requests_per_s"), [](const Vars& v) {
         const double online = v.at("users") * v.at("online_fraction");
-        return online / (v.at("sync_us") / 1e6) + online * SendRate(v) + online / v.at("run_s");
+        const double refresh = v.at("sync_us") / 1e6, w0 = v.at("W0"), w1 = v.at("W1");
+        const double syncs = MeanOverUniform(0, v.at("ramp"), [&](double u) {
+          double n = 0;
+          for (double t = u + refresh; t < w1; t += refresh) n += t >= w0;
+          return n;
+        });
+        return online * syncs / (w1 - w0) + online * SendRate(v);
       }));
     }
   }
