@@ -175,6 +175,45 @@ test('a pending message survives a reload and is retried under the same client m
   await context.unrouteAll();
 });
 
+test('an ack lost with its connection: the retry is answered duplicate, the message shows once', async () => {
+  const { page: alice, context } = users.alice;
+  const attempts = [];
+  /** @type {Record<string, any>|null} */
+  let dropped = null;
+  // Alice's socket goes through the test: the first SendAck of "ack lost" is dropped and the
+  // connection cut, as if the network failed between the store's write and the answer.
+  await context.routeWebSocket(/\/ws/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((m) => {
+      const frame = JSON.parse(String(m));
+      if (frame.type === 'SendMessage' && frame.body === 'ack lost') attempts.push(frame.client_msg_id);
+      server.send(m);
+    });
+    server.onMessage((m) => {
+      const frame = JSON.parse(String(m));
+      if (dropped === null && frame.type === 'SendAck' && attempts.includes(frame.client_msg_id)) {
+        dropped = frame;
+        ws.close();
+        server.close();
+        return;
+      }
+      ws.send(m);
+    });
+  });
+  await alice.reload();
+  await expect(alice.getByTestId('status')).toHaveAttribute('data-state', 'online');
+  await send(alice, 'ack lost');
+  await expect.poll(() => dropped).not.toBeNull();
+  await expect(alice.locator('li[data-message-id]', { hasText: 'ack lost' })).toHaveCount(1);
+  await expect(users.bob.page.getByTestId('messages').locator('.body', { hasText: 'ack lost' })).toHaveCount(1);
+  expect(attempts.length).toBeGreaterThanOrEqual(2);
+  expect(new Set(attempts).size).toBe(1);
+  const answers = await alice.evaluate((id) => /** @type {any} */ (window).chatlab.history().events
+    .filter((e) => e.kind === 'answered' && e.ack.client_msg_id === id).map((e) => e.ack), attempts[0]);
+  expect(answers.at(-1)).toMatchObject({ code: 'OK', duplicate: true });
+  expect(answers.at(-1).message_id).toBe(dropped?.message_id);
+});
+
 test('group: join, live messages, ticks by all, leave; a late member pages through history', async ({ browser }) => {
   const { page: alice } = users.alice;
   const { page: bob } = users.bob;
@@ -244,7 +283,7 @@ test('the core oracle checks every page history, and fails a doctored one', asyn
     // bob left before g5: the members at the end must each have seen every message.
     { conv: group, participants: [ids.alice, ids.carol], messages: await chatd.history(alice.token, group) },
   ];
-  expect(truth[0].messages.length).toBe(9);
+  expect(truth[0].messages.length).toBe(10);
   expect(truth[1].messages.length).toBe(7);
   const history = { format: 'chatlab-history/1', source: 'web client browser test', users: histories, truth };
   const check = (/** @type {string} */ name, /** @type {object} */ h) => {
@@ -257,7 +296,7 @@ test('the core oracle checks every page history, and fails a doctored one', asyn
   expect(good.stderr).toContain('0 violations');
   expect(good.status).toBe(0);
   expect(good.verdict.final_checked).toBe(true);
-  expect(good.verdict.sent).toBeGreaterThanOrEqual(14);
+  expect(good.verdict.sent).toBe(17);
   expect(good.verdict.acked).toBe(good.verdict.sent);
 
   // Doctored: bob shows one message twice; alice shows two messages in the wrong order.
