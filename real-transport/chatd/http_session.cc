@@ -185,6 +185,7 @@ void HttpSession::Asset(std::string_view path, bool head_only) {
     // A checkout's web/ (development): the path is one of the embedded ones, never the client's.
     const std::string_view file = asset->path == "/" ? "/index.html" : asset->path;
     std::ifstream in(dir + std::string(file), std::ios::binary);
+    if (!in) return Respond(http::status::not_found, "not in --web_dir\n", "text/plain");
     res->body().assign(std::istreambuf_iterator<char>(in), {});
   }
   res->prepare_payload();

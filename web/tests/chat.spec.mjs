@@ -248,6 +248,17 @@ test('group: join, live messages, ticks by all, leave; a late member pages throu
   expect(fetched).toBeGreaterThanOrEqual(3);  // 7 messages, 3 a page
 });
 
+test('a token in ?token= opens the page logged in, and leaves the address bar', async ({ browser }) => {
+  const { token } = await chatd.login('carol');
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${chatd.url}/?token=${encodeURIComponent(token)}`);
+  await expect(page.getByTestId('status')).toHaveAttribute('data-state', 'online');
+  await expect(page.getByTestId('me')).toHaveText('carol');
+  expect(page.url()).not.toContain('token');
+  await context.close();
+});
+
 test('a screenshot of the chat shows the conversation', async () => {
   const { page: alice } = users.alice;
   await openConversation(alice, 'bob');
