@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The web client's browser tests (CTest label "web"): type-check the page (tsc on the JSDoc
-# types of web/js/), then Playwright drives Debian's Chromium headless against a real chatd.
+# types of web/js/), test its client state machine alone (node --test client.test.mjs), then
+# Playwright drives Debian's Chromium headless against a real chatd.
 #
 #   web/tests/run.sh CHATD_BIN HISTORY_CHECK_BIN OUT_DIR
 #
@@ -28,5 +29,6 @@ fi
 mkdir -p "$3"
 node_modules/.bin/tsc -p tsconfig.json
 echo "tsc: web/js type-checks"
+node --test client.test.mjs  # the client state machine alone, no browser
 CHATD_BIN="$1" HISTORY_CHECK_BIN="$2" WEB_TEST_OUT="$3" CHROMIUM="$chromium" \
   node_modules/.bin/playwright test
