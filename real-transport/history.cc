@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <limits>
-#include <tuple>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -21,8 +21,8 @@ constexpr char kFormat[] = "chatlab-history/1";
 
 // Kinds the oracle does not judge; recorded for people reading a history.
 constexpr std::string_view kInformationalKinds[] = {
-    "send_failed", "typing_shown", "presence_shown", "connected", "disconnected",
-    "history_fetched", "loaded", "note"};
+    "send_failed",  "typing_shown",    "presence_shown", "connected",
+    "disconnected", "history_fetched", "loaded",         "note"};
 
 // One event, decoded, with where it sits for errors and tie-breaks.
 struct Event {
@@ -32,13 +32,13 @@ struct Event {
   size_t event_index = 0;
   UserId user;
   std::string kind;
-  ConversationId conv;       // sent
+  ConversationId conv;  // sent
   ClientMsgId client_msg_id = 0;
-  SendAck ack;               // answered, acked
-  ChatMessage message;       // displayed
+  SendAck ack;          // answered, acked
+  ChatMessage message;  // displayed
   bool out_of_order = false;
   bool duplicate = false;
-  ReceiptUpdate receipt;     // receipt_shown
+  ReceiptUpdate receipt;  // receipt_shown
 };
 
 absl::Status Bad(const std::string& path, absl::string_view what) {
@@ -130,8 +130,8 @@ absl::Status ParseEvent(const Json& j, const std::string& path, Event& e) {
         Decode<ReceiptUpdate>("ReceiptUpdate", "", **r, path + ".receipt");
     if (!u.ok()) return u.status();
     e.receipt = *u;
-  } else if (std::find(std::begin(kInformationalKinds), std::end(kInformationalKinds),
-                       e.kind) == std::end(kInformationalKinds)) {
+  } else if (std::find(std::begin(kInformationalKinds), std::end(kInformationalKinds), e.kind) ==
+             std::end(kInformationalKinds)) {
     return Bad(path, absl::StrCat("unknown event kind \"", e.kind, "\""));
   }
   return absl::OkStatus();
@@ -182,7 +182,8 @@ absl::StatusOr<std::vector<ConversationTruth>> ParseTruth(const Json& truth) {
     if (!r.ok()) return r.status();
     ct.conv = r->conv;
     for (size_t p = 0; p < members->size(); ++p) {
-      absl::StatusOr<uint64_t> id = U64((*members)[p], absl::StrCat(path, ".participants[", p, "]"));
+      absl::StatusOr<uint64_t> id =
+          U64((*members)[p], absl::StrCat(path, ".participants[", p, "]"));
       if (!id.ok()) return id.status();
       ct.participants.push_back(UserId(*id));
     }
@@ -267,11 +268,16 @@ std::string VerdictJson(const HistoryVerdict& v) {
                  {"receipt_regressions", c.receipt_regressions},
                  {"undelivered_after_heal", c.undelivered_after_heal},
                  {"acks_contradicted", c.acks_contradicted}};
-  return Json{{"ok", v.ok()},           {"violations_total", c.total()},
-              {"counts", counts},       {"first_violations", v.violations},
-              {"users", v.users},       {"events", v.events},
-              {"sent", v.sent},         {"acked", v.acked},
-              {"displayed", v.displayed}, {"final_checked", v.final_checked}}
+  return Json{{"ok", v.ok()},
+              {"violations_total", c.total()},
+              {"counts", counts},
+              {"first_violations", v.violations},
+              {"users", v.users},
+              {"events", v.events},
+              {"sent", v.sent},
+              {"acked", v.acked},
+              {"displayed", v.displayed},
+              {"final_checked", v.final_checked}}
       .dump(2);
 }
 

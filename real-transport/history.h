@@ -29,11 +29,11 @@ struct HistoryVerdict {
   InvariantCounts counts;               // all zero when every promise held
   std::vector<std::string> violations;  // the first violation of each kind, as a sentence
   uint64_t users = 0;
-  uint64_t events = 0;          // events fed to the oracle (informational kinds included)
-  uint64_t sent = 0;            // messages the users sent
-  uint64_t acked = 0;           // of those, acknowledged
-  uint64_t displayed = 0;       // displayed events
-  bool final_checked = false;   // the history had "truth", so lost and undelivered were checked
+  uint64_t events = 0;         // events fed to the oracle (informational kinds included)
+  uint64_t sent = 0;           // messages the users sent
+  uint64_t acked = 0;          // of those, acknowledged
+  uint64_t displayed = 0;      // displayed events
+  bool final_checked = false;  // the history had "truth", so lost and undelivered were checked
   bool ok() const { return counts.total() == 0; }
 };
 

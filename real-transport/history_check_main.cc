@@ -36,9 +36,9 @@ int main(int argc, char** argv) {
   }
   std::cout << chatlab::real::VerdictJson(*verdict) << "\n";
   for (const std::string& v : verdict->violations) std::cerr << "violation: " << v << "\n";
-  std::cerr << "history_check: " << verdict->users << " users, " << verdict->events
-            << " events, " << verdict->sent << " sent, " << verdict->acked << " acked, "
-            << verdict->displayed << " displayed; "
+  std::cerr << "history_check: " << verdict->users << " users, " << verdict->events << " events, "
+            << verdict->sent << " sent, " << verdict->acked << " acked, " << verdict->displayed
+            << " displayed; "
             << (verdict->final_checked ? "final check against the truth; " : "no truth; ")
             << verdict->counts.total() << " violations\n";
   return verdict->ok() ? 0 : 1;

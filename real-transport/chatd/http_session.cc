@@ -261,7 +261,9 @@ void HttpSession::Api(const Route& route, HttpRequest& req) {
     asio::post(host_.auth_pool(), [self = shared_from_this(), id] {
       absl::StatusOr<std::string> name = self->host_.users().Name(UserId(id));
       asio::post(self->host_.io(), [self, id, name] {
-        if (!name.ok()) return self->Respond(http::status::not_found, R"({"error":"no such user"})");
+        if (!name.ok()) {
+          return self->Respond(http::status::not_found, R"({"error":"no such user"})");
+        }
         self->Respond(http::status::ok,
                       Json{{"user", *name}, {"user_id", std::to_string(id)}}.dump());
       });

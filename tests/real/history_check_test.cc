@@ -1,12 +1,11 @@
 // The history checker (real-transport/history.h): a recorded history replayed into the core's
 // oracle. It must pass a correct history and catch each violation it is fed, and refuse text
 // that is not a history, naming where.
-#include "real-transport/history.h"
-
 #include <string>
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "real-transport/history.h"
 
 namespace chatlab::real {
 namespace {
@@ -17,12 +16,15 @@ Json Conv() { return {{"type", "direct"}, {"low", "1"}, {"high", "2"}}; }
 
 Json Message(const std::string& id, const std::string& prev, const std::string& sender,
              const std::string& cmid, const std::string& body) {
-  return {{"conv", Conv()},  {"message_id", id}, {"prev_msg_id", prev}, {"sender", sender},
+  return {{"conv", Conv()},        {"message_id", id},  {"prev_msg_id", prev}, {"sender", sender},
           {"client_msg_id", cmid}, {"sent_at_us", "5"}, {"body", body}};
 }
 
 Json Ack(const std::string& cmid, const std::string& id, const std::string& prev) {
-  return {{"client_msg_id", cmid}, {"conv", Conv()}, {"code", "OK"}, {"message_id", id},
+  return {{"client_msg_id", cmid},
+          {"conv", Conv()},
+          {"code", "OK"},
+          {"message_id", id},
           {"prev_msg_id", prev}};
 }
 
@@ -47,13 +49,14 @@ Json GoodHistory() {
       {{"t_us", "14"}, {"kind", "displayed"}, {"message", Message("100", "0", "1", "7", "a")}},
       {{"t_us", "15"}, {"kind", "displayed"}, {"message", Message("200", "100", "1", "8", "b")}},
   });
-  Json truth = Json::array({{{"conv", Conv()},
-                             {"participants", {"1", "2"}},
-                             {"messages", {Message("100", "0", "1", "7", "a"),
-                                           Message("200", "100", "1", "8", "b")}}}});
+  Json truth = Json::array(
+      {{{"conv", Conv()},
+        {"participants", {"1", "2"}},
+        {"messages", {Message("100", "0", "1", "7", "a"), Message("200", "100", "1", "8", "b")}}}});
   return {{"format", "chatlab-history/1"},
-          {"users", {{{"user_id", "1"}, {"name", "alice"}, {"events", alice}},
-                     {{"user_id", "2"}, {"name", "bob"}, {"events", bob}}}},
+          {"users",
+           {{{"user_id", "1"}, {"name", "alice"}, {"events", alice}},
+            {{"user_id", "2"}, {"name", "bob"}, {"events", bob}}}},
           {"truth", truth}};
 }
 
