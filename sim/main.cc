@@ -77,6 +77,7 @@ std::optional<Scenario> LoadOrExit(const RunArgs& a, int* exit_code) {
       return std::nullopt;
     }
   }
+  chatlab::sim::ScaleServers(s);
   absl::Status st = chatlab::sim::Validate(s);
   if (!st.ok()) {
     std::cerr << "chatlab: " << st.message() << "\n";

@@ -64,6 +64,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"topology.servers_per_region", &s.servers_per_region},
       {"topology.client_hosts_per_region", &s.client_hosts_per_region},
       {"topology.users_per_client_host", &s.users_per_client_host},
+      {"topology.users_per_server", &s.users_per_server},
       {"topology.services_region", &s.services_region},
       {"cost.host_speed_gflops", &s.host_speed_gflops},
       {"cost.store_write_flops", &s.store_write_flops},
@@ -416,6 +417,7 @@ absl::Status Validate(const Scenario& s) {
   if (s.servers_per_region < 1) return bad("topology.servers_per_region must be >= 1");
   if (s.client_hosts_per_region < 1) return bad("topology.client_hosts_per_region must be >= 1");
   if (s.users_per_client_host < 0) return bad("topology.users_per_client_host must be >= 0");
+  if (s.users_per_server < 0) return bad("topology.users_per_server must be >= 0");
   if (s.services_region < 0 || s.services_region >= s.regions) {
     return bad("topology.services_region must name a region");
   }
@@ -490,6 +492,13 @@ std::vector<std::string> DescribeKeys() {
                              "), at_s, restart_s, torn_write; legacy: server = N)"));
   out.push_back("faults.clock ([[faults.clock]]: node, skew_ms, drift_ppm, step_at_s, step_ms)");
   return out;
+}
+
+void ScaleServers(Scenario& s) {
+  if (s.users_per_server <= 0 || s.regions <= 0) return;
+  const int64_t per_region = (static_cast<int64_t>(s.users) + s.regions - 1) / s.regions;
+  s.servers_per_region =
+      static_cast<int>(std::max<int64_t>(1, (per_region + s.users_per_server - 1) / s.users_per_server));
 }
 
 std::vector<KeyValue> KeyValues(const Scenario& s) {

@@ -85,6 +85,10 @@ struct Scenario {
   // actor per host drives all its users, and SimGrid's per-actor bookkeeping grows with the
   // communications that actor has in flight. 0 keeps exactly client_hosts_per_region.
   int users_per_client_host = 5000;
+  // When > 0: chat servers scale with the users, servers_per_region = ceil(users / regions /
+  // users_per_server) (at least 1), set by ScaleServers after every override. 0 keeps
+  // servers_per_region as given.
+  int users_per_server = 0;
   int services_region = 0;
 
   // [cost] simulated CPU, in flops; hosts run at host_speed_gflops.
@@ -177,6 +181,9 @@ absl::StatusOr<Scenario> LoadScenario(const std::string& path);
 absl::StatusOr<Scenario> ParseScenario(const std::string& text, const std::string& path);
 // Applies one "section.key=value" override.
 absl::Status ApplyOverride(Scenario& s, const std::string& assignment);
+// Derives servers_per_region from topology.users_per_server when that is set (a no-op otherwise).
+// Every environment calls it after the file and the overrides, before Validate.
+void ScaleServers(Scenario& s);
 // Checks ranges and cross-key consistency (e.g. group_size_min <= group_size_max).
 absl::Status Validate(const Scenario& s);
 // The services a [[faults.crash]] or a selector may name besides "server:N" are the deployment's

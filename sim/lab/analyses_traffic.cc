@@ -228,7 +228,8 @@ void Capacity(const SweepData& d, Analysis& a) {
       "measures the store.";
   for (size_t i = 0; i < d.points.size(); i++) {
     const Scenario& s = d.scenarios[i];
-    CheckBuilder c(d, i, "store inserts/s", "online users x send rate / send window");
+    CheckBuilder c(d, i, "store inserts/s (store writes / send window)",
+                   "online users x send rate");
     AddSendRate(c);
     AddSendWindow(c);
     c.Param("online_fraction", "workload.online_fraction");
@@ -244,7 +245,7 @@ void Capacity(const SweepData& d, Analysis& a) {
       CheckBuilder r(d, i, "store requests/s",
                      "online x E[#{k >= 1: W0 <= U + k refresh < W1}] / (W1 - W0) + online x "
                      "rate, U uniform over [0, ramp), refresh = sync_us / 1e6",
-                     0.25, "catch-up reads are not modelled");
+                     0.25, "receipts and catch-up reads are not modelled yet");
       AddSendRate(r);
       r.Param("online_fraction", "workload.online_fraction");
       r.Param("sync_us", "protocol.client_sync_interval_us");

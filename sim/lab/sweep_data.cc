@@ -129,6 +129,7 @@ absl::StatusOr<SweepData> LoadSweep(const std::string& dir) {
         (void)ApplyOverride(s, absl::StrCat(key, "=", v));
       }
     }
+    ScaleServers(s);
     d.scenarios.push_back(s);
     std::vector<json> runs;
     for (size_t k = 0; k < counts[i]; k++) {
