@@ -12,43 +12,22 @@
 #include <string>
 
 #include "gtest/gtest.h"
+#include "chatlab_process.h"
 
 namespace {
 
 namespace fs = std::filesystem;
-
-struct Outcome {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr
-  nlohmann::json results;
-};
+using chatlab_test::Outcome;
 
 std::string Scenario(const std::string& name) {
   return std::string(CHATLAB_SOURCE_DIR) + "/scenarios/" + name;
 }
 
-fs::path TempDir(const std::string& tag) {
-  fs::path dir = fs::temp_directory_path() /
-                 ("chatlab-test-" + tag + "-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir;
-}
+fs::path TempDir(const std::string& tag) { return chatlab_test::TempDir("chatlab-test", tag); }
 
 // Runs `chatlab ARGS --out DIR` and reads DIR/results.json when there is one.
 Outcome Chatlab(const std::string& args, const fs::path& out_dir) {
-  Outcome o;
-  const std::string cmd = std::string(CHATLAB_BIN) + " " + args + " --out " + out_dir.string() +
-                          " --no-progress 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return o;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) o.output.append(buf, n);
-  const int status = pclose(p);
-  o.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(out_dir / "results.json");
-  if (in) o.results = nlohmann::json::parse(in, nullptr, false);
-  return o;
+  return chatlab_test::RunChatlab(args, out_dir);
 }
 
 uint64_t Invariant(const Outcome& o, const char* name) {
