@@ -148,8 +148,11 @@ std::string StrongestEffect(const SweepData& d, const Layout& l, const Metric& m
       const Paired& p = k.vs_best[worst];
       if (!p.significant || std::fabs(p.Relative()) <= best_rel) continue;
       best_rel = std::fabs(p.Relative());
-      const std::string where = absl::StrJoin(
-          std::vector<std::string>{RegimeWords(d, l, r), XWords(d, l, x)}, ", ");
+      std::vector<std::string> parts;
+      for (std::string w : {RegimeWords(d, l, r), XWords(d, l, x)}) {
+        if (!w.empty()) parts.push_back(std::move(w));
+      }
+      const std::string where = absl::StrJoin(parts, ", ");
       const auto ratio = p.Ratio();
       text = absl::StrCat("on ", m.label, ", the widest gap is ", DesignWords(d, l, worst),
                           " against ", DesignWords(d, l, k.best()),
