@@ -164,7 +164,7 @@ void ClientSession::OnConnected(TimeUs now, SessionId session, NodeId server, Ef
     out.push_back(ArmTimer{TimerId(kGroupPollTimer, connection_epoch_),
                            now + config.group_poll_interval_us});
   }
-  if (config.group_delivery == GroupDelivery::kHybrid && config.hybrid_mode_check_us > 0) {
+  if (IsHybrid(config.group_delivery) && config.hybrid_mode_check_us > 0) {
     out.push_back(ArmTimer{TimerId(kModeCheckTimer, connection_epoch_),
                            now + config.hybrid_mode_check_us});
   }

@@ -27,10 +27,11 @@ constexpr NameTable<ForwardingStrategy, 3> kForwardingStrategyNames = {{
     {ForwardingStrategy::kBuffered, "buffered"},
     {ForwardingStrategy::kQueue, "queue"},
 }};
-constexpr NameTable<GroupDelivery, 3> kGroupDeliveryNames = {{
+constexpr NameTable<GroupDelivery, 4> kGroupDeliveryNames = {{
     {GroupDelivery::kPush, "push"},
     {GroupDelivery::kPull, "pull"},
     {GroupDelivery::kHybrid, "hybrid"},
+    {GroupDelivery::kHybridEither, "hybrid_either"},
 }};
 constexpr NameTable<WritePath, 2> kWritePathNames = {{
     {WritePath::kDirect, "direct"},

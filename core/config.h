@@ -30,12 +30,24 @@ enum class ForwardingStrategy : uint8_t {
   kQueue = 2,     // per-destination-server queue in a broker node, delivered in order
 };
 
-// How group messages reach members.
+// How group messages reach members. The two hybrids differ only in their rule (ChooseGroupMode
+// in core/store.h); both are measured so that the seed's rule can be compared with the other.
 enum class GroupDelivery : uint8_t {
   kPush = 0,    // fan out to every member's server
   kPull = 1,    // members poll get_messages
-  kHybrid = 2,  // push below the size/activity thresholds, pull above
+  // The seed's rule ("for smaller groups or inactive groups, it is okay to do pushing ... for
+  // very active and large groups, clients must query"): pull only when the group is large AND
+  // active, push otherwise.
+  kHybrid = 2,
+  // Pull when the group is large OR active: fewer pushes, more reads (ChatLab's rule before the
+  // seed's was modelled; kept as a variant to measure against it).
+  kHybridEither = 3,
 };
+
+// Whether a deployment may switch groups between push and pull at run time (either hybrid).
+constexpr bool IsHybrid(GroupDelivery v) {
+  return v == GroupDelivery::kHybrid || v == GroupDelivery::kHybridEither;
+}
 
 // How a chat server persists a message before acking.
 enum class WritePath : uint8_t {
@@ -107,14 +119,22 @@ struct ProtocolConfig {
   TimeUs writer_flush_window_us = 20 * kUsPerMs;      // batch writer: timer from first item
   TimeUs queue_consumer_timeout_us = 10 * kUsPerSecond;  // broker: consumer presumed dead
   TimeUs queue_stale_after_us = 30 * kUsPerSecond;    // broker: entries older are discarded
-  TimeUs hybrid_rate_window_us = 10 * kUsPerSecond;   // group activity measurement window
+  // Hybrid: the length of the fixed windows (aligned to multiples of it on the store's clock)
+  // in which the store counts a group's appended messages. A group's rate is the larger of the
+  // counts of the current and the previous window (core/store.h GroupRate).
+  TimeUs hybrid_rate_window_us = 10 * kUsPerSecond;
   // Hybrid: how often a client re-reads each group it was told is push, to learn that the group
   // has switched to pull (a pull group gets no push that could tell it). 0 = never.
   TimeUs hybrid_mode_check_us = 30 * kUsPerSecond;
 
   // ---- Thresholds ----
-  uint32_t hybrid_push_members_max = 100;       // hybrid: pull when members exceed this
-  uint32_t hybrid_push_rate_max = 50;           // hybrid: pull when msgs/window exceed this
+  // Hybrid: a group is large when it has more than hybrid_push_members_max members, active when
+  // its rate (messages per hybrid_rate_window_us, see above) exceeds hybrid_push_rate_max. With
+  // the defaults a group is active from 51 messages in one 10 s window: a steady rate above
+  // 5 messages per second, or a burst of 51 inside one window. It stays active until a whole
+  // window passes below the threshold (10 to 20 s after the burst).
+  uint32_t hybrid_push_members_max = 100;       // members
+  uint32_t hybrid_push_rate_max = 50;           // messages per hybrid_rate_window_us
   uint32_t presence_short_list_size = 16;       // short-list fan-out size
   uint32_t writer_batch_max = 100;              // batch writer: flush at this many items
 

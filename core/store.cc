@@ -39,15 +39,17 @@ void Unmark(absl::btree_map<MessageId, uint32_t>& marks, MessageId mark) {
 }  // namespace
 
 GroupMode ChooseGroupMode(const ProtocolConfig& config, size_t members, uint32_t rate) {
+  const bool large = members > config.hybrid_push_members_max;
+  const bool active = rate > config.hybrid_push_rate_max;
   switch (config.group_delivery) {
     case GroupDelivery::kPush:
       return GroupMode::kPush;
     case GroupDelivery::kPull:
       return GroupMode::kPull;
     case GroupDelivery::kHybrid:
-      if (members > config.hybrid_push_members_max) return GroupMode::kPull;
-      if (rate > config.hybrid_push_rate_max) return GroupMode::kPull;
-      return GroupMode::kPush;
+      return large && active ? GroupMode::kPull : GroupMode::kPush;
+    case GroupDelivery::kHybridEither:
+      return large || active ? GroupMode::kPull : GroupMode::kPush;
   }
   assert(false && "unknown GroupDelivery");
   return GroupMode::kPush;

@@ -84,10 +84,12 @@
 namespace chatlab {
 
 // How a group's messages reach its members, given the group's size and activity. Pure.
+// A group is large when members > config.hybrid_push_members_max and active when
+// rate > config.hybrid_push_rate_max, rate being the group's message count per
+// config.hybrid_rate_window_us (see GroupRate).
 //   kPush / kPull: fixed by config.group_delivery.
-//   kHybrid: kPull when members > config.hybrid_push_members_max or
-//            rate > config.hybrid_push_rate_max; otherwise kPush.
-// rate is the group's message count per config.hybrid_rate_window_us (see GroupRate).
+//   kHybrid (the seed's rule): kPull when the group is large and active; otherwise kPush.
+//   kHybridEither: kPull when the group is large or active; otherwise kPush.
 GroupMode ChooseGroupMode(const ProtocolConfig& config, size_t members, uint32_t rate);
 
 // A group's message rate over fixed windows of `window_us`: the larger of the counts in the
@@ -144,7 +146,7 @@ class MessageStore : public Node {
 
   // Rebuilds state from one durable record (the Persist effects of an earlier incarnation),
   // before Start. REQUIRES: records are replayed in the order they were emitted. Emits nothing.
-  // The group message rates (GroupRate, for kHybrid) are soft and start from zero. A Snowflake
+  // The group message rates (GroupRate, for the hybrids) are soft and start from zero. A Snowflake
   // store never issues an id at or below a restored one. Returns kInvalidArgument for a record
   // no store could have emitted (corrupt storage); the caller refuses to start.
   absl::Status Restore(const PersistRecord& record);
@@ -180,7 +182,7 @@ class MessageStore : public Node {
   static constexpr size_t kReceiptKinds = 2;  // delivered, read
   struct Group {
     absl::btree_set<UserId> members;  // mirrored by user_groups_
-    GroupRate rate;                   // appended messages, for kHybrid
+    GroupRate rate;                   // appended messages, for the hybrids
     // Indexed by ReceiptKind - 1. Invariant: marks[k] counts exactly the members, each at
     // Watermark(conv, member, k); GroupAggregate checks it against a scan in debug builds.
     std::array<MarkHistogram, kReceiptKinds> marks;

@@ -162,7 +162,7 @@ void DrawFaults(Draw& d, Scenario& s) {
 // Drawn last, so that adding them left every earlier draw of a seed as it was.
 void DrawThresholds(Draw& d, Scenario& s) {
   ProtocolConfig& p = s.protocol;
-  if (p.group_delivery == GroupDelivery::kHybrid) {
+  if (IsHybrid(p.group_delivery)) {
     // Small thresholds, so groups cross them during a run and members see the mode change.
     p.hybrid_push_members_max = static_cast<uint32_t>(d.Int(2, 20));
     p.hybrid_push_rate_max = static_cast<uint32_t>(d.Int(1, 20));

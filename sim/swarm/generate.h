@@ -10,7 +10,7 @@
 //
 //   scenario   duration_s 15-60 (integer), quiet_s 60-90 (integer: healing time after the
 //              faults stop), sample_interval_ms 0 (queue sampling off: only invariants matter).
-//   protocol   forwarding direct|buffered|queue, group_delivery push|pull|hybrid,
+//   protocol   forwarding direct|buffered|queue, group_delivery push|pull|hybrid|hybrid_either,
 //              write_path direct|batched, presence_fanout all|short_list,
 //              id_scheme snowflake|sequence. Never timestamp ids, dedup_enabled = false or
 //              gap_detection_enabled = false: those are broken on purpose (the oracle must catch

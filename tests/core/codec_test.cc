@@ -630,7 +630,8 @@ TEST(ConfigNamesTest, RoundTrip) {
                                            ForwardingStrategyName, ParseForwardingStrategy);
   ExpectNamesRoundTrip<GroupDelivery>({{GroupDelivery::kPush, "push"},
                                        {GroupDelivery::kPull, "pull"},
-                                       {GroupDelivery::kHybrid, "hybrid"}},
+                                       {GroupDelivery::kHybrid, "hybrid"},
+                                       {GroupDelivery::kHybridEither, "hybrid_either"}},
                                       GroupDeliveryName, ParseGroupDelivery);
   ExpectNamesRoundTrip<WritePath>(
       {{WritePath::kDirect, "direct"}, {WritePath::kBatched, "batched"}}, WritePathName,

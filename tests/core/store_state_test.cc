@@ -208,11 +208,55 @@ TEST(ChooseGroupModeTest, FixedAndHybridThresholds) {
   EXPECT_EQ(ChooseGroupMode(config, 100000, 100000), GroupMode::kPush);
   config.group_delivery = GroupDelivery::kPull;
   EXPECT_EQ(ChooseGroupMode(config, 1, 0), GroupMode::kPull);
+  // The seed's rule: pull only when the group is large AND active.
   config.group_delivery = GroupDelivery::kHybrid;
+  EXPECT_EQ(ChooseGroupMode(config, 100, 50), GroupMode::kPush);  // at both thresholds
+  EXPECT_EQ(ChooseGroupMode(config, 101, 51), GroupMode::kPull);  // just over both
+  EXPECT_EQ(ChooseGroupMode(config, 101, 0), GroupMode::kPush);   // large but inactive
+  EXPECT_EQ(ChooseGroupMode(config, 100000, 50), GroupMode::kPush);
+  EXPECT_EQ(ChooseGroupMode(config, 1, 51), GroupMode::kPush);    // active but small
+  EXPECT_EQ(ChooseGroupMode(config, 100, 100000), GroupMode::kPush);
+  EXPECT_EQ(ChooseGroupMode(config, 0, 0), GroupMode::kPush);
+  // The variant: pull when the group is large OR active.
+  config.group_delivery = GroupDelivery::kHybridEither;
   EXPECT_EQ(ChooseGroupMode(config, 100, 50), GroupMode::kPush);  // at both thresholds
   EXPECT_EQ(ChooseGroupMode(config, 101, 0), GroupMode::kPull);
   EXPECT_EQ(ChooseGroupMode(config, 1, 51), GroupMode::kPull);
+  EXPECT_EQ(ChooseGroupMode(config, 101, 51), GroupMode::kPull);
   EXPECT_EQ(ChooseGroupMode(config, 0, 0), GroupMode::kPush);
+}
+
+// The defaults in numbers: 50 messages in a 10 s window keep a 101-member group pushed, the 51st
+// turns it to pull (a steady rate above 5 messages per second), and it is pushed again once a
+// whole window has passed below the threshold.
+TEST(StoreGroupModeTest, DefaultThresholdsPullALargeGroupAboveFiveMessagesPerSecond) {
+  ProtocolConfig config = SequenceConfig();
+  config.group_delivery = GroupDelivery::kHybrid;
+  ASSERT_EQ(config.hybrid_push_members_max, 100u);
+  ASSERT_EQ(config.hybrid_push_rate_max, 50u);
+  ASSERT_EQ(config.hybrid_rate_window_us, 10 * kUsPerSecond);
+  MessageStore store(Options(config));
+  const TimeUs t = 1000 * kUsPerSecond;  // a window boundary
+  for (uint64_t u = 1; u <= 101; ++u) Membership(store, UserId(u), kGroup, true, t);
+  // 5 messages per second for 10 s: 50 in the window.
+  for (ClientMsgId cmid = 1; cmid <= 50; ++cmid) {
+    const TimeUs at = t + static_cast<TimeUs>(cmid - 1) * 200 * kUsPerMs;
+    EXPECT_EQ(Append(store, at, Msg(kGroupConv, kAlice, cmid)).group_mode, GroupMode::kPush)
+        << cmid;
+  }
+  EXPECT_EQ(Append(store, t + 9990 * kUsPerMs, Msg(kGroupConv, kAlice, 51)).group_mode,
+            GroupMode::kPull);
+  // The next window still counts the previous one's 51; the one after does not.
+  EXPECT_EQ(Read(store, kAlice, kGroupConv, 0, 1, t + 19 * kUsPerSecond).group_mode,
+            GroupMode::kPull);
+  EXPECT_EQ(Read(store, kAlice, kGroupConv, 0, 1, t + 20 * kUsPerSecond).group_mode,
+            GroupMode::kPush);
+  // 100 members are not large: the same burst keeps them pushed.
+  Membership(store, UserId(101), kGroup, false, t + 30 * kUsPerSecond);
+  for (ClientMsgId cmid = 100; cmid < 160; ++cmid) {
+    EXPECT_EQ(Append(store, t + 30 * kUsPerSecond, Msg(kGroupConv, kAlice, cmid)).group_mode,
+              GroupMode::kPush);
+  }
 }
 
 TEST(GroupRateTest, MaxOfCurrentAndPreviousWindow) {
@@ -238,9 +282,9 @@ TEST(GroupRateTest, MaxOfCurrentAndPreviousWindow) {
   EXPECT_EQ(negative.Rate(1000, kWindow), 0u);
 }
 
-TEST(StoreGroupModeTest, HybridSwitchesOnRateAndSize) {
+TEST(StoreGroupModeTest, HybridEitherSwitchesOnRateAndOnSize) {
   ProtocolConfig config = SequenceConfig();
-  config.group_delivery = GroupDelivery::kHybrid;
+  config.group_delivery = GroupDelivery::kHybridEither;
   config.hybrid_push_rate_max = 3;
   config.hybrid_push_members_max = 2;
   config.hybrid_rate_window_us = kUsPerSecond;
@@ -264,6 +308,32 @@ TEST(StoreGroupModeTest, HybridSwitchesOnRateAndSize) {
   ASSERT_EQ(sync.heads.size(), 1u);
   EXPECT_EQ(sync.heads[0].group_mode, GroupMode::kPull);
   EXPECT_EQ(Membership(store, kCarol, kGroup, false, quiet).group_mode, GroupMode::kPush);
+}
+
+TEST(StoreGroupModeTest, HybridPullsOnlyWhenLargeAndActive) {
+  ProtocolConfig config = SequenceConfig();
+  config.group_delivery = GroupDelivery::kHybrid;
+  config.hybrid_push_rate_max = 3;
+  config.hybrid_push_members_max = 2;
+  config.hybrid_rate_window_us = kUsPerSecond;
+  MessageStore store(Options(config));
+  const TimeUs t = 10 * kUsPerSecond;
+  Membership(store, kAlice, kGroup, true, t);
+  Membership(store, kBob, kGroup, true, t);
+  // Active but small (2 members): still pushed.
+  for (ClientMsgId cmid = 1; cmid <= 5; ++cmid) {
+    EXPECT_EQ(Append(store, t, Msg(kGroupConv, kAlice, cmid)).group_mode, GroupMode::kPush);
+  }
+  // Large (3 members) while active: pull.
+  EXPECT_EQ(Membership(store, kCarol, kGroup, true, t).group_mode, GroupMode::kPull);
+  EXPECT_EQ(Append(store, t, Msg(kGroupConv, kAlice, 6)).group_mode, GroupMode::kPull);
+  // Large but quiet two windows later: pushed again.
+  const TimeUs quiet = t + 2 * kUsPerSecond;
+  EXPECT_EQ(Read(store, kAlice, kGroupConv, 0, 1, quiet).group_mode, GroupMode::kPush);
+  const auto sync = Call<StoreSyncResult>(store, quiet, StoreSync{1, kCarol});
+  ASSERT_EQ(sync.heads.size(), 1u);
+  EXPECT_EQ(sync.heads[0].group_mode, GroupMode::kPush);
+  EXPECT_EQ(Append(store, quiet, Msg(kGroupConv, kCarol, 1)).group_mode, GroupMode::kPush);
 }
 
 // ---- Unexpected input -------------------------------------------------------------------------
