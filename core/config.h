@@ -23,6 +23,19 @@ enum class IdScheme : uint8_t {
   kSequence = 2,   // 1, 2, 3, ... per conversation
 };
 
+// Which node mints a message's id (the per-conversation sort key) by config.id_scheme.
+enum class IdGenerator : uint8_t {
+  // The message store, the one writer of every partition: ids are in insert order whatever the
+  // clocks do (a single sequencer).
+  kStore = 0,
+  // Each chat server on its own clock when it takes a SendMessage (Snowflake with the server's
+  // node bits, or its clock in microseconds; kSequence has no per-server form, so the store
+  // numbers those). The store keeps every partition append-only: a minted id at or below the
+  // partition's head (clock skew between servers, two servers stamping the same microsecond)
+  // is stored as head + 1 and counted (core/store.h).
+  kChatServer = 1,
+};
+
 // How a chat server reaches the chat server that holds a recipient.
 enum class ForwardingStrategy : uint8_t {
   kDirect = 0,    // one HTTP-style request per message
@@ -62,11 +75,13 @@ enum class PresenceFanout : uint8_t {
 };
 
 std::string_view IdSchemeName(IdScheme v);
+std::string_view IdGeneratorName(IdGenerator v);
 std::string_view ForwardingStrategyName(ForwardingStrategy v);
 std::string_view GroupDeliveryName(GroupDelivery v);
 std::string_view WritePathName(WritePath v);
 std::string_view PresenceFanoutName(PresenceFanout v);
 std::optional<IdScheme> ParseIdScheme(std::string_view s);
+std::optional<IdGenerator> ParseIdGenerator(std::string_view s);
 std::optional<ForwardingStrategy> ParseForwardingStrategy(std::string_view s);
 std::optional<GroupDelivery> ParseGroupDelivery(std::string_view s);
 std::optional<WritePath> ParseWritePath(std::string_view s);
@@ -86,6 +101,7 @@ std::string Choices();
   template <>                          \
   std::string Choices<E>();
 CHATLAB_DECLARE_SWITCH(IdScheme)
+CHATLAB_DECLARE_SWITCH(IdGenerator)
 CHATLAB_DECLARE_SWITCH(ForwardingStrategy)
 CHATLAB_DECLARE_SWITCH(GroupDelivery)
 CHATLAB_DECLARE_SWITCH(WritePath)
@@ -96,6 +112,7 @@ CHATLAB_DECLARE_SWITCH(PresenceFanout)
 struct ProtocolConfig {
   // ---- Design switches ----
   IdScheme id_scheme = IdScheme::kSnowflake;
+  IdGenerator id_generator = IdGenerator::kStore;
   ForwardingStrategy forwarding = ForwardingStrategy::kDirect;
   GroupDelivery group_delivery = GroupDelivery::kPush;
   WritePath write_path = WritePath::kDirect;

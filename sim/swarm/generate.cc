@@ -175,6 +175,16 @@ void DrawThresholds(Draw& d, Scenario& s) {
   }
 }
 
+// Drawn after the thresholds, for the same reason. Chat-server ids make timestamp ids a
+// must-hold design (the store keeps partitions append-only), so they are drawn only there.
+void DrawIdGenerator(Draw& d, Scenario& s) {
+  ProtocolConfig& p = s.protocol;
+  p.id_generator = d.Pick(AllValues<IdGenerator>());
+  if (p.id_generator == IdGenerator::kChatServer && d.Chance(0.5)) {
+    p.id_scheme = IdScheme::kTimestamp;
+  }
+}
+
 Scenario GenerateScenario(uint64_t seed) {
   Draw d(seed);
   Scenario s = DefaultScenario();
@@ -189,6 +199,7 @@ Scenario GenerateScenario(uint64_t seed) {
   DrawWorkload(d, s);
   DrawFaults(d, s);
   DrawThresholds(d, s);
+  DrawIdGenerator(d, s);
   return s;
 }
 

@@ -624,6 +624,9 @@ TEST(ConfigNamesTest, RoundTrip) {
                                   {IdScheme::kTimestamp, "timestamp"},
                                   {IdScheme::kSequence, "sequence"}},
                                  IdSchemeName, ParseIdScheme);
+  ExpectNamesRoundTrip<IdGenerator>(
+      {{IdGenerator::kStore, "store"}, {IdGenerator::kChatServer, "chat_server"}},
+      IdGeneratorName, ParseIdGenerator);
   ExpectNamesRoundTrip<ForwardingStrategy>({{ForwardingStrategy::kDirect, "direct"},
                                             {ForwardingStrategy::kBuffered, "buffered"},
                                             {ForwardingStrategy::kQueue, "queue"}},
