@@ -282,7 +282,7 @@ void ChatServer::OnClientRead(TimeUs now, SessionId session, UserId user, const 
       return;
     }
     service = options_.topology.presence;
-    request = PresenceLookup{0, q.users};
+    request = PresenceLookup{0, q.users, user};  // answered per viewer: who pushes to them
   }
   if (AtPendingLimit()) {
     ReplyError(session, Code::kResourceExhausted, "server_pending_max reached; retry later",

@@ -131,7 +131,14 @@ struct ProtocolConfig {
   TimeUs client_sync_interval_us = 30 * kUsPerSecond; // periodic catch-up (0 = only on connect)
   TimeUs client_request_timeout_us = 5 * kUsPerSecond;  // client waiting on a read
   TimeUs group_poll_interval_us = 5 * kUsPerSecond;   // pull-mode groups
-  TimeUs presence_poll_interval_us = 60 * kUsPerSecond;  // short-list polls; 0 = no reads at all
+  // A client reads all its contacts' statuses on every connect, then every
+  // presence_poll_interval_us polls the contacts that do not push to it (whose last status said
+  // pushed = false), in either fan-out mode; 0 = no reads at all.
+  TimeUs presence_poll_interval_us = 60 * kUsPerSecond;
+  // Every this long (checked at each poll) the poll reads all contacts, pushed or not, to repair
+  // what a lost push or audience notice, or a presence service restart (which forgets every
+  // audience), left stale. 0 = only on connect.
+  TimeUs presence_refresh_interval_us = 10 * 60 * kUsPerSecond;
   TimeUs typing_ttl_us = 10 * kUsPerSecond;           // typing shown without refresh
   TimeUs writer_flush_window_us = 20 * kUsPerMs;      // batch writer: timer from first item
   TimeUs queue_consumer_timeout_us = 10 * kUsPerSecond;  // broker: consumer presumed dead
@@ -169,7 +176,11 @@ struct ProtocolConfig {
   uint32_t broker_queue_max = 100000;           // entries per server queue: oldest dropped
   uint32_t presence_contacts_max = 256;         // contacts tracked per user: least active out
   uint32_t notification_dedup_max = 100000;     // (user, conv, id) pushes remembered; FIFO
-  uint32_t lookup_users_max = 4096;             // users per MapLookup/PresenceQuery
+  // Users per MapLookup/PresenceQuery/PresenceLookup: callers split larger lists into several
+  // requests of at most this many (a client with hundreds of contacts sends one query per
+  // lookup_users_max of them); a request over it is refused (PresenceQuery) or answered for its
+  // first lookup_users_max users (PresenceLookup).
+  uint32_t lookup_users_max = 4096;
 };
 
 // Where the singleton services live. Every node of one deployment gets the same topology.

@@ -114,6 +114,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"protocol.client_request_timeout_us", &p.client_request_timeout_us},
       {"protocol.group_poll_interval_us", &p.group_poll_interval_us},
       {"protocol.presence_poll_interval_us", &p.presence_poll_interval_us},
+      {"protocol.presence_refresh_interval_us", &p.presence_refresh_interval_us},
       {"protocol.typing_ttl_us", &p.typing_ttl_us},
       {"protocol.writer_flush_window_us", &p.writer_flush_window_us},
       {"protocol.queue_consumer_timeout_us", &p.queue_consumer_timeout_us},

@@ -348,5 +348,24 @@ TEST(ChatServerTest, MintsIdsOnItsOwnClockOnlyWhenTheGeneratorIsTheChatServer) {
   }
 }
 
+// A presence poll names its viewer, so the answer can say which contacts push to that user.
+TEST(ChatServerTest, PresenceQueriesNameTheViewer) {
+  ChatServer server(Options());
+  Effects out;
+  server.Start(0, out);
+  ASSERT_TRUE(server.OnSessionOpen(0, SessionId(1), kAlice, out).ok());
+  out.clear();
+  server.OnClientMessage(0, SessionId(1), PresenceQuery{4, {kBob}}, out);
+  ASSERT_EQ(Sent<PresenceLookup>(out).size(), 1u);
+  EXPECT_EQ(Sent<PresenceLookup>(out)[0].viewer, kAlice);
+  EXPECT_EQ(Sent<PresenceLookup>(out)[0].users, std::vector<UserId>{kBob});
+  const uint64_t req = Sent<PresenceLookup>(out)[0].request_id;
+  out.clear();
+  server.OnMessage(1, kTopology.presence,
+                   PresenceLookupResult{req, {PresenceStatus{kBob, true, 1, true}}}, out);
+  ASSERT_EQ(Sent<PresenceResult>(out).size(), 1u);
+  EXPECT_TRUE(Sent<PresenceResult>(out)[0].statuses[0].pushed);  // relayed as it is
+}
+
 }  // namespace
 }  // namespace chatlab
