@@ -128,6 +128,8 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
       {"group_delivery", Choices<GroupDelivery>(),
        Enum<GroupDelivery>(c.group_delivery, &ParseGroupDelivery)},
       {"id_scheme", Choices<IdScheme>(), Enum<IdScheme>(c.id_scheme, &ParseIdScheme)},
+      {"id_generator", Choices<IdGenerator>(),
+       Enum<IdGenerator>(c.id_generator, &ParseIdGenerator)},
       {"presence_fanout", Choices<PresenceFanout>(),
        Enum<PresenceFanout>(c.presence_fanout, &ParsePresenceFanout)},
       {"write_path", "direct (batched is refused: chatd does not keep the writer's log)",

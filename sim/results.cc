@@ -48,6 +48,7 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
   j["peak_rss_bytes"] = r.peak_rss_bytes;
   j["network_model"] = r.network_model;
   j["design"] = {{"id_scheme", std::string(IdSchemeName(s.protocol.id_scheme))},
+                 {"id_generator", std::string(IdGeneratorName(s.protocol.id_generator))},
                  {"forwarding", std::string(ForwardingStrategyName(s.protocol.forwarding))},
                  {"group_delivery", std::string(GroupDeliveryName(s.protocol.group_delivery))},
                  {"write_path", std::string(WritePathName(s.protocol.write_path))},
@@ -154,6 +155,8 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
       {"presence_polled", m.presence_polled},
       {"id_collisions", m.id_collisions},
       {"out_of_order_ids", m.out_of_order_ids},
+      {"ids_lifted", m.ids_lifted},
+      {"id_lift_max", m.id_lift_max},
       {"writer_batches", m.writer_batches},
       {"writer_mean_wait_ms", m.writer_mean_wait_ms},
       {"broker_dropped", m.broker_dropped},
@@ -192,6 +195,8 @@ std::string Summary(const Scenario& s, const RunResult& r, const std::string& re
                   " writes=", std::string(WritePathName(s.protocol.write_path)),
                   " presence=", std::string(PresenceFanoutName(s.protocol.presence_fanout)),
                   " ids=", std::string(IdSchemeName(s.protocol.id_scheme)),
+                  s.protocol.id_generator == IdGenerator::kChatServer ? " minted_by=chat_server"
+                                                                      : "",
                   s.protocol.dedup_enabled ? "" : " DEDUP-OFF",
                   s.protocol.gap_detection_enabled ? "" : " GAP-DETECTION-OFF", "\n");
   absl::StrAppend(&out, "network   ", r.network_model, "\n");

@@ -23,8 +23,8 @@ constexpr int64_t kServersMax = 1000;
 
 // One settable key: its type and where it lives in a Scenario.
 using Target = std::variant<int*, uint32_t*, uint64_t*, int64_t*, double*, bool*, std::string*,
-                            IdScheme*, ForwardingStrategy*, GroupDelivery*, WritePath*,
-                            PresenceFanout*>;
+                            IdScheme*, IdGenerator*, ForwardingStrategy*, GroupDelivery*,
+                            WritePath*, PresenceFanout*>;
 
 std::string TypeName(const Target& t) {
   return std::visit(
@@ -99,6 +99,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"workload.background_sync_s", &s.background_sync_s},
       {"workload.background_session_s", &s.background_session_s},
       {"protocol.id_scheme", &p.id_scheme},
+      {"protocol.id_generator", &p.id_generator},
       {"protocol.forwarding", &p.forwarding},
       {"protocol.group_delivery", &p.group_delivery},
       {"protocol.write_path", &p.write_path},
@@ -115,6 +116,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"protocol.client_request_timeout_us", &p.client_request_timeout_us},
       {"protocol.group_poll_interval_us", &p.group_poll_interval_us},
       {"protocol.presence_poll_interval_us", &p.presence_poll_interval_us},
+      {"protocol.presence_refresh_interval_us", &p.presence_refresh_interval_us},
       {"protocol.typing_ttl_us", &p.typing_ttl_us},
       {"protocol.writer_flush_window_us", &p.writer_flush_window_us},
       {"protocol.queue_consumer_timeout_us", &p.queue_consumer_timeout_us},
@@ -218,6 +220,8 @@ bool Assign(const Target& target, const RawValue& v) {
           return true;
         } else if constexpr (std::is_same_v<T, IdScheme>) {
           return SetEnum(p, v, &ParseIdScheme);
+        } else if constexpr (std::is_same_v<T, IdGenerator>) {
+          return SetEnum(p, v, &ParseIdGenerator);
         } else if constexpr (std::is_same_v<T, ForwardingStrategy>) {
           return SetEnum(p, v, &ParseForwardingStrategy);
         } else if constexpr (std::is_same_v<T, GroupDelivery>) {
@@ -514,6 +518,8 @@ std::vector<KeyValue> KeyValues(const Scenario& s) {
             kv.value = *p;
           } else if constexpr (std::is_same_v<T, IdScheme>) {
             kv.value = std::string(IdSchemeName(*p));
+          } else if constexpr (std::is_same_v<T, IdGenerator>) {
+            kv.value = std::string(IdGeneratorName(*p));
           } else if constexpr (std::is_same_v<T, ForwardingStrategy>) {
             kv.value = std::string(ForwardingStrategyName(*p));
           } else if constexpr (std::is_same_v<T, GroupDelivery>) {

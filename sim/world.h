@@ -73,6 +73,8 @@ struct RunMetrics {
   uint64_t presence_polled = 0;
   uint64_t id_collisions = 0;
   uint64_t out_of_order_ids = 0;
+  uint64_t ids_lifted = 0;   // chat_server ids at or below the head, stored as head + 1
+  uint64_t id_lift_max = 0;  // the largest lift (timestamp ids: us of clock skew)
   uint64_t writer_batches = 0;
   double writer_mean_wait_ms = 0;
   uint64_t broker_dropped = 0;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "core/store.h"
 #include "sim/lab/check_builder.h"
 #include "sim/lab/plan.h"
 
@@ -94,9 +95,12 @@ void Groups(const SweepData& d, Analysis& a) {
     const Scenario& s = d.scenarios[i];
     const double n = s.group_size_max;
     const double p = static_cast<double>(s.protocol.group_poll_interval_us) / 1e6;
-    const bool pull = s.protocol.group_delivery == GroupDelivery::kPull ||
-                      (s.protocol.group_delivery == GroupDelivery::kHybrid &&
-                       n > s.protocol.hybrid_push_members_max);
+    // The mode the store settles on for this group's size and expected rate per window (the
+    // core's own rule, so the check follows either hybrid).
+    const double per_window = s.send_rate_per_user_hz() * s.users *
+                              static_cast<double>(s.protocol.hybrid_rate_window_us) / 1e6;
+    const bool pull = ChooseGroupMode(s.protocol, static_cast<size_t>(n),
+                                      static_cast<uint32_t>(per_window)) == GroupMode::kPull;
     if (pull && p > 0 && n >= 100) {  // below that, connect-time reads dominate
       // A member connecting at u (uniform over the ramp R) reads once when it joins and then
       // polls every P until the run ends at T: 1 + floor((T - u) / P) reads.

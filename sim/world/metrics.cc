@@ -277,6 +277,8 @@ RunResult WorldImpl::Collect(double wall_s) {
   m.store_messages_read = store->stats().messages_read;
   m.id_collisions = store->stats().id_collisions;
   m.out_of_order_ids = store->stats().out_of_order_ids;
+  m.ids_lifted = store->stats().ids_lifted;
+  m.id_lift_max = store->stats().id_lift_max;
   m.read_after_write_checks = measures_.raw_checks;
   m.read_after_write_misses = measures_.raw_misses;
   const auto* notification = static_cast<NotificationService*>(NodeAt(deployment_.IndexOf(host::Role::kNotification)));
