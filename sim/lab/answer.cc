@@ -77,9 +77,11 @@ std::string Phrase(const SweepData& d, const Layout& l, const Metric& m, const S
   }
   std::vector<std::string> names{DesignWords(d, l, k.best())};
   double mdd = 0;
+  bool one_seed = false;  // a pair on one seed has no interval: neither a difference nor "identical"
   for (size_t u : k.undecided) {
     names.push_back(DesignWords(d, l, u));
     mdd = std::max(mdd, k.vs_best[u].mdd);
+    one_seed = one_seed || k.vs_best[u].n < 2;
   }
   std::string behind;
   if (names.size() < k.order.size()) {
@@ -94,7 +96,8 @@ std::string Phrase(const SweepData& d, const Layout& l, const Metric& m, const S
   const double mean = std::fabs(k.stats[k.best()].mean);
   return absl::StrCat(absl::StrJoin(names, " and "), " cannot be told apart on ", m.label,
                       Range(d, l, s, whole), behind,
-                      mdd > 0 ? absl::StrCat(" (these seeds would have seen a difference of ",
+                      one_seed ? absl::StrCat(" (one seed", at, ": no interval)")
+                      : mdd > 0 ? absl::StrCat(" (these seeds would have seen a difference of ",
                                              Num(mdd), mean > 0 ? absl::StrFormat(
                                                                       ", %.0f%% of the mean", 100 * mdd / mean)
                                                                 : "",

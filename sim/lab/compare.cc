@@ -142,6 +142,7 @@ ClaimVerdict JudgeClaim(const SweepData& d, const Layout& l, const ClaimSpec& c)
   double strongest_for = -1, strongest_against = -1;
   std::string for_text, against_text;
   double mdd_max = 0;
+  int single_seed = 0;  // points compared on one seed: no interval, so no verdict either way
   for (size_t i = 0; i < d.points.size(); i++) {
     const Point& pb = d.points[i];
     if (pb.at(axis) != c.better) continue;
@@ -167,6 +168,7 @@ ClaimVerdict JudgeClaim(const SweepData& d, const Layout& l, const ClaimSpec& c)
     const double gain = c.lower_is_better ? -p.diff : p.diff;  // > 0: `better` is better
     const double size = std::fabs(p.Relative()) + (p.mean_b == 0 ? std::fabs(p.diff) : 0);
     mdd_max = std::max(mdd_max, p.mdd);
+    if (p.n < 2) single_seed++;
     if (!p.significant) {
       v.undecided++;
     } else if (gain > 0) {
@@ -184,12 +186,21 @@ ClaimVerdict JudgeClaim(const SweepData& d, const Layout& l, const ClaimSpec& c)
     v.evidence = "no pair of points matches the claim";
     return v;
   }
+  // What the seeds could have detected: nothing at all with one seed a point.
+  const std::string detectable =
+      single_seed > 0 ? absl::StrCat("; ", single_seed, " of ", cells,
+                                     " points ran one seed, which gives no interval")
+                      : absl::StrCat("; the seeds would have seen a difference of ", Num(mdd_max));
   if (c.kind == "similar") {
-    // The claim is that the two do not differ (enough to matter).
-    if (significant == 0) {
+    // The claim is that the two do not differ (enough to matter). With a point of one seed,
+    // no difference can be significant, so "no significant difference" says nothing.
+    if (significant == 0 && single_seed > 0) {
+      v.verdict = "cannot tell";
+      v.evidence = absl::StrCat("no interval at ", cells, " points", detectable);
+    } else if (significant == 0) {
       v.verdict = "agrees";
-      v.evidence = absl::StrCat("no significant difference at any of ", cells,
-                                " points; the seeds would have seen a difference of ", Num(mdd_max));
+      v.evidence = absl::StrCat("no significant difference at any of ", cells, " points",
+                                detectable);
     } else {
       v.verdict = "disagrees";
       v.evidence = absl::StrCat("significant difference at ", significant, " of ", cells,
@@ -210,8 +221,8 @@ ClaimVerdict JudgeClaim(const SweepData& d, const Layout& l, const ClaimSpec& c)
                               " points, no significant difference at the rest; e.g. ", for_text);
   } else {
     v.verdict = "cannot tell";
-    v.evidence = absl::StrCat("no significant difference at any of ", cells,
-                              " points; the seeds would have seen a difference of ", Num(mdd_max));
+    v.evidence =
+        absl::StrCat("no significant difference at any of ", cells, " points", detectable);
   }
   return v;
 }
