@@ -116,7 +116,8 @@ void BM_CommitMessages(benchmark::State& state) {
   TempDb db;
   auto storage = OpenOrDie(db.path());
   const std::string body(kBodyBytes, 'x');
-  std::vector<PersistRecord> records(static_cast<size_t>(n), PersistMessage{MessageNumber(0, body)});
+  std::vector<PersistRecord> records(static_cast<size_t>(n),
+                                     PersistMessage{MessageNumber(0, body)});
   uint64_t i = 0;
   // Renumbering the records in place costs a few ns each; PauseTiming would cost more.
   auto next = [&](PersistRecord& r) { Renumber(std::get<PersistMessage>(r).message, i++); };
