@@ -8,7 +8,10 @@
 
 namespace chatlab {
 
-ChatServer::ChatServer(const NodeOptions& options) : options_(options), rng_(options.seed) {
+ChatServer::ChatServer(const NodeOptions& options)
+    : options_(options),
+      rng_(options.seed),
+      snowflake_(static_cast<uint32_t>(options.self.value & SnowflakeGenerator::kNodeMax)) {
   assert(options_.self.valid());
   assert(options_.config.server_tick_us > 0);
   const auto timeouts = static_cast<uint64_t>(kAckedMemoryTimeouts) *
@@ -221,7 +224,26 @@ void ChatServer::OnSendMessage(TimeUs now, SessionId session, UserId user, const
   StartSend(now, send, std::move(draft), out);
 }
 
+MessageId ChatServer::MintId(TimeUs now) {
+  assert(options_.config.id_generator == IdGenerator::kChatServer);
+  switch (options_.config.id_scheme) {
+    case IdScheme::kSnowflake:
+      stats_.ids_minted++;
+      return snowflake_.Next(now);
+    case IdScheme::kTimestamp:
+      stats_.ids_minted++;
+      return static_cast<MessageId>(std::max<TimeUs>(now, 1));
+    case IdScheme::kSequence:
+      return kNoMessage;  // a per-conversation counter lives with the conversation: the store
+  }
+  assert(false && "unknown IdScheme");
+  return kNoMessage;
+}
+
 void ChatServer::StartSend(TimeUs now, const SendOp& send, ChatMessage draft, Effects& out) {
+  draft.message_id = options_.config.id_generator == IdGenerator::kChatServer ? MintId(now)
+                                                                              : kNoMessage;
+  draft.prev_msg_id = kNoMessage;
   const uint64_t req = NewRequest(now, send);
   if (options_.config.write_path == WritePath::kBatched) {
     assert(options_.topology.writer.valid());
@@ -260,7 +282,7 @@ void ChatServer::OnClientRead(TimeUs now, SessionId session, UserId user, const 
       return;
     }
     service = options_.topology.presence;
-    request = PresenceLookup{0, q.users};
+    request = PresenceLookup{0, q.users, user};  // answered per viewer: who pushes to them
   }
   if (AtPendingLimit()) {
     ReplyError(session, Code::kResourceExhausted, "server_pending_max reached; retry later",

@@ -19,6 +19,7 @@
 #include "core/messages.h"
 #include "core/node.h"
 #include "core/random.h"
+#include "core/snowflake.h"
 #include "core/types.h"
 
 namespace chatlab {
@@ -50,10 +51,17 @@ class ChatServer : public Node {
     uint64_t forward_entries_sent = 0;
     uint64_t forwards_received = 0;
     uint64_t forward_failures = 0;  // forwards that timed out
+    // Buffered forwarding, observed for the simulator's bulk-service check: buffers flushed, the
+    // entries they carried, and the sum over those entries of (flush - entering the buffer), on
+    // this node's clock (clamped at 0 per flush, should the clock step back).
+    uint64_t buffer_flushes = 0;
+    uint64_t buffer_flushed_entries = 0;
+    uint64_t buffer_wait_us = 0;
     uint64_t notifications = 0;     // Notify sent
     uint64_t timeouts = 0;          // service requests that timed out
     uint64_t client_errors = 0;     // ErrorReply sent
     uint64_t unexpected_messages = 0;
+    uint64_t ids_minted = 0;        // message ids minted here (IdGenerator::kChatServer)
   };
 
   explicit ChatServer(const NodeOptions& options);
@@ -91,6 +99,9 @@ class ChatServer : public Node {
                           Effects& out);
 
   const Stats& stats() const { return stats_; }
+  // This server's Snowflake generator (node bits = self & SnowflakeGenerator::kNodeMax); it
+  // mints ids only with IdGenerator::kChatServer and IdScheme::kSnowflake.
+  const SnowflakeGenerator& snowflake() const { return snowflake_; }
   size_t session_count() const { return sessions_.size(); }
   size_t pending_count() const { return pending_.size(); }
   // The user of a session, or UserId() if unknown.
@@ -203,6 +214,11 @@ class ChatServer : public Node {
   void NotifyOffline(const Payload& payload, UserId user, Effects& out);
   ForwardBatch& BufferFor(NodeId dest);
 
+  // With IdGenerator::kChatServer, the id of a message this server takes now, on its own clock
+  // (config.id_scheme): a Snowflake id with this server's node bits, or now in microseconds
+  // (at least 1); kNoMessage for kSequence, which the store numbers. The store lifts an id at
+  // or below its partition's head (core/store.h). REQUIRES: id_generator == kChatServer.
+  MessageId MintId(TimeUs now);
   // Sends the store or writer request of a validated send.
   void StartSend(TimeUs now, const SendOp& send, ChatMessage draft, Effects& out);
   // Answers a send of the message with this fingerprint. A non-OK answer for a message this
@@ -222,6 +238,9 @@ class ChatServer : public Node {
   const NodeOptions options_;
   Rng rng_;
   Stats stats_;
+  // Mints ids with IdGenerator::kChatServer and IdScheme::kSnowflake. Soft like everything
+  // here: a restarted server whose clock went back may reissue an id, which the store lifts.
+  SnowflakeGenerator snowflake_;
   // Identifies this run of the server to the queue broker (a restart is a new incarnation).
   uint64_t incarnation_ = 0;
   // Queue strategy: when to repeat QueueSubscribe, so a broker that presumed us dead (say,
@@ -244,6 +263,8 @@ class ChatServer : public Node {
   // Buffered forwarding: per destination, what accumulated since the last flush. A destination
   // is present iff its flush timer is armed.
   absl::btree_map<NodeId, ForwardBatch> buffers_;
+  // Per destination with a buffer: the sum of its entries' entry times (only for stats_).
+  absl::btree_map<NodeId, TimeUs> buffer_entered_us_sum_;
 };
 
 }  // namespace chatlab

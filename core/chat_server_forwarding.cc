@@ -60,6 +60,7 @@ void ChatServer::Forward(TimeUs now, NodeId dest, const Payload& payload,
           SendToNode{options_.topology.broker, QueuePublish{dest, std::move(single)}});
       return;
     case ForwardingStrategy::kBuffered:
+      buffer_entered_us_sum_[dest] += now;
       if (EntryCount(batch) >= config.server_forward_buffer_max) {
         FlushBuffer(now, dest, out);  // a full buffer goes now; its timer finds it empty
       } else if (was_empty) {
@@ -80,7 +81,13 @@ void ChatServer::FlushBuffer(TimeUs now, NodeId dest, Effects& out) {
   if (it == buffers_.end()) return;
   ForwardBatch batch = std::move(it->second);
   buffers_.erase(it);
+  const TimeUs entered_sum = buffer_entered_us_sum_[dest];
+  buffer_entered_us_sum_.erase(dest);
   if (EntryCount(batch) == 0) return;
+  const auto entries = static_cast<TimeUs>(EntryCount(batch));
+  stats_.buffer_flushes++;
+  stats_.buffer_flushed_entries += static_cast<uint64_t>(entries);
+  stats_.buffer_wait_us += static_cast<uint64_t>(std::max<TimeUs>(0, entries * now - entered_sum));
   SendForwardBatch(now, dest, std::move(batch), out);
 }
 

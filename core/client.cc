@@ -164,19 +164,19 @@ void ClientSession::OnConnected(TimeUs now, SessionId session, NodeId server, Ef
     out.push_back(ArmTimer{TimerId(kGroupPollTimer, connection_epoch_),
                            now + config.group_poll_interval_us});
   }
-  if (config.group_delivery == GroupDelivery::kHybrid && config.hybrid_mode_check_us > 0) {
+  if (IsHybrid(config.group_delivery) && config.hybrid_mode_check_us > 0) {
     out.push_back(ArmTimer{TimerId(kModeCheckTimer, connection_epoch_),
                            now + config.hybrid_mode_check_us});
   }
-  // Every connect reads the contacts' statuses afresh: pushes carry only changes, so a client
-  // back from an absence would otherwise show what it saw when it left (in either fan-out
-  // mode). Short-list mode then polls every interval for the contacts it is not pushed.
+  // Every connect reads all the contacts' statuses afresh: pushes carry only changes, so a
+  // client back from an absence would otherwise show what it saw when it left, and each answer
+  // says whether that contact pushes to us. Then every interval it polls the contacts that do
+  // not (in either fan-out mode: with kAll, a contact the service does not know as ours pushes
+  // nothing either).
   if (config.presence_poll_interval_us > 0) {
-    PollPresence(now, out);
-    if (config.presence_fanout == PresenceFanout::kShortList) {
-      out.push_back(ArmTimer{TimerId(kPresencePollTimer, connection_epoch_),
-                             now + config.presence_poll_interval_us});
-    }
+    PollPresence(now, /*all=*/true, out);
+    out.push_back(ArmTimer{TimerId(kPresencePollTimer, connection_epoch_),
+                           now + config.presence_poll_interval_us});
   }
 }
 
@@ -519,18 +519,30 @@ void ClientSession::SendReceipts(Effects& out) {
   receipt_dirty_.clear();
 }
 
-void ClientSession::PollPresence(TimeUs now, Effects& out) {
+void ClientSession::PollPresence(TimeUs now, bool all, Effects& out) {
   std::vector<UserId> contacts;
   for (const auto& [conv, c] : convs_) {
-    if (!conv.is_group() && conv.low != conv.high) contacts.push_back(conv.Peer(options_.user));
+    if (conv.is_group() || conv.low == conv.high) continue;
+    const UserId peer = conv.Peer(options_.user);
+    const auto known = presence_.find(peer);
+    if (!all && known != presence_.end() && known->second.pushed) {
+      stats_.presence_polls_skipped++;  // its changes reach us by push
+      continue;
+    }
+    contacts.push_back(peer);
   }
+  if (all) presence_full_query_us_ = now;
+  // lookup_users_max per query: hundreds of contacts are several queries, never a refused one.
   const size_t chunk = options_.config.lookup_users_max;
+  assert(chunk > 0);
   for (size_t i = 0; i < contacts.size(); i += chunk) {
     const size_t end = std::min(contacts.size(), i + chunk);
     const uint64_t req = NewRequest(now, RequestKind::kPresence, ConversationId(), out);
+    stats_.presence_queries++;
     out.push_back(SendToServer{PresenceQuery{
         req, std::vector<UserId>(contacts.begin() + static_cast<ptrdiff_t>(i),
                                  contacts.begin() + static_cast<ptrdiff_t>(end))}});
+    assert(end - i <= chunk);
   }
 }
 
@@ -583,11 +595,14 @@ void ClientSession::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
       }
       out.push_back(ArmTimer{timer_id, now + config.hybrid_mode_check_us});
       break;
-    case kPresencePollTimer:
-      if (!current) break;
-      PollPresence(now, out);
+    case kPresencePollTimer: {
+      if (!current || config.presence_poll_interval_us <= 0) break;  // never armed then
+      const bool refresh = config.presence_refresh_interval_us > 0 &&
+                           now - presence_full_query_us_ >= config.presence_refresh_interval_us;
+      PollPresence(now, refresh, out);
       out.push_back(ArmTimer{timer_id, now + config.presence_poll_interval_us});
       break;
+    }
     case kReconnectTimer:
       if (wants_online_ && !connected() && !connecting_) {
         connecting_ = true;

@@ -97,6 +97,8 @@ class ClientSession {
     uint64_t errors = 0;  // ErrorReply received
     uint64_t notifications = 0;
     uint64_t group_mode_changes = 0;  // a group this client knew as push went pull, or back
+    uint64_t presence_queries = 0;        // PresenceQuery sent
+    uint64_t presence_polls_skipped = 0;  // contacts left out of a poll: they push to us
   };
 
   explicit ClientSession(const Options& options);
@@ -209,7 +211,9 @@ class ClientSession {
   void SendReceipts(Effects& out);
   void DropSession();
   void ScheduleReconnect(TimeUs now, Effects& out);
-  void PollPresence(TimeUs now, Effects& out);
+  // Queries the statuses of the peers of the user's direct chats: all of them, or (all = false)
+  // those not known to push to us. At most config.lookup_users_max users per PresenceQuery.
+  void PollPresence(TimeUs now, bool all, Effects& out);
   void PollGroups(TimeUs now, Effects& out);
   uint64_t NewRequest(TimeUs now, RequestKind kind, ConversationId conv, Effects& out);
   // Sends a join (join) or leave of group as a new request.
@@ -238,7 +242,11 @@ class ClientSession {
   absl::btree_map<uint64_t, Request> requests_;
   // Conversations whose delivery receipt should be sent at the end of this input.
   absl::btree_set<ConversationId> receipt_dirty_;
+  // The last status seen of each contact; its `pushed` says whether the contact pushes to us
+  // (then polls leave it out).
   absl::btree_map<UserId, PresenceStatus> presence_;
+  // When the last query of all contacts went out (connect or refresh).
+  TimeUs presence_full_query_us_ = 0;
 };
 
 }  // namespace chatlab

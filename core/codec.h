@@ -34,7 +34,7 @@ namespace chatlab {
 
 // The version byte every frame starts with. Bump it whenever a field is added, removed or
 // reordered, or a type number changes meaning.
-inline constexpr uint8_t kWireVersion = 1;
+inline constexpr uint8_t kWireVersion = 2;
 
 // The longest LEB128 varint the decoder accepts (enough for 64 bits).
 inline constexpr size_t kVarintBytesMax = 10;

@@ -22,15 +22,20 @@ constexpr NameTable<IdScheme, 3> kIdSchemeNames = {{
     {IdScheme::kTimestamp, "timestamp"},
     {IdScheme::kSequence, "sequence"},
 }};
+constexpr NameTable<IdGenerator, 2> kIdGeneratorNames = {{
+    {IdGenerator::kStore, "store"},
+    {IdGenerator::kChatServer, "chat_server"},
+}};
 constexpr NameTable<ForwardingStrategy, 3> kForwardingStrategyNames = {{
     {ForwardingStrategy::kDirect, "direct"},
     {ForwardingStrategy::kBuffered, "buffered"},
     {ForwardingStrategy::kQueue, "queue"},
 }};
-constexpr NameTable<GroupDelivery, 3> kGroupDeliveryNames = {{
+constexpr NameTable<GroupDelivery, 4> kGroupDeliveryNames = {{
     {GroupDelivery::kPush, "push"},
     {GroupDelivery::kPull, "pull"},
     {GroupDelivery::kHybrid, "hybrid"},
+    {GroupDelivery::kHybridEither, "hybrid_either"},
 }};
 constexpr NameTable<WritePath, 2> kWritePathNames = {{
     {WritePath::kDirect, "direct"},
@@ -88,6 +93,7 @@ std::string ChoicesOf(const NameTable<E, N>& table) {
     return ChoicesOf(table);                                \
   }
 CHATLAB_DEFINE_SWITCH(IdScheme, kIdSchemeNames)
+CHATLAB_DEFINE_SWITCH(IdGenerator, kIdGeneratorNames)
 CHATLAB_DEFINE_SWITCH(ForwardingStrategy, kForwardingStrategyNames)
 CHATLAB_DEFINE_SWITCH(GroupDelivery, kGroupDeliveryNames)
 CHATLAB_DEFINE_SWITCH(WritePath, kWritePathNames)
@@ -95,6 +101,7 @@ CHATLAB_DEFINE_SWITCH(PresenceFanout, kPresenceFanoutNames)
 #undef CHATLAB_DEFINE_SWITCH
 
 std::string_view IdSchemeName(IdScheme v) { return NameOf(kIdSchemeNames, v); }
+std::string_view IdGeneratorName(IdGenerator v) { return NameOf(kIdGeneratorNames, v); }
 std::string_view ForwardingStrategyName(ForwardingStrategy v) {
   return NameOf(kForwardingStrategyNames, v);
 }
@@ -103,6 +110,9 @@ std::string_view WritePathName(WritePath v) { return NameOf(kWritePathNames, v);
 std::string_view PresenceFanoutName(PresenceFanout v) { return NameOf(kPresenceFanoutNames, v); }
 
 std::optional<IdScheme> ParseIdScheme(std::string_view s) { return ParseName(kIdSchemeNames, s); }
+std::optional<IdGenerator> ParseIdGenerator(std::string_view s) {
+  return ParseName(kIdGeneratorNames, s);
+}
 std::optional<ForwardingStrategy> ParseForwardingStrategy(std::string_view s) {
   return ParseName(kForwardingStrategyNames, s);
 }

@@ -23,6 +23,19 @@ enum class IdScheme : uint8_t {
   kSequence = 2,   // 1, 2, 3, ... per conversation
 };
 
+// Which node mints a message's id (the per-conversation sort key) by config.id_scheme.
+enum class IdGenerator : uint8_t {
+  // The message store, the one writer of every partition: ids are in insert order whatever the
+  // clocks do (a single sequencer).
+  kStore = 0,
+  // Each chat server on its own clock when it takes a SendMessage (Snowflake with the server's
+  // node bits, or its clock in microseconds; kSequence has no per-server form, so the store
+  // numbers those). The store keeps every partition append-only: a minted id at or below the
+  // partition's head (clock skew between servers, two servers stamping the same microsecond)
+  // is stored as head + 1 and counted (core/store.h).
+  kChatServer = 1,
+};
+
 // How a chat server reaches the chat server that holds a recipient.
 enum class ForwardingStrategy : uint8_t {
   kDirect = 0,    // one HTTP-style request per message
@@ -30,12 +43,24 @@ enum class ForwardingStrategy : uint8_t {
   kQueue = 2,     // per-destination-server queue in a broker node, delivered in order
 };
 
-// How group messages reach members.
+// How group messages reach members. The two hybrids differ only in their rule (ChooseGroupMode
+// in core/store.h); both are measured so that the seed's rule can be compared with the other.
 enum class GroupDelivery : uint8_t {
   kPush = 0,    // fan out to every member's server
   kPull = 1,    // members poll get_messages
-  kHybrid = 2,  // push below the size/activity thresholds, pull above
+  // The seed's rule ("for smaller groups or inactive groups, it is okay to do pushing ... for
+  // very active and large groups, clients must query"): pull only when the group is large AND
+  // active, push otherwise.
+  kHybrid = 2,
+  // Pull when the group is large OR active: fewer pushes, more reads (ChatLab's rule before the
+  // seed's was modelled; kept as a variant to measure against it).
+  kHybridEither = 3,
 };
+
+// Whether a deployment may switch groups between push and pull at run time (either hybrid).
+constexpr bool IsHybrid(GroupDelivery v) {
+  return v == GroupDelivery::kHybrid || v == GroupDelivery::kHybridEither;
+}
 
 // How a chat server persists a message before acking.
 enum class WritePath : uint8_t {
@@ -50,11 +75,13 @@ enum class PresenceFanout : uint8_t {
 };
 
 std::string_view IdSchemeName(IdScheme v);
+std::string_view IdGeneratorName(IdGenerator v);
 std::string_view ForwardingStrategyName(ForwardingStrategy v);
 std::string_view GroupDeliveryName(GroupDelivery v);
 std::string_view WritePathName(WritePath v);
 std::string_view PresenceFanoutName(PresenceFanout v);
 std::optional<IdScheme> ParseIdScheme(std::string_view s);
+std::optional<IdGenerator> ParseIdGenerator(std::string_view s);
 std::optional<ForwardingStrategy> ParseForwardingStrategy(std::string_view s);
 std::optional<GroupDelivery> ParseGroupDelivery(std::string_view s);
 std::optional<WritePath> ParseWritePath(std::string_view s);
@@ -74,6 +101,7 @@ std::string Choices();
   template <>                          \
   std::string Choices<E>();
 CHATLAB_DECLARE_SWITCH(IdScheme)
+CHATLAB_DECLARE_SWITCH(IdGenerator)
 CHATLAB_DECLARE_SWITCH(ForwardingStrategy)
 CHATLAB_DECLARE_SWITCH(GroupDelivery)
 CHATLAB_DECLARE_SWITCH(WritePath)
@@ -84,6 +112,7 @@ CHATLAB_DECLARE_SWITCH(PresenceFanout)
 struct ProtocolConfig {
   // ---- Design switches ----
   IdScheme id_scheme = IdScheme::kSnowflake;
+  IdGenerator id_generator = IdGenerator::kStore;
   ForwardingStrategy forwarding = ForwardingStrategy::kDirect;
   GroupDelivery group_delivery = GroupDelivery::kPush;
   WritePath write_path = WritePath::kDirect;
@@ -102,19 +131,34 @@ struct ProtocolConfig {
   TimeUs client_sync_interval_us = 30 * kUsPerSecond; // periodic catch-up (0 = only on connect)
   TimeUs client_request_timeout_us = 5 * kUsPerSecond;  // client waiting on a read
   TimeUs group_poll_interval_us = 5 * kUsPerSecond;   // pull-mode groups
-  TimeUs presence_poll_interval_us = 60 * kUsPerSecond;  // short-list polls; 0 = no reads at all
+  // A client reads all its contacts' statuses on every connect, then every
+  // presence_poll_interval_us polls the contacts that do not push to it (whose last status said
+  // pushed = false), in either fan-out mode; 0 = no reads at all.
+  TimeUs presence_poll_interval_us = 60 * kUsPerSecond;
+  // Every this long (checked at each poll) the poll reads all contacts, pushed or not, to repair
+  // what a lost push or audience notice, or a presence service restart (which forgets every
+  // audience), left stale. 0 = only on connect.
+  TimeUs presence_refresh_interval_us = 10 * 60 * kUsPerSecond;
   TimeUs typing_ttl_us = 10 * kUsPerSecond;           // typing shown without refresh
   TimeUs writer_flush_window_us = 20 * kUsPerMs;      // batch writer: timer from first item
   TimeUs queue_consumer_timeout_us = 10 * kUsPerSecond;  // broker: consumer presumed dead
   TimeUs queue_stale_after_us = 30 * kUsPerSecond;    // broker: entries older are discarded
-  TimeUs hybrid_rate_window_us = 10 * kUsPerSecond;   // group activity measurement window
+  // Hybrid: the length of the fixed windows (aligned to multiples of it on the store's clock)
+  // in which the store counts a group's appended messages. A group's rate is the larger of the
+  // counts of the current and the previous window (core/store.h GroupRate).
+  TimeUs hybrid_rate_window_us = 10 * kUsPerSecond;
   // Hybrid: how often a client re-reads each group it was told is push, to learn that the group
   // has switched to pull (a pull group gets no push that could tell it). 0 = never.
   TimeUs hybrid_mode_check_us = 30 * kUsPerSecond;
 
   // ---- Thresholds ----
-  uint32_t hybrid_push_members_max = 100;       // hybrid: pull when members exceed this
-  uint32_t hybrid_push_rate_max = 50;           // hybrid: pull when msgs/window exceed this
+  // Hybrid: a group is large when it has more than hybrid_push_members_max members, active when
+  // its rate (messages per hybrid_rate_window_us, see above) exceeds hybrid_push_rate_max. With
+  // the defaults a group is active from 51 messages in one 10 s window: a steady rate above
+  // 5 messages per second, or a burst of 51 inside one window. It stays active until a whole
+  // window passes below the threshold (10 to 20 s after the burst).
+  uint32_t hybrid_push_members_max = 100;       // members
+  uint32_t hybrid_push_rate_max = 50;           // messages per hybrid_rate_window_us
   uint32_t presence_short_list_size = 16;       // short-list fan-out size
   uint32_t writer_batch_max = 100;              // batch writer: flush at this many items
 
@@ -132,7 +176,11 @@ struct ProtocolConfig {
   uint32_t broker_queue_max = 100000;           // entries per server queue: oldest dropped
   uint32_t presence_contacts_max = 256;         // contacts tracked per user: least active out
   uint32_t notification_dedup_max = 100000;     // (user, conv, id) pushes remembered; FIFO
-  uint32_t lookup_users_max = 4096;             // users per MapLookup/PresenceQuery
+  // Users per MapLookup/PresenceQuery/PresenceLookup: callers split larger lists into several
+  // requests of at most this many (a client with hundreds of contacts sends one query per
+  // lookup_users_max of them); a request over it is refused (PresenceQuery) or answered for its
+  // first lookup_users_max users (PresenceLookup).
+  uint32_t lookup_users_max = 4096;
 };
 
 // Where the singleton services live. Every node of one deployment gets the same topology.

@@ -67,6 +67,7 @@ void VisitFields(S& m, V&& v) {
   v("user", m.user);
   v("online", m.online);
   v("last_seen_us", m.last_seen_us);
+  v("pushed", m.pushed);
 }
 
 template <FieldsOf<AppendOutcome> S, typename V>
@@ -475,6 +476,7 @@ template <FieldsOf<PresenceLookup> S, typename V>
 void VisitFields(S& m, V&& v) {
   v("request_id", m.request_id);
   v("users", m.users);
+  v("viewer", m.viewer);
 }
 
 template <FieldsOf<PresenceLookupResult> S, typename V>

@@ -503,6 +503,9 @@ struct PresenceTouch {
 struct PresenceLookup {
   uint64_t request_id = 0;
   std::vector<UserId> users;
+  // Who asks (the session's user): each answered status says whether that user's changes are
+  // pushed to the viewer. UserId() (none): every status says not pushed.
+  UserId viewer;
   friend bool operator==(const PresenceLookup&, const PresenceLookup&) = default;
 };
 

@@ -8,6 +8,13 @@
 // reached every participant's view (no acknowledged message lost) and that every stored message
 // did (liveness, once faults have healed).
 //
+// Order is the server's order, which is message-id order (the store keeps every conversation
+// sorted by id, and prev_msg_id links each message to the one before it there): a message shown
+// after one with a greater id is an order violation. Whether ids follow the order messages were
+// sent in is a property of the id design, not an invariant: with IdGenerator::kChatServer an id
+// minted on a clock behind the conversation's head is stored at the head and counted by the
+// store (out_of_order_ids, id_collisions), which the reports read as metrics.
+//
 // A checker that cannot fail proves nothing: tests/core/oracle_test.cc feeds it each violation.
 #ifndef CHATLAB_CORE_ORACLE_H_
 #define CHATLAB_CORE_ORACLE_H_

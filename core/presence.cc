@@ -25,9 +25,9 @@ void PresenceService::OnMessage(TimeUs now, NodeId from, const Message& msg, Eff
   if (const auto* m = std::get_if<PresenceSet>(&msg)) {
     OnPresenceSet(now, from, *m, out);
   } else if (const auto* m = std::get_if<PresenceTouch>(&msg)) {
-    OnPresenceTouch(now, *m);
+    OnPresenceTouch(now, *m, out);
   } else if (const auto* m = std::get_if<PresenceLookup>(&msg)) {
-    OnPresenceLookup(from, *m, out);
+    OnPresenceLookup(now, from, *m, out);
   } else {
     stats_.unexpected_messages++;
   }
@@ -37,9 +37,9 @@ void PresenceService::OnMessage(TimeUs now, NodeId from, const Message& msg, Eff
 PresenceStatus PresenceService::Status(UserId user) const {
   auto it = users_.find(user);
   if (it == users_.end()) {
-    return PresenceStatus{user, false, 0};
+    return PresenceStatus{user, false, 0, false};
   }
-  return PresenceStatus{user, it->second.online, it->second.last_seen_us};
+  return PresenceStatus{user, it->second.online, it->second.last_seen_us, false};
 }
 
 double PresenceService::Decayed(const Contact& contact, TimeUs now) {
@@ -150,7 +150,7 @@ void PresenceService::OnPresenceSet(TimeUs now, NodeId from, const PresenceSet& 
   PushStatus(m.user, now, out);
 }
 
-void PresenceService::OnPresenceTouch(TimeUs now, const PresenceTouch& m) {
+void PresenceService::OnPresenceTouch(TimeUs now, const PresenceTouch& m, Effects& out) {
   if (!m.user.valid() || !m.peer.valid()) {
     stats_.unexpected_messages++;
     return;
@@ -159,9 +159,50 @@ void PresenceService::OnPresenceTouch(TimeUs now, const PresenceTouch& m) {
   if (m.user == m.peer) {
     return;  // a note-to-self conversation ranks no contact
   }
+  // A touch is the only thing that reorders a user's contacts (every score decays at the same
+  // rate), so it is the only time an audience changes; those who enter or leave it are told.
+  const std::vector<UserId> user_before = Audience(m.user, now);
+  const std::vector<UserId> peer_before = Audience(m.peer, now);
   // One direction at a time: FindOrTrack may rehash users_.
   TouchContact(m.user, m.peer, now);
   TouchContact(m.peer, m.user, now);
+  NotifyAudienceChange(m.user, user_before, now, out);
+  NotifyAudienceChange(m.peer, peer_before, now, out);
+}
+
+bool PresenceService::InAudience(UserId user, UserId viewer, TimeUs now) const {
+  const auto it = users_.find(user);
+  if (it == users_.end() || !viewer.valid()) return false;
+  const auto& contacts = it->second.contacts;
+  const auto contact = contacts.find(viewer);
+  if (contact == contacts.end()) return false;
+  const size_t short_list_size = options_.config.presence_short_list_size;
+  if (options_.config.presence_fanout == PresenceFanout::kAll ||
+      contacts.size() <= short_list_size) {
+    return true;
+  }
+  // In the short list iff fewer than short_list_size contacts rank above the viewer.
+  const double score = Decayed(contact->second, now);
+  size_t above = 0;
+  for (const auto& [other, state] : contacts) {
+    if (other != viewer && RanksAbove(Decayed(state, now), other, score, viewer)) above++;
+  }
+  return above < short_list_size;
+}
+
+void PresenceService::NotifyAudienceChange(UserId user, const std::vector<UserId>& before,
+                                           TimeUs now, Effects& out) {
+  const std::vector<UserId> after = Audience(user, now);
+  if (after == before) return;
+  std::vector<UserId> entered;
+  std::vector<UserId> left;
+  std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
+                      std::back_inserter(entered));
+  std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                      std::back_inserter(left));
+  PushTo(user, entered, /*pushed=*/true, out);
+  PushTo(user, left, /*pushed=*/false, out);
+  stats_.audience_changes += entered.size() + left.size();
 }
 
 void PresenceService::TouchContact(UserId owner, UserId contact, TimeUs now) {
@@ -205,11 +246,18 @@ void PresenceService::EvictLeastActive(UserState& state, TimeUs now) {
 }
 
 void PresenceService::PushStatus(UserId user, TimeUs now, Effects& out) {
-  const PresenceStatus status = Status(user);
+  PushTo(user, Audience(user, now), /*pushed=*/true, out);
+}
+
+void PresenceService::PushTo(UserId user, const std::vector<UserId>& viewers, bool pushed,
+                             Effects& out) {
+  assert(std::is_sorted(viewers.begin(), viewers.end()));
+  PresenceStatus status = Status(user);
+  status.pushed = pushed;
   // Ordered by server so that pushes leave in ascending server order; each recipient list is
-  // ascending because the audience is.
+  // ascending because `viewers` is.
   absl::btree_map<NodeId, std::vector<UserId>> by_server;
-  for (UserId contact : Audience(user, now)) {
+  for (UserId contact : viewers) {
     auto it = users_.find(contact);
     if (it != users_.end() && it->second.online) {
       assert(it->second.server.valid());
@@ -224,7 +272,8 @@ void PresenceService::PushStatus(UserId user, TimeUs now, Effects& out) {
   }
 }
 
-void PresenceService::OnPresenceLookup(NodeId from, const PresenceLookup& m, Effects& out) {
+void PresenceService::OnPresenceLookup(TimeUs now, NodeId from, const PresenceLookup& m,
+                                       Effects& out) {
   if (!from.valid()) {
     stats_.unexpected_messages++;  // nowhere to send the answer
     return;
@@ -238,7 +287,10 @@ void PresenceService::OnPresenceLookup(NodeId from, const PresenceLookup& m, Eff
   result.request_id = m.request_id;
   result.statuses.reserve(count);
   for (size_t i = 0; i < count; ++i) {
-    result.statuses.push_back(Status(m.users[i]));
+    PresenceStatus status = Status(m.users[i]);
+    status.pushed = InAudience(m.users[i], m.viewer, now);
+    if (status.pushed) stats_.polled_but_pushed++;
+    result.statuses.push_back(status);
   }
   stats_.lookups++;
   stats_.users_polled += count;

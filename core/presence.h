@@ -8,6 +8,16 @@
 // chatted with a user is "prohibitively expensive", so with PresenceFanout::kShortList only the
 // most active contacts are pushed and the rest poll (PresenceLookup).
 //
+// Who polls whom. A viewer polls exactly the contacts that do not push to it, so it must learn
+// which do: every status the service sends says whether the user's changes are pushed to the
+// viewer it is for (PresenceStatus::pushed). A lookup names its viewer (PresenceLookup::viewer)
+// and is answered per viewer (InAudience). Audiences change only when a touch reorders a
+// user's contacts (all scores decay at the same rate, so time alone never reorders them); then
+// the viewers who entered or left the audience and are online get a PresencePush of the user's
+// status with pushed = true or false, so they stop or start polling at once. A lost notice or
+// a restart of this service (which forgets every audience) leaves a viewer wrong about one
+// contact until its next full query (on connect, and every presence_refresh_interval_us).
+//
 // Activity ranking: each contact carries a score, an exponentially decayed count of touches with
 // half-life kContactHalfLifeUs. A touch sets score = score * 2^(-(now - touched_at) / half_life)
 // + 1. Contacts rank by decayed score at `now`, highest first, ties by ascending user id.
@@ -53,6 +63,8 @@ class PresenceService : public Node {
     uint64_t users_polled = 0;       // sum of statuses answered
     uint64_t oversized_lookups = 0;  // PresenceLookup with more than lookup_users_max users
     uint64_t contacts_evicted = 0;   // least active contact dropped at presence_contacts_max
+    uint64_t audience_changes = 0;   // viewers who entered or left an audience on a touch
+    uint64_t polled_but_pushed = 0;  // statuses answered to a viewer the user pushes to
     uint64_t users_refused = 0;      // a new user not tracked because the table is at users_max
     // Message types this node does not handle, and messages it cannot act on: UserId() in a set
     // or touch, or a set or lookup from an unknown sender.
@@ -79,6 +91,9 @@ class PresenceService : public Node {
   // approximates who has the user as a contact (eviction can make it asymmetric; polling covers
   // that). Pure: changes nothing.
   std::vector<UserId> Audience(UserId user, TimeUs now) const;
+  // Whether `viewer` is in Audience(user, now), without building the audience: O(contacts).
+  // False for an unknown user or an invalid viewer. Pure.
+  bool InAudience(UserId user, UserId viewer, TimeUs now) const;
   // The decayed activity score of `contact` in `user`'s list at `now`; 0 if not a contact.
   double ContactScore(UserId user, UserId contact, TimeUs now) const;
   // How many contacts `user` has (0 for an unknown user).
@@ -106,14 +121,21 @@ class PresenceService : public Node {
   static bool RanksAbove(double score_a, UserId a, double score_b, UserId b);
 
   void OnPresenceSet(TimeUs now, NodeId from, const PresenceSet& m, Effects& out);
-  void OnPresenceTouch(TimeUs now, const PresenceTouch& m);
-  void OnPresenceLookup(NodeId from, const PresenceLookup& m, Effects& out);
+  void OnPresenceTouch(TimeUs now, const PresenceTouch& m, Effects& out);
+  void OnPresenceLookup(TimeUs now, NodeId from, const PresenceLookup& m, Effects& out);
   // Records one direction of a touch: `contact` becomes more active in `owner`'s list.
   void TouchContact(UserId owner, UserId contact, TimeUs now);
   // Drops the lowest-ranked contact of `state` at `now`. REQUIRES: contacts not empty.
   void EvictLeastActive(UserState& state, TimeUs now);
   // Pushes `user`'s current status to its online audience, one PresencePush per server.
   void PushStatus(UserId user, TimeUs now, Effects& out);
+  // Pushes `user`'s current status, with `pushed`, to the online users among `viewers`
+  // (REQUIRES: ascending), one PresencePush per server.
+  void PushTo(UserId user, const std::vector<UserId>& viewers, bool pushed, Effects& out);
+  // Tells the online viewers who entered (pushed) or left (not pushed) user's audience since
+  // `before` (its audience before a touch).
+  void NotifyAudienceChange(UserId user, const std::vector<UserId>& before, TimeUs now,
+                            Effects& out);
   // The state of `user`, added if absent; nullptr when absent and the table is at users_max_.
   // May rehash users_: invalidates earlier pointers into it.
   UserState* FindOrTrack(UserId user);

@@ -39,15 +39,17 @@ void Unmark(absl::btree_map<MessageId, uint32_t>& marks, MessageId mark) {
 }  // namespace
 
 GroupMode ChooseGroupMode(const ProtocolConfig& config, size_t members, uint32_t rate) {
+  const bool large = members > config.hybrid_push_members_max;
+  const bool active = rate > config.hybrid_push_rate_max;
   switch (config.group_delivery) {
     case GroupDelivery::kPush:
       return GroupMode::kPush;
     case GroupDelivery::kPull:
       return GroupMode::kPull;
     case GroupDelivery::kHybrid:
-      if (members > config.hybrid_push_members_max) return GroupMode::kPull;
-      if (rate > config.hybrid_push_rate_max) return GroupMode::kPull;
-      return GroupMode::kPush;
+      return large && active ? GroupMode::kPull : GroupMode::kPush;
+    case GroupDelivery::kHybridEither:
+      return large || active ? GroupMode::kPull : GroupMode::kPush;
   }
   assert(false && "unknown GroupDelivery");
   return GroupMode::kPush;
@@ -192,7 +194,9 @@ AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Acces
 
   Partition& partition = chats_[conv];
   const MessageId head = partition.empty() ? kNoMessage : partition.rbegin()->first;
-  const MessageId id = AssignId(now, partition);
+  const MessageId id = config.id_generator == IdGenerator::kChatServer
+                           ? AdmitMintedId(request.message_id, partition)
+                           : AssignId(now, partition);
   assert(id != kNoMessage);
   if (id < head) stats_.out_of_order_ids++;
   const auto at_or_after = partition.lower_bound(id);
@@ -200,6 +204,8 @@ AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Acces
   const MessageId prev =
       at_or_after == partition.begin() ? kNoMessage : std::prev(at_or_after)->first;
   assert(prev < id);
+  // Chat-server ids keep the partition append-only: every message lands at the head.
+  assert(config.id_generator != IdGenerator::kChatServer || (id > head && prev == head));
 
   ChatMessage& stored = partition[id];  // overwrites on a collision
   stored = request;
@@ -225,6 +231,7 @@ AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Acces
 }
 
 MessageId MessageStore::AssignId(TimeUs now, const Partition& partition) {
+  assert(options_.config.id_generator == IdGenerator::kStore);
   switch (options_.config.id_scheme) {
     case IdScheme::kSnowflake:
       return snowflake_.Next(now);
@@ -235,6 +242,28 @@ MessageId MessageStore::AssignId(TimeUs now, const Partition& partition) {
   }
   assert(false && "unknown IdScheme");
   return kNoMessage;
+}
+
+MessageId MessageStore::AdmitMintedId(MessageId minted, const Partition& partition) {
+  assert(options_.config.id_generator == IdGenerator::kChatServer);
+  const MessageId head = partition.empty() ? kNoMessage : partition.rbegin()->first;
+  assert(head < std::numeric_limits<MessageId>::max());
+  if (minted == kNoMessage) {
+    // kSequence has no per-server form (or the server minted nothing): number it here.
+    stats_.ids_assigned_here++;
+    return head + 1;
+  }
+  stats_.ids_minted_elsewhere++;
+  if (minted > head) return minted;
+  // The id is behind the head (the minting server's clock is behind the server that wrote the
+  // head) or equal to a stored id (two servers stamped the same instant). Stored under it, it
+  // would land inside history the readers already hold (and overwrite a message on a
+  // collision); it is stored at the head instead. Counted as the schemes' anomalies.
+  if (minted < head) stats_.out_of_order_ids++;
+  if (partition.contains(minted)) stats_.id_collisions++;
+  stats_.ids_lifted++;
+  stats_.id_lift_max = std::max(stats_.id_lift_max, head + 1 - minted);
+  return head + 1;
 }
 
 void MessageStore::RememberDedup(const DedupKey& key, const ChatMessage& stored) {

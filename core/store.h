@@ -12,10 +12,10 @@
 //   * the de-duplication index (sender, client_msg_id) -> the stored message.
 //
 // Being the only writer of every partition makes the store the sequencer: it assigns each
-// message its id (config.id_scheme) and its prev_msg_id (the id just before it in the
-// partition), which receivers use to detect gaps.
+// message its prev_msg_id (the id just before it in the partition), which receivers use to
+// detect gaps, and, with IdGenerator::kStore (the default), its id (config.id_scheme).
 //
-// Id schemes and their failure modes, kept visible on purpose:
+// Id schemes under kStore and their failure modes, kept visible on purpose:
 //   * kSnowflake: one SnowflakeGenerator for the store (node bits = self.value & 1023). Strictly
 //     increasing whatever the store's clock does (core/snowflake.h).
 //   * kTimestamp: id = the store's clock in microseconds (at least 1). When the clock repeats or
@@ -40,6 +40,26 @@
 // Whatever the scheme, a new id below the partition's head (the clock went back) is counted in
 // out_of_order_ids: the message lands in the middle of the history, and the message after it
 // keeps a prev_msg_id that skips it.
+//
+// IdGenerator::kChatServer: the chat server that took the SendMessage minted the id on its own
+// clock (StoreAppend.message.message_id, the same field of a batched message; 0 for kSequence)
+// and the store is no longer the sequencer, only the keeper of each partition's order. It
+// keeps every partition append-only in id order, so that a message never lands inside history
+// that readers already hold (their prev_msg_id chains and catch-ups read forward from the last
+// id they show, and a sync compares heads only):
+//   * a minted id above the head is stored as it is;
+//   * a minted id at or below the head (the minting server's clock is behind the one that
+//     wrote the head; two servers stamped the same instant; a restarted server's Snowflake
+//     reissued an id) is stored as head + 1: counted in ids_lifted, and in out_of_order_ids
+//     (below the head) and id_collisions (equal to a stored id); id_lift_max keeps the largest
+//     lift, which for timestamp ids is the skew that caused it, in microseconds;
+//   * no id (kSequence) is numbered head + 1 (ids_assigned_here).
+// So server order = id order = the order appends reached the store, as with kStore, and what
+// the clocks cost shows as counts rather than as messages shown out of order. The rejected
+// alternative, storing the id as minted and sorting it into the history (the seed's "clock
+// skew can happen"), shows an unread message above the ones the user already read (the seed's
+// own "very confusing") and cannot be repaired: the message after it already carries a
+// prev_msg_id that skips it, and a client that holds the head never reads below it again.
 //
 // Limits:
 //   * store_dedup_window_max: the de-duplication index keeps this many (sender, client_msg_id)
@@ -84,10 +104,12 @@
 namespace chatlab {
 
 // How a group's messages reach its members, given the group's size and activity. Pure.
+// A group is large when members > config.hybrid_push_members_max and active when
+// rate > config.hybrid_push_rate_max, rate being the group's message count per
+// config.hybrid_rate_window_us (see GroupRate).
 //   kPush / kPull: fixed by config.group_delivery.
-//   kHybrid: kPull when members > config.hybrid_push_members_max or
-//            rate > config.hybrid_push_rate_max; otherwise kPush.
-// rate is the group's message count per config.hybrid_rate_window_us (see GroupRate).
+//   kHybrid (the seed's rule): kPull when the group is large and active; otherwise kPush.
+//   kHybridEither: kPull when the group is large or active; otherwise kPush.
 GroupMode ChooseGroupMode(const ProtocolConfig& config, size_t members, uint32_t rate);
 
 // A group's message rate over fixed windows of `window_us`: the larger of the counts in the
@@ -127,8 +149,18 @@ class MessageStore : public Node {
     uint64_t duplicates = 0;        // appends answered from the dedup index
     uint64_t dedup_evictions = 0;   // dedup entries dropped at store_dedup_window_max
     uint64_t client_msg_id_reuses = 0;  // appends refused: their id names a different message
-    uint64_t id_collisions = 0;     // appends that overwrote a stored message (kTimestamp)
-    uint64_t out_of_order_ids = 0;  // appends whose id was below the partition's head
+    // Ids equal to a stored id of their partition. IdGenerator::kStore: the append overwrote
+    // that message (kTimestamp). kChatServer: the minted id was lifted to the head (no loss).
+    uint64_t id_collisions = 0;
+    // Ids below the partition's head: a message newer than one already stored got an older id
+    // (the clock of its generator is behind). kStore: it was stored inside the history.
+    // kChatServer: the minted id was lifted to the head.
+    uint64_t out_of_order_ids = 0;
+    // IdGenerator::kChatServer only:
+    uint64_t ids_minted_elsewhere = 0;  // appends that carried a chat server's id
+    uint64_t ids_assigned_here = 0;     // appends that carried none (kSequence): head + 1
+    uint64_t ids_lifted = 0;            // minted ids at or below the head, stored as head + 1
+    uint64_t id_lift_max = 0;           // the largest head + 1 - minted (timestamp ids: us)
     uint64_t unexpected_messages = 0;
     uint64_t records_restored = 0;  // PersistRecords replayed through Restore
   };
@@ -144,7 +176,7 @@ class MessageStore : public Node {
 
   // Rebuilds state from one durable record (the Persist effects of an earlier incarnation),
   // before Start. REQUIRES: records are replayed in the order they were emitted. Emits nothing.
-  // The group message rates (GroupRate, for kHybrid) are soft and start from zero. A Snowflake
+  // The group message rates (GroupRate, for the hybrids) are soft and start from zero. A Snowflake
   // store never issues an id at or below a restored one. Returns kInvalidArgument for a record
   // no store could have emitted (corrupt storage); the caller refuses to start.
   absl::Status Restore(const PersistRecord& record);
@@ -180,7 +212,7 @@ class MessageStore : public Node {
   static constexpr size_t kReceiptKinds = 2;  // delivered, read
   struct Group {
     absl::btree_set<UserId> members;  // mirrored by user_groups_
-    GroupRate rate;                   // appended messages, for kHybrid
+    GroupRate rate;                   // appended messages, for the hybrids
     // Indexed by ReceiptKind - 1. Invariant: marks[k] counts exactly the members, each at
     // Watermark(conv, member, k); GroupAggregate checks it against a scan in debug builds.
     std::array<MarkHistogram, kReceiptKinds> marks;
@@ -220,7 +252,11 @@ class MessageStore : public Node {
   // kOk when user may read/write conv: a party of a direct chat, a member of an existing group.
   Code CheckAccess(const ConversationId& conv, UserId user) const;
   // Picks the id for a new message in partition (which may be empty) per config.id_scheme.
+  // REQUIRES: config.id_generator == kStore.
   MessageId AssignId(TimeUs now, const Partition& partition);
+  // The id under which a message minted elsewhere (0: not minted) is stored: above the head.
+  // REQUIRES: config.id_generator == kChatServer.
+  MessageId AdmitMintedId(MessageId minted, const Partition& partition);
   void RememberDedup(const DedupKey& key, const ChatMessage& stored);
   // Parties (direct) or members (group) of conv, ascending, each once.
   std::vector<UserId> Recipients(const ConversationId& conv) const;

@@ -128,6 +128,10 @@ struct PresenceStatus {
   bool online = false;
   // Last time the user was seen online, on the presence service's clock; 0 if never.
   TimeUs last_seen_us = 0;
+  // Whether `user`'s changes are pushed to the viewer this status is for (the viewer is in the
+  // user's audience: every tracked contact with PresenceFanout::kAll, the short list with
+  // kShortList). A viewer polls exactly the contacts whose last status says false.
+  bool pushed = false;
 
   friend bool operator==(const PresenceStatus&, const PresenceStatus&) = default;
 };

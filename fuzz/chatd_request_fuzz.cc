@@ -25,6 +25,7 @@
 #include "core/fields.h"
 #include "real-transport/asio.h"
 #include "real-transport/chatd.h"
+#include "real-transport/chatd/web_assets.h"
 #include "real-transport/http_route.h"
 #include "real-transport/json_codec.h"
 
@@ -88,7 +89,14 @@ void CheckRoute(const HttpRequest& req, const chatlab::real::Route& route) {
     case Endpoint::kHealth:
     case Endpoint::kMetrics:
     case Endpoint::kApiUser:
+    case Endpoint::kApiUserName:
       if (method != http::verb::get) Fail("GET endpoint routed from another method", "");
+      break;
+    case Endpoint::kWebAsset:
+      if (method != http::verb::get && method != http::verb::head) {
+        Fail("web asset routed from a method other than GET or HEAD", "");
+      }
+      if (route.path.substr(0, 5) == "/api/") Fail("web asset under /api/", std::string(target));
       break;
     case Endpoint::kNode:
     case Endpoint::kLogin:
@@ -101,6 +109,7 @@ void CheckRoute(const HttpRequest& req, const chatlab::real::Route& route) {
       break;
   }
   const bool api = route.endpoint == Endpoint::kApiCall || route.endpoint == Endpoint::kApiUser ||
+                   route.endpoint == Endpoint::kApiUserName ||
                    route.endpoint == Endpoint::kApiUnknown;
   if (api && target.substr(0, 5) != "/api/") Fail("api route outside /api/", std::string(target));
   if ((route.endpoint == Endpoint::kApiCall) == route.message_type.empty()) {
@@ -115,8 +124,12 @@ void DecodeBody(const HttpRequest& req, const chatlab::real::Route& route) {
       (void)chatlab::real::RequestToken(req, route.query);
       return;
     case Endpoint::kApiUser:
+    case Endpoint::kApiUserName:
     case Endpoint::kApiUnknown:
       (void)chatlab::real::RequestToken(req, "");
+      return;
+    case Endpoint::kWebAsset:
+      (void)chatlab::real::FindWebAsset(route.path);
       return;
     case Endpoint::kLogin:
       (void)chatlab::real::ParseLogin(req.body());

@@ -224,4 +224,16 @@ absl::StatusOr<UserId> Users::Find(std::string_view name) {
   return result;
 }
 
+absl::StatusOr<std::string> Users::Name(UserId user) {
+  sqlite3_stmt* s = nullptr;
+  sqlite3_prepare_v2(db_, "SELECT name FROM users WHERE user_id = ?1", -1, &s, nullptr);
+  sqlite3_bind_int64(s, 1, static_cast<sqlite3_int64>(user.value));
+  absl::StatusOr<std::string> result = absl::NotFoundError("no such user");
+  if (sqlite3_step(s) == SQLITE_ROW) {
+    result = std::string(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)));
+  }
+  sqlite3_finalize(s);
+  return result;
+}
+
 }  // namespace chatlab::real

@@ -71,6 +71,8 @@ class Users {
   absl::StatusOr<UserId> Verify(std::string_view name, std::string_view password);
   // The id of a name; NotFound if there is none.
   absl::StatusOr<UserId> Find(std::string_view name);
+  // The name of a user id; NotFound if there is none.
+  absl::StatusOr<std::string> Name(UserId user);
 
  private:
   explicit Users(sqlite3* db) : db_(db) {}

@@ -50,6 +50,10 @@ struct ChatdOptions {
   std::string users_db;   // default <data_dir>/users.db; shared by a cluster
   std::string key_file;   // default <data_dir>/token.key; shared by a cluster
   std::string port_file;  // when set, the bound port is written there once listening
+  // Development: serve the web client's files from this directory (a checkout's web/), read on
+  // every request, instead of the copy embedded at build time. Only paths the embedded client
+  // has are served. Empty (the default): the embedded files.
+  std::string web_dir;
   // ---- Protocol ----
   ProtocolConfig config;
   uint64_t seed = 0;  // 0: random

@@ -78,6 +78,8 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
       {"users_db", "users database (a cluster shares one)", Str(o.users_db)},
       {"key_file", "32-byte token key, created if missing (a cluster shares one)", Str(o.key_file)},
       {"port_file", "write the bound port here once listening", Str(o.port_file)},
+      {"web_dir", "development: serve the web client from this directory (default: embedded)",
+       Str(o.web_dir)},
       {"seed", "seed of the nodes' random generators (0: random)", Num(o.seed)},
       {"log_level", "debug|info|warn|error",
        [&o](const std::string& v) {
@@ -126,6 +128,8 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
       {"group_delivery", Choices<GroupDelivery>(),
        Enum<GroupDelivery>(c.group_delivery, &ParseGroupDelivery)},
       {"id_scheme", Choices<IdScheme>(), Enum<IdScheme>(c.id_scheme, &ParseIdScheme)},
+      {"id_generator", Choices<IdGenerator>(),
+       Enum<IdGenerator>(c.id_generator, &ParseIdGenerator)},
       {"presence_fanout", Choices<PresenceFanout>(),
        Enum<PresenceFanout>(c.presence_fanout, &ParsePresenceFanout)},
       {"write_path", "direct (batched is refused: chatd does not keep the writer's log)",

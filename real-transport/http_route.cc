@@ -28,6 +28,11 @@ Route RouteApi(std::string_view call, http::verb method, Route route) {
     route.user_name = call.substr(6);
     return route;
   }
+  if (call.substr(0, 11) == "user_names/" && method == http::verb::get) {
+    route.endpoint = Endpoint::kApiUserName;
+    route.user_name = call.substr(11);
+    return route;
+  }
   route.endpoint = Endpoint::kApiUnknown;
   if (method != http::verb::post) return route;
   for (const auto& [name, message] : kApiCalls) {
@@ -59,6 +64,7 @@ Route RouteRequest(const HttpRequest& req) {
   const std::string_view path = full.substr(0, q);
   Route route;
   route.query = q == std::string_view::npos ? "" : full.substr(q + 1);
+  route.path = path;
   const http::verb method = req.method();
   if (path == "/ws" && websocket::is_upgrade(req)) {
     route.endpoint = Endpoint::kWebSocket;
@@ -72,6 +78,8 @@ Route RouteRequest(const HttpRequest& req) {
     route.endpoint = Endpoint::kLogin;
   } else if (path.substr(0, 5) == "/api/") {
     route = RouteApi(path.substr(5), method, route);
+  } else if (method == http::verb::get || method == http::verb::head) {
+    route.endpoint = Endpoint::kWebAsset;
   }
   return route;
 }

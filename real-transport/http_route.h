@@ -42,8 +42,10 @@ enum class Endpoint : uint8_t {
   kNode,        // POST /node: a codec frame from another process
   kLogin,       // POST /login
   kApiUser,     // GET /api/users/NAME
+  kApiUserName, // GET /api/user_names/ID: the name of a user id (the web client shows names)
   kApiCall,     // POST /api/<call>: one of the Web Service calls
   kApiUnknown,  // any other /api/ request
+  kWebAsset,    // any other GET or HEAD: a file of the web client (404 if there is none)
   kNotFound,    // anything else
 };
 
@@ -51,7 +53,8 @@ enum class Endpoint : uint8_t {
 struct Route {
   Endpoint endpoint = Endpoint::kNotFound;
   std::string_view query;         // the target after '?' ("" when there is none)
-  std::string_view user_name;     // kApiUser: NAME (may be empty)
+  std::string_view user_name;     // kApiUser: NAME (may be empty); kApiUserName: ID
+  std::string_view path;          // the target before '?'
   std::string_view message_type;  // kApiCall: the message its body carries ("GetMessages")
 };
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages ChatLab needs, only those that are missing. Idempotent: a second
-# run installs nothing. Runs apt-get as root (directly, or through sudo when available).
+# Installs the Debian packages ChatLab needs, only those that are missing, then the web client
+# tests' npm packages (web/tests/package-lock.json, through `npm ci` from the npm registry; no
+# browser is downloaded: the tests drive Debian's Chromium). Idempotent: a second run installs
+# nothing. Runs apt-get as root (directly, or through sudo when available).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(
   build-essential cmake pkg-config    # toolchain
@@ -16,9 +19,28 @@ packages=(
   libsqlite3-dev                      # real-transport/: chatd's durable storage
   libssl-dev                          # real-transport/: PBKDF2, HMAC-SHA256 tokens
   gnuplot-nox                         # sim/lab/: the reports' plots (SVG)
-  chromium                            # tests: the report opens in headless Chromium
+  chromium                            # tests: the report and the web client in headless Chromium
   clang libclang-rt-14-dev            # fuzz/: clang 14 and its libFuzzer, ASan, UBSan runtimes
 )
+
+# Node.js and npm for the web client's browser tests (web/tests/). A machine that already has
+# node and npm (Debian's, or another vendor's nodejs that bundles npm) keeps them: Debian's npm
+# package would conflict with a nodejs that bundles its own.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
+
+# npm ci in web/tests unless node_modules already matches package-lock.json.
+install_web_test_packages() {
+  local dir=web/tests
+  if cmp -s "$dir/package-lock.json" "$dir/node_modules/.chatlab-lock.json" 2>/dev/null; then
+    echo "install-deps: web/tests npm packages already installed"
+    return
+  fi
+  echo "install-deps: npm ci in $dir"
+  (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  cp "$dir/package-lock.json" "$dir/node_modules/.chatlab-lock.json"
+}
 
 missing=()
 for p in "${packages[@]}"; do
@@ -29,6 +51,7 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages already installed"
+  install_web_test_packages
   exit 0
 fi
 
@@ -46,3 +69,4 @@ echo "install-deps: installing ${missing[*]}"
 "${as_root[@]}" apt-get update -qq
 DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq --no-install-recommends \
   "${missing[@]}"
+install_web_test_packages

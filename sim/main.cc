@@ -77,6 +77,7 @@ std::optional<Scenario> LoadOrExit(const RunArgs& a, int* exit_code) {
       return std::nullopt;
     }
   }
+  chatlab::sim::ScaleServers(s);
   absl::Status st = chatlab::sim::Validate(s);
   if (!st.ok()) {
     std::cerr << "chatlab: " << st.message() << "\n";
@@ -241,6 +242,7 @@ int Sweep(const SweepArgs& a) {
     return kExitBadInput;
   }
   if (a.seeds > 0) spec->seeds = a.seeds;
+  if (spec->seeds_min >= spec->seeds) spec->seeds_min = 0;  // too few seeds to stop early
   chatlab::sim::lab::SweepOptions o;
   o.out_dir = a.out_dir.empty() ? "out/sweep-" + spec->scenario_name + (a.quick ? "-quick" : "")
                                 : a.out_dir;

@@ -48,6 +48,7 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
   j["peak_rss_bytes"] = r.peak_rss_bytes;
   j["network_model"] = r.network_model;
   j["design"] = {{"id_scheme", std::string(IdSchemeName(s.protocol.id_scheme))},
+                 {"id_generator", std::string(IdGeneratorName(s.protocol.id_generator))},
                  {"forwarding", std::string(ForwardingStrategyName(s.protocol.forwarding))},
                  {"group_delivery", std::string(GroupDeliveryName(s.protocol.group_delivery))},
                  {"write_path", std::string(WritePathName(s.protocol.write_path))},
@@ -76,6 +77,9 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
   auto ratio = [](uint64_t a, uint64_t b) {
     return b == 0 ? ordered_json() : ordered_json(static_cast<double>(a) / static_cast<double>(b));
   };
+  auto window_rate = [&](uint64_t count) {
+    return m.window_s > 0 ? static_cast<double>(count) / m.window_s : 0.0;
+  };
   ordered_json load = ordered_json::array();
   for (const NodeLoad& n : m.node_load) {
     load.push_back({{"node", n.node},
@@ -86,31 +90,63 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
                     {"arrival_rate_per_s", n.arrival_rate_per_s},
                     {"mean_sojourn_ms", n.mean_sojourn_ms},
                     {"mean_in_system_sampled", n.mean_in_system_sampled},
-                    {"mean_in_system_little", n.mean_in_system_little}});
+                    {"mean_in_system_little", n.mean_in_system_little},
+                    {"busy_s_window", n.busy_s_window},
+                    {"utilization_window", n.utilization_window}});
   }
   j["metrics"] = {
+      {"window_start_s", m.window_start_s},
+      {"window_end_s", m.window_end_s},
+      {"window_s", m.window_s},
       {"messages_sent", m.messages_sent},
+      {"messages_sent_window", m.messages_sent_window},
       {"messages_acked", m.messages_acked},
       {"messages_delivered", m.messages_delivered},
       {"displays", m.displays},
+      {"displays_window", m.displays_window},
       {"end_to_end_latency", QuantilesJson(m.end_to_end)},
       {"ack_latency", QuantilesJson(m.ack)},
+      {"delivery_latency_online", QuantilesJson(m.delivery_online)},
+      {"delivery_latency_offline", QuantilesJson(m.delivery_offline)},
+      {"delivery_after_heal", m.delivery_after_heal},
       {"catchups", m.catchups},
       {"gaps_detected", m.gaps_detected},
       {"retries", m.retries},
       {"inter_server_requests", m.inter_server_requests},
+      {"inter_server_requests_window", m.inter_server_requests_window},
       {"inter_server_requests_per_s", m.inter_server_requests_per_s},
+      {"forward_batches", m.forward_batches},
+      {"forward_results", m.forward_results},
+      {"broker_publishes", m.broker_publishes},
+      {"broker_deliveries", m.broker_deliveries},
+      {"broker_acks", m.broker_acks},
       {"forward_entries", m.forward_entries},
+      {"forward_entries_window", m.forward_entries_window},
+      {"forward_requests_window", m.forward_requests_window},
+      {"forward_buffers_window", m.forward_buffers_window},
+      {"forward_entries_per_buffer", ratio(m.forward_entries_window, m.forward_buffers_window)},
+      {"forward_requests_per_buffer", ratio(m.forward_requests_window, m.forward_buffers_window)},
+      {"buffer_flushes_window", m.buffer_flushes_window},
+      {"buffer_flushed_entries_window", m.buffer_flushed_entries_window},
+      {"buffer_mean_wait_ms", m.buffer_mean_wait_ms},
+      {"chat_servers_up_mean", m.chat_servers_up_mean},
+      {"chat_servers_up_at_window_end", m.chat_servers_up_at_window_end},
       {"node_messages", m.node_messages},
       {"node_bytes", m.node_bytes},
       {"client_messages", m.client_messages},
-      {"backend_messages_per_sent",
-       ratio(m.node_messages + m.client_messages, m.messages_sent)},
+      {"setup_backend_messages", m.setup_backend_messages},
+      {"setup_backend_messages_window", m.setup_backend_messages_window},
+      {"setup_backend_messages_per_s", window_rate(m.setup_backend_messages_window)},
+      {"backend_traffic_window", m.backend_traffic_window},
+      {"node_traffic_window", m.node_traffic_window},
+      {"backend_messages_per_sent", ratio(m.backend_traffic_window, m.messages_sent_window)},
       {"store_requests", m.store_requests},
       {"store_requests_per_s", m.store_requests_per_s},
       {"store_writes", m.store_writes},
       {"store_reads", m.store_reads},
       {"store_messages_read", m.store_messages_read},
+      {"store_reads_window", m.store_reads_window},
+      {"store_messages_read_window", m.store_messages_read_window},
       {"read_after_write_checks", m.read_after_write_checks},
       {"read_after_write_misses", m.read_after_write_misses},
       {"notifications", m.notifications},
@@ -119,6 +155,8 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
       {"presence_polled", m.presence_polled},
       {"id_collisions", m.id_collisions},
       {"out_of_order_ids", m.out_of_order_ids},
+      {"ids_lifted", m.ids_lifted},
+      {"id_lift_max", m.id_lift_max},
       {"writer_batches", m.writer_batches},
       {"writer_mean_wait_ms", m.writer_mean_wait_ms},
       {"broker_dropped", m.broker_dropped},
@@ -127,9 +165,9 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
       {"writer_arrival_rate_per_s", m.writer_arrival_rate_per_s},
       {"writer_mean_waiting_sampled", m.writer_mean_waiting_sampled},
       {"queue_samples", m.queue_samples},
-      {"write_amplification", ratio(m.node_messages, m.messages_sent)},
-      {"read_amplification", ratio(m.store_messages_read, m.displays)},
-      {"store_reads_per_delivered", ratio(m.store_reads, m.displays)},
+      {"write_amplification", ratio(m.node_traffic_window, m.messages_sent_window)},
+      {"read_amplification", ratio(m.store_messages_read_window, m.displays_window)},
+      {"store_reads_per_delivered", ratio(m.store_reads_window, m.displays_window)},
       {"presence_staleness", QuantilesJson(m.presence_staleness)},
       {"presence_view_changes", m.presence_view_changes},
       {"presence_messages", m.presence_messages},
@@ -140,6 +178,7 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
       {"failover_unrecovered_users", m.failover_unrecovered_users},
       {"failover_reconnect_s", m.failover_reconnect_s},
       {"failover_load_ratio", m.failover_load_ratio},
+      {"failover_reconnect", QuantilesJson(m.failover_reconnect)},
       {"node_load", load}};
   return j.dump(2) + "\n";
 }
@@ -156,6 +195,8 @@ std::string Summary(const Scenario& s, const RunResult& r, const std::string& re
                   " writes=", std::string(WritePathName(s.protocol.write_path)),
                   " presence=", std::string(PresenceFanoutName(s.protocol.presence_fanout)),
                   " ids=", std::string(IdSchemeName(s.protocol.id_scheme)),
+                  s.protocol.id_generator == IdGenerator::kChatServer ? " minted_by=chat_server"
+                                                                      : "",
                   s.protocol.dedup_enabled ? "" : " DEDUP-OFF",
                   s.protocol.gap_detection_enabled ? "" : " GAP-DETECTION-OFF", "\n");
   absl::StrAppend(&out, "network   ", r.network_model, "\n");

@@ -23,8 +23,8 @@ constexpr int64_t kServersMax = 1000;
 
 // One settable key: its type and where it lives in a Scenario.
 using Target = std::variant<int*, uint32_t*, uint64_t*, int64_t*, double*, bool*, std::string*,
-                            IdScheme*, ForwardingStrategy*, GroupDelivery*, WritePath*,
-                            PresenceFanout*>;
+                            IdScheme*, IdGenerator*, ForwardingStrategy*, GroupDelivery*,
+                            WritePath*, PresenceFanout*>;
 
 std::string TypeName(const Target& t) {
   return std::visit(
@@ -50,6 +50,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"scenario.quiet_s", &s.quiet_s},
       {"scenario.delivery_bound_s", &s.delivery_bound_s},
       {"scenario.sample_interval_ms", &s.sample_interval_ms},
+      {"scenario.warmup_s", &s.warmup_s},
       {"network.model", &s.network_model},
       {"network.latency_factor", &s.latency_factor},
       {"network.bandwidth_factor", &s.bandwidth_factor},
@@ -63,6 +64,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"topology.servers_per_region", &s.servers_per_region},
       {"topology.client_hosts_per_region", &s.client_hosts_per_region},
       {"topology.users_per_client_host", &s.users_per_client_host},
+      {"topology.users_per_server", &s.users_per_server},
       {"topology.services_region", &s.services_region},
       {"cost.cpu_speed_factor", &s.cpu_speed_factor},
       {"cost.send_us", &s.send_us},
@@ -110,6 +112,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"workload.background_sync_s", &s.background_sync_s},
       {"workload.background_session_s", &s.background_session_s},
       {"protocol.id_scheme", &p.id_scheme},
+      {"protocol.id_generator", &p.id_generator},
       {"protocol.forwarding", &p.forwarding},
       {"protocol.group_delivery", &p.group_delivery},
       {"protocol.write_path", &p.write_path},
@@ -126,6 +129,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"protocol.client_request_timeout_us", &p.client_request_timeout_us},
       {"protocol.group_poll_interval_us", &p.group_poll_interval_us},
       {"protocol.presence_poll_interval_us", &p.presence_poll_interval_us},
+      {"protocol.presence_refresh_interval_us", &p.presence_refresh_interval_us},
       {"protocol.typing_ttl_us", &p.typing_ttl_us},
       {"protocol.writer_flush_window_us", &p.writer_flush_window_us},
       {"protocol.queue_consumer_timeout_us", &p.queue_consumer_timeout_us},
@@ -257,6 +261,8 @@ bool Assign(const Target& target, const RawValue& v) {
           return true;
         } else if constexpr (std::is_same_v<T, IdScheme>) {
           return SetEnum(p, v, &ParseIdScheme);
+        } else if constexpr (std::is_same_v<T, IdGenerator>) {
+          return SetEnum(p, v, &ParseIdGenerator);
         } else if constexpr (std::is_same_v<T, ForwardingStrategy>) {
           return SetEnum(p, v, &ParseForwardingStrategy);
         } else if constexpr (std::is_same_v<T, GroupDelivery>) {
@@ -373,13 +379,6 @@ absl::Status ValidateCrash(const Scenario& s, const CrashSpec& c) {
 
 Scenario DefaultScenario() { return Scenario{}; }
 
-void SyncLegacyCostView(Scenario& s) {
-  s.host_speed_gflops = 1.0;
-  s.store_batch_flops =
-      (s.store_request_us + s.store_commit_us + s.send_us) * 1e3 / s.cpu_speed_factor;
-  s.store_write_flops = s.store_item_write_us * 1e3 / s.cpu_speed_factor;
-}
-
 absl::StatusOr<Scenario> ParseScenario(const std::string& text, const std::string& path) {
   toml::table root;
   try {
@@ -418,7 +417,6 @@ absl::StatusOr<Scenario> ParseScenario(const std::string& text, const std::strin
       }
     }
   }
-  SyncLegacyCostView(s);
   return s;
 }
 
@@ -446,7 +444,6 @@ absl::Status ApplyOverride(Scenario& s, const std::string& assignment) {
     return absl::InvalidArgumentError(
         absl::StrCat("--set ", key, ": expected ", TypeName(it->second)));
   }
-  SyncLegacyCostView(s);
   return absl::OkStatus();
 }
 
@@ -464,6 +461,7 @@ absl::Status Validate(const Scenario& s) {
   if (s.servers_per_region < 1) return bad("topology.servers_per_region must be >= 1");
   if (s.client_hosts_per_region < 1) return bad("topology.client_hosts_per_region must be >= 1");
   if (s.users_per_client_host < 0) return bad("topology.users_per_client_host must be >= 0");
+  if (s.users_per_server < 0) return bad("topology.users_per_server must be >= 0");
   if (s.services_region < 0 || s.services_region >= s.regions) {
     return bad("topology.services_region must name a region");
   }
@@ -494,6 +492,10 @@ absl::Status Validate(const Scenario& s) {
   if (s.send_rate_hz < 0) return bad("workload.send_rate_hz must be >= 0");
   if (s.send_rate_total_hz < 0) return bad("workload.send_rate_total_hz must be >= 0");
   if (s.sample_interval_ms < 0) return bad("scenario.sample_interval_ms must be >= 0");
+  if (s.warmup_s >= 0 && s.warmup_s >= s.window_end_s()) {
+    return bad("scenario.warmup_s must end before sending does (workload.send_end_s, or "
+               "scenario.duration_s); < 0 means the connect ramp");
+  }
   if (s.background_sync_s < 0) return bad("workload.background_sync_s must be >= 0");
   if (s.background_session_s <= 0) return bad("workload.background_session_s must be > 0");
   if (s.inter_send != "pareto" && s.inter_send != "exponential") {
@@ -543,6 +545,13 @@ std::vector<std::string> DescribeKeys() {
   return out;
 }
 
+void ScaleServers(Scenario& s) {
+  if (s.users_per_server <= 0 || s.regions <= 0) return;
+  const int64_t per_region = (static_cast<int64_t>(s.users) + s.regions - 1) / s.regions;
+  s.servers_per_region =
+      static_cast<int>(std::max<int64_t>(1, (per_region + s.users_per_server - 1) / s.users_per_server));
+}
+
 std::vector<KeyValue> KeyValues(const Scenario& s) {
   Scenario copy = s;  // Keys() hands out pointers into a mutable scenario
   std::vector<KeyValue> out;
@@ -556,6 +565,8 @@ std::vector<KeyValue> KeyValues(const Scenario& s) {
             kv.value = *p;
           } else if constexpr (std::is_same_v<T, IdScheme>) {
             kv.value = std::string(IdSchemeName(*p));
+          } else if constexpr (std::is_same_v<T, IdGenerator>) {
+            kv.value = std::string(IdGeneratorName(*p));
           } else if constexpr (std::is_same_v<T, ForwardingStrategy>) {
             kv.value = std::string(ForwardingStrategyName(*p));
           } else if constexpr (std::is_same_v<T, GroupDelivery>) {

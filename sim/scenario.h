@@ -61,6 +61,10 @@ struct Scenario {
   double quiet_s = 30;      // then faults heal, users come online, nobody sends
   double delivery_bound_s = 30;  // liveness: every message delivered this long after the heal
   double sample_interval_ms = 10;  // queue-length sampling for Little's law (0 = off)
+  // The warm-up excluded from every rate, latency distribution and per-message ratio: the
+  // measurement window is [window_start_s(), window_end_s()) (docs/results.md). < 0: the
+  // connect ramp (workload.connect_ramp_s), which is setup, not steady state.
+  double warmup_s = -1;
 
   // [network]
   std::string network_model = "textbook";  // textbook (CM02, factors 1) | CM02 | LV08
@@ -81,6 +85,10 @@ struct Scenario {
   // actor per host drives all its users, and SimGrid's per-actor bookkeeping grows with the
   // communications that actor has in flight. 0 keeps exactly client_hosts_per_region.
   int users_per_client_host = 5000;
+  // When > 0: chat servers scale with the users, servers_per_region = ceil(users / regions /
+  // users_per_server) (at least 1), set by ScaleServers after every override. 0 keeps
+  // servers_per_region as given.
+  int users_per_server = 0;
   int services_region = 0;
 
   // [cost] simulated CPU per input, in microseconds on the reference core (one core of the
@@ -109,15 +117,6 @@ struct Scenario {
   double notification_item_us = 0.2;
   double broker_request_us = 5.5;  // queue broker, per request
   double broker_item_us = 1;       // ... per entry published or delivered
-  // Legacy view of the store's costs, for sim/lab/analyses_traffic.cc's capacity finding until
-  // it reads the keys above: NOT keys. As if hosts ran at 1 Gflops, store_batch_flops is the
-  // per-request cost of a store write (store_request_us + store_commit_us + send_us for its
-  // answer) and store_write_flops the per-message cost. SyncLegacyCostView keeps them equal to
-  // the keys.
-  double host_speed_gflops = 1.0;
-  double store_batch_flops =
-      (store_request_us + store_commit_us + send_us) * 1e3 / cpu_speed_factor;
-  double store_write_flops = store_item_write_us * 1e3 / cpu_speed_factor;
   // The simulated disk under nodes that persist (store, writer): a record written at t is
   // durable at t + fsync_ms (records written while an fsync runs share the next one: group
   // commit), and the node's answers wait for it. A crash loses every record not yet durable.
@@ -176,6 +175,15 @@ struct Scenario {
     return static_cast<int>(std::max<int64_t>(client_hosts_per_region, needed));
   }
   int client_hosts() const { return regions * hosts_per_region(); }
+  // The measurement window: messages sent in [window_start_s(), window_end_s()) and events that
+  // happen in it. It starts at the warm-up's end (warmup_s, or connect_ramp_s when warmup_s < 0)
+  // but never before sending starts, and ends when sending ends (send_end_s, or duration_s).
+  double window_end_s() const { return send_end_s > 0 ? send_end_s : duration_s; }
+  double window_start_s() const {
+    const double warmup = warmup_s < 0 ? connect_ramp_s : warmup_s;
+    return std::min(std::max(warmup, send_start_s), window_end_s());
+  }
+  double window_s() const { return window_end_s() - window_start_s(); }
   // Mean sends per user per second: send_rate_total_hz spread over the users when it is set.
   double send_rate_per_user_hz() const {
     return send_rate_total_hz > 0 ? send_rate_total_hz / users : send_rate_hz;
@@ -191,10 +199,9 @@ absl::StatusOr<Scenario> LoadScenario(const std::string& path);
 absl::StatusOr<Scenario> ParseScenario(const std::string& text, const std::string& path);
 // Applies one "section.key=value" override.
 absl::Status ApplyOverride(Scenario& s, const std::string& assignment);
-// Recomputes the legacy view (host_speed_gflops, store_batch_flops, store_write_flops) from the
-// [cost] keys. DefaultScenario, ParseScenario and ApplyOverride call it; code that sets a cost
-// key directly calls it after.
-void SyncLegacyCostView(Scenario& s);
+// Derives servers_per_region from topology.users_per_server when that is set (a no-op otherwise).
+// Every environment calls it after the file and the overrides, before Validate.
+void ScaleServers(Scenario& s);
 // Checks ranges and cross-key consistency (e.g. group_size_min <= group_size_max).
 absl::Status Validate(const Scenario& s);
 // The services a [[faults.crash]] or a selector may name besides "server:N" are the deployment's

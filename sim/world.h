@@ -40,6 +40,8 @@ struct NodeLoad {
   double mean_sojourn_ms = 0;         // W: arrival to effects leaving (queueing + service)
   double mean_in_system_sampled = 0;  // L, sampled every scenario.sample_interval_ms
   double mean_in_system_little = 0;   // lambda * W
+  double busy_s_window = 0;           // CPU of the messages that arrived in the window
+  double utilization_window = 0;      // busy_s_window / window length
 };
 
 struct RunMetrics {
@@ -71,6 +73,8 @@ struct RunMetrics {
   uint64_t presence_polled = 0;
   uint64_t id_collisions = 0;
   uint64_t out_of_order_ids = 0;
+  uint64_t ids_lifted = 0;   // chat_server ids at or below the head, stored as head + 1
+  uint64_t id_lift_max = 0;  // the largest lift (timestamp ids: us of clock skew)
   uint64_t writer_batches = 0;
   double writer_mean_wait_ms = 0;
   uint64_t broker_dropped = 0;
@@ -90,6 +94,29 @@ struct RunMetrics {
   double failover_reconnect_s = 0;    // first crash -> last cut-off user connected again
   double failover_load_ratio = 0;     // node messages 10 s after the crash / 10 s before
                                       // (kFailoverWindowS in sim/world/world_impl.h)
+  Quantiles failover_reconnect;       // per user cut off: its crash -> connected again
+  // The measurement window (Scenario::window_start_s/end_s) and what was measured in it.
+  double window_start_s = 0, window_end_s = 0, window_s = 0;
+  uint64_t messages_sent_window = 0;
+  Quantiles delivery_online;          // per (message, recipient): connected send -> display
+  Quantiles delivery_offline;         // ... the recipient was not connected throughout
+  uint64_t delivery_after_heal = 0;
+  uint64_t displays_window = 0;
+  uint64_t backend_traffic_window = 0;     // message traffic, node + client, in the window
+  uint64_t node_traffic_window = 0;        // ... node messages only
+  uint64_t setup_backend_messages = 0;     // whole run
+  uint64_t setup_backend_messages_window = 0;
+  uint64_t store_reads_window = 0, store_messages_read_window = 0;
+  uint64_t forward_batches = 0, forward_results = 0;
+  uint64_t broker_publishes = 0, broker_deliveries = 0, broker_acks = 0;
+  uint64_t inter_server_requests_window = 0;
+  uint64_t forward_entries_window = 0;
+  uint64_t forward_requests_window = 0;    // ForwardBatch + QueuePublish sent by servers
+  uint64_t forward_buffers_window = 0;     // (source, destination) server pairs that forwarded
+  uint64_t buffer_flushes_window = 0, buffer_flushed_entries_window = 0;
+  double buffer_mean_wait_ms = 0;
+  double chat_servers_up_mean = 0;
+  int chat_servers_up_at_window_end = 0;
   std::vector<NodeLoad> node_load;
 };
 

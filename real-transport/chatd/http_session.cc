@@ -1,10 +1,14 @@
 #include "real-transport/chatd/http_session.h"
 
 #include <chrono>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "real-transport/chatd/web_assets.h"
 #include "real-transport/chatd/ws_session.h"
 #include "real-transport/json_codec.h"
 #include "real-transport/util.h"
@@ -34,6 +38,10 @@ void HttpSession::Respond(http::status status, std::string body, std::string_vie
   res->keep_alive(keep_alive_);
   res->body() = std::move(body);
   res->prepare_payload();
+  Send(std::move(res));
+}
+
+void HttpSession::Send(std::shared_ptr<http::response<http::string_body>> res) {
   stream_.expires_after(kHttpWriteTimeout);
   http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
     if (ec) return;
@@ -141,13 +149,48 @@ void HttpSession::OnRequest(HttpRequest req) {
     case Endpoint::kLogin:
       return Login(req.body());
     case Endpoint::kApiUser:
+    case Endpoint::kApiUserName:
     case Endpoint::kApiCall:
     case Endpoint::kApiUnknown:
       return Api(route, req);
+    case Endpoint::kWebAsset:
+      return Asset(route.path, req.method() == http::verb::head);
     case Endpoint::kNotFound:
       break;
   }
   Respond(http::status::not_found, R"({"error":"no such endpoint"})");
+}
+
+void HttpSession::Asset(std::string_view path, bool head_only) {
+  const WebAsset* asset = FindWebAsset(path);
+  if (asset == nullptr) {
+    return Respond(http::status::not_found, "no such file\n", "text/plain; charset=utf-8");
+  }
+  host_.metrics().web_assets_served++;
+  using Response = http::response<http::string_body>;
+  auto res = std::make_shared<Response>(http::status::ok, version_);
+  res->set(http::field::server, "chatd");
+  res->set(http::field::content_type, asset->content_type);
+  res->set("Content-Security-Policy", kWebContentSecurityPolicy);
+  res->set("X-Content-Type-Options", "nosniff");
+  res->set("Referrer-Policy", "no-referrer");
+  res->set("X-Frame-Options", "DENY");
+  // The files change with the binary: revalidate rather than run an old page on a new server.
+  res->set(http::field::cache_control, "no-cache");
+  res->keep_alive(keep_alive_);
+  const std::string& dir = host_.options().web_dir;
+  if (dir.empty()) {
+    res->body().assign(asset->body.data(), asset->body.size());
+  } else {
+    // A checkout's web/ (development): the path is one of the embedded ones, never the client's.
+    const std::string_view file = asset->path == "/" ? "/index.html" : asset->path;
+    std::ifstream in(dir + std::string(file), std::ios::binary);
+    if (!in) return Respond(http::status::not_found, "not in --web_dir\n", "text/plain");
+    res->body().assign(std::istreambuf_iterator<char>(in), {});
+  }
+  res->prepare_payload();
+  if (head_only) res->body().clear();  // Content-Length stays the file's
+  Send(std::move(res));
 }
 
 void HttpSession::Upgrade(HttpRequest req, std::string_view query) {
@@ -205,6 +248,24 @@ void HttpSession::Api(const Route& route, HttpRequest& req) {
           return self->Respond(http::status::not_found, R"({"error":"no such user"})");
         self->Respond(http::status::ok,
                       Json{{"user", name}, {"user_id", std::to_string(found->value)}}.dump());
+      });
+    });
+    return;
+  }
+  if (route.endpoint == Endpoint::kApiUserName) {
+    uint64_t id = 0;
+    if (!absl::SimpleAtoi(absl::string_view(route.user_name.data(), route.user_name.size()), &id) ||
+        id == 0) {
+      return Respond(http::status::not_found, R"({"error":"no such user"})");
+    }
+    asio::post(host_.auth_pool(), [self = shared_from_this(), id] {
+      absl::StatusOr<std::string> name = self->host_.users().Name(UserId(id));
+      asio::post(self->host_.io(), [self, id, name] {
+        if (!name.ok()) {
+          return self->Respond(http::status::not_found, R"({"error":"no such user"})");
+        }
+        self->Respond(http::status::ok,
+                      Json{{"user", *name}, {"user_id", std::to_string(id)}}.dump());
       });
     });
     return;

@@ -8,7 +8,8 @@
 //   /api/...     a web call: the host runs it on a web session, and the WebWaiter below
 //                answers the HTTP request with the core's first message to that session;
 //   /node        checks the MAC and hands the frame to the host (204, or 400 naming why);
-//   /healthz, /metrics.
+//   /healthz, /metrics;
+//   any other GET the web client's files (web_assets.h), with its CSP and nosniff.
 // Limits: headers up to kHttpHeaderBytesMax, bodies up to the limit of their target (413
 // naming it, then the connection closes; a declared Content-Length over it is refused before
 // the body is read). Deadlines (ChatdOptions): the header must be complete within
@@ -60,6 +61,13 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                std::string_view type = "application/json");
 
  private:
+  using Response = boost::beast::http::response<boost::beast::http::string_body>;
+  // Writes res (kHttpWriteTimeout), then reads the next request or closes.
+  void Send(std::shared_ptr<Response> res);
+  // A file of the web client, with its security headers; 404 if path is none. head_only: the
+  // headers alone (HEAD).
+  void Asset(std::string_view path, bool head_only);
+
   // Waits for the next request: on a kept-alive connection with nothing buffered, for its first
   // byte (http_idle_timeout_ms), then ReadHeader.
   void DoRead();

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "core/store.h"
 #include "sim/lab/check_builder.h"
 #include "sim/lab/plan.h"
 
@@ -62,8 +63,11 @@ void DbWrites(const SweepData& d, Analysis& a) {
   }
   // Capacity of the store under batching: b / (s0 + s1 b) items per second.
   const Scenario& s = d.scenarios.front();
-  const double speed = s.host_speed_gflops * 1e9;
-  const double s0 = s.store_batch_flops / speed, s1 = s.store_write_flops / speed;
+  // s0: what one write request costs the store whatever it carries (receive, transaction,
+  // answer); s1: each message row it writes (docs/cost-model.md), on hosts cpu_speed_factor
+  // times the reference core.
+  const double s0 = (s.store_request_us + s.store_commit_us + s.send_us) / 1e6 / s.cpu_speed_factor;
+  const double s1 = s.store_item_write_us / 1e6 / s.cpu_speed_factor;
   double best_b = 0;
   for (size_t i = 0; i < d.points.size(); i++) {
     if (d.scenarios[i].protocol.write_path == WritePath::kBatched) {
@@ -94,9 +98,12 @@ void Groups(const SweepData& d, Analysis& a) {
     const Scenario& s = d.scenarios[i];
     const double n = s.group_size_max;
     const double p = static_cast<double>(s.protocol.group_poll_interval_us) / 1e6;
-    const bool pull = s.protocol.group_delivery == GroupDelivery::kPull ||
-                      (s.protocol.group_delivery == GroupDelivery::kHybrid &&
-                       n > s.protocol.hybrid_push_members_max);
+    // The mode the store settles on for this group's size and expected rate per window (the
+    // core's own rule, so the check follows either hybrid).
+    const double per_window = s.send_rate_per_user_hz() * s.users *
+                              static_cast<double>(s.protocol.hybrid_rate_window_us) / 1e6;
+    const bool pull = ChooseGroupMode(s.protocol, static_cast<size_t>(n),
+                                      static_cast<uint32_t>(per_window)) == GroupMode::kPull;
     if (pull && p > 0 && n >= 100) {  // below that, connect-time reads dominate
       // A member connecting at u (uniform over the ramp R) reads once when it joins and then
       // polls every P until the run ends at T: 1 + floor((T - u) / P) reads.
@@ -162,50 +169,59 @@ void Forwarding(const SweepData& d, Analysis& a) {
   a.note =
       "Buffered forwarding keeps one buffer per destination server. The first entry (message, "
       "receipt or typing) into an empty buffer starts its flush timer, T = F + U where U is "
-      "uniform over the jitter J; entries arriving meanwhile ride along. With entries arriving "
-      "at rate lambda per buffer, the mean wait is E_T[(T + lambda T^2 / 2) / (1 + lambda T)] "
-      "(the bulk-service formula of db-writes): F + J/2 at low rates, tending to E[T]/2 as "
-      "lambda grows. With users spread uniformly over S servers, a fraction 1 - 1/S of 1:1 "
-      "messages cross, so buffered minus direct mean end-to-end latency is about (1 - 1/S) "
-      "times that wait. lambda is measured: forwarded entries / (S (S - 1) x run length). "
-      "Checked at zero extra delay with gap detection on.";
+      "uniform over the jitter J; entries arriving meanwhile ride along. With Poisson entries at "
+      "rate lambda per buffer, an entry waits E_T[(T + lambda T^2 / 2) / (1 + lambda T)] on "
+      "average (the bulk-service formula of db-writes): F + J/2 at low rates, tending to E[T]/2 "
+      "as lambda grows. lambda is measured in the measurement window: entries per buffer that "
+      "forwarded in the window (forward_entries_per_buffer) / window_s, so buffers idle while "
+      "their server was down are not counted as carrying traffic. The first check compares the "
+      "measured wait of every buffered entry with the formula. The second compares buffered "
+      "with direct on the same seeds: a recipient online on another server waits the flush on "
+      "top of the direct path, and with users spread over S servers a fraction 1 - 1/S of 1:1 "
+      "messages cross; S is the servers up on average over the window (a crash removes one for "
+      "a while). Checked at zero extra delay with gap detection on; these runs include the "
+      "crash of server 1.";
+  auto bulk_wait_ms = [](const Vars& v) {
+    const double lambda = v.at("entries_per_buffer") / v.at("window_s");
+    return 1e3 * MeanOverUniform(v.at("F_us") / 1e6, v.at("J_us") / 1e6, [&](double t) {
+      return (t + lambda * t * t / 2) / (1 + lambda * t);
+    });
+  };
+  auto add_bulk_inputs = [](CheckBuilder& c) {
+    c.Param("F_us", "protocol.buffered_flush_interval_us");
+    c.Param("J_us", "protocol.buffered_flush_jitter_us");
+    c.Metric("entries_per_buffer", "metrics.forward_entries_per_buffer");
+    c.Metric("window_s", "metrics.window_s");
+  };
   for (size_t i = 0; i < d.points.size(); i++) {
     const Scenario& s = d.scenarios[i];
     if (s.protocol.forwarding != ForwardingStrategy::kBuffered || s.delay_ms_max != 0 ||
         !s.protocol.gap_detection_enabled) {
       continue;
     }
+    CheckBuilder w(d, i, "mean flush wait of a buffered entry (ms)",
+                   "1000 E_T[(T + lambda T^2/2) / (1 + lambda T)], T = (F_us + U(0, J_us)) / 1e6, "
+                   "lambda = entries_per_buffer / window_s",
+                   0.10);
+    add_bulk_inputs(w);
+    w.Metric("wait_ms", "metrics.buffer_mean_wait_ms");
+    a.checks.push_back(w.Done(Var("wait_ms"), bulk_wait_ms));
+    // The direct point with the same other values.
+    Point want = d.points[i];
+    want["protocol.forwarding"] = "direct";
     for (size_t j = 0; j < d.points.size(); j++) {
-      const Scenario& o = d.scenarios[j];
-      if (o.protocol.forwarding != ForwardingStrategy::kDirect || o.delay_ms_max != 0 ||
-          !o.protocol.gap_detection_enabled || d.points[j].size() != d.points[i].size()) {
-        continue;
-      }
-      CheckBuilder c(d, i, "buffered - direct mean end-to-end (ms)",
-                     "(1 - 1/S) E_T[(T + lambda T^2/2) / (1 + lambda T)] x 1000, T = (F_us + "
-                     "U(0, J_us)) / 1e6, S = regions x servers_per_region, lambda = entries / "
-                     "(S (S - 1) run_s)",
-                     0.25, "the uniform-spread and Poisson-arrival assumptions");
-      c.Param("F_us", "protocol.buffered_flush_interval_us");
-      c.Param("J_us", "protocol.buffered_flush_jitter_us");
-      c.Param("regions", "topology.regions");
-      c.Param("servers_per_region", "topology.servers_per_region");
-      c.Metric("entries", "metrics.forward_entries");
-      c.Metric("run_s", "sim_time_s");
-      c.Metric("lat_buffered_ms", "metrics.end_to_end_latency.mean_ms");
-      c.Metric("lat_direct_ms", "metrics.end_to_end_latency.mean_ms", j);
+      if (d.points[j] != want) continue;
+      CheckBuilder c(d, i, "buffered - direct mean delivery latency to online recipients (ms)",
+                     "(1 - 1/S) x the flush wait above, S = chat servers up on average", 0.25,
+                     "users are not exactly uniform over the servers, and receipts share the "
+                     "buffers");
+      add_bulk_inputs(c);
+      c.Metric("S", "metrics.chat_servers_up_mean");
+      c.Metric("lat_buffered_ms", "metrics.delivery_latency_online.mean_ms");
+      c.Metric("lat_direct_ms", "metrics.delivery_latency_online.mean_ms", j);
       a.checks.push_back(c.Done(
           [](const Vars& v) { return v.at("lat_buffered_ms") - v.at("lat_direct_ms"); },
-          [](const Vars& v) {
-            const double servers = v.at("regions") * v.at("servers_per_region");
-            const double lambda = v.at("entries") / (servers * (servers - 1) * v.at("run_s"));
-            const double wait = MeanOverUniform(v.at("F_us") / 1e6, v.at("J_us") / 1e6,
-                                                [&](double t) {
-                                                  return (t + lambda * t * t / 2) / (1 + lambda * t);
-                                                });
-            return (1 - 1 / servers) * wait * 1e3;
-          }));
-      break;
+          [bulk_wait_ms](const Vars& v) { return (1 - 1 / v.at("S")) * bulk_wait_ms(v); }));
     }
   }
 }
@@ -219,7 +235,8 @@ void Capacity(const SweepData& d, Analysis& a) {
       "measures the store.";
   for (size_t i = 0; i < d.points.size(); i++) {
     const Scenario& s = d.scenarios[i];
-    CheckBuilder c(d, i, "store inserts/s", "online users x send rate / send window");
+    CheckBuilder c(d, i, "store inserts/s (store writes / send window)",
+                   "online users x send rate");
     AddSendRate(c);
     AddSendWindow(c);
     c.Param("online_fraction", "workload.online_fraction");
@@ -228,19 +245,30 @@ void Capacity(const SweepData& d, Analysis& a) {
         [](const Vars& v) { return v.at("writes") / SendWindow(v); },
         [](const Vars& v) { return v.at("users") * v.at("online_fraction") * SendRate(v); }));
     if (s.protocol.client_sync_interval_us > 0) {
-      // Each client syncs (one store request) at connect and every refresh interval; every
-      // message is one append. Catch-up reads and joins come on top (hence 25%).
+      // Each client syncs (one store request) at connect, u uniform over the ramp, and every
+      // refresh interval after it; every message is one append. store_requests_per_s counts
+      // the measurement window [W0, W1) only, so the syncs are those at u + k refresh in it.
+      // Catch-up reads come on top (hence 25%).
       CheckBuilder r(d, i, "store requests/s",
-                     "online/refresh + online x rate + online/run_s, refresh = sync_us / 1e6", 0.25,
-                     "catch-up reads and joins are not modelled");
+                     "online x E[#{k >= 1: W0 <= U + k refresh < W1}] / (W1 - W0) + online x "
+                     "rate, U uniform over [0, ramp), refresh = sync_us / 1e6",
+                     0.25, "receipts and catch-up reads are not modelled yet");
       AddSendRate(r);
       r.Param("online_fraction", "workload.online_fraction");
       r.Param("sync_us", "protocol.client_sync_interval_us");
-      r.Metric("run_s", "sim_time_s");
+      r.Param("ramp", "workload.connect_ramp_s");
+      r.Metric("W0", "metrics.window_start_s");
+      r.Metric("W1", "metrics.window_end_s");
       r.Metric("requests_per_s", "metrics.store_requests_per_s");
       a.checks.push_back(r.Done(Var("requests_per_s"), [](const Vars& v) {
         const double online = v.at("users") * v.at("online_fraction");
-        return online / (v.at("sync_us") / 1e6) + online * SendRate(v) + online / v.at("run_s");
+        const double refresh = v.at("sync_us") / 1e6, w0 = v.at("W0"), w1 = v.at("W1");
+        const double syncs = MeanOverUniform(0, v.at("ramp"), [&](double u) {
+          double n = 0;
+          for (double t = u + refresh; t < w1; t += refresh) n += t >= w0;
+          return n;
+        });
+        return online * syncs / (w1 - w0) + online * SendRate(v);
       }));
     }
   }

@@ -148,8 +148,11 @@ std::string StrongestEffect(const SweepData& d, const Layout& l, const Metric& m
       const Paired& p = k.vs_best[worst];
       if (!p.significant || std::fabs(p.Relative()) <= best_rel) continue;
       best_rel = std::fabs(p.Relative());
-      const std::string where = absl::StrJoin(
-          std::vector<std::string>{RegimeWords(d, l, r), XWords(d, l, x)}, ", ");
+      std::vector<std::string> parts;
+      for (std::string w : {RegimeWords(d, l, r), XWords(d, l, x)}) {
+        if (!w.empty()) parts.push_back(std::move(w));
+      }
+      const std::string where = absl::StrJoin(parts, ", ");
       const auto ratio = p.Ratio();
       text = absl::StrCat("on ", m.label, ", the widest gap is ", DesignWords(d, l, worst),
                           " against ", DesignWords(d, l, k.best()),
@@ -247,8 +250,13 @@ Answer BuildAnswer(const SweepData& d, const Layout& l, int checks, int check_fa
                                " comparisons cannot name a winner"));
   }
   a.confidence_why = why.empty() ? "every comparison is significant" : absl::StrJoin(why, "; ");
+  const std::string seeds_text =
+      d.SeedsMin() == d.SeedsMax()
+          ? absl::StrCat(seeds, " seeds per point")
+          : absl::StrCat(d.SeedsMin(), " to ", d.SeedsMax(),
+                         " seeds per point (more where the headline was less precise)");
   a.sentences.push_back(absl::StrCat(
-      "How sure: ", a.confidence, "; ", seeds, " seeds per point, designs paired by seed",
+      "How sure: ", a.confidence, "; ", seeds_text, ", designs paired by seed",
       d.spec.design.empty() ? ""
                             : absl::StrCat(", ", a.cells_decided, " of ", a.cells,
                                            " comparisons name a significant winner"),

@@ -64,6 +64,20 @@ absl::Status ReadSweepTable(const toml::table& t, const std::string& path, const
             Where(path, v), ": ", full, ": expected an integer in [1, ", kSweepSeedsMax, "]"));
       }
       spec.seeds = static_cast<int>(*n);
+    } else if (key == "seeds_min") {
+      auto n = v.value_exact<int64_t>();
+      if (!n || *n < 0 || *n > kSweepSeedsMax) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Where(path, v), ": ", full, ": expected an integer in [0, ", kSweepSeedsMax, "]"));
+      }
+      spec.seeds_min = static_cast<int>(*n);
+    } else if (key == "target_half_width") {
+      auto x = v.value<double>();
+      if (!x || !(*x > 0) || *x >= 1) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(Where(path, v), ": ", full, ": expected a number in (0, 1)"));
+      }
+      spec.target_half_width = *x;
     } else if (key == "set") {
       const toml::array* arr = v.as_array();
       if (arr == nullptr) {
@@ -535,6 +549,11 @@ absl::StatusOr<ExperimentSpec> LoadExperiment(const std::string& scenario_path, 
   }
   if (spec.x_label.empty()) spec.x_label = spec.x;
   if (absl::Status st = CheckReportRefs(scenario_path, spec); !st.ok()) return st;
+  if (spec.seeds_min > 0 && spec.conclusion_metric.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        scenario_path, ": sweep.seeds_min: sequential sampling needs a [report.conclusion] metric"));
+  }
+  if (spec.seeds_min >= spec.seeds) spec.seeds_min = 0;  // nothing to stop early
   if (spec.baseline.empty() && !spec.design.empty()) {
     spec.baseline = FindAxis(spec, spec.design)->values.front();
   }

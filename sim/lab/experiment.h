@@ -6,7 +6,9 @@
 // read here and ignored by `chatlab run`. docs/experiments.md is the reference.
 //
 //   [sweep]
-//   seeds = 3
+//   seeds = 10                              # per point (the cap when sequential)
+//   seeds_min = 3                           # sequential: stop a cell early once precise
+//   target_half_width = 0.05                # ... the headline's 95% half-width / mean
 //   vary."protocol.forwarding" = ["direct", "buffered", "queue"]
 //   vary."faults.delay_ms_max" = [0, 50, 200]
 //   set = ["scenario.duration_s=30"]        # fixed overrides for every run
@@ -100,7 +102,13 @@ struct ExperimentSpec {
   std::string scenario_path;
   std::string scenario_name;
   uint64_t base_seed = 1;  // the scenario's seed: a sweep runs base_seed .. base_seed + seeds - 1
-  int seeds = kSweepSeedsDefault;
+  int seeds = kSweepSeedsDefault;  // per point; with seeds_min, the cap
+  // Sequential sampling (docs/reports-method.md): when > 0, every point first runs seeds_min
+  // seeds; a cell (the points that differ only in the design) gets more seeds, in rounds, until
+  // the headline metric's 95% half-width is within target_half_width of its mean at every point
+  // of the cell, or `seeds` is reached. 0: every point runs `seeds` seeds.
+  int seeds_min = 0;
+  double target_half_width = 0.05;  // relative to the mean
   std::vector<Axis> axes;         // the grid, in file order
   std::vector<std::string> sets;  // fixed overrides
   // [report]

@@ -181,6 +181,12 @@ absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
   }
   const bool quick = d.manifest.value("quick", false);
   c.seeds = static_cast<int>(d.seeds.size());
+  c.seeds_words = d.SeedsMin() == d.SeedsMax()
+                      ? absl::StrCat(d.SeedsMax())
+                      : absl::StrCat(d.SeedsMin(), " to ", d.SeedsMax());
+  if (!d.sequential_rule.empty()) {
+    c.seeds_words += absl::StrCat(" (", d.sequential_rule, ")");
+  }
   if (c.seeds < kSweepSeedsDefault) {
     c.warnings.push_back(absl::StrCat(
         "Only ", c.seeds, " seed(s) per point", quick ? " (the quick CI variant)" : "",
@@ -299,6 +305,7 @@ absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
   summary["confidence"] = c.answer.confidence;
   summary["confidence_why"] = c.answer.confidence_why;
   summary["seeds"] = c.seeds;
+  summary["seeds_min"] = d.SeedsMin();
   summary["quick"] = quick;
   summary["checks"] = out.validation_checks;
   summary["check_failures"] = out.validation_failures;

@@ -60,7 +60,7 @@ std::string RenderMarkdown(const ReportContent& c) {
     for (const std::string& f : c.findings) absl::StrAppend(&md, "- ", f, "\n");
     md += "\n";
   }
-  absl::StrAppend(&md, "## Plots\n\nEach point is the mean over ", c.seeds,
+  absl::StrAppend(&md, "## Plots\n\nEach point is the mean over ", c.seeds_words,
                   " seeds; error bars are 95% confidence intervals (Student's t). The paired "
                   "plot shows each design minus the baseline on the same seeds.\n\n");
   for (const PlotFile& p : c.plots) absl::StrAppend(&md, "![", p.title, "](", p.svg, ")\n\n");
@@ -134,7 +134,7 @@ std::string RenderHtml(const ReportContent& c) {
     for (const std::string& f : c.findings) absl::StrAppend(&h, "<li>", Html(f), "</li>\n");
     h += "</ul>\n";
   }
-  absl::StrAppend(&h, "<h2>Plots</h2>\n<p>Each point is the mean over ", c.seeds,
+  absl::StrAppend(&h, "<h2>Plots</h2>\n<p>Each point is the mean over ", Html(c.seeds_words),
                   " seeds; error bars are 95% confidence intervals. The paired plot shows each "
                   "design minus the baseline on the same seeds.</p>\n");
   for (const PlotFile& p : c.plots) {

@@ -28,7 +28,8 @@ struct ReportContent {
   std::vector<std::string> warnings;
   std::vector<std::string> findings;
   std::vector<PlotFile> plots;
-  int seeds = 0;
+  int seeds = 0;            // the sweep's seed list (the cap when sequential)
+  std::string seeds_words;  // "10", or "3 to 10 (sequential: ...)"
   std::vector<std::string> table_header;
   std::vector<std::vector<std::string>> table_rows;
   const Analysis* analysis = nullptr;

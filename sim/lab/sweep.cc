@@ -1,7 +1,10 @@
 #include "sim/lab/sweep.h"
 
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <map>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "sim/child.h"
+#include "sim/lab/stats.h"
+#include "sim/lab/sweep_data.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 
@@ -63,6 +68,8 @@ absl::StatusOr<SweepOutcome> RunSweep(const ExperimentSpec& spec, const SweepOpt
   manifest["vary"] = options.vary;
   manifest["sets"] = spec.sets;
   manifest["seeds"] = seeds;
+  manifest["seeds_min"] = spec.seeds_min;
+  manifest["target_half_width"] = spec.target_half_width;
   ordered_json axes = ordered_json::array();
   for (const Axis& a : spec.axes) axes.push_back({{"key", a.key}, {"values", a.values}});
   manifest["axes"] = axes;
@@ -79,7 +86,7 @@ absl::StatusOr<SweepOutcome> RunSweep(const ExperimentSpec& spec, const SweepOpt
     std::ifstream in(manifest_path);
     const nlohmann::json old = nlohmann::json::parse(in, nullptr, false);
     const nlohmann::json now = nlohmann::json::parse(manifest.dump());
-    for (const char* k : {"scenario_text", "sets", "seeds", "axes"}) {
+    for (const char* k : {"scenario_text", "sets", "seeds", "axes", "seeds_min"}) {
       if (old.is_discarded() || !old.contains(k) || old[k] != now[k]) {
         return absl::FailedPreconditionError(absl::StrCat(
             manifest_path.string(), " holds a different sweep (its ", k,
@@ -89,59 +96,115 @@ absl::StatusOr<SweepOutcome> RunSweep(const ExperimentSpec& spec, const SweepOpt
   }
   std::ofstream(manifest_path) << manifest.dump(2) << "\n";
 
-  std::vector<Job> jobs;
+  const bool sequential = spec.seeds_min > 0 && spec.seeds_min < spec.seeds;
   SweepOutcome outcome;
-  for (size_t i = 0; i < grid.size(); i++) {
-    for (uint64_t seed : seeds) {
-      const std::string id = RunId(i, seed);
-      const fs::path run_dir = dir / "runs" / id;
-      outcome.runs++;
-      if (fs::exists(run_dir / "results.json")) {
-        outcome.resumed++;
-        continue;
-      }
-      fs::create_directories(run_dir);
-      Job job{id, {"chatlab", "run", spec.scenario_path, "--seed", std::to_string(seed), "--out",
-                   run_dir.string(), "--no-progress"},
-              run_dir.string()};
-      for (const std::string& s : spec.sets) job.args.insert(job.args.end(), {"--set", s});
-      for (const auto& [k, v] : grid[i]) {
-        // A linked axis ("a,b") sets every key it names to the same value.
-        for (absl::string_view key : absl::StrSplit(k, ',')) {
-          job.args.insert(job.args.end(), {"--set", absl::StrCat(key, "=", v)});
-        }
-      }
-      jobs.push_back(std::move(job));
-    }
-  }
-
+  std::string failure;
   const int parallel = options.jobs > 0 ? options.jobs : DefaultJobs();
   const auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
-  int done = outcome.resumed;
-  std::string failure;
-  if (options.progress) Progress(done, outcome.runs, outcome.resumed, 0);
-  // The child's own chatter goes to its run directory, not to the sweep's terminal.
-  auto make_job = [&jobs](size_t i) {
-    return ChildJob{jobs[i].args, jobs[i].dir + "/run.log"};
-  };
-  auto on_done = [&](size_t i, ChildExit exit) {
-    const Job& job = jobs[i];
-    if (exit.status() == 1) {
-      outcome.violated++;
-      outcome.violated_ids.push_back(job.id);
-    } else if (!exit.ok() && failure.empty()) {
-      failure = absl::StrCat("run ", job.id, " failed (exit ", exit.status(), "); its log: ",
-                             job.dir, "/run.log");
+  // Runs every (point, seed index < counts[point]) that has no results.json yet.
+  std::vector<int> counts(grid.size(), sequential ? spec.seeds_min : spec.seeds);
+  std::vector<int> scheduled(grid.size(), 0);
+  auto run_round = [&]() {
+    std::vector<Job> jobs;
+    int round_runs = 0, round_resumed = 0;
+    for (size_t i = 0; i < grid.size(); i++) {
+      for (int k = scheduled[i]; k < counts[i]; k++) {
+        const uint64_t seed = seeds[static_cast<size_t>(k)];
+        const std::string id = RunId(i, seed);
+        const fs::path run_dir = dir / "runs" / id;
+        round_runs++;
+        if (fs::exists(run_dir / "results.json")) {
+          round_resumed++;
+          continue;
+        }
+        fs::create_directories(run_dir);
+        Job job{id, {"chatlab", "run", spec.scenario_path, "--seed", std::to_string(seed),
+                     "--out", run_dir.string(), "--no-progress"},
+                run_dir.string()};
+        for (const std::string& set : spec.sets) job.args.insert(job.args.end(), {"--set", set});
+        for (const auto& [key, v] : grid[i]) {
+          // A linked axis ("a,b") sets every key it names to the same value.
+          for (absl::string_view part : absl::StrSplit(key, ',')) {
+            job.args.insert(job.args.end(), {"--set", absl::StrCat(part, "=", v)});
+          }
+        }
+        jobs.push_back(std::move(job));
+      }
+      scheduled[i] = counts[i];
     }
-    done++;
-    if (options.progress) Progress(done, outcome.runs, outcome.resumed, elapsed());
+    outcome.runs += round_runs;
+    outcome.resumed += round_resumed;
+    int done = round_resumed;
+    if (options.progress) Progress(done, round_runs, round_resumed, elapsed());
+    // The child's own chatter goes to its run directory, not to the sweep's terminal.
+    auto make_job = [&jobs](size_t i) { return ChildJob{jobs[i].args, jobs[i].dir + "/run.log"}; };
+    auto on_done = [&](size_t i, ChildExit exit) {
+      const Job& job = jobs[i];
+      if (exit.status() == 1) {
+        outcome.violated++;
+        outcome.violated_ids.push_back(job.id);
+      } else if (!exit.ok() && failure.empty()) {
+        failure = absl::StrCat("run ", job.id, " failed (exit ", exit.status(), "); its log: ",
+                               job.dir, "/run.log");
+      }
+      done++;
+      if (options.progress) Progress(done, round_runs, round_resumed, elapsed());
+    };
+    RunPool(jobs.size(), parallel, make_job, on_done);
+    if (options.progress) std::fprintf(stderr, "\n");
   };
-  RunPool(jobs.size(), parallel, make_job, on_done);
-  if (options.progress) std::fprintf(stderr, "\n");
+  run_round();
+  while (sequential && failure.empty()) {
+    // Cells: the points that differ only in the design get the same seeds (they are compared
+    // seed by seed). A cell grows until every point's headline half-width is on target.
+    std::map<Point, std::vector<size_t>> cells;
+    for (size_t i = 0; i < grid.size(); i++) {
+      Point cell = grid[i];
+      cell.erase(spec.design);
+      cells[cell].push_back(i);
+    }
+    bool grew = false;
+    for (const auto& [cell, members] : cells) {
+      bool precise = true;
+      for (size_t i : members) {
+        std::vector<double> values;
+        for (int k = 0; k < counts[i]; k++) {
+          std::ifstream in(dir / "runs" / RunId(i, seeds[static_cast<size_t>(k)]) / "results.json");
+          const nlohmann::json r = nlohmann::json::parse(in, nullptr, false);
+          if (auto x = r.is_discarded() ? std::nullopt : MetricValue(r, spec.conclusion_metric)) {
+            values.push_back(*x);
+          }
+        }
+        const Stat st = Summarize(values);
+        precise = precise && st.n >= 2 && st.ci95 <= spec.target_half_width * std::fabs(st.mean);
+      }
+      const int now = counts[members.front()];
+      if (precise || now >= spec.seeds) continue;
+      // Grow by half again (at least 2): few rounds, each using both cores.
+      const int next = std::min(spec.seeds, now + std::max(2, now / 2));
+      for (size_t i : members) counts[i] = next;
+      grew = true;
+    }
+    if (!grew) break;
+    run_round();
+  }
   if (!failure.empty()) return absl::InternalError(failure);
+  if (sequential) {
+    ordered_json run_counts = ordered_json::array();
+    for (size_t i = 0; i < grid.size(); i++) run_counts.push_back(counts[i]);
+    std::ofstream(dir / "seeds_run.json")
+        << ordered_json{{"seeds_per_point", run_counts},
+                        {"rule", absl::StrFormat("sequential: from %d seeds, more until the 95%% "
+                                                 "half-width of %s is within %g of its mean, at "
+                                                 "most %d",
+                                                 spec.seeds_min, spec.conclusion_metric,
+                                                 spec.target_half_width, spec.seeds)}}
+               .dump(2)
+        << "\n";
+  }
   return outcome;
 }
 

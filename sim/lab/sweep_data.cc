@@ -1,6 +1,7 @@
 #include "sim/lab/sweep_data.h"
 
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
@@ -61,10 +62,22 @@ Stat SweepData::At(size_t point, const std::string& metric) const {
   return Summarize(v);
 }
 
+size_t SweepData::SeedsMin() const {
+  size_t n = seeds.size();
+  for (const auto& r : runs) n = std::min(n, r.size());
+  return n;
+}
+
+size_t SweepData::SeedsMax() const {
+  size_t n = 0;
+  for (const auto& r : runs) n = std::max(n, r.size());
+  return n;
+}
+
 std::vector<std::optional<double>> SweepData::BySeed(size_t point,
                                                      const std::string& metric) const {
-  std::vector<std::optional<double>> v;
-  for (const json& r : runs[point]) v.push_back(MetricValue(r, metric));
+  std::vector<std::optional<double>> v(seeds.size());
+  for (size_t k = 0; k < runs[point].size(); k++) v[k] = MetricValue(runs[point][k], metric);
   return v;
 }
 
@@ -90,6 +103,22 @@ absl::StatusOr<SweepData> LoadSweep(const std::string& dir) {
   d.spec.scenario_path = d.manifest["scenario_file"].get<std::string>();
   d.points = Grid(d.spec);
   for (const auto& s : d.manifest["seeds"]) d.seeds.push_back(s.get<uint64_t>());
+  // A sequential sweep records how many seeds each point ran; otherwise every point ran all.
+  std::vector<size_t> counts(d.points.size(), d.seeds.size());
+  if (d.manifest.value("seeds_min", 0) > 0) {
+    std::ifstream in(fs::path(dir) / "seeds_run.json");
+    const json run = json::parse(in, nullptr, false);
+    if (run.is_discarded() || !run.contains("seeds_per_point") ||
+        run["seeds_per_point"].size() != d.points.size()) {
+      return absl::NotFoundError(absl::StrCat(
+          dir, "/seeds_run.json: missing or stale; finish the sequential sweep first (rerun the "
+               "same `chatlab sweep`, it resumes)"));
+    }
+    for (size_t i = 0; i < counts.size(); i++) {
+      counts[i] = std::min(d.seeds.size(), run["seeds_per_point"][i].get<size_t>());
+    }
+    d.sequential_rule = run.value("rule", "");
+  }
   auto base = LoadScenario(scenario_copy.string());
   if (!base.ok()) return base.status();
   for (const std::string& set : d.spec.sets) (void)ApplyOverride(*base, set);
@@ -100,9 +129,11 @@ absl::StatusOr<SweepData> LoadSweep(const std::string& dir) {
         (void)ApplyOverride(s, absl::StrCat(key, "=", v));
       }
     }
+    ScaleServers(s);
     d.scenarios.push_back(s);
     std::vector<json> runs;
-    for (uint64_t seed : d.seeds) {
+    for (size_t k = 0; k < counts[i]; k++) {
+      const uint64_t seed = d.seeds[k];
       const fs::path p = fs::path(dir) / "runs" / RunId(i, seed) / "results.json";
       std::ifstream r(p);
       if (!r) {

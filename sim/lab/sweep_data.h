@@ -37,10 +37,16 @@ struct SweepData {
   std::vector<Point> points;
   std::vector<uint64_t> seeds;
   std::vector<Scenario> scenarios;                // by point: the scenario each point ran
-  std::vector<std::vector<nlohmann::json>> runs;  // by point, then by seed index
+  std::vector<std::vector<nlohmann::json>> runs;  // by point, then by seed index (a prefix of
+                                                  // seeds; shorter where sequential stopped)
+  std::string sequential_rule;  // "" unless the sweep sampled sequentially (seeds_run.json)
+  // The fewest and most seeds any point ran.
+  size_t SeedsMin() const;
+  size_t SeedsMax() const;
   // The metric at point i across its seeds.
   Stat At(size_t point, const std::string& metric) const;
-  // The metric at point i, one entry per seed index (nullopt where a run lacks it).
+  // The metric at point i, one entry per seed of `seeds` (nullopt where the point did not run
+  // that seed or its run lacks the metric).
   std::vector<std::optional<double>> BySeed(size_t point, const std::string& metric) const;
 };
 

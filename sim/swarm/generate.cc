@@ -162,7 +162,7 @@ void DrawFaults(Draw& d, Scenario& s) {
 // Drawn last, so that adding them left every earlier draw of a seed as it was.
 void DrawThresholds(Draw& d, Scenario& s) {
   ProtocolConfig& p = s.protocol;
-  if (p.group_delivery == GroupDelivery::kHybrid) {
+  if (IsHybrid(p.group_delivery)) {
     // Small thresholds, so groups cross them during a run and members see the mode change.
     p.hybrid_push_members_max = static_cast<uint32_t>(d.Int(2, 20));
     p.hybrid_push_rate_max = static_cast<uint32_t>(d.Int(1, 20));
@@ -172,6 +172,16 @@ void DrawThresholds(Draw& d, Scenario& s) {
     // Short enough that a crashed or cut-off consumer is presumed dead, and entries go stale.
     p.queue_consumer_timeout_us = d.Int(2, 10) * kUsPerSecond;
     p.queue_stale_after_us = d.Int(1, 10) * kUsPerSecond;
+  }
+}
+
+// Drawn after the thresholds, for the same reason. Chat-server ids make timestamp ids a
+// must-hold design (the store keeps partitions append-only), so they are drawn only there.
+void DrawIdGenerator(Draw& d, Scenario& s) {
+  ProtocolConfig& p = s.protocol;
+  p.id_generator = d.Pick(AllValues<IdGenerator>());
+  if (p.id_generator == IdGenerator::kChatServer && d.Chance(0.5)) {
+    p.id_scheme = IdScheme::kTimestamp;
   }
 }
 
@@ -189,6 +199,7 @@ Scenario GenerateScenario(uint64_t seed) {
   DrawWorkload(d, s);
   DrawFaults(d, s);
   DrawThresholds(d, s);
+  DrawIdGenerator(d, s);
   return s;
 }
 

@@ -10,11 +10,14 @@
 //
 //   scenario   duration_s 15-60 (integer), quiet_s 60-90 (integer: healing time after the
 //              faults stop), sample_interval_ms 0 (queue sampling off: only invariants matter).
-//   protocol   forwarding direct|buffered|queue, group_delivery push|pull|hybrid,
+//   protocol   forwarding direct|buffered|queue, group_delivery push|pull|hybrid|hybrid_either,
 //              write_path direct|batched, presence_fanout all|short_list,
-//              id_scheme snowflake|sequence. Never timestamp ids, dedup_enabled = false or
-//              gap_detection_enabled = false: those are broken on purpose (the oracle must catch
-//              them), so a must-hold run may not use them.
+//              id_scheme snowflake|sequence. Never timestamp ids minted by the store,
+//              dedup_enabled = false or gap_detection_enabled = false: those are broken on
+//              purpose (the oracle must catch them), so a must-hold run may not use them.
+//   ids        (drawn after the thresholds) id_generator store|chat_server; with chat_server,
+//              id_scheme becomes timestamp with p 0.5 (the store lifts ids behind the head, so
+//              timestamp ids minted by skewed servers are a must-hold design).
 //   topology   regions 1-3, servers_per_region 1-4, client_hosts_per_region 1-3,
 //              services_region 0-(regions-1).
 //   network    inter_region_latency_ms 10-150, client_latency_ms 5-100.

@@ -205,6 +205,16 @@ void Switches(Builder& b) {
   b.NextRule();
   b.Add(absl::StrCat("id_scheme ", std::string(IdSchemeName(p.id_scheme)), " -> snowflake"),
         [](Scenario& c) { c.protocol.id_scheme = IdScheme::kSnowflake; });
+  b.NextRule();
+  // Never to store-minted timestamp ids: those are broken on purpose.
+  b.Add(absl::StrCat("id_generator ", std::string(IdGeneratorName(p.id_generator)),
+                     " -> store"),
+        [](Scenario& c) {
+          c.protocol.id_generator = IdGenerator::kStore;
+          if (c.protocol.id_scheme == IdScheme::kTimestamp) {
+            c.protocol.id_scheme = IdScheme::kSnowflake;
+          }
+        });
 }
 
 void Features(Builder& b) {

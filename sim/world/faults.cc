@@ -14,7 +14,9 @@ void WorldImpl::CrashServer(int s) {
   const int ep = ServerEndpoint(s);
   if (!nodes_.up(static_cast<size_t>(ep))) return;
   AccumulateRecovery(ep);
+  WindowCrash(ep, s4u::Engine::get_clock());
   nodes_.Destroy(static_cast<size_t>(ep));
+  WindowServersUp(s4u::Engine::get_clock());
   measures_.faults["crash"]++;
   measures_.faults["crash_server"]++;
   if (measures_.failover_crash_s < 0) measures_.failover_crash_s = s4u::Engine::get_clock();
@@ -27,7 +29,8 @@ void WorldImpl::CrashServer(int s) {
     auto it = sessions_.find(sid);
     if (it == sessions_.end()) continue;
     it->second.open = false;
-    if (measures_.failover_waiting.insert(it->second.user.value).second) {
+    if (measures_.failover_waiting.try_emplace(it->second.user.value, s4u::Engine::get_clock())
+            .second) {
       measures_.failover_affected++;
     }
     auto p = std::make_unique<Packet>();
@@ -42,8 +45,10 @@ void WorldImpl::CrashServer(int s) {
 void WorldImpl::RestartServer(int s) {
   const int ep = ServerEndpoint(s);
   if (nodes_.up(static_cast<size_t>(ep))) return;
-  Node& node = nodes_.Create(static_cast<size_t>(ep));
   const double now = s4u::Engine::get_clock();
+  WindowMark(ep, now);
+  Node& node = nodes_.Create(static_cast<size_t>(ep));
+  WindowServersUp(now);
   if (now > 0) measures_.faults["restart"]++;
   Effects effects;
   node.Start(LocalNow(endpoints_[static_cast<size_t>(ep)], now), effects);
@@ -55,6 +60,7 @@ void WorldImpl::CrashService(int ep, bool torn_write) {
   if (!nodes_.up(i)) return;
   const double now = s4u::Engine::get_clock();
   AccumulateRecovery(ep);
+  WindowCrash(ep, now);
   nodes_.Destroy(i);
   Endpoint& e = endpoints_[i];
   e.outputs.clear();  // effects not yet out die with the process
@@ -78,6 +84,7 @@ void WorldImpl::RestartService(int ep) {
   if (nodes_.up(i)) return;
   const double now = s4u::Engine::get_clock();
   Endpoint& e = endpoints_[i];
+  WindowMark(ep, now);
   Node& node = nodes_.Create(i);
   if (e.disk != nullptr) {
     const host::ServiceSpec& spec = *deployment_.slot(i).service;

@@ -45,6 +45,7 @@ void WorldImpl::NodeLoop(int ep) {
   Endpoint& e = endpoints_[static_cast<size_t>(ep)];
   const auto slot = static_cast<size_t>(ep);
   auto turn = [&](double now) {
+    WindowMark(ep, now);  // before the node's timers change its counters
     while (auto due = e.timers.PopDue(now)) {
       const TimerEntry& t = due->second;
       if (t.kind == kDeferredSend) {
@@ -193,6 +194,7 @@ RunResult WorldImpl::Run() {
   for (int ep = 0; ep < hub_ep0_; ep++) {
     s4u::Actor::create(endpoints_[ep].name, endpoints_[ep].host, [this, ep] {
       BindOutbox(static_cast<size_t>(ep));
+      WindowMark(ep, 0);
       if (ep < first_server_ep_) {
         Effects effects;
         NodeAt(ep)->Start(LocalNow(endpoints_[ep], 0), effects);

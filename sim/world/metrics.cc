@@ -32,6 +32,7 @@ uint64_t Fnv(uint64_t h, uint64_t v) {
 
 void HubObserver::OnSent(TimeUs now, UserId sender, ClientMsgId id, const ConversationId& conv) {
   w_->oracle_.OnSent(now, sender, id, conv);
+  w_->WindowSent(sender, id, static_cast<double>(now - kStartUs) / 1e6);
 }
 void HubObserver::OnSendAnswered(TimeUs now, UserId sender, const SendAck& ack) {
   w_->oracle_.OnSendAnswered(now, sender, ack);
@@ -39,6 +40,7 @@ void HubObserver::OnSendAnswered(TimeUs now, UserId sender, const SendAck& ack) 
 
 void HubObserver::OnAcked(TimeUs now, UserId sender, const SendAck& ack) {
   w_->oracle_.OnAcked(now, sender, ack);
+  w_->WindowAcked(sender, ack.client_msg_id, static_cast<double>(now - kStartUs) / 1e6);
   w_->CheckReadAfterWrite(sender, ack);
 }
 void HubObserver::OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool out_of_order,
@@ -68,7 +70,12 @@ void WorldImpl::SetOnline(UserId user, bool online) {
   const double now = s4u::Engine::get_clock();
   if (online) {
     us.last_connect_s = now;
-    if (measures_.failover_waiting.erase(user.value) > 0) measures_.failover_last_back_s = now;
+    auto it = measures_.failover_waiting.find(user.value);
+    if (it != measures_.failover_waiting.end()) {
+      measures_.failover_last_back_s = now;
+      measures_.failover_reconnect_us.push_back(std::llround((now - it->second) * 1e6));
+      measures_.failover_waiting.erase(it);
+    }
   } else if (us.online_truth) {
     us.last_disconnect_s = now;
   }
@@ -90,7 +97,9 @@ void WorldImpl::ObservePresence(UserId viewer, const PresenceStatus& s) {
   // fall after the heal, and counting only those seen in time would bias the figure low.
   const double horizon_s = static_cast<double>(sc_.protocol.presence_poll_interval_us) / 1e6;
   const UserState& vs = users_[viewer.value - 1];
+  // And only changes made in the measurement window or after it (not during the warm-up).
   if (s.online == us.online_truth && s4u::Engine::get_clock() < sc_.duration_s &&
+      us.online_changed_s >= measures_.window.start_s &&
       us.online_changed_s < sc_.duration_s - horizon_s && vs.online_truth &&
       vs.last_connect_s <= us.online_changed_s) {
     measures_.presence_staleness_us.push_back(
@@ -104,15 +113,20 @@ void WorldImpl::ObserveDisplay(UserId viewer, const ChatMessage& m) {
   const UserState& us = users_[viewer.value - 1];
   const double now = s4u::Engine::get_clock();
   const double sent_s = static_cast<double>(m.sent_at_us - kStartUs) / 1e6;
-  // Sent while the viewer was offline (its latest offline period), shown before the heal.
+  // Sent in the window while the viewer was offline (its latest offline period), shown before
+  // the heal.
   if (now < sc_.duration_s && us.last_disconnect_s >= 0 && sent_s >= us.last_disconnect_s &&
-      sent_s < us.last_connect_s) {
+      sent_s < us.last_connect_s && sent_s >= measures_.window.start_s &&
+      sent_s < measures_.window.end_s) {
     measures_.offline_delivery_us.push_back(std::llround((now - sent_s) * 1e6));
   }
+  WindowDisplayed(viewer, m, now);
 }
 
 void WorldImpl::SampleQueues() {
   const double now = s4u::Engine::get_clock();
+  // Little's law over the measurement window: only its samples count.
+  if (now < measures_.window.start_s || now >= measures_.window.end_s) return;
   measures_.samples++;
   for (int ep = 0; ep < hub_ep0_; ep++) {
     Endpoint& e = endpoints_[static_cast<size_t>(ep)];
@@ -189,8 +203,6 @@ void WorldImpl::Trace(double t, const std::string& line) {
   options_.trace(absl::StrFormat("%.6f %s", t, line));
 }
 
-namespace {
-
 Quantiles Summarize(std::vector<TimeUs> v) {
   Quantiles q;
   q.count = v.size();
@@ -209,6 +221,8 @@ Quantiles Summarize(std::vector<TimeUs> v) {
   return q;
 }
 
+namespace {
+
 uint64_t PeakRss() {
   std::ifstream in("/proc/self/status");
   std::string line;
@@ -219,6 +233,11 @@ uint64_t PeakRss() {
 }
 
 }  // namespace
+
+double WorldImpl::PerWindowS(double count) const {
+  const double window_s = measures_.window.end_s - measures_.window.start_s;
+  return window_s > 0 ? count / window_s : 0;
+}
 
 RunResult WorldImpl::Collect(double wall_s) {
   // The final check against the store's history, with each conversation's participants.
@@ -236,9 +255,8 @@ RunResult WorldImpl::Collect(double wall_s) {
   RunMetrics& m = r.metrics;
   m.messages_sent = oracle_.sent();
   m.messages_acked = oracle_.acked();
-  m.end_to_end = Summarize(oracle_.latencies().end_to_end_us);
-  m.ack = Summarize(oracle_.latencies().ack_us);
-  m.messages_delivered = m.end_to_end.count;
+  // Whole run: messages shown to another participant (the oracle's count).
+  m.messages_delivered = oracle_.latencies().end_to_end_us.size();
   for (const auto& c : clients_) {
     m.catchups += c->stats().catchups;
     m.gaps_detected += c->stats().gaps_detected;
@@ -246,11 +264,9 @@ RunResult WorldImpl::Collect(double wall_s) {
   }
   for (int s = 0; s < servers_; s++) {
     if (ChatServer* cs = ServerAt(ServerEndpoint(s))) {
-      m.inter_server_requests += cs->stats().forwards_sent;
       m.forward_entries += cs->stats().forward_entries_sent;
     }
   }
-  m.inter_server_requests_per_s = static_cast<double>(m.inter_server_requests) / end_s_;
   m.node_messages = measures_.node_messages;
   m.client_messages = measures_.client_messages;
   m.displays = measures_.displays;
@@ -259,9 +275,10 @@ RunResult WorldImpl::Collect(double wall_s) {
   m.store_writes = store->stats().messages_stored;
   m.store_reads = store->stats().reads;
   m.store_messages_read = store->stats().messages_read;
-  m.store_requests_per_s = static_cast<double>(m.store_requests) / end_s_;
   m.id_collisions = store->stats().id_collisions;
   m.out_of_order_ids = store->stats().out_of_order_ids;
+  m.ids_lifted = store->stats().ids_lifted;
+  m.id_lift_max = store->stats().id_lift_max;
   m.read_after_write_checks = measures_.raw_checks;
   m.read_after_write_misses = measures_.raw_misses;
   const auto* notification = static_cast<NotificationService*>(NodeAt(deployment_.IndexOf(host::Role::kNotification)));
@@ -272,10 +289,6 @@ RunResult WorldImpl::Collect(double wall_s) {
   m.presence_polled = presence->stats().users_polled;
   const auto* writer = static_cast<BatchWriter*>(NodeAt(writer_ep_));
   m.writer_batches = writer->stats().batches_sent;
-  m.writer_mean_wait_ms = writer->stats().items_flushed == 0
-                              ? 0
-                              : static_cast<double>(writer->stats().wait_us_total) /
-                                    static_cast<double>(writer->stats().items_flushed) / 1000;
   const auto* broker = static_cast<QueueBroker*>(NodeAt(deployment_.IndexOf(host::Role::kBroker)));
   m.broker_dropped = broker->stats().dropped_overflow + broker->stats().dropped_stale +
                      broker->stats().dropped_dead_consumer;
@@ -283,20 +296,18 @@ RunResult WorldImpl::Collect(double wall_s) {
     const Endpoint& e = endpoints_[static_cast<size_t>(ep)];
     NodeLoad l{e.name, e.messages_in, e.busy_s, e.busy_s / end_s_};
     l.messages_out = e.messages_out;
-    // Little's law over the workload period: L (sampled) against lambda * W (measured).
-    l.arrival_rate_per_s = static_cast<double>(e.window_arrivals) / sc_.duration_s;
+    // Little's law over the measurement window: L (sampled) against lambda * W (measured).
+    l.arrival_rate_per_s = PerWindowS(static_cast<double>(e.window_arrivals));
     l.mean_sojourn_ms = e.window_arrivals == 0
                             ? 0 : e.sojourn_s / static_cast<double>(e.window_arrivals) * 1000;
     l.mean_in_system_sampled =
         measures_.samples == 0 ? 0 : e.sampled_in_system / static_cast<double>(measures_.samples);
-    l.mean_in_system_little = e.sojourn_s / sc_.duration_s;
+    l.mean_in_system_little = PerWindowS(e.sojourn_s);
+    l.busy_s_window = e.window_busy_s;
+    l.utilization_window = PerWindowS(e.window_busy_s);
     m.node_load.push_back(l);
   }
   m.writer_items = writer->stats().items_flushed;
-  m.writer_mean_batch = m.writer_batches == 0 ? 0
-                        : static_cast<double>(m.writer_items) / static_cast<double>(m.writer_batches);
-  m.writer_arrival_rate_per_s = static_cast<double>(writer->stats().enqueued) /
-                                std::max(1e-9, sc_.duration_s);
   m.writer_mean_waiting_sampled =
       measures_.samples == 0 ? 0
                     : endpoints_[static_cast<size_t>(writer_ep_)].sampled_writer_waiting /
@@ -307,12 +318,13 @@ RunResult WorldImpl::Collect(double wall_s) {
   {
     const Endpoint& pe = endpoints_[static_cast<size_t>(presence_ep_)];
     m.presence_messages = pe.messages_in + pe.messages_out;
-    m.presence_messages_per_s = static_cast<double>(m.presence_messages) / end_s_;
+    m.presence_messages_per_s = PerWindowS(static_cast<double>(pe.window_arrivals + pe.window_out));
   }
   m.offline_delivery = Summarize(measures_.offline_delivery_us);
   m.background_wakes = measures_.background_wakes;
   m.failover_affected_users = measures_.failover_affected;
   m.failover_unrecovered_users = measures_.failover_waiting.size();
+  m.failover_reconnect = Summarize(measures_.failover_reconnect_us);
   m.failover_reconnect_s = measures_.failover_crash_s < 0 || measures_.failover_last_back_s < 0
                                ? 0 : measures_.failover_last_back_s - measures_.failover_crash_s;
   if (measures_.failover_crash_s >= 0) {
@@ -358,6 +370,7 @@ RunResult WorldImpl::Collect(double wall_s) {
   // Every path is listed, reached or not: a path never reached is a finding (docs/results.md).
   for (const char* path : kRecoveryPaths) r.recovery_paths[path] = 0;
   for (const auto& [path, n] : measures_.recovery) r.recovery_paths[path] += n;
+  CollectWindow(m);
   r.peak_rss_bytes = PeakRss();
   return r;
 }

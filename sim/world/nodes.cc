@@ -42,6 +42,7 @@ void WorldImpl::HandleAtNode(int ep, std::unique_ptr<Packet> p) {
   const double now = s4u::Engine::get_clock();
   e.messages_in++;
   events_++;
+  WindowMark(ep, now);
   Node* node = NodeAt(ep);
   if (node == nullptr) {
     measures_.faults["dropped_at_crashed_server"]++;
@@ -71,9 +72,10 @@ void WorldImpl::HandleAtNode(int ep, std::unique_ptr<Packet> p) {
   const double cpu_s = CpuSeconds(ep, *p, effects);
   e.busy_s += cpu_s;
   e.busy_until_s = std::max(now, e.busy_until_s) + cpu_s;
-  if (now < sc_.duration_s) {  // Little's law window: the workload period
+  if (now >= measures_.window.start_s && now < measures_.window.end_s) {  // Little's law
     e.window_arrivals++;
     e.sojourn_s += e.busy_until_s - now;
+    e.window_busy_s += cpu_s;
   }
   NoteStoreOutput(ep, effects);
   // Effects leave when the CPU is done and, after a Persist, when the disk has it: an answer

@@ -20,6 +20,8 @@ WorldImpl::WorldImpl(const RunOptions& o)
   hubs_ = sc_.client_hosts();
   first_server_ep_ = deployment_.first_server();
   hub_ep0_ = static_cast<int>(deployment_.size());
+  measures_.window.start_s = sc_.window_start_s();
+  measures_.window.end_s = sc_.window_end_s();
   store_ep_ = deployment_.IndexOf(host::Role::kStore);
   writer_ep_ = deployment_.IndexOf(host::Role::kWriter);
   presence_ep_ = deployment_.IndexOf(host::Role::kPresence);

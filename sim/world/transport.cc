@@ -73,14 +73,19 @@ void WorldImpl::Transmit(int from, int to, std::unique_ptr<Packet> p) {
       p->kind == Packet::Kind::kToClient) {
     bytes += EncodedSize(p->msg);
   }
+  const double now = s4u::Engine::get_clock();
   if (p->kind == Packet::Kind::kToClient || p->kind == Packet::Kind::kToServer) {
     measures_.client_messages++;
+    CountForWindow(*p, from, to, now);
   }
   if (p->kind == Packet::Kind::kNode) {
     measures_.node_messages++;
     measures_.node_bytes += bytes;
-    endpoints_[static_cast<size_t>(from)].messages_out++;
-    const auto second = static_cast<size_t>(s4u::Engine::get_clock());
+    Endpoint& e = endpoints_[static_cast<size_t>(from)];
+    e.messages_out++;
+    if (now >= measures_.window.start_s && now < measures_.window.end_s) e.window_out++;
+    CountForWindow(*p, from, to, now);
+    const auto second = static_cast<size_t>(now);
     std::vector<uint64_t>& per_s = measures_.node_msgs_per_s;
     if (per_s.size() <= second) per_s.resize(second + 1, 0);
     per_s[second]++;

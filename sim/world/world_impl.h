@@ -58,6 +58,9 @@ inline constexpr const char* kRecoveryPaths[] = {
     "writer_batch_resent",   "forward_failed_to_notification", "batched_group_send_checked",
     "restore_after_crash",   "records_replayed",       "torn_tail_discarded"};
 
+// count, mean and p50/p95/p99 in ms of samples in microseconds (metrics.cc).
+Quantiles Summarize(std::vector<TimeUs> v);
+
 struct Packet {
   enum class Kind : uint8_t { kNode, kToServer, kToClient, kOpen, kOpenResult, kClose, kClosed,
                               kPush };
@@ -134,10 +137,21 @@ struct Endpoint {
   uint64_t messages_in = 0;
   uint64_t messages_out = 0;     // node messages sent (not client traffic)
   double busy_s = 0;
-  uint64_t window_arrivals = 0;  // messages arrived during the workload period
-  double sojourn_s = 0;          // ... and the sum of their (effects leave - arrival)
-  double sampled_in_system = 0;  // sum of periodic samples of messages in the node
+  // In the measurement window (Scenario::window_start_s/end_s): messages that arrived at the
+  // live node, the sum of their (effects leave - arrival), the CPU they cost, node messages sent.
+  uint64_t window_arrivals = 0;
+  double sojourn_s = 0;
+  double window_busy_s = 0;
+  uint64_t window_out = 0;
+  double sampled_in_system = 0;  // sum of the window's periodic samples of messages in the node
   double sampled_writer_waiting = 0;
+  // The node's core counters (WindowCounters) over the window, summed over incarnations:
+  // window_phase 0 before the window, 1 in it (window_base: the counters when this
+  // incarnation entered it), 2 after it. Taken at the node's first event at or after each edge,
+  // which is exact: the counters change only when the node runs.
+  int window_phase = 0;
+  std::vector<uint64_t> window_base;
+  std::vector<uint64_t> window_sum;
   // The node's CPU as a FIFO single server: a message that arrives at t starts processing at
   // max(t, busy_until_s) and its effects leave when its processing ends. (Equivalent to a
   // SimGrid exec on a host that runs nothing else, without a mailbox backlog in SimGrid.)
@@ -197,6 +211,40 @@ class HubObserver : public ClientObserver {
   int hub_;
 };
 
+// What the measurement window saw (window.cc fills it; docs/results.md defines each figure).
+struct WindowMeasures {
+  double start_s = 0, end_s = 0;
+  uint64_t sent = 0;  // messages users sent in the window
+  // Messages sent in the window, until acked and shown to another participant (never
+  // iterated: looked up by (sender, client_msg_id)).
+  struct Sent {
+    double sent_s = 0;
+    bool acked = false;
+    bool shown = false;
+  };
+  absl::flat_hash_map<std::pair<uint64_t, uint64_t>, Sent> pending;
+  std::vector<int64_t> end_to_end_us, ack_us;
+  std::vector<int64_t> delivery_online_us, delivery_offline_us;
+  uint64_t delivery_after_heal = 0;  // (message, recipient) pairs first shown at or after it
+  uint64_t displays = 0;             // displays (to a recipient) that happened in the window
+  // Node and client messages (what node_messages and client_messages count) by class: setup is
+  // connection, presence and sync traffic; the rest is message traffic (WindowMessageClass).
+  uint64_t setup_total = 0;       // whole run
+  uint64_t setup = 0;             // sent in the window
+  uint64_t traffic = 0;           // message traffic sent in the window, node + client
+  uint64_t node_traffic = 0;      // ... node messages only
+  uint64_t store_reads = 0, store_messages_read = 0;  // StoreRead, and messages their results held
+  uint64_t writer_enqueues = 0;   // WriterEnqueue requests
+  // Forwarding hops, whole run and window: ForwardBatch, ForwardResult, QueuePublish,
+  // QueueDeliver, QueueAck (kHopNames).
+  uint64_t hops[5] = {0, 0, 0, 0, 0};
+  uint64_t window_hops[5] = {0, 0, 0, 0, 0};
+  uint64_t forward_entries = 0;  // entries of ForwardBatch and QueuePublish sent by servers
+  absl::btree_set<std::pair<int, int>> forward_pairs;  // (from server ep, to server ep)
+  // Chat servers up: (time, servers up from then), in time order, from the start.
+  std::vector<std::pair<double, int>> servers_up;
+};
+
 // What the run measured besides the core's own stats (metrics.cc fills and collects it).
 struct Measures {
   absl::flat_hash_set<std::pair<uint64_t, uint64_t>> committed;  // (sender, cmid) stored
@@ -207,7 +255,9 @@ struct Measures {
   std::vector<int64_t> offline_delivery_us;
   uint64_t background_wakes = 0;
   std::vector<uint64_t> node_msgs_per_s;          // node messages sent, by whole second
-  absl::flat_hash_set<uint64_t> failover_waiting;  // users cut off by a crash, not yet back
+  // Users cut off by a crash, not yet back, with the time of the crash that cut them off.
+  absl::flat_hash_map<uint64_t, double> failover_waiting;
+  std::vector<int64_t> failover_reconnect_us;  // per user back: its crash -> its reconnect
   uint64_t failover_affected = 0;
   double failover_crash_s = -1, failover_last_back_s = -1;
   uint64_t samples = 0;
@@ -217,6 +267,7 @@ struct Measures {
   std::map<std::string, uint64_t> faults;
   // How often each recovery path ran, summed over node incarnations (docs/results.md).
   std::map<std::string, uint64_t> recovery;
+  WindowMeasures window;
 };
 
 class WorldImpl : private host::NodeEnv, private host::ClientEnv {
@@ -313,6 +364,23 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   void OpenSession(UserId user, NodeId server) override;
   void CloseSession(UserId user, SessionId session) override;
   void ArmTimer(UserId user, uint64_t timer_id, TimeUs at_us) override;
+
+  // ---- window.cc ----
+  // Counts a node or client message (p) leaving now towards its destination.
+  void CountForWindow(const Packet& p, int from_ep, int to_ep, double now);
+  void WindowSent(UserId sender, ClientMsgId id, double now);
+  void WindowAcked(UserId sender, ClientMsgId id, double now);
+  void WindowDisplayed(UserId viewer, const ChatMessage& m, double now);
+  void WindowServersUp(double now);  // after a chat server crash or restart
+  // The node's core counters that the window needs (fixed length per role; zeros when down).
+  std::vector<uint64_t> WindowCounters(int ep) const;
+  // Advances ep's window phase to now: call before the node runs at now (and at a crash, and
+  // with now = infinity at the end).
+  void WindowMark(int ep, double now);
+  // Before a crash discards the node: its window counts so far.
+  void WindowCrash(int ep, double now);
+  void CollectWindow(RunMetrics& m);
+  double PerWindowS(double count) const;  // count / window length (0 for an empty window)
 
   // ---- metrics.cc ----
   // Adds a node's recovery counters to measures_.recovery (before a crash discards it, and at

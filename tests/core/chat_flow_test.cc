@@ -429,9 +429,11 @@ TEST_F(ChatFlowTest, PullGroupsArePolled) {
   ExpectNoViolations();
 }
 
-TEST_F(ChatFlowTest, HybridGroupsSwitchToPullAboveTheSizeThreshold) {
+// hybrid_either: size alone switches the group to pull (the seed's hybrid would keep pushing an
+// inactive group; HybridPullsOnlyWhenLargeAndActive in store_state_test.cc).
+TEST_F(ChatFlowTest, HybridEitherGroupsSwitchToPullAboveTheSizeThreshold) {
   ProtocolConfig config = TestConfig();
-  config.group_delivery = GroupDelivery::kHybrid;
+  config.group_delivery = GroupDelivery::kHybridEither;
   config.hybrid_push_members_max = 2;
   SetUpCluster(config);
   for (UserId u : {kAlice, kBob, kCarol}) c().Connect(u, S(static_cast<int>(u.value % 2)));
@@ -453,6 +455,25 @@ TEST_F(ChatFlowTest, HybridGroupsSwitchToPullAboveTheSizeThreshold) {
   ExpectNoViolations();
 }
 
+// The seed's hybrid: a group over the size threshold that is not active keeps being pushed.
+TEST_F(ChatFlowTest, HybridKeepsPushingALargeQuietGroup) {
+  ProtocolConfig config = TestConfig();
+  config.group_delivery = GroupDelivery::kHybrid;
+  config.hybrid_push_members_max = 2;
+  SetUpCluster(config);
+  for (UserId u : {kAlice, kBob, kCarol}) c().Connect(u, S(static_cast<int>(u.value % 2)));
+  c().RunFor(kUsPerSecond);
+  for (UserId u : {kAlice, kBob, kCarol}) c().JoinGroup(u, kGroup);  // 3 members > 2: large
+  c().RunFor(kUsPerSecond);
+  const auto conv = ConversationId::Group(kGroup);
+  ASSERT_TRUE(c().Send(kAlice, conv, "pushed").ok());
+  c().RunFor(100 * kUsPerMs);  // well before any poll or sync
+  EXPECT_EQ(Bodies(kBob, conv), std::vector<std::string>{"pushed"});
+  EXPECT_EQ(Bodies(kCarol, conv), std::vector<std::string>{"pushed"});
+  EXPECT_GT(c().client(kBob).stats().deliveries, 0u);
+  ExpectNoViolations();
+}
+
 // Without periodic sync, a member told "push" when it joined learns that the group went pull only
 // from the hybrid mode check; with the check off it would never see the pulled message.
 TEST_F(ChatFlowTest, HybridModeCheckFindsAGroupThatWentPull) {
@@ -460,7 +481,7 @@ TEST_F(ChatFlowTest, HybridModeCheckFindsAGroupThatWentPull) {
     SCOPED_TRACE(testing::Message() << "hybrid_mode_check_us " << check);
     ProtocolConfig config = TestConfig();
     config.client_sync_interval_us = 0;
-    config.group_delivery = GroupDelivery::kHybrid;
+    config.group_delivery = GroupDelivery::kHybridEither;  // size alone switches it
     config.hybrid_push_members_max = 2;
     config.hybrid_mode_check_us = check;
     SetUpCluster(config);

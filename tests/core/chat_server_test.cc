@@ -310,5 +310,62 @@ TEST(ChatServerTest, BatchedGroupSendAsksMembershipBeforeQueueing) {
   EXPECT_TRUE(AcksFor(out, 8)[0].queued);
 }
 
+// IdGenerator::kChatServer: the server mints the id on its own clock when it takes the send;
+// with the store as the generator (the default) it sends none.
+TEST(ChatServerTest, MintsIdsOnItsOwnClockOnlyWhenTheGeneratorIsTheChatServer) {
+  const TimeUs now = (kChatLabEpochMs + 5000) * kUsPerMs + 123;
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  auto minted = [&](ProtocolConfig config, WritePath path) {
+    config.write_path = path;
+    ChatServer server(Options(config));
+    Effects out;
+    server.Start(now, out);
+    EXPECT_TRUE(server.OnSessionOpen(now, SessionId(1), kAlice, out).ok());
+    out.clear();
+    server.OnClientMessage(now, SessionId(1), SendMessage{7, conv, 0, "x"}, out);
+    if (path == WritePath::kBatched) {
+      EXPECT_EQ(Sent<WriterEnqueue>(out).size(), 1u);
+      return Sent<WriterEnqueue>(out).empty() ? MessageId{0}
+                                              : Sent<WriterEnqueue>(out)[0].message.message_id;
+    }
+    EXPECT_EQ(Sent<StoreAppend>(out).size(), 1u);
+    return Sent<StoreAppend>(out).empty() ? MessageId{0}
+                                          : Sent<StoreAppend>(out)[0].message.message_id;
+  };
+  for (const WritePath path : AllValues<WritePath>()) {
+    SCOPED_TRACE(WritePathName(path));
+    ProtocolConfig config;
+    EXPECT_EQ(minted(config, path), kNoMessage);  // kStore
+    config.id_generator = IdGenerator::kChatServer;
+    config.id_scheme = IdScheme::kTimestamp;
+    EXPECT_EQ(minted(config, path), static_cast<MessageId>(now));
+    config.id_scheme = IdScheme::kSequence;
+    EXPECT_EQ(minted(config, path), kNoMessage);  // the store numbers sequences
+    config.id_scheme = IdScheme::kSnowflake;
+    const SnowflakeParts parts = SnowflakeGenerator::Decode(minted(config, path));
+    EXPECT_EQ(parts.node, kSelf.value);
+    EXPECT_EQ(parts.timestamp_ms, 5000u);
+  }
+}
+
+// A presence poll names its viewer, so the answer can say which contacts push to that user.
+TEST(ChatServerTest, PresenceQueriesNameTheViewer) {
+  ChatServer server(Options());
+  Effects out;
+  server.Start(0, out);
+  ASSERT_TRUE(server.OnSessionOpen(0, SessionId(1), kAlice, out).ok());
+  out.clear();
+  server.OnClientMessage(0, SessionId(1), PresenceQuery{4, {kBob}}, out);
+  ASSERT_EQ(Sent<PresenceLookup>(out).size(), 1u);
+  EXPECT_EQ(Sent<PresenceLookup>(out)[0].viewer, kAlice);
+  EXPECT_EQ(Sent<PresenceLookup>(out)[0].users, std::vector<UserId>{kBob});
+  const uint64_t req = Sent<PresenceLookup>(out)[0].request_id;
+  out.clear();
+  server.OnMessage(1, kTopology.presence,
+                   PresenceLookupResult{req, {PresenceStatus{kBob, true, 1, true}}}, out);
+  ASSERT_EQ(Sent<PresenceResult>(out).size(), 1u);
+  EXPECT_TRUE(Sent<PresenceResult>(out)[0].statuses[0].pushed);  // relayed as it is
+}
+
 }  // namespace
 }  // namespace chatlab

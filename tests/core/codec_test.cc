@@ -255,13 +255,18 @@ TEST(CodecTest, ExtremeValuesRoundTrip) {
   EXPECT_TRUE(*decoded == limit_max);
 }
 
+// A frame of the current wire version: the version byte, then `rest` (type and fields).
+std::string Frame(const std::string& rest) {
+  return std::string(1, static_cast<char>(kWireVersion)) + rest;
+}
+
 TEST(CodecTest, GoldenSendMessageBytes) {
   const Message m = SendMessage{7, ConversationId::Direct(UserId(2), UserId(1)), -3, "hello"};
-  // version, type 1, client_msg_id 7, conv {type 1, low 1, high 2}, zigzag(-3) = 5, "hello".
-  const std::string expected("\x01\x01\x07\x01\x01\x02\x05\x05hello", 13);
+  // version (kWireVersion), type 1, client_msg_id 7, conv {type 1, low 1, high 2}, zigzag(-3) = 5, "hello".
+  const std::string expected = Frame(std::string("\x01\x07\x01\x01\x02\x05\x05hello", 12));
   EXPECT_EQ(Encode(m), expected);
   const Message big = QueueAck{300};  // 300 = 0xac 0x02 as LEB128
-  EXPECT_EQ(Encode(big), std::string("\x01\x5c\xac\x02", 4));
+  EXPECT_EQ(Encode(big), Frame(std::string("\x5c\xac\x02", 3)));
 }
 
 TEST(CodecTest, EncodeToAppends) {
@@ -408,13 +413,13 @@ TEST(CodecTest, ListOverLimitIsResourceExhausted) {
 
 TEST(CodecTest, HostileCountsAllocateNothing) {
   // PresenceQuery{request_id 1, users: 2^30 items} and nothing after the count.
-  const std::string list("\x01\x08\x01\x80\x80\x80\x80\x04", 8);
+  const std::string list = Frame(std::string("\x08\x01\x80\x80\x80\x80\x04", 7));
   EXPECT_EQ(Decode(list).status().code(), absl::StatusCode::kResourceExhausted);
   CodecLimits no_list_limit;
   no_list_limit.list_items_max = std::numeric_limits<uint32_t>::max();
   EXPECT_EQ(Decode(list, no_list_limit).status().code(), absl::StatusCode::kOutOfRange);
   // ErrorReply{code 1, detail of 2^19 bytes} with 1 byte present.
-  const std::string str("\x01\x1d\x01\x80\x80\x20z", 7);
+  const std::string str = Frame(std::string("\x1d\x01\x80\x80\x20z", 6));
   EXPECT_EQ(Decode(str).status().code(), absl::StatusCode::kOutOfRange);
 }
 
@@ -426,7 +431,7 @@ TEST(CodecTest, EmptyInputIsOutOfRange) {
 
 TEST(CodecTest, UnknownVersionIsUnimplemented) {
   std::string bytes = Encode(QueueAck{1});
-  for (uint8_t version : {0, 2, 255}) {
+  for (uint8_t version : {0, kWireVersion - 1, kWireVersion + 1, 255}) {
     bytes[0] = static_cast<char>(version);
     absl::StatusOr<Message> decoded = Decode(bytes);
     EXPECT_EQ(decoded.status().code(), absl::StatusCode::kUnimplemented);
@@ -437,15 +442,15 @@ TEST(CodecTest, UnknownVersionIsUnimplemented) {
 
 TEST(CodecTest, UnknownTypeIsInvalidArgument) {
   for (const std::string& bytes :
-       {std::string("\x01\x00\x01", 3), std::string("\x01\x09\x01", 3),
-        std::string("\x01\x78\x01", 3), std::string("\x01\xf0\xa2\x04\x01", 5),
-        std::string("\x01\xff\xff\xff\xff\xff\xff\xff\xff\x01\x01", 11)}) {
+       {Frame(std::string("\x00\x01", 2)), Frame(std::string("\x09\x01", 2)),
+        Frame(std::string("\x78\x01", 2)), Frame(std::string("\xf0\xa2\x04\x01", 4)),
+        Frame(std::string("\xff\xff\xff\xff\xff\xff\xff\xff\x01\x01", 10))}) {
     absl::StatusOr<Message> decoded = Decode(bytes);
     EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument) << decoded.status();
     EXPECT_TRUE(absl::StrContains(decoded.status().message(), "unknown message type"))
         << decoded.status();
   }
-  EXPECT_EQ(Decode(std::string("\x01\x80", 2)).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(Decode(Frame(std::string("\x80", 1))).status().code(), absl::StatusCode::kOutOfRange);
 }
 
 TEST(CodecTest, BadBoolIsInvalidArgument) {
@@ -485,13 +490,13 @@ TEST(CodecTest, BadEnumIsInvalidArgument) {
 
 TEST(CodecTest, BadVarintIsInvalidArgument) {
   // QueueAck.seq as 11 bytes, and as 10 bytes whose last byte overflows 64 bits.
-  const std::string too_long = std::string("\x01\x5c", 2) + std::string(10, '\x80') + "\x01";
+  const std::string too_long = Frame(std::string("\x5c", 1)) + std::string(10, '\x80') + "\x01";
   EXPECT_EQ(Decode(too_long).status().code(), absl::StatusCode::kInvalidArgument);
-  const std::string overflow = std::string("\x01\x5c", 2) + std::string(9, '\xff') + "\x02";
+  const std::string overflow = Frame(std::string("\x5c", 1)) + std::string(9, '\xff') + "\x02";
   absl::StatusOr<Message> decoded = Decode(overflow);
   EXPECT_EQ(decoded.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(absl::StrContains(decoded.status().message(), "QueueAck.seq")) << decoded.status();
-  const std::string max = std::string("\x01\x5c", 2) + std::string(9, '\xff') + "\x01";
+  const std::string max = Frame(std::string("\x5c", 1)) + std::string(9, '\xff') + "\x01";
   ASSERT_TRUE(Decode(max).ok());
   EXPECT_EQ(std::get<QueueAck>(*Decode(max)).seq, std::numeric_limits<uint64_t>::max());
   // GetMessages.limit is a uint32: 2^32 does not fit.
@@ -504,7 +509,7 @@ TEST(CodecTest, BadVarintIsInvalidArgument) {
   EXPECT_TRUE(absl::StrContains(decoded.status().message(), "GetMessages.limit"))
       << decoded.status();
   // Non-minimal varints are accepted (0 as 0x80 0x00).
-  EXPECT_TRUE(Decode(std::string("\x01\x5c\x80\x00", 4)).ok());
+  EXPECT_TRUE(Decode(Frame(std::string("\x5c\x80\x00", 3))).ok());
 }
 
 TEST(CodecTest, TrailingBytesAreInvalidArgument) {
@@ -624,13 +629,17 @@ TEST(ConfigNamesTest, RoundTrip) {
                                   {IdScheme::kTimestamp, "timestamp"},
                                   {IdScheme::kSequence, "sequence"}},
                                  IdSchemeName, ParseIdScheme);
+  ExpectNamesRoundTrip<IdGenerator>(
+      {{IdGenerator::kStore, "store"}, {IdGenerator::kChatServer, "chat_server"}},
+      IdGeneratorName, ParseIdGenerator);
   ExpectNamesRoundTrip<ForwardingStrategy>({{ForwardingStrategy::kDirect, "direct"},
                                             {ForwardingStrategy::kBuffered, "buffered"},
                                             {ForwardingStrategy::kQueue, "queue"}},
                                            ForwardingStrategyName, ParseForwardingStrategy);
   ExpectNamesRoundTrip<GroupDelivery>({{GroupDelivery::kPush, "push"},
                                        {GroupDelivery::kPull, "pull"},
-                                       {GroupDelivery::kHybrid, "hybrid"}},
+                                       {GroupDelivery::kHybrid, "hybrid"},
+                                       {GroupDelivery::kHybridEither, "hybrid_either"}},
                                       GroupDeliveryName, ParseGroupDelivery);
   ExpectNamesRoundTrip<WritePath>(
       {{WritePath::kDirect, "direct"}, {WritePath::kBatched, "batched"}}, WritePathName,

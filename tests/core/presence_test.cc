@@ -1,6 +1,7 @@
 // Unit tests for the presence service, driven directly with a manual clock.
 #include "core/presence.h"
 
+#include <algorithm>
 #include <variant>
 #include <vector>
 
@@ -82,15 +83,15 @@ TEST_F(PresenceTest, StartAndTimersDoNothing) {
 }
 
 TEST_F(PresenceTest, UnknownUserIsOfflineNeverSeen) {
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 0}));
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 0, false}));
   EXPECT_TRUE(presence_.Audience(kU1, 0).empty());
 }
 
 TEST_F(PresenceTest, OnlineThenOfflineSetsLastSeen) {
   SetOnline(100, kServerA, kU1, true);
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 100}));
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 100, false}));
   SetOnline(250, kServerA, kU1, false);
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 250}));
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 250, false}));
   EXPECT_EQ(presence_.stats().sets, 2u);
   EXPECT_EQ(presence_.stats().sets_ignored, 0u);
 }
@@ -98,22 +99,22 @@ TEST_F(PresenceTest, OnlineThenOfflineSetsLastSeen) {
 TEST_F(PresenceTest, StaleOfflineFromOldServerIsIgnored) {
   SetOnline(100, kServerA, kU1, true);
   SetOnline(200, kServerB, kU1, true);  // reconnected elsewhere before A noticed
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 200}));
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 200, false}));
   SetOnline(300, kServerA, kU1, false);  // A's session finally closes
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 200}));
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 200, false}));
   EXPECT_EQ(presence_.stats().sets_ignored, 1u);
   SetOnline(400, kServerB, kU1, false);
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 400}));
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 400, false}));
   EXPECT_EQ(presence_.stats().sets, 3u);
 }
 
 TEST_F(PresenceTest, OfflineForUnknownOrOfflineUserIsIgnored) {
   SetOnline(100, kServerA, kU1, false);
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 0}));
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 0, false}));
   SetOnline(100, kServerA, kU2, true);
   SetOnline(200, kServerA, kU2, false);
   SetOnline(300, kServerA, kU2, false);  // duplicate
-  EXPECT_EQ(presence_.Status(kU2), (PresenceStatus{kU2, false, 200}));
+  EXPECT_EQ(presence_.Status(kU2), (PresenceStatus{kU2, false, 200, false}));
   EXPECT_EQ(presence_.stats().sets_ignored, 2u);
 }
 
@@ -257,7 +258,7 @@ TEST_F(PresenceTest, OnlineChangePushedPerServerInOrder) {
   const Effects out = SetOnline(20, kServerA, kU1, true);
   const auto pushes = Pushes(out);
   EXPECT_EQ(pushes.size(), out.size());
-  const PresenceStatus status{kU1, true, 20};
+  const PresenceStatus status{kU1, true, 20, /*pushed=*/true};
   ASSERT_EQ(pushes.size(), 2u);
   EXPECT_EQ(pushes[0].first, kServerB);
   EXPECT_EQ(pushes[0].second, (PresencePush{{kU3, kU6}, status}));
@@ -270,7 +271,7 @@ TEST_F(PresenceTest, OnlineChangePushedPerServerInOrder) {
   const auto push5 = Pushes(SetOnline(30, kServerB, kU5, true));
   ASSERT_EQ(push5.size(), 1u);
   EXPECT_EQ(push5[0].first, kServerA);
-  EXPECT_EQ(push5[0].second, (PresencePush{{kU1}, PresenceStatus{kU5, true, 30}}));
+  EXPECT_EQ(push5[0].second, (PresencePush{{kU1}, PresenceStatus{kU5, true, 30, true}}));
 }
 
 TEST_F(PresenceTest, OfflineChangePushedWithLastSeen) {
@@ -280,7 +281,7 @@ TEST_F(PresenceTest, OfflineChangePushedWithLastSeen) {
   const auto pushes = Pushes(SetOnline(50, kServerA, kU1, false));
   ASSERT_EQ(pushes.size(), 1u);
   EXPECT_EQ(pushes[0].first, kServerB);
-  EXPECT_EQ(pushes[0].second, (PresencePush{{kU2}, PresenceStatus{kU1, false, 50}}));
+  EXPECT_EQ(pushes[0].second, (PresencePush{{kU2}, PresenceStatus{kU1, false, 50, true}}));
 }
 
 TEST_F(PresenceTest, NoPushWhenOnlineBitDoesNotChange) {
@@ -290,7 +291,7 @@ TEST_F(PresenceTest, NoPushWhenOnlineBitDoesNotChange) {
   EXPECT_TRUE(SetOnline(30, kServerA, kU1, true).empty());   // duplicate
   EXPECT_TRUE(SetOnline(40, kServerC, kU1, true).empty());   // moved server
   EXPECT_TRUE(SetOnline(50, kServerA, kU1, false).empty());  // stale offline
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 40}));
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 40, false}));
   EXPECT_EQ(presence_.stats().pushes_sent, 1u);
 }
 
@@ -304,17 +305,19 @@ TEST_F(PresenceShortListTest, PushReachesOnlyOnlineShortListContacts) {
   ASSERT_EQ(pushes.size(), 1u);
   EXPECT_EQ(pushes[0].first, kServerB);
   EXPECT_EQ(pushes[0].second.recipients, (std::vector<UserId>{kU3}));
+  EXPECT_TRUE(pushes[0].second.status.pushed);
 }
 
 TEST_F(PresenceTest, LookupAnswersInRequestOrder) {
   SetOnline(10, kServerA, kU1, true);
   SetOnline(10, kServerA, kU2, true);
   SetOnline(30, kServerA, kU2, false);
-  const Effects out = Receive(40, kServerB, PresenceLookup{8, {kU2, kU6, kU1}});
+  const Effects out = Receive(40, kServerB, PresenceLookup{8, {kU2, kU6, kU1}, UserId()});
   ASSERT_EQ(out.size(), 1u);
   const auto& send = std::get<SendToNode>(out[0]);
   EXPECT_EQ(send.to, kServerB);
-  const PresenceLookupResult expected{8, {{kU2, false, 30}, {kU6, false, 0}, {kU1, true, 10}}};
+  const PresenceLookupResult expected{
+      8, {{kU2, false, 30, false}, {kU6, false, 0, false}, {kU1, true, 10, false}}};
   EXPECT_EQ(std::get<PresenceLookupResult>(send.msg), expected);
   EXPECT_EQ(presence_.stats().lookups, 1u);
   EXPECT_EQ(presence_.stats().users_polled, 3u);
@@ -326,10 +329,10 @@ TEST(PresenceLimitTest, OversizedLookupAnswersFirstUsersOnly) {
   config.lookup_users_max = 2;
   PresenceService presence(Options(config));
   Effects out;
-  presence.OnMessage(0, kServerA, PresenceLookup{3, {kU1, kU2, kU3}}, out);
+  presence.OnMessage(0, kServerA, PresenceLookup{3, {kU1, kU2, kU3}, UserId()}, out);
   ASSERT_EQ(out.size(), 1u);
   const auto& result = std::get<PresenceLookupResult>(std::get<SendToNode>(out[0]).msg);
-  EXPECT_EQ(result, (PresenceLookupResult{3, {{kU1, false, 0}, {kU2, false, 0}}}));
+  EXPECT_EQ(result, (PresenceLookupResult{3, {{kU1, false, 0, false}, {kU2, false, 0, false}}}));
   EXPECT_EQ(presence.stats().oversized_lookups, 1u);
   EXPECT_EQ(presence.stats().users_polled, 2u);
 }
@@ -340,7 +343,7 @@ TEST(PresenceLimitTest, FullUserTableRefusesNewUsersOnly) {
   presence.OnMessage(10, kServerA, PresenceSet{kU1, true}, out);
   presence.OnMessage(10, kServerA, PresenceSet{kU2, true}, out);
   presence.OnMessage(10, kServerA, PresenceSet{kU3, true}, out);
-  EXPECT_EQ(presence.Status(kU3), (PresenceStatus{kU3, false, 0}));
+  EXPECT_EQ(presence.Status(kU3), (PresenceStatus{kU3, false, 0, false}));
   EXPECT_EQ(presence.stats().users_refused, 1u);
   // A touch with an untracked user records only the tracked side.
   presence.OnMessage(20, kServerA, PresenceTouch{kU1, kU3}, out);
@@ -350,7 +353,107 @@ TEST(PresenceLimitTest, FullUserTableRefusesNewUsersOnly) {
   EXPECT_EQ(presence.tracked_users(), 2u);
   // Tracked users keep working.
   presence.OnMessage(30, kServerA, PresenceSet{kU1, false}, out);
-  EXPECT_EQ(presence.Status(kU1), (PresenceStatus{kU1, false, 30}));
+  EXPECT_EQ(presence.Status(kU1), (PresenceStatus{kU1, false, 30, false}));
+}
+
+// ---- Who is pushed, who polls ------------------------------------------------------------------
+
+// A lookup answers, per status, whether that user pushes to the viewer; without a viewer, none.
+TEST_F(PresenceShortListTest, LookupSaysWhichContactsPushToTheViewer) {
+  Touch(0, kU2, kU1, 3);  // kU1 is on kU2's short list (size 2)
+  Touch(0, kU3, kU1, 1);  // kU3 has three contacts, kU1 the least active: not on its list
+  Touch(0, kU3, kU4, 2);
+  Touch(0, kU3, kU5, 2);
+  const Effects out = Receive(40, kServerB, PresenceLookup{8, {kU2, kU3, kU6}, kU1});
+  ASSERT_EQ(out.size(), 1u);
+  const auto& result = std::get<PresenceLookupResult>(std::get<SendToNode>(out[0]).msg);
+  ASSERT_EQ(result.statuses.size(), 3u);
+  EXPECT_TRUE(result.statuses[0].pushed);   // kU2 pushes to kU1
+  EXPECT_FALSE(result.statuses[1].pushed);  // kU3 does not: kU1 polls it
+  EXPECT_FALSE(result.statuses[2].pushed);  // unknown user
+  EXPECT_EQ(presence_.stats().polled_but_pushed, 1u);
+  EXPECT_TRUE(presence_.InAudience(kU3, kU4, 40));
+  EXPECT_FALSE(presence_.InAudience(kU3, kU1, 40));
+  const Effects anonymous = Receive(40, kServerB, PresenceLookup{9, {kU2}, UserId()});
+  const auto& none = std::get<PresenceLookupResult>(std::get<SendToNode>(anonymous[0]).msg);
+  EXPECT_FALSE(none.statuses[0].pushed);
+}
+
+// InAudience agrees with Audience for every pair, in both modes and across list sizes.
+TEST(PresenceAudienceTest, InAudienceAgreesWithAudience) {
+  for (const PresenceFanout fanout : AllValues<PresenceFanout>()) {
+    PresenceService presence(Options(Config(fanout, 3)));
+    Effects out;
+    uint64_t seed = 7;
+    for (int i = 0; i < 200; ++i) {
+      seed = seed * 6364136223846793005u + 1442695040888963407u;
+      const UserId a(1 + (seed >> 33) % 8);
+      const UserId b(1 + (seed >> 45) % 8);
+      if (a == b) continue;
+      presence.OnMessage(i * kUsPerSecond, kServerA, PresenceTouch{a, b}, out);
+    }
+    const TimeUs now = 500 * kUsPerSecond;
+    for (uint64_t u = 1; u <= 8; ++u) {
+      const std::vector<UserId> audience = presence.Audience(UserId(u), now);
+      for (uint64_t v = 1; v <= 9; ++v) {
+        const bool in = std::find(audience.begin(), audience.end(), UserId(v)) != audience.end();
+        EXPECT_EQ(presence.InAudience(UserId(u), UserId(v), now), in) << u << " " << v;
+      }
+    }
+  }
+}
+
+// A touch that moves a viewer into or out of a short list tells that viewer (if online), so it
+// stops or starts polling at once; a touch that changes no audience tells nobody.
+TEST_F(PresenceShortListTest, AudienceChangesAreToldToTheViewers) {
+  SetOnline(0, kServerB, kU2, true);
+  SetOnline(0, kServerB, kU3, true);
+  SetOnline(0, kServerC, kU4, true);
+  const PresenceStatus u1{kU1, false, 0, /*pushed=*/true};  // kU1 itself stays offline
+  // kU2 enters kU1's list (kU1 enters kU2's too, but is offline: nobody to tell).
+  auto pushes = Pushes(Receive(kUsPerSecond, kServerA, PresenceTouch{kU1, kU2}));
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0], std::make_pair(kServerB, PresencePush{{kU2}, u1}));
+  pushes = Pushes(Receive(2 * kUsPerSecond, kServerA, PresenceTouch{kU1, kU3}));
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0], std::make_pair(kServerB, PresencePush{{kU3}, u1}));
+  // A third contact, the most recent: the list of 2 keeps kU4 and kU3; kU2 (the oldest touch)
+  // leaves it and is told to poll, kU4 is told it is pushed.
+  pushes = Pushes(Receive(3 * kUsPerSecond, kServerA, PresenceTouch{kU1, kU4}));
+  ASSERT_EQ(pushes.size(), 2u);
+  EXPECT_EQ(pushes[0], std::make_pair(kServerC, PresencePush{{kU4}, u1}));
+  PresenceStatus left = u1;
+  left.pushed = false;
+  EXPECT_EQ(pushes[1], std::make_pair(kServerB, PresencePush{{kU2}, left}));
+  EXPECT_EQ(presence_.Audience(kU1, 3 * kUsPerSecond), (std::vector<UserId>{kU3, kU4}));
+  // kU4 again: the same list, nobody told.
+  EXPECT_TRUE(Pushes(Receive(4 * kUsPerSecond, kServerA, PresenceTouch{kU1, kU4})).empty());
+  // Counted on both sides, told or not: 2 + 2 + (2 + 1) + 0.
+  EXPECT_EQ(presence_.stats().audience_changes, 7u);
+}
+
+// At presence_contacts_max the least active contact is forgotten: it leaves the audience (kAll)
+// and is told, so it polls from then on. Hundreds of contacts stay bounded.
+TEST(PresenceAudienceTest, AnEvictedContactIsToldToPoll) {
+  ProtocolConfig config = Config(PresenceFanout::kAll);
+  config.presence_contacts_max = 300;
+  PresenceService presence(Options(config));
+  Effects out;
+  for (uint64_t v = 2; v <= 301; ++v) {  // 300 contacts for kU1, the first one least active
+    presence.OnMessage(static_cast<TimeUs>(v), kServerA, PresenceTouch{kU1, UserId(v)}, out);
+  }
+  EXPECT_EQ(presence.contact_count(kU1), 300u);
+  EXPECT_EQ(presence.Audience(kU1, 400).size(), 300u);
+  presence.OnMessage(400, kServerB, PresenceSet{UserId(2), true}, out);
+  out.clear();
+  presence.OnMessage(500, kServerA, PresenceTouch{kU1, UserId(302)}, out);  // evicts u2
+  EXPECT_EQ(presence.contact_count(kU1), 300u);
+  const auto pushes = Pushes(out);
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0].first, kServerB);
+  EXPECT_EQ(pushes[0].second.recipients, (std::vector<UserId>{UserId(2)}));
+  EXPECT_FALSE(pushes[0].second.status.pushed);
+  EXPECT_FALSE(presence.InAudience(kU1, UserId(2), 500));
 }
 
 TEST_F(PresenceTest, UnexpectedAndMalformedMessagesAreCountedAndIgnored) {
@@ -359,7 +462,7 @@ TEST_F(PresenceTest, UnexpectedAndMalformedMessagesAreCountedAndIgnored) {
   EXPECT_TRUE(Receive(0, NodeId(), PresenceSet{kU1, true}).empty());
   EXPECT_TRUE(Receive(0, kServerA, PresenceSet{UserId(), true}).empty());
   EXPECT_TRUE(Receive(0, kServerA, PresenceTouch{kU1, UserId()}).empty());
-  EXPECT_TRUE(Receive(0, NodeId(), PresenceLookup{1, {kU1}}).empty());
+  EXPECT_TRUE(Receive(0, NodeId(), PresenceLookup{1, {kU1}, UserId()}).empty());
   EXPECT_EQ(presence_.stats().unexpected_messages, 6u);
   EXPECT_EQ(presence_.stats().sets, 0u);
   EXPECT_EQ(presence_.stats().touches, 0u);

@@ -50,7 +50,15 @@ ProtocolConfig RandomConfig(Rng& rng) {
   c.write_path = write_path[rng.Uniform(write_path.size())];
   c.group_delivery = group_delivery[rng.Uniform(group_delivery.size())];
   c.id_scheme = rng.Bernoulli(0.5) ? IdScheme::kSnowflake : IdScheme::kSequence;
-  c.hybrid_push_members_max = 3;
+  // Ids minted by the chat servers: timestamp ids are a must-hold design there (the store lifts
+  // an id behind its partition's head), so they are drawn too.
+  if (rng.Bernoulli(0.5)) {
+    c.id_generator = IdGenerator::kChatServer;
+    if (rng.Bernoulli(0.5)) c.id_scheme = IdScheme::kTimestamp;
+  }
+  c.hybrid_push_members_max = 3;  // the 4-member group is large
+  c.hybrid_push_rate_max = 1;     // and active at 2 messages a second: both hybrids switch
+  c.hybrid_rate_window_us = kUsPerSecond;
   c.client_sync_interval_us = 2 * kUsPerSecond;
   c.group_poll_interval_us = kUsPerSecond;
   c.client_retry_initial_us = 200 * kUsPerMs;
@@ -131,7 +139,8 @@ RunResult RunRandomWorkload(uint64_t seed, bool dedup, bool gap_detection) {
   r.config = std::string(ForwardingStrategyName(o.config.forwarding)) + "/" +
              std::string(WritePathName(o.config.write_path)) + "/" +
              std::string(GroupDeliveryName(o.config.group_delivery)) + "/" +
-             std::string(IdSchemeName(o.config.id_scheme));
+             std::string(IdSchemeName(o.config.id_scheme)) + "@" +
+             std::string(IdGeneratorName(o.config.id_generator));
   return r;
 }
 

@@ -43,8 +43,8 @@ TEST(JsonCodecTest, RoundTripsEveryClientFacingMessage) {
       GroupResult{8, Code::kResourceExhausted, GroupId(4), false, GroupMode::kPush},
       ReceiptUpdate{kConv, ReceiptKind::kDelivered, UserId(2), 5},
       TypingUpdate{kConv, UserId(2), false},
-      PresenceUpdate{PresenceStatus{UserId(2), true, 123}},
-      PresenceResult{9, Code::kOk, {PresenceStatus{UserId(2), false, 0}}},
+      PresenceUpdate{PresenceStatus{UserId(2), true, 123, false}},
+      PresenceResult{9, Code::kOk, {PresenceStatus{UserId(2), false, 0, false}}},
       ErrorReply{Code::kInvalidArgument, "bad frame"},
       SessionClosed{Code::kFailedPrecondition, "displaced"},
   };

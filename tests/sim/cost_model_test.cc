@@ -141,15 +141,5 @@ TEST(CostModel, NegativeCostsAreRefused) {
       << st.message();
 }
 
-TEST(CostModel, LegacyViewFollowsTheKeys) {
-  Scenario s = DefaultScenario();
-  EXPECT_DOUBLE_EQ(s.store_write_flops, s.store_item_write_us * 1e3);
-  ASSERT_TRUE(ApplyOverride(s, "cost.store_request_us=40").ok());
-  ASSERT_TRUE(ApplyOverride(s, "cost.cpu_speed_factor=2").ok());
-  EXPECT_DOUBLE_EQ(s.host_speed_gflops, 1.0);
-  EXPECT_DOUBLE_EQ(s.store_batch_flops, (40 + s.store_commit_us + s.send_us) * 1e3 / 2);
-  EXPECT_DOUBLE_EQ(s.store_write_flops, s.store_item_write_us * 1e3 / 2);
-}
-
 }  // namespace
 }  // namespace chatlab::sim::world

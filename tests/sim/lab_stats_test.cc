@@ -96,6 +96,13 @@ TEST(Answer, NamesAWinnerOnlyWhereThePairedDifferenceIsSignificant) {
   EXPECT_NE(Joined(ac).find("worse by 5"), std::string::npos) << Joined(ac);
   EXPECT_EQ(ac.confidence, "high");
   EXPECT_LE(ac.sentences.size(), static_cast<size_t>(kAnswerSentencesMax));
+  // An also-metric's widest gap, in a sweep with no regime and no x: no empty "at , ".
+  SweepData with_also = clear;
+  with_also.spec.also.push_back({"metrics.m", "the same latency", true});
+  const Answer aa = BuildAnswer(with_also, MakeLayout(with_also), 0, 0);
+  EXPECT_NE(Joined(aa).find("the widest gap is queue against direct: "), std::string::npos)
+      << Joined(aa);
+  EXPECT_EQ(Joined(aa).find(" at ,"), std::string::npos) << Joined(aa);
 }
 
 TEST(Answer, FewSeedsOrMissedChecksLowerTheConfidence) {

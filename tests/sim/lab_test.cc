@@ -6,6 +6,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -232,6 +236,43 @@ TEST(Index, GathersEveryReportsAnswerAndTheSeedsClaims) {
   EXPECT_EQ(empty.exit_code, 2);
   EXPECT_NE(empty.output.find("no report"), std::string::npos) << empty.output;
   fs::remove_all(root);
+}
+
+// Sequential sampling: every point starts with seeds_min seeds, cells that are not yet precise
+// get more, no point exceeds the cap, and the designs of a cell always share their seeds.
+TEST(Sweep, SequentialSamplingStopsPreciseCellsEarly) {
+  const fs::path dir = Fresh("sequential");
+  fs::create_directories(dir);
+  std::string text = Read(Scenario("demo.toml"));
+  const size_t at = text.find("[sweep]\nseeds = 10\n");
+  ASSERT_NE(at, std::string::npos);
+  text.replace(at, std::string("[sweep]\nseeds = 10\n").size(),
+               "[sweep]\nseeds = 6\nseeds_min = 2\ntarget_half_width = 0.02\n"
+               "vary.\"scenario.duration_s\" = [10, 20]\n");
+  std::ofstream(dir / "seq.toml") << text;
+  Result r = Chatlab("sweep " + (dir / "seq.toml").string() + " --no-progress --out " +
+                     (dir / "out").string() + " --report");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  std::ifstream in(dir / "out" / "seeds_run.json");
+  const nlohmann::json run = nlohmann::json::parse(in);
+  const auto counts = run["seeds_per_point"].get<std::vector<int>>();
+  ASSERT_EQ(counts.size(), 6u);  // 3 designs x 2 durations
+  for (int c : counts) {
+    EXPECT_GE(c, 2);
+    EXPECT_LE(c, 6);
+  }
+  // Points of one cell (same duration, any design) ran the same seeds.
+  std::ifstream m(dir / "out" / "sweep.json");
+  const nlohmann::json manifest = nlohmann::json::parse(m);
+  std::map<std::string, std::set<int>> by_cell;
+  for (const auto& p : manifest["points"]) {
+    by_cell[p["values"]["scenario.duration_s"].get<std::string>()].insert(
+        counts[p["index"].get<size_t>()]);
+  }
+  for (const auto& [cell, c] : by_cell) EXPECT_EQ(c.size(), 1u) << cell;
+  EXPECT_NE(Read(dir / "out" / "report.md").find("sequential: from 2 seeds"), std::string::npos);
+  EXPECT_EQ(Chatlab("report --recheck " + (dir / "out").string()).exit_code, 0);
+  fs::remove_all(dir);
 }
 
 TEST(Report, MissingSweepIsBadInput) {
