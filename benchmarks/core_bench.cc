@@ -56,6 +56,43 @@ void BM_ChatServerSendEndToEnd(benchmark::State& state) {
 }
 BENCHMARK(BM_ChatServerSendEndToEnd);
 
+// A forwarded buffer of N messages arriving at the recipients' server, each for one local
+// user with an open session: N deliveries and one ForwardResult. The slope over N is the chat
+// server's per-entry cost (docs/cost-model.md).
+void BM_ChatServerForwardBatch(benchmark::State& state) {
+  const auto n = static_cast<uint64_t>(state.range(0));
+  ChatServer server(NodeOptions{NodeId(102), ProtocolConfig{}, kTopology, 1});
+  Effects out;
+  server.Start(kStart, out);
+  for (uint64_t u = 1; u <= n; u++) {
+    (void)server.OnSessionOpen(kStart, SessionId(u), UserId(u), out);
+  }
+  ForwardBatch batch;
+  for (uint64_t u = 1; u <= n; u++) {
+    Routed<ChatMessage> r;
+    r.recipients = {UserId(u)};
+    r.payload.conv = ConversationId::Direct(UserId(1'000'000), UserId(u));
+    r.payload.sender = UserId(1'000'000);
+    r.payload.client_msg_id = u;
+    r.payload.body = std::string(100, 'x');
+    batch.messages.push_back(std::move(r));
+  }
+  MessageId id = 1000;
+  for (auto _ : state) {
+    out.clear();
+    for (auto& r : batch.messages) {
+      r.payload.prev_msg_id = r.payload.message_id;
+      r.payload.message_id = ++id;
+    }
+    batch.request_id = id;
+    server.OnMessage(kStart, NodeId(101), batch, out);
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+  state.counters["effects"] = static_cast<double>(out.size());
+}
+BENCHMARK(BM_ChatServerForwardBatch)->Arg(1)->Arg(10)->Arg(100);
+
 // The store sequencing and persisting one message (Snowflake ids, dedup on).
 void BM_StoreAppend(benchmark::State& state) {
   MessageStore store(NodeOptions{NodeId(1), ProtocolConfig{}, kTopology, 1});

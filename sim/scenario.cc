@@ -66,13 +66,26 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"topology.users_per_client_host", &s.users_per_client_host},
       {"topology.users_per_server", &s.users_per_server},
       {"topology.services_region", &s.services_region},
-      {"cost.host_speed_gflops", &s.host_speed_gflops},
-      {"cost.store_write_flops", &s.store_write_flops},
-      {"cost.store_read_flops", &s.store_read_flops},
-      {"cost.store_batch_flops", &s.store_batch_flops},
-      {"cost.server_message_flops", &s.server_message_flops},
-      {"cost.fanout_flops", &s.fanout_flops},
-      {"cost.service_message_flops", &s.service_message_flops},
+      {"cost.cpu_speed_factor", &s.cpu_speed_factor},
+      {"cost.send_us", &s.send_us},
+      {"cost.server_request_us", &s.server_request_us},
+      {"cost.server_item_us", &s.server_item_us},
+      {"cost.store_request_us", &s.store_request_us},
+      {"cost.store_commit_us", &s.store_commit_us},
+      {"cost.store_item_write_us", &s.store_item_write_us},
+      {"cost.store_item_membership_us", &s.store_item_membership_us},
+      {"cost.store_item_receipt_us", &s.store_item_receipt_us},
+      {"cost.store_item_read_us", &s.store_item_read_us},
+      {"cost.writer_request_us", &s.writer_request_us},
+      {"cost.writer_item_us", &s.writer_item_us},
+      {"cost.mapping_request_us", &s.mapping_request_us},
+      {"cost.mapping_item_us", &s.mapping_item_us},
+      {"cost.presence_request_us", &s.presence_request_us},
+      {"cost.presence_item_us", &s.presence_item_us},
+      {"cost.notification_request_us", &s.notification_request_us},
+      {"cost.notification_item_us", &s.notification_item_us},
+      {"cost.broker_request_us", &s.broker_request_us},
+      {"cost.broker_item_us", &s.broker_item_us},
       {"cost.fsync_ms", &s.fsync_ms},
       {"workload.users", &s.users},
       {"workload.online_fraction", &s.online_fraction},
@@ -151,6 +164,34 @@ std::map<std::string, Target> Keys(Scenario& s) {
 }
 
 // A value from TOML or from the command line, before it is matched to a key's type.
+// Keys that no longer exist, and what replaced them: the [cost] keys were flops with no
+// per-request cost until issue 13 (docs/cost-model.md). A file or --set naming one fails with
+// this text rather than "unknown key", since its meaning changed and no value carries over.
+const std::map<std::string, std::string>& RetiredKeys() {
+  static const auto* retired = new std::map<std::string, std::string>{
+      {"cost.host_speed_gflops", "cost.cpu_speed_factor (1 = the reference core)"},
+      {"cost.store_write_flops", "cost.store_item_write_us (microseconds per message row)"},
+      {"cost.store_read_flops", "cost.store_item_read_us (microseconds per row read)"},
+      {"cost.store_batch_flops",
+       "cost.store_request_us and cost.store_commit_us (microseconds per store request and "
+       "per write transaction, batched or not)"},
+      {"cost.server_message_flops", "cost.server_request_us (microseconds per inbound message)"},
+      {"cost.fanout_flops", "cost.send_us (microseconds per message a node sends)"},
+      {"cost.service_message_flops",
+       "cost.<service>_request_us and cost.<service>_item_us (writer, mapping, presence, "
+       "notification, broker)"},
+  };
+  return *retired;
+}
+
+std::string UnknownKey(const std::string& key) {
+  auto it = RetiredKeys().find(key);
+  if (it == RetiredKeys().end()) return absl::StrCat("unknown key '", key, "'");
+  return absl::StrCat("'", key, "' was replaced by ", it->second,
+                      ": CPU costs are microseconds per request and per item now, see "
+                      "docs/cost-model.md");
+}
+
 struct RawValue {
   std::optional<int64_t> integer;
   std::optional<double> number;
@@ -367,8 +408,7 @@ absl::StatusOr<Scenario> ParseScenario(const std::string& text, const std::strin
       }
       auto it = keys.find(key);
       if (it == keys.end()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(Where(path, v), ": unknown key '", key, "'"));
+        return absl::InvalidArgumentError(absl::StrCat(Where(path, v), ": ", UnknownKey(key)));
       }
       auto raw = FromToml(v);
       if (!raw || !Assign(it->second, *raw)) {
@@ -398,7 +438,7 @@ absl::Status ApplyOverride(Scenario& s, const std::string& assignment) {
   auto keys = Keys(s);
   auto it = keys.find(key);
   if (it == keys.end()) {
-    return absl::InvalidArgumentError(absl::StrCat("--set: unknown key '", key, "'"));
+    return absl::InvalidArgumentError(absl::StrCat("--set: ", UnknownKey(key)));
   }
   if (!Assign(it->second, FromText(assignment.substr(eq + 1)))) {
     return absl::InvalidArgumentError(
@@ -430,7 +470,14 @@ absl::Status Validate(const Scenario& s) {
   if (int64_t{s.regions} * s.servers_per_region > kServersMax) {
     return bad(absl::StrCat("at most ", kServersMax, " chat servers (10-bit Snowflake node ids)"));
   }
-  if (s.host_speed_gflops <= 0) return bad("cost.host_speed_gflops must be > 0");
+  if (s.cpu_speed_factor <= 0) return bad("cost.cpu_speed_factor must be > 0");
+  Scenario read = s;  // Keys() points into a mutable scenario; this one is only read
+  for (const auto& [key, target] : Keys(read)) {
+    if (key.rfind("cost.", 0) != 0) continue;
+    if (const auto* v = std::get_if<double*>(&target); v != nullptr && **v < 0) {
+      return bad(absl::StrCat(key, " must be >= 0"));
+    }
+  }
   if (s.users < 2) return bad("workload.users must be >= 2");
   if (s.send_start_s < 0 || s.send_start_s >= s.duration_s) {
     return bad("workload.send_start_s must be in [0, scenario.duration_s)");

@@ -91,14 +91,32 @@ struct Scenario {
   int users_per_server = 0;
   int services_region = 0;
 
-  // [cost] simulated CPU, in flops; hosts run at host_speed_gflops.
-  double host_speed_gflops = 1.0;
-  double store_write_flops = 20e3;
-  double store_read_flops = 10e3;
-  double store_batch_flops = 20e3;  // per batch request, on top of the per-item write cost
-  double server_message_flops = 2e3;
-  double fanout_flops = 1e3;        // per recipient of a fan-out
-  double service_message_flops = 2e3;
+  // [cost] simulated CPU per input, in microseconds on the reference core (one core of the
+  // machine the benchmarks ran on). A node's CPU for one input is its role's request cost, plus
+  // its item cost times the entries the input carries (the store: the rows it writes, by table,
+  // and reads), plus send_us per message it sends (sim/world/cost.h). docs/cost-model.md gives
+  // every default's source: a benchmark of ours with the command that prints it, a published
+  // figure, or a stated assumption.
+  double cpu_speed_factor = 1.0;      // hosts' CPU speed relative to the reference core
+  double send_us = 5.5;               // per message a node sends: encode, frame, write
+  double server_request_us = 5.8;     // chat server, per inbound message or request
+  double server_item_us = 0.2;        // ... per entry it carries (a forwarded buffer holds many)
+  double store_request_us = 13.9;     // store, per request (receive, statement, index descent)
+  double store_commit_us = 10.7;      // ... per request that writes (one transaction)
+  double store_item_write_us = 25.1;  // per message row written
+  double store_item_membership_us = 12.2;  // per membership change (two rows)
+  double store_item_receipt_us = 10.3;     // per receipt watermark or group aggregate upserted
+  double store_item_read_us = 0.32;        // per row a read returns (messages, heads, members)
+  double writer_request_us = 5.5;          // batch writer, per request
+  double writer_item_us = 2;               // ... per message queued or committed (its log)
+  double mapping_request_us = 5.5;         // user mapping, per request
+  double mapping_item_us = 0.2;            // ... per user registered or looked up
+  double presence_request_us = 5.5;
+  double presence_item_us = 0.2;  // per user set, looked up or pushed to
+  double notification_request_us = 5.5;
+  double notification_item_us = 0.2;
+  double broker_request_us = 5.5;  // queue broker, per request
+  double broker_item_us = 1;       // ... per entry published or delivered
   // The simulated disk under nodes that persist (store, writer): a record written at t is
   // durable at t + fsync_ms (records written while an fsync runs share the next one: group
   // commit), and the node's answers wait for it. A crash loses every record not yet durable.

@@ -63,8 +63,11 @@ void DbWrites(const SweepData& d, Analysis& a) {
   }
   // Capacity of the store under batching: b / (s0 + s1 b) items per second.
   const Scenario& s = d.scenarios.front();
-  const double speed = s.host_speed_gflops * 1e9;
-  const double s0 = s.store_batch_flops / speed, s1 = s.store_write_flops / speed;
+  // s0: what one write request costs the store whatever it carries (receive, transaction,
+  // answer); s1: each message row it writes (docs/cost-model.md), on hosts cpu_speed_factor
+  // times the reference core.
+  const double s0 = (s.store_request_us + s.store_commit_us + s.send_us) / 1e6 / s.cpu_speed_factor;
+  const double s1 = s.store_item_write_us / 1e6 / s.cpu_speed_factor;
   double best_b = 0;
   for (size_t i = 0; i < d.points.size(); i++) {
     if (d.scenarios[i].protocol.write_path == WritePath::kBatched) {

@@ -1,12 +1,13 @@
-// A node's turn: a packet arrives, the node runs on its CPU (a FIFO single server), its Persist
-// records go to its disk, and its effects leave when both are done (host::NodeEnv below carries
-// them out).
+// A node's turn: a packet arrives, the node runs on its CPU (a FIFO single server, for as long as
+// sim/world/cost.h says the input costs), its Persist records go to its disk, and its effects
+// leave when both are done (host::NodeEnv below carries them out).
 #include <cassert>
 #include <cstdio>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
+#include "sim/world/cost.h"
 #include "sim/world/world_impl.h"
 
 namespace chatlab::sim::world {
@@ -31,19 +32,9 @@ int WorldImpl::EndpointOfNode(NodeId id) const {
   return ep;
 }
 
-double WorldImpl::CostFlops(int ep, const Packet& p, const Effects& effects) const {
-  const host::NodeSlot& slot = deployment_.slot(static_cast<size_t>(ep));
-  if (slot.role == host::Role::kStore) {
-    if (std::holds_alternative<StoreAppend>(p.msg)) return sc_.store_write_flops;
-    if (const auto* b = std::get_if<StoreAppendBatch>(&p.msg)) {
-      return sc_.store_batch_flops + sc_.store_write_flops * static_cast<double>(b->messages.size());
-    }
-    return sc_.store_read_flops;
-  }
-  if (slot.role == host::Role::kChatServer) {
-    return sc_.server_message_flops + sc_.fanout_flops * static_cast<double>(effects.size());
-  }
-  return sc_.service_message_flops;
+double WorldImpl::CpuSeconds(int ep, const Packet& p, const Effects& effects) const {
+  const host::Role role = deployment_.slot(static_cast<size_t>(ep)).role;
+  return CpuUs(sc_, role, p.msg, effects) / 1e6 / sc_.cpu_speed_factor;
 }
 
 void WorldImpl::HandleAtNode(int ep, std::unique_ptr<Packet> p) {
@@ -78,7 +69,7 @@ void WorldImpl::HandleAtNode(int ep, std::unique_ptr<Packet> p) {
   } else {
     ProcessAtServer(ep, *p, effects, local);
   }
-  const double cpu_s = CostFlops(ep, *p, effects) / (sc_.host_speed_gflops * 1e9);
+  const double cpu_s = CpuSeconds(ep, *p, effects);
   e.busy_s += cpu_s;
   e.busy_until_s = std::max(now, e.busy_until_s) + cpu_s;
   if (now >= measures_.window.start_s && now < measures_.window.end_s) {  // Little's law

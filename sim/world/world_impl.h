@@ -313,7 +313,9 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   void HandleAtNode(int ep, std::unique_ptr<Packet> p);
   void ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs local);
   void ApplyNodeEffects(int ep, Effects& effects);
-  double CostFlops(int ep, const Packet& p, const Effects& effects) const;
+  // Simulated CPU seconds the node at ep spends on packet p, which produced effects
+  // (sim/world/cost.h; docs/cost-model.md).
+  double CpuSeconds(int ep, const Packet& p, const Effects& effects) const;
   // Takes the Persist effects out of effects, writes them to ep's disk at at_s, and returns
   // when they are durable (at_s when there were none or ep has no disk).
   double WriteToDisk(int ep, Effects& effects, double at_s);
