@@ -103,6 +103,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"workload.group_size_min", &s.group_size_min},
       {"workload.group_size_max", &s.group_size_max},
       {"workload.contacts_per_user", &s.contacts_per_user},
+      {"workload.introduce_contacts", &s.introduce_contacts},
       {"workload.typing_probability", &s.typing_probability},
       {"workload.typing_lead_ms", &s.typing_lead_ms},
       {"workload.read_delay_mean_s", &s.read_delay_mean_s},
@@ -509,6 +510,17 @@ absl::Status Validate(const Scenario& s) {
   }
   if (s.group_size_max > s.users) return bad("workload.group_size_max must be <= users");
   if (s.contacts_per_user < 1) return bad("workload.contacts_per_user must be >= 1");
+  if (s.introduce_contacts && s.window_start_s() <= 0) {
+    return bad(
+        "workload.introduce_contacts needs a warm-up to send the introductions in "
+        "(scenario.warmup_s > 0, or workload.connect_ramp_s > 0 with warmup_s unset)");
+  }
+  if (s.introduce_contacts &&
+      static_cast<uint32_t>(s.contacts_per_user) > s.protocol.client_outbox_max) {
+    return bad(
+        "workload.introduce_contacts: workload.contacts_per_user must be <= "
+        "protocol.client_outbox_max (an offline user queues its introductions)");
+  }
   if (s.body_bytes < 0 || static_cast<uint32_t>(s.body_bytes) > s.protocol.body_bytes_max) {
     return bad("workload.body_bytes must be in [0, protocol.body_bytes_max]");
   }

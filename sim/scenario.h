@@ -141,6 +141,12 @@ struct Scenario {
   int group_size_min = 3;
   int group_size_max = 10;
   int contacts_per_user = 5;
+  // A long-lived account: before the measurement window each user sends one message to each of
+  // its contacts, spread evenly over the first 80% of the warm-up (window_start_s()), so that its
+  // client and the presence service know as many conversations as it has contacts (the client
+  // polls and the presence service ranks only the people a user has chatted with). Setup
+  // traffic: outside every window metric. Needs a warm-up.
+  bool introduce_contacts = false;
   double typing_probability = 0.3;
   double typing_lead_ms = 1500;
   double read_delay_mean_s = 5;

@@ -94,6 +94,7 @@ void WorldImpl::HubLoop(int hub) {
     if (sc_.send_rate_per_user_hz() > 0) {
       ScheduleHub(hub, sc_.send_start_s + NextSendGap(rng), kWorkloadSend, idx, 0);
     }
+    if (sc_.introduce_contacts) ScheduleHub(hub, IntroductionAt(0, rng), kIntroduce, idx, 0);
   }
   ScheduleHub(hub, sc_.duration_s, kHeal, 0, 0);
   auto turn = [&](double now) {

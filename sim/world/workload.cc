@@ -24,6 +24,13 @@ double WorldImpl::NextSendGap(Rng& rng) const {
   return xm / std::pow(u, 1.0 / sc_.pareto_alpha);
 }
 
+// Contact c's introduction: slot c of contacts_per_user equal slots over the first 80% of the
+// warm-up, at a random point of its slot (so users do not send in lockstep).
+double WorldImpl::IntroductionAt(size_t c, Rng& rng) const {
+  const double slot = 0.8 * sc_.window_start_s() / sc_.contacts_per_user;
+  return slot * (static_cast<double>(c) + rng.UniformDouble());
+}
+
 void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {
   const double now = s4u::Engine::get_clock();
   const TimeUs local = kStartUs + static_cast<TimeUs>(std::llround(now * 1e6));
@@ -41,6 +48,17 @@ void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {
       WorkloadSend(hub, user, now);
       ScheduleHub(hub, now + NextSendGap(rng), kWorkloadSend, t.index, 0);
       return;
+    case kIntroduce: {
+      // Sent online or not: an offline user's client holds it until it connects.
+      if (healed_) return;
+      const std::vector<UserId>& contacts = users_[user.value - 1].contacts;
+      (void)Client(user).Send(local, ConversationId::Direct(user, contacts[t.id]),
+                              std::string(static_cast<size_t>(sc_.body_bytes), 'x'), effects);
+      if (t.id + 1 < contacts.size()) {
+        ScheduleHub(hub, IntroductionAt(t.id + 1, rng), kIntroduce, t.index, t.id + 1);
+      }
+      break;
+    }
     case kTypedSend: {
       const ConversationId conv{static_cast<ChannelType>(t.id >> 62),
                                 (t.id >> 31) & 0x7fffffff, t.id & 0x7fffffff};

@@ -114,6 +114,7 @@ inline constexpr uint32_t kReadConv = 6;
 inline constexpr uint32_t kHeal = 7;
 inline constexpr uint32_t kBackgroundWake = 8;   // the device wakes the app in the background
 inline constexpr uint32_t kBackgroundSleep = 9;  // ... and puts it back to sleep
+inline constexpr uint32_t kIntroduce = 10;       // id: the contact introduced (setup traffic)
 
 // failover_load_ratio compares node messages in this many seconds after the first crash with
 // as many seconds before it.
@@ -357,6 +358,7 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   void ScheduleHub(int hub, double at, uint32_t kind, uint32_t index, uint64_t id,
                    TimeUs local_at = 0);
   double NextSendGap(Rng& rng) const;
+  double IntroductionAt(size_t c, Rng& rng) const;
   ClientSession& Client(UserId u) { return *clients_[u.value - 1]; }
   int HubEndpoint(int hub) const { return hub_ep0_ + hub; }
   // host::ClientEnv.

@@ -252,4 +252,35 @@ TEST(Metrics, WriterFiguresAreTheWindows) {
   fs::remove_all(dir);
 }
 
+// workload.introduce_contacts: every user messages each of its contacts in the warm-up, so its
+// client knows them (it polls their presence) before the window; the introductions are setup
+// traffic, outside the window's sends. Without a warm-up the option is refused by name.
+TEST(Metrics, IntroductionsAreSetupTrafficThatMakesContactsKnown) {
+  const fs::path dir = TempDir("introduce");
+  const fs::path sc = Write(dir, "steady.toml", kSteady);
+  const std::string base = "run " + sc.string() +
+                           " --set workload.send_rate_hz=0.01 --set workload.group_share=0"
+                           " --set workload.contacts_per_user=8 --set scenario.warmup_s=6"
+                           " --set protocol.presence_poll_interval_us=2000000";
+  const Outcome plain = Chatlab(base, dir / "plain");
+  const Outcome intro = Chatlab(base + " --set workload.introduce_contacts=true", dir / "intro");
+  ASSERT_EQ(plain.exit_code, 0) << plain.output;
+  ASSERT_EQ(intro.exit_code, 0) << intro.output;
+  const auto& p = plain.results["metrics"];
+  const auto& m = intro.results["metrics"];
+  EXPECT_GE(U(m, "messages_sent") - U(m, "messages_sent_window"), 60u * 8u);
+  EXPECT_LT(U(m, "messages_sent_window"), 60u);  // the window's own sends only
+  EXPECT_GT(U(m, "presence_polled"), 5 * U(p, "presence_polled"));
+  EXPECT_EQ(intro.results["invariants"]["lost_acked"].get<uint64_t>(), 0u);
+  const Outcome refused =
+      Chatlab(base + " --set workload.introduce_contacts=true --set scenario.warmup_s=0"
+                     " --set workload.connect_ramp_s=0",
+              dir / "refused");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("workload.introduce_contacts needs a warm-up"),
+            std::string::npos)
+      << refused.output;
+  fs::remove_all(dir);
+}
+
 }  // namespace
