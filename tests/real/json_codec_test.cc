@@ -74,9 +74,12 @@ TEST(JsonCodecTest, SixtyFourBitValuesAreStringsAndEnumsAreNames) {
 
 // The per-member receipts as a browser reads them: watermarks (Snowflake ids) as strings.
 TEST(JsonCodecTest, ReceiptsResultMembersAreObjectsWithStringWatermarks) {
-  const auto j = nlohmann::json::parse(ToJson(ReceiptsResult{
-      3, Code::kPermissionDenied, ConversationId::Group(GroupId(9)),
-      {MemberReceipts{UserId(2), (uint64_t{1} << 62) + 1, 0}}, false}));
+  const auto j = nlohmann::json::parse(
+      ToJson(ReceiptsResult{3,
+                            Code::kPermissionDenied,
+                            ConversationId::Group(GroupId(9)),
+                            {MemberReceipts{UserId(2), (uint64_t{1} << 62) + 1, 0}},
+                            false}));
   EXPECT_EQ(j["type"], "ReceiptsResult");
   EXPECT_EQ(j["code"], "PERMISSION_DENIED");
   EXPECT_EQ(j["members"][0]["user"], "2");
@@ -85,7 +88,8 @@ TEST(JsonCodecTest, ReceiptsResultMembersAreObjectsWithStringWatermarks) {
   auto ask = FromJson(R"({"type":"GetReceipts","request_id":"4",
                           "conv":{"type":"group","low":"9","high":"0"}})");
   ASSERT_TRUE(ask.ok()) << ask.status();
-  EXPECT_EQ(std::get<GetReceipts>(*ask), (GetReceipts{4, ConversationId::Group(GroupId(9)), {}, 0}));
+  EXPECT_EQ(std::get<GetReceipts>(*ask),
+            (GetReceipts{4, ConversationId::Group(GroupId(9)), {}, 0}));
 }
 
 TEST(JsonCodecTest, NumbersAreAcceptedAndMissingFieldsDefault) {
