@@ -156,7 +156,8 @@ void ChatServer::OnClientMessage(TimeUs now, SessionId session, const Message& m
     OnTyping(now, user, *t, out);
   } else if (std::holds_alternative<GetMessages>(msg) || std::holds_alternative<SyncRequest>(msg) ||
              std::holds_alternative<JoinGroup>(msg) || std::holds_alternative<LeaveGroup>(msg) ||
-             std::holds_alternative<PresenceQuery>(msg)) {
+             std::holds_alternative<PresenceQuery>(msg) ||
+             std::holds_alternative<GetReceipts>(msg)) {
     OnClientRead(now, session, user, msg, out);
   } else {
     ReplyError(session, Code::kInvalidArgument,
@@ -265,6 +266,11 @@ void ChatServer::OnClientRead(TimeUs now, SessionId session, UserId user, const 
   } else if (const auto* s = std::get_if<SyncRequest>(&msg)) {
     op.client_request_id = s->request_id;
     request = StoreSync{0, user};
+  } else if (const auto* r = std::get_if<GetReceipts>(&msg)) {
+    // Who may see whose receipts is the store's call (members and parties only), as for reads.
+    op.client_request_id = r->request_id;
+    op.conv = r->conv;
+    request = StoreGetReceipts{0, user, r->conv, r->after_user, r->limit};
   } else if (const auto* j = std::get_if<JoinGroup>(&msg)) {
     op.client_request_id = j->request_id;
     op.group = j->group;
@@ -340,6 +346,8 @@ void ChatServer::OnMessage(TimeUs now, NodeId from, const Message& msg, Effects&
     OnClientReadResult(now, mr->request_id, msg, out);
   } else if (const auto* pl = std::get_if<PresenceLookupResult>(&msg)) {
     OnClientReadResult(now, pl->request_id, msg, out);
+  } else if (const auto* gr = std::get_if<StoreGetReceiptsResult>(&msg)) {
+    OnClientReadResult(now, gr->request_id, msg, out);
   } else if (const auto* rr = std::get_if<StoreReceiptResult>(&msg)) {
     OnStoreReceiptResult(now, *rr, out);
   } else if (const auto* mm = std::get_if<StoreMembersResult>(&msg)) {
@@ -471,6 +479,8 @@ void ChatServer::OnClientReadResult(TimeUs now, uint64_t request_id, const Messa
     reply = SyncResult{read.client_request_id, s->code, s->heads};
   } else if (const auto* g = std::get_if<StoreMembershipResult>(&m)) {
     reply = GroupResult{read.client_request_id, g->code, g->group, g->joined, g->group_mode};
+  } else if (const auto* gr = std::get_if<StoreGetReceiptsResult>(&m)) {
+    reply = ReceiptsResult{read.client_request_id, gr->code, gr->conv, gr->members, gr->has_more};
   } else {
     const auto& p = std::get<PresenceLookupResult>(m);
     reply = PresenceResult{read.client_request_id, Code::kOk, p.statuses};

@@ -126,7 +126,7 @@ class ChatServer : public Node {
   struct ClientReadOp {  // a client request relayed to a service, answered to the session
     SessionId session;
     uint64_t client_request_id = 0;
-    ConversationId conv;  // for GetMessages
+    ConversationId conv;  // for GetMessages and GetReceipts
     GroupId group;        // for Join/LeaveGroup
   };
   struct LookupOp {  // a payload waiting for its recipients' locations

@@ -125,6 +125,29 @@ uint64_t ClientSession::SendMembership(TimeUs now, GroupId group, bool join, Eff
   return req;
 }
 
+uint64_t ClientSession::GetReceipts(TimeUs now, const ConversationId& conv, Effects& out) {
+  if (!connected() || !conv.Valid()) return 0;
+  Conversation& c = Conv(conv);
+  if (c.receipts_request != 0) {
+    c.receipts_again = true;  // the marks may have moved since that read was asked
+    return c.receipts_request;
+  }
+  c.receipts_gathered.clear();
+  SendReceiptsPage(now, conv, UserId(), out);
+  return c.receipts_request;
+}
+
+void ClientSession::SendReceiptsPage(TimeUs now, const ConversationId& conv, UserId after,
+                                     Effects& out) {
+  assert(connected());
+  Conversation& c = Conv(conv);
+  c.receipts_request = NewRequest(now, RequestKind::kReceipts, conv, out);
+  c.receipts_after = after;
+  stats_.receipt_pages++;
+  out.push_back(SendToServer{
+      chatlab::GetReceipts{c.receipts_request, conv, after, options_.config.receipts_page_max}});
+}
+
 void ClientSession::Sync(TimeUs now, Effects& out) {
   if (!connected()) return;
   stats_.syncs++;
@@ -199,6 +222,9 @@ void ClientSession::DropSession() {
   for (auto& [conv, c] : convs_) {
     c.catchup_request = 0;
     c.typing_until.clear();
+    c.receipts_request = 0;  // a receipts read dies with its session
+    c.receipts_gathered.clear();
+    c.receipts_again = false;
   }
 }
 
@@ -225,6 +251,8 @@ void ClientSession::OnServerMessage(TimeUs now, const Message& msg, Effects& out
     OnGroupResult(now, *g, out);
   } else if (const auto* ru = std::get_if<ReceiptUpdate>(&msg)) {
     OnReceiptUpdate(now, *ru);
+  } else if (const auto* rr = std::get_if<ReceiptsResult>(&msg)) {
+    OnReceiptsResult(now, *rr, out);
   } else if (const auto* t = std::get_if<TypingUpdate>(&msg)) {
     OnTypingUpdate(now, *t);
   } else if (const auto* p = std::get_if<PresenceUpdate>(&msg)) {
@@ -444,6 +472,50 @@ void ClientSession::OnReceiptUpdate(TimeUs now, const ReceiptUpdate& r) {
   if (options_.observer != nullptr) options_.observer->OnReceiptShown(now, options_.user, r);
 }
 
+void ClientSession::OnReceiptsResult(TimeUs now, const ReceiptsResult& r, Effects& out) {
+  const auto rit = requests_.find(r.request_id);
+  if (rit == requests_.end()) return;            // timed out or from a previous session
+  const ConversationId conv = rit->second.conv;  // what we asked about, whatever r.conv says
+  requests_.erase(rit);
+  Conversation& c = Conv(conv);
+  if (c.receipts_request != r.request_id) return;  // a page asked again after a timeout
+  c.receipts_request = 0;
+  if (r.code != Code::kOk) {
+    c.receipts_gathered.clear();
+    c.receipts_again = false;
+    if (options_.observer != nullptr) {
+      options_.observer->OnMemberReceipts(now, options_.user, conv, r.code, {});
+    }
+    return;
+  }
+  UserId last = c.receipts_after;
+  for (const MemberReceipts& m : r.members) {
+    // Ascending above after_user, as asked; anything else is dropped, so a broken answer can
+    // neither repeat a member nor make the next page go back.
+    if (m.user <= last) continue;
+    last = m.user;
+    if (m.user == options_.user) continue;  // the viewer's own marks are what it sent
+    // A member's watermark is shown like a pushed one, so it can only move forward.
+    OnReceiptUpdate(now, ReceiptUpdate{conv, ReceiptKind::kDelivered, m.user, m.delivered_up_to});
+    OnReceiptUpdate(now, ReceiptUpdate{conv, ReceiptKind::kRead, m.user, m.read_up_to});
+    c.receipts_gathered.push_back(m.user);
+  }
+  if (r.has_more && last > c.receipts_after) {
+    SendReceiptsPage(now, conv, last, out);
+    return;
+  }
+  c.receipt_members = std::move(c.receipts_gathered);
+  c.receipts_gathered.clear();
+  if (options_.observer != nullptr) {
+    options_.observer->OnMemberReceipts(now, options_.user, conv, Code::kOk,
+                                        MemberReceiptsShown(conv));
+  }
+  if (c.receipts_again) {
+    c.receipts_again = false;
+    GetReceipts(now, conv, out);
+  }
+}
+
 void ClientSession::OnTypingUpdate(TimeUs now, const TypingUpdate& t) {
   Conversation& c = Conv(t.conv);
   if (t.active) {
@@ -620,6 +692,9 @@ void ClientSession::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
         StartCatchUp(now, r.conv, out);
       } else if (r.kind == RequestKind::kSync) {
         Sync(now, out);
+      } else if (r.kind == RequestKind::kReceipts && connected()) {
+        Conversation& c = Conv(r.conv);
+        if (c.receipts_request == payload) SendReceiptsPage(now, r.conv, c.receipts_after, out);
       } else if (r.kind == RequestKind::kGroup && connected()) {
         const auto intent = membership_intent_.find(r.conv.group());
         if (intent != membership_intent_.end()) {
@@ -650,6 +725,18 @@ MessageId ClientSession::ReceiptShown(const ConversationId& conv, ReceiptKind ki
   if (it == convs_.end()) return kNoMessage;
   auto rit = it->second.receipts.find({kind, reader});
   return rit == it->second.receipts.end() ? kNoMessage : rit->second;
+}
+
+std::vector<MemberReceipts> ClientSession::MemberReceiptsShown(const ConversationId& conv) const {
+  std::vector<MemberReceipts> members;
+  const auto it = convs_.find(conv);
+  if (it == convs_.end()) return members;
+  members.reserve(it->second.receipt_members.size());
+  for (const UserId user : it->second.receipt_members) {
+    members.push_back(MemberReceipts{user, ReceiptShown(conv, ReceiptKind::kDelivered, user),
+                                     ReceiptShown(conv, ReceiptKind::kRead, user)});
+  }
+  return members;
 }
 
 bool ClientSession::IsTyping(const ConversationId& conv, UserId who, TimeUs now) const {

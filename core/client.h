@@ -55,6 +55,12 @@ class ClientObserver {
   // A history read answered: n messages fetched for conv.
   virtual void OnHistoryFetched(TimeUs /*now*/, UserId /*viewer*/, const ConversationId& /*conv*/,
                                 size_t /*n*/) {}
+  // A per-member receipts read (ClientSession::GetReceipts) completed. kOk: `members` is every
+  // member (party) of conv but the viewer, ascending by user, with the watermarks now shown for
+  // them (each already reported through OnReceiptShown as it moved). Otherwise the refusal's
+  // code (kPermissionDenied for a non-member, kNotFound for no such group, ...) and no members.
+  virtual void OnMemberReceipts(TimeUs /*now*/, UserId /*viewer*/, const ConversationId& /*conv*/,
+                                Code /*code*/, const std::vector<MemberReceipts>& /*members*/) {}
 };
 
 class ClientSession {
@@ -99,6 +105,7 @@ class ClientSession {
     uint64_t group_mode_changes = 0;  // a group this client knew as push went pull, or back
     uint64_t presence_queries = 0;        // PresenceQuery sent
     uint64_t presence_polls_skipped = 0;  // contacts left out of a poll: they push to us
+    uint64_t receipt_pages = 0;           // GetReceipts pages asked (first tries and retries)
   };
 
   explicit ClientSession(const Options& options);
@@ -123,6 +130,16 @@ class ClientSession {
   uint64_t LeaveGroup(TimeUs now, GroupId group, Effects& out);
   // Ask for a full catch-up now.
   void Sync(TimeUs now, Effects& out);
+  // Reads the per-member receipt watermarks of conv (the "Message info" of a group, fetched on
+  // demand because pushing every member's receipt to every member would cost O(n^2) per
+  // message; in a direct chat, the peer's), page by page of config.receipts_page_max members.
+  // Each member's watermark is shown like a pushed ReceiptUpdate with reader = the member: it
+  // only moves forward (OnReceiptShown, ReceiptShown); when the last page is in,
+  // OnMemberReceipts reports the members. Returns the request id of the first page, or 0 when
+  // not connected (nothing is sent). One read per conversation at a time: asked again while one
+  // is in flight, it returns that read's id and reads once more after it completes (coalescing
+  // refreshes). A page that times out is asked again; a read dies with its session.
+  uint64_t GetReceipts(TimeUs now, const ConversationId& conv, Effects& out);
 
   // ---- Environment inputs ----
   void OnConnected(TimeUs now, SessionId session, NodeId server, Effects& out);
@@ -145,6 +162,9 @@ class ClientSession {
   // The newest message id shown in conv (kNoMessage if none).
   MessageId LastShown(const ConversationId& conv) const;
   MessageId ReceiptShown(const ConversationId& conv, ReceiptKind kind, UserId reader) const;
+  // The members of conv (the user left out) as of the last completed GetReceipts, each with the
+  // watermarks shown now; empty before one completed.
+  std::vector<MemberReceipts> MemberReceiptsShown(const ConversationId& conv) const;
   bool IsTyping(const ConversationId& conv, UserId who, TimeUs now) const;
   const PresenceStatus* Presence(UserId who) const;
   std::vector<ConversationId> Conversations() const;
@@ -174,11 +194,21 @@ class ClientSession {
     MessageId delivered_sent = kNoMessage;  // delivery receipt watermark sent
     MessageId read_sent = kNoMessage;       // read receipt watermark sent
     GroupMode group_mode = GroupMode::kNone;
+    // Shown receipt watermarks by (kind, reader): reader = the peer (direct), UserId() for a
+    // group's aggregate, or a member (from GetReceipts). Never decrease.
     absl::btree_map<std::pair<ReceiptKind, UserId>, MessageId> receipts;
+    // GetReceipts: the page read in flight (0 if none) and the after_user it asked with; the
+    // members it gathered so far (the user left out); whether to read again once it completes.
+    uint64_t receipts_request = 0;
+    UserId receipts_after;
+    std::vector<UserId> receipts_gathered;
+    bool receipts_again = false;
+    // The members of the last completed GetReceipts (the user left out), ascending.
+    std::vector<UserId> receipt_members;
     absl::btree_map<UserId, TimeUs> typing_until;
     std::vector<ChatMessage> view;  // only with keep_view
   };
-  enum class RequestKind : uint8_t { kCatchUp, kSync, kGroup, kPresence };
+  enum class RequestKind : uint8_t { kCatchUp, kSync, kGroup, kPresence, kReceipts };
   struct Request {
     RequestKind kind;
     ConversationId conv;
@@ -189,6 +219,9 @@ class ClientSession {
   void OnSyncResult(TimeUs now, const SyncResult& r, Effects& out);
   void OnGroupResult(TimeUs now, const GroupResult& r, Effects& out);
   void OnReceiptUpdate(TimeUs now, const ReceiptUpdate& r);
+  void OnReceiptsResult(TimeUs now, const ReceiptsResult& r, Effects& out);
+  // Asks for the GetReceipts page of conv after `after`.
+  void SendReceiptsPage(TimeUs now, const ConversationId& conv, UserId after, Effects& out);
   void OnTypingUpdate(TimeUs now, const TypingUpdate& t);
   void OnPresenceUpdate(TimeUs now, const PresenceStatus& s, bool pushed);
 

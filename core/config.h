@@ -167,6 +167,9 @@ struct ProtocolConfig {
   uint32_t client_outbox_max = 1024;            // Send refused kResourceExhausted
   uint32_t client_held_max = 4096;              // held out-of-order messages: newest dropped
   uint32_t get_messages_limit_max = 500;        // larger limits are clamped
+  // Members per ReceiptsResult page (GetReceipts, the per-member "Message info"): a limit of 0
+  // or above it is clamped to it and has_more pages the rest. At least 1.
+  uint32_t receipts_page_max = 256;
   uint32_t server_pending_max = 65536;          // server ops in flight: new work refused
   uint32_t server_sessions_max = 1 << 20;       // sessions per chat server: connect refused
   uint32_t server_forward_buffer_max = 4096;    // buffered entries per destination: flush now

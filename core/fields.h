@@ -86,6 +86,13 @@ void VisitFields(S& m, V&& v) {
   v("group_mode", m.group_mode);
 }
 
+template <FieldsOf<MemberReceipts> S, typename V>
+void VisitFields(S& m, V&& v) {
+  v("user", m.user);
+  v("delivered_up_to", m.delivered_up_to);
+  v("read_up_to", m.read_up_to);
+}
+
 template <FieldsOf<UserLocation> S, typename V>
 void VisitFields(S& m, V&& v) {
   v("user", m.user);
@@ -167,6 +174,14 @@ void VisitFields(S& m, V&& v) {
   v("users", m.users);
 }
 
+template <FieldsOf<GetReceipts> S, typename V>
+void VisitFields(S& m, V&& v) {
+  v("request_id", m.request_id);
+  v("conv", m.conv);
+  v("after_user", m.after_user);
+  v("limit", m.limit);
+}
+
 // ---- Chat server -> client ---------------------------------------------------------------------
 
 template <FieldsOf<SendAck> S, typename V>
@@ -236,6 +251,15 @@ void VisitFields(S& m, V&& v) {
   v("request_id", m.request_id);
   v("code", m.code);
   v("statuses", m.statuses);
+}
+
+template <FieldsOf<ReceiptsResult> S, typename V>
+void VisitFields(S& m, V&& v) {
+  v("request_id", m.request_id);
+  v("code", m.code);
+  v("conv", m.conv);
+  v("members", m.members);
+  v("has_more", m.has_more);
 }
 
 template <FieldsOf<ErrorReply> S, typename V>
@@ -368,6 +392,24 @@ void VisitFields(S& m, V&& v) {
   v("code", m.code);
   v("update", m.update);
   v("recipients", m.recipients);
+}
+
+template <FieldsOf<StoreGetReceipts> S, typename V>
+void VisitFields(S& m, V&& v) {
+  v("request_id", m.request_id);
+  v("user", m.user);
+  v("conv", m.conv);
+  v("after_user", m.after_user);
+  v("limit", m.limit);
+}
+
+template <FieldsOf<StoreGetReceiptsResult> S, typename V>
+void VisitFields(S& m, V&& v) {
+  v("request_id", m.request_id);
+  v("code", m.code);
+  v("conv", m.conv);
+  v("members", m.members);
+  v("has_more", m.has_more);
 }
 
 // ---- Chat server <-> batch writer --------------------------------------------------------------
@@ -576,6 +618,7 @@ CHATLAB_WIRE_TYPE(LeaveGroup, 5);
 CHATLAB_WIRE_TYPE(Receipt, 6);
 CHATLAB_WIRE_TYPE(Typing, 7);
 CHATLAB_WIRE_TYPE(PresenceQuery, 8);
+CHATLAB_WIRE_TYPE(GetReceipts, 9);
 // Chat server -> client: 20..39.
 CHATLAB_WIRE_TYPE(SendAck, 20);
 CHATLAB_WIRE_TYPE(Deliver, 21);
@@ -588,6 +631,7 @@ CHATLAB_WIRE_TYPE(PresenceUpdate, 27);
 CHATLAB_WIRE_TYPE(PresenceResult, 28);
 CHATLAB_WIRE_TYPE(ErrorReply, 29);
 CHATLAB_WIRE_TYPE(SessionClosed, 30);
+CHATLAB_WIRE_TYPE(ReceiptsResult, 31);
 // Chat server <-> message store: 40..59.
 CHATLAB_WIRE_TYPE(StoreAppend, 40);
 CHATLAB_WIRE_TYPE(StoreAppendResult, 41);
@@ -605,6 +649,8 @@ CHATLAB_WIRE_TYPE(StoreReceipt, 52);
 CHATLAB_WIRE_TYPE(StoreReceiptResult, 53);
 CHATLAB_WIRE_TYPE(StoreCheckMember, 54);
 CHATLAB_WIRE_TYPE(StoreCheckMemberResult, 55);
+CHATLAB_WIRE_TYPE(StoreGetReceipts, 56);
+CHATLAB_WIRE_TYPE(StoreGetReceiptsResult, 57);
 // Chat server <-> batch writer: 60..69.
 CHATLAB_WIRE_TYPE(WriterEnqueue, 60);
 CHATLAB_WIRE_TYPE(WriterEnqueueResult, 61);

@@ -58,6 +58,17 @@ struct ConversationHead {
   friend bool operator==(const ConversationHead&, const ConversationHead&) = default;
 };
 
+// One member's receipt watermarks in a conversation (a party of a direct chat, a member of a
+// group): every message up to delivered_up_to reached one of the member's devices, every
+// message up to read_up_to was read. kNoMessage: nothing yet. The "Message info" of a message m
+// says delivered when delivered_up_to >= m, read when read_up_to >= m.
+struct MemberReceipts {
+  UserId user;
+  MessageId delivered_up_to = kNoMessage;
+  MessageId read_up_to = kNoMessage;
+  friend bool operator==(const MemberReceipts&, const MemberReceipts&) = default;
+};
+
 // Where a user is connected; server is NodeId() when the user is offline.
 struct UserLocation {
   UserId user;
@@ -132,6 +143,18 @@ struct PresenceQuery {
   uint64_t request_id = 0;
   std::vector<UserId> users;
   friend bool operator==(const PresenceQuery&, const PresenceQuery&) = default;
+};
+
+// Client -> server: one page of the per-member receipt watermarks of conv (the "Message info"
+// view, read on demand): the members (parties of a direct chat) with a user id above
+// after_user, ascending, at most `limit` (0 or above receipts_page_max: receipts_page_max).
+// Only a member (party) may ask.
+struct GetReceipts {
+  uint64_t request_id = 0;
+  ConversationId conv;
+  UserId after_user;
+  uint32_t limit = 0;
+  friend bool operator==(const GetReceipts&, const GetReceipts&) = default;
 };
 
 // Server -> client: the server ack for a SendMessage. code kOk with queued=false means the
@@ -215,6 +238,17 @@ struct PresenceResult {
   Code code = Code::kOk;
   std::vector<PresenceStatus> statuses;
   friend bool operator==(const PresenceResult&, const PresenceResult&) = default;
+};
+
+// Server -> client: answer to GetReceipts. has_more: members above the last one returned
+// remain; ask again with after_user = the last member's user.
+struct ReceiptsResult {
+  uint64_t request_id = 0;
+  Code code = Code::kOk;
+  ConversationId conv;
+  std::vector<MemberReceipts> members;
+  bool has_more = false;
+  friend bool operator==(const ReceiptsResult&, const ReceiptsResult&) = default;
 };
 
 // Server -> client: a request could not be handled (malformed frame, unknown type, limit).
@@ -365,6 +399,26 @@ struct StoreReceiptResult {
   ReceiptUpdate update;
   std::vector<UserId> recipients;
   friend bool operator==(const StoreReceiptResult&, const StoreReceiptResult&) = default;
+};
+
+// Server -> store: one page of conv's per-member receipt watermarks for `user` (the session's
+// user, who must be a party/member), members with a user id above after_user, ascending.
+struct StoreGetReceipts {
+  uint64_t request_id = 0;
+  UserId user;
+  ConversationId conv;
+  UserId after_user;
+  uint32_t limit = 0;
+  friend bool operator==(const StoreGetReceipts&, const StoreGetReceipts&) = default;
+};
+
+struct StoreGetReceiptsResult {
+  uint64_t request_id = 0;
+  Code code = Code::kOk;
+  ConversationId conv;
+  std::vector<MemberReceipts> members;
+  bool has_more = false;
+  friend bool operator==(const StoreGetReceiptsResult&, const StoreGetReceiptsResult&) = default;
 };
 
 // ---- Chat server <-> batch writer --------------------------------------------------------------
@@ -535,18 +589,17 @@ struct Notify {
 
 // ---- The variant -------------------------------------------------------------------------------
 
-using Message =
-    std::variant<SendMessage, GetMessages, SyncRequest, JoinGroup, LeaveGroup, Receipt, Typing,
-                 PresenceQuery, SendAck, Deliver, MessagesResult, SyncResult, GroupResult,
-                 ReceiptUpdate, TypingUpdate, PresenceUpdate, PresenceResult, ErrorReply,
-                 SessionClosed, StoreAppend, StoreAppendResult, StoreAppendBatch,
-                 StoreAppendBatchResult, StoreRead, StoreReadResult, StoreSync, StoreSyncResult,
-                 StoreMembership, StoreMembershipResult, StoreMembers, StoreMembersResult,
-                 StoreReceipt, StoreReceiptResult, WriterEnqueue, WriterEnqueueResult,
-                 WriterCommitted, MapRegister, MapUnregister, MapLookup, MapLookupResult,
-                 MapDisplaced, ForwardBatch, ForwardResult, QueuePublish, QueueDeliver, QueueAck,
-                 QueueSubscribe, PresenceSet, PresenceTouch, PresenceLookup, PresenceLookupResult,
-                 PresencePush, Notify, StoreCheckMember, StoreCheckMemberResult>;
+using Message = std::variant<
+    SendMessage, GetMessages, SyncRequest, JoinGroup, LeaveGroup, Receipt, Typing, PresenceQuery,
+    SendAck, Deliver, MessagesResult, SyncResult, GroupResult, ReceiptUpdate, TypingUpdate,
+    PresenceUpdate, PresenceResult, ErrorReply, SessionClosed, StoreAppend, StoreAppendResult,
+    StoreAppendBatch, StoreAppendBatchResult, StoreRead, StoreReadResult, StoreSync,
+    StoreSyncResult, StoreMembership, StoreMembershipResult, StoreMembers, StoreMembersResult,
+    StoreReceipt, StoreReceiptResult, WriterEnqueue, WriterEnqueueResult, WriterCommitted,
+    MapRegister, MapUnregister, MapLookup, MapLookupResult, MapDisplaced, ForwardBatch,
+    ForwardResult, QueuePublish, QueueDeliver, QueueAck, QueueSubscribe, PresenceSet, PresenceTouch,
+    PresenceLookup, PresenceLookupResult, PresencePush, Notify, StoreCheckMember,
+    StoreCheckMemberResult, GetReceipts, ReceiptsResult, StoreGetReceipts, StoreGetReceiptsResult>;
 
 // The message's name as in docs/protocol.md ("SendMessage").
 const char* MessageName(const Message& m);

@@ -7,6 +7,7 @@
 namespace chatlab {
 
 void Oracle::OnSent(TimeUs now, UserId sender, ClientMsgId id, const ConversationId& conv) {
+  watched_.insert(sender);
   sent_[{sender, id}] = SentInfo{conv, now, false, false};
 }
 
@@ -36,6 +37,7 @@ void Oracle::OnAcked(TimeUs now, UserId sender, const SendAck& ack) {
 
 void Oracle::OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool out_of_order,
                          bool duplicate) {
+  watched_.insert(viewer);
   View& view = views_[{viewer, m.conv}];
   const MessageKey key{m.sender, m.client_msg_id};
   const bool shown_before = !view.shown.insert(key).second;
@@ -67,6 +69,14 @@ void Oracle::OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool o
 
 void Oracle::OnReceiptShown(TimeUs now, UserId viewer, const ReceiptUpdate& shown) {
   (void)now;
+  watched_.insert(viewer);
+  if (shown.reader.valid()) {
+    auto& [mark, first_viewer] = claims_[std::make_tuple(shown.reader, shown.conv, shown.kind)];
+    if (shown.up_to > mark) {
+      mark = shown.up_to;
+      first_viewer = viewer;
+    }
+  }
   MessageId& last = receipts_[std::make_tuple(viewer, shown.conv, shown.kind, shown.reader)];
   if (shown.up_to < last) {
     counts_.receipt_regressions++;
@@ -110,6 +120,7 @@ void Oracle::CheckFinal(const std::vector<ConversationTruth>& truth) {
       }
     }
   }
+  CheckReceiptsFounded();
   for (const auto& [key, info] : sent_) {
     if (!info.acked || stored.contains(key)) continue;
     counts_.lost_acked++;
@@ -117,6 +128,24 @@ void Oracle::CheckFinal(const std::vector<ConversationTruth>& truth) {
               absl::StrCat("acknowledged message ", ToString(key.first), "/", key.second, " in ",
                            ToString(info.conv), " is not in the store"),
               counts_.lost_acked == 1);
+  }
+}
+
+void Oracle::CheckReceiptsFounded() {
+  for (const auto& [key, claim] : claims_) {
+    const auto& [reader, conv, kind] = key;
+    const auto& [mark, viewer] = claim;
+    if (!watched_.contains(reader)) continue;  // not watched: what it displayed is unknown
+    const auto view = views_.find({reader, conv});
+    const MessageId displayed = view == views_.end() ? kNoMessage : view->second.max_shown;
+    if (displayed >= mark) continue;
+    counts_.receipts_unfounded++;
+    Violation("receipts_unfounded",
+              absl::StrCat(ToString(viewer), " was shown that ", ToString(reader),
+                           kind == ReceiptKind::kRead ? " read " : " delivered ", ToString(conv),
+                           " up to ", mark, ", but the newest message ", ToString(reader),
+                           " displayed there is ", displayed),
+              counts_.receipts_unfounded == 1);
   }
 }
 

@@ -6,7 +6,9 @@
 // a receipt going back); at the end, given the store's final contents (the authoritative
 // history) and who belongs to each conversation, it checks that every acknowledged message
 // reached every participant's view (no acknowledged message lost) and that every stored message
-// did (liveness, once faults have healed).
+// did (liveness, once faults have healed), and that every receipt a user was shown about a
+// member (a peer's, or a group member's from GetReceipts) is founded: a member shown as having
+// delivered or read a conversation up to M did display a message at or above M.
 //
 // Order is the server's order, which is message-id order (the store keeps every conversation
 // sorted by id, and prev_msg_id links each message to the one before it there): a message shown
@@ -39,9 +41,11 @@ struct InvariantCounts {
   uint64_t receipt_regressions = 0;     // a shown receipt watermark went back
   uint64_t undelivered_after_heal = 0;  // (message, participant) pairs missing at the end
   uint64_t acks_contradicted = 0;       // a send answered kOk, then answered with another code
+  uint64_t receipts_unfounded = 0;      // a member shown as having delivered/read up to M who
+                                        // never displayed M (or anything after it)
   uint64_t total() const {
     return lost_acked + duplicates_shown + order_violations + receipt_regressions +
-           undelivered_after_heal + acks_contradicted;
+           undelivered_after_heal + acks_contradicted + receipts_unfounded;
   }
 };
 
@@ -70,7 +74,12 @@ class Oracle : public ClientObserver {
   void OnReceiptShown(TimeUs now, UserId viewer, const ReceiptUpdate& shown) override;
 
   // The end-of-run check against the store's final contents. Adds lost_acked and
-  // undelivered_after_heal to counts(); call once.
+  // undelivered_after_heal to counts(), and receipts_unfounded: for every receipt shown about a
+  // reader this oracle watched (one whose client reported to it), the reader must have
+  // displayed a message of that conversation at or above the receipt's watermark (a client
+  // sends a receipt only for what it shows). Checked at the end, so that it does not depend on
+  // how two users' events interleave (a recorded history orders them by their clocks); the
+  // aggregate of a group (reader 0) is not checked (its members change). Call once.
   void CheckFinal(const std::vector<ConversationTruth>& truth);
 
   const InvariantCounts& counts() const { return counts_; }
@@ -95,6 +104,8 @@ class Oracle : public ClientObserver {
   };
 
   void Violation(const char* kind, std::string detail, bool first_of_kind);
+  // The receipts_unfounded part of CheckFinal.
+  void CheckReceiptsFounded();
 
   InvariantCounts counts_;
   std::vector<std::string> first_violations_;
@@ -104,6 +115,13 @@ class Oracle : public ClientObserver {
   absl::btree_map<std::pair<UserId, ConversationId>, View> views_;
   // (viewer, conv, kind, reader) -> shown watermark.
   absl::btree_map<std::tuple<UserId, ConversationId, ReceiptKind, UserId>, MessageId> receipts_;
+  // The highest receipt watermark any viewer was shown about a reader: (reader, conv, kind) ->
+  // (watermark, the first viewer shown it).
+  absl::btree_map<std::tuple<UserId, ConversationId, ReceiptKind>, std::pair<MessageId, UserId>>
+      claims_;
+  // Users whose client reported to this oracle (a viewer or a sender): only their receipts can
+  // be checked against what they displayed.
+  absl::btree_set<UserId> watched_;
 };
 
 }  // namespace chatlab

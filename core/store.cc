@@ -87,6 +87,7 @@ MessageStore::MessageStore(const NodeOptions& options)
     : options_(options),
       snowflake_(static_cast<uint32_t>(options.self.value & SnowflakeGenerator::kNodeMax)) {
   assert(options_.config.hybrid_rate_window_us > 0);
+  assert(options_.config.receipts_page_max > 0);
 }
 
 void MessageStore::Start(TimeUs now, Effects& out) {
@@ -119,6 +120,8 @@ void MessageStore::OnMessage(TimeUs now, NodeId from, const Message& msg, Effect
     OnStoreReceipt(from, *m, out);
   } else if (const auto* m = std::get_if<StoreCheckMember>(&msg)) {
     OnStoreCheckMember(from, *m, out);
+  } else if (const auto* m = std::get_if<StoreGetReceipts>(&msg)) {
+    OnStoreGetReceipts(from, *m, out);
   } else {
     stats_.unexpected_messages++;
     return;
@@ -511,6 +514,52 @@ void MessageStore::OnStoreReceipt(NodeId from, const StoreReceipt& m, Effects& o
       result.recipients = Members(m.conv.group());
     }
   }
+  Reply(from, std::move(result), out);
+}
+
+void MessageStore::OnStoreGetReceipts(NodeId from, const StoreGetReceipts& m, Effects& out) {
+  stats_.receipt_reads++;
+  StoreGetReceiptsResult result;
+  result.request_id = m.request_id;
+  result.conv = m.conv;
+  if (!m.conv.Valid() || !m.user.valid()) {
+    result.code = Code::kInvalidArgument;
+  } else {
+    // The same rule as reading the conversation: a party, or a member now (NOT_FOUND for a
+    // group that never existed). Whoever may read the messages may see who read them.
+    result.code = CheckAccess(m.conv, m.user);
+  }
+  if (result.code != Code::kOk) {
+    Reply(from, std::move(result), out);
+    return;
+  }
+  const uint32_t limit_max = options_.config.receipts_page_max;
+  const uint32_t limit = (m.limit == 0 || m.limit > limit_max) ? limit_max : m.limit;
+  const auto add = [&](UserId member) {
+    if (result.members.size() == limit) {
+      result.has_more = true;
+      return false;
+    }
+    result.members.push_back(MemberReceipts{member,
+                                            Watermark(m.conv, member, ReceiptKind::kDelivered),
+                                            Watermark(m.conv, member, ReceiptKind::kRead)});
+    return true;
+  };
+  if (m.conv.is_group()) {
+    // Members in id order from after_user: O(limit log n) per page, whatever the group's size.
+    const absl::btree_set<UserId>& members = groups_.at(m.conv.group()).members;
+    for (auto it = members.upper_bound(m.after_user); it != members.end() && add(*it); ++it) {
+    }
+  } else {
+    for (const UserId party : Recipients(m.conv)) {
+      if (party > m.after_user && !add(party)) break;
+    }
+  }
+  assert(result.members.size() <= limit);
+  assert(std::is_sorted(
+      result.members.begin(), result.members.end(),
+      [](const MemberReceipts& a, const MemberReceipts& b) { return a.user < b.user; }));
+  assert(result.members.empty() || result.members.front().user > m.after_user);
   Reply(from, std::move(result), out);
 }
 

@@ -70,6 +70,9 @@
 //   * store_group_members_max: a join beyond it is refused with kResourceExhausted.
 //   * body_bytes_max: a longer body is refused with kInvalidArgument.
 //   * get_messages_limit_max: a read's limit of 0 or above it is clamped to it.
+//   * receipts_page_max: a per-member receipts read (StoreGetReceipts) answers at most this many
+//     members per page (a limit of 0 or above it is clamped to it), so asking about a group of a
+//     million members costs pages of O(receipts_page_max log n), never one O(n) answer.
 //   The chat table itself has no limit: it is the durable database, bounded by the deployment's
 //   disk, not by this node. The other tables are bounded by the chat and membership tables.
 //
@@ -145,6 +148,7 @@ class MessageStore : public Node {
     uint64_t membership_ops = 0;    // StoreMembership requests
     uint64_t members_queries = 0;   // StoreMembers requests
     uint64_t receipt_ops = 0;       // StoreReceipt requests
+    uint64_t receipt_reads = 0;     // StoreGetReceipts requests (per-member "Message info")
     uint64_t member_checks = 0;     // StoreCheckMember requests
     uint64_t duplicates = 0;        // appends answered from the dedup index
     uint64_t dedup_evictions = 0;   // dedup entries dropped at store_dedup_window_max
@@ -237,6 +241,9 @@ class MessageStore : public Node {
   void OnStoreMembership(TimeUs now, NodeId from, const StoreMembership& m, Effects& out);
   void OnStoreMembers(NodeId from, const StoreMembers& m, Effects& out);
   void OnStoreReceipt(NodeId from, const StoreReceipt& m, Effects& out);
+  // One page of the members' (parties') watermarks of a conversation, for a member (party)
+  // only: the per-member receipts that OnStoreReceipt aggregates rather than pushes.
+  void OnStoreGetReceipts(NodeId from, const StoreGetReceipts& m, Effects& out);
   void OnStoreCheckMember(NodeId from, const StoreCheckMember& m, Effects& out);
 
   // How an append's group membership is decided.

@@ -102,7 +102,8 @@ void WriteRequests(const std::filesystem::path& dir, const Message& api_body,
       {"join_group", R"({"group":"3"})"},
       {"leave_group", R"({"group":"3"})"},
       {"sync", ""},
-      {"presence", R"({"users":["2","3"]})"}};
+      {"presence", R"({"users":["2","3"]})"},
+      {"receipts", R"({"conv":{"type":"group","low":"3","high":"0"},"after_user":"2"})"}};
   for (const auto& [call, body] : calls) {
     Write(dir / absl::StrCat("api_", call, ".http"),
           Request(absl::StrCat("POST /api/", call, " HTTP/1.1\r\nHost: x\r\n", bearer), body));

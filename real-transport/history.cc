@@ -21,8 +21,8 @@ constexpr char kFormat[] = "chatlab-history/1";
 
 // Kinds the oracle does not judge; recorded for people reading a history.
 constexpr std::string_view kInformationalKinds[] = {
-    "send_failed",  "typing_shown",    "presence_shown", "connected",
-    "disconnected", "history_fetched", "loaded",         "note"};
+    "send_failed",     "typing_shown", "presence_shown", "connected",      "disconnected",
+    "history_fetched", "loaded",       "note",           "member_receipts"};
 
 // One event, decoded, with where it sits for errors and tie-breaks.
 struct Event {
@@ -267,7 +267,8 @@ std::string VerdictJson(const HistoryVerdict& v) {
                  {"order_violations", c.order_violations},
                  {"receipt_regressions", c.receipt_regressions},
                  {"undelivered_after_heal", c.undelivered_after_heal},
-                 {"acks_contradicted", c.acks_contradicted}};
+                 {"acks_contradicted", c.acks_contradicted},
+                 {"receipts_unfounded", c.receipts_unfounded}};
   return Json{{"ok", v.ok()},
               {"violations_total", c.total()},
               {"counts", counts},

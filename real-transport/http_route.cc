@@ -15,11 +15,8 @@ namespace websocket = boost::beast::websocket;
 
 // The Web Service calls of the seed, by the message their body carries.
 constexpr std::pair<std::string_view, std::string_view> kApiCalls[] = {
-    {"get_messages", "GetMessages"},
-    {"join_group", "JoinGroup"},
-    {"leave_group", "LeaveGroup"},
-    {"sync", "SyncRequest"},
-    {"presence", "PresenceQuery"}};
+    {"get_messages", "GetMessages"}, {"join_group", "JoinGroup"},   {"leave_group", "LeaveGroup"},
+    {"sync", "SyncRequest"},         {"presence", "PresenceQuery"}, {"receipts", "GetReceipts"}};
 
 // Routes "/api/<call>" (call is the path after "/api/").
 Route RouteApi(std::string_view call, http::verb method, Route route) {

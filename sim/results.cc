@@ -62,6 +62,7 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
                      {"receipt_regressions", k.receipt_regressions},
                      {"undelivered_after_heal", k.undelivered_after_heal},
                      {"acks_contradicted", k.acks_contradicted},
+                     {"receipts_unfounded", k.receipts_unfounded},
                      {"ok", k.total() == 0},
                      {"first_violations", r.first_violations}};
   ordered_json fired = ordered_json::object();
@@ -214,6 +215,7 @@ std::string Summary(const Scenario& s, const RunResult& r, const std::string& re
   row("receipt_regressions", k.receipt_regressions);
   row("undelivered_after_heal", k.undelivered_after_heal);
   row("acks_contradicted", k.acks_contradicted);
+  row("receipts_unfounded", k.receipts_unfounded);
   for (const std::string& v : r.first_violations) absl::StrAppend(&out, "  first: ", v, "\n");
   absl::StrAppend(&out, "\nfaults fired\n");
   if (r.faults_fired.empty()) absl::StrAppend(&out, "  (none)\n");

@@ -145,6 +145,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"protocol.client_outbox_max", &p.client_outbox_max},
       {"protocol.client_held_max", &p.client_held_max},
       {"protocol.get_messages_limit_max", &p.get_messages_limit_max},
+      {"protocol.receipts_page_max", &p.receipts_page_max},
       {"protocol.server_pending_max", &p.server_pending_max},
       {"protocol.server_sessions_max", &p.server_sessions_max},
       {"protocol.server_forward_buffer_max", &p.server_forward_buffer_max},
@@ -542,6 +543,7 @@ absl::Status Validate(const Scenario& s) {
   if (c.server_tick_us <= 0) return bad("protocol.server_tick_us must be > 0");
   if (c.client_retry_initial_us <= 0) return bad("protocol.client_retry_initial_us must be > 0");
   if (c.lookup_users_max == 0) return bad("protocol.lookup_users_max must be >= 1");
+  if (c.receipts_page_max == 0) return bad("protocol.receipts_page_max must be >= 1");
   return absl::OkStatus();
 }
 

@@ -105,6 +105,13 @@ void Cluster::MarkRead(UserId user, const ConversationId& conv) {
   ApplyClient(user, effects);
 }
 
+uint64_t Cluster::GetReceipts(UserId user, const ConversationId& conv) {
+  Effects effects;
+  const uint64_t request = client(user).GetReceipts(now_, conv, effects);
+  ApplyClient(user, effects);
+  return request;
+}
+
 void Cluster::SetTyping(UserId user, const ConversationId& conv, bool active) {
   Effects effects;
   client(user).SetTyping(now_, conv, active, effects);

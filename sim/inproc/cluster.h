@@ -104,6 +104,8 @@ class Cluster : private host::NodeEnv, private host::ClientEnv {
   uint64_t JoinGroup(UserId user, GroupId group);
   uint64_t LeaveGroup(UserId user, GroupId group);
   void MarkRead(UserId user, const ConversationId& conv);
+  // The per-member receipts read of conv (ClientSession::GetReceipts); 0 when offline.
+  uint64_t GetReceipts(UserId user, const ConversationId& conv);
   void SetTyping(UserId user, const ConversationId& conv, bool active);
   // A raw frame from a client, decoded as a server would (for malformed-input tests).
   void InjectClientFrame(UserId user, std::string_view bytes);

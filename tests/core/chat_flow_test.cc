@@ -161,6 +161,46 @@ TEST_F(ChatFlowTest, GroupJoinSendLeave) {
   ExpectNoViolations();
 }
 
+// The per-member ticks of a group message, end to end through a real store and the codec: Alice
+// sends, Bob reads, Carol only has it on her device; Alice's "Message info" says so, then says
+// Carol read it once she has. A non-member is refused. The oracle (whose receipts_unfounded
+// check judges every tick shown against what that member displayed) finds nothing wrong.
+TEST_F(ChatFlowTest, GroupMessageInfoShowsEachMembersTicks) {
+  SetUpCluster(TestConfig());
+  for (UserId u : {kAlice, kBob, kCarol, kDave}) c().Connect(u, S(static_cast<int>(u.value % 2)));
+  c().RunFor(kUsPerSecond);
+  for (UserId u : {kAlice, kBob, kCarol}) c().JoinGroup(u, kGroup);
+  c().RunFor(kUsPerSecond);
+  const auto conv = ConversationId::Group(kGroup);
+  ASSERT_TRUE(c().Send(kAlice, conv, "who has read this?").ok());
+  c().RunFor(kUsPerSecond);
+  const MessageId id = c().client(kAlice).LastShown(conv);
+  ASSERT_NE(id, kNoMessage);
+  c().MarkRead(kAlice, conv);  // "read by all" counts every member, the sender too
+  c().MarkRead(kBob, conv);
+  c().RunFor(kUsPerSecond);
+  // Not read by all, so no group ReceiptUpdate told Alice anything about Bob's read.
+  EXPECT_EQ(c().client(kAlice).ReceiptShown(conv, ReceiptKind::kRead, UserId()), kNoMessage);
+  EXPECT_NE(c().GetReceipts(kAlice, conv), 0u);
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(c().client(kAlice).MemberReceiptsShown(conv),
+            (std::vector<MemberReceipts>{{kBob, id, id}, {kCarol, id, kNoMessage}}));
+  c().MarkRead(kCarol, conv);
+  c().RunFor(kUsPerSecond);
+  // Read by all now: the aggregate arrived; asked again, Carol's own tick says read too.
+  EXPECT_EQ(c().client(kAlice).ReceiptShown(conv, ReceiptKind::kRead, UserId()), id);
+  c().GetReceipts(kAlice, conv);
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(c().client(kAlice).ReceiptShown(conv, ReceiptKind::kRead, kCarol), id);
+  // Dave is not a member: refused, and shown nothing.
+  c().GetReceipts(kDave, conv);
+  c().RunFor(kUsPerSecond);
+  EXPECT_TRUE(c().client(kDave).MemberReceiptsShown(conv).empty());
+  EXPECT_EQ(c().client(kDave).ReceiptShown(conv, ReceiptKind::kRead, kBob), kNoMessage);
+  EXPECT_EQ(c().store().stats().receipt_reads, 3u);
+  ExpectNoViolations();
+}
+
 // A join whose request is lost is not forgotten: the client re-sends it when the request times
 // out, and after a reconnect if the session died first; a leave likewise.
 TEST_F(ChatFlowTest, UnansweredJoinsAndLeavesAreResent) {

@@ -367,5 +367,60 @@ TEST(ChatServerTest, PresenceQueriesNameTheViewer) {
   EXPECT_TRUE(Sent<PresenceResult>(out)[0].statuses[0].pushed);  // relayed as it is
 }
 
+// GetReceipts travels like GetMessages: to the store for the session's user (who may ask is the
+// store's call), back to the asking session under the client's request id; a refusal comes back
+// as the store's code, a timeout as ErrorReply{UNAVAILABLE}, and a web session may ask too.
+TEST(ChatServerTest, GetReceiptsIsRelayedForTheSessionUserAndAnsweredToItsSession) {
+  ChatServer server(Options());
+  Effects out;
+  StartWithAlice(server, out);
+  const auto group = ConversationId::Group(GroupId(42));
+  server.OnClientMessage(0, SessionId(1), GetReceipts{77, group, kBob, 10}, out);
+  ASSERT_EQ(Sent<StoreGetReceipts>(out).size(), 1u);
+  const StoreGetReceipts asked = Sent<StoreGetReceipts>(out)[0];
+  EXPECT_EQ(asked.user, kAlice);  // the session's, never the client's say
+  EXPECT_EQ(asked.conv, group);
+  EXPECT_EQ(asked.after_user, kBob);
+  EXPECT_EQ(asked.limit, 10u);
+  EXPECT_EQ(std::get<SendToNode>(out[0]).to, kTopology.store);
+  out.clear();
+  const std::vector<MemberReceipts> members{{UserId(3), 5, 4}, {UserId(4), 5, 0}};
+  server.OnMessage(1, kTopology.store,
+                   StoreGetReceiptsResult{asked.request_id, Code::kOk, group, members, true}, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<SendToClient>(out[0]).session, SessionId(1));
+  ASSERT_EQ(Sent<ReceiptsResult>(out).size(), 1u);
+  EXPECT_EQ(Sent<ReceiptsResult>(out)[0], (ReceiptsResult{77, Code::kOk, group, members, true}));
+  // A refusal keeps the store's code and the conversation.
+  out.clear();
+  server.OnClientMessage(2, SessionId(1), GetReceipts{78, group, UserId(), 0}, out);
+  const uint64_t refused = Sent<StoreGetReceipts>(out)[0].request_id;
+  out.clear();
+  server.OnMessage(3, kTopology.store,
+                   StoreGetReceiptsResult{refused, Code::kPermissionDenied, group, {}, false}, out);
+  ASSERT_EQ(Sent<ReceiptsResult>(out).size(), 1u);
+  EXPECT_EQ(Sent<ReceiptsResult>(out)[0].code, Code::kPermissionDenied);
+  EXPECT_EQ(Sent<ReceiptsResult>(out)[0].request_id, 78u);
+  // No answer from the store: ErrorReply{UNAVAILABLE}, and the late answer is dropped.
+  out.clear();
+  server.OnClientMessage(4, SessionId(1), GetReceipts{79, group, UserId(), 0}, out);
+  const uint64_t lost = Sent<StoreGetReceipts>(out)[0].request_id;
+  out.clear();
+  const TimeUs later = 4 + ProtocolConfig{}.request_timeout_us + ProtocolConfig{}.server_tick_us;
+  server.OnTimer(later, ChatServer::kTickTimer, out);
+  ASSERT_EQ(Sent<ErrorReply>(out).size(), 1u);
+  EXPECT_EQ(Sent<ErrorReply>(out)[0].code, Code::kUnavailable);
+  out.clear();
+  server.OnMessage(later, kTopology.store,
+                   StoreGetReceiptsResult{lost, Code::kOk, group, members, false}, out);
+  EXPECT_TRUE(Sent<ReceiptsResult>(out).empty());
+  // The Web Service may ask (it is a read).
+  ASSERT_TRUE(server.OnWebSessionOpen(later, SessionId(2), kBob, out).ok());
+  out.clear();
+  server.OnClientMessage(later, SessionId(2), GetReceipts{80, group, UserId(), 0}, out);
+  ASSERT_EQ(Sent<StoreGetReceipts>(out).size(), 1u);
+  EXPECT_EQ(Sent<StoreGetReceipts>(out)[0].user, kBob);
+}
+
 }  // namespace
 }  // namespace chatlab

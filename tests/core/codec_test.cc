@@ -146,6 +146,7 @@ TEST(FieldsTest, FieldListsMatchStructs) {
   ExpectFieldListComplete<AppendOutcome>();
   ExpectFieldListComplete<ConversationHead>();
   ExpectFieldListComplete<UserLocation>();
+  ExpectFieldListComplete<MemberReceipts>();
   ExpectFieldListComplete<CommittedItem>();
   ExpectFieldListComplete<Routed<ChatMessage>>();
   ExpectFieldListComplete<Routed<ReceiptUpdate>>();
@@ -175,6 +176,10 @@ TEST(FieldsTest, TypeNumbersAreStable) {
   EXPECT_EQ(kWireType<QueuePublish>, 90);
   EXPECT_EQ(kWireType<PresenceSet>, 100);
   EXPECT_EQ(kWireType<Notify>, 110);
+  EXPECT_EQ(kWireType<GetReceipts>, 9);
+  EXPECT_EQ(kWireType<ReceiptsResult>, 31);
+  EXPECT_EQ(kWireType<StoreGetReceipts>, 56);
+  EXPECT_EQ(kWireType<StoreGetReceiptsResult>, 57);
   for (size_t i = 0; i < kMessageAlternatives; ++i) {
     EXPECT_EQ(kIndexByWireType[kWireTypeByIndex[i]], i) << kWireNameByIndex[i];
   }
@@ -267,6 +272,29 @@ TEST(CodecTest, GoldenSendMessageBytes) {
   EXPECT_EQ(Encode(m), expected);
   const Message big = QueueAck{300};  // 300 = 0xac 0x02 as LEB128
   EXPECT_EQ(Encode(big), Frame(std::string("\x5c\xac\x02", 3)));
+}
+
+// The per-member receipts read: its request's bytes, and its answer's list of members (nested
+// structs, the protocol's newest) through a round trip and a truncation that names the member.
+TEST(CodecTest, GetReceiptsBytesAndReceiptsResultMembers) {
+  const Message ask = GetReceipts{5, ConversationId::Group(GroupId(42)), UserId(300), 256};
+  // type 9, request_id 5, conv {type 2 (group), low 42, high 0}, after_user 300 = ac 02,
+  // limit 256 = 80 02.
+  EXPECT_EQ(Encode(ask), Frame(std::string("\x09\x05\x02\x2a\x00\xac\x02\x80\x02", 9)));
+  ReceiptsResult result{7, Code::kOk, ConversationId::Group(GroupId(42)), {}, true};
+  result.members = {MemberReceipts{UserId(2), 10, 9}, MemberReceipts{UserId(3), 10, 0}};
+  absl::StatusOr<Message> decoded = Decode(Encode(result));
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_TRUE(*decoded == Message(result));
+  EXPECT_EQ(DebugString(result),
+            "ReceiptsResult{request_id=7 code=OK conv=g42 members=[{user=u2 delivered_up_to=10 "
+            "read_up_to=9} {user=u3 delivered_up_to=10 read_up_to=0}] has_more=true}");
+  const std::string bytes = Encode(result);
+  decoded = Decode(std::string_view(bytes).substr(0, bytes.size() - 2));  // into members[1]
+  ASSERT_EQ(decoded.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_TRUE(absl::StartsWith(decoded.status().message(),
+                               "truncated: ReceiptsResult.members[1].read_up_to: "))
+      << decoded.status();
 }
 
 TEST(CodecTest, EncodeToAppends) {
@@ -442,7 +470,7 @@ TEST(CodecTest, UnknownVersionIsUnimplemented) {
 
 TEST(CodecTest, UnknownTypeIsInvalidArgument) {
   for (const std::string& bytes :
-       {Frame(std::string("\x00\x01", 2)), Frame(std::string("\x09\x01", 2)),
+       {Frame(std::string("\x00\x01", 2)), Frame(std::string("\x0a\x01", 2)),
         Frame(std::string("\x78\x01", 2)), Frame(std::string("\xf0\xa2\x04\x01", 4)),
         Frame(std::string("\xff\xff\xff\xff\xff\xff\xff\xff\x01\x01", 10))}) {
     absl::StatusOr<Message> decoded = Decode(bytes);

@@ -160,6 +160,63 @@ TEST(ChatdTest, GroupsJoinPostAndLeave) {
   EXPECT_EQ(c.Count<Deliver>([](const Deliver& d) { return d.message.body == "second"; }), 0u);
 }
 
+// The per-member ticks of a group message over real sockets: the JSON frames of GetReceipts and
+// ReceiptsResult on the WebSocket, the same call on the Web Service, a page limit, and the
+// refusal of a user who is not a member.
+TEST(ChatdTest, GroupMessageInfoListsEachMembersReceipts) {
+  Single env({"alice", "bob", "carol"});
+  const auto alice = env.Login("alice");
+  const auto bob = env.Login("bob");
+  const auto carol = env.Login("carol");
+  const auto conv = ConversationId::Group(GroupId(78));
+  for (const auto* u : {&alice, &bob}) {
+    auto r = Api(env.server->address(), u->token, "join_group", JoinGroup{1, GroupId(78)});
+    ASSERT_TRUE(r.ok()) << r.status();
+  }
+  Client a, b;
+  ASSERT_EQ(a.Connect(env.server->address(), alice.token), "");
+  ASSERT_EQ(b.Connect(env.server->address(), bob.token), "");
+  a.Send(SendMessage{1, conv, 0, "who read this?"});
+  auto ack = a.Next<SendAck>();
+  ASSERT_TRUE(ack.has_value());
+  ASSERT_EQ(ack->code, Code::kOk);
+  const MessageId id = ack->message_id;
+  ASSERT_TRUE(b.Next<Deliver>());
+  b.Send(Receipt{conv, ReceiptKind::kDelivered, id});
+  b.Send(Receipt{conv, ReceiptKind::kRead, id});
+  a.Send(Receipt{conv, ReceiptKind::kRead, id});
+  // Read by all once both read: the aggregate comes pushed; the members' marks are asked for.
+  ASSERT_TRUE(a.Next<ReceiptUpdate>([id](const ReceiptUpdate& r) {
+    return r.kind == ReceiptKind::kRead && r.reader == UserId() && r.up_to == id;
+  }));
+  a.Send(GetReceipts{5, conv, UserId(), 0});
+  auto info = a.Next<ReceiptsResult>();
+  ASSERT_TRUE(info.has_value());
+  EXPECT_EQ(info->request_id, 5u);
+  EXPECT_EQ(info->code, Code::kOk);
+  EXPECT_FALSE(info->has_more);
+  std::map<uint64_t, MemberReceipts> by_user;
+  for (const MemberReceipts& m : info->members) by_user[m.user.value] = m;
+  ASSERT_EQ(by_user.size(), 2u);
+  EXPECT_EQ(by_user[bob.user.value], (MemberReceipts{bob.user, id, id}));
+  EXPECT_EQ(by_user[alice.user.value].read_up_to, id);
+  // One member a page: has_more, and the next page starts after it.
+  a.Send(GetReceipts{6, conv, UserId(), 1});
+  auto page = a.Next<ReceiptsResult>([](const ReceiptsResult& r) { return r.request_id == 6; });
+  ASSERT_TRUE(page.has_value());
+  ASSERT_EQ(page->members.size(), 1u);
+  EXPECT_TRUE(page->has_more);
+  // The Web Service answers the same call; carol, not a member, is refused.
+  auto web = Api(env.server->address(), bob.token, "receipts", GetReceipts{7, conv, UserId(), 0});
+  ASSERT_TRUE(web.ok()) << web.status();
+  EXPECT_EQ(std::get<ReceiptsResult>(*web).members, info->members);
+  auto refused =
+      Api(env.server->address(), carol.token, "receipts", GetReceipts{8, conv, UserId(), 0});
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(std::get<ReceiptsResult>(*refused).code, Code::kPermissionDenied);
+  EXPECT_TRUE(std::get<ReceiptsResult>(*refused).members.empty());
+}
+
 TEST(ChatdTest, TypingAndPresence) {
   Single env({"alice", "bob"});
   const auto alice = env.Login("alice");

@@ -35,6 +35,7 @@ TEST(JsonCodecTest, RoundTripsEveryClientFacingMessage) {
       Receipt{kConv, ReceiptKind::kRead, 99},
       Typing{kConv, true},
       PresenceQuery{4, {UserId(1), UserId(2)}},
+      GetReceipts{5, ConversationId::Group(GroupId(5)), UserId(3), 256},
       SendAck{7, kConv, Code::kOk, 10, 9, true, false},
       Deliver{Sample()},
       MessagesResult{
@@ -47,6 +48,11 @@ TEST(JsonCodecTest, RoundTripsEveryClientFacingMessage) {
       PresenceResult{9, Code::kOk, {PresenceStatus{UserId(2), false, 0, false}}},
       ErrorReply{Code::kInvalidArgument, "bad frame"},
       SessionClosed{Code::kFailedPrecondition, "displaced"},
+      ReceiptsResult{10,
+                     Code::kOk,
+                     ConversationId::Group(GroupId(5)),
+                     {MemberReceipts{UserId(2), (uint64_t{1} << 62) + 1, 7}},
+                     true},
   };
   for (const Message& m : messages) {
     const std::string json = ToJson(m);
@@ -64,6 +70,26 @@ TEST(JsonCodecTest, SixtyFourBitValuesAreStringsAndEnumsAreNames) {
   EXPECT_EQ(j["message"]["conv"]["type"], "direct");
   const auto g = nlohmann::json::parse(ToJson(GetMessages{1, kConv, 0, 50}));
   EXPECT_TRUE(g["limit"].is_number());
+}
+
+// The per-member receipts as a browser reads them: watermarks (Snowflake ids) as strings.
+TEST(JsonCodecTest, ReceiptsResultMembersAreObjectsWithStringWatermarks) {
+  const auto j = nlohmann::json::parse(
+      ToJson(ReceiptsResult{3,
+                            Code::kPermissionDenied,
+                            ConversationId::Group(GroupId(9)),
+                            {MemberReceipts{UserId(2), (uint64_t{1} << 62) + 1, 0}},
+                            false}));
+  EXPECT_EQ(j["type"], "ReceiptsResult");
+  EXPECT_EQ(j["code"], "PERMISSION_DENIED");
+  EXPECT_EQ(j["members"][0]["user"], "2");
+  EXPECT_EQ(j["members"][0]["delivered_up_to"], std::to_string((uint64_t{1} << 62) + 1));
+  EXPECT_EQ(j["members"][0]["read_up_to"], "0");
+  auto ask = FromJson(R"({"type":"GetReceipts","request_id":"4",
+                          "conv":{"type":"group","low":"9","high":"0"}})");
+  ASSERT_TRUE(ask.ok()) << ask.status();
+  EXPECT_EQ(std::get<GetReceipts>(*ask),
+            (GetReceipts{4, ConversationId::Group(GroupId(9)), {}, 0}));
 }
 
 TEST(JsonCodecTest, NumbersAreAcceptedAndMissingFieldsDefault) {

@@ -64,9 +64,9 @@ TEST(ChatlabCli, ResultsJsonHasEveryDocumentedField) {
                           "network_model", "invariants", "faults_fired", "metrics"}) {
     EXPECT_TRUE(o.results.contains(key)) << key;
   }
-  for (const char* key : {"lost_acked", "duplicates_shown", "order_violations",
-                          "receipt_regressions", "undelivered_after_heal",
-                          "acks_contradicted"}) {
+  for (const char* key :
+       {"lost_acked", "duplicates_shown", "order_violations", "receipt_regressions",
+        "undelivered_after_heal", "acks_contradicted", "receipts_unfounded"}) {
     EXPECT_TRUE(o.results["invariants"].contains(key)) << key;
   }
   const auto& m = o.results["metrics"];

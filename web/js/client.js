@@ -10,16 +10,19 @@
 // holds a message and catches up with GetMessages after the last shown id, paging on has_more;
 // SyncRequest on every connect and every client_sync_interval; delivery receipts after showing,
 // read receipts on MarkRead; receipt watermarks that never go back; typing with a TTL; presence
-// read on connect and polled; joins and leaves kept until answered. Names follow client.cc so
+// read on connect and polled; joins and leaves kept until answered; per-member receipts
+// ("Message info") read on demand with GetReceipts, page by page. Names follow client.cc so
 // the two can be read side by side.
 
 import { NONE, cmp, lt, maxId, convKey, group as groupConv, peerOf, utf8Bytes } from './wire.js';
+import { ReceiptReads } from './receipts.js';
 
 /** @typedef {import('./wire.js').Id} Id */
 /** @typedef {import('./wire.js').Conv} Conv */
 /** @typedef {import('./wire.js').ChatMessage} ChatMessage */
 /** @typedef {import('./wire.js').SendAck} SendAck */
 /** @typedef {import('./wire.js').ReceiptUpdate} ReceiptUpdate */
+/** @typedef {import('./wire.js').MemberReceipts} MemberReceipts */
 /** @typedef {import('./wire.js').Frame} Frame */
 
 /** core/config.h's client timings and limits (chatd's defaults). */
@@ -38,6 +41,8 @@ export const kDefaultConfig = {
   // GetMessages limit per page (the server clamps at get_messages_limit_max = 500).
   page_limit: 100,
   lookup_users_max: 4096,
+  // GetReceipts limit per page (the server clamps at receipts_page_max = 256).
+  receipts_page_max: 256,
 };
 /** @typedef {typeof kDefaultConfig} ClientConfig */
 
@@ -58,6 +63,7 @@ export const kDefaultConfig = {
  *   onTypingShown?: (now: number, t: import('./wire.js').TypingUpdate) => void,
  *   onPresenceShown?: (now: number, s: import('./wire.js').PresenceStatus, pushed: boolean) => void,
  *   onHistoryFetched?: (now: number, conv: Conv, n: number) => void,
+ *   onMemberReceipts?: (now: number, conv: Conv, code: string, members: MemberReceipts[]) => void,
  *   onError?: (now: number, frame: Frame) => void,
  *   onSessionClosed?: (now: number, code: string, reason: string) => void,
  * }} Observer
@@ -139,6 +145,8 @@ export class ChatClient {
     this.presence = new Map();
     /** Peers of direct conversations that appeared since the last presence read. @type {Set<Id>} */
     this.presence_wanted = new Set();
+    /** Per-member receipts reads in flight and their answers (receipts.js). */
+    this.receipt_reads = new ReceiptReads(this);
   }
 
   // ---- User actions ----------------------------------------------------------------------
@@ -227,6 +235,17 @@ export class ChatClient {
     out.push({ kind: 'send', frame: { type: 'SyncRequest', request_id: String(req) } });
   }
 
+  /**
+   * Reads the per-member receipt watermarks of conv ("Message info") page by page; each member's
+   * watermark is shown like a pushed ReceiptUpdate with reader = the member (never going back),
+   * and onMemberReceipts reports the members when the last page is in. Returns the request id,
+   * or 0 when offline. As ClientSession::GetReceipts (receipts.js).
+   * @param {number} now @param {Conv} conv @param {Effect[]} out
+   */
+  getReceipts(now, conv, out) {
+    return this.receipt_reads.ask(now, conv, out);
+  }
+
   /** Fetch what is newer than what conv shows (a conversation opened by the user). */
   /** @param {number} now @param {Conv} conv @param {Effect[]} out */
   catchUp(now, conv, out) {
@@ -294,6 +313,7 @@ export class ChatClient {
       c.catchup_request = 0;
       c.typing_until.clear();
     }
+    this.receipt_reads.drop();  // a receipts read dies with its session
   }
 
   /** @param {number} now @param {Effect[]} out */
@@ -315,6 +335,7 @@ export class ChatClient {
       case 'SyncResult': this.onSyncResult(now, msg, out); break;
       case 'GroupResult': this.onGroupResult(now, msg, out); break;
       case 'ReceiptUpdate': this.onReceiptUpdate(now, /** @type {any} */ (msg)); break;
+      case 'ReceiptsResult': this.receipt_reads.onResult(now, msg, out); break;
       case 'TypingUpdate': this.onTypingUpdate(now, /** @type {any} */ (msg)); break;
       case 'PresenceUpdate': this.onPresenceUpdate(now, msg.status, true); break;
       case 'PresenceResult':
@@ -672,6 +693,8 @@ export class ChatClient {
           this.startCatchUp(now, r.conv, out);
         } else if (r.kind === 'sync') {
           this.sync(now, out);
+        } else if (r.kind === 'receipts' && this.connected && r.conv !== null) {
+          this.receipt_reads.onTimeout(now, id, r.conv, out);
         } else if (r.kind === 'group' && this.connected && r.conv !== null) {
           const intent = this.membership_intent.get(r.conv.low);
           if (intent !== undefined) this.sendMembership(now, r.conv.low, intent, out);
@@ -702,6 +725,12 @@ export class ChatClient {
   /** @param {Conv} conv @param {'delivered'|'read'} kind @param {Id} reader */
   receiptShown(conv, kind, reader) {
     return this.convs.get(convKey(conv))?.receipts.get(`${kind}/${reader}`) ?? NONE;
+  }
+
+  /** The members of conv (the user left out) as of the last completed getReceipts, with the
+   * watermarks shown now. @param {Conv} conv */
+  memberReceiptsShown(conv) {
+    return this.receipt_reads.shown(conv);
   }
 
   /** Who is typing in conv now. @param {Conv} conv @param {number} now @returns {Id[]} */

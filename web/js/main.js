@@ -54,6 +54,10 @@ function start(l) {
     user: l.user, name: l.name, token: l.token, expiresAtUs: l.expiresAtUs,
     config: { page_limit: pageLimit() ?? 100 },
     onChange: () => view?.scheduleRender(),
+    observer: {
+      onReceiptShown: (_now, r) => view?.onReceiptShown(r),
+      onMemberReceipts: (_now, conv, code) => view?.onMemberReceipts(conv, code),
+    },
   });
   session = s;
   view = new ChatView(root, s, directory, {

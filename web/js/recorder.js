@@ -59,6 +59,7 @@ export class Recorder {
       onTypingShown: (now, t) => this.add(now, 'typing_shown', { typing: t }),
       onPresenceShown: (now, s, pushed) => this.add(now, 'presence_shown', { status: s, pushed }),
       onHistoryFetched: (now, conv, n) => this.add(now, 'history_fetched', { conv, count: n }),
+      onMemberReceipts: (now, conv, code, members) => this.add(now, 'member_receipts', { conv, code, members }),
     };
   }
 

@@ -1,7 +1,8 @@
 // @ts-check
 // What the user sees and does once logged in: the conversation list (unread counts, last
 // message, presence), one open chat (history, ticks, typing, presence), the composer, starting
-// a chat by name, joining and leaving groups, and the connection state.
+// a chat by name, joining and leaving groups, the connection state, and in a group the "Message
+// info" of one's own message: each member with their tick, read on demand (GetReceipts).
 //
 // It reads the client's state and calls the client only through Session.run (session.js); it
 // decides nothing about the protocol. Every text goes in through dom.js (textContent).
@@ -19,6 +20,9 @@ const kRenderWindow = 200;
 // Typing: send "started" at most this often while keys come, "stopped" after this much quiet.
 const kTypingRefreshMs = 3000;
 const kTypingIdleMs = 4000;
+// An open "Message info" panel reads the members' ticks again this often: a group pushes only its
+// aggregate ("read by all"), so a member's read that does not move it is seen here at the latest.
+const kInfoRefreshMs = 5000;
 
 const kStatusText = {
   online: 'Online',
@@ -59,11 +63,18 @@ export class ChatView {
     this.earlier = h('button', { class: 'link earlier', 'data-testid': 'show-earlier', hidden: true }, ['Show earlier messages']);
     this.input = /** @type {HTMLTextAreaElement} */ (h('textarea', { name: 'body', rows: '1', placeholder: 'Message', 'aria-label': 'message', 'data-testid': 'composer' }));
     this.sendError = h('p', { class: 'form-error', 'data-testid': 'send-error' });
+    /** The message whose "Message info" is open, in the open chat: its conversation key and id.
+     * @type {{key: string, id: string, body: string}|null} */
+    this.info = null;
+    /** The code of the last answer for the open info ('' while none came). */
+    this.infoCode = '';
+    this.infoPanel = h('aside', { class: 'info', 'data-testid': 'message-info-panel', 'aria-label': 'Message info', hidden: true });
     this.chatPane = h('section', { class: 'chat', 'data-testid': 'chat' });
     this.empty = h('section', { class: 'chat empty' }, ['Pick a conversation, or start one by name.']);
     this.main = h('div', { class: 'main' });
     this.build(root);
     setInterval(() => this.renderTyping(), 1000);
+    setInterval(() => this.refreshInfo(), kInfoRefreshMs);
     document.addEventListener('visibilitychange', () => this.scheduleRender());
   }
 
@@ -87,7 +98,7 @@ export class ChatView {
     this.input.addEventListener('input', () => this.onTypingInput());
     replace(this.chatPane, [
       h('header', { class: 'chat-header' }, [h('div', {}, [this.chatTitle, this.chatSubtitle, this.typingEl]), this.leaveButton]),
-      this.earlier, this.messages, this.sendError, composer,
+      this.earlier, this.messages, this.infoPanel, this.sendError, composer,
     ]);
     replace(root, [
       h('header', { class: 'top' }, [h('h1', {}, ['ChatLab']), h('span', { class: 'me', 'data-testid': 'me' }, [this.options.name]), this.statusEl, logout]),
@@ -133,6 +144,7 @@ export class ChatView {
 
   /** @param {string} key */
   open(key) {
+    if (key !== this.openKey) this.info = null;
     this.openKey = key;
     this.renderWindow = kRenderWindow;
     sessionStorage.setItem(`chatlab.open.${this.client.user}`, key);
@@ -176,6 +188,38 @@ export class ChatView {
       this.typingSentAt = 0;
       this.session.run((now, out) => this.client.setTyping(now, conv, false, out));
     }, kTypingIdleMs);
+  }
+
+  /** Opens the "Message info" of an own group message and reads the members' ticks.
+   * @param {Conv} conv @param {ChatMessage} m */
+  openInfo(conv, m) {
+    this.info = { key: convKey(conv), id: m.message_id, body: m.body };
+    this.infoCode = '';
+    this.session.run((now, out) => this.client.getReceipts(now, conv, out));
+  }
+
+  closeInfo() {
+    this.info = null;
+    this.scheduleRender();
+  }
+
+  /** Reads the open info's ticks again (the client coalesces a read already in flight). */
+  refreshInfo() {
+    const conv = this.openConv();
+    if (this.info === null || conv === null || this.info.key !== this.openKey || !this.client.connected) return;
+    this.session.run((now, out) => this.client.getReceipts(now, conv, out));
+  }
+
+  /** The client showed a receipt: a group's aggregate moving while its info is open refreshes it.
+   * (Not a member's own mark: those come from the info's reads.) @param {import('./wire.js').ReceiptUpdate} r */
+  onReceiptShown(r) {
+    if (this.info !== null && r.reader === NONE && convKey(r.conv) === this.info.key) this.refreshInfo();
+  }
+
+  /** A per-member receipts read completed. @param {Conv} conv @param {string} code */
+  onMemberReceipts(conv, code) {
+    if (this.info !== null && convKey(conv) === this.info.key) this.infoCode = code;
+    this.scheduleRender();
   }
 
   // ---- Rendering --------------------------------------------------------------------------
@@ -271,6 +315,7 @@ export class ChatView {
     }
     replace(this.messages, items);
     if (atBottom) this.messages.scrollTop = this.messages.scrollHeight;
+    this.renderInfo(conv);
     if (document.visibilityState === 'visible' && cmp(c.last_shown, c.read_sent) > 0 && this.client.connected) {
       setTimeout(() => this.session.run((now, out) => this.client.markRead(now, conv, out)), 0);
     }
@@ -289,7 +334,51 @@ export class ChatView {
       h('span', { class: 'meta' }, [
         m.sent_at_us !== '0' ? timeOf(m.sent_at_us) : '',
         ticks ? ' ' : '', ticks ? h('span', { class: `ticks ${ticks.state}`, title: ticks.title }, [ticks.text]) : null,
+        mine && conv.type === 'group' ? this.infoButton(conv, m) : null,
       ]),
+    ]);
+  }
+
+  /** The "info" affordance of an own group message. @param {Conv} conv @param {ChatMessage} m */
+  infoButton(conv, m) {
+    const b = h('button', { class: 'link info-button', type: 'button', 'data-testid': 'message-info', title: 'Message info: who has it, who read it', 'aria-label': 'Message info' }, ['info']);
+    b.addEventListener('click', () => this.openInfo(conv, m));
+    return b;
+  }
+
+  /** The "Message info" panel of the open chat: every other member with their tick for the
+   * message (read, delivered, sent), from the last read of the members' receipts. @param {Conv} conv */
+  renderInfo(conv) {
+    const info = this.info;
+    if (info === null || info.key !== convKey(conv)) {
+      this.infoPanel.hidden = true;
+      replace(this.infoPanel, []);
+      return;
+    }
+    this.infoPanel.hidden = false;
+    this.infoPanel.dataset.infoFor = info.id;
+    const members = this.client.memberReceiptsShown(conv);
+    const close = h('button', { class: 'link', type: 'button', 'data-testid': 'message-info-close' }, ['Close']);
+    close.addEventListener('click', () => this.closeInfo());
+    /** @type {(Node|string)[]} */
+    const status = [];
+    if (this.infoCode === 'PERMISSION_DENIED' || this.infoCode === 'NOT_FOUND') status.push('Only members of the group see who has read its messages.');
+    else if (this.infoCode !== '' && this.infoCode !== 'OK') status.push(`Could not read the ticks (${this.infoCode}); trying again.`);
+    else if (this.infoCode === '' && members.length === 0) status.push('Loading…');
+    else if (members.length === 0) status.push('No other members.');
+    replace(this.infoPanel, [
+      h('header', { class: 'info-header' }, [h('h3', {}, ['Message info']), close]),
+      h('p', { class: 'info-body', 'data-testid': 'message-info-body' }, [info.body]),
+      h('p', { class: 'info-status', 'data-testid': 'message-info-status' }, status),
+      h('ul', { class: 'info-members', 'data-testid': 'message-info-members' }, members.map((r) => {
+        const tick = cmp(r.read_up_to, info.id) >= 0 ? { state: 'read', text: '✓✓ read' }
+          : cmp(r.delivered_up_to, info.id) >= 0 ? { state: 'delivered', text: '✓✓ delivered' }
+            : { state: 'sent', text: '✓ sent' };
+        return h('li', { 'data-user': r.user, 'data-tick': tick.state }, [
+          h('span', { class: 'info-name' }, [this.name(r.user)]),
+          h('span', { class: `ticks ${tick.state}` }, [tick.text]),
+        ]);
+      })),
     ]);
   }
 

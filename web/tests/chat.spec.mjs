@@ -16,6 +16,7 @@ let chatd;
 const users = {};
 const kMarkup = '<b>bold?</b> <img src=x onerror="window.pwned=1"> & <script>window.pwned=2</script>';
 const kGroup = '42';
+const kInfoGroup = '43';  // the per-member ticks ("Message info") group of alice, bob and carol
 
 /** Opens a device for `name` and logs in through the form. @param {import('@playwright/test').Browser} browser */
 async function device(browser, name, query = '') {
@@ -248,6 +249,77 @@ test('group: join, live messages, ticks by all, leave; a late member pages throu
   expect(fetched).toBeGreaterThanOrEqual(3);  // 7 messages, 3 a page
 });
 
+test('group message info: each member with their tick, refreshed when the group read moves', async () => {
+  const { page: alice } = users.alice;
+  const { page: bob } = users.bob;
+  const { page: carol } = users.carol;
+  const groupTitle = `Group ${kInfoGroup}`;
+  for (const page of [alice, bob, carol]) {
+    await page.getByLabel('group number').fill(kInfoGroup);
+    await page.getByTestId('join-group').getByRole('button').click();
+    await expect(page.getByTestId('chat-title')).toHaveText(groupTitle);
+    await expect(page.getByTestId('chat-presence')).toHaveText('member');
+  }
+  // Carol stays away from the chat: another one is open on her page, so she gets the message
+  // (delivered) but does not read it.
+  await openConversation(carol, `Group ${kGroup}`);
+  const body = 'who has read this? <b>not bold</b>';
+  await send(alice, body);
+  const mine = alice.locator('li[data-message-id]', { hasText: body });
+  await expect(mine).toHaveCount(1);
+  const id = await mine.getAttribute('data-message-id');
+  await expect.poll(async () => (await shown(bob)).map((m) => m.body)).toContain(body);
+  const state = (/** @type {import('@playwright/test').Page} */ page) => page.evaluate(([key, mid]) => {
+    const c = /** @type {any} */ (window).chatlab.client.convs.get(key);
+    return { shown: c?.view.some((/** @type {any} */ m) => m.message_id === mid) ?? false, read: c?.read_sent ?? '0' };
+  }, [`g${kInfoGroup}`, id]);
+  await expect.poll(() => state(carol)).toEqual({ shown: true, read: '0' });
+  await expect.poll(async () => (await state(bob)).read).toBe(id);  // bob has it open: read
+  // Only the sender's own messages have the affordance, and only in a group.
+  await expect(bob.getByTestId('message-info')).toHaveCount(0);
+  await mine.getByTestId('message-info').click();
+  const panel = alice.getByTestId('message-info-panel');
+  await expect(panel).toBeVisible();
+  await expect(panel.getByTestId('message-info-body')).toHaveText(body);  // text, not markup
+  await expect(panel.locator('b')).toHaveCount(0);
+  const members = panel.getByTestId('message-info-members');
+  const ids = Object.fromEntries(await Promise.all(['alice', 'bob', 'carol'].map(async (name) => [
+    name, (await users[name].page.evaluate(() => /** @type {any} */ (window).chatlab.user())).user_id])));
+  await expect(members.locator('li')).toHaveCount(2);  // alice herself is not listed
+  await expect(members.locator(`li[data-user="${ids.bob}"]`)).toHaveAttribute('data-tick', 'read');
+  await expect(members.locator(`li[data-user="${ids.bob}"]`)).toContainText('bob');
+  await expect(members.locator(`li[data-user="${ids.carol}"]`)).toHaveAttribute('data-tick', 'delivered');
+  await expect(mine).not.toHaveAttribute('data-ticks', 'read');  // not read by all
+  // Carol opens the chat: read by all moves, the open panel reads the ticks again.
+  await openConversation(carol, groupTitle);
+  await expect(mine).toHaveAttribute('data-ticks', 'read');
+  await expect(members.locator(`li[data-user="${ids.carol}"]`)).toHaveAttribute('data-tick', 'read');
+  // The reads and what they showed are in alice's history (the oracle judges them below). The
+  // read that showed carol's tick followed the group's "read by all" at once, not the panel's
+  // 5 s refresh: it is the ReceiptUpdate that asked.
+  const events = await alice.evaluate(() => /** @type {any} */ (window).chatlab.history().events);
+  const allRead = events.findIndex((/** @type {any} */ e) => e.kind === 'receipt_shown' && e.receipt.reader === '0' &&
+    e.receipt.kind === 'read' && e.receipt.conv.low === kInfoGroup && e.receipt.up_to === id);
+  expect(allRead).toBeGreaterThan(0);
+  const reread = events.slice(allRead).find((/** @type {any} */ e) => e.kind === 'member_receipts');
+  expect(Number(reread.t_us) - Number(events[allRead].t_us)).toBeLessThan(1_000_000);
+  expect(events.filter((/** @type {any} */ e) => e.kind === 'member_receipts').length).toBeGreaterThanOrEqual(2);
+  await alice.getByTestId('message-info-close').click();
+  await expect(panel).toBeHidden();
+  // Someone no longer in a group is refused by the server: bob left group 42 (the Web Service
+  // answers the same call as the WebSocket).
+  const bobLogin = await chatd.login('bob');
+  const ask = async (/** @type {string} */ group) => (await (await fetch(`${chatd.url}/api/receipts`, {
+    method: 'POST', headers: { Authorization: `Bearer ${bobLogin.token}` },
+    body: JSON.stringify({ conv: { type: 'group', low: group, high: '0' } }),
+  })).json());
+  expect(await ask(kGroup)).toMatchObject({ type: 'ReceiptsResult', code: 'PERMISSION_DENIED', members: [] });
+  const answer = await ask(kInfoGroup);
+  expect(answer.code).toBe('OK');
+  const byId = (/** @type {string} */ a, /** @type {string} */ b) => (BigInt(a) < BigInt(b) ? -1 : 1);
+  expect(answer.members.map((/** @type {any} */ m) => m.user)).toEqual([ids.alice, ids.bob, ids.carol].sort(byId));
+});
+
 test('a token in ?token= opens the page logged in, and leaves the address bar', async ({ browser }) => {
   const { token } = await chatd.login('carol');
   const context = await browser.newContext();
@@ -289,13 +361,16 @@ test('the core oracle checks every page history, and fails a doctored one', asyn
   const direct = BigInt(ids.alice) < BigInt(ids.bob)
     ? { type: 'direct', low: ids.alice, high: ids.bob } : { type: 'direct', low: ids.bob, high: ids.alice };
   const group = { type: 'group', low: kGroup, high: '0' };
+  const infoGroup = { type: 'group', low: kInfoGroup, high: '0' };
   const truth = [
     { conv: direct, participants: [ids.alice, ids.bob], messages: await chatd.history(alice.token, direct) },
     // bob left before g5: the members at the end must each have seen every message.
     { conv: group, participants: [ids.alice, ids.carol], messages: await chatd.history(alice.token, group) },
+    { conv: infoGroup, participants: [ids.alice, ids.bob, ids.carol], messages: await chatd.history(alice.token, infoGroup) },
   ];
   expect(truth[0].messages.length).toBe(10);
   expect(truth[1].messages.length).toBe(7);
+  expect(truth[2].messages.length).toBe(1);
   const history = { format: 'chatlab-history/1', source: 'web client browser test', users: histories, truth };
   const check = (/** @type {string} */ name, /** @type {object} */ h) => {
     const file = path.join(outDir, name);
@@ -307,7 +382,12 @@ test('the core oracle checks every page history, and fails a doctored one', asyn
   expect(good.stderr).toContain('0 violations');
   expect(good.status).toBe(0);
   expect(good.verdict.final_checked).toBe(true);
-  expect(good.verdict.sent).toBe(17);
+  expect(good.verdict.sent).toBe(18);
+  // Alice was shown each member's ticks in group 43 (the per-member reads), and they were judged.
+  const memberTicks = histories.find((h) => h.name === 'alice').events
+    .filter((/** @type {any} */ e) => e.kind === 'receipt_shown' && e.receipt.conv.low === kInfoGroup && e.receipt.reader !== '0');
+  expect(memberTicks.length).toBeGreaterThanOrEqual(3);  // bob delivered and read, carol delivered, then read
+  expect(good.verdict.counts.receipts_unfounded).toBe(0);
   expect(good.verdict.acked).toBe(good.verdict.sent);
 
   // Doctored: bob shows one message twice; alice shows two messages in the wrong order.
@@ -325,4 +405,14 @@ test('the core oracle checks every page history, and fails a doctored one', asyn
   const worse = check('history-doctored-order.json', reordered);
   expect(worse.status).toBe(1);
   expect(worse.verdict.counts.order_violations).toBeGreaterThanOrEqual(1);
+  // Doctored: alice's message info says carol read group 43 past anything carol ever displayed
+  // there (a server that answered a per-member read wrongly).
+  const unfounded = structuredClone(history);
+  const aliceTicks = unfounded.users.find((u) => u.name === 'alice').events;
+  const head = truth[2].messages.at(-1).message_id;
+  aliceTicks.push({ t_us: String(Number(aliceTicks.at(-1).t_us) + 1), kind: 'receipt_shown',
+    receipt: { conv: infoGroup, kind: 'read', reader: ids.carol, up_to: String(BigInt(head) + 1n) } });
+  const lying = check('history-doctored-receipts.json', unfounded);
+  expect(lying.status).toBe(1);
+  expect(lying.verdict.counts.receipts_unfounded).toBe(1);
 });

@@ -145,3 +145,62 @@ test('typing shows for the TTL; offline drops it and schedules a reconnect', () 
   assert.equal(client.connected, false);
   assert.ok(out.some((e) => e.kind === 'timer' && e.id === 'reconnect'));
 });
+
+test('per-member receipts: pages through the members, leaves the viewer out, never goes back', () => {
+  /** @type {any[]} */
+  const reports = [];
+  const client = new ChatClient({
+    user: alice, clientMsgIdFirst: '1000', random: () => 0.5, config: { receipts_page_max: 2 },
+    observer: { onMemberReceipts: (_now, c, code, members) => reports.push({ c, code, members }) },
+  });
+  client.connect(0, []);
+  client.onConnected(1, []);
+  const g = { type: /** @type {'group'} */ ('group'), low: '5', high: '0' };
+  /** @type {any[]} */
+  let out = [];
+  const id = client.getReceipts(2, g, out);
+  const [first] = frames(out, 'GetReceipts');
+  assert.equal(first.request_id, String(id));
+  assert.deepEqual([first.after_user, first.limit], ['0', 2]);
+  assert.equal(client.getReceipts(2, g, (out = [])), id);  // in flight: the same read
+  assert.equal(frames(out, 'GetReceipts').length, 0);
+  client.onServerMessage(3, { type: 'ReceiptsResult', request_id: first.request_id, code: 'OK', conv: g, has_more: true,
+    members: [{ user: '1', delivered_up_to: '9', read_up_to: '9' }, { user: '2', delivered_up_to: '9', read_up_to: '8' }] }, (out = []));
+  const [second] = frames(out, 'GetReceipts');
+  assert.equal(second.after_user, '2');
+  client.onServerMessage(4, { type: 'ReceiptsResult', request_id: second.request_id, code: 'OK', conv: g, has_more: false,
+    members: [{ user: '3', delivered_up_to: '9', read_up_to: '0' }] }, (out = []));
+  assert.deepEqual(reports.map((r) => r.members), [[
+    { user: '2', delivered_up_to: '9', read_up_to: '8' }, { user: '3', delivered_up_to: '9', read_up_to: '0' }]]);
+  assert.equal(client.receiptShown(g, 'read', '2'), '8');
+  // The refresh asked during the read goes now; its lower answer shows nothing lower.
+  const [again] = frames(out, 'GetReceipts');
+  assert.equal(again.after_user, '0');
+  client.onServerMessage(5, { type: 'ReceiptsResult', request_id: again.request_id, code: 'OK', conv: g, has_more: false,
+    members: [{ user: '2', delivered_up_to: '3', read_up_to: '3' }, { user: '3', delivered_up_to: '9', read_up_to: '9' }] }, []);
+  assert.deepEqual(client.memberReceiptsShown(g), [
+    { user: '2', delivered_up_to: '9', read_up_to: '8' }, { user: '3', delivered_up_to: '9', read_up_to: '9' }]);
+  // A refusal is reported with its code.
+  client.getReceipts(6, g, (out = []));
+  const [refused] = frames(out, 'GetReceipts');
+  client.onServerMessage(7, { type: 'ReceiptsResult', request_id: refused.request_id, code: 'PERMISSION_DENIED', conv: g, has_more: false, members: [] }, []);
+  assert.equal(reports.at(-1).code, 'PERMISSION_DENIED');
+  assert.deepEqual(reports.at(-1).members, []);
+});
+
+test('per-member receipts: a lost page is asked again; offline asks nothing', () => {
+  const { client } = connected();
+  const g = { type: /** @type {'group'} */ ('group'), low: '5', high: '0' };
+  /** @type {any[]} */
+  let out = [];
+  client.getReceipts(2, g, out);
+  const [page] = frames(out, 'GetReceipts');
+  const timeout = out.find((e) => e.kind === 'timer' && e.id === `request:${page.request_id}`);
+  client.onTimer(timeout.at, timeout.id, (out = []));
+  const [retry] = frames(out, 'GetReceipts');
+  assert.equal(retry.after_user, '0');
+  assert.notEqual(retry.request_id, page.request_id);
+  client.onDisconnected(9, []);
+  assert.equal(client.getReceipts(10, g, (out = [])), 0);
+  assert.equal(frames(out, 'GetReceipts').length, 0);
+});
