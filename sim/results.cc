@@ -81,6 +81,10 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
   auto window_rate = [&](uint64_t count) {
     return m.window_s > 0 ? static_cast<double>(count) / m.window_s : 0.0;
   };
+  ordered_json ids_minted = ordered_json::object();
+  for (size_t s = 0; s < m.ids_minted.size(); s++) {
+    ids_minted[absl::StrCat("server", s)] = m.ids_minted[s];
+  }
   ordered_json load = ordered_json::array();
   for (const NodeLoad& n : m.node_load) {
     load.push_back({{"node", n.node},
@@ -175,6 +179,7 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
       {"presence_messages_per_s", m.presence_messages_per_s},
       {"offline_delivery", QuantilesJson(m.offline_delivery)},
       {"background_wakes", m.background_wakes},
+      {"ids_minted", ids_minted},
       {"failover_affected_users", m.failover_affected_users},
       {"failover_unrecovered_users", m.failover_unrecovered_users},
       {"failover_reconnect_s", m.failover_reconnect_s},

@@ -1,18 +1,20 @@
 #include "sim/scenario.h"
 
+#include <toml++/toml.h>
+
 #include <charconv>
-#include <iterator>
 #include <cmath>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <sstream>
 #include <variant>
 
-#include <toml++/toml.h>
-
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "host/deployment.h"
 
 namespace chatlab::sim {
@@ -184,6 +186,39 @@ const std::map<std::string, std::string>& RetiredKeys() {
        "notification, broker)"},
   };
   return *retired;
+}
+
+// The fields of one [[faults.crash]] or [[faults.clock]] entry as keys, for an override
+// "faults.crash.N.field" / "faults.clock.N.field" (N: the entry's 0-based index in the file).
+// The list grows with default entries up to N, so an axis can also add the entry. nullopt when
+// key does not have that form.
+std::optional<std::map<std::string, Target>> FaultEntryKeys(Scenario& s, const std::string& key,
+                                                            std::string* field) {
+  const std::vector<std::string> parts = absl::StrSplit(key, '.');
+  size_t index = 0;
+  if (parts.size() != 4 || parts[0] != "faults" || !absl::SimpleAtoi(parts[2], &index) ||
+      index >= 64) {
+    return std::nullopt;
+  }
+  *field = parts[3];
+  if (parts[1] == "crash") {
+    if (s.crashes.size() <= index) s.crashes.resize(index + 1);
+    CrashSpec& c = s.crashes[index];
+    return std::map<std::string, Target>{{"node", &c.node},
+                                         {"at_s", &c.at_s},
+                                         {"restart_s", &c.restart_s},
+                                         {"torn_write", &c.torn_write}};
+  }
+  if (parts[1] == "clock") {
+    if (s.clocks.size() <= index) s.clocks.resize(index + 1);
+    ClockSpec& c = s.clocks[index];
+    return std::map<std::string, Target>{{"node", &c.node},
+                                         {"skew_ms", &c.skew_ms},
+                                         {"drift_ppm", &c.drift_ppm},
+                                         {"step_at_s", &c.step_at_s},
+                                         {"step_ms", &c.step_ms}};
+  }
+  return std::nullopt;
 }
 
 std::string UnknownKey(const std::string& key) {
@@ -437,6 +472,22 @@ absl::Status ApplyOverride(Scenario& s, const std::string& assignment) {
         absl::StrCat("--set ", assignment, ": expected section.key=value"));
   }
   const std::string key = assignment.substr(0, eq);
+  std::string field;
+  if (auto entry = FaultEntryKeys(s, key, &field)) {
+    auto target = entry->find(field);
+    if (target == entry->end()) {
+      return absl::InvalidArgumentError(absl::StrCat("--set: ", UnknownKey(key)));
+    }
+    if (!Assign(target->second, FromText(assignment.substr(eq + 1)))) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--set ", key, ": expected ", TypeName(target->second)));
+    }
+    // A node given by name replaces the legacy `server = N` of a crash entry.
+    if (field == "node" && key.rfind("faults.crash.", 0) == 0) {
+      s.crashes[static_cast<size_t>(std::stoul(key.substr(13)))].server = -1;
+    }
+    return absl::OkStatus();
+  }
   auto keys = Keys(s);
   auto it = keys.find(key);
   if (it == keys.end()) {

@@ -203,7 +203,10 @@ Scenario DefaultScenario();
 absl::StatusOr<Scenario> LoadScenario(const std::string& path);
 // Parses TOML text (path is only used in messages).
 absl::StatusOr<Scenario> ParseScenario(const std::string& text, const std::string& path);
-// Applies one "section.key=value" override.
+// Applies one "section.key=value" override. A field of a fault entry is a key too:
+// "faults.crash.N.node=writer", "faults.clock.N.skew_ms=5" (N: the entry's 0-based index among
+// the file's [[faults.crash]] / [[faults.clock]] entries; the list grows with default entries up
+// to N), so a sweep can vary which node crashes or how far a clock is off.
 absl::Status ApplyOverride(Scenario& s, const std::string& assignment);
 // Derives servers_per_region from topology.users_per_server when that is set (a no-op otherwise).
 // Every environment calls it after the file and the overrides, before Validate.

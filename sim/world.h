@@ -73,6 +73,9 @@ struct RunMetrics {
   uint64_t presence_polled = 0;
   uint64_t id_collisions = 0;
   uint64_t out_of_order_ids = 0;
+  // With id_generator = chat_server: the ids each chat server minted (by server index; its last
+  // incarnation), so a reader can see which share of a conversation each clock stamped.
+  std::vector<uint64_t> ids_minted;
   uint64_t ids_lifted = 0;   // chat_server ids at or below the head, stored as head + 1
   uint64_t id_lift_max = 0;  // the largest lift (timestamp ids: us of clock skew)
   uint64_t writer_batches = 0;

@@ -1,9 +1,10 @@
 #include "sim/lab/sweep_data.h"
 
-#include <filesystem>
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "sim/lab/sweep.h"
@@ -43,7 +44,49 @@ std::optional<double> MetricValue(const json& results, const std::string& path) 
   return std::nullopt;
 }
 
+namespace {
+
+// A numeric field of a [[faults.crash]] or [[faults.clock]] entry: "faults.crash.0.restart_s"
+// (by index), "faults.clock.server:1.skew_ms" (by the entry's node: the last entry naming
+// exactly that node; none means that node's clock is true: skew, drift and step 0).
+std::optional<double> FaultNumber(const Scenario& s, const std::string& key) {
+  const std::vector<std::string> parts = absl::StrSplit(key, '.');
+  if (parts.size() != 4 || parts[0] != "faults") return std::nullopt;
+  const std::string& sel = parts[2];
+  const std::string& field = parts[3];
+  size_t index = 0;
+  const bool by_index = absl::SimpleAtoi(sel, &index);
+  if (parts[1] == "crash") {
+    if (!by_index || index >= s.crashes.size()) return std::nullopt;
+    const CrashSpec& c = s.crashes[index];
+    if (field == "at_s") return c.at_s;
+    if (field == "restart_s") return c.restart_s;
+    if (field == "torn_write") return c.torn_write ? 1.0 : 0.0;
+    return std::nullopt;
+  }
+  if (parts[1] != "clock") return std::nullopt;
+  ClockSpec c;  // a true clock
+  if (by_index) {
+    if (index >= s.clocks.size()) return std::nullopt;
+    c = s.clocks[index];
+  } else {
+    for (const ClockSpec& e : s.clocks) {
+      if (e.node == sel) c = e;
+    }
+  }
+  if (field == "skew_ms") return c.skew_ms;
+  if (field == "drift_ppm") return c.drift_ppm;
+  if (field == "step_at_s") return c.step_at_s;
+  if (field == "step_ms") return c.step_ms;
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<double> ScenarioNumber(const Scenario& s, const std::string& key) {
+  if (key.rfind("faults.", 0) == 0) {
+    if (auto v = FaultNumber(s, key)) return v;
+  }
   for (const KeyValue& kv : KeyValues(s)) {
     if (kv.key != key) continue;
     if (auto* i = std::get_if<int64_t>(&kv.value)) return static_cast<double>(*i);

@@ -26,8 +26,12 @@ namespace chatlab::sim::lab {
 // ratio of two paths "A / B". nullopt if a path does not exist (or a ratio's denominator is 0).
 std::optional<double> MetricValue(const nlohmann::json& results, const std::string& path);
 
-// A scenario key's value ("protocol.buffered_flush_interval_us") as a number (booleans 0/1,
-// design switches by their enum number); nullopt for an unknown key or a text value.
+// A scenario key's value ("protocol.buffered_flush_interval_us") as a number (booleans 0/1);
+// nullopt for an unknown key or a text value (design switches are text: a check that depends
+// on one picks its model per point rather than reading it as an input). A fault
+// entry's numeric field is a key too: "faults.crash.N.at_s" (the N-th [[faults.crash]]),
+// "faults.clock.N.skew_ms" or "faults.clock.server:1.skew_ms" (the [[faults.clock]] entry whose
+// node is exactly server:1; 0 skew, drift and step when there is none: that clock is true).
 std::optional<double> ScenarioNumber(const Scenario& s, const std::string& key);
 
 struct SweepData {

@@ -266,6 +266,8 @@ RunResult WorldImpl::Collect(double wall_s) {
     if (ChatServer* cs = ServerAt(ServerEndpoint(s))) {
       m.forward_entries += cs->stats().forward_entries_sent;
     }
+    const ChatServer* cs = ServerAt(ServerEndpoint(s));
+    m.ids_minted.push_back(cs == nullptr ? 0 : cs->stats().ids_minted);
   }
   m.node_messages = measures_.node_messages;
   m.client_messages = measures_.client_messages;

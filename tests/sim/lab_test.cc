@@ -3,16 +3,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <set>
-
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -181,8 +182,8 @@ INSTANTIATE_TEST_SUITE_P(
     All, Experiment,
     ::testing::Values(std::make_pair("forwarding", true), std::make_pair("groups", true),
                       std::make_pair("db-writes", true), std::make_pair("presence", true),
-                      std::make_pair("ids", false), std::make_pair("offline", true),
-                      std::make_pair("failover", false), std::make_pair("capacity", true)),
+                      std::make_pair("ids", true), std::make_pair("offline", true),
+                      std::make_pair("failover", true), std::make_pair("capacity", true)),
     [](const auto& info) {
       std::string n = info.param.first;
       for (char& c : n) c = std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
@@ -217,6 +218,73 @@ TEST(Report, RecheckCatchesADoctoredDataCsv) {
   Result bad = Chatlab("report --recheck " + dir.string());
   EXPECT_EQ(bad.exit_code, 1) << bad.output;
   EXPECT_NE(bad.output.find("metrics.writer_arrival_rate_per_s"), std::string::npos) << bad.output;
+  fs::remove_all(dir);
+}
+
+// Sets every data row's field of `column` to `value` (fields split on commas outside quotes).
+void DoctorColumn(const fs::path& csv_path, const std::string& column, const std::string& value) {
+  auto split = [](const std::string& line) {
+    std::vector<std::string> fields(1);
+    bool quoted = false;
+    for (const char c : line) {
+      if (c == '"') quoted = !quoted;
+      if (c == ',' && !quoted) {
+        fields.emplace_back();
+      } else {
+        fields.back() += c;
+      }
+    }
+    return fields;
+  };
+  std::ifstream in(csv_path);
+  std::string header, line, out;
+  ASSERT_TRUE(std::getline(in, header));
+  const std::vector<std::string> names = split(header);
+  const auto at = std::find(names.begin(), names.end(), column);
+  ASSERT_NE(at, names.end()) << column << " not in " << header;
+  out = header + "\n";
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields = split(line);
+    fields[static_cast<size_t>(at - names.begin())] = value;
+    for (size_t i = 0; i < fields.size(); i++) out += (i > 0 ? "," : "") + fields[i];
+    out += "\n";
+  }
+  in.close();
+  std::ofstream(csv_path) << out;
+}
+
+// The ids check holds on the quick variant, and a doctored clock offset in data.csv makes the
+// recheck fail on it: the check reads the skews, it does not just echo the simulation.
+TEST(Report, IdsCheckFailsTheRecheckWhenASkewIsDoctored) {
+  const fs::path dir = Fresh("ids-doctored");
+  Result r = Chatlab("sweep " + Scenario("ids.toml") +
+                     " --quick --vary workload.send_rate_total_hz=30 --no-progress --out " +
+                     dir.string() + " --report");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("validation: 3 of 3 checks"), std::string::npos) << r.output;
+  ASSERT_EQ(Chatlab("report --recheck " + dir.string()).exit_code, 0);
+  DoctorColumn(dir / "data.csv", "faults.clock.server:3.skew_ms", "5");
+  Result bad = Chatlab("report --recheck " + dir.string());
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_NE(bad.output.find("ids minted below the head"), std::string::npos) << bad.output;
+  fs::remove_all(dir);
+}
+
+// The reconnect check holds where a chat server crashes, and a doctored backoff in data.csv
+// makes the recheck fail on it.
+TEST(Report, FailoverCheckFailsTheRecheckWhenTheBackoffIsDoctored) {
+  const fs::path dir = Fresh("failover-doctored");
+  Result r = Chatlab("sweep " + Scenario("failover.toml") +
+                     " --quick --vary faults.crash.0.node=server:0 --no-progress --out " +
+                     dir.string() + " --report");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("validation: 2 of 2 checks"), std::string::npos) << r.output;
+  ASSERT_EQ(Chatlab("report --recheck " + dir.string()).exit_code, 0);
+  DoctorColumn(dir / "data.csv", "protocol.client_retry_initial_us", "2000000");
+  Result bad = Chatlab("report --recheck " + dir.string());
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_NE(bad.output.find("mean reconnect after a chat server crash"), std::string::npos)
+      << bad.output;
   fs::remove_all(dir);
 }
 
