@@ -91,6 +91,7 @@ struct RunMetrics {
   uint64_t presence_messages = 0;     // into and out of the presence service
   double presence_messages_per_s = 0;
   Quantiles offline_delivery;         // sent while the recipient was offline -> shown to it
+  Quantiles offline_fetch;            // ... of those: the device began connecting -> shown
   uint64_t background_wakes = 0;
   uint64_t failover_affected_users = 0;
   uint64_t failover_unrecovered_users = 0;
@@ -112,6 +113,10 @@ struct RunMetrics {
   uint64_t store_reads_window = 0, store_messages_read_window = 0;
   uint64_t forward_batches = 0, forward_results = 0;
   uint64_t broker_publishes = 0, broker_deliveries = 0, broker_acks = 0;
+  // The same hops in the window, and what the broker handled in it: subscribes received and
+  // redeliveries its housekeeping tick sent (first deliveries = deliveries - redeliveries).
+  uint64_t broker_publishes_window = 0, broker_deliveries_window = 0, broker_acks_window = 0;
+  uint64_t broker_subscribes_window = 0, broker_redeliveries_window = 0;
   uint64_t inter_server_requests_window = 0;
   uint64_t forward_entries_window = 0;
   uint64_t forward_requests_window = 0;    // ForwardBatch + QueuePublish sent by servers

@@ -164,6 +164,8 @@ void Groups(const SweepData& d, Analysis& a) {
   }
 }
 
+void ForwardingHopsAndBroker(const SweepData& d, size_t i, Analysis& a);
+
 // Forwarding: buffering adds the flush wait to messages that cross servers.
 void Forwarding(const SweepData& d, Analysis& a) {
   a.note =
@@ -180,7 +182,15 @@ void Forwarding(const SweepData& d, Analysis& a) {
       "top of the direct path, and with users spread over S servers a fraction 1 - 1/S of 1:1 "
       "messages cross; S is the servers up on average over the window (a crash removes one for "
       "a while). Checked at zero extra delay with gap detection on; these runs include the "
-      "crash of server 1.";
+      "crash of server 1. Hops: every entry about a crossing 1:1 message (the message, its "
+      "delivery receipt back, a read receipt, typing) is 2 requests under direct forwarding "
+      "and 3 under the queue (publish, deliver, ack), so a sent message costs h e (1 - 1/S). "
+      "Broker: its CPU in the window is what the cost model charges its inputs (request + item "
+      "per entry + send per delivery; the tick's redeliveries are free), and with Poisson "
+      "inputs its mean sojourn is the M/G/1 one. Left out: the queue's real limit is not CPU "
+      "(rho is a fraction of a percent here) but one entry in flight per consumer, a round "
+      "trip each; with jitter that round trip grows and the queue backs up, which is why the "
+      "hop check applies at zero delay only.";
   auto bulk_wait_ms = [](const Vars& v) {
     const double lambda = v.at("entries_per_buffer") / v.at("window_s");
     return 1e3 * MeanOverUniform(v.at("F_us") / 1e6, v.at("J_us") / 1e6, [&](double t) {
@@ -195,6 +205,9 @@ void Forwarding(const SweepData& d, Analysis& a) {
   };
   for (size_t i = 0; i < d.points.size(); i++) {
     const Scenario& s = d.scenarios[i];
+    if (s.delay_ms_max == 0 && s.protocol.gap_detection_enabled) {
+      ForwardingHopsAndBroker(d, i, a);
+    }
     if (s.protocol.forwarding != ForwardingStrategy::kBuffered || s.delay_ms_max != 0 ||
         !s.protocol.gap_detection_enabled) {
       continue;
@@ -226,13 +239,110 @@ void Forwarding(const SweepData& d, Analysis& a) {
   }
 }
 
+// Forwarding hops per sent message, and the broker's CPU under queue forwarding.
+void ForwardingHopsAndBroker(const SweepData& d, size_t i, Analysis& a) {
+  const Scenario& s = d.scenarios[i];
+  const bool queue = s.protocol.forwarding == ForwardingStrategy::kQueue;
+  if (s.group_share > 0 || (!queue && s.protocol.forwarding != ForwardingStrategy::kDirect)) {
+    return;
+  }
+  // A 1:1 message crosses servers when its two users are on different ones (1 - 1/S with users
+  // spread uniformly), and so does everything about it: the message, the recipient's delivery
+  // receipt back to the sender, the read receipt when reads are on, and the typing start and
+  // stop. Each forwarded entry is h hops: ForwardBatch + ForwardResult (direct), QueuePublish +
+  // QueueDeliver + QueueAck (queue).
+  CheckBuilder h(d, i, "inter-server requests per sent message",
+                 "h e (1 - 1/S), h = 3 at a queue point and 2 at a direct one (the point's "
+                 "protocol.forwarding), e = 2 + [read_delay_s > 0] + 2 typing, S = chat servers "
+                 "up on average",
+                 0.10,
+                 "the crashed server's users stay where they reconnected after it restarts, so "
+                 "from the crash on 1 - 1/(S - 1) applies, not 1 - 1/S: the model is about 5% "
+                 "high at the full 30 s run (crash 15-20 s), 0.6% at the quick one");
+  h.Param("read_delay_s", "workload.read_delay_mean_s");
+  h.Param("typing", "workload.typing_probability");
+  h.Metric("S", "metrics.chat_servers_up_mean");
+  h.Metric("hops", "metrics.inter_server_requests_window");
+  h.Metric("sent", "metrics.messages_sent_window");
+  a.checks.push_back(h.Done([](const Vars& v) { return v.at("hops") / v.at("sent"); },
+                            [queue](const Vars& v) {
+                              const double e = 2 + (v.at("read_delay_s") > 0 ? 1 : 0) +
+                                               2 * v.at("typing");
+                              return (queue ? 3 : 2) * e * (1 - 1 / v.at("S"));
+                            }));
+  if (!queue) return;
+  // The broker's CPU (sim/world/cost.h): each input costs broker_request_us, plus
+  // broker_item_us per entry it carries (one per publish here; one for an ack or a subscribe),
+  // plus send_us per QueueDeliver it sends; the tick's redeliveries cost nothing.
+  auto service_s = [](const Vars& v) {
+    const double inputs = v.at("P") + v.at("A") + v.at("Sub");
+    return (inputs * v.at("r_us") + (v.at("E") + v.at("A") + v.at("Sub")) * v.at("i_us") +
+            (v.at("D") - v.at("Rd")) * v.at("s_us")) /
+           1e6 / v.at("speed");
+  };
+  auto add_cost_inputs = [](CheckBuilder& c) {
+    c.Param("r_us", "cost.broker_request_us");
+    c.Param("i_us", "cost.broker_item_us");
+    c.Param("s_us", "cost.send_us");
+    c.Param("speed", "cost.cpu_speed_factor");
+    c.Metric("P", "metrics.broker_publishes_window");
+    c.Metric("A", "metrics.broker_acks_window");
+    c.Metric("Sub", "metrics.broker_subscribes_window");
+    c.Metric("E", "metrics.forward_entries_window");
+    c.Metric("D", "metrics.broker_deliveries_window");
+    c.Metric("Rd", "metrics.broker_redeliveries_window");
+    c.Metric("window_s", "metrics.window_s");
+  };
+  CheckBuilder u(d, i, "broker CPU utilisation in the window",
+                 "rho = [(P + A + Sub) r_us + (E + A + Sub) i_us + (D - Rd) s_us] / (1e6 speed "
+                 "window_s)",
+                 0.05, "hops are counted when sent and CPU when they arrive (about 0.1 ms later)");
+  add_cost_inputs(u);
+  u.Metric("rho", "metrics.node_load.broker.utilization_window");
+  a.checks.push_back(u.Done(Var("rho"), [service_s](const Vars& v) {
+    return service_s(v) / v.at("window_s");
+  }));
+  // M/G/1 (Pollaczek-Khinchine): an input waits lambda E[S^2] / (2 (1 - rho)) behind others,
+  // then its own service. Inputs cost c0 = (r + i) / speed, and c0 + s / speed when they send
+  // a delivery (a fraction f = (D - Rd) / N of the N = P + A + Sub inputs).
+  CheckBuilder w(d, i, "broker mean sojourn per input (us), M/G/1",
+                 "E[S] + lambda E[S^2] / (2 (1 - lambda E[S])), N = P + A + Sub, lambda = N / "
+                 "window_s, E[S] as in rho x window_s / N, E[S^2] = ((N - F) c0^2 + F (c0 + "
+                 "s_us / speed)^2) / N, c0 = (r_us + i_us) / speed, F = D - Rd (in us)",
+                 0.05, "one entry per publish assumed for E[S^2]; arrivals not quite Poisson");
+  add_cost_inputs(w);
+  w.Metric("sojourn_ms", "metrics.node_load.broker.mean_sojourn_ms");
+  a.checks.push_back(w.Done([](const Vars& v) { return v.at("sojourn_ms") * 1000; },
+                            [service_s](const Vars& v) {
+                              const double n = v.at("P") + v.at("A") + v.at("Sub");
+                              const double f = v.at("D") - v.at("Rd");
+                              const double mean_us = service_s(v) * 1e6 / n;
+                              const double c0 = (v.at("r_us") + v.at("i_us")) / v.at("speed");
+                              const double c1 = c0 + v.at("s_us") / v.at("speed");
+                              const double second = ((n - f) * c0 * c0 + f * c1 * c1) / n;
+                              const double lambda_per_us = n / v.at("window_s") / 1e6;
+                              return mean_us + lambda_per_us * second /
+                                                   (2 * (1 - lambda_per_us * mean_us));
+                            }));
+}
+
 // Capacity: the plan's per-second figures, scaled down, against the simulation.
 void Capacity(const SweepData& d, Analysis& a) {
   a.note =
       "The plan (chatlab plan) predicts inserts per second = online users x send rate and "
       "polling syncs per second = online users / refresh interval (one store request each). Each "
       "point runs that load scaled down (users and servers divided by the same factor) and "
-      "measures the store.";
+      "measures the store. Every store request a user causes: one StoreSync when it connects "
+      "(at U, uniform over the connect ramp) and one every refresh interval after that; per "
+      "message it sends, one StoreAppend and, per recipient, one StoreReceipt when the "
+      "recipient's delivered watermark moves (every shown message, as each is acknowledged on "
+      "its own) and one more for the read watermark when reads are on. The request check "
+      "applies where every user connects at the start and stays (online_fraction = 1, "
+      "session_mean_s = 0) and to 1:1 messages only "
+      "(group_share = 0); it leaves out catch-up reads (a sync that sees a head not yet "
+      "delivered; about 0.1% of requests here) and the connect handshake (the first sync reaches "
+      "the store about 3 client hops after U, so those of users connecting within ~60 ms of the "
+      "window's start fall in it: about 1% at the quick variant's 13 s window).";
   for (size_t i = 0; i < d.points.size(); i++) {
     const Scenario& s = d.scenarios[i];
     CheckBuilder c(d, i, "store inserts/s (store writes / send window)",
@@ -244,19 +354,24 @@ void Capacity(const SweepData& d, Analysis& a) {
     a.checks.push_back(c.Done(
         [](const Vars& v) { return v.at("writes") / SendWindow(v); },
         [](const Vars& v) { return v.at("users") * v.at("online_fraction") * SendRate(v); }));
-    if (s.protocol.client_sync_interval_us > 0) {
-      // Each client syncs (one store request) at connect, u uniform over the ramp, and every
-      // refresh interval after it; every message is one append. store_requests_per_s counts
-      // the measurement window [W0, W1) only, so the syncs are those at u + k refresh in it.
-      // Catch-up reads come on top (hence 25%).
+    if (s.protocol.client_sync_interval_us > 0 && s.session_mean_s <= 0 && s.online_fraction >= 1 &&
+        s.group_share <= 0) {
+      // store_requests_per_s counts the requests that reached the store in the measurement
+      // window [W0, W1): the syncs at U + k refresh in it, and the window's messages.
       CheckBuilder r(d, i, "store requests/s",
-                     "online x E[#{k >= 1: W0 <= U + k refresh < W1}] / (W1 - W0) + online x "
-                     "rate, U uniform over [0, ramp), refresh = sync_us / 1e6",
-                     0.25, "receipts and catch-up reads are not modelled yet");
+                     "online (E[#{k >= 0: W0 <= U + k refresh < W1}] / (W1 - W0) + rate (1 + 1 "
+                     "+ [read_delay_s > 0])), online = users x online_fraction, U uniform over "
+                     "[0, ramp), refresh = sync_us / 1e6; per message: its append, the "
+                     "recipient's delivery receipt, its read receipt when reads are on",
+                     0.05,
+                     "Poisson noise on the window's sends (the message terms are about 13% of "
+                     "the total), and the connect handshake the model leaves out (about 1% low "
+                     "at the quick variant)");
       AddSendRate(r);
       r.Param("online_fraction", "workload.online_fraction");
       r.Param("sync_us", "protocol.client_sync_interval_us");
       r.Param("ramp", "workload.connect_ramp_s");
+      r.Param("read_delay_s", "workload.read_delay_mean_s");
       r.Metric("W0", "metrics.window_start_s");
       r.Metric("W1", "metrics.window_end_s");
       r.Metric("requests_per_s", "metrics.store_requests_per_s");
@@ -265,10 +380,11 @@ void Capacity(const SweepData& d, Analysis& a) {
         const double refresh = v.at("sync_us") / 1e6, w0 = v.at("W0"), w1 = v.at("W1");
         const double syncs = MeanOverUniform(0, v.at("ramp"), [&](double u) {
           double n = 0;
-          for (double t = u + refresh; t < w1; t += refresh) n += t >= w0;
+          for (double t = u; t < w1; t += refresh) n += t >= w0;
           return n;
         });
-        return online * syncs / (w1 - w0) + online * SendRate(v);
+        const double per_message = 1 + 1 + (v.at("read_delay_s") > 0 ? 1 : 0);
+        return online * syncs / (w1 - w0) + online * SendRate(v) * per_message;
       }));
     }
   }

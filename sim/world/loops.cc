@@ -90,6 +90,16 @@ void WorldImpl::HubLoop(int hub) {
     } else {
       ScheduleHub(hub, -sc_.offline_mean_s * std::log(std::max(rng.UniformDouble(), 1e-12)),
                   kGoOnline, idx, 0);
+      // A device that starts offline is in an offline period from the start, and its periodic
+      // background sync runs as after kGoOffline (without it, pushes woke such a device but
+      // nothing else did until the user came back, and its waits counted from the first push).
+      UserState& us = users_[u.value - 1];
+      us.last_disconnect_s = 0;
+      if (sc_.background_sync_s > 0) {
+        us.wake_generation++;
+        ScheduleHub(hub, sc_.background_sync_s * rng.UniformDouble(), kBackgroundWake, idx,
+                    (us.wake_generation << 1) | 1);
+      }
     }
     if (sc_.send_rate_per_user_hz() > 0) {
       ScheduleHub(hub, sc_.send_start_s + NextSendGap(rng), kWorkloadSend, idx, 0);

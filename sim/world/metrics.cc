@@ -119,6 +119,7 @@ void WorldImpl::ObserveDisplay(UserId viewer, const ChatMessage& m) {
       sent_s < us.last_connect_s && sent_s >= measures_.window.start_s &&
       sent_s < measures_.window.end_s) {
     measures_.offline_delivery_us.push_back(std::llround((now - sent_s) * 1e6));
+    measures_.offline_fetch_us.push_back(std::llround((now - us.open_started_s) * 1e6));
   }
   WindowDisplayed(viewer, m, now);
 }
@@ -323,6 +324,7 @@ RunResult WorldImpl::Collect(double wall_s) {
     m.presence_messages_per_s = PerWindowS(static_cast<double>(pe.window_arrivals + pe.window_out));
   }
   m.offline_delivery = Summarize(measures_.offline_delivery_us);
+  m.offline_fetch = Summarize(measures_.offline_fetch_us);
   m.background_wakes = measures_.background_wakes;
   m.failover_affected_users = measures_.failover_affected;
   m.failover_unrecovered_users = measures_.failover_waiting.size();

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "core/batch_writer.h"
+#include "core/queue_broker.h"
 #include "sim/world/world_impl.h"
 
 namespace chatlab::sim::world {
@@ -152,6 +153,11 @@ std::vector<uint64_t> WorldImpl::WindowCounters(int ep) const {
     return {writer->stats().batches_sent, writer->stats().items_flushed,
             writer->stats().wait_us_total};
   }
+  if (role == host::Role::kBroker) {
+    const auto* broker = static_cast<const QueueBroker*>(NodeAt(ep));
+    if (broker == nullptr) return {0, 0};
+    return {broker->stats().subscribes, broker->stats().redelivered};
+  }
   return {};
 }
 
@@ -203,6 +209,17 @@ void WorldImpl::CollectWindow(RunMetrics& m) {
   m.broker_publishes = w.hops[2];
   m.broker_deliveries = w.hops[3];
   m.broker_acks = w.hops[4];
+  m.broker_publishes_window = w.window_hops[2];
+  m.broker_deliveries_window = w.window_hops[3];
+  m.broker_acks_window = w.window_hops[4];
+  {
+    const std::vector<uint64_t>& bc =
+        endpoints_[static_cast<size_t>(deployment_.IndexOf(host::Role::kBroker))].window_sum;
+    if (bc.size() == 2) {
+      m.broker_subscribes_window = bc[0];
+      m.broker_redeliveries_window = bc[1];
+    }
+  }
   m.inter_server_requests = 0;
   m.inter_server_requests_window = 0;
   for (int k = 0; k < 5; k++) {

@@ -284,7 +284,8 @@ void WorldImpl::SendToServer(UserId user, Message msg) {
 }
 
 void WorldImpl::OpenSession(UserId user, NodeId target) {
-  const UserState& us = users_[user.value - 1];
+  UserState& us = users_[user.value - 1];
+  us.open_started_s = s4u::Engine::get_clock();  // observed only (offline_fetch)
   int server = us.home_server;
   if (target.valid()) {
     server = EndpointOfNode(target) - first_server_ep_;

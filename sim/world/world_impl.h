@@ -188,6 +188,7 @@ struct UserState {
   bool online_truth = false;      // connected, as the presence service should report it
   double online_changed_s = 0;    // when online_truth last changed
   double last_connect_s = -1, last_disconnect_s = -1;
+  double open_started_s = -1;     // when the device last asked for a session (OpenSession)
   std::vector<UserId> contacts;
   std::vector<GroupId> groups;
 };
@@ -254,6 +255,7 @@ struct Measures {
   std::vector<int64_t> presence_staleness_us;
   uint64_t presence_view_changes = 0;
   std::vector<int64_t> offline_delivery_us;
+  std::vector<int64_t> offline_fetch_us;
   uint64_t background_wakes = 0;
   std::vector<uint64_t> node_msgs_per_s;          // node messages sent, by whole second
   // Users cut off by a crash, not yet back, with the time of the crash that cut them off.

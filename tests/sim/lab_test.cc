@@ -137,6 +137,61 @@ TEST(Report, TinySweepWritesEveryFileAndEveryPlotItReferences) {
   fs::remove_all(dir);
 }
 
+// data.csv with every value of `column` changed (x 1.5 + 1); the rows keep their fields.
+std::string Doctor(const std::string& csv, const std::string& column) {
+  std::istringstream in(csv);
+  std::string line, out;
+  std::getline(in, line);
+  out = line + "\n";
+  // The header's fields up to the column (no scenario key or metric name holds a comma).
+  size_t index = 0, at = 0;
+  bool found = false;
+  for (size_t start = 0; start <= line.size(); index++) {
+    size_t end = line.find(',', start);
+    if (end == std::string::npos) end = line.size();
+    if (line.substr(start, end - start) == column) {
+      found = true;
+      at = index;
+      break;
+    }
+    start = end + 1;
+  }
+  EXPECT_TRUE(found) << column << " not in " << line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> fields;
+    std::string field;
+    bool quoted = false;
+    for (const char c : line) {
+      if (c == '"') quoted = !quoted;
+      if (c == ',' && !quoted) {
+        fields.push_back(field);
+        field.clear();
+      } else {
+        field += c;
+      }
+    }
+    fields.push_back(field);
+    if (found && at < fields.size() && !fields[at].empty()) {
+      fields[at] = std::to_string(std::strtod(fields[at].c_str(), nullptr) * 1.5 + 1);
+    }
+    for (size_t i = 0; i < fields.size(); i++) out += (i ? "," : "") + fields[i];
+    out += "\n";
+  }
+  return out;
+}
+
+// Per experiment, inputs of its checks (data.csv columns) and the check a change to each breaks.
+std::vector<std::pair<std::string, std::string>> DoctoredInputs(const std::string& name) {
+  if (name == "offline") return {{"metrics.offline_fetch.mean_ms", "mean offline delivery"}};
+  if (name == "capacity") return {{"metrics.window_end_s", "store requests/s"}};
+  if (name == "forwarding") {
+    return {{"metrics.inter_server_requests_window", "inter-server requests per sent message"},
+            {"metrics.broker_acks_window", "broker CPU utilisation"},
+            {"metrics.node_load.broker.mean_sojourn_ms", "broker mean sojourn"}};
+  }
+  return {};
+}
+
 // Each experiment's quick variant runs and reports; where the checks against theory are
 // expected to hold on the quick variant, they do.
 class Experiment : public ::testing::TestWithParam<std::pair<const char*, bool>> {};
@@ -175,6 +230,15 @@ TEST_P(Experiment, QuickVariantRunsAndReports) {
   // One build made the runs and the report, and the report says which.
   EXPECT_NE(md.find("- ChatLab 0."), std::string::npos);
   EXPECT_EQ(md.find("runs by"), std::string::npos);
+  // Each check reads its inputs from data.csv: a doctored input makes recheck fail on it.
+  for (const auto& [column, check] : DoctoredInputs(name)) {
+    const std::string csv = Read(dir / "data.csv");
+    std::ofstream(dir / "data.csv") << Doctor(csv, column);
+    Result bad = Chatlab("report --recheck " + dir.string());
+    EXPECT_EQ(bad.exit_code, 1) << column << "\n" << bad.output;
+    EXPECT_NE(bad.output.find(check), std::string::npos) << column << "\n" << bad.output;
+    std::ofstream(dir / "data.csv") << csv;
+  }
   fs::remove_all(dir);
 }
 
