@@ -59,8 +59,8 @@ absl::StatusOr<int64_t> I64(const Json& j, const std::string& path) {
   return Bad(path, "expected an integer (a decimal string or a number)");
 }
 
-// Decodes `j` as a field of message `type` with the client JSON codec (docs/protocol.md, 15),
-// so the history has no field list of its own: `wrap` names the field, or "" for the whole.
+// Decodes `j` as a field of message `type` with the client JSON codec (docs/protocol-client.md,
+// 15), so the history has no field list of its own: `wrap` names the field, or "" for the whole.
 template <typename M>
 absl::StatusOr<M> Decode(std::string_view type, std::string_view wrap, const Json& j,
                          const std::string& path) {

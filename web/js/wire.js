@@ -1,5 +1,5 @@
 // @ts-check
-// The wire vocabulary of docs/protocol.md section 15, as the page uses it: ids are decimal
+// The wire vocabulary of docs/protocol-client.md section 15, as the page uses it: ids are decimal
 // strings (Snowflake ids exceed 2^53, the largest integer a JavaScript number holds), compared
 // as BigInt; conversations are {type, low, high} objects with a string key for maps.
 
