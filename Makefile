@@ -23,11 +23,12 @@ demo: build
 	./build/release/sim/chatlab run scenarios/demo.toml
 	./build/release/sim/chatlab sweep scenarios/demo.toml --out out/demo --report
 
-# Every experiment's report into reports/NAME/ (sweeps resume: delete reports/NAME/runs to
-# rerun one from scratch).
+# Every experiment's report into reports/NAME/, each made afresh by one build (its directory is
+# deleted first). To resume an interrupted sweep, call `chatlab sweep` on its directory directly.
 EXPERIMENTS = forwarding groups db-writes presence ids offline failover capacity
 reports: build
 	for e in demo $(EXPERIMENTS); do \
+	  rm -rf reports/$$e; \
 	  ./build/release/sim/chatlab sweep scenarios/$$e.toml --out reports/$$e --report || exit 1; \
 	done
 	./build/release/sim/chatlab plan > reports/capacity/plan.txt
