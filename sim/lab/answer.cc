@@ -237,7 +237,8 @@ Answer BuildAnswer(const SweepData& d, const Layout& l, int checks, int check_fa
     }
     if (!effects.empty()) a.sentences.push_back(Capital(absl::StrJoin(effects, "; ")) + ".");
   }
-  const int seeds = static_cast<int>(d.seeds.size());
+  // The seeds the points ran: fewer than configured where sequential sampling stopped early.
+  const int seeds = static_cast<int>(d.SeedsMin());
   std::vector<std::string> why;
   if (seeds < kSweepSeedsDefault) why.push_back(absl::StrCat("only ", seeds, " seeds per point"));
   if (check_failures > 0) {

@@ -280,7 +280,13 @@ absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
   c.title = absl::StrCat(d.spec.scenario_name, quick ? " (quick variant)" : "");
   c.question = d.spec.question.empty() ? "(no [report] question declared)" : d.spec.question;
   c.scenario_path = d.spec.scenario_path;
-  c.seeds_text = absl::StrJoin(d.seeds, ", ");
+  // The seeds run: a point that stopped early ran the first of them.
+  const std::vector<uint64_t> run_seeds(d.seeds.begin(),
+                                        d.seeds.begin() + static_cast<ptrdiff_t>(d.SeedsMax()));
+  c.seeds_text = absl::StrJoin(run_seeds, ", ");
+  if (d.SeedsMin() != d.SeedsMax()) {
+    c.seeds_text += absl::StrCat(" (", d.SeedsMin(), " to ", d.SeedsMax(), " a point)");
+  }
   c.version_text = ChatlabVersion();
   if (run_versions != std::set<std::string>{ChatlabVersion()}) {
     c.version_text += absl::StrCat(" (report); runs by ", absl::StrJoin(run_versions, ", "));
