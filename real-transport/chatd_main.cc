@@ -53,6 +53,13 @@ std::function<bool(const std::string&)> Ms(TimeUs& field) {
     return true;
   };
 }
+std::function<bool(const std::string&)> Bool(bool& field) {
+  return [&field](const std::string& v) {
+    if (v != "true" && v != "false") return false;
+    field = v == "true";
+    return true;
+  };
+}
 template <typename E>
 std::function<bool(const std::string&)> Enum(E& field,
                                              std::optional<E> (*parse)(std::string_view)) {
@@ -134,6 +141,10 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
        Enum<PresenceFanout>(c.presence_fanout, &ParsePresenceFanout)},
       {"write_path", "direct (batched is refused: chatd does not keep the writer's log)",
        Enum<WritePath>(c.write_path, &ParseWritePath)},
+      {"dedup_enabled",
+       "true|false; false is broken on purpose: the store keeps every retry of a message "
+       "(tests show the oracle catching it on a real history; never in production)",
+       Bool(c.dedup_enabled)},
       {"request_timeout_ms", "chat server waiting on a service", Ms(c.request_timeout_us)},
       {"buffered_flush_interval_ms", "buffered forwarding window",
        Ms(c.buffered_flush_interval_us)},

@@ -257,6 +257,7 @@ absl::StatusOr<HistoryVerdict> CheckHistory(std::string_view text) {
   v.counts = oracle.counts();
   v.violations = oracle.first_violations();
   v.acked = oracle.acked();
+  v.latencies = oracle.latencies();
   return v;
 }
 

@@ -34,6 +34,7 @@ struct HistoryVerdict {
   uint64_t acked = 0;          // of those, acknowledged
   uint64_t displayed = 0;      // displayed events
   bool final_checked = false;  // the history had "truth", so lost and undelivered were checked
+  Oracle::Latencies latencies;  // the oracle's send -> ack and send -> first shown to another
   bool ok() const { return counts.total() == 0; }
 };
 

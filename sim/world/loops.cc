@@ -85,11 +85,9 @@ void WorldImpl::HubLoop(int hub) {
   Rng& rng = hub_rngs_[static_cast<size_t>(hub)];
   for (UserId u : hub_users_[static_cast<size_t>(hub)]) {
     const uint32_t idx = static_cast<uint32_t>(u.value);
-    if (rng.Bernoulli(sc_.online_fraction)) {
-      ScheduleHub(hub, rng.UniformDouble() * sc_.connect_ramp_s, kGoOnline, idx, 0);
-    } else {
-      ScheduleHub(hub, -sc_.offline_mean_s * std::log(std::max(rng.UniformDouble(), 1e-12)),
-                  kGoOnline, idx, 0);
+    const StartPlan start = PlanStart(sc_, rng);
+    ScheduleHub(hub, start.at_s, kGoOnline, idx, 0);
+    if (!start.online) {
       // A device that starts offline is in an offline period from the start, and its periodic
       // background sync runs as after kGoOffline (without it, pushes woke such a device but
       // nothing else did until the user came back, and its waits counted from the first push).
@@ -102,9 +100,9 @@ void WorldImpl::HubLoop(int hub) {
       }
     }
     if (sc_.send_rate_per_user_hz() > 0) {
-      ScheduleHub(hub, sc_.send_start_s + NextSendGap(rng), kWorkloadSend, idx, 0);
+      ScheduleHub(hub, sc_.send_start_s + NextSendGap(sc_, rng), kWorkloadSend, idx, 0);
     }
-    if (sc_.introduce_contacts) ScheduleHub(hub, IntroductionAt(0, rng), kIntroduce, idx, 0);
+    if (sc_.introduce_contacts) ScheduleHub(hub, IntroductionAt(sc_, 0, rng), kIntroduce, idx, 0);
   }
   ScheduleHub(hub, sc_.duration_s, kHeal, 0, 0);
   auto turn = [&](double now) {

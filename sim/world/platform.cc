@@ -105,43 +105,26 @@ void WorldImpl::BuildPlatform() {
 }
 
 void WorldImpl::BuildPopulation() {
-  Rng rng(MixSeed(seed_, 0x9091));
-  const int n = sc_.users;
-  users_.resize(static_cast<size_t>(n));
+  // Who the users are is the workload model's (sim/workload_model.h), shared with the real
+  // player; the hubs, their observers and the clients are the simulator's.
+  const std::vector<PopulationUser> population = sim::BuildPopulation(sc_, seed_);
+  users_.resize(population.size());
   hub_users_.resize(static_cast<size_t>(hubs_));
   for (int h = 0; h < hubs_; h++) {
     observers_.push_back(std::make_unique<HubObserver>(this, h));
     hub_rngs_.emplace_back(MixSeed(seed_, 0x40b0 + static_cast<uint64_t>(h)));
   }
-  for (int i = 0; i < n; i++) {
-    UserState& u = users_[static_cast<size_t>(i)];
-    u.region = i % sc_.regions;
-    u.hub = u.region * sc_.hosts_per_region() +
-            static_cast<int>(rng.Uniform(static_cast<uint64_t>(sc_.hosts_per_region())));
-    u.home_server = u.region * sc_.servers_per_region +
-                    static_cast<int>(rng.Uniform(static_cast<uint64_t>(sc_.servers_per_region)));
-    for (int c = 0; c < sc_.contacts_per_user; c++) {
-      uint64_t peer = 1 + rng.Uniform(static_cast<uint64_t>(n));
-      if (peer == static_cast<uint64_t>(i + 1)) peer = 1 + (peer % static_cast<uint64_t>(n));
-      u.contacts.push_back(UserId(peer));
-    }
+  for (size_t i = 0; i < population.size(); i++) {
+    const PopulationUser& p = population[i];
+    UserState& u = users_[i];
+    static_cast<PopulationUser&>(u) = p;
     hub_users_[static_cast<size_t>(u.hub)].push_back(UserId(static_cast<uint64_t>(i + 1)));
     ClientSession::Options co;
     co.user = UserId(static_cast<uint64_t>(i + 1));
     co.config = sc_.protocol;
-    co.seed = MixSeed(seed_, 0xc11e47ULL + static_cast<uint64_t>(i));
+    co.seed = ClientSeed(seed_, i);
     co.observer = observers_[static_cast<size_t>(u.hub)].get();
     clients_.push_back(std::make_unique<ClientSession>(co));
-  }
-  for (int g = 0; g < sc_.groups; g++) {
-    const int size = sc_.group_size_min +
-                     static_cast<int>(rng.Uniform(static_cast<uint64_t>(
-                         sc_.group_size_max - sc_.group_size_min + 1)));
-    absl::btree_set<uint64_t> members;
-    while (static_cast<int>(members.size()) < size) {
-      members.insert(1 + rng.Uniform(static_cast<uint64_t>(n)));
-    }
-    for (uint64_t m : members) users_[m - 1].groups.push_back(GroupId(static_cast<uint64_t>(g + 1)));
   }
 }
 

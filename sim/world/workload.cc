@@ -16,21 +16,6 @@ void WorldImpl::ScheduleHub(int hub, double at, uint32_t kind, uint32_t index, u
   e.timers.Arm(at, TimerEntry{kind, index, id, 0, local_at});
 }
 
-double WorldImpl::NextSendGap(Rng& rng) const {
-  const double mean = 1.0 / sc_.send_rate_per_user_hz();
-  const double u = std::max(rng.UniformDouble(), 1e-12);
-  if (sc_.inter_send == "exponential") return -mean * std::log(u);
-  const double xm = mean * (sc_.pareto_alpha - 1) / sc_.pareto_alpha;
-  return xm / std::pow(u, 1.0 / sc_.pareto_alpha);
-}
-
-// Contact c's introduction: slot c of contacts_per_user equal slots over the first 80% of the
-// warm-up, at a random point of its slot (so users do not send in lockstep).
-double WorldImpl::IntroductionAt(size_t c, Rng& rng) const {
-  const double slot = 0.8 * sc_.window_start_s() / sc_.contacts_per_user;
-  return slot * (static_cast<double>(c) + rng.UniformDouble());
-}
-
 void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {
   const double now = s4u::Engine::get_clock();
   const TimeUs local = kStartUs + static_cast<TimeUs>(std::llround(now * 1e6));
@@ -46,24 +31,23 @@ void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {
       if (healed_ || now >= sc_.duration_s) return;
       if (sc_.send_end_s > 0 && now >= sc_.send_end_s) return;  // sending is over
       WorkloadSend(hub, user, now);
-      ScheduleHub(hub, now + NextSendGap(rng), kWorkloadSend, t.index, 0);
+      ScheduleHub(hub, now + NextSendGap(sc_, rng), kWorkloadSend, t.index, 0);
       return;
     case kIntroduce: {
       // Sent online or not: an offline user's client holds it until it connects.
       if (healed_) return;
       const std::vector<UserId>& contacts = users_[user.value - 1].contacts;
       (void)Client(user).Send(local, ConversationId::Direct(user, contacts[t.id]),
-                              std::string(static_cast<size_t>(sc_.body_bytes), 'x'), effects);
+                              WorkloadBody(sc_), effects);
       if (t.id + 1 < contacts.size()) {
-        ScheduleHub(hub, IntroductionAt(t.id + 1, rng), kIntroduce, t.index, t.id + 1);
+        ScheduleHub(hub, IntroductionAt(sc_, t.id + 1, rng), kIntroduce, t.index, t.id + 1);
       }
       break;
     }
     case kTypedSend: {
       const ConversationId conv{static_cast<ChannelType>(t.id >> 62),
                                 (t.id >> 31) & 0x7fffffff, t.id & 0x7fffffff};
-      (void)Client(user).Send(local, conv, std::string(static_cast<size_t>(sc_.body_bytes), 'x'),
-                              effects);
+      (void)Client(user).Send(local, conv, WorkloadBody(sc_), effects);
       Client(user).SetTyping(local, conv, false, effects);
       break;
     }
@@ -79,16 +63,11 @@ void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {
         us.background = false;
         us.wake_generation++;
       }
-      int server = us.home_server;
-      if (Client(user).stats().connects > 0 && rng.Bernoulli(sc_.reconnect_other_server)) {
-        server = us.region * sc_.servers_per_region +
-                 static_cast<int>(rng.Uniform(static_cast<uint64_t>(sc_.servers_per_region)));
-      }
+      const int server = ConnectServer(sc_, us, Client(user).stats().connects > 0, rng);
       Client(user).Connect(local, endpoints_[static_cast<size_t>(ServerEndpoint(server))].node,
                            effects);
       if (!healed_ && sc_.session_mean_s > 0) {
-        ScheduleHub(hub, now - sc_.session_mean_s * std::log(std::max(rng.UniformDouble(), 1e-12)),
-                    kGoOffline, t.index, 0);
+        ScheduleHub(hub, now + ExponentialDraw(sc_.session_mean_s, rng), kGoOffline, t.index, 0);
       }
       break;
     }
@@ -96,8 +75,7 @@ void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {
       if (healed_) return;
       Client(user).Disconnect(local, effects);
       SetOnline(user, false);
-      ScheduleHub(hub, now - sc_.offline_mean_s * std::log(std::max(rng.UniformDouble(), 1e-12)),
-                  kGoOnline, t.index, 0);
+      ScheduleHub(hub, now + ExponentialDraw(sc_.offline_mean_s, rng), kGoOnline, t.index, 0);
       UserState& us = users_[user.value - 1];
       us.wake_generation++;
       if (sc_.background_sync_s > 0) {  // periodic background sync, at a random phase
@@ -147,22 +125,17 @@ void WorldImpl::WorkloadSend(int hub, UserId user, double now) {
   ClientSession& c = Client(user);
   if (!c.wants_online() || users_[user.value - 1].background) return;
   Rng& rng = hub_rngs_[static_cast<size_t>(hub)];
-  const UserState& us = users_[user.value - 1];
-  ConversationId conv;
-  if (!us.groups.empty() && rng.Bernoulli(sc_.group_share)) {
-    conv = ConversationId::Group(us.groups[rng.Uniform(us.groups.size())]);
-  } else {
-    conv = ConversationId::Direct(user, us.contacts[rng.Uniform(us.contacts.size())]);
-  }
+  const SendChoice choice = ChooseSend(sc_, user, users_[user.value - 1], rng);
+  const ConversationId& conv = choice.conv;
   const TimeUs local = kStartUs + static_cast<TimeUs>(std::llround(now * 1e6));
   Effects effects;
-  if (sc_.typing_probability > 0 && rng.Bernoulli(sc_.typing_probability)) {
+  if (choice.typing_first) {
     c.SetTyping(local, conv, true, effects);
     const uint64_t code = (static_cast<uint64_t>(conv.type) << 62) | (conv.low << 31) | conv.high;
     ScheduleHub(hub, now + sc_.typing_lead_ms / 1000, kTypedSend,
                 static_cast<uint32_t>(user.value), code);
   } else {
-    (void)c.Send(local, conv, std::string(static_cast<size_t>(sc_.body_bytes), 'x'), effects);
+    (void)c.Send(local, conv, WorkloadBody(sc_), effects);
   }
   ApplyClientEffects(user, effects);
 }
@@ -172,8 +145,8 @@ void WorldImpl::ScheduleRead(int hub, UserId viewer, const ConversationId& conv)
   Rng& rng = hub_rngs_[static_cast<size_t>(hub)];
   const double now = s4u::Engine::get_clock();
   const uint64_t code = (static_cast<uint64_t>(conv.type) << 62) | (conv.low << 31) | conv.high;
-  ScheduleHub(hub, now - sc_.read_delay_mean_s * std::log(std::max(rng.UniformDouble(), 1e-12)),
-              kReadConv, static_cast<uint32_t>(viewer.value), code);
+  ScheduleHub(hub, now + ExponentialDraw(sc_.read_delay_mean_s, rng), kReadConv,
+              static_cast<uint32_t>(viewer.value), code);
 }
 
 void WorldImpl::HandleAtHub(int hub, std::unique_ptr<Packet> p) {

@@ -38,6 +38,7 @@
 #include "host/dispatch.h"
 #include "host/timer_queue.h"
 #include "sim/disk.h"
+#include "sim/workload_model.h"
 #include "sim/world.h"
 
 namespace chatlab::sim::world {
@@ -178,10 +179,9 @@ struct SessionInfo {
   std::map<uint64_t, std::unique_ptr<Packet>> to_client_held, to_server_held;
 };
 
-struct UserState {
-  int hub = 0;
-  int region = 0;
-  int home_server = 0;   // server index used for sticky reconnects
+// A user: who it is (the shared workload model's PopulationUser: region, hub, home server used
+// for sticky reconnects, contacts, groups), and what the simulator tracks about it.
+struct UserState : PopulationUser {
   bool joined_groups = false;
   bool background = false;        // connected only because the device woke the app
   uint64_t wake_generation = 0;   // invalidates scheduled background wakes
@@ -189,8 +189,6 @@ struct UserState {
   double online_changed_s = 0;    // when online_truth last changed
   double last_connect_s = -1, last_disconnect_s = -1;
   double open_started_s = -1;     // when the device last asked for a session (OpenSession)
-  std::vector<UserId> contacts;
-  std::vector<GroupId> groups;
 };
 
 class WorldImpl;
@@ -359,8 +357,6 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   void WorkloadSend(int hub, UserId user, double now);
   void ScheduleHub(int hub, double at, uint32_t kind, uint32_t index, uint64_t id,
                    TimeUs local_at = 0);
-  double NextSendGap(Rng& rng) const;
-  double IntroductionAt(size_t c, Rng& rng) const;
   ClientSession& Client(UserId u) { return *clients_[u.value - 1]; }
   int HubEndpoint(int hub) const { return hub_ep0_ + hub; }
   // host::ClientEnv.

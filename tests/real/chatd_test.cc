@@ -335,34 +335,6 @@ TEST(ChatdTest, ReusedClientMessageIdForAnotherMessageIsRefused) {
 // ---- A cluster of processes
 // ----------------------------------------------------------------------
 
-struct Cluster {
-  Cluster(int n, const std::string& forwarding, const std::vector<std::string>& users) {
-    std::vector<uint16_t> ports;
-    std::string list;
-    for (int i = 0; i < n; ++i) {
-      ports.push_back(FreePort());
-      absl::StrAppend(&list, i ? "," : "", "127.0.0.1:", ports.back());
-    }
-    for (const auto& u : users) {
-      EXPECT_EQ(RunCommand({CHATD_BIN, "adduser", "--users_db", shared / "users.db", "--password",
-                            "pw", "--pbkdf2_iterations", "1000", u}),
-                0);
-    }
-    for (int i = 0; i < n; ++i) {
-      dirs.push_back(std::make_unique<TempDir>());
-      servers.push_back(std::make_unique<Chatd>(
-          dirs.back()->path(), ports[i],
-          std::vector<std::string>{"--cluster", list, "--index", std::to_string(i + 1),
-                                   "--users_db", shared / "users.db", "--key_file",
-                                   shared / "token.key", "--forwarding", forwarding}));
-      servers.back()->Start();
-    }
-  }
-  TempDir shared;
-  std::vector<std::unique_ptr<TempDir>> dirs;
-  std::vector<std::unique_ptr<Chatd>> servers;
-};
-
 class ChatdClusterTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(ChatdClusterTest, UsersOnDifferentProcessesChat) {

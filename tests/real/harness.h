@@ -174,6 +174,46 @@ struct Single {
   std::unique_ptr<Chatd> server;
 };
 
+// A cluster of n chatd processes on free ports (process i + 1 is --index i + 1), sharing one
+// users database and token key, with the given users (password "pw"), the forwarding strategy
+// and any extra chatd flags (a scenario's cluster flags, a broken mode).
+struct Cluster {
+  Cluster(int n, const std::string& forwarding, const std::vector<std::string>& users,
+          const std::vector<std::string>& extra = {}) {
+    std::vector<uint16_t> ports;
+    std::string list;
+    for (int i = 0; i < n; ++i) {
+      ports.push_back(FreePort());
+      absl::StrAppend(&list, i ? "," : "", "127.0.0.1:", ports.back());
+    }
+    for (const auto& u : users) {
+      EXPECT_EQ(RunCommand({CHATD_BIN, "adduser", "--users_db", shared / "users.db", "--password",
+                            "pw", "--pbkdf2_iterations", "1000", u}),
+                0);
+    }
+    for (int i = 0; i < n; ++i) {
+      dirs.push_back(std::make_unique<TempDir>());
+      std::vector<std::string> flags{"--cluster",  list, "--index", std::to_string(i + 1),
+                                     "--users_db", shared / "users.db", "--key_file",
+                                     shared / "token.key", "--forwarding", forwarding};
+      flags.insert(flags.end(), extra.begin(), extra.end());
+      servers.push_back(std::make_unique<Chatd>(dirs.back()->path(), ports[i], std::move(flags)));
+      servers.back()->Start();
+    }
+  }
+  // "127.0.0.1:P1,127.0.0.1:P2,...": the processes in index order.
+  std::string addresses() const {
+    std::string list;
+    for (const auto& s : servers) {
+      absl::StrAppend(&list, list.empty() ? "" : ",", "127.0.0.1:", s->port());
+    }
+    return list;
+  }
+  TempDir shared;
+  std::vector<std::unique_ptr<TempDir>> dirs;
+  std::vector<std::unique_ptr<Chatd>> servers;
+};
+
 // A WebSocket client with its own io thread. Received frames are decoded with the JSON codec and
 // queued; the test takes them with Next / Expect, each with a deadline.
 class Client {

@@ -1,0 +1,316 @@
+// chatplay: plays a simulator scenario against running chatd processes and checks what the users
+// saw with the simulator's oracle (docs/sim-vs-real.md).
+//
+//   chatplay SCENARIO --cluster H:P,H:P,... [--seed N] [--set section.key=value ...]
+//            [--users PREFIX] [--password P] [--group_base N] [--out DIR] [--history FILE]
+//
+// The cluster's process i (chatd --index i) serves the scenario's chat server i - 1, so
+// topology.servers_per_region must be the number of processes; the accounts PREFIX1..PREFIXN
+// (N = workload.users) must exist (`chatd adduser --count N PREFIX`), and every process must run
+// with the flags the scenario's protocol asks for (printed; chatd's defaults otherwise). A
+// scenario key the play cannot honour is refused, naming it.
+//
+// Writes the history (chatlab-history/1, with the store's final contents as truth) and
+// results.json (the invariant names of `chatlab run`) to the output directory, prints the
+// invariant table, and exits 0 when every promise held, 1 on a violation, 2 on bad input or
+// when the play cannot run (no such account, cluster unreachable).
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "nlohmann/json.hpp"
+#include "real-transport/history.h"
+#include "real-transport/play/admission.h"
+#include "real-transport/play/player.h"
+#include "sim/scenario.h"
+
+namespace chatlab::real {
+namespace {
+
+using ordered_json = nlohmann::ordered_json;
+
+struct Args {
+  std::string scenario;
+  std::string cluster;
+  std::optional<uint64_t> seed;
+  std::vector<std::string> sets;
+  std::string users = "play";
+  std::string password = "play";
+  uint64_t group_base = 0;
+  std::string out;
+  std::string history;
+  bool quiet = false;
+};
+
+int Usage(const std::string& problem) {
+  std::cerr << "chatplay: " << problem << "\n"
+            << "usage: chatplay SCENARIO --cluster H:P,H:P,... [--seed N] [--set section.key=value]"
+               " [--users PREFIX] [--password P] [--group_base N] [--out DIR] [--history FILE]"
+               " [--quiet]\n";
+  return 2;
+}
+
+// Parses argv into a; returns the exit status of a usage error, or 0. Flags are --name value or
+// --name=value; a '-' inside a name reads as '_'.
+int ParseArgs(int argc, char** argv, Args& a) {
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (flag.rfind("--", 0) != 0) {
+      if (!a.scenario.empty()) return Usage("one SCENARIO only, got " + flag);
+      a.scenario = flag;
+      continue;
+    }
+    std::optional<std::string> value;
+    if (const size_t eq = flag.find('='); eq != std::string::npos) {
+      value = flag.substr(eq + 1);
+      flag = flag.substr(0, eq);
+    }
+    for (size_t c = 2; c < flag.size(); ++c) flag[c] = flag[c] == '-' ? '_' : flag[c];
+    if (flag == "--quiet" && !value) {
+      a.quiet = true;
+      continue;
+    }
+    if (!value) {
+      if (i + 1 >= argc) return Usage(flag + " needs a value");
+      value = argv[++i];
+    }
+    if (flag == "--cluster") {
+      a.cluster = *value;
+    } else if (flag == "--seed" || flag == "--group_base") {
+      uint64_t number = 0;
+      if (!absl::SimpleAtoi(*value, &number)) return Usage(flag + ": bad number " + *value);
+      if (flag == "--seed") {
+        a.seed = number;
+      } else {
+        a.group_base = number;
+      }
+    } else if (flag == "--set") {
+      a.sets.push_back(*value);
+    } else if (flag == "--users") {
+      a.users = *value;
+    } else if (flag == "--password") {
+      a.password = *value;
+    } else if (flag == "--out") {
+      a.out = *value;
+    } else if (flag == "--history") {
+      a.history = *value;
+    } else {
+      return Usage("unknown flag " + flag);
+    }
+  }
+  if (a.scenario.empty()) return Usage("no SCENARIO");
+  if (a.cluster.empty()) return Usage("--cluster is required (chatd processes, in index order)");
+  return 0;
+}
+
+std::string Repro(const Args& a, uint64_t seed) {
+  std::string cmd = absl::StrCat("chatplay ", a.scenario, " --cluster ", a.cluster, " --seed ",
+                                 seed, " --users ", a.users, " --group_base ", a.group_base);
+  for (const std::string& s : a.sets) absl::StrAppend(&cmd, " --set '", s, "'");
+  return cmd;
+}
+
+// The simulator's quantiles (sim/world/metrics.cc Summarize): nearest rank, in milliseconds.
+ordered_json Quantiles(std::vector<TimeUs> v) {
+  ordered_json q{
+      {"count", v.size()}, {"mean_ms", 0.0}, {"p50_ms", 0.0}, {"p95_ms", 0.0}, {"p99_ms", 0.0}};
+  if (v.empty()) return q;
+  std::sort(v.begin(), v.end());
+  auto at = [&](double f) {
+    const size_t i = std::min(v.size() - 1, static_cast<size_t>(f * static_cast<double>(v.size())));
+    return static_cast<double>(v[i]) / 1000.0;
+  };
+  double sum = 0;
+  for (TimeUs x : v) sum += static_cast<double>(x);
+  q["mean_ms"] = sum / static_cast<double>(v.size()) / 1000.0;
+  q["p50_ms"] = at(0.50);
+  q["p95_ms"] = at(0.95);
+  q["p99_ms"] = at(0.99);
+  return q;
+}
+
+ordered_json ResultsJson(const Args& a, const sim::Scenario& s, uint64_t seed,
+                         const Admission& admission, const PlayResult& play,
+                         const HistoryVerdict& v, const std::string& history_path) {
+  const InvariantCounts& k = v.counts;
+  const PlayTotals& t = play.totals;
+  const ProtocolConfig& p = s.protocol;
+  ordered_json j;
+  j["scenario"] = s.name;
+  j["scenario_file"] = s.path;
+  j["environment"] = "real";
+  j["seed"] = seed;
+  j["repro"] = Repro(a, seed);
+  const std::vector<std::string> cluster = absl::StrSplit(a.cluster, ',');
+  j["cluster"] = cluster;
+  j["cluster_flags"] = admission.cluster_flags;
+  j["platform_keys_not_applicable"] = admission.platform_keys;
+  j["history"] = history_path;
+  j["wall_time_s"] = play.wall_time_s;
+  j["design"] = {{"id_scheme", std::string(IdSchemeName(p.id_scheme))},
+                 {"id_generator", std::string(IdGeneratorName(p.id_generator))},
+                 {"forwarding", std::string(ForwardingStrategyName(p.forwarding))},
+                 {"group_delivery", std::string(GroupDeliveryName(p.group_delivery))},
+                 {"write_path", std::string(WritePathName(p.write_path))},
+                 {"presence_fanout", std::string(PresenceFanoutName(p.presence_fanout))},
+                 {"dedup_enabled", p.dedup_enabled},
+                 {"gap_detection_enabled", p.gap_detection_enabled}};
+  j["invariants"] = {{"lost_acked", k.lost_acked},
+                     {"duplicates_shown", k.duplicates_shown},
+                     {"order_violations", k.order_violations},
+                     {"receipt_regressions", k.receipt_regressions},
+                     {"undelivered_after_heal", k.undelivered_after_heal},
+                     {"acks_contradicted", k.acks_contradicted},
+                     {"receipts_unfounded", k.receipts_unfounded},
+                     {"ok", v.ok()},
+                     {"first_violations", v.violations},
+                     {"final_checked", v.final_checked}};
+  j["metrics"] = {{"users", t.users},
+                  {"messages_sent", v.sent},
+                  {"messages_acked", v.acked},
+                  {"messages_delivered", v.latencies.end_to_end_us.size()},
+                  {"displays", t.displays_to_others},
+                  {"end_to_end_latency", Quantiles(v.latencies.end_to_end_us)},
+                  {"ack_latency", Quantiles(v.latencies.ack_us)},
+                  {"catchups", t.catchups},
+                  {"gaps_detected", t.gaps_detected},
+                  {"retries", t.retries},
+                  {"send_failures", t.send_failures},
+                  {"connects", t.connects},
+                  {"connects_failed", t.connects_failed},
+                  {"reconnects_elsewhere", t.reconnects_elsewhere},
+                  {"disconnects", t.disconnects},
+                  {"error_replies", t.error_replies},
+                  {"frames_undecodable", t.frames_undecodable},
+                  {"history_events", v.events},
+                  {"truth_conversations", t.truth_conversations},
+                  {"truth_messages", t.truth_messages}};
+  return j;
+}
+
+std::string Summary(const ordered_json& r) {
+  std::string out = absl::StrCat("\ninvariants (", r["scenario"].get<std::string>(),
+                                 " on a real cluster, seed ", r["seed"].get<uint64_t>(), ")\n");
+  for (const char* name :
+       {"lost_acked", "duplicates_shown", "order_violations", "receipt_regressions",
+        "undelivered_after_heal", "acks_contradicted", "receipts_unfounded"}) {
+    const uint64_t n = r["invariants"][name].get<uint64_t>();
+    absl::StrAppend(&out,
+                    absl::StrFormat("  %-24s %10d  %s\n", name, n, n == 0 ? "ok" : "VIOLATED"));
+  }
+  for (const auto& v : r["invariants"]["first_violations"]) {
+    absl::StrAppend(&out, "  first: ", v.get<std::string>(), "\n");
+  }
+  const ordered_json& m = r["metrics"];
+  absl::StrAppend(
+      &out, "\nmetrics\n",
+      absl::StrFormat("  users                          %d\n", m["users"].get<uint64_t>()),
+      absl::StrFormat("  messages sent/acked/delivered  %d / %d / %d\n",
+                      m["messages_sent"].get<uint64_t>(), m["messages_acked"].get<uint64_t>(),
+                      m["messages_delivered"].get<uint64_t>()),
+      absl::StrFormat("  displays to recipients         %d\n", m["displays"].get<uint64_t>()),
+      absl::StrFormat("  end-to-end ms p50/p95/p99      %.1f / %.1f / %.1f\n",
+                      m["end_to_end_latency"]["p50_ms"].get<double>(),
+                      m["end_to_end_latency"]["p95_ms"].get<double>(),
+                      m["end_to_end_latency"]["p99_ms"].get<double>()),
+      absl::StrFormat("  ack ms p50/p95/p99             %.1f / %.1f / %.1f\n",
+                      m["ack_latency"]["p50_ms"].get<double>(),
+                      m["ack_latency"]["p95_ms"].get<double>(),
+                      m["ack_latency"]["p99_ms"].get<double>()),
+      absl::StrFormat("  gaps / catch-ups / retries     %d / %d / %d\n",
+                      m["gaps_detected"].get<uint64_t>(), m["catchups"].get<uint64_t>(),
+                      m["retries"].get<uint64_t>()),
+      absl::StrFormat("  connects (elsewhere) / failed  %d (%d) / %d\n",
+                      m["connects"].get<uint64_t>(), m["reconnects_elsewhere"].get<uint64_t>(),
+                      m["connects_failed"].get<uint64_t>()),
+      absl::StrFormat("  truth: conversations/messages  %d / %d\n",
+                      m["truth_conversations"].get<uint64_t>(),
+                      m["truth_messages"].get<uint64_t>()),
+      absl::StrFormat("  wall time                      %.1f s\n", r["wall_time_s"].get<double>()));
+  return out;
+}
+
+// Loads the scenario as `chatlab run` does: the file, the overrides, the derived server count,
+// the validation; then admits it for a play on the cluster.
+absl::StatusOr<sim::Scenario> LoadForPlay(const Args& a) {
+  absl::StatusOr<sim::Scenario> s = sim::LoadScenario(a.scenario);
+  if (!s.ok()) return s.status();
+  for (const std::string& set : a.sets) {
+    if (absl::Status st = sim::ApplyOverride(*s, set); !st.ok()) return st;
+  }
+  sim::ScaleServers(*s);
+  if (absl::Status st = sim::Validate(*s); !st.ok()) return st;
+  return s;
+}
+
+int Main(int argc, char** argv) {
+  Args a;
+  if (const int usage = ParseArgs(argc, argv, a); usage != 0) return usage;
+  PlayOptions o;
+  for (absl::string_view part : absl::StrSplit(a.cluster, ',')) {
+    absl::StatusOr<HostPort> hp = ParseHostPort(std::string_view(part.data(), part.size()));
+    if (!hp.ok()) return Usage(absl::StrCat("--cluster: ", hp.status().message()));
+    o.cluster.push_back(*hp);
+  }
+  absl::StatusOr<sim::Scenario> s = LoadForPlay(a);
+  if (!s.ok()) return Usage(std::string(s.status().message()));
+  absl::StatusOr<Admission> admission = AdmitScenario(*s, o.cluster.size());
+  if (!admission.ok()) return Usage(std::string(admission.status().message()));
+  const uint64_t seed = a.seed.value_or(s->seed);
+  const std::string repro = Repro(a, seed);
+  std::cerr << "chatplay: " << s->name << " seed " << seed << " on " << o.cluster.size()
+            << " processes\nrepro: " << repro << "\n";
+  for (const std::string& k : admission->platform_keys) {
+    std::cerr << "chatplay: " << k << ": the simulated platform's; this run has the real one\n";
+  }
+  std::cerr << "chatplay: the cluster must run with chatd's defaults"
+            << (admission->cluster_flags.empty()
+                    ? std::string()
+                    : " and " + absl::StrJoin(admission->cluster_flags, " "))
+            << "\n";
+  o.scenario = *s;
+  o.seed = seed;
+  o.user_prefix = a.users;
+  o.password = a.password;
+  o.group_base = a.group_base;
+  if (!a.quiet)
+    o.progress = [](std::string_view line) { std::cerr << "chatplay: " << line << "\n"; };
+  const std::string out = a.out.empty() ? absl::StrCat("out/real-", s->name, "-seed", seed) : a.out;
+  const std::string history_path = a.history.empty() ? out + "/history.json" : a.history;
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  if (ec) return Usage(absl::StrCat("--out ", out, ": ", ec.message()));
+  absl::StatusOr<PlayResult> play = Play(o);
+  if (!play.ok()) {
+    std::cerr << "chatplay: cannot play: " << play.status().message() << "\nrepro: " << repro
+              << "\n";
+    return 2;
+  }
+  std::ofstream(history_path, std::ios::binary) << play->history;
+  absl::StatusOr<HistoryVerdict> verdict = CheckHistory(play->history);
+  if (!verdict.ok()) {  // the recorder wrote something the checker cannot read: a bug here
+    std::cerr << "chatplay: the recorded history does not check: " << verdict.status().message()
+              << "\n";
+    return 2;
+  }
+  const ordered_json results = ResultsJson(a, *s, seed, *admission, *play, *verdict, history_path);
+  std::ofstream(out + "/results.json") << results.dump(2) << "\n";
+  std::cout << Summary(results) << "\nresults: " << out
+            << "/results.json, history: " << history_path << "\nrepro: " << repro << "\n";
+  return verdict->ok() ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace chatlab::real
+
+int main(int argc, char** argv) { return chatlab::real::Main(argc, argv); }

@@ -1,0 +1,181 @@
+#include "real-transport/play/admission.h"
+
+#include <map>
+#include <set>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+#include "absl/strings/str_cat.h"
+
+namespace chatlab::real {
+namespace {
+
+using sim::KeyValue;
+using sim::Scenario;
+
+// Keys the player itself honours: the run's length, the population, the workload's laws, and
+// the protocol keys only a client reads (core/client.cc), which its ClientSessions use.
+const std::set<std::string_view>& PlayerKeys() {
+  static const auto* keys = new std::set<std::string_view>{
+      "scenario.name", "scenario.description", "scenario.seed", "scenario.duration_s",
+      "scenario.quiet_s",
+      // Read by no environment (the simulator neither): kept for the scenario's reader.
+      "scenario.delivery_bound_s",
+      // Ends the warm-up, which times introduce_contacts; window metrics are not computed here.
+      "scenario.warmup_s",
+      // With one region: the chat server count, which must be the cluster's process count.
+      "topology.servers_per_region", "topology.users_per_server", "workload.users",
+      "workload.online_fraction", "workload.connect_ramp_s", "workload.send_start_s",
+      "workload.send_end_s", "workload.session_mean_s", "workload.offline_mean_s",
+      "workload.reconnect_other_server", "workload.send_rate_hz", "workload.send_rate_total_hz",
+      "workload.inter_send", "workload.pareto_alpha", "workload.group_share", "workload.groups",
+      "workload.group_size_min", "workload.group_size_max", "workload.contacts_per_user",
+      "workload.introduce_contacts", "workload.typing_probability", "workload.typing_lead_ms",
+      "workload.read_delay_mean_s", "workload.body_bytes", "protocol.client_retry_initial_us",
+      "protocol.client_retry_max_us", "protocol.client_sync_interval_us",
+      "protocol.client_request_timeout_us", "protocol.group_poll_interval_us",
+      "protocol.presence_poll_interval_us", "protocol.presence_refresh_interval_us",
+      "protocol.hybrid_mode_check_us", "protocol.client_outbox_max", "protocol.client_held_max",
+      "protocol.gap_detection_enabled"};
+  return *keys;
+}
+
+// Keys the cluster honours, by chatd's flag (real-transport/chatd_main.cc). ms: chatd takes
+// milliseconds where the scenario has microseconds.
+struct ClusterFlag {
+  std::string_view flag;
+  bool ms = false;
+};
+const std::map<std::string_view, ClusterFlag>& ClusterKeys() {
+  static const auto* keys = new std::map<std::string_view, ClusterFlag>{
+      {"protocol.forwarding", {"forwarding"}},
+      {"protocol.group_delivery", {"group_delivery"}},
+      {"protocol.id_scheme", {"id_scheme"}},
+      {"protocol.id_generator", {"id_generator"}},
+      {"protocol.presence_fanout", {"presence_fanout"}},
+      {"protocol.write_path", {"write_path"}},
+      {"protocol.dedup_enabled", {"dedup_enabled"}},
+      {"protocol.request_timeout_us", {"request_timeout_ms", true}},
+      {"protocol.buffered_flush_interval_us", {"buffered_flush_interval_ms", true}},
+      {"protocol.buffered_flush_jitter_us", {"buffered_flush_jitter_ms", true}},
+      {"protocol.typing_ttl_us", {"typing_ttl_ms", true}},
+      {"protocol.body_bytes_max", {"body_bytes_max"}},
+      {"protocol.server_sessions_max", {"server_sessions_max"}},
+      {"protocol.server_pending_max", {"server_pending_max"}},
+      {"protocol.get_messages_limit_max", {"get_messages_limit_max"}},
+      {"protocol.store_dedup_window_max", {"store_dedup_window_max"}},
+      {"protocol.store_group_members_max", {"store_group_members_max"}}};
+  return *keys;
+}
+
+// Keys of the simulated platform: a real run has a real machine instead.
+bool IsPlatformKey(std::string_view key) {
+  return key.starts_with("network.") || key.starts_with("cost.") ||
+         key == "topology.client_hosts_per_region" || key == "topology.users_per_client_host" ||
+         key == "topology.services_region" || key == "scenario.sample_interval_ms";
+}
+
+std::string ValueText(const KeyValue& kv) {
+  return std::visit(
+      [](const auto& v) -> std::string {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, bool>) {
+          return v ? "true" : "false";
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          return v;
+        } else {
+          return absl::StrCat(v);
+        }
+      },
+      kv.value);
+}
+
+// Why a set key that is neither the player's, the cluster's nor the platform's is refused.
+std::string RefusalReason(std::string_view key) {
+  if (key.starts_with("faults.")) {
+    return "faults are not played yet: the nemesis (kill, pause, partition, loss) is the next "
+           "slice of issue 16; a real play runs without faults";
+  }
+  if (key == "workload.wake_on_push") {
+    return "chatd's push notifications reach no device, so nothing can wake an offline app";
+  }
+  if (key == "workload.background_sync_s" || key == "workload.background_session_s") {
+    return "background wakes of offline devices are not played yet";
+  }
+  if (key == "topology.regions") {
+    return "a real cluster is one region on one machine (no inter-region network is played)";
+  }
+  if (key.starts_with("protocol.")) {
+    return "the cluster's nodes read it and chatd has no flag for it, so the cluster cannot be "
+           "told";
+  }
+  return "not honoured by a real play yet";
+}
+
+absl::Status Refuse(const KeyValue& kv, const std::string& why) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(kv.key, " = ", ValueText(kv), ": ", why, " (docs/sim-vs-real.md)"));
+}
+
+// Appends the chatd flag for a set cluster key, or refuses a value chatd cannot take.
+absl::Status AddClusterFlag(const KeyValue& kv, const ClusterFlag& f, Admission& a) {
+  if (kv.key == "protocol.write_path" && ValueText(kv) != "direct") {
+    return Refuse(kv, "chatd refuses the batched write path (its storage keeps no writer log)");
+  }
+  std::string value = ValueText(kv);
+  if (f.ms) {
+    const int64_t us = std::get<int64_t>(kv.value);
+    if (us % 1000 != 0) {
+      return Refuse(kv,
+                    absl::StrCat("chatd's --", std::string(f.flag), " takes whole milliseconds"));
+    }
+    value = absl::StrCat(us / 1000);
+  }
+  a.cluster_flags.push_back(absl::StrCat("--", std::string(f.flag)));
+  a.cluster_flags.push_back(value);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Admission> AdmitScenario(const Scenario& s, size_t processes) {
+  // The [[faults.*]] lists are not keys: any entry is a fault the play cannot inject yet.
+  const std::pair<const char*, size_t> lists[] = {{"faults.partition", s.partitions.size()},
+                                                  {"faults.crash", s.crashes.size()},
+                                                  {"faults.clock", s.clocks.size()}};
+  for (const auto& [name, n] : lists) {
+    if (n > 0) {
+      return Refuse(KeyValue{name, absl::StrCat(n, n == 1 ? " entry" : " entries")},
+                    RefusalReason(name));
+    }
+  }
+  const std::vector<KeyValue> set = sim::KeyValues(s);
+  const std::vector<KeyValue> defaults = sim::KeyValues(sim::DefaultScenario());
+  Admission a;
+  for (size_t i = 0; i < set.size(); i++) {
+    const KeyValue& kv = set[i];
+    if (i < defaults.size() && defaults[i].key == kv.key && defaults[i].value == kv.value) {
+      continue;
+    }
+    if (PlayerKeys().contains(kv.key)) continue;
+    if (const auto it = ClusterKeys().find(kv.key); it != ClusterKeys().end()) {
+      if (absl::Status st = AddClusterFlag(kv, it->second, a); !st.ok()) return st;
+    } else if (IsPlatformKey(kv.key)) {
+      a.platform_keys.push_back(absl::StrCat(kv.key, " = ", ValueText(kv)));
+    } else {
+      return Refuse(kv, RefusalReason(kv.key));
+    }
+  }
+  if (static_cast<size_t>(s.servers()) != processes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "topology.servers_per_region = ", s.servers_per_region, ": the scenario has ", s.servers(),
+        " chat servers and the cluster has ", processes,
+        " processes (one chat server each); set topology.servers_per_region = ", processes,
+        " (docs/sim-vs-real.md)"));
+  }
+  return a;
+}
+
+}  // namespace chatlab::real

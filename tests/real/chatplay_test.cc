@@ -1,0 +1,148 @@
+// chatplay against a real 3-process chatd cluster (docs/sim-vs-real.md): a small scenario,
+// every user a core ClientSession over a WebSocket, holds every promise by the simulator's
+// oracle on the recorded history; and the same play against a chatd broken through its
+// configuration (dedup off) is caught by that oracle. Each test starts its own cluster with the
+// flags the scenario asks for (AdmitScenario) and runs the chatplay binary.
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "nlohmann/json.hpp"
+#include "real-transport/play/admission.h"
+#include "sim/scenario.h"
+#include "tests/real/harness.h"
+
+namespace chatlab::real::testing {
+namespace {
+
+const std::string kScenario =
+    std::string(CHATLAB_SOURCE_DIR) + "/tests/real/scenarios/play-small.toml";
+constexpr int kProcesses = 3;
+constexpr int kUsers = 6;  // workload.users of play-small.toml
+// Every send is retried at once, before its ack can be back: each message reaches the store
+// several times, and only the store's (sender, client_msg_id) de-duplication makes it one.
+const std::string kRetryAtOnce = "protocol.client_retry_initial_us=1";
+
+const char* const kInvariants[] = {
+    "lost_acked",          "duplicates_shown",       "order_violations",
+    "receipt_regressions", "undelivered_after_heal", "acks_contradicted",
+    "receipts_unfounded"};
+
+std::vector<std::string> Accounts() {
+  std::vector<std::string> names;
+  for (int i = 1; i <= kUsers; ++i) names.push_back("play" + std::to_string(i));
+  return names;
+}
+
+// The chatd flags the scenario asks every process for, as chatplay computes them.
+std::vector<std::string> ScenarioFlags() {
+  absl::StatusOr<sim::Scenario> s = sim::LoadScenario(kScenario);
+  EXPECT_TRUE(s.ok()) << s.status();
+  if (!s.ok()) return {};
+  absl::StatusOr<Admission> a = AdmitScenario(*s, kProcesses);
+  EXPECT_TRUE(a.ok()) << a.status();
+  return a.ok() ? a->cluster_flags : std::vector<std::string>{};
+}
+
+struct Played {
+  int status = -1;
+  nlohmann::json results;
+  std::string log;
+};
+
+Played PlayOn(const Cluster& cluster, const TempDir& out) {
+  Played p;
+  p.status = RunCommand({CHATPLAY_BIN, kScenario, "--cluster", cluster.addresses(), "--users",
+                         "play", "--password", "pw", "--set", kRetryAtOnce, "--out", out.path()},
+                        out / "chatplay.log");
+  std::ifstream log(out / "chatplay.log");
+  p.log = std::string(std::istreambuf_iterator<char>(log), {});
+  std::ifstream results(out / "results.json");
+  p.results = nlohmann::json::parse(results, nullptr, /*allow_exceptions=*/false);
+  return p;
+}
+
+TEST(ChatplayTest, SmallScenarioOnThreeProcessesHoldsEveryPromise) {
+  Cluster cluster(kProcesses, "direct", Accounts(), ScenarioFlags());
+  TempDir out;
+  const Played p = PlayOn(cluster, out);
+  ASSERT_EQ(p.status, 0) << p.log;
+  ASSERT_TRUE(p.results.is_object()) << p.log;
+  const nlohmann::json& inv = p.results["invariants"];
+  for (const char* name : kInvariants) EXPECT_EQ(inv[name], 0) << name << "\n" << p.log;
+  EXPECT_EQ(inv["ok"], true);
+  EXPECT_EQ(inv["final_checked"], true);
+  // It was a play, not an idle run: messages went out, came back acked, reached recipients on
+  // other processes, users came and went, and the store holds what was sent.
+  const nlohmann::json& m = p.results["metrics"];
+  EXPECT_EQ(m["users"], kUsers);
+  EXPECT_GT(m["messages_sent"].get<uint64_t>(), 5u) << p.log;
+  EXPECT_GT(m["messages_acked"].get<uint64_t>(), 5u);
+  EXPECT_GT(m["messages_delivered"].get<uint64_t>(), 5u);
+  EXPECT_GT(m["displays"].get<uint64_t>(), m["messages_delivered"].get<uint64_t>());
+  EXPECT_GT(m["retries"].get<uint64_t>(), 0u);
+  EXPECT_GT(m["connects"].get<uint64_t>(), static_cast<uint64_t>(kUsers));
+  EXPECT_GT(m["reconnects_elsewhere"].get<uint64_t>(), 0u);
+  EXPECT_GE(m["truth_messages"].get<uint64_t>(), m["messages_acked"].get<uint64_t>());
+  EXPECT_EQ(m["frames_undecodable"], 0);
+}
+
+TEST(ChatplayTest, DedupOffInChatdIsCaughtOnTheRealHistory) {
+  std::vector<std::string> flags = ScenarioFlags();
+  flags.insert(flags.end(), {"--dedup_enabled", "false"});
+  Cluster cluster(kProcesses, "direct", Accounts(), flags);
+  TempDir out;
+  const Played p = PlayOn(cluster, out);
+  EXPECT_EQ(p.status, 1) << p.log;
+  ASSERT_TRUE(p.results.is_object()) << p.log;
+  EXPECT_GT(p.results["invariants"]["duplicates_shown"].get<uint64_t>(), 0u) << p.log;
+  EXPECT_EQ(p.results["invariants"]["ok"], false);
+  EXPECT_GT(p.results["metrics"]["messages_sent"].get<uint64_t>(), 5u);
+}
+
+TEST(ChatplayTest, RefusesWhatItCannotPlayNamingTheKey) {
+  absl::StatusOr<sim::Scenario> s = sim::LoadScenario(kScenario);
+  ASSERT_TRUE(s.ok()) << s.status();
+  auto refused = [&](const std::string& set, size_t processes) -> std::string {
+    sim::Scenario copy = *s;
+    EXPECT_TRUE(sim::ApplyOverride(copy, set).ok()) << set;
+    absl::StatusOr<Admission> a = AdmitScenario(copy, processes);
+    return a.ok() ? "" : std::string(a.status().message());
+  };
+  EXPECT_EQ(refused("workload.users=6", kProcesses), "");
+  const struct {
+    const char* set;
+    size_t processes;
+    const char* names;  // what the refusal must say
+  } cases[] = {
+      {"faults.loss=0.01", kProcesses, "faults.loss = 0.01: faults are not played yet"},
+      {"faults.crash.0.node=store", kProcesses,
+       "faults.crash = 1 entry: faults are not played yet"},
+      {"workload.wake_on_push=true", kProcesses, "workload.wake_on_push = true"},
+      {"protocol.server_tick_us=50000", kProcesses,
+       "protocol.server_tick_us = 50000: the cluster's nodes read it"},
+      {"protocol.write_path=batched", kProcesses, "protocol.write_path = batched"},
+      {"protocol.request_timeout_us=1500", kProcesses, "whole milliseconds"},
+      {"topology.regions=2", kProcesses, "topology.regions = 2"},
+      {"workload.users=6", 2, "set topology.servers_per_region = 2"},
+  };
+  for (const auto& c : cases) {
+    const std::string why = refused(c.set, c.processes);
+    EXPECT_TRUE(absl::StrContains(why, c.names)) << c.set << ": " << why;
+  }
+  // A cluster key becomes a chatd flag; a platform key is listed, not dropped.
+  sim::Scenario buffered = *s;
+  ASSERT_TRUE(sim::ApplyOverride(buffered, "protocol.forwarding=buffered").ok());
+  ASSERT_TRUE(sim::ApplyOverride(buffered, "protocol.request_timeout_us=3000000").ok());
+  ASSERT_TRUE(sim::ApplyOverride(buffered, "network.client_latency_ms=30").ok());
+  absl::StatusOr<Admission> a = AdmitScenario(buffered, kProcesses);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->cluster_flags,
+            (std::vector<std::string>{"--forwarding", "buffered", "--request_timeout_ms", "3000"}));
+  EXPECT_EQ(a->platform_keys, (std::vector<std::string>{"network.client_latency_ms = 30"}));
+}
+
+}  // namespace
+}  // namespace chatlab::real::testing
