@@ -1,10 +1,11 @@
-set terminal svg size 760,440 dynamic font 'Helvetica,12' background rgb 'white'
+set terminal svg size 820,460 dynamic font 'Helvetica,12' background rgb 'white'
+set termoption noenhanced
 set output 'plots/02_metrics_node_load_server0_utilization.svg'
 set title "Chat server 0 CPU utilization"
 set xlabel "online users (the seed's 1M scaled down)"
 set ylabel "fraction busy"
 set grid
-set key outside right top
+set key below
 set datafile missing 'NaN'
 set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05
 set logscale x

@@ -1,0 +1,14 @@
+set terminal svg size 820,460 dynamic font 'Helvetica,12' background rgb 'white'
+set termoption noenhanced
+set output 'plots/02_metrics_store_requests_per_s.svg'
+set title "Store requests per second"
+set xlabel "flush window T (us)"
+set ylabel "requests/s"
+set grid
+set key below
+set datafile missing 'NaN'
+set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05
+plot 'plots/02_metrics_store_requests_per_s.dat' using 1:2:3 with yerrorlines lw 2 pt 7 title "direct writes, batches of up to 10", \
+     'plots/02_metrics_store_requests_per_s.dat' using 1:4:5 with yerrorlines lw 2 pt 7 title "batched writes, batches of up to 10", \
+     'plots/02_metrics_store_requests_per_s.dat' using 1:6:7 with yerrorlines lw 2 pt 7 title "direct writes, batches of up to 100", \
+     'plots/02_metrics_store_requests_per_s.dat' using 1:8:9 with yerrorlines lw 2 pt 7 title "batched writes, batches of up to 100"

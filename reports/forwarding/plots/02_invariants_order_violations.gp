@@ -1,0 +1,16 @@
+set terminal svg size 820,460 dynamic font 'Helvetica,12' background rgb 'white'
+set termoption noenhanced
+set output 'plots/02_invariants_order_violations.svg'
+set title "Order violations users saw (views out of server order)"
+set xlabel "extra delay on 30% of inter-server messages, uniform up to (ms)"
+set ylabel "violations"
+set grid
+set key below
+set datafile missing 'NaN'
+set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05
+plot 'plots/02_invariants_order_violations.dat' using 1:2:3 with yerrorlines lw 2 pt 7 title "direct, gap detection on", \
+     'plots/02_invariants_order_violations.dat' using 1:4:5 with yerrorlines lw 2 pt 7 title "buffered, gap detection on", \
+     'plots/02_invariants_order_violations.dat' using 1:6:7 with yerrorlines lw 2 pt 7 title "queue, gap detection on", \
+     'plots/02_invariants_order_violations.dat' using 1:8:9 with yerrorlines lw 2 pt 7 title "direct, gap detection off", \
+     'plots/02_invariants_order_violations.dat' using 1:10:11 with yerrorlines lw 2 pt 7 title "buffered, gap detection off", \
+     'plots/02_invariants_order_violations.dat' using 1:12:13 with yerrorlines lw 2 pt 7 title "queue, gap detection off"

@@ -1,0 +1,16 @@
+set terminal svg size 820,460 dynamic font 'Helvetica,12' background rgb 'white'
+set termoption noenhanced
+set output 'plots/03_metrics_gaps_detected.svg'
+set title "Out-of-order arrivals detected by prev_msg_id (gaps)"
+set xlabel "extra delay on 30% of inter-server messages, uniform up to (ms)"
+set ylabel "gaps"
+set grid
+set key below
+set datafile missing 'NaN'
+set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05
+plot 'plots/03_metrics_gaps_detected.dat' using 1:2:3 with yerrorlines lw 2 pt 7 title "direct, gap detection on", \
+     'plots/03_metrics_gaps_detected.dat' using 1:4:5 with yerrorlines lw 2 pt 7 title "buffered, gap detection on", \
+     'plots/03_metrics_gaps_detected.dat' using 1:6:7 with yerrorlines lw 2 pt 7 title "queue, gap detection on", \
+     'plots/03_metrics_gaps_detected.dat' using 1:8:9 with yerrorlines lw 2 pt 7 title "direct, gap detection off", \
+     'plots/03_metrics_gaps_detected.dat' using 1:10:11 with yerrorlines lw 2 pt 7 title "buffered, gap detection off", \
+     'plots/03_metrics_gaps_detected.dat' using 1:12:13 with yerrorlines lw 2 pt 7 title "queue, gap detection off"
