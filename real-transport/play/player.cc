@@ -311,11 +311,14 @@ void Player::OpenSession(UserId user, NodeId server) {
   u.process = process;
   auto ws = std::make_shared<WsClient>(io_);
   u.ws = ws;
-  ws->on_frame = [this, &u, ws](std::string_view frame) {
-    if (u.ws == ws && u.session.valid()) OnFrame(u, frame);
+  // The connection's own callbacks name it by address: a shared_ptr held in its own members
+  // would be a cycle that never frees it (LeakSanitizer found it).
+  const WsClient* self = ws.get();
+  ws->on_frame = [this, &u, self](std::string_view frame) {
+    if (u.ws.get() == self && u.session.valid()) OnFrame(u, frame);
   };
-  ws->on_closed = [this, &u, ws](const boost::system::error_code&) {
-    if (u.ws != ws) return;
+  ws->on_closed = [this, &u, self](const boost::system::error_code&) {
+    if (u.ws.get() != self) return;
     u.ws.reset();
     if (!u.session.valid()) return;
     u.session = SessionId();
