@@ -159,6 +159,8 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
       {"store_messages_read_window", m.store_messages_read_window},
       {"read_after_write_checks", m.read_after_write_checks},
       {"read_after_write_misses", m.read_after_write_misses},
+      {"read_after_write_checks_window", m.read_after_write_checks_window},
+      {"read_after_write_misses_window", m.read_after_write_misses_window},
       {"notifications", m.notifications},
       {"presence_pushes", m.presence_pushes},
       {"presence_push_recipients", m.presence_push_recipients},

@@ -67,6 +67,9 @@ struct RunMetrics {
   double store_requests_per_s = 0;
   uint64_t read_after_write_checks = 0;
   uint64_t read_after_write_misses = 0;
+  // The same, for acks in the measurement window only (the reports' figure).
+  uint64_t read_after_write_checks_window = 0;
+  uint64_t read_after_write_misses_window = 0;
   uint64_t notifications = 0;
   uint64_t presence_pushes = 0;
   uint64_t presence_push_recipients = 0;

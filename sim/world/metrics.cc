@@ -60,8 +60,15 @@ void HubObserver::OnPresenceShown(TimeUs /*now*/, UserId viewer, const PresenceS
 // ---- Experiment metrics ------------------------------------------------------------------------
 
 void WorldImpl::CheckReadAfterWrite(UserId sender, const SendAck& ack) {
+  const double now = s4u::Engine::get_clock();
+  const bool in_window = now >= measures_.window.start_s && now < measures_.window.end_s;
+  const bool miss = !measures_.committed.contains({sender.value, ack.client_msg_id});
   measures_.raw_checks++;
-  if (!measures_.committed.contains({sender.value, ack.client_msg_id})) measures_.raw_misses++;
+  if (miss) measures_.raw_misses++;
+  if (in_window) {
+    measures_.raw_checks_window++;
+    if (miss) measures_.raw_misses_window++;
+  }
   measures_.committed.erase({sender.value, ack.client_msg_id});
 }
 
@@ -284,6 +291,8 @@ RunResult WorldImpl::Collect(double wall_s) {
   m.id_lift_max = store->stats().id_lift_max;
   m.read_after_write_checks = measures_.raw_checks;
   m.read_after_write_misses = measures_.raw_misses;
+  m.read_after_write_checks_window = measures_.raw_checks_window;
+  m.read_after_write_misses_window = measures_.raw_misses_window;
   const auto* notification = static_cast<NotificationService*>(NodeAt(deployment_.IndexOf(host::Role::kNotification)));
   m.notifications = notification->stats().pushed;
   const auto* presence = static_cast<PresenceService*>(NodeAt(presence_ep_));

@@ -249,6 +249,7 @@ struct WindowMeasures {
 struct Measures {
   absl::flat_hash_set<std::pair<uint64_t, uint64_t>> committed;  // (sender, cmid) stored
   uint64_t raw_checks = 0, raw_misses = 0;
+  uint64_t raw_checks_window = 0, raw_misses_window = 0;  // acks in [window.start_s, end_s)
   absl::flat_hash_map<std::pair<uint64_t, uint64_t>, bool> presence_shown;  // (viewer, user)
   std::vector<int64_t> presence_staleness_us;
   uint64_t presence_view_changes = 0;
