@@ -161,12 +161,51 @@ std::string StrongestEffect(const SweepData& d, const Layout& l, const Metric& m
                           " against ", DesignWords(d, l, k.best()),
                           where.empty() ? "" : absl::StrCat(" at ", where), ": ", Num(p.mean_b),
                           " against ", Num(p.mean_a),
-                          ratio && *ratio > 0 ? absl::StrFormat(" (%.2gx)", 1 / *ratio) : "",
+                          ratio && *ratio > 0 ? absl::StrCat(" (", RatioText(1 / *ratio), ")") : "",
                           ", a paired difference of ", PairedText(Flip(p), ""));
     }
   }
   return text.empty() ? absl::StrCat("on ", m.label, ", no two designs differ significantly")
                       : text;
+}
+
+// With three or more designs, a design that is never the best nor tied with the best at any
+// (regime, x) cell is dominated: the regime sentences name only winners, so say it here, with its
+// closest approach to the best.
+std::string NeverBest(const SweepData& d, const Layout& l, const Metric& m) {
+  if (l.designs.size() < 3) return "";
+  std::vector<std::string> out;
+  for (size_t design = 0; design < l.designs.size(); design++) {
+    int cells = 0;
+    bool ever = false;
+    std::optional<Ranking> closest;
+    for (size_t r = 0; r < l.regimes.size() && !ever; r++) {
+      for (size_t x = 0; x < l.xs.size() && !ever; x++) {
+        if (!Present(l, r, x) || l.Index(r, design, x) < 0) continue;
+        Ranking k = Rank(d, l, r, x, m.path, m.lower_is_better);
+        cells++;
+        const Paired& p = k.vs_best[design];
+        if (k.best() == design || !p.significant) {
+          ever = true;
+        } else if (!closest ||
+                   std::fabs(p.Relative()) < std::fabs(closest->vs_best[design].Relative())) {
+          closest = std::move(k);
+        }
+      }
+    }
+    if (ever || cells == 0 || !closest) continue;
+    const Paired& p = closest->vs_best[design];
+    std::vector<std::string> parts;
+    for (std::string w : {RegimeWords(d, l, closest->regime), XWords(d, l, closest->x)}) {
+      if (!w.empty()) parts.push_back(std::move(w));
+    }
+    out.push_back(absl::StrCat(
+        Capital(DesignWords(d, l, design)), " is never the best on ", m.label, ": at each of the ",
+        cells, " points tested another design is significantly better; at its closest (",
+        absl::StrJoin(parts, ", "), ") it is worse than ", DesignWords(d, l, closest->best()),
+        " by ", PairedText(Flip(p), "")));
+  }
+  return out.empty() ? "" : absl::StrJoin(out, ". ") + ".";
 }
 
 }  // namespace
@@ -236,6 +275,9 @@ Answer BuildAnswer(const SweepData& d, const Layout& l, int checks, int check_fa
       effects.push_back(StrongestEffect(d, l, {also.metric, also.label, also.lower_is_better}));
     }
     if (!effects.empty()) a.sentences.push_back(Capital(absl::StrJoin(effects, "; ")) + ".");
+  }
+  if (!d.spec.design.empty()) {
+    if (std::string never = NeverBest(d, l, head); !never.empty()) a.sentences.push_back(never);
   }
   // The seeds the points ran: fewer than configured where sequential sampling stopped early.
   const int seeds = static_cast<int>(d.SeedsMin());

@@ -143,6 +143,8 @@ ClaimVerdict JudgeClaim(const SweepData& d, const Layout& l, const ClaimSpec& c)
   std::string for_text, against_text;
   double mdd_max = 0;
   int single_seed = 0;  // points compared on one seed: no interval, so no verdict either way
+  int within = 0, beyond = 0;  // "similar" with a margin (below)
+  std::string beyond_text;
   for (size_t i = 0; i < d.points.size(); i++) {
     const Point& pb = d.points[i];
     if (pb.at(axis) != c.better) continue;
@@ -169,6 +171,14 @@ ClaimVerdict JudgeClaim(const SweepData& d, const Layout& l, const ClaimSpec& c)
     const double size = std::fabs(p.Relative()) + (p.mean_b == 0 ? std::fabs(p.diff) : 0);
     mdd_max = std::max(mdd_max, p.mdd);
     if (p.n < 2) single_seed++;
+    // "similar" with a margin: the whole 95% interval inside +-margin x |than| (equivalent),
+    // or the whole of it beyond (a difference that matters).
+    const double m = c.margin * std::fabs(p.mean_b);
+    if (p.n >= 2 && std::fabs(p.diff) + p.ci95 <= m) within++;
+    if (p.n >= 2 && std::fabs(p.diff) - p.ci95 > m) {
+      beyond++;
+      beyond_text = text;
+    }
     if (!p.significant) {
       v.undecided++;
     } else if (gain > 0) {
@@ -191,6 +201,27 @@ ClaimVerdict JudgeClaim(const SweepData& d, const Layout& l, const ClaimSpec& c)
       single_seed > 0 ? absl::StrCat("; ", single_seed, " of ", cells,
                                      " points ran one seed, which gives no interval")
                       : absl::StrCat("; the seeds would have seen a difference of ", Num(mdd_max));
+  if (c.kind == "similar" && c.margin > 0) {
+    const std::string margin = absl::StrFormat("%.0f%%", 100 * c.margin);
+    if (beyond > 0) {
+      v.verdict = "disagrees";
+      v.evidence = absl::StrCat("the difference exceeds the ", margin, " margin at ", beyond,
+                                " of ", cells, " points; e.g. ", beyond_text);
+    } else if (within == cells) {
+      v.verdict = "agrees";
+      const std::string e = !against_text.empty() ? against_text
+                            : !for_text.empty()   ? for_text
+                                                  : "no significant difference";
+      v.evidence = absl::StrCat("the 95% interval of the difference lies within +-", margin,
+                                " at all ", cells, " points; e.g. ", e);
+    } else {
+      v.verdict = within > 0 ? "partly" : "cannot tell";
+      v.evidence = absl::StrCat("within +-", margin, " at ", within, " of ", cells,
+                                " points; at the rest the interval straddles the margin",
+                                detectable);
+    }
+    return v;
+  }
   if (c.kind == "similar") {
     // The claim is that the two do not differ (enough to matter). With a point of one seed,
     // no difference can be significant, so "no significant difference" says nothing.
@@ -236,10 +267,18 @@ std::string Num(double v) {
   return absl::StrFormat("%.3g", v);
 }
 
+std::string RatioText(double r) {
+  return r >= 9.95 ? absl::StrFormat("%.0fx", r) : absl::StrFormat("%.2gx", r);
+}
+
 std::string PairedText(const Paired& p, const std::string& unit) {
   const std::string u = unit.empty() ? "" : absl::StrCat(" ", unit);
   std::string rel;
-  if (p.mean_b != 0) rel = absl::StrFormat(", %+.0f%%", 100 * p.Relative());
+  // Beyond +1000% a percentage stops reading as a size ("+15669%"): give the ratio instead.
+  if (p.mean_b != 0) {
+    rel = p.Relative() >= 10 ? absl::StrCat(", ", RatioText(1 + p.Relative()), " the other")
+                             : absl::StrFormat(", %+.0f%%", 100 * p.Relative());
+  }
   if (p.n < 2) return absl::StrCat(Num(p.diff), u, rel, ", 1 seed");
   return absl::StrCat(Num(p.diff), u, " (95% CI ", Num(p.diff - p.ci95), " to ",
                       Num(p.diff + p.ci95), ")", rel, ", ", p.n, " seeds");

@@ -214,6 +214,16 @@ absl::Status ReadClaims(const toml::node& v, const std::string& path, Experiment
     ClaimSpec c;
     std::string better_metric = "";
     toml::table fields = *t;
+    if (const toml::node* m = t->get("margin")) {
+      const std::optional<double> margin = m->value<double>();
+      if (!margin || *margin <= 0 || *margin >= 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            Where(path, *m), ": report.claim.margin: expected a number in (0, 1), the relative "
+                             "difference that matters"));
+      }
+      c.margin = *margin;
+      fields.erase("margin");
+    }
     if (const toml::node* w = t->get("where")) {
       const toml::array* wa = w->as_array();
       if (wa == nullptr) {
@@ -238,6 +248,10 @@ absl::Status ReadClaims(const toml::node& v, const std::string& path, Experiment
                     {"metric", &c.metric}, {"metric_better", &better_metric},
                     {"better", &c.better}, {"than", &c.than}});
     if (!st.ok()) return st;
+    if (c.margin > 0 && c.kind != "similar") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          Where(path, item), ": report.claim.margin: only a kind = \"similar\" claim has one"));
+    }
     if (c.kind != "better" && c.kind != "similar") {
       return absl::InvalidArgumentError(absl::StrCat(
           Where(path, item), ": report.claim.kind: expected better|similar, got '", c.kind, "'"));

@@ -95,6 +95,9 @@ struct ClaimSpec {
   bool lower_is_better = true;
   std::string better;   // the value claimed better (or, for "similar", the first of the two)
   std::string than;     // ... than this one
+  // For "similar": the difference that matters, relative to `than`'s mean (0: any significant
+  // difference disagrees).
+  double margin = 0;
   std::vector<Condition> where;  // the points it speaks about; empty = all
 };
 

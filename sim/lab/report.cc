@@ -108,6 +108,40 @@ void AddUnique(std::vector<std::string>& v, const std::string& s) {
 
 }  // namespace
 
+namespace {
+
+// Nodes busy for kSaturatedUtilization of the window or more at some point: there the node's
+// queue, not the design, sets much of the latency, and a reader should know it.
+constexpr double kSaturatedUtilization = 0.7;
+std::vector<std::string> SaturationFindings(const SweepData& d) {
+  std::map<std::string, std::vector<std::string>> busy;  // node -> "point (utilisation)"
+  for (size_t i = 0; i < d.points.size(); i++) {
+    if (d.runs[i].empty() || !d.runs[i][0].contains("metrics")) continue;
+    const nlohmann::json& loads = d.runs[i][0]["metrics"].value("node_load", nlohmann::json());
+    if (!loads.is_array()) continue;
+    for (const nlohmann::json& n : loads) {
+      const std::string node = n.value("node", "");
+      if (node.empty()) continue;
+      const Stat u = d.At(i, absl::StrCat("metrics.node_load.", node, ".utilization_window"));
+      if (u.n == 0 || u.mean < kSaturatedUtilization) continue;
+      std::vector<std::string> words;
+      for (const Axis& a : d.spec.axes) words.push_back(ValueWords(d.spec, a.key, d.points[i].at(a.key)));
+      busy[node].push_back(absl::StrFormat("%s (%.2f)", absl::StrJoin(words, ", "), u.mean));
+    }
+  }
+  std::vector<std::string> out;
+  for (const auto& [node, where] : busy) {
+    out.push_back(absl::StrCat(
+        "Near saturation: ", node, " is busy ", kSaturatedUtilization * 100,
+        "% of the measurement window or more (node_load.", node, ".utilization_window) at ",
+        where.size(), where.size() == 1 ? " point: " : " points: ", absl::StrJoin(where, "; "),
+        ". There its queue, not the design alone, sets the latency."));
+  }
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
   auto loaded = LoadSweep(dir_arg);
   if (!loaded.ok()) return loaded.status();
@@ -141,6 +175,7 @@ absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
   }
   c.answer = BuildAnswer(d, layout, out.validation_checks, out.validation_failures);
   c.findings = analysis.findings;
+  for (std::string& f : SaturationFindings(d)) c.findings.push_back(std::move(f));
   for (const ClaimSpec& claim : d.spec.claims) {
     const std::string axis = claim.axis.empty() ? d.spec.design : claim.axis;
     std::vector<std::string> where;

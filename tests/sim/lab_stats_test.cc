@@ -136,6 +136,76 @@ TEST(Claims, VerdictFollowsThePairedDifference) {
   EXPECT_EQ(JudgeClaim(noisy, MakeLayout(noisy), c).verdict, "not tested");
 }
 
+TEST(Claims, SimilarWithAMarginAsksWhetherTheDifferenceMatters) {
+  // Queue 1% above direct at every seed: significant, but far inside a 10% margin.
+  std::vector<double> direct = {100, 300, 120, 400, 250, 110, 330, 280, 190, 220}, queue;
+  for (double x : direct) queue.push_back(x * 1.01);
+  const SweepData d = TwoDesigns(direct, queue);
+  const Layout l = MakeLayout(d);
+  ClaimSpec c;
+  c.seed = "the two are alike";
+  c.kind = "similar";
+  c.better = "direct";
+  c.than = "queue";
+  EXPECT_EQ(JudgeClaim(d, l, c).verdict, "disagrees");  // no margin: any significant difference
+  c.margin = 0.1;
+  const ClaimVerdict within = JudgeClaim(d, l, c);
+  EXPECT_EQ(within.verdict, "agrees") << within.evidence;
+  EXPECT_NE(within.evidence.find("within +-10%"), std::string::npos) << within.evidence;
+  // 50% apart: beyond the margin.
+  std::vector<double> far;
+  for (double x : direct) far.push_back(x * 1.5);
+  const SweepData dfar = TwoDesigns(direct, far);
+  EXPECT_EQ(JudgeClaim(dfar, MakeLayout(dfar), c).verdict, "disagrees");
+  // Noise wider than the margin: the interval straddles it.
+  const SweepData noisy = TwoDesigns({10, 30, 12, 40, 25, 11, 33, 28, 19, 22},
+                                     {12, 27, 15, 38, 21, 16, 30, 31, 17, 25});
+  EXPECT_EQ(JudgeClaim(noisy, MakeLayout(noisy), c).verdict, "cannot tell");
+}
+
+TEST(Answer, ADesignThatIsNeverBestGetsItsOwnSentence) {
+  SweepData d;
+  d.spec.design = "protocol.group_delivery";
+  d.spec.x = "workload.group_size_max";
+  d.spec.axes = {{"protocol.group_delivery", {"push", "pull", "hybrid"}},
+                 {"workload.group_size_max", {"10", "1000"}}};
+  d.spec.conclusion_metric = "metrics.m";
+  d.spec.conclusion_label = "cost";
+  d.points = Grid(d.spec);
+  for (int k = 0; k < 10; k++) d.seeds.push_back(static_cast<uint64_t>(k + 1));
+  d.scenarios.resize(d.points.size());
+  d.runs.resize(d.points.size());
+  for (size_t i = 0; i < d.points.size(); i++) {
+    const std::string design = d.points[i].at("protocol.group_delivery");
+    const bool large = d.points[i].at("workload.group_size_max") == "1000";
+    // push wins small groups, pull wins large ones, hybrid is 20% above the better of the two.
+    const double push = large ? 200 : 10, pull = large ? 20 : 100;
+    const double base = design == "push" ? push : design == "pull" ? pull : 1.2 * std::min(push, pull);
+    for (int k = 0; k < 10; k++) d.runs[i].push_back({{"metrics", {{"m", base + k}}}});
+  }
+  const std::string text = Joined(BuildAnswer(d, MakeLayout(d), 0, 0));
+  EXPECT_NE(text.find("Hybrid is never the best on cost: at each of the 2 points tested"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("Push is never"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Pull is never"), std::string::npos) << text;
+}
+
+TEST(Answer, LargeRatiosReadAsRatios) {
+  EXPECT_EQ(RatioText(1.37), "1.4x");
+  EXPECT_EQ(RatioText(16.2), "16x");
+  EXPECT_EQ(RatioText(157.7), "158x");
+  Paired p;
+  p.n = 10;
+  p.mean_a = 4810;
+  p.mean_b = 30.5;
+  p.diff = 4779.5;
+  p.ci95 = 21;
+  const std::string text = PairedText(p, "ms");
+  EXPECT_NE(text.find("158x the other"), std::string::npos) << text;
+  EXPECT_EQ(text.find("%,"), std::string::npos) << text;  // no "+15669%,"
+}
+
 TEST(Layout, SeparatesXDesignAndRegimes) {
   SweepData d;
   d.spec.design = "protocol.forwarding";
