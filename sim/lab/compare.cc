@@ -268,7 +268,7 @@ std::string Num(double v) {
 }
 
 std::string RatioText(double r) {
-  return r >= 9.95 ? absl::StrFormat("%.0fx", r) : absl::StrFormat("%.2gx", r);
+  return r >= 9.95 ? absl::StrFormat("%.0fx", r) : absl::StrFormat("%.3gx", r);
 }
 
 std::string PairedText(const Paired& p, const std::string& unit) {

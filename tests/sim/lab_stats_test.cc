@@ -192,7 +192,8 @@ TEST(Answer, ADesignThatIsNeverBestGetsItsOwnSentence) {
 }
 
 TEST(Answer, LargeRatiosReadAsRatios) {
-  EXPECT_EQ(RatioText(1.37), "1.4x");
+  EXPECT_EQ(RatioText(1.37), "1.37x");
+  EXPECT_EQ(RatioText(1.012), "1.01x");
   EXPECT_EQ(RatioText(16.2), "16x");
   EXPECT_EQ(RatioText(157.7), "158x");
   Paired p;
