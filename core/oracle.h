@@ -4,11 +4,12 @@
 // the SimGrid simulator alike), so there is one checker, not one per environment. During the run
 // it counts what can be seen at once (a message shown twice, a message shown above a newer one,
 // a receipt going back); at the end, given the store's final contents (the authoritative
-// history) and who belongs to each conversation, it checks that every acknowledged message
-// reached every participant's view (no acknowledged message lost) and that every stored message
-// did (liveness, once faults have healed), and that every receipt a user was shown about a
-// member (a peer's, or a group member's from GetReceipts) is founded: a member shown as having
-// delivered or read a conversation up to M did display a message at or above M.
+// history) and who belongs to each conversation, it checks that every acknowledged message is
+// in the store (none lost: durability) and reached every participant's view (none unshown:
+// delivery), that every stored message did (liveness, once faults have healed), and that every
+// receipt a user was shown about a member (a peer's, or a group member's from GetReceipts) is
+// founded: a member shown as having delivered or read a conversation up to M did display a
+// message at or above M.
 //
 // Order is the server's order, which is message-id order (the store keeps every conversation
 // sorted by id, and prev_msg_id links each message to the one before it there): a message shown
@@ -39,6 +40,7 @@ namespace chatlab {
 // each is, and the order every report lists them in, is kInvariants below.
 struct InvariantCounts {
   uint64_t lost_acked = 0;
+  uint64_t acked_unshown = 0;
   uint64_t duplicates_shown = 0;
   uint64_t order_violations = 0;
   uint64_t receipt_regressions = 0;
@@ -63,7 +65,9 @@ struct Invariant {
 // chatplay, the history_check verdict, the summaries): a key's position in those files never
 // changes, and a new invariant is added here and nowhere else.
 inline constexpr Invariant kInvariants[] = {
-    {"lost_acked", &InvariantCounts::lost_acked, "acked messages missing from the store or a view"},
+    {"lost_acked", &InvariantCounts::lost_acked, "acknowledged, and not in the store"},
+    {"acked_unshown", &InvariantCounts::acked_unshown,
+     "acknowledged and stored, but missing from a participant's view at the end"},
     {"duplicates_shown", &InvariantCounts::duplicates_shown,
      "a (sender, client_msg_id) shown twice in one view"},
     {"order_violations", &InvariantCounts::order_violations, "a message shown above a newer one"},
@@ -126,13 +130,16 @@ class Oracle : public ClientObserver {
                    bool duplicate) override;
   void OnReceiptShown(TimeUs now, UserId viewer, const ReceiptUpdate& shown) override;
 
-  // The end-of-run check against the store's final contents. Adds lost_acked and
-  // undelivered_after_heal to counts(), and receipts_unfounded: for every receipt shown about a
-  // reader this oracle watched (one whose client reported to it), the reader must have
-  // displayed a message of that conversation at or above the receipt's watermark (a client
-  // sends a receipt only for what it shows). Checked at the end, so that it does not depend on
-  // how two users' events interleave (a recorded history orders them by their clocks); the
-  // aggregate of a group (reader 0) is not checked (its members change). Call once.
+  // The end-of-run check against the store's final contents. Adds to counts() lost_acked (an
+  // acknowledged message not in the store), acked_unshown (an acknowledged message in the store
+  // that some participant never displayed: once per message, however many missed it),
+  // undelivered_after_heal (each stored message and participant that never displayed it, acked
+  // or not), and receipts_unfounded: for every receipt shown about a reader this oracle watched
+  // (one whose client reported to it), the reader must have displayed a message of that
+  // conversation at or above the receipt's watermark (a client sends a receipt only for what it
+  // shows). Checked at the end, so that it does not depend on how two users' events interleave (a
+  // recorded history orders them by their clocks); the aggregate of a group (reader 0) is not
+  // checked (its members change). Call once.
   void CheckFinal(const std::vector<ConversationTruth>& truth);
 
   const InvariantCounts& counts() const { return counts_; }

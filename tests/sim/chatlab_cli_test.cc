@@ -144,6 +144,9 @@ TEST(ChatlabCli, GapDetectionOffUnderReorderingIsCaught) {
       "run " + Scenario("faults.toml") + " --set protocol.gap_detection_enabled=false", dir);
   EXPECT_EQ(o.exit_code, 1) << o.output;
   EXPECT_GT(Invariant(o, "order_violations"), 0u);
+  // Recipients that never catch up leave acknowledged messages unshown; the store lost none.
+  EXPECT_GT(Invariant(o, "acked_unshown"), 0u);
+  EXPECT_EQ(Invariant(o, "lost_acked"), 0u);
   fs::remove_all(dir);
 }
 
