@@ -98,25 +98,29 @@ void Oracle::CheckFinal(const std::vector<ConversationTruth>& truth) {
       stored.insert(key);
       auto sit = sent_.find(key);
       const bool acked = sit != sent_.end() && sit->second.acked;
-      bool missing_for_acked = false;
+      std::vector<UserId> missing;  // participants that never displayed it
       for (UserId p : t.participants) {
         auto vit = views_.find({p, t.conv});
         if (vit != views_.end() && vit->second.shown.contains(key)) continue;
+        missing.push_back(p);
         counts_.undelivered_after_heal++;
         Violation("undelivered_after_heal",
                   absl::StrCat("message ", m.message_id, " (", ToString(m.sender), "/",
                                m.client_msg_id, ") in ", ToString(t.conv),
                                " never reached ", ToString(p)),
                   counts_.undelivered_after_heal == 1);
-        missing_for_acked = missing_for_acked || acked;
       }
-      if (missing_for_acked) {
-        counts_.lost_acked++;
-        Violation("lost_acked",
-                  absl::StrCat("acknowledged message ", m.message_id, " (", ToString(m.sender),
-                               "/", m.client_msg_id, ") in ", ToString(t.conv),
-                               " is missing from a participant's view"),
-                  counts_.lost_acked == 1);
+      // Stored, so not lost: a delivery failure, not a durability one.
+      if (acked && !missing.empty()) {
+        counts_.acked_unshown++;
+        Violation("acked_unshown",
+                  absl::StrCat(
+                      "acknowledged message ", m.message_id, " (", ToString(m.sender), "/",
+                      m.client_msg_id, ") in ", ToString(t.conv),
+                      " is in the store but missing from the view of ", ToString(missing.front()),
+                      missing.size() > 1 ? absl::StrCat(" and ", missing.size() - 1, " more") : "",
+                      " at the end"),
+                  counts_.acked_unshown == 1);
       }
     }
   }

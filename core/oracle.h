@@ -4,11 +4,12 @@
 // the SimGrid simulator alike), so there is one checker, not one per environment. During the run
 // it counts what can be seen at once (a message shown twice, a message shown above a newer one,
 // a receipt going back); at the end, given the store's final contents (the authoritative
-// history) and who belongs to each conversation, it checks that every acknowledged message
-// reached every participant's view (no acknowledged message lost) and that every stored message
-// did (liveness, once faults have healed), and that every receipt a user was shown about a
-// member (a peer's, or a group member's from GetReceipts) is founded: a member shown as having
-// delivered or read a conversation up to M did display a message at or above M.
+// history) and who belongs to each conversation, it checks that every acknowledged message is
+// in the store (none lost: durability) and reached every participant's view (none unshown:
+// delivery), that every stored message did (liveness, once faults have healed), and that every
+// receipt a user was shown about a member (a peer's, or a group member's from GetReceipts) is
+// founded: a member shown as having delivered or read a conversation up to M did display a
+// message at or above M.
 //
 // Order is the server's order, which is message-id order (the store keeps every conversation
 // sorted by id, and prev_msg_id links each message to the one before it there): a message shown
@@ -22,7 +23,9 @@
 #define CHATLAB_CORE_ORACLE_H_
 
 #include <cstdint>
+#include <iterator>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -33,21 +36,75 @@
 
 namespace chatlab {
 
-// Integer counts of invariant violations (all must be 0 in a correct run).
+// Integer counts of invariant violations (all must be 0 in a correct run). What one violation of
+// each is, and the order every report lists them in, is kInvariants below.
 struct InvariantCounts {
-  uint64_t lost_acked = 0;              // acked messages missing from the store or a view
-  uint64_t duplicates_shown = 0;        // a (sender, client_msg_id) shown twice in one view
-  uint64_t order_violations = 0;        // a message shown above a newer one
-  uint64_t receipt_regressions = 0;     // a shown receipt watermark went back
-  uint64_t undelivered_after_heal = 0;  // (message, participant) pairs missing at the end
-  uint64_t acks_contradicted = 0;       // a send answered kOk, then answered with another code
-  uint64_t receipts_unfounded = 0;      // a member shown as having delivered/read up to M who
-                                        // never displayed M (or anything after it)
-  uint64_t total() const {
-    return lost_acked + duplicates_shown + order_violations + receipt_regressions +
-           undelivered_after_heal + acks_contradicted + receipts_unfounded;
-  }
+  uint64_t lost_acked = 0;
+  uint64_t acked_unshown = 0;
+  uint64_t duplicates_shown = 0;
+  uint64_t order_violations = 0;
+  uint64_t receipt_regressions = 0;
+  uint64_t undelivered_after_heal = 0;
+  uint64_t acks_contradicted = 0;
+  uint64_t receipts_unfounded = 0;
+
+  // The sum of every count (ForEachInvariant).
+  uint64_t total() const;
 };
+
+// One invariant: its name (the key in results.json and in a history verdict, and the word that
+// opens its first_violations() sentence), its count in InvariantCounts, and what one violation
+// is.
+struct Invariant {
+  const char* name;
+  uint64_t InvariantCounts::*count;
+  const char* meaning;
+};
+
+// Every invariant, once, in the order every writer lists them (results.json of chatlab run and
+// chatplay, the history_check verdict, the summaries): a key's position in those files never
+// changes, and a new invariant is added here and nowhere else.
+inline constexpr Invariant kInvariants[] = {
+    {"lost_acked", &InvariantCounts::lost_acked, "acknowledged, and not in the store"},
+    {"acked_unshown", &InvariantCounts::acked_unshown,
+     "acknowledged and stored, but missing from a participant's view at the end"},
+    {"duplicates_shown", &InvariantCounts::duplicates_shown,
+     "a (sender, client_msg_id) shown twice in one view"},
+    {"order_violations", &InvariantCounts::order_violations, "a message shown above a newer one"},
+    {"receipt_regressions", &InvariantCounts::receipt_regressions,
+     "a shown receipt watermark went back"},
+    {"undelivered_after_heal", &InvariantCounts::undelivered_after_heal,
+     "(message, participant) pairs missing at the end"},
+    {"acks_contradicted", &InvariantCounts::acks_contradicted,
+     "a send answered kOk, then answered with another code"},
+    {"receipts_unfounded", &InvariantCounts::receipts_unfounded,
+     "a member shown as having delivered or read up to M who displayed nothing at or after M"},
+};
+// No two entries share a name or a count.
+constexpr bool InvariantsDistinct() {
+  for (size_t i = 0; i < std::size(kInvariants); i++) {
+    for (size_t j = i + 1; j < std::size(kInvariants); j++) {
+      if (std::string_view(kInvariants[i].name) == kInvariants[j].name) return false;
+      if (kInvariants[i].count == kInvariants[j].count) return false;
+    }
+  }
+  return true;
+}
+static_assert(InvariantsDistinct());
+// With the above, every field of InvariantCounts is listed in kInvariants.
+static_assert(sizeof(InvariantCounts) == std::size(kInvariants) * sizeof(uint64_t));
+
+// Calls f(name, count) for every invariant of counts, in kInvariants order.
+template <typename F>
+void ForEachInvariant(const InvariantCounts& counts, F&& f) {
+  for (const Invariant& invariant : kInvariants) f(invariant.name, counts.*invariant.count);
+}
+
+inline uint64_t InvariantCounts::total() const {
+  uint64_t sum = 0;
+  ForEachInvariant(*this, [&sum](const char*, uint64_t count) { sum += count; });
+  return sum;
+}
 
 // What the authoritative history says about one conversation at the end of a run.
 struct ConversationTruth {
@@ -73,13 +130,16 @@ class Oracle : public ClientObserver {
                    bool duplicate) override;
   void OnReceiptShown(TimeUs now, UserId viewer, const ReceiptUpdate& shown) override;
 
-  // The end-of-run check against the store's final contents. Adds lost_acked and
-  // undelivered_after_heal to counts(), and receipts_unfounded: for every receipt shown about a
-  // reader this oracle watched (one whose client reported to it), the reader must have
-  // displayed a message of that conversation at or above the receipt's watermark (a client
-  // sends a receipt only for what it shows). Checked at the end, so that it does not depend on
-  // how two users' events interleave (a recorded history orders them by their clocks); the
-  // aggregate of a group (reader 0) is not checked (its members change). Call once.
+  // The end-of-run check against the store's final contents. Adds to counts() lost_acked (an
+  // acknowledged message not in the store), acked_unshown (an acknowledged message in the store
+  // that some participant never displayed: once per message, however many missed it),
+  // undelivered_after_heal (each stored message and participant that never displayed it, acked
+  // or not), and receipts_unfounded: for every receipt shown about a reader this oracle watched
+  // (one whose client reported to it), the reader must have displayed a message of that
+  // conversation at or above the receipt's watermark (a client sends a receipt only for what it
+  // shows). Checked at the end, so that it does not depend on how two users' events interleave (a
+  // recorded history orders them by their clocks); the aggregate of a group (reader 0) is not
+  // checked (its members change). Call once.
   void CheckFinal(const std::vector<ConversationTruth>& truth);
 
   const InvariantCounts& counts() const { return counts_; }

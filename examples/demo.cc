@@ -10,6 +10,7 @@
 #include <iostream>
 #include <string>
 
+#include "core/oracle.h"
 #include "sim/inproc/cluster.h"
 
 namespace chatlab::inproc {
@@ -137,11 +138,9 @@ class Demo {
 
     c().oracle().CheckFinal(c().Truth());
     const InvariantCounts& k = c().oracle().counts();
-    std::cout << "\nInvariants: lost_acked=" << k.lost_acked
-              << " duplicates_shown=" << k.duplicates_shown
-              << " order_violations=" << k.order_violations
-              << " receipt_regressions=" << k.receipt_regressions
-              << " undelivered_after_heal=" << k.undelivered_after_heal << "\n";
+    std::cout << "\nInvariants:";
+    ForEachInvariant(k, [](const char* name, uint64_t n) { std::cout << " " << name << "=" << n; });
+    std::cout << "\n";
     std::cout << "Messages sent " << c().oracle().sent() << ", acked " << c().oracle().acked()
               << "; node messages " << c().counters().node_messages << ", store appends "
               << c().store().stats().appends << ", trace digest " << std::hex

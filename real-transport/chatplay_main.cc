@@ -28,6 +28,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "core/oracle.h"
 #include "nlohmann/json.hpp"
 #include "real-transport/history.h"
 #include "real-transport/play/admission.h"
@@ -142,7 +143,6 @@ ordered_json Quantiles(std::vector<TimeUs> v) {
 ordered_json ResultsJson(const Args& a, const sim::Scenario& s, uint64_t seed,
                          const Admission& admission, const PlayResult& play,
                          const HistoryVerdict& v, const std::string& history_path) {
-  const InvariantCounts& k = v.counts;
   const PlayTotals& t = play.totals;
   const ProtocolConfig& p = s.protocol;
   ordered_json j;
@@ -165,16 +165,12 @@ ordered_json ResultsJson(const Args& a, const sim::Scenario& s, uint64_t seed,
                  {"presence_fanout", std::string(PresenceFanoutName(p.presence_fanout))},
                  {"dedup_enabled", p.dedup_enabled},
                  {"gap_detection_enabled", p.gap_detection_enabled}};
-  j["invariants"] = {{"lost_acked", k.lost_acked},
-                     {"duplicates_shown", k.duplicates_shown},
-                     {"order_violations", k.order_violations},
-                     {"receipt_regressions", k.receipt_regressions},
-                     {"undelivered_after_heal", k.undelivered_after_heal},
-                     {"acks_contradicted", k.acks_contradicted},
-                     {"receipts_unfounded", k.receipts_unfounded},
-                     {"ok", v.ok()},
-                     {"first_violations", v.violations},
-                     {"final_checked", v.final_checked}};
+  ordered_json invariants = ordered_json::object();
+  ForEachInvariant(v.counts, [&](const char* name, uint64_t n) { invariants[name] = n; });
+  invariants["ok"] = v.ok();
+  invariants["first_violations"] = v.violations;
+  invariants["final_checked"] = v.final_checked;
+  j["invariants"] = invariants;
   j["metrics"] = {{"users", t.users},
                   {"messages_sent", v.sent},
                   {"messages_acked", v.acked},
@@ -201,9 +197,8 @@ ordered_json ResultsJson(const Args& a, const sim::Scenario& s, uint64_t seed,
 std::string Summary(const ordered_json& r) {
   std::string out = absl::StrCat("\ninvariants (", r["scenario"].get<std::string>(),
                                  " on a real cluster, seed ", r["seed"].get<uint64_t>(), ")\n");
-  for (const char* name :
-       {"lost_acked", "duplicates_shown", "order_violations", "receipt_regressions",
-        "undelivered_after_heal", "acks_contradicted", "receipts_unfounded"}) {
+  for (const Invariant& invariant : kInvariants) {
+    const char* name = invariant.name;
     const uint64_t n = r["invariants"][name].get<uint64_t>();
     absl::StrAppend(&out,
                     absl::StrFormat("  %-24s %10d  %s\n", name, n, n == 0 ? "ok" : "VIOLATED"));

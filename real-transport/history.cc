@@ -262,16 +262,10 @@ absl::StatusOr<HistoryVerdict> CheckHistory(std::string_view text) {
 }
 
 std::string VerdictJson(const HistoryVerdict& v) {
-  const InvariantCounts& c = v.counts;
-  Json counts = {{"lost_acked", c.lost_acked},
-                 {"duplicates_shown", c.duplicates_shown},
-                 {"order_violations", c.order_violations},
-                 {"receipt_regressions", c.receipt_regressions},
-                 {"undelivered_after_heal", c.undelivered_after_heal},
-                 {"acks_contradicted", c.acks_contradicted},
-                 {"receipts_unfounded", c.receipts_unfounded}};
+  Json counts = Json::object();
+  ForEachInvariant(v.counts, [&](const char* name, uint64_t n) { counts[name] = n; });
   return Json{{"ok", v.ok()},
-              {"violations_total", c.total()},
+              {"violations_total", v.counts.total()},
               {"counts", counts},
               {"first_violations", v.violations},
               {"users", v.users},

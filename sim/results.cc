@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/oracle.h"
 
 namespace chatlab::sim {
 namespace {
@@ -55,16 +56,11 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
                  {"presence_fanout", std::string(PresenceFanoutName(s.protocol.presence_fanout))},
                  {"dedup_enabled", s.protocol.dedup_enabled},
                  {"gap_detection_enabled", s.protocol.gap_detection_enabled}};
-  const InvariantCounts& k = r.invariants;
-  j["invariants"] = {{"lost_acked", k.lost_acked},
-                     {"duplicates_shown", k.duplicates_shown},
-                     {"order_violations", k.order_violations},
-                     {"receipt_regressions", k.receipt_regressions},
-                     {"undelivered_after_heal", k.undelivered_after_heal},
-                     {"acks_contradicted", k.acks_contradicted},
-                     {"receipts_unfounded", k.receipts_unfounded},
-                     {"ok", k.total() == 0},
-                     {"first_violations", r.first_violations}};
+  ordered_json invariants = ordered_json::object();
+  ForEachInvariant(r.invariants, [&](const char* name, uint64_t n) { invariants[name] = n; });
+  invariants["ok"] = r.invariants.total() == 0;
+  invariants["first_violations"] = r.first_violations;
+  j["invariants"] = invariants;
   ordered_json fired = ordered_json::object();
   for (const auto& [kind, n] : r.faults_fired) fired[kind] = n;
   ordered_json recovery = ordered_json::object();
@@ -199,7 +195,6 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
 
 std::string Summary(const Scenario& s, const RunResult& r, const std::string& repro) {
   const RunMetrics& m = r.metrics;
-  const InvariantCounts& k = r.invariants;
   std::string out;
   absl::StrAppend(&out, "scenario  ", r.scenario, "  seed ", r.seed, "  digest ",
                   absl::StrFormat("%016x", r.trace_digest), "\n");
@@ -222,13 +217,7 @@ std::string Summary(const Scenario& s, const RunResult& r, const std::string& re
   auto row = [&](const char* name, uint64_t v) {
     absl::StrAppend(&out, absl::StrFormat("  %-24s %10d  %s\n", name, v, v == 0 ? "ok" : "VIOLATED"));
   };
-  row("lost_acked", k.lost_acked);
-  row("duplicates_shown", k.duplicates_shown);
-  row("order_violations", k.order_violations);
-  row("receipt_regressions", k.receipt_regressions);
-  row("undelivered_after_heal", k.undelivered_after_heal);
-  row("acks_contradicted", k.acks_contradicted);
-  row("receipts_unfounded", k.receipts_unfounded);
+  ForEachInvariant(r.invariants, row);
   for (const std::string& v : r.first_violations) absl::StrAppend(&out, "  first: ", v, "\n");
   absl::StrAppend(&out, "\nfaults fired\n");
   if (r.faults_fired.empty()) absl::StrAppend(&out, "  (none)\n");

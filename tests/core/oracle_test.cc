@@ -54,22 +54,52 @@ TEST(OracleTest, ReceiptRegressionIsCaught) {
   EXPECT_EQ(o.counts().receipt_regressions, 1u);
 }
 
-TEST(OracleTest, AckedButMissingIsLostAndUndelivered) {
+// Stored but never shown to bob: a delivery failure, not a loss.
+TEST(OracleTest, AckedAndStoredButNeverShownIsUnshownAndUndelivered) {
   Oracle o;
   o.OnSent(0, kAlice, 1, kConv);
   o.OnAcked(10, kAlice, SendAck{1, kConv, Code::kOk, 100});
   o.OnDisplayed(10, kAlice, Msg(100, 0, 1), false, false);
   o.CheckFinal({ConversationTruth{kConv, {Msg(100, 0, 1)}, {kAlice, kBob}}});
-  EXPECT_EQ(o.counts().lost_acked, 1u);
+  EXPECT_EQ(o.counts().acked_unshown, 1u);
   EXPECT_EQ(o.counts().undelivered_after_heal, 1u);
+  EXPECT_EQ(o.counts().lost_acked, 0u);
+  ASSERT_EQ(o.first_violations().size(), 2u);
+  EXPECT_EQ(o.first_violations()[1],
+            "acked_unshown: acknowledged message 100 (u1/1) in d1-2 is in the store but missing "
+            "from the view of u2 at the end");
 }
 
+// Not in the store, though both users saw it: lost, whatever the views say.
 TEST(OracleTest, AckedButNotStoredIsLost) {
+  Oracle o;
+  o.OnSent(0, kAlice, 1, kConv);
+  o.OnAcked(10, kAlice, SendAck{1, kConv, Code::kOk, 100});
+  o.OnDisplayed(10, kAlice, Msg(100, 0, 1), false, false);
+  o.OnDisplayed(20, kBob, Msg(100, 0, 1), false, false);
+  o.CheckFinal({ConversationTruth{kConv, {}, {kAlice, kBob}}});
+  EXPECT_EQ(o.counts().lost_acked, 1u);
+  EXPECT_EQ(o.counts().acked_unshown, 0u);
+  EXPECT_EQ(o.counts().undelivered_after_heal, 0u);
+}
+
+TEST(OracleTest, AckedButNeverStoredOrShownIsLostOnly) {
   Oracle o;
   o.OnSent(0, kAlice, 1, kConv);
   o.OnAcked(10, kAlice, SendAck{1, kConv, Code::kOk, 0, 0, false, true});
   o.CheckFinal({});
   EXPECT_EQ(o.counts().lost_acked, 1u);
+  EXPECT_EQ(o.counts().total(), 1u);
+}
+
+// Not acknowledged: missing from a view is a liveness failure only.
+TEST(OracleTest, UnackedAndNeverShownIsUndeliveredOnly) {
+  Oracle o;
+  o.OnSent(0, kAlice, 1, kConv);
+  o.OnDisplayed(10, kAlice, Msg(100, 0, 1), false, false);
+  o.CheckFinal({ConversationTruth{kConv, {Msg(100, 0, 1)}, {kAlice, kBob}}});
+  EXPECT_EQ(o.counts().undelivered_after_heal, 1u);
+  EXPECT_EQ(o.counts().total(), 1u);
 }
 
 }  // namespace

@@ -98,8 +98,20 @@ TEST(HistoryCheck, CatchesAnAcknowledgedMessageThatNeverArrived) {
   Events(h, 1).erase(1);  // bob never shows message 200
   auto v = CheckHistory(h.dump());
   ASSERT_TRUE(v.ok()) << v.status();
-  EXPECT_EQ(v->counts.lost_acked, 1u);
+  EXPECT_EQ(v->counts.acked_unshown, 1u);
   EXPECT_EQ(v->counts.undelivered_after_heal, 1u);
+  EXPECT_EQ(v->counts.lost_acked, 0u);  // the store has it
+}
+
+TEST(HistoryCheck, CatchesAnAcknowledgedMessageTheStoreLost) {
+  Json h = GoodHistory();
+  h["truth"][0]["messages"].erase(1);  // both saw message 200; the store no longer has it
+  auto v = CheckHistory(h.dump());
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->counts.lost_acked, 1u);
+  EXPECT_EQ(v->counts.acked_unshown, 0u);
+  EXPECT_EQ(v->counts.total(), 1u);
+  EXPECT_NE(VerdictJson(*v).find("\"lost_acked\": 1"), std::string::npos) << VerdictJson(*v);
 }
 
 TEST(HistoryCheck, CatchesAReceiptGoingBack) {
