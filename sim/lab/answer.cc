@@ -91,7 +91,23 @@ std::string Phrase(const SweepData& d, const Layout& l, const Metric& m, const S
         rest.push_back(DesignWords(d, l, k.order[j]));
       }
     }
-    behind = absl::StrCat(", both ahead of ", absl::StrJoin(rest, " and "));
+    // "Both ahead" only where every design tied with the best is itself significantly better
+    // than each of the rest (paired); otherwise only the best is said to be ahead.
+    bool all_ahead = true;
+    for (size_t u : k.undecided) {
+      for (size_t j = 1; j < k.order.size(); j++) {
+        const size_t o = k.order[j];
+        if (std::find(k.undecided.begin(), k.undecided.end(), o) != k.undecided.end()) continue;
+        const Paired p =
+            PairedDiff(d.BySeed(static_cast<size_t>(l.Index(k.regime, u, k.x)), m.path),
+                       d.BySeed(static_cast<size_t>(l.Index(k.regime, o, k.x)), m.path));
+        const bool better = m.lower_is_better ? p.diff < 0 : p.diff > 0;
+        all_ahead = all_ahead && p.significant && better;
+      }
+    }
+    behind = all_ahead ? absl::StrCat(", both ahead of ", absl::StrJoin(rest, " and "))
+                       : absl::StrCat(", and only ", DesignWords(d, l, k.best()),
+                                      " is significantly ahead of ", absl::StrJoin(rest, " and "));
   }
   const double mean = std::fabs(k.stats[k.best()].mean);
   return absl::StrCat(absl::StrJoin(names, " and "), " cannot be told apart on ", m.label,

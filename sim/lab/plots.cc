@@ -143,9 +143,17 @@ absl::StatusOr<PlotFile> DrawMetricPlot(const SweepData& d, const Layout& l, con
       lines.push_back(std::move(line));
     }
   }
+  // A log axis cannot show a zero or a negative mean (gnuplot drops the point: a series that
+  // wins with 0 would vanish), so such a plot falls back to a linear axis and says so.
+  bool y_log = plot.y_log;
+  for (const Line& line : lines) {
+    for (const auto& pt : line.points) y_log = y_log && (!pt || pt->first > 0);
+  }
+  const std::string title =
+      y_log == plot.y_log ? plot.title : plot.title + " (linear axis: some means are 0)";
   const std::string base = absl::StrFormat("%02d_%s", n, Slug(plot.metric).substr(0, 60));
-  return Draw(d, base, plot.title, by_design ? d.spec.design : d.spec.x_label, plot.ylabel,
-              XLabels(d, l), by_design ? false : l.numeric, plot.y_log, lines, false);
+  return Draw(d, base, title, by_design ? d.spec.design : d.spec.x_label, plot.ylabel,
+              XLabels(d, l), by_design ? false : l.numeric, y_log, lines, false);
 }
 
 absl::StatusOr<PlotFile> DrawPairedPlot(const SweepData& d, const Layout& l, size_t n) {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "sim/lab/sweep.h"
 
@@ -22,7 +23,9 @@ std::optional<double> MetricValue(const json& results, const std::string& path) 
     return *a / *b;
   }
   const json* cur = &results;
+  const json* parent = nullptr;
   for (absl::string_view seg : absl::StrSplit(path, '.')) {
+    parent = cur;
     const std::string key(seg);
     if (cur->is_object()) {
       auto it = cur->find(key);
@@ -38,6 +41,13 @@ std::optional<double> MetricValue(const json& results, const std::string& path) 
     } else {
       return std::nullopt;
     }
+  }
+  // A distribution with no samples ({"count": 0, "p50_ms": 0, ...}) has no mean nor
+  // percentiles: the run is left out rather than averaged in as 0 ms.
+  if (parent != nullptr && parent->is_object() && parent->contains("count") && cur != parent &&
+      (*parent)["count"].is_number() && (*parent)["count"].get<double>() == 0 &&
+      !absl::EndsWith(path, ".count")) {
+    return std::nullopt;
   }
   if (cur->is_number()) return cur->get<double>();
   if (cur->is_boolean()) return cur->get<bool>() ? 1.0 : 0.0;
