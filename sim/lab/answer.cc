@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -190,6 +191,14 @@ std::string StrongestEffect(const SweepData& d, const Layout& l, const Metric& m
 // closest approach to the best.
 std::string NeverBest(const SweepData& d, const Layout& l, const Metric& m) {
   if (l.designs.size() < 3) return "";
+  // Where one design wins everywhere, the headline already says every other one never is.
+  std::set<size_t> winners;
+  for (size_t r = 0; r < l.regimes.size(); r++) {
+    for (size_t x = 0; x < l.xs.size(); x++) {
+      if (Present(l, r, x)) winners.insert(Rank(d, l, r, x, m.path, m.lower_is_better).best());
+    }
+  }
+  if (winners.size() < 2) return "";
   std::vector<std::string> out;
   for (size_t design = 0; design < l.designs.size(); design++) {
     int cells = 0;
