@@ -8,7 +8,11 @@ set grid
 set key below
 set datafile missing 'NaN'
 set offsets graph 0.03, graph 0.03, graph 0.05, graph 0.05
-plot 'plots/05_metrics_writer_mean_wait_ms.dat' using 1:2:3 with yerrorlines lw 2 pt 7 title "direct writes, batches of up to 10", \
-     'plots/05_metrics_writer_mean_wait_ms.dat' using 1:4:5 with yerrorlines lw 2 pt 7 title "batched writes, batches of up to 10", \
-     'plots/05_metrics_writer_mean_wait_ms.dat' using 1:6:7 with yerrorlines lw 2 pt 7 title "direct writes, batches of up to 100", \
-     'plots/05_metrics_writer_mean_wait_ms.dat' using 1:8:9 with yerrorlines lw 2 pt 7 title "batched writes, batches of up to 100"
+plot 'plots/05_metrics_writer_mean_wait_ms.dat' using 1:2:3 with yerrorlines lw 2 pt 7 title "direct writes, batches of up to 10, 200 users", \
+     'plots/05_metrics_writer_mean_wait_ms.dat' using 1:4:5 with yerrorlines lw 2 pt 7 title "batched writes, batches of up to 10, 200 users", \
+     'plots/05_metrics_writer_mean_wait_ms.dat' using 1:6:7 with yerrorlines lw 2 pt 7 title "direct writes, batches of up to 10, 2000 users", \
+     'plots/05_metrics_writer_mean_wait_ms.dat' using 1:8:9 with yerrorlines lw 2 pt 7 title "batched writes, batches of up to 10, 2000 users", \
+     'plots/05_metrics_writer_mean_wait_ms.dat' using 1:10:11 with yerrorlines lw 2 pt 7 title "direct writes, batches of up to 100, 200 users", \
+     'plots/05_metrics_writer_mean_wait_ms.dat' using 1:12:13 with yerrorlines lw 2 pt 7 title "batched writes, batches of up to 100, 200 users", \
+     'plots/05_metrics_writer_mean_wait_ms.dat' using 1:14:15 with yerrorlines lw 2 pt 7 title "direct writes, batches of up to 100, 2000 users", \
+     'plots/05_metrics_writer_mean_wait_ms.dat' using 1:16:17 with yerrorlines lw 2 pt 7 title "batched writes, batches of up to 100, 2000 users"

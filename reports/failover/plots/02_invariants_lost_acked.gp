@@ -1,7 +1,7 @@
 set terminal svg size 820,460 dynamic font 'Helvetica,12' background rgb 'white'
 set termoption noenhanced
 set output 'plots/02_invariants_lost_acked.svg'
-set title "Acknowledged messages lost"
+set title "Acknowledged messages lost (not in the store)"
 set xlabel "the node that crashes"
 set ylabel "messages"
 set grid

@@ -1,7 +1,7 @@
 set terminal svg size 820,460 dynamic font 'Helvetica,12' background rgb 'white'
 set termoption noenhanced
 set output 'plots/09_invariants_lost_acked.svg'
-set title "Acknowledged messages lost"
+set title "Acknowledged messages lost (not in the store)"
 set xlabel "extra delay on 30% of inter-server messages, uniform up to (ms)"
 set ylabel "messages"
 set grid
