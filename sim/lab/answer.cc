@@ -140,7 +140,11 @@ std::string RegimeSentence(const SweepData& d, const Layout& l, size_t r, const 
                         p.significant ? "" : "; not significant", ")");
   }
   std::vector<std::string> parts;
-  for (const Segment& s : segs) parts.push_back(Phrase(d, l, m, s, segs.size() == 1));
+  // "At every value tested" only when the one segment spans every x: an x where the metric has
+  // no value (nothing of the kind happened there) is not a value tested.
+  const bool whole = segs.size() == 1 && segs.front().first == 0 &&
+                     segs.front().last + 1 == l.xs.size();
+  for (const Segment& s : segs) parts.push_back(Phrase(d, l, m, s, whole));
   std::string out = absl::StrJoin(parts, "; ");
   for (size_t i = 1; i < segs.size(); i++) {
     absl::StrAppend(&out, i == 1 ? "; the verdict changes between " : " and between ",
