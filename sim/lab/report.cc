@@ -106,10 +106,6 @@ void AddUnique(std::vector<std::string>& v, const std::string& s) {
   if (!s.empty() && std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
 }
 
-}  // namespace
-
-namespace {
-
 // Nodes busy for kSaturatedUtilization of the window or more at some point: there the node's
 // queue, not the design, sets much of the latency, and a reader should know it.
 constexpr double kSaturatedUtilization = 0.7;

@@ -44,9 +44,8 @@ std::optional<double> MetricValue(const json& results, const std::string& path) 
   }
   // A distribution with no samples ({"count": 0, "p50_ms": 0, ...}) has no mean nor
   // percentiles: the run is left out rather than averaged in as 0 ms.
-  if (parent != nullptr && parent->is_object() && parent->contains("count") && cur != parent &&
-      (*parent)["count"].is_number() && (*parent)["count"].get<double>() == 0 &&
-      !absl::EndsWith(path, ".count")) {
+  if (parent != nullptr && parent->is_object() && parent->contains("count") &&
+      (*parent)["count"] == 0 && !absl::EndsWith(path, ".count")) {
     return std::nullopt;
   }
   if (cur->is_number()) return cur->get<double>();
