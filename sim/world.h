@@ -93,6 +93,11 @@ struct RunMetrics {
   uint64_t presence_view_changes = 0;
   uint64_t presence_messages = 0;     // into and out of the presence service
   double presence_messages_per_s = 0;
+  // Statuses the presence service sent to viewers in the window: one per recipient of a push,
+  // one per status a poll answered (the per-recipient unit: a push to 5 viewers is 5).
+  uint64_t presence_statuses_pushed_window = 0;
+  uint64_t presence_statuses_polled_window = 0;
+  double presence_statuses_per_s = 0;
   Quantiles offline_delivery;         // sent while the recipient was offline -> shown to it
   Quantiles offline_fetch;            // ... of those: the device began connecting -> shown
   uint64_t background_wakes = 0;

@@ -9,6 +9,8 @@
 #ifndef CHATLAB_SIM_LAB_ANALYSES_H_
 #define CHATLAB_SIM_LAB_ANALYSES_H_
 
+#include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <string>
@@ -40,8 +42,21 @@ struct Check {
   double analytic = 0;   // model(inputs)
   double tolerance = 0.10;  // relative
   std::string tolerance_why;  // why this tolerance (sampling noise, a known approximation)
+  // The simulated figure's seed-to-seed spread: `measured` evaluated on each seed's own metric
+  // values (seed k of every point an input reads, so a difference of two points is paired),
+  // as a 95% half-width (Student's t) over the sim_seeds seeds where every input is present.
+  double sim_ci95 = 0;
+  int sim_seeds = 0;
   double RelativeError() const;
   bool Passed() const { return RelativeError() <= tolerance; }
+  // The model lies within the simulated figure's 95% interval: the difference is within the
+  // seed-to-seed noise. A check can hold on its tolerance and still sit outside it: then the
+  // model has a bias the tolerance allows, and the report says so.
+  // Agreement to 1 part in 10^4 counts as inside (every seed gave the same figure: CI 0).
+  bool ModelInsideCi() const {
+    const double floor = 1e-4 * std::max(std::fabs(simulated), std::fabs(analytic));
+    return sim_seeds >= 2 && std::fabs(simulated - analytic) <= std::max(sim_ci95, floor);
+  }
   Vars Values() const;  // the inputs by symbol
   std::string InputsText() const;  // "lambda = 3.2 (metrics.x at p004); T_us = 50000 (...)"
 };
@@ -49,6 +64,9 @@ struct Check {
 struct Analysis {
   std::vector<Check> checks;
   std::vector<std::string> findings;  // computed sentences for the conclusions
+  // Computed sentences the answer itself carries (before "How sure"), for a result the paired
+  // design comparison cannot state: one design at one x against another at another x.
+  std::vector<std::string> headline;
   std::string note;                    // the models, and why a check does or does not apply
 };
 

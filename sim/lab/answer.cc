@@ -72,9 +72,20 @@ std::string Phrase(const SweepData& d, const Layout& l, const Metric& m, const S
   }
   if (k.winner) {
     const size_t next = k.order[1];
+    // With three designs or more, a last one at twice the best or worse is named too: a
+    // design that collapses (a queue under jitter) is the result a reader must not miss.
+    std::string worst;
+    const size_t last = k.order.back();
+    if (k.order.size() >= 3 && k.vs_best[last].significant) {
+      const std::optional<double> ratio = Flip(k.vs_best[last]).Ratio();
+      if (ratio && (*ratio >= 2 || *ratio <= 0.5)) {
+        worst = absl::StrCat("; the last, ", DesignWords(d, l, last), ", by ",
+                             PairedText(Flip(k.vs_best[last]), ""));
+      }
+    }
     return absl::StrCat(DesignWords(d, l, k.best()), " has the ", best_word, " ", m.label,
                         Range(d, l, s, whole), " (the next best, ", DesignWords(d, l, next),
-                        ", is worse by ", PairedText(Flip(k.vs_best[next]), ""), at, ")");
+                        ", is worse by ", PairedText(Flip(k.vs_best[next]), ""), worst, at, ")");
   }
   std::vector<std::string> names{DesignWords(d, l, k.best())};
   double mdd = 0;
@@ -239,7 +250,8 @@ std::string NeverBest(const SweepData& d, const Layout& l, const Metric& m) {
 
 }  // namespace
 
-Answer BuildAnswer(const SweepData& d, const Layout& l, int checks, int check_failures) {
+Answer BuildAnswer(const SweepData& d, const Layout& l, int checks, int check_failures,
+                   int checks_outside_ci) {
   Answer a;
   if (d.spec.conclusion_metric.empty()) {
     a.sentences.push_back("This sweep declares no [report.conclusion] metric, so it names no answer.");
@@ -336,7 +348,12 @@ Answer BuildAnswer(const SweepData& d, const Layout& l, int checks, int check_fa
                             : absl::StrCat(", ", a.cells_decided, " of ", a.cells,
                                            " comparisons name a significant winner"),
       checks > 0 ? absl::StrCat(", ", checks - check_failures, " of ", checks,
-                                " checks against theory within tolerance")
+                                " checks against theory within tolerance",
+                                checks_outside_ci > 0
+                                    ? absl::StrCat(" (", checks_outside_ci,
+                                                   " of them with the model outside the "
+                                                   "seeds' 95% interval)")
+                                    : "")
                  : "",
       "."));
   if (a.sentences.size() > static_cast<size_t>(kAnswerSentencesMax)) {

@@ -32,8 +32,11 @@ struct Answer {
   int cells_decided = 0;    // ... with a significant winner
 };
 
-// checks / check_failures: the validation section's counts (they lower the confidence).
-Answer BuildAnswer(const SweepData& data, const Layout& layout, int checks, int check_failures);
+// checks / check_failures: the validation section's counts (failures lower the confidence);
+// checks_outside_ci: checks that hold on their tolerance with the model outside the simulated
+// figure's 95% interval (said, so that "within tolerance" is not read as "within noise").
+Answer BuildAnswer(const SweepData& data, const Layout& layout, int checks, int check_failures,
+                   int checks_outside_ci = 0);
 
 }  // namespace chatlab::sim::lab
 

@@ -4,6 +4,7 @@
 
 #include <cassert>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,10 +62,34 @@ class CheckBuilder {
     const Vars v = check_.Values();
     check_.simulated = check_.measured(v);
     check_.analytic = check_.model(v);
+    SeedSpread(v);
     return std::move(check_);
   }
 
  private:
+  // check_.sim_ci95 from `measured` on each seed's own metric values.
+  void SeedSpread(const Vars& means) {
+    std::vector<std::vector<std::optional<double>>> by_seed;
+    for (const CheckInput& in : check_.inputs) {
+      by_seed.push_back(in.is_param ? std::vector<std::optional<double>>{}
+                                     : d_.BySeed(in.point, in.column));
+    }
+    std::vector<double> per_seed;
+    for (size_t k = 0; k < d_.seeds.size(); k++) {
+      Vars v = means;
+      bool whole = true;
+      for (size_t j = 0; j < check_.inputs.size() && whole; j++) {
+        if (check_.inputs[j].is_param) continue;
+        if (!by_seed[j][k]) whole = false;
+        else v[check_.inputs[j].name] = *by_seed[j][k];
+      }
+      if (whole) per_seed.push_back(check_.measured(v));
+    }
+    const Stat s = Summarize(per_seed);
+    check_.sim_ci95 = s.ci95;
+    check_.sim_seeds = s.n;
+  }
+
   const SweepData& d_;
   size_t point_;
   Check check_;

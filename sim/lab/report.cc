@@ -165,12 +165,19 @@ absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
   c.analysis = &analysis;
   ReportOutcome out;
   out.plots = static_cast<int>(c.plots.size());
+  int outside_ci = 0;
   for (const Check& k : analysis.checks) {
     out.validation_checks++;
     if (!k.Passed()) out.validation_failures++;
+    if (k.Passed() && k.sim_seeds >= 2 && !k.ModelInsideCi()) outside_ci++;
   }
-  c.answer = BuildAnswer(d, layout, out.validation_checks, out.validation_failures);
-  c.findings = analysis.findings;
+  c.answer = BuildAnswer(d, layout, out.validation_checks, out.validation_failures, outside_ci);
+  std::vector<std::string>& said = c.answer.sentences;
+  for (const std::string& h : analysis.headline) {
+    if (said.size() >= static_cast<size_t>(kAnswerSentencesMax)) break;
+    said.insert(said.end() - 1, h);  // the last sentence is "How sure"
+  }
+  c.findings = analysis.findings;  // headline sentences are findings too (Offline adds both)
   for (std::string& f : SaturationFindings(d)) c.findings.push_back(std::move(f));
   for (const ClaimSpec& claim : d.spec.claims) {
     const std::string axis = claim.axis.empty() ? d.spec.design : claim.axis;
@@ -288,14 +295,16 @@ absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
   }
   csv.close();
   std::ofstream checks(dir / "checks.csv");
-  checks << "check,point,formula,inputs,simulated,model,relative_error,tolerance,verdict\n";
+  checks << "check,point,formula,inputs,simulated,simulated_ci95,seeds,model,relative_error,"
+            "tolerance,verdict,model_inside_ci\n";
   for (const Check& k : analysis.checks) {
     checks << CsvField(k.name) << "," << CsvField(k.point) << "," << CsvField(k.formula) << ","
            << CsvField(k.InputsText()) << "," << absl::StrFormat("%.9g", k.simulated) << ","
+           << absl::StrFormat("%.9g", k.sim_ci95) << "," << k.sim_seeds << ","
            << absl::StrFormat("%.9g", k.analytic) << ","
            << absl::StrFormat("%.6g", k.RelativeError()) << ","
            << absl::StrFormat("%.6g", k.tolerance) << "," << (k.Passed() ? "holds" : "misses")
-           << "\n";
+           << "," << (k.sim_seeds < 2 ? "n/a" : k.ModelInsideCi() ? "yes" : "no") << "\n";
   }
   checks.close();
 

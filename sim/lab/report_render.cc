@@ -19,7 +19,16 @@ std::string Html(const std::string& s) {
 std::string Cell(const std::string& s) { return absl::StrReplaceAll(s, {{"|", "\\|"}}); }
 
 std::string Verdict(const Check& c) {
-  return c.Passed() ? "holds" : absl::StrFormat("MISSES (> %.0f%%)", 100 * c.tolerance);
+  if (!c.Passed()) return absl::StrFormat("MISSES (> %.0f%%)", 100 * c.tolerance);
+  if (c.sim_seeds < 2) return "holds";
+  return c.ModelInsideCi() ? "holds, within the seeds' 95% CI"
+                           : "holds on tolerance; model outside the seeds' 95% CI";
+}
+
+// The simulated figure with its seed-to-seed 95% half-width.
+std::string Simulated(const Check& c) {
+  return c.sim_seeds >= 2 ? absl::StrCat(Num(c.simulated), " ± ", Num(c.sim_ci95))
+                          : Num(c.simulated);
 }
 
 std::string Tolerance(const Check& c) {
@@ -74,11 +83,12 @@ std::string RenderMarkdown(const ReportContent& c) {
   const Analysis& a = *c.analysis;
   if (!a.note.empty()) absl::StrAppend(&md, a.note, "\n\n");
   if (!a.checks.empty()) {
-    md += "| check | point | formula | inputs (data.csv column, point) | simulated | model | "
+    md += "| check | point | formula | inputs (data.csv column, point) | simulated (± 95% CI over "
+          "seeds) | model | "
           "error | tolerance | verdict |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n";
     for (const Check& k : a.checks) {
       absl::StrAppend(&md, "| ", Cell(k.name), " | ", Cell(k.point), " | `", Cell(k.formula), "` | ",
-                      Cell(k.InputsText()), " | ", Num(k.simulated), " | ", Num(k.analytic), " | ",
+                      Cell(k.InputsText()), " | ", Simulated(k), " | ", Num(k.analytic), " | ",
                       absl::StrFormat("%.1f%%", 100 * k.RelativeError()), " | ",
                       Cell(Tolerance(k)), " | ", Verdict(k), " |\n");
     }
@@ -159,13 +169,13 @@ std::string RenderHtml(const ReportContent& c) {
   if (!a.note.empty()) absl::StrAppend(&h, "<p>", Html(a.note), "</p>\n");
   if (!a.checks.empty()) {
     h += "<table><tr><th>check</th><th>point</th><th>formula</th><th>inputs (data.csv column, "
-         "point)</th><th>simulated</th><th>model</th><th>error</th><th>tolerance</th>"
+         "point)</th><th>simulated (± 95% CI over seeds)</th><th>model</th><th>error</th><th>tolerance</th>"
          "<th>verdict</th></tr>\n";
     for (const Check& k : a.checks) {
       absl::StrAppend(&h, "<tr><td class=\"l\">", Html(k.name), "</td><td class=\"l\">",
                       Html(k.point), "</td><td class=\"l\"><code>", Html(k.formula),
                       "</code></td><td class=\"l\">", Html(k.InputsText()), "</td><td>",
-                      Num(k.simulated), "</td><td>", Num(k.analytic), "</td><td>",
+                      Html(Simulated(k)), "</td><td>", Num(k.analytic), "</td><td>",
                       absl::StrFormat("%.1f%%", 100 * k.RelativeError()), "</td><td>",
                       Html(Tolerance(k)), "</td><td", k.Passed() ? ">" : " class=\"bad\">",
                       Verdict(k), "</td></tr>\n");

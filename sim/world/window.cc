@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "core/batch_writer.h"
+#include "core/presence.h"
 #include "core/queue_broker.h"
 #include "sim/world/world_impl.h"
 
@@ -158,6 +159,11 @@ std::vector<uint64_t> WorldImpl::WindowCounters(int ep) const {
     if (broker == nullptr) return {0, 0};
     return {broker->stats().subscribes, broker->stats().redelivered};
   }
+  if (role == host::Role::kPresence) {
+    const auto* presence = static_cast<const PresenceService*>(NodeAt(ep));
+    if (presence == nullptr) return {0, 0};
+    return {presence->stats().push_recipients, presence->stats().users_polled};
+  }
   return {};
 }
 
@@ -218,6 +224,14 @@ void WorldImpl::CollectWindow(RunMetrics& m) {
     if (bc.size() == 2) {
       m.broker_subscribes_window = bc[0];
       m.broker_redeliveries_window = bc[1];
+    }
+  }
+  {
+    const std::vector<uint64_t>& pc = endpoints_[static_cast<size_t>(presence_ep_)].window_sum;
+    if (pc.size() == 2) {
+      m.presence_statuses_pushed_window = pc[0];
+      m.presence_statuses_polled_window = pc[1];
+      m.presence_statuses_per_s = PerWindowS(static_cast<double>(pc[0] + pc[1]));
     }
   }
   m.inter_server_requests = 0;

@@ -7,6 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "sim/lab/answer.h"
+#include "sim/lab/check_builder.h"
 #include "sim/lab/compare.h"
 #include "sim/lab/stats.h"
 
@@ -103,6 +104,58 @@ TEST(Answer, NamesAWinnerOnlyWhereThePairedDifferenceIsSignificant) {
   EXPECT_NE(Joined(aa).find("the widest gap is queue against direct: "), std::string::npos)
       << Joined(aa);
   EXPECT_EQ(Joined(aa).find(" at ,"), std::string::npos) << Joined(aa);
+}
+
+TEST(Checks, SeedSpreadIsPairedAndTellsABiasFromNoise) {
+  // queue = direct + 5 at every seed, direct itself spread widely: the difference has no
+  // seed-to-seed spread, so a model of 5.4 holds on 10% but sits outside the interval.
+  std::vector<double> direct = {10, 30, 12, 40, 25, 11, 33, 28, 19, 22}, queue;
+  for (double x : direct) queue.push_back(x + 5);
+  const SweepData d = TwoDesigns(direct, queue);
+  auto diff_check = [&](double model) {
+    analyses_internal::CheckBuilder c(d, 1, "queue - direct", "5");
+    c.Metric("q", "metrics.m", 1);
+    c.Metric("d", "metrics.m", 0);
+    return c.Done([](const Vars& v) { return v.at("q") - v.at("d"); },
+                  [model](const Vars&) { return model; });
+  };
+  const Check exact = diff_check(5), biased = diff_check(5.4);
+  EXPECT_EQ(exact.sim_seeds, 10);
+  EXPECT_NEAR(exact.sim_ci95, 0, 1e-9);
+  EXPECT_TRUE(exact.ModelInsideCi());
+  EXPECT_TRUE(biased.Passed());
+  EXPECT_FALSE(biased.ModelInsideCi());
+  // One point's own figure: its spread is the seeds' (t(0.975, 9) s / sqrt(10)).
+  analyses_internal::CheckBuilder one(d, 0, "direct", "22");
+  one.Metric("d", "metrics.m", 0);
+  const Check spread = one.Done([](const Vars& v) { return v.at("d"); },
+                                [](const Vars&) { return 22.0; });
+  EXPECT_NEAR(spread.sim_ci95, Summarize(direct).ci95, 1e-9);
+  EXPECT_TRUE(spread.ModelInsideCi());  // 23 against 22, within +-7.5
+}
+
+TEST(Answer, NamesTheLastDesignWhereItIsTwiceTheBest) {
+  SweepData d;
+  d.spec.design = "protocol.forwarding";
+  d.spec.axes = {{"protocol.forwarding", {"direct", "buffered", "queue"}}};
+  d.spec.conclusion_metric = "metrics.m";
+  d.spec.conclusion_label = "latency";
+  d.points = Grid(d.spec);
+  d.scenarios.resize(3);
+  d.runs.resize(3);
+  for (int k = 0; k < 10; k++) {
+    d.seeds.push_back(static_cast<uint64_t>(k + 1));
+    d.runs[0].push_back({{"metrics", {{"m", 100.0 + k}}}});
+    d.runs[1].push_back({{"metrics", {{"m", 120.0 + k}}}});
+    d.runs[2].push_back({{"metrics", {{"m", 900.0 + 3 * k}}}});
+  }
+  std::string text = Joined(BuildAnswer(d, MakeLayout(d), 0, 0));
+  EXPECT_NE(text.find("the next best, buffered, is worse by 20"), std::string::npos) << text;
+  EXPECT_NE(text.find("the last, queue, by 809"), std::string::npos) << text;
+  // At 1.5x the best the last design is not singled out.
+  for (int k = 0; k < 10; k++) d.runs[2][static_cast<size_t>(k)]["metrics"]["m"] = 150.0 + k;
+  text = Joined(BuildAnswer(d, MakeLayout(d), 0, 0));
+  EXPECT_EQ(text.find("the last,"), std::string::npos) << text;
 }
 
 TEST(Answer, FewSeedsOrMissedChecksLowerTheConfidence) {
