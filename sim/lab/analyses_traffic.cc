@@ -589,6 +589,28 @@ void Capacity(const SweepData& d, Analysis& a) {
         const double per_message = 1 + 1 + (v.at("read_delay_s") > 0 ? 1 : 0);
         return online * syncs / (w1 - w0) + online * SendRate(v) * per_message;
       }));
+      // The plan's own chain at this load, with nothing from the run but the measured figure:
+      // each online user polls once a refresh interval and each message costs its insert and
+      // the plan's receipts (PlanAssumptions::receipts_per_message: delivery and read).
+      const double receipts = PlanAssumptions{}.receipts_per_message;
+      CheckBuilder pl(d, i, "store requests/s, the plan's chain at this load",
+                      absl::StrFormat("online (1 / refresh + rate (1 + %g)), online = users x "
+                                      "online_fraction, refresh = sync_us / 1e6 (chatlab plan: "
+                                      "one select a refresh, an insert and %g receipts a "
+                                      "message)",
+                                      receipts, receipts),
+                      0.05,
+                      "holds where the run does what the plan assumes: every message read (read "
+                      "receipts on), sync phases spread over one refresh interval and a window "
+                      "a whole number of them");
+      AddSendRate(pl);
+      pl.Param("online_fraction", "workload.online_fraction");
+      pl.Param("sync_us", "protocol.client_sync_interval_us");
+      pl.Metric("requests_per_s", "metrics.store_requests_per_s");
+      a.checks.push_back(pl.Done(Var("requests_per_s"), [receipts](const Vars& v) {
+        return v.at("users") * v.at("online_fraction") *
+               (1e6 / v.at("sync_us") + SendRate(v) * (1 + receipts));
+      }));
     }
   }
   PlanAssumptions plan;
