@@ -33,7 +33,12 @@ std::string Sure(const json& s) {
   absl::StrAppend(&text, " (", s.value("seeds", 0), " seeds",
                   s.value("quick", false) ? ", quick variant" : "", "; ",
                   s.value("checks", 0) - s.value("check_failures", 0), "/", s.value("checks", 0),
-                  " checks hold)");
+                  " checks hold",
+                  s.value("checks_outside_ci", 0) > 0
+                      ? absl::StrCat(", ", s.value("checks_outside_ci", 0),
+                                     " with the model outside the seeds' 95% CI")
+                      : "",
+                  ")");
   return text;
 }
 

@@ -165,13 +165,13 @@ absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
   c.analysis = &analysis;
   ReportOutcome out;
   out.plots = static_cast<int>(c.plots.size());
-  int outside_ci = 0;
   for (const Check& k : analysis.checks) {
     out.validation_checks++;
     if (!k.Passed()) out.validation_failures++;
-    if (k.Passed() && k.sim_seeds >= 2 && !k.ModelInsideCi()) outside_ci++;
+    if (k.Passed() && k.sim_seeds >= 2 && !k.ModelInsideCi()) out.validation_outside_ci++;
   }
-  c.answer = BuildAnswer(d, layout, out.validation_checks, out.validation_failures, outside_ci);
+  c.answer = BuildAnswer(d, layout, out.validation_checks, out.validation_failures,
+                         out.validation_outside_ci);
   std::vector<std::string>& said = c.answer.sentences;
   for (const std::string& h : analysis.headline) {
     if (said.size() >= static_cast<size_t>(kAnswerSentencesMax)) break;
@@ -355,6 +355,7 @@ absl::StatusOr<ReportOutcome> WriteReport(const std::string& dir_arg) {
   summary["quick"] = quick;
   summary["checks"] = out.validation_checks;
   summary["check_failures"] = out.validation_failures;
+  summary["checks_outside_ci"] = out.validation_outside_ci;
   summary["violations"] = violations;
   summary["defects"] = defects;
   summary["claims"] = json::array();

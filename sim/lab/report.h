@@ -26,6 +26,7 @@ struct ReportOutcome {
   std::string confidence;
   int validation_checks = 0;
   int validation_failures = 0;  // off by more than the tolerance
+  int validation_outside_ci = 0;  // hold on tolerance, model outside the seeds' 95% interval
   int plots = 0;
 };
 
