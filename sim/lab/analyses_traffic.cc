@@ -613,6 +613,27 @@ void Capacity(const SweepData& d, Analysis& a) {
       }));
     }
   }
+  // The plan's chain against the runs, in one sentence for the answer.
+  double worst = 0;
+  int plan_checks = 0;
+  std::string widest;
+  for (const Check& k : a.checks) {
+    if (k.name != "store requests/s, the plan's chain at this load") continue;
+    plan_checks++;
+    if (k.RelativeError() >= worst) {
+      worst = k.RelativeError();
+      widest = absl::StrFormat("%.0f measured against %.0f at %s", k.simulated, k.analytic,
+                               k.point);
+    }
+  }
+  if (plan_checks > 0) {
+    a.headline.push_back(absl::StrFormat(
+        "The seed's plan, run as it assumes (a poll every refresh interval, an insert and two "
+        "receipts a message), predicts the store's requests per second within %.2g%% at all %d "
+        "sizes (widest: %s); its chain's figures that do not follow from each other are in the "
+        "findings.",
+        100 * worst, plan_checks, widest));
+  }
   PlanAssumptions plan;
   const std::vector<PlanRow> rows = ComputePlan(plan);
   std::vector<std::string> flagged;
