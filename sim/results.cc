@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "chatlab_version.h"  // generated at build time (cmake/version.cmake)
 #include "core/oracle.h"
 
 namespace chatlab::sim {
@@ -30,9 +31,6 @@ std::string ReproCommand(const Scenario& s, uint64_t seed, const std::vector<std
   return cmd;
 }
 
-#ifndef CHATLAB_VERSION
-#define CHATLAB_VERSION "unknown"
-#endif
 std::string ChatlabVersion() { return CHATLAB_VERSION; }
 
 std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string& repro) {
