@@ -239,7 +239,12 @@ ClaimVerdict JudgeClaim(const SweepData& d, const Layout& l, const ClaimSpec& c)
     }
     return v;
   }
-  if (v.disagree > 0) {
+  if (v.disagree > 0 && v.agree > 0) {
+    // Mixed: the claim holds in some regimes and the opposite in others (a crossover).
+    v.verdict = "partly";
+    v.evidence = absl::StrCat("holds at ", v.agree, " of ", cells, " points and the opposite at ",
+                              v.disagree, "; e.g. against: ", against_text);
+  } else if (v.disagree > 0) {
     v.verdict = "disagrees";
     v.evidence = absl::StrCat("the opposite holds at ", v.disagree, " of ", cells,
                               " points; e.g. ", against_text);

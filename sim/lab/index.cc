@@ -30,10 +30,12 @@ struct Row {
 
 std::string Sure(const json& s) {
   std::string text = s.value("confidence", "?");
+  const int checks = s.value("checks", 0);
   absl::StrAppend(&text, " (", s.value("seeds", 0), " seeds",
                   s.value("quick", false) ? ", quick variant" : "", "; ",
-                  s.value("checks", 0) - s.value("check_failures", 0), "/", s.value("checks", 0),
-                  " checks hold",
+                  checks == 0 ? "no check against theory"
+                              : absl::StrCat(checks - s.value("check_failures", 0), "/", checks,
+                                             " checks hold"),
                   s.value("checks_outside_ci", 0) > 0
                       ? absl::StrCat(", ", s.value("checks_outside_ci", 0),
                                      " with the model outside the seeds' 95% CI")
@@ -87,10 +89,15 @@ absl::StatusOr<IndexOutcome> WriteIndex(const std::string& dir_arg) {
     std::vector<std::string> claims_md, claims_html;
     for (const json& c : s.value("claims", json::array())) {
       const std::string verdict = c.value("verdict", "?");
-      claims_md.push_back(absl::StrCat("\"", c.value("seed", ""), "\" -> **", verdict, "**"));
-      claims_html.push_back(absl::StrCat("<li>&ldquo;", Html(c.value("seed", "")),
-                                         "&rdquo; &rarr; <b class=\"", Html(verdict), "\">",
-                                         Html(verdict), "</b></li>"));
+      // The same seed sentence can be tested several ways: say which each verdict is of.
+      const std::string tested = c.value("tested_as", "");
+      claims_md.push_back(absl::StrCat("\"", c.value("seed", ""), "\"",
+                                       tested.empty() ? "" : absl::StrCat(" (tested as: ", tested, ")"),
+                                       " -> **", verdict, "**"));
+      claims_html.push_back(absl::StrCat(
+          "<li>&ldquo;", Html(c.value("seed", "")), "&rdquo;",
+          tested.empty() ? "" : absl::StrCat(" (tested as: ", Html(tested), ")"),
+          " &rarr; <b class=\"", Html(verdict), "\">", Html(verdict), "</b></li>"));
     }
     const std::string link = absl::StrCat(r.name, "/report.md");
     absl::StrAppend(&md, "| ", Cell(s.value("question", "")), " | ",

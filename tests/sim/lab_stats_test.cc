@@ -166,6 +166,37 @@ TEST(Answer, FewSeedsOrMissedChecksLowerTheConfidence) {
   EXPECT_EQ(BuildAnswer(d, MakeLayout(d), 4, 1).confidence, "low");
 }
 
+TEST(Claims, ACrossoverIsPartlyNotDisagrees) {
+  // Direct is faster at 0 ms jitter and slower at 200 ms: the claim holds in one regime only.
+  SweepData d;
+  d.spec.design = "protocol.forwarding";
+  d.spec.x = "faults.delay_ms_max";
+  d.spec.axes = {{"protocol.forwarding", {"direct", "queue"}},
+                 {"faults.delay_ms_max", {"0", "200"}}};
+  d.spec.conclusion_metric = "metrics.m";
+  d.spec.conclusion_label = "latency";
+  d.points = Grid(d.spec);
+  d.scenarios.resize(d.points.size());
+  d.runs.resize(d.points.size());
+  for (int k = 0; k < 10; k++) {
+    d.seeds.push_back(static_cast<uint64_t>(k + 1));
+    for (size_t i = 0; i < d.points.size(); i++) {
+      const bool fast = (d.points[i].at("protocol.forwarding") == "direct") ==
+                        (d.points[i].at("faults.delay_ms_max") == "0");
+      d.runs[i].push_back({{"metrics", {{"m", (fast ? 10.0 : 20.0) + k}}}});
+    }
+  }
+  ClaimSpec c;
+  c.seed = "direct is faster";
+  c.better = "direct";
+  c.than = "queue";
+  const ClaimVerdict v = JudgeClaim(d, MakeLayout(d), c);
+  EXPECT_EQ(v.verdict, "partly") << v.evidence;
+  EXPECT_EQ(v.agree, 1);
+  EXPECT_EQ(v.disagree, 1);
+  EXPECT_NE(v.evidence.find("the opposite at 1"), std::string::npos) << v.evidence;
+}
+
 TEST(Claims, VerdictFollowsThePairedDifference) {
   std::vector<double> direct = {10, 30, 12, 40, 25, 11, 33, 28, 19, 22}, queue;
   for (double x : direct) queue.push_back(x + 5);
