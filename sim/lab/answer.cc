@@ -343,7 +343,8 @@ Answer BuildAnswer(const SweepData& d, const Layout& l, int checks, int check_fa
           : absl::StrCat(d.SeedsMin(), " to ", d.SeedsMax(),
                          " seeds per point (more where the headline was less precise)");
   a.sentences.push_back(absl::StrCat(
-      "How sure: ", a.confidence, "; ", seeds_text, ", designs paired by seed",
+      "How sure: ", a.confidence, "; ", seeds_text,
+      d.spec.design.empty() ? ", the same seeds at every point" : ", designs paired by seed",
       d.spec.design.empty() ? ""
                             : absl::StrCat(", ", a.cells_decided, " of ", a.cells,
                                            " comparisons name a significant winner"),
