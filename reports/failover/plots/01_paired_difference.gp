@@ -1,9 +1,9 @@
 set terminal svg size 820,460 dynamic font 'Helvetica,12' background rgb 'white'
 set termoption noenhanced
 set output 'plots/01_paired_difference.svg'
-set title "Paired difference against backoff capped at 4 s: p99 send to ack (ms)"
+set title "Paired difference against backoff capped at 4 s: p99 delivery to each online recipient (ms)"
 set xlabel "the node that crashes"
-set ylabel "difference in p99 send to ack (ms) (same seeds)"
+set ylabel "difference in p99 delivery to each online recipient (ms) (same seeds)"
 set grid
 set key below
 set datafile missing 'NaN'
