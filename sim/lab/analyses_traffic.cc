@@ -268,8 +268,8 @@ void Groups(const SweepData& d, Analysis& a) {
     // Hybrid is left out: its members in push mode read their group for mode checks and for
     // catch-ups in proportion to N, which this model does not count (measuring them in would
     // make the check circular).
-    const bool hybrid = s.protocol.group_delivery != GroupDelivery::kPull;
-    if (pull && !hybrid && p > 0 && n >= 100) {  // below 100, connect-time reads dominate
+    const bool pull_design = s.protocol.group_delivery == GroupDelivery::kPull;
+    if (pull && pull_design && p > 0 && n >= 100) {  // below 100, connect-time reads dominate
       // A member connecting at u (uniform over the ramp R) reads once when it joins and then
       // polls every P until the run ends at T: 1 + floor((T - u) / P) reads.
       CheckBuilder c(d, i, "store reads/s under pull",
