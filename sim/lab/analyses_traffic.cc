@@ -154,7 +154,7 @@ void DbWrites(const SweepData& d, Analysis& a) {
       const bool batched = s.protocol.write_path == WritePath::kBatched;
       CheckBuilder r(d, i, "store requests per second",
                      batched ? "R = (S / B + S + reads) / (t1 - t0)" : "R = (2 S + reads) / (t1 - t0)",
-                     0.05, "a per-user term outside the model, about 0.22 requests a user in the window (the connect syncs), is 1-2%");
+                     0.05, "a per-user term outside the model (the connect syncs) adds a constant number of requests a user, a few percent at most");
       r.Metric("S", "metrics.messages_sent_window");
       if (batched) r.Metric("B", "metrics.writer_mean_batch");
       r.Metric("reads", "metrics.store_reads_window");
@@ -252,9 +252,9 @@ void Groups(const SweepData& d, Analysis& a) {
       "remove those reads. The pull reads check counts the whole run's reads (ramp and quiet "
       "included, as the formula does), with the catch-up reads prev_msg_id gaps triggered "
       "(recovery_paths.gap_catch_up, measured: a pushed message that overtook another, or a "
-      "poll that saw a hole) added as measured (0.2 to 0.9 a message, whatever N). Hybrid is not "
+      "poll that saw a hole) added as measured (under one a message, whatever N). Hybrid is not "
       "checked: its members in push mode make mode-check and catch-up reads in proportion to N "
-      "(0.4 to 1 a member at 2 msg/s), which the model does not count.";
+      "(per member, not per message), which the model does not count.";
   for (size_t i = 0; i < d.points.size(); i++) {
     const Scenario& s = d.scenarios[i];
     const double n = s.group_size_max;

@@ -137,10 +137,10 @@ void Offline(const SweepData& d, Analysis& a) {
       "the first interval of the initial offline period's phase is modelled like any other, "
       "a push wake's session removes b seconds of offline time at random (about 1%), a "
       "periodic wake that falls in a push wake's session is skipped, and the push transit's "
-      "store and backend time (the push points' 4-9 ms). Waits still running at the heal "
-      "(heal_s = duration_s) are not counted; sending stops (workload.send_end_s) well before "
-      "it, and with S = 0 the model drops the same waits (0.17% of them without push, which "
-      "carry 0.4 s of the mean).";
+      "store and backend time (what the push points' simulated figure has above the model). "
+      "Waits still running at the heal (heal_s = duration_s) are not counted; sending stops "
+      "(workload.send_end_s) well before it, and with S = 0 the model drops the same waits "
+      "(few, but the longest).";
   for (size_t i = 0; i < d.points.size(); i++) {
     // Without push the loss rate changes nothing: those points repeat the first loss's runs,
     // and their check is not repeated.
@@ -270,10 +270,9 @@ void Failover(const SweepData& d, Analysis& a) {
       "to a user coming back from being offline, not to this reconnect). The crashed server "
       "refuses (q = 1/S) and the answer comes back after 2d. So the mean time from the crash "
       "to the user's next connection is E[R] = d + sum_{a>=1} q^(a-1) (E[B_a] + 2d). Left out: "
-      "the crashed server's restart after 5 s (a user still cut off then succeeds at once: a "
-      "reviewer's Monte Carlo of this model puts 1.4% of cut-off users there with the 4 s cap, "
-      "lowering the mean by about 15 ms, half of the model's excess, and 0.03% with the 1 s cap) "
-      "and CPU queueing at the surviving "
+      "the crashed server's restart (faults.crash.0.restart_s: a user still cut off then succeeds "
+      "at once, which lowers the mean below the model, more with a long backoff cap, whose "
+      "retries can reach past the restart) and CPU queueing at the surviving "
       "servers, which take the reconnects of a quarter of the users within about 0.5 s. "
       "Service crashes (writer, broker, store) cut nobody off: their cost shows in ack and "
       "delivery latencies and retries, measured, not modelled.";
