@@ -524,6 +524,14 @@ void ChatServer::DeliverStored(TimeUs now, const AppendOutcome& outcome, Session
                                Effects& out) {
   if (outcome.group_mode == GroupMode::kPull) {
     // Pull groups get no push: members poll. The sender's other sessions learn it the same way.
+    // A hybrid group that this message turned pull tells its members so, every session of the
+    // sender's included (its ack does not carry the mode): they read the message and poll.
+    if (outcome.mode_switched) {
+      stats_.mode_updates++;
+      FanOut(now,
+             GroupModeUpdate{outcome.message.conv, GroupMode::kPull, outcome.message.message_id},
+             outcome.recipients, SessionId(), out);
+    }
     return;
   }
   FanOut(now, outcome.message, outcome.recipients, exclude, out);

@@ -58,6 +58,7 @@ class ChatServer : public Node {
     uint64_t buffer_flushed_entries = 0;
     uint64_t buffer_wait_us = 0;
     uint64_t notifications = 0;     // Notify sent
+    uint64_t mode_updates = 0;      // hybrid groups turned pull, announced (GroupModeUpdate)
     uint64_t timeouts = 0;          // service requests that timed out
     uint64_t client_errors = 0;     // ErrorReply sent
     uint64_t unexpected_messages = 0;
@@ -109,7 +110,7 @@ class ChatServer : public Node {
 
  private:
   // What a payload fanned out to recipients is.
-  using Payload = std::variant<ChatMessage, ReceiptUpdate, TypingUpdate>;
+  using Payload = std::variant<ChatMessage, ReceiptUpdate, TypingUpdate, GroupModeUpdate>;
 
   // ---- Operations waiting for a service's answer, keyed by request id ----
   struct SendOp {  // SendMessage waiting for the store or the batch writer

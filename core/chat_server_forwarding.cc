@@ -16,7 +16,7 @@ uint64_t FlushTimer(NodeId dest) {
 }
 
 size_t EntryCount(const ForwardBatch& b) {
-  return b.messages.size() + b.receipts.size() + b.typing.size();
+  return b.messages.size() + b.receipts.size() + b.typing.size() + b.modes.size();
 }
 
 template <typename T>
@@ -27,6 +27,8 @@ template <>
 std::vector<Routed<ReceiptUpdate>>& RoutedList(ForwardBatch& b) { return b.receipts; }
 template <>
 std::vector<Routed<TypingUpdate>>& RoutedList(ForwardBatch& b) { return b.typing; }
+template <>
+std::vector<Routed<GroupModeUpdate>>& RoutedList(ForwardBatch& b) { return b.modes; }
 
 }  // namespace
 
@@ -130,6 +132,9 @@ void ChatServer::OnForwardBatch(TimeUs now, NodeId from, const ForwardBatch& m, 
     for (UserId u : r.recipients) DeliverLocal(r.payload, u, SessionId(), out);
   }
   for (const auto& r : m.typing) {
+    for (UserId u : r.recipients) DeliverLocal(r.payload, u, SessionId(), out);
+  }
+  for (const auto& r : m.modes) {
     for (UserId u : r.recipients) DeliverLocal(r.payload, u, SessionId(), out);
   }
   if (from.valid() && m.request_id != 0) {

@@ -255,6 +255,8 @@ void ClientSession::OnServerMessage(TimeUs now, const Message& msg, Effects& out
     OnReceiptsResult(now, *rr, out);
   } else if (const auto* t = std::get_if<TypingUpdate>(&msg)) {
     OnTypingUpdate(now, *t);
+  } else if (const auto* gm = std::get_if<GroupModeUpdate>(&msg)) {
+    OnGroupModeUpdate(now, *gm, out);
   } else if (const auto* p = std::get_if<PresenceUpdate>(&msg)) {
     OnPresenceUpdate(now, p->status, /*pushed=*/true);
   } else if (const auto* pr = std::get_if<PresenceResult>(&msg)) {
@@ -296,6 +298,15 @@ void ClientSession::OnSendAck(TimeUs now, const SendAck& ack, Effects& out) {
     if (options_.observer != nullptr) options_.observer->OnSendFailed(now, options_.user, ack);
   }
   // kUnavailable / kResourceExhausted: the retry timer resends it.
+}
+
+void ClientSession::OnGroupModeUpdate(TimeUs now, const GroupModeUpdate& u, Effects& out) {
+  if (!u.conv.is_group() || groups_.count(u.conv.group()) == 0) return;  // left since
+  Conversation& c = Conv(u.conv);
+  SetGroupMode(c, u.mode);
+  // The message that turned the group pull was not pushed: read it now rather than at the next
+  // poll. Gap detection and the log keep this idempotent with a poll already on its way.
+  if (u.mode == GroupMode::kPull && u.head_id > c.last_shown) StartCatchUp(now, u.conv, out);
 }
 
 void ClientSession::SetGroupMode(Conversation& c, GroupMode mode) {

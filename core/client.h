@@ -223,6 +223,7 @@ class ClientSession {
   // Asks for the GetReceipts page of conv after `after`.
   void SendReceiptsPage(TimeUs now, const ConversationId& conv, UserId after, Effects& out);
   void OnTypingUpdate(TimeUs now, const TypingUpdate& t);
+  void OnGroupModeUpdate(TimeUs now, const GroupModeUpdate& u, Effects& out);
   void OnPresenceUpdate(TimeUs now, const PresenceStatus& s, bool pushed);
 
   // A message arrived live (Deliver or a direct ack).

@@ -148,8 +148,10 @@ struct ProtocolConfig {
   // counts of the current and the previous window (core/store.h GroupRate).
   TimeUs hybrid_rate_window_us = 10 * kUsPerSecond;
   // Hybrid: how often a client re-reads each group it was told is push, to learn that the group
-  // has switched to pull (a pull group gets no push that could tell it). 0 = never.
-  TimeUs hybrid_mode_check_us = 30 * kUsPerSecond;
+  // has switched to pull. 0 = never. A backstop only: the server announces each switch to pull
+  // (GroupModeUpdate) and every sync answer carries each group's mode, so it matters only where
+  // an announcement can be lost (a fault between servers) and client_sync_interval_us is 0.
+  TimeUs hybrid_mode_check_us = 0;
 
   // ---- Thresholds ----
   // Hybrid: a group is large when it has more than hybrid_push_members_max members, active when

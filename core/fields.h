@@ -77,6 +77,7 @@ void VisitFields(S& m, V&& v) {
   v("duplicate", m.duplicate);
   v("recipients", m.recipients);
   v("group_mode", m.group_mode);
+  v("mode_switched", m.mode_switched);
 }
 
 template <FieldsOf<ConversationHead> S, typename V>
@@ -166,6 +167,13 @@ template <FieldsOf<Typing> S, typename V>
 void VisitFields(S& m, V&& v) {
   v("conv", m.conv);
   v("active", m.active);
+}
+
+template <FieldsOf<GroupModeUpdate> S, typename V>
+void VisitFields(S& m, V&& v) {
+  v("conv", m.conv);
+  v("mode", m.mode);
+  v("head_id", m.head_id);
 }
 
 template <FieldsOf<PresenceQuery> S, typename V>
@@ -469,6 +477,7 @@ void VisitFields(S& m, V&& v) {
   v("messages", m.messages);
   v("receipts", m.receipts);
   v("typing", m.typing);
+  v("modes", m.modes);
 }
 
 template <FieldsOf<ForwardResult> S, typename V>
@@ -632,6 +641,7 @@ CHATLAB_WIRE_TYPE(PresenceResult, 28);
 CHATLAB_WIRE_TYPE(ErrorReply, 29);
 CHATLAB_WIRE_TYPE(SessionClosed, 30);
 CHATLAB_WIRE_TYPE(ReceiptsResult, 31);
+CHATLAB_WIRE_TYPE(GroupModeUpdate, 32);
 // Chat server <-> message store: 40..59.
 CHATLAB_WIRE_TYPE(StoreAppend, 40);
 CHATLAB_WIRE_TYPE(StoreAppendResult, 41);

@@ -47,6 +47,9 @@ struct AppendOutcome {
   // Who should receive the message: both parties of a direct chat, every member of a group.
   std::vector<UserId> recipients;
   GroupMode group_mode = GroupMode::kNone;
+  // Hybrid only: this append turned the group from push to pull. The chat server tells the
+  // members (GroupModeUpdate), since a pull group's messages are no longer pushed to them.
+  bool mode_switched = false;
   friend bool operator==(const AppendOutcome&, const AppendOutcome&) = default;
 };
 
@@ -224,6 +227,17 @@ struct TypingUpdate {
   UserId user;
   bool active = false;
   friend bool operator==(const TypingUpdate&, const TypingUpdate&) = default;
+};
+
+// Server -> client (and inside ForwardBatch): a hybrid group switched to mode (today only push
+// to pull: the switch back needs no notice, the next message is pushed and every poll answers
+// with the mode). head_id is the message whose append switched it, which was not pushed: the
+// member reads it, then polls the group every group_poll_interval_us.
+struct GroupModeUpdate {
+  ConversationId conv;
+  GroupMode mode = GroupMode::kNone;
+  MessageId head_id = kNoMessage;
+  friend bool operator==(const GroupModeUpdate&, const GroupModeUpdate&) = default;
 };
 
 // Server -> client: a pushed presence change of a contact.
@@ -499,6 +513,7 @@ struct ForwardBatch {
   std::vector<Routed<ChatMessage>> messages;
   std::vector<Routed<ReceiptUpdate>> receipts;
   std::vector<Routed<TypingUpdate>> typing;
+  std::vector<Routed<GroupModeUpdate>> modes;
   friend bool operator==(const ForwardBatch&, const ForwardBatch&) = default;
 };
 
@@ -599,7 +614,7 @@ using Message = std::variant<
     MapRegister, MapUnregister, MapLookup, MapLookupResult, MapDisplaced, ForwardBatch,
     ForwardResult, QueuePublish, QueueDeliver, QueueAck, QueueSubscribe, PresenceSet, PresenceTouch,
     PresenceLookup, PresenceLookupResult, PresencePush, Notify, StoreCheckMember,
-    StoreCheckMemberResult, GetReceipts, ReceiptsResult, StoreGetReceipts, StoreGetReceiptsResult>;
+    StoreCheckMemberResult, GetReceipts, ReceiptsResult, StoreGetReceipts, StoreGetReceiptsResult, GroupModeUpdate>;
 
 // The message's name as in docs/protocol.md ("SendMessage").
 const char* MessageName(const Message& m);

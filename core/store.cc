@@ -227,6 +227,11 @@ AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Acces
   outcome.message = stored;
   outcome.recipients = Recipients(conv);
   outcome.group_mode = ModeOf(now, conv);
+  if (conv.is_group() && IsHybrid(config.group_delivery)) {
+    GroupMode& last = groups_.at(conv.group()).last_mode;
+    outcome.mode_switched = outcome.group_mode == GroupMode::kPull && last != GroupMode::kPull;
+    last = outcome.group_mode;
+  }
   assert(outcome.code == Code::kOk);
   // Empty only for a prechecked group message whose sender, the last member, left since.
   assert(!outcome.recipients.empty() || access == Access::kPrechecked);

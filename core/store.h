@@ -217,6 +217,10 @@ class MessageStore : public Node {
   struct Group {
     absl::btree_set<UserId> members;  // mirrored by user_groups_
     GroupRate rate;                   // appended messages, for the hybrids
+    // Hybrids: the mode the last append ran in, soft like rate. A push -> pull change at an
+    // append sets AppendOutcome::mode_switched (after a restart, kNone counts as push, so a
+    // switch may be announced twice: members read one message more).
+    GroupMode last_mode = GroupMode::kNone;
     // Indexed by ReceiptKind - 1. Invariant: marks[k] counts exactly the members, each at
     // Watermark(conv, member, k); GroupAggregate checks it against a scan in debug builds.
     std::array<MarkHistogram, kReceiptKinds> marks;

@@ -86,6 +86,7 @@ std::string RenderMetrics(const MetricsView& view) {
               {"forwards_received", c.forwards_received},
               {"forward_failures", c.forward_failures},
               {"notifications", c.notifications},
+              {"mode_updates", c.mode_updates},
               {"timeouts", c.timeouts},
               {"client_errors", c.client_errors},
               {"unexpected_messages", c.unexpected_messages}});

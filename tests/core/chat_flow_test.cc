@@ -488,9 +488,7 @@ TEST_F(ChatFlowTest, HybridEitherGroupsSwitchToPullAboveTheSizeThreshold) {
   c().JoinGroup(kCarol, kGroup);  // 3 members > 2: pull
   c().RunFor(kUsPerSecond);
   ASSERT_TRUE(c().Send(kAlice, conv, "pulled").ok());
-  c().RunFor(100 * kUsPerMs);
-  EXPECT_EQ(Bodies(kBob, conv).size(), 1u);
-  c().RunFor(10 * kUsPerSecond);  // sync tells Bob the group is now pull; he polls
+  c().RunFor(10 * kUsPerSecond);  // the switch is announced; Bob reads, then polls
   EXPECT_EQ(Bodies(kBob, conv), (std::vector<std::string>{"pushed", "pulled"}));
   ExpectNoViolations();
 }
@@ -514,13 +512,16 @@ TEST_F(ChatFlowTest, HybridKeepsPushingALargeQuietGroup) {
   ExpectNoViolations();
 }
 
-// Without periodic sync, a member told "push" when it joined learns that the group went pull only
-// from the hybrid mode check; with the check off it would never see the pulled message.
-TEST_F(ChatFlowTest, HybridModeCheckFindsAGroupThatWentPull) {
+// A member told "push" when it joined learns that the group went pull from the server's
+// GroupModeUpdate, sent once, at the append that switched it: with no periodic sync and no mode
+// check it reads that message at once (well before any poll) and polls from then on. The mode
+// check, when on, is a backstop and changes nothing here.
+TEST_F(ChatFlowTest, HybridSwitchToPullIsAnnouncedToTheMembers) {
   for (const TimeUs check : {TimeUs{0}, 3 * kUsPerSecond}) {
     SCOPED_TRACE(testing::Message() << "hybrid_mode_check_us " << check);
     ProtocolConfig config = TestConfig();
     config.client_sync_interval_us = 0;
+    config.group_poll_interval_us = 5 * kUsPerSecond;
     config.group_delivery = GroupDelivery::kHybridEither;  // size alone switches it
     config.hybrid_push_members_max = 2;
     config.hybrid_mode_check_us = check;
@@ -530,13 +531,29 @@ TEST_F(ChatFlowTest, HybridModeCheckFindsAGroupThatWentPull) {
     c().JoinGroup(kAlice, kGroup);
     c().JoinGroup(kBob, kGroup);  // told "push"
     c().RunFor(kUsPerSecond);
-    c().JoinGroup(kCarol, kGroup);  // 3 members > 2: pull from now on
-    c().RunFor(kUsPerSecond);
     const auto conv = ConversationId::Group(kGroup);
+    ASSERT_TRUE(c().Send(kAlice, conv, "pushed").ok());
+    c().RunFor(100 * kUsPerMs);
+    c().JoinGroup(kCarol, kGroup);  // 3 members > 2: pull from the next append on
+    c().RunFor(100 * kUsPerMs);
     ASSERT_TRUE(c().Send(kAlice, conv, "pulled").ok());
-    c().RunFor(10 * kUsPerSecond);
-    EXPECT_EQ(Bodies(kBob, conv).size(), check > 0 ? 1u : 0u);
-    EXPECT_EQ(Bodies(kCarol, conv).size(), 1u);  // told "pull" when she joined: she polls
+    c().RunFor(200 * kUsPerMs);  // a poll is seconds away
+    EXPECT_EQ(Bodies(kBob, conv), (std::vector<std::string>{"pushed", "pulled"}));
+    EXPECT_EQ(c().server(S(0))->stats().mode_updates + c().server(S(1))->stats().mode_updates,
+              1u);
+    EXPECT_EQ(c().client(kBob).stats().group_mode_changes, 1u);
+    // Still pull: not announced again, not pushed; Bob's poll finds it.
+    ASSERT_TRUE(c().Send(kAlice, conv, "polled").ok());
+    c().RunFor(200 * kUsPerMs);
+    EXPECT_EQ(Bodies(kBob, conv).size(), 2u);
+    c().RunFor(6 * kUsPerSecond);
+    EXPECT_EQ(Bodies(kBob, conv), (std::vector<std::string>{"pushed", "pulled", "polled"}));
+    // Told "pull" when she joined: she polls (and reads what came before her join).
+    ASSERT_GE(Bodies(kCarol, conv).size(), 2u);
+    EXPECT_EQ(Bodies(kCarol, conv).back(), "polled");
+    EXPECT_EQ(c().server(S(0))->stats().mode_updates + c().server(S(1))->stats().mode_updates,
+              1u);
+    ExpectNoViolations();
   }
 }
 

@@ -34,7 +34,7 @@ export const kDefaultConfig = {
   group_poll_interval_us: 5_000_000,
   presence_poll_interval_us: 60_000_000,
   typing_ttl_us: 10_000_000,
-  hybrid_mode_check_us: 30_000_000,
+  hybrid_mode_check_us: 0,  // off: the server announces a switch to pull (GroupModeUpdate)
   body_bytes_max: 64 * 1024,
   client_outbox_max: 1024,
   client_held_max: 4096,
@@ -337,6 +337,7 @@ export class ChatClient {
       case 'ReceiptUpdate': this.onReceiptUpdate(now, /** @type {any} */ (msg)); break;
       case 'ReceiptsResult': this.receipt_reads.onResult(now, msg, out); break;
       case 'TypingUpdate': this.onTypingUpdate(now, /** @type {any} */ (msg)); break;
+      case 'GroupModeUpdate': this.onGroupModeUpdate(now, /** @type {any} */ (msg), out); break;
       case 'PresenceUpdate': this.onPresenceUpdate(now, msg.status, true); break;
       case 'PresenceResult':
         this.requests.delete(Number(msg.request_id));
@@ -543,6 +544,18 @@ export class ChatClient {
     if (t.active) c.typing_until.set(t.user, now + this.config.typing_ttl_us);
     else c.typing_until.delete(t.user);
     this.observer.onTypingShown?.(now, t);
+  }
+
+  /**
+   * A hybrid group switched to pull (ClientSession::OnGroupModeUpdate): the message that switched
+   * it was not pushed, so read it now; the poll timer reads the group from then on.
+   * @param {number} now @param {import('./wire.js').GroupModeUpdate} u @param {Effect[]} out
+   */
+  onGroupModeUpdate(now, u, out) {
+    if (u.conv.type !== 'group' || !this.groups.has(u.conv.low)) return;  // left since
+    const c = this.conv(u.conv);
+    this.setGroupMode(c, u.mode);
+    if (u.mode === 'pull' && lt(c.last_shown, u.head_id)) this.startCatchUp(now, u.conv, out);
   }
 
   /** @param {number} now @param {import('./wire.js').PresenceStatus} s @param {boolean} pushed */

@@ -16,6 +16,7 @@
 /** @typedef {{conv: Conv, kind: 'delivered'|'read', reader: Id, up_to: Id}} ReceiptUpdate */
 /** @typedef {{user: Id, delivered_up_to: Id, read_up_to: Id}} MemberReceipts */
 /** @typedef {{conv: Conv, user: Id, active: boolean}} TypingUpdate */
+/** @typedef {{conv: Conv, mode: string, head_id: Id}} GroupModeUpdate */
 /** @typedef {{user: Id, online: boolean, last_seen_us: string}} PresenceStatus */
 /** @typedef {{conv: Conv, head_id: Id, group_mode: string}} ConversationHead */
 /** @typedef {Record<string, any> & {type: string}} Frame  one JSON frame, either way */
