@@ -1,4 +1,4 @@
-// The analyses of the traffic experiments: db-writes, groups, forwarding, capacity.
+// The analyses of the traffic experiments: db-writes, forwarding, capacity (groups: analyses_groups.cc).
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -234,130 +234,6 @@ void DbWrites(const SweepData& d, Analysis& a) {
   DbWritesLatencyCost(d, a);
 }
 
-// Groups: pull costs member polls, push costs deliveries (Feeding Frenzy's per-pair rule).
-void Groups(const SweepData& d, Analysis& a) {
-  a.note =
-      "Pull: every online member polls its group every P seconds from the moment it connects, so "
-      "the store serves about N/P reads per second per group, plus one catch-up read per member "
-      "when it joins (the check counts the polls each member has time for). Push: each "
-      "group message is shown to the N - 1 other members. Feeding Frenzy (Silberstein et al., "
-      "SIGMOD 2010) pushes to a consumer when the producer's event rate times the push cost is "
-      "below the consumer's query rate times the pull cost; with every member sending at rate r, "
-      "a group's message rate is N r and the rule switches to pull at N* = (c_pull / c_push) / "
-      "(r P); where the group's total rate lambda is fixed, as here, the rule is push iff "
-      "lambda P < c_pull / c_push whatever the size. Hybrid as built: a member in push mode "
-      "reads its group every hybrid_mode_check_us to learn of a switch to pull; where that "
-      "interval equals the poll interval, hybrid pays push's deliveries plus pull's reads, and "
-      "cannot be cheaper than both. A mode-change notice pushed by the server (not built) would "
-      "remove those reads. The pull reads check counts the whole run's reads (ramp and quiet "
-      "included, as the formula does), with the catch-up reads prev_msg_id gaps triggered "
-      "(recovery_paths.gap_catch_up, measured: a pushed message that overtook another, or a "
-      "poll that saw a hole) added as measured (under one a message, whatever N). Hybrid is not "
-      "checked: its members in push mode make mode-check and catch-up reads in proportion to N "
-      "(per member, not per message), which the model does not count.";
-  for (size_t i = 0; i < d.points.size(); i++) {
-    const Scenario& s = d.scenarios[i];
-    const double n = s.group_size_max;
-    const double p = static_cast<double>(s.protocol.group_poll_interval_us) / 1e6;
-    // The mode the store settles on for this group's size and expected rate per window (the
-    // core's own rule, so the check follows either hybrid).
-    const double per_window = s.send_rate_per_user_hz() * s.users *
-                              static_cast<double>(s.protocol.hybrid_rate_window_us) / 1e6;
-    const bool pull = ChooseGroupMode(s.protocol, static_cast<size_t>(n),
-                                      static_cast<uint32_t>(per_window)) == GroupMode::kPull;
-    // Hybrid is left out: its members in push mode read their group for mode checks and for
-    // catch-ups in proportion to N, which this model does not count (measuring them in would
-    // make the check circular).
-    const bool pull_design = s.protocol.group_delivery == GroupDelivery::kPull;
-    if (pull && pull_design && p > 0 && n >= 100) {  // below 100, connect-time reads dominate
-      // A member connecting at u (uniform over the ramp R) reads once when it joins and then
-      // polls every P until the run ends at T: 1 + floor((T - u) / P) reads.
-      CheckBuilder c(d, i, "store reads/s under pull",
-                     "(groups N (1 + E[floor((T - U) / P)]) + gaps) / T, U uniform over [0, R), "
-                     "P = P_us / 1e6");
-      c.Param("groups", "workload.groups");
-      c.Param("N", "workload.group_size_max");
-      c.Param("P_us", "protocol.group_poll_interval_us");
-      c.Param("R", "workload.connect_ramp_s");
-      c.Metric("T", "sim_time_s");
-      c.Metric("gaps", "recovery_paths.gap_catch_up");
-      c.Metric("reads", "metrics.store_reads");
-      a.checks.push_back(c.Done(
-          [](const Vars& v) { return v.at("reads") / v.at("T"); },
-          [](const Vars& v) {
-            const double t = v.at("T"), pp = v.at("P_us") / 1e6;
-            const double polls = MeanOverUniform(0, v.at("R"), [&](double u) {
-              return std::floor((t - u) / pp);
-            });
-            return (v.at("groups") * v.at("N") * (1 + polls) + v.at("gaps")) / t;
-          }));
-    } else if (s.protocol.group_delivery == GroupDelivery::kPush) {
-      CheckBuilder c(d, i, "deliveries per group message", "N - 1");
-      c.Param("N", "workload.group_size_max");
-      c.Metric("shown_per_sent", "metrics.displays / metrics.messages_sent");
-      a.checks.push_back(c.Done(Var("shown_per_sent"), [](const Vars& v) { return v.at("N") - 1; }));
-    }
-  }
-  // Feeding Frenzy per activity level: push iff the group's message rate x P < 1 (unit costs:
-  // one delivery against one poll), whatever the size. Against it, the measured winner.
-  struct Tally {
-    double lambda_p = 0;
-    int push_wins = 0, pull_wins = 0;
-    // Measured unit costs at sizes >= 100 (below, connection setup dominates): backend messages
-    // per member per pushed message, and per member poll.
-    double push_cost = 0, pull_cost = 0;
-    int push_n = 0, pull_n = 0;
-  };
-  std::map<std::string, Tally> by_rate;
-  auto group_rate = [](const Scenario& s) { return s.send_rate_per_user_hz() * s.users; };
-  for (size_t i = 0; i < d.points.size(); i++) {
-    const Scenario& s = d.scenarios[i];
-    Tally& t = by_rate[absl::StrFormat("%g", group_rate(s))];
-    t.lambda_p = group_rate(s) * static_cast<double>(s.protocol.group_poll_interval_us) / 1e6;
-    const double traffic = d.At(i, "metrics.backend_traffic_window").mean;
-    const double sent = d.At(i, "metrics.messages_sent_window").mean;
-    const double reads = d.At(i, "metrics.store_reads_window").mean;
-    if (s.group_size_max >= 100 && s.protocol.group_delivery == GroupDelivery::kPush && sent > 0) {
-      t.push_cost += traffic / sent / (s.group_size_max - 1);
-      t.push_n++;
-    }
-    if (s.group_size_max >= 100 && s.protocol.group_delivery == GroupDelivery::kPull && reads > 0) {
-      t.pull_cost += traffic / reads;
-      t.pull_n++;
-    }
-    if (s.protocol.group_delivery != GroupDelivery::kPush) continue;
-    for (size_t j = 0; j < d.points.size(); j++) {
-      const Scenario& o = d.scenarios[j];
-      if (o.protocol.group_delivery != GroupDelivery::kPull || o.users != s.users ||
-          group_rate(o) != group_rate(s)) {
-        continue;
-      }
-      const double push = d.At(i, "metrics.backend_messages_per_sent").mean;
-      const double pull = d.At(j, "metrics.backend_messages_per_sent").mean;
-      (push <= pull ? t.push_wins : t.pull_wins)++;
-    }
-  }
-  for (const auto& [rate, t] : by_rate) {
-    std::string costs;
-    if (t.push_n > 0 && t.pull_n > 0) {
-      const double c_push = t.push_cost / t.push_n, c_pull = t.pull_cost / t.pull_n;
-      costs = absl::StrFormat(
-          " The unit costs are an approximation: measured at 100 members and more, a pushed "
-          "message costs c_push = %.2f backend messages per member and a poll c_pull = %.2f "
-          "(backend_traffic_window over messages_sent_window x (N - 1), and over "
-          "store_reads_window, per point, averaged over points); a poll's cost grows with what "
-          "it returns, so c_pull / c_push = %.2g holds at this activity only. (Put back into the "
-          "rule, these costs restate the measured winner; they do not predict another rate.)",
-          c_push, c_pull, c_pull / c_push);
-    }
-    a.findings.push_back(absl::StrFormat(
-        "At %s group messages/s, lambda*P = %.2g, so Feeding Frenzy's rule (unit costs) says %s "
-        "at every size; measured, push sent fewer backend messages at %d sizes and pull at "
-        "%d.%s",
-        rate, t.lambda_p, t.lambda_p < 1 ? "push" : "pull", t.push_wins, t.pull_wins, costs));
-  }
-}
-
 void ForwardingHopsAndBroker(const SweepData& d, size_t i, Analysis& a);
 
 // The share of 1:1 messages whose two users are on different chat servers, over the window:
@@ -386,6 +262,54 @@ bool ServerCrash(const Scenario& s) {
 }
 
 // Forwarding: buffering adds the flush wait to messages that cross servers.
+// Why the queue backs up under jitter: the broker keeps one entry in flight per consumer, so a
+// consumer takes at most one entry per round trip. Its load is rho_c = lambda_c E[RTT], with
+// lambda_c the publishes per consumer per second and E[RTT] = 2 (2 a + q J / 2) for a
+// QueueDeliver and its QueueAck (a = the access link's latency, each hop crossing two; q of
+// the messages delayed by U(0, J)). Above 1 the queue grows while the load lasts.
+void ForwardingQueueConsumer(const SweepData& d, Analysis& a) {
+  std::vector<std::string> parts;
+  double worst_rho = 0, worst_j = 0, worst_p50 = 0, calm_p50 = -1;
+  for (size_t i = 0; i < d.points.size(); i++) {
+    const Scenario& s = d.scenarios[i];
+    if (s.protocol.forwarding != ForwardingStrategy::kQueue ||
+        !s.protocol.gap_detection_enabled) {
+      continue;
+    }
+    const double servers = s.servers_per_region;
+    const double lambda_c = d.At(i, "metrics.broker_publishes_window").mean /
+                            d.At(i, "metrics.window_s").mean / servers;
+    const double rtt_s =
+        2 * (2 * s.access_latency_ms + s.delay_probability * s.delay_ms_max / 2) / 1000;
+    const double rho = lambda_c * rtt_s;
+    const double p50 = d.At(i, "metrics.delivery_latency_online.p50_ms").mean;
+    parts.push_back(absl::StrFormat("J = %g ms: lambda_c = %.1f/s, E[RTT] = %.1f ms, rho_c = %.2f, "
+                                    "p50 %.0f ms",
+                                    s.delay_ms_max, lambda_c, rtt_s * 1000, rho, p50));
+    if (rho > worst_rho) worst_rho = rho, worst_j = s.delay_ms_max, worst_p50 = p50;
+    if (s.delay_ms_max == 0) calm_p50 = p50;
+  }
+  if (parts.empty()) return;
+  a.findings.push_back(absl::StrCat(
+      "The queue's limit is its consumers, not the broker's CPU: the broker keeps one entry in "
+      "flight per consumer (QueueDeliver, then wait for its QueueAck), so a consumer takes at "
+      "most one entry per round trip. rho_c = lambda_c E[RTT], lambda_c = "
+      "broker_publishes_window / (window_s S), E[RTT] = 2 (2 a + q J / 2), a = "
+      "network.access_latency_ms, q = faults.delay_probability, J = faults.delay_ms_max "
+      "(gap detection on): ",
+      absl::StrJoin(parts, "; "),
+      ". Where rho_c passes 1 the queue grows for as long as the load lasts; a consumer "
+      "prefetch window of k entries (RabbitMQ's basic.qos) would divide rho_c by k (not built)."));
+  if (worst_rho > 1 && calm_p50 >= 0) {
+    a.headline.push_back(absl::StrFormat(
+        "The queue collapses at %g ms of jitter (median delivery %.0f ms against %.0f ms without "
+        "jitter) because each consumer takes one entry per round trip and the round trip has "
+        "grown past the gap between entries (rho_c = %.2f, formula in the findings); the broker "
+        "itself is nearly idle. A prefetch window above 1 is the fix, not a faster broker.",
+        worst_j, worst_p50, calm_p50, worst_rho));
+  }
+}
+
 void Forwarding(const SweepData& d, Analysis& a) {
   a.note =
       "Buffered forwarding keeps one buffer per destination server. The first entry (message, "
@@ -409,10 +333,10 @@ void Forwarding(const SweepData& d, Analysis& a) {
       "crossing share. "
       "Broker: its CPU in the window is what the cost model charges its inputs (request + item "
       "per entry + send per delivery; the tick's redeliveries are free), and with Poisson "
-      "inputs its mean sojourn is the M/G/1 one. Left out: the queue's real limit is not CPU "
-      "(rho is a fraction of a percent here) but one entry in flight per consumer, a round "
-      "trip each; with jitter that round trip grows and the queue backs up, which is why the "
-      "hop check applies at zero delay only.";
+      "inputs its mean sojourn is the M/G/1 one. The queue's real limit is not CPU (rho is a "
+      "fraction of a percent here) but one entry in flight per consumer, a round trip each; "
+      "with jitter that round trip grows and the queue backs up (the consumer-load finding), "
+      "which is why the hop check applies at zero delay only.";
   auto bulk_wait_ms = [](const Vars& v) {
     const double lambda = v.at("entries_per_buffer") / v.at("window_s");
     return 1e3 * MeanOverUniform(v.at("F_us") / 1e6, v.at("J_us") / 1e6, [&](double t) {
@@ -425,6 +349,7 @@ void Forwarding(const SweepData& d, Analysis& a) {
     c.Metric("entries_per_buffer", "metrics.forward_entries_per_buffer");
     c.Metric("window_s", "metrics.window_s");
   };
+  ForwardingQueueConsumer(d, a);
   for (size_t i = 0; i < d.points.size(); i++) {
     const Scenario& s = d.scenarios[i];
     if (s.delay_ms_max == 0 && s.protocol.gap_detection_enabled) {

@@ -120,7 +120,7 @@ inline void AddSendRate(CheckBuilder& c) {
 }
 
 
-// The experiments' analyses (analyses_traffic.cc, analyses_users.cc).
+// The experiments' analyses (analyses_traffic.cc, analyses_groups.cc, analyses_users.cc).
 void DbWrites(const SweepData& d, Analysis& a);
 void Groups(const SweepData& d, Analysis& a);
 void Forwarding(const SweepData& d, Analysis& a);
