@@ -37,6 +37,8 @@ struct Args {
   std::string server = "127.0.0.1:7000";
   std::string user;
   std::string password;
+  bool tls = false;    // dial https:// and wss:// (with tls_ca, or the system's trust store)
+  std::string tls_ca;  // PEM CA file the server's certificate is verified against
   double for_s = 0;  // follow: stop after this long (0: until /quit or SIGINT)
   std::vector<std::string> command;
 };
@@ -50,11 +52,12 @@ std::string Time(TimeUs us) {
 
 class Cli : public ClientObserver {
  public:
-  Cli(Args args, HostPort address) : args_(std::move(args)), address_(std::move(address)) {}
+  Cli(Args args, HostPort address, std::shared_ptr<asio::ssl::context> tls)
+      : args_(std::move(args)), address_(std::move(address)), tls_(std::move(tls)) {}
 
   int Main() {
     if (args_.command.empty()) return Usage();
-    auto login = Login(address_, args_.user, args_.password);
+    auto login = Login(address_, args_.user, args_.password, tls_.get());
     if (!login.ok()) {
       std::cerr << "chatcli: " << login.status().message() << "\n";
       return 1;
@@ -115,7 +118,8 @@ class Cli : public ClientObserver {
 
  private:
   int Usage() {
-    std::cerr << "usage: chatcli --server HOST:PORT --user NAME [--password P] "
+    std::cerr << "usage: chatcli --server HOST:PORT --user NAME [--password P] [--tls] "
+                 "[--tls_ca CA.pem] "
                  "send TO TEXT... | follow TO | history TO | join GROUP | leave GROUP\n";
     return 2;
   }
@@ -133,7 +137,7 @@ class Cli : public ClientObserver {
       }
       return ConversationId::Group(GroupId(g));
     }
-    auto peer = LookupUser(address_, token_, to);
+    auto peer = LookupUser(address_, token_, to, tls_.get());
     if (!peer.ok()) return peer.status();
     names_[*peer] = to;
     return ConversationId::Direct(self_, *peer);
@@ -148,7 +152,7 @@ class Cli : public ClientObserver {
     }
     const Message m = join ? Message(JoinGroup{1, GroupId(g)}) : Message(LeaveGroup{1, GroupId(g)});
     auto res = HttpCall(address_, "POST", join ? "/api/join_group" : "/api/leave_group", ToJson(m),
-                        token_);
+                        token_, tls_.get());
     if (!res.ok()) return Fail(res.status());
     auto reply = FromJson(res->body);
     const auto* r = reply.ok() ? std::get_if<GroupResult>(&*reply) : nullptr;
@@ -164,7 +168,7 @@ class Cli : public ClientObserver {
     MessageId after = 0;
     for (;;) {
       auto res = HttpCall(address_, "POST", "/api/get_messages",
-                          ToJson(GetMessages{1, conv_, after, 0}), token_);
+                          ToJson(GetMessages{1, conv_, after, 0}), token_, tls_.get());
       if (!res.ok()) return Fail(res.status());
       auto reply = FromJson(res->body);
       const auto* r = reply.ok() ? std::get_if<MessagesResult>(&*reply) : nullptr;
@@ -223,7 +227,7 @@ class Cli : public ClientObserver {
   }
 
   void Open() {
-    auto ws = std::make_shared<WsClient>(io_);
+    auto ws = std::make_shared<WsClient>(io_, tls_.get());
     ws_ = ws;
     ws->on_frame = [this, ws](std::string_view frame) {
       if (ws_ != ws) return;
@@ -353,6 +357,7 @@ class Cli : public ClientObserver {
 
   Args args_;
   HostPort address_;
+  std::shared_ptr<asio::ssl::context> tls_;  // null: plain TCP
   asio::io_context io_;
   std::string token_;
   UserId self_;
@@ -390,6 +395,11 @@ int main(int argc, char** argv) {
       value(args.user);
     } else if (a == "--password") {
       value(args.password);
+    } else if (a == "--tls") {
+      args.tls = true;
+    } else if (a == "--tls_ca") {
+      value(args.tls_ca);
+      args.tls = true;
     } else if (a == "--for") {
       std::string v;
       value(v);
@@ -414,6 +424,15 @@ int main(int argc, char** argv) {
     std::cerr << "chatcli: " << address.status().message() << "\n";
     return 2;
   }
-  chatlab::real::Cli cli(std::move(args), *address);
+  std::shared_ptr<boost::asio::ssl::context> tls;
+  if (args.tls) {
+    auto ctx = chatlab::real::ClientTlsContext(args.tls_ca);
+    if (!ctx.ok()) {
+      std::cerr << "chatcli: " << ctx.status().message() << "\n";
+      return 2;
+    }
+    tls = *std::move(ctx);
+  }
+  chatlab::real::Cli cli(std::move(args), *address, std::move(tls));
   return cli.Main();
 }

@@ -87,6 +87,7 @@ class Chatd::Impl final : public SessionHost, private host::NodeEnv {
   const ChatdOptions& options() const override { return options_; }
   asio::io_context& io() override { return io_; }
   const TokenKey& key() const override { return *key_; }
+  asio::ssl::context* peer_tls() override { return peer_tls_.get(); }
   bool draining() const override { return draining_; }
   void ConnectionOpened() override { open_connections_++; }
   void ConnectionClosed() override { open_connections_--; }
@@ -145,6 +146,8 @@ class Chatd::Impl final : public SessionHost, private host::NodeEnv {
 
   // ---- Serving and shutdown ----
   void Accept();
+  // TLS: the server handshake of an accepted connection, then its HttpSession<TlsStream>.
+  void Handshake(tcp::socket s);
   // The core closes a WebSocket session for a reason of the environment's (shutdown, token
   // expiry): SessionClosed{code, detail} goes out, then the socket closes. Unknown: ignored.
   void CloseForReason(SessionId session, Code code, std::string detail);
@@ -157,6 +160,10 @@ class Chatd::Impl final : public SessionHost, private host::NodeEnv {
   ChatdOptions options_;
   Metrics metrics_;
   std::optional<tcp::acceptor> acceptor_;
+  // TLS (--tls_cert): the server side of every accepted connection, the client side of the
+  // peer links. Both null: plain TCP.
+  std::shared_ptr<asio::ssl::context> server_tls_;
+  std::shared_ptr<asio::ssl::context> peer_tls_;
   asio::signal_set signals_{io_, SIGTERM, SIGINT};
   asio::thread_pool auth_pool_{1};
   std::optional<TokenKey> key_;
@@ -204,6 +211,16 @@ absl::Status Chatd::Impl::Init() {
         "write_path=batched is not supported by chatd: its storage does not keep the batch "
         "writer's log (PersistQueued/PersistDequeued), so the writer's ack would not mean "
         "durable");
+  }
+  if (!options_.tls_cert.empty() || !options_.tls_key.empty()) {
+    auto server = ServerTlsContext(options_.tls_cert, options_.tls_key);
+    if (!server.ok()) return server.status();
+    auto peer = ClientTlsContext(options_.tls_ca);
+    if (!peer.ok()) return peer.status();
+    server_tls_ = *std::move(server);
+    peer_tls_ = *std::move(peer);
+  } else if (!options_.tls_ca.empty()) {
+    return absl::InvalidArgumentError("--tls_ca needs --tls_cert and --tls_key (TLS is off)");
   }
   if (absl::Status s = UsableDir(options_.data_dir); !s.ok()) return s;
   if (options_.users_db.empty()) options_.users_db = options_.data_dir + "/users.db";
@@ -356,8 +373,28 @@ void Chatd::Impl::Accept() {
     // Small frames (acks, receipts) must not wait for Nagle's algorithm.
     beast::error_code nodelay_ec;
     s.set_option(tcp::no_delay(true), nodelay_ec);
-    std::make_shared<HttpSession>(*this, std::move(s))->Start();
+    if (server_tls_ == nullptr) {
+      std::make_shared<HttpSession<PlainStream>>(*this, PlainStream(std::move(s)))->Start();
+    } else {
+      Handshake(std::move(s));
+    }
     Accept();
+  });
+}
+
+void Chatd::Impl::Handshake(tcp::socket s) {
+  // The handshake is part of the first request: it has the header's deadline, so a client that
+  // opens a connection and says nothing is closed as a slow one is.
+  auto stream = std::make_shared<TlsStream>(std::move(s), *server_tls_);
+  beast::get_lowest_layer(*stream).expires_after(
+      std::chrono::milliseconds(options_.http_header_timeout_ms));
+  stream->async_handshake(asio::ssl::stream_base::server, [this, stream](beast::error_code ec) {
+    if (ec) {
+      metrics_.tls_handshakes_failed++;
+      Log(LogLevel::kDebug, "tls_handshake_failed", {{"error", ec.message()}});
+      return;
+    }
+    std::make_shared<HttpSession<TlsStream>>(*this, std::move(*stream))->Start();
   });
 }
 

@@ -54,6 +54,15 @@ struct ChatdOptions {
   // every request, instead of the copy embedded at build time. Only paths the embedded client
   // has are served. Empty (the default): the embedded files.
   std::string web_dir;
+  // ---- TLS (real-transport/tls.h) ----
+  // PEM certificate chain and private key. Both set: every connection chatd accepts is HTTPS or
+  // wss:// (a plain one fails the handshake and is closed), and its peer links dial TLS too.
+  // Neither: plain TCP, for loopback and tests. One without the other is refused.
+  std::string tls_cert;
+  std::string tls_key;
+  // The CA file a peer link verifies the other processes' certificates against (default: the
+  // system's trust store). Used only with tls_cert.
+  std::string tls_ca;
   // ---- Protocol ----
   ProtocolConfig config;
   uint64_t seed = 0;  // 0: random

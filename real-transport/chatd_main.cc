@@ -87,6 +87,11 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
       {"port_file", "write the bound port here once listening", Str(o.port_file)},
       {"web_dir", "development: serve the web client from this directory (default: embedded)",
        Str(o.web_dir)},
+      {"tls_cert", "PEM certificate chain: serve HTTPS and wss:// only (with --tls_key)",
+       Str(o.tls_cert)},
+      {"tls_key", "PEM private key of --tls_cert", Str(o.tls_key)},
+      {"tls_ca", "PEM CA file peer links verify other processes by (default: system's)",
+       Str(o.tls_ca)},
       {"seed", "seed of the nodes' random generators (0: random)", Num(o.seed)},
       {"log_level", "debug|info|warn|error",
        [&o](const std::string& v) {

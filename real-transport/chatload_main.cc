@@ -56,6 +56,9 @@ struct Args {
   bool receipts = false;
   bool idle = false;
   bool echo = false;
+  // --tls / --tls_ca FILE: dial https:// and wss://, verifying against FILE (or the system's
+  // trust store). Set in main from the flags.
+  std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
 struct Conn {
@@ -103,7 +106,8 @@ class Load {
     for (uint32_t t = 0; t < threads; ++t) {
       workers.push_back(std::async(std::launch::async, [this, t, users, threads] {
         for (uint32_t u = t; u < users; u += threads) {
-          auto login = Login(args_.servers[0], absl::StrCat(args_.users, u + 1), args_.password);
+          auto login = Login(args_.servers[0], absl::StrCat(args_.users, u + 1), args_.password,
+                             args_.tls.get());
           if (!login.ok()) {
             std::cerr << "chatload: " << args_.users << (u + 1) << ": " << login.status().message()
                       << "\n";
@@ -130,7 +134,7 @@ class Load {
 
   void Open(uint32_t i) {
     Conn& c = conns_[i];
-    c.ws = std::make_shared<WsClient>(io_);
+    c.ws = std::make_shared<WsClient>(io_, args_.tls.get());
     c.ws->on_frame = [this, i](std::string_view frame) { OnFrame(i, frame); };
     c.ws->on_closed = [this, i](const boost::system::error_code&) {
       if (!stopping_) {
@@ -473,6 +477,13 @@ int main(int argc, char** argv) {
       args.idle = true;
     } else if (a == "--echo") {
       args.echo = true;
+    } else if (a == "--tls" || a == "--tls_ca") {
+      auto ctx = ClientTlsContext(a == "--tls_ca" ? value() : "");
+      if (!ctx.ok()) {
+        std::cerr << "chatload: " << ctx.status().message() << "\n";
+        return 2;
+      }
+      args.tls = *std::move(ctx);
     } else {
       std::cerr << "chatload: unknown flag " << argv[i] << "\n";
       return 2;

@@ -19,37 +19,59 @@ void WsClient::Connect(const HostPort& address, std::string target, Handler done
   boost::system::error_code ec;
   const auto ip = asio::ip::make_address(address.host, ec);
   if (ec) {
-    asio::post(ws_.get_executor(), [done, ec] { done(ec); });
+    asio::post(Lowest().get_executor(), [done, ec] { done(ec); });
     return;
   }
-  beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(10));
-  beast::get_lowest_layer(ws_).async_connect(
+  if (tls_) {
+    if (absl::Status s = PrepareClientTls(tls_->next_layer(), address.host); !s.ok()) {
+      asio::post(Lowest().get_executor(), [done] { done(asio::error::invalid_argument); });
+      return;
+    }
+  }
+  Lowest().expires_after(std::chrono::seconds(10));
+  Lowest().async_connect(
       tcp::endpoint(ip, address.port),
       [self = shared_from_this(), host = address.host, target = std::move(target),
        done](const boost::system::error_code& ec2) {
         if (ec2) return done(ec2);
         boost::system::error_code nodelay_ec;
-        beast::get_lowest_layer(self->ws_).socket().set_option(tcp::no_delay(true), nodelay_ec);
-        beast::get_lowest_layer(self->ws_).expires_never();
-        self->ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-        self->ws_.read_message_max(64ull << 20);
-        self->ws_.async_handshake(host, target, [self, done](const boost::system::error_code& ec3) {
-          if (!ec3) {
-            self->open_ = true;
-            self->DoRead();
-          }
-          done(ec3);
-        });
+        self->Lowest().socket().set_option(tcp::no_delay(true), nodelay_ec);
+        if (!self->tls_) return self->Upgrade(host, target, done);
+        self->tls_->next_layer().async_handshake(
+            asio::ssl::stream_base::client,
+            [self, host, target, done](const boost::system::error_code& hs) {
+              if (hs) return done(hs);
+              self->Upgrade(host, target, done);
+            });
       });
 }
 
+void WsClient::Upgrade(std::string host, std::string target, Handler done) {
+  Lowest().expires_never();
+  WithWs([&](auto& ws) {
+    ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    ws.read_message_max(64ull << 20);
+    ws.async_handshake(host, target,
+                       [self = shared_from_this(), done](const boost::system::error_code& ec) {
+                         if (!ec) {
+                           self->open_ = true;
+                           self->DoRead();
+                         }
+                         done(ec);
+                       });
+  });
+}
+
 void WsClient::DoRead() {
-  ws_.async_read(buffer_, [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-    if (ec) return self->Closed(ec);
-    const std::string frame = beast::buffers_to_string(self->buffer_.data());
-    self->buffer_.consume(self->buffer_.size());
-    if (self->on_frame) self->on_frame(frame);
-    self->DoRead();
+  WithWs([this](auto& ws) {
+    ws.async_read(buffer_,
+                  [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                    if (ec) return self->Closed(ec);
+                    const std::string frame = beast::buffers_to_string(self->buffer_.data());
+                    self->buffer_.consume(self->buffer_.size());
+                    if (self->on_frame) self->on_frame(frame);
+                    self->DoRead();
+                  });
   });
 }
 
@@ -61,15 +83,17 @@ void WsClient::Send(std::string frame, bool binary) {
 
 void WsClient::DoWrite() {
   writing_ = true;
-  ws_.binary(queue_.front().second);
-  ws_.async_write(asio::buffer(queue_.front().first),
-                  [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
-                    if (ec) return self->Closed(ec);
-                    self->queue_.pop_front();
-                    if (!self->queue_.empty()) return self->DoWrite();
-                    self->writing_ = false;
-                    if (self->closing_) self->Close();
-                  });
+  WithWs([this](auto& ws) {
+    ws.binary(queue_.front().second);
+    ws.async_write(asio::buffer(queue_.front().first),
+                   [self = shared_from_this()](const boost::system::error_code& ec, size_t) {
+                     if (ec) return self->Closed(ec);
+                     self->queue_.pop_front();
+                     if (!self->queue_.empty()) return self->DoWrite();
+                     self->writing_ = false;
+                     if (self->closing_) self->Close();
+                   });
+  });
 }
 
 void WsClient::Close() {
@@ -77,8 +101,10 @@ void WsClient::Close() {
   closing_ = true;
   if (writing_) return;
   open_ = false;
-  ws_.async_close(websocket::close_code::normal,
-                  [self = shared_from_this()](const boost::system::error_code&) {});
+  WithWs([this](auto& ws) {
+    ws.async_close(websocket::close_code::normal,
+                   [self = shared_from_this()](const boost::system::error_code&) {});
+  });
 }
 
 void WsClient::Closed(const boost::system::error_code& ec) {
@@ -88,17 +114,14 @@ void WsClient::Closed(const boost::system::error_code& ec) {
   if (on_closed) on_closed(ec);
 }
 
-absl::StatusOr<HttpResult> HttpCall(const HostPort& address, const std::string& method,
-                                    const std::string& target, const std::string& body,
-                                    const std::string& token) {
-  asio::io_context io;
-  beast::tcp_stream stream(io);
+namespace {
+
+// One request and its response on stream (connected, and through its handshake for TLS).
+template <class Stream>
+absl::StatusOr<HttpResult> Exchange(Stream& stream, const HostPort& address,
+                                    const std::string& method, const std::string& target,
+                                    const std::string& body, const std::string& token) {
   boost::system::error_code ec;
-  const auto ip = asio::ip::make_address(address.host, ec);
-  if (ec) return absl::InvalidArgumentError(ec.message());
-  stream.expires_after(std::chrono::seconds(30));
-  stream.connect(tcp::endpoint(ip, address.port), ec);
-  if (ec) return absl::UnavailableError(absl::StrCat("connect: ", ec.message()));
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, address.host);
   if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
@@ -111,14 +134,45 @@ absl::StatusOr<HttpResult> HttpCall(const HostPort& address, const std::string& 
   http::response<http::string_body> res;
   http::read(stream, buffer, res, ec);
   if (ec) return absl::UnavailableError(absl::StrCat("read: ", ec.message()));
-  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   return HttpResult{static_cast<int>(res.result_int()), res.body()};
 }
 
+}  // namespace
+
+absl::StatusOr<HttpResult> HttpCall(const HostPort& address, const std::string& method,
+                                    const std::string& target, const std::string& body,
+                                    const std::string& token, asio::ssl::context* tls) {
+  asio::io_context io;
+  boost::system::error_code ec;
+  const auto ip = asio::ip::make_address(address.host, ec);
+  if (ec) return absl::InvalidArgumentError(ec.message());
+  if (tls == nullptr) {
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::seconds(30));
+    stream.connect(tcp::endpoint(ip, address.port), ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("connect: ", ec.message()));
+    auto result = Exchange(stream, address, method, target, body, token);
+    stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+    return result;
+  }
+  TlsStream stream(io, *tls);
+  if (absl::Status s = PrepareClientTls(stream, address.host); !s.ok()) return s;
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
+  beast::get_lowest_layer(stream).connect(tcp::endpoint(ip, address.port), ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("connect: ", ec.message()));
+  stream.handshake(asio::ssl::stream_base::client, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("TLS handshake: ", ec.message()));
+  auto result = Exchange(stream, address, method, target, body, token);
+  // No close_notify exchange: the answer was read whole (its length framed it), and a blocking
+  // TLS shutdown would wait on the server's side of it.
+  beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ec);
+  return result;
+}
+
 absl::StatusOr<LoginResult> Login(const HostPort& address, const std::string& name,
-                                  const std::string& password) {
+                                  const std::string& password, asio::ssl::context* tls) {
   const nlohmann::json request = {{"user", name}, {"password", password}};
-  auto res = HttpCall(address, "POST", "/login", request.dump());
+  auto res = HttpCall(address, "POST", "/login", request.dump(), "", tls);
   if (!res.ok()) return res.status();
   const nlohmann::json j = nlohmann::json::parse(res->body, nullptr, false);
   if (res->status != 200 || !j.is_object() || !j.contains("token")) {
@@ -133,8 +187,8 @@ absl::StatusOr<LoginResult> Login(const HostPort& address, const std::string& na
 }
 
 absl::StatusOr<UserId> LookupUser(const HostPort& address, const std::string& token,
-                                  const std::string& name) {
-  auto res = HttpCall(address, "GET", "/api/users/" + name, "", token);
+                                  const std::string& name, asio::ssl::context* tls) {
+  auto res = HttpCall(address, "GET", "/api/users/" + name, "", token, tls);
   if (!res.ok()) return res.status();
   const nlohmann::json j = nlohmann::json::parse(res->body, nullptr, false);
   uint64_t user = 0;

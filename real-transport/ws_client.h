@@ -1,17 +1,21 @@
 // Client-side plumbing shared by chatcli, chatload and the real-socket tests: an asynchronous
 // WebSocket connection with a write queue, and small blocking HTTP calls (login, the Web
-// Service API). No protocol logic: frames in, frames out.
+// Service API). No protocol logic: frames in, frames out. Each takes an optional client TLS
+// context (real-transport/tls.h ClientTlsContext): given, it dials wss:// and https://, verifying
+// the server's certificate against that context's CAs and the host it dials; null, plain TCP.
 #ifndef CHATLAB_REAL_TRANSPORT_WS_CLIENT_H_
 #define CHATLAB_REAL_TRANSPORT_WS_CLIENT_H_
 
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "core/types.h"
 #include "real-transport/asio.h"
+#include "real-transport/tls.h"
 #include "real-transport/util.h"
 
 namespace chatlab::real {
@@ -20,7 +24,14 @@ namespace chatlab::real {
 class WsClient : public std::enable_shared_from_this<WsClient> {
  public:
   using Handler = std::function<void(const boost::system::error_code&)>;
-  explicit WsClient(boost::asio::io_context& io) : ws_(io) {}
+  // tls: the client TLS context to dial with (outlives the client); null for plain TCP.
+  explicit WsClient(boost::asio::io_context& io, boost::asio::ssl::context* tls = nullptr) {
+    if (tls != nullptr) {
+      tls_.emplace(io, *tls);
+    } else {
+      plain_.emplace(io);
+    }
+  }
 
   // Connects to address and upgrades at target (e.g. "/ws?token=T"); done(ec) once.
   void Connect(const HostPort& address, std::string target, Handler done);
@@ -39,7 +50,23 @@ class WsClient : public std::enable_shared_from_this<WsClient> {
   void DoWrite();
   void Closed(const boost::system::error_code& ec);
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  // The TCP layer, whichever stream this client has.
+  PlainStream& Lowest() {
+    return tls_ ? boost::beast::get_lowest_layer(*tls_) : boost::beast::get_lowest_layer(*plain_);
+  }
+  template <class F>
+  void WithWs(F&& f) {
+    if (tls_) {
+      f(*tls_);
+    } else {
+      f(*plain_);
+    }
+  }
+  void Upgrade(std::string host, std::string target, Handler done);
+
+  // Exactly one of the two.
+  std::optional<boost::beast::websocket::stream<PlainStream>> plain_;
+  std::optional<boost::beast::websocket::stream<TlsStream>> tls_;
   boost::beast::flat_buffer buffer_;
   std::deque<std::pair<std::string, bool>> queue_;
   bool writing_ = false;
@@ -56,7 +83,8 @@ struct HttpResult {
 // One blocking HTTP request (its own connection). Error only when no response arrived.
 absl::StatusOr<HttpResult> HttpCall(const HostPort& address, const std::string& method,
                                     const std::string& target, const std::string& body,
-                                    const std::string& token = "");
+                                    const std::string& token = "",
+                                    boost::asio::ssl::context* tls = nullptr);
 
 struct LoginResult {
   std::string token;
@@ -64,10 +92,12 @@ struct LoginResult {
 };
 // POST /login. Unauthenticated with the server's message on a 401.
 absl::StatusOr<LoginResult> Login(const HostPort& address, const std::string& name,
-                                  const std::string& password);
+                                  const std::string& password,
+                                  boost::asio::ssl::context* tls = nullptr);
 // GET /api/users/NAME.
 absl::StatusOr<UserId> LookupUser(const HostPort& address, const std::string& token,
-                                  const std::string& name);
+                                  const std::string& name,
+                                  boost::asio::ssl::context* tls = nullptr);
 
 }  // namespace chatlab::real
 

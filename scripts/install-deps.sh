@@ -17,7 +17,8 @@ packages=(
   libcli11-dev                        # sim/: the chatlab command line
   libboost-dev                        # real-transport/: Asio and Beast (headers)
   libsqlite3-dev                      # real-transport/: chatd's durable storage
-  libssl-dev                          # real-transport/: PBKDF2, HMAC-SHA256 tokens
+  libssl-dev                          # real-transport/: PBKDF2, HMAC-SHA256 tokens, TLS
+  openssl                             # tests: the TLS tests make their certificates
   gnuplot-nox                         # sim/lab/: the reports' plots (SVG)
   chromium                            # tests: the report and the web client in headless Chromium
   clang libclang-rt-14-dev            # fuzz/: clang 14 and its libFuzzer, ASan, UBSan runtimes

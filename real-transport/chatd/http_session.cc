@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <type_traits>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -30,7 +31,8 @@ std::string ErrorJson(std::string message) { return Json{{"error", std::move(mes
 
 // ---- HttpSession -------------------------------------------------------------------------------
 
-void HttpSession::Respond(http::status status, std::string body, std::string_view type) {
+template <class Stream>
+void HttpSession<Stream>::Respond(http::status status, std::string body, std::string_view type) {
   using Response = http::response<http::string_body>;
   auto res = std::make_shared<Response>(status, version_);
   res->set(http::field::server, "chatd");
@@ -41,31 +43,41 @@ void HttpSession::Respond(http::status status, std::string body, std::string_vie
   Send(std::move(res));
 }
 
-void HttpSession::Send(std::shared_ptr<http::response<http::string_body>> res) {
-  stream_.expires_after(kHttpWriteTimeout);
-  http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, size_t) {
+template <class Stream>
+void HttpSession<Stream>::Send(std::shared_ptr<http::response<http::string_body>> res) {
+  beast::get_lowest_layer(stream_).expires_after(kHttpWriteTimeout);
+  http::async_write(stream_, *res, [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
     if (ec) return;
     if (!res->keep_alive()) return self->LingeringClose();
     self->DoRead();
   });
 }
 
-void HttpSession::LingeringClose() {
-  beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream_.expires_after(kHttpLingerTimeout);
-  DiscardUntilEof();
+template <class Stream>
+void HttpSession<Stream>::LingeringClose() {
+  beast::get_lowest_layer(stream_).expires_after(kHttpLingerTimeout);
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    // close_notify; the shutdown completes when the client answers with its own, or at the
+    // deadline. Either way the socket closes with the session.
+    stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
+  } else {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    DiscardUntilEof();
+  }
 }
 
-void HttpSession::DiscardUntilEof() {
+template <class Stream>
+void HttpSession<Stream>::DiscardUntilEof() {
   buffer_.clear();
   stream_.async_read_some(buffer_.prepare(kHttpLingerChunkBytes),
-                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                          [self = this->shared_from_this()](beast::error_code ec, size_t) {
                             if (!ec) self->DiscardUntilEof();
                           });
 }
 
-void HttpSession::DoRead() {
+template <class Stream>
+void HttpSession<Stream>::DoRead() {
   parser_.emplace();
   parser_->header_limit(kHttpHeaderBytesMax);
   // No body limit while the header is read: Beast would otherwise refuse a Content-Length over
@@ -73,25 +85,27 @@ void HttpSession::DoRead() {
   // boost::none: Boost 1.74 compares the length with the optional, and every length exceeds it.)
   parser_->body_limit(std::numeric_limits<uint64_t>::max());
   if (std::exchange(first_request_, false) || buffer_.size() > 0) return ReadHeader();
-  stream_.expires_after(Ms(host_.options().http_idle_timeout_ms));
+  beast::get_lowest_layer(stream_).expires_after(Ms(host_.options().http_idle_timeout_ms));
   stream_.async_read_some(buffer_.prepare(kHttpHeaderBytesMax),
-                          [self = shared_from_this()](beast::error_code ec, size_t n) {
+                          [self = this->shared_from_this()](beast::error_code ec, size_t n) {
                             if (ec) return;
                             self->buffer_.commit(n);
                             self->ReadHeader();
                           });
 }
 
-void HttpSession::ReadHeader() {
-  stream_.expires_after(Ms(host_.options().http_header_timeout_ms));
+template <class Stream>
+void HttpSession<Stream>::ReadHeader() {
+  beast::get_lowest_layer(stream_).expires_after(Ms(host_.options().http_header_timeout_ms));
   http::async_read_header(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                          [self = this->shared_from_this()](beast::error_code ec, size_t) {
                             if (ec) return;
                             self->OnHeader();
                           });
 }
 
-void HttpSession::OnHeader() {
+template <class Stream>
+void HttpSession<Stream>::OnHeader() {
   const auto& header = parser_->get();
   version_ = header.version();
   const auto target = header.target();
@@ -101,16 +115,17 @@ void HttpSession::OnHeader() {
   // body is refused by the parser once it grows past the limit.
   if (parser_->content_length().value_or(0) > limit) return BodyTooLarge(limit);
   parser_->body_limit(limit);
-  stream_.expires_after(Ms(host_.options().http_body_timeout_ms));
+  beast::get_lowest_layer(stream_).expires_after(Ms(host_.options().http_body_timeout_ms));
   http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this(), limit](beast::error_code ec, size_t) {
+                   [self = this->shared_from_this(), limit](beast::error_code ec, size_t) {
                      if (ec == http::error::body_limit) return self->BodyTooLarge(limit);
                      if (ec) return;
                      self->OnRequest(self->parser_->release());
                    });
 }
 
-void HttpSession::BodyTooLarge(uint64_t limit) {
+template <class Stream>
+void HttpSession<Stream>::BodyTooLarge(uint64_t limit) {
   // The rest of the body is still in the socket: answer, then close (LingeringClose reads and
   // discards it for a while so the client gets the answer rather than a reset).
   keep_alive_ = false;
@@ -118,19 +133,22 @@ void HttpSession::BodyTooLarge(uint64_t limit) {
           ErrorJson(absl::StrCat("request body over ", limit, " bytes (http_body_bytes_max)")));
 }
 
-absl::StatusOr<TokenKey::Verified> HttpSession::Authenticate(const HttpRequest& req,
+template <class Stream>
+absl::StatusOr<TokenKey::Verified> HttpSession<Stream>::Authenticate(const HttpRequest& req,
                                                               std::string_view query) {
   const std::string_view token = RequestToken(req, query);
   if (token.empty()) return absl::UnauthenticatedError("no token: log in at POST /login");
   return host_.VerifyToken(token);
 }
 
-void HttpSession::Unauthorized(const absl::Status& why) {
+template <class Stream>
+void HttpSession<Stream>::Unauthorized(const absl::Status& why) {
   host_.metrics().http_unauthorized++;
   Respond(http::status::unauthorized, ErrorJson(std::string(why.message())));
 }
 
-void HttpSession::OnRequest(HttpRequest req) {
+template <class Stream>
+void HttpSession<Stream>::OnRequest(HttpRequest req) {
   host_.metrics().http_requests++;
   version_ = req.version();
   keep_alive_ = req.keep_alive();
@@ -161,7 +179,8 @@ void HttpSession::OnRequest(HttpRequest req) {
   Respond(http::status::not_found, R"({"error":"no such endpoint"})");
 }
 
-void HttpSession::Asset(std::string_view path, bool head_only) {
+template <class Stream>
+void HttpSession<Stream>::Asset(std::string_view path, bool head_only) {
   const WebAsset* asset = FindWebAsset(path);
   if (asset == nullptr) {
     return Respond(http::status::not_found, "no such file\n", "text/plain; charset=utf-8");
@@ -193,7 +212,8 @@ void HttpSession::Asset(std::string_view path, bool head_only) {
   Send(std::move(res));
 }
 
-void HttpSession::Upgrade(HttpRequest req, std::string_view query) {
+template <class Stream>
+void HttpSession<Stream>::Upgrade(HttpRequest req, std::string_view query) {
   auto token = Authenticate(req, query);
   if (!token.ok()) return Unauthorized(token.status());
   if (host_.draining() || host_.open_connections() >= host_.options().connections_max) {
@@ -203,11 +223,13 @@ void HttpSession::Upgrade(HttpRequest req, std::string_view query) {
                    ErrorJson(absl::StrCat("at connections_max=", host_.options().connections_max)));
   }
   host_.metrics().connections_total++;
-  std::make_shared<WsSession>(host_, std::move(stream_), token->user, token->expires_at_us)
+  std::make_shared<WsSession<Stream>>(host_, std::move(stream_), token->user,
+                                      token->expires_at_us)
       ->Start(std::move(req));
 }
 
-void HttpSession::Login(const std::string& body) {
+template <class Stream>
+void HttpSession<Stream>::Login(const std::string& body) {
   absl::StatusOr<LoginRequest> login = ParseLogin(body);
   if (!login.ok()) {
     return Respond(http::status::bad_request,
@@ -215,7 +237,7 @@ void HttpSession::Login(const std::string& body) {
   }
   std::string name = std::move(login->user);
   std::string password = std::move(login->password);
-  asio::post(host_.auth_pool(), [self = shared_from_this(), name, password] {
+  asio::post(host_.auth_pool(), [self = this->shared_from_this(), name, password] {
     absl::StatusOr<UserId> user = self->host_.users().Verify(name, password);
     asio::post(self->host_.io(), [self, name, user] {
       SessionHost& host = self->host_;
@@ -235,13 +257,14 @@ void HttpSession::Login(const std::string& body) {
   });
 }
 
-void HttpSession::Api(const Route& route, HttpRequest& req) {
+template <class Stream>
+void HttpSession<Stream>::Api(const Route& route, HttpRequest& req) {
   auto token = Authenticate(req, "");
   if (!token.ok()) return Unauthorized(token.status());
   const UserId user = token->user;
   if (route.endpoint == Endpoint::kApiUser) {
     std::string name(route.user_name);
-    asio::post(host_.auth_pool(), [self = shared_from_this(), name] {
+    asio::post(host_.auth_pool(), [self = this->shared_from_this(), name] {
       absl::StatusOr<UserId> found = self->host_.users().Find(name);
       asio::post(self->host_.io(), [self, name, found] {
         if (!found.ok())
@@ -258,7 +281,7 @@ void HttpSession::Api(const Route& route, HttpRequest& req) {
         id == 0) {
       return Respond(http::status::not_found, R"({"error":"no such user"})");
     }
-    asio::post(host_.auth_pool(), [self = shared_from_this(), id] {
+    asio::post(host_.auth_pool(), [self = this->shared_from_this(), id] {
       absl::StatusOr<std::string> name = self->host_.users().Name(UserId(id));
       asio::post(self->host_.io(), [self, id, name] {
         if (!name.ok()) {
@@ -273,13 +296,14 @@ void HttpSession::Api(const Route& route, HttpRequest& req) {
   if (route.endpoint != Endpoint::kApiCall) {
     return Respond(http::status::not_found, R"({"error":"no such call"})");
   }
-  auto waiter = std::make_shared<WebWaiter>(shared_from_this());
+  auto waiter = std::make_shared<WebWaiter>(this->shared_from_this());
   absl::StatusOr<Message> m = FromJsonAs(route.message_type, req.body(), host_.json_limits());
   if (!m.ok()) return host_.WebCallFrameError(user, m.status(), waiter);
   host_.WebCall(user, *m, waiter);
 }
 
-void HttpSession::Node(HttpRequest& req) {
+template <class Stream>
+void HttpSession<Stream>::Node(HttpRequest& req) {
   absl::StatusOr<NodeHeaders> h = ParseNodeHeaders(req);
   const bool authentic =
       h.ok() && TokenKey::MacEqual(
@@ -294,6 +318,9 @@ void HttpSession::Node(HttpRequest& req) {
   if (!s.ok()) return Respond(http::status::bad_request, ErrorJson(std::string(s.message())));
   Respond(http::status::no_content, "");
 }
+
+template class HttpSession<PlainStream>;
+template class HttpSession<TlsStream>;
 
 // ---- WebWaiter ---------------------------------------------------------------------------------
 

@@ -19,6 +19,10 @@
 // without an answer (a slowloris client trickling bytes gains nothing: the deadline does not
 // move with progress).
 //
+// Stream: PlainStream, or TlsStream when chatd has --tls_cert (the handshake is done by the
+// acceptor before the session starts); both are instantiated in http_session.cc. An upgrade
+// hands the same stream to a WsSession<Stream>.
+//
 // Threading: the io_context thread; password hashing and user lookups are posted to the auth
 // pool and their answers posted back.
 #ifndef CHATLAB_REAL_TRANSPORT_CHATD_HTTP_SESSION_H_
@@ -38,6 +42,7 @@
 #include "real-transport/asio.h"
 #include "real-transport/chatd/session_host.h"
 #include "real-transport/http_route.h"
+#include "real-transport/tls.h"
 
 namespace chatlab::real {
 
@@ -49,16 +54,25 @@ inline constexpr auto kHttpWriteTimeout = std::chrono::seconds(30);
 inline constexpr auto kHttpLingerTimeout = std::chrono::seconds(2);
 inline constexpr size_t kHttpLingerChunkBytes = 64 * 1024;
 
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+// What a web call's answer is written to (WebWaiter), whatever the stream.
+class HttpResponder {
  public:
-  HttpSession(SessionHost& host, boost::asio::ip::tcp::socket socket)
-      : host_(host), stream_(std::move(socket)) {}
-  void Start() { DoRead(); }
-
+  virtual ~HttpResponder() = default;
   // Answers the current request; then reads the next one, or shuts the connection down when it
   // is not kept alive.
+  virtual void Respond(boost::beast::http::status status, std::string body,
+                       std::string_view type = "application/json") = 0;
+};
+
+template <class Stream>
+class HttpSession : public HttpResponder,
+                    public std::enable_shared_from_this<HttpSession<Stream>> {
+ public:
+  HttpSession(SessionHost& host, Stream stream) : host_(host), stream_(std::move(stream)) {}
+  void Start() { DoRead(); }
+
   void Respond(boost::beast::http::status status, std::string body,
-               std::string_view type = "application/json");
+               std::string_view type = "application/json") override;
 
  private:
   using Response = boost::beast::http::response<boost::beast::http::string_body>;
@@ -75,8 +89,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnHeader();
   // 413 naming the limit, then close.
   void BodyTooLarge(uint64_t limit);
-  // Shuts the sending side down, then reads and discards until the client closes, at most
-  // kHttpLingerTimeout.
+  // Shuts the sending side down (TCP: a FIN; TLS: close_notify), then reads and discards until
+  // the client closes, at most kHttpLingerTimeout.
   void LingeringClose();
   void DiscardUntilEof();
   void OnRequest(HttpRequest req);
@@ -89,7 +103,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void Unauthorized(const absl::Status& why);
 
   SessionHost& host_;
-  boost::beast::tcp_stream stream_;
+  Stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;
   unsigned version_ = 11;
@@ -101,12 +115,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 // the session closes first.
 class WebWaiter : public ClientSink {
  public:
-  explicit WebWaiter(std::shared_ptr<HttpSession> http) : http_(std::move(http)) {}
+  explicit WebWaiter(std::shared_ptr<HttpResponder> http) : http_(std::move(http)) {}
   void Push(const Message& m) override;
   void CloseFromServer(bool going_away) override;
 
  private:
-  std::shared_ptr<HttpSession> http_;  // null once answered
+  std::shared_ptr<HttpResponder> http_;  // null once answered
 };
 
 }  // namespace chatlab::real

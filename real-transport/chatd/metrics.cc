@@ -41,6 +41,10 @@ std::string RenderMetrics(const MetricsView& view) {
   counter("chatd_rate_limited_total", "Frames refused by user_rate_per_s.", m.rate_limited);
   counter("chatd_http_requests_total", "HTTP requests.", m.http_requests);
   counter("chatd_http_unauthorized_total", "HTTP requests refused 401.", m.http_unauthorized);
+  counter("chatd_tls_handshakes_failed_total",
+          "Accepted connections closed because their TLS handshake failed (plain HTTP, a bad "
+          "certificate, a timeout).",
+          m.tls_handshakes_failed);
   counter("chatd_web_assets_served_total", "Files of the web client served.",
           m.web_assets_served);
   counter("chatd_logins_total", "Successful logins.", m.logins);

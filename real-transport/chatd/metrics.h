@@ -28,6 +28,7 @@ struct Metrics {
   uint64_t rate_limited = 0;
   uint64_t http_requests = 0;
   uint64_t http_unauthorized = 0;
+  uint64_t tls_handshakes_failed = 0;  // accepted connections that failed the TLS handshake
   uint64_t web_assets_served = 0;  // files of the web client answered 200
   uint64_t logins = 0;
   uint64_t logins_failed = 0;

@@ -8,6 +8,7 @@
 namespace chatlab::real {
 namespace {
 
+namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = boost::asio::ip::tcp;
@@ -57,7 +58,7 @@ void PeerLink::Connect() {
 // ---- PeerConn ----------------------------------------------------------------------------------
 
 PeerConn::PeerConn(ChatdContext& context, std::shared_ptr<PeerLink> link, tcp::endpoint endpoint)
-    : context_(context), link_(std::move(link)), endpoint_(endpoint), stream_(context.io()) {}
+    : context_(context), link_(std::move(link)), endpoint_(endpoint) {}
 
 void PeerConn::Next() {
   item_ = link_->Pop();
@@ -69,13 +70,34 @@ void PeerConn::Next() {
     Send();
     return;
   }
-  stream_.expires_after(kPeerConnectTimeout);
-  stream_.async_connect(endpoint_, [self = shared_from_this()](beast::error_code ec) {
+  Connect();
+}
+
+void PeerConn::Connect() {
+  tls_.reset();
+  plain_.reset();
+  if (asio::ssl::context* tls = context_.peer_tls(); tls != nullptr) {
+    tls_.emplace(context_.io(), *tls);
+    if (absl::Status s = PrepareClientTls(*tls_, endpoint_.address().to_string()); !s.ok()) {
+      return Fail(asio::error::invalid_argument);
+    }
+  } else {
+    plain_.emplace(context_.io());
+  }
+  Lowest().expires_after(kPeerConnectTimeout);
+  Lowest().async_connect(endpoint_, [self = shared_from_this()](beast::error_code ec) {
     if (ec) return self->Fail(ec);
-    self->connected_ = true;
     beast::error_code nodelay_ec;
-    self->stream_.socket().set_option(tcp::no_delay(true), nodelay_ec);
-    self->Send();
+    self->Lowest().socket().set_option(tcp::no_delay(true), nodelay_ec);
+    if (!self->tls_) {
+      self->connected_ = true;
+      return self->Send();
+    }
+    self->tls_->async_handshake(asio::ssl::stream_base::client, [self](beast::error_code hs) {
+      if (hs) return self->Fail(hs);
+      self->connected_ = true;
+      self->Send();
+    });
   });
 }
 
@@ -95,13 +117,22 @@ void PeerConn::Send() {
   request_.body() = std::move(item_->bytes);
   in_request_ = true;
   request_.prepare_payload();
-  stream_.expires_after(kPeerRequestTimeout);
-  http::async_write(stream_, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
-    if (ec) return self->Fail(ec);
-    self->response_ = {};
-    http::async_read(self->stream_, self->buffer_, self->response_,
-                     [self](beast::error_code ec2, size_t) {
-                       if (ec2) return self->Fail(ec2);
+  Lowest().expires_after(kPeerRequestTimeout);
+  WithStream([this](auto& stream) {
+    http::async_write(stream, request_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        if (ec) return self->Fail(ec);
+                        self->ReadResponse();
+                      });
+  });
+}
+
+void PeerConn::ReadResponse() {
+  response_ = {};
+  WithStream([this](auto& stream) {
+    http::async_read(stream, buffer_, response_,
+                     [self = shared_from_this()](beast::error_code ec, size_t) {
+                       if (ec) return self->Fail(ec);
                        self->in_request_ = false;
                        self->context_.metrics().node_messages_sent++;
                        if (self->response_.result() != http::status::no_content) {
@@ -110,7 +141,7 @@ void PeerConn::Send() {
                        self->item_.reset();
                        if (!self->response_.keep_alive()) {
                          beast::error_code ignored;
-                         self->stream_.socket().close(ignored);
+                         self->Lowest().socket().close(ignored);
                          self->connected_ = false;
                        }
                        self->Next();
@@ -120,7 +151,7 @@ void PeerConn::Send() {
 
 void PeerConn::Fail(beast::error_code ec) {
   beast::error_code ignored;
-  stream_.socket().close(ignored);
+  if (tls_ || plain_) Lowest().socket().close(ignored);
   connected_ = false;
   link_->Gone();
   if (item_ && item_->attempts == 0 && in_request_) {

@@ -7,6 +7,8 @@
 //   * a failed connect drops the item (the peer is down); a request that fails on a kept-alive
 //     connection the peer has closed is retried once on a fresh connection;
 //   * with several connections, messages to one peer may arrive reordered.
+// With chatd's TLS on (ChatdContext::peer_tls), each connection is TLS, verified against
+// --tls_ca and the peer's address (its certificate must carry it as an IP address SAN).
 // Each request carries X-Chatlab-From, X-Chatlab-To and X-Chatlab-Mac, the HMAC of
 // "from|to|body" under the cluster key (docs/chatd.md, "Authentication").
 //
@@ -25,6 +27,7 @@
 #include "core/types.h"
 #include "real-transport/asio.h"
 #include "real-transport/chatd/session_host.h"
+#include "real-transport/tls.h"
 
 namespace chatlab::real {
 
@@ -45,13 +48,28 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   void Next();
 
  private:
+  void Connect();
   void Send();
+  void ReadResponse();
   void Fail(boost::beast::error_code ec);
+  // The TCP layer of the current connection.
+  PlainStream& Lowest() { return tls_ ? boost::beast::get_lowest_layer(*tls_) : *plain_; }
+  // Calls f with the current connection's stream, whichever it is.
+  template <class F>
+  void WithStream(F&& f) {
+    if (tls_) {
+      f(*tls_);
+    } else {
+      f(*plain_);
+    }
+  }
 
   ChatdContext& context_;
   std::shared_ptr<PeerLink> link_;
   boost::asio::ip::tcp::endpoint endpoint_;
-  boost::beast::tcp_stream stream_;
+  // One of the two, made afresh for each connection (a TLS stream cannot be reused).
+  std::optional<PlainStream> plain_;
+  std::optional<TlsStream> tls_;
   bool connected_ = false;
   // True while item_'s bytes are in request_ (written or being written).
   bool in_request_ = false;

@@ -32,6 +32,7 @@
 #include "real-transport/chatd.h"
 #include "real-transport/chatd/metrics.h"
 #include "real-transport/json_codec.h"
+#include "real-transport/tls.h"
 #include "real-transport/util.h"
 
 namespace chatlab::real {
@@ -59,6 +60,8 @@ class ChatdContext {
   virtual boost::asio::io_context& io() = 0;
   // The cluster key: tokens and the MAC of node requests.
   virtual const TokenKey& key() const = 0;
+  // The client side of TLS for peer links; null when chatd serves plain TCP.
+  virtual boost::asio::ssl::context* peer_tls() = 0;
 };
 
 class SessionHost : public ChatdContext {

@@ -19,7 +19,8 @@ namespace websocket = beast::websocket;
 
 }  // namespace
 
-WsSession::WsSession(SessionHost& host, beast::tcp_stream stream, UserId user,
+template <class Stream>
+WsSession<Stream>::WsSession(SessionHost& host, Stream stream, UserId user,
                      TimeUs token_expires_at_us)
     : host_(host),
       ws_(std::move(stream)),
@@ -29,13 +30,15 @@ WsSession::WsSession(SessionHost& host, beast::tcp_stream stream, UserId user,
   host_.ConnectionOpened();
 }
 
-WsSession::~WsSession() { host_.ConnectionClosed(); }
+template <class Stream>
+WsSession<Stream>::~WsSession() { host_.ConnectionClosed(); }
 
-void WsSession::Start(http::request<http::string_body> request) {
+template <class Stream>
+void WsSession<Stream>::Start(http::request<http::string_body> request) {
   beast::get_lowest_layer(ws_).expires_never();
   ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
   ws_.read_message_max(0);  // frames are bounded by the pieces read below, not by Beast
-  ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
+  ws_.async_accept(request, [self = this->shared_from_this()](beast::error_code ec) {
     if (ec) return;
     auto session = self->host_.OpenWsSession(self->user_, self);
     if (!session.ok()) {
@@ -49,7 +52,8 @@ void WsSession::Start(http::request<http::string_body> request) {
   });
 }
 
-void WsSession::Push(const Message& m) {
+template <class Stream>
+void WsSession<Stream>::Push(const Message& m) {
   if (dead_ || closing_) return;
   auto frame = std::make_shared<const std::string>(ToJson(m));
   if (queue_.size() >= host_.options().send_queue_max ||
@@ -76,35 +80,40 @@ void WsSession::Push(const Message& m) {
   if (!writing_) DoWrite();
 }
 
-void WsSession::CloseFromServer(bool going_away) {
+template <class Stream>
+void WsSession<Stream>::CloseFromServer(bool going_away) {
   if (dead_) return;
   closing_ = true;
   close_code_ = going_away ? websocket::close_code::going_away : websocket::close_code::normal;
   if (!writing_) DoClose();
 }
 
-void WsSession::ArmTokenExpiry() {
+template <class Stream>
+void WsSession<Stream>::ArmTokenExpiry() {
   token_expiry_.expires_after(std::chrono::microseconds(token_expires_at_us_ - NowUs()));
-  token_expiry_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+  token_expiry_.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
     auto self = weak.lock();
     if (ec || !self || self->dead_ || self->closing_) return;
     self->host_.OnTokenExpired(self->session_);
   });
 }
 
-void WsSession::Probe(const Message& m) {
+template <class Stream>
+void WsSession<Stream>::Probe(const Message& m) {
   if (const auto* send = std::get_if<SendMessage>(&m); send && probes_.size() < kLatencyProbesMax) {
     probes_[send->client_msg_id] = NowUs();
   }
 }
 
-void WsSession::DoRead() {
+template <class Stream>
+void WsSession<Stream>::DoRead() {
   ws_.async_read_some(
       buffer_, kWsReadChunkBytes,
-      [self = shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
+      [self = this->shared_from_this()](beast::error_code ec, size_t n) { self->OnRead(ec, n); });
 }
 
-void WsSession::OnRead(beast::error_code ec, size_t n) {
+template <class Stream>
+void WsSession<Stream>::OnRead(beast::error_code ec, size_t n) {
   if (ec) return Gone();
   frame_bytes_ += n;
   if (frame_bytes_ > host_.options().frame_bytes_max) {
@@ -127,11 +136,12 @@ void WsSession::OnRead(beast::error_code ec, size_t n) {
   if (!dead_) DoRead();
 }
 
-void WsSession::DoWrite() {
+template <class Stream>
+void WsSession<Stream>::DoWrite() {
   writing_ = true;
   ws_.text(true);
   ws_.async_write(asio::buffer(*queue_.front()),
-                  [self = shared_from_this()](beast::error_code ec, size_t) {
+                  [self = this->shared_from_this()](beast::error_code ec, size_t) {
                     if (ec) return self->Gone();
                     self->host_.metrics().frames_out++;
                     self->queued_bytes_ -= self->queue_.front()->size();
@@ -142,19 +152,22 @@ void WsSession::DoWrite() {
                   });
 }
 
-void WsSession::DoClose() {
+template <class Stream>
+void WsSession<Stream>::DoClose() {
   if (close_sent_) return;
   close_sent_ = true;
-  ws_.async_close(close_code_, [self = shared_from_this()](beast::error_code) { self->Gone(); });
+  ws_.async_close(close_code_, [self = this->shared_from_this()](beast::error_code) { self->Gone(); });
 }
 
-void WsSession::Kill() {
+template <class Stream>
+void WsSession<Stream>::Kill() {
   beast::error_code ignored;
   beast::get_lowest_layer(ws_).socket().close(ignored);
   Gone();
 }
 
-void WsSession::Gone() {
+template <class Stream>
+void WsSession<Stream>::Gone() {
   if (dead_) return;
   dead_ = true;
   token_expiry_.cancel();
@@ -166,5 +179,8 @@ void WsSession::Gone() {
   // the chat server hears of the close as a fresh input.
   asio::post(host_.io(), [host = &host_, session = session_] { host->OnClientGone(session); });
 }
+
+template class WsSession<PlainStream>;
+template class WsSession<TlsStream>;
 
 }  // namespace chatlab::real

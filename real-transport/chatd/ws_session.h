@@ -12,6 +12,9 @@
 // with expires, the host is told (OnTokenExpired) and the core closes the session: a token is
 // checked at the upgrade, and a session lives no longer than its token.
 //
+// Stream: PlainStream or TlsStream (real-transport/tls.h; the two are instantiated in
+// ws_session.cc): the same session over TCP or over TLS, whichever the connection was accepted as.
+//
 // Threading: the io_context thread only; a session lives while an operation holds it.
 #ifndef CHATLAB_REAL_TRANSPORT_CHATD_WS_SESSION_H_
 #define CHATLAB_REAL_TRANSPORT_CHATD_WS_SESSION_H_
@@ -27,6 +30,7 @@
 #include "core/types.h"
 #include "real-transport/asio.h"
 #include "real-transport/chatd/session_host.h"
+#include "real-transport/tls.h"
 
 namespace chatlab::real {
 
@@ -35,11 +39,12 @@ inline constexpr size_t kWsReadChunkBytes = 64 * 1024;
 // Pending SendMessage timestamps kept per connection for the ack-latency metric.
 inline constexpr size_t kLatencyProbesMax = 4096;
 
-class WsSession : public ClientSink, public std::enable_shared_from_this<WsSession> {
+template <class Stream>
+class WsSession : public ClientSink, public std::enable_shared_from_this<WsSession<Stream>> {
  public:
   // token_expires_at_us: when the token the client authenticated with expires; the session is
   // closed then (SessionHost::OnTokenExpired).
-  WsSession(SessionHost& host, boost::beast::tcp_stream stream, UserId user,
+  WsSession(SessionHost& host, Stream stream, UserId user,
             TimeUs token_expires_at_us);
   ~WsSession() override;
 
@@ -63,7 +68,7 @@ class WsSession : public ClientSink, public std::enable_shared_from_this<WsSessi
   void Gone();
 
   SessionHost& host_;
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<Stream> ws_;
   UserId user_;
   SessionId session_;
   TimeUs token_expires_at_us_;

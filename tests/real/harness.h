@@ -106,8 +106,13 @@ inline void AddUser(const std::string& data_dir, const std::string& name,
 // One chatd process.
 class Chatd {
  public:
-  Chatd(std::string data_dir, uint16_t port, std::vector<std::string> extra = {})
-      : data_dir_(std::move(data_dir)), port_(port), extra_(std::move(extra)) {}
+  // client_tls: when chatd serves TLS, the client context the health checks dial with.
+  Chatd(std::string data_dir, uint16_t port, std::vector<std::string> extra = {},
+        std::shared_ptr<boost::asio::ssl::context> client_tls = nullptr)
+      : data_dir_(std::move(data_dir)),
+        port_(port),
+        extra_(std::move(extra)),
+        client_tls_(std::move(client_tls)) {}
   ~Chatd() { Kill(SIGKILL); }
 
   HostPort address() const { return HostPort{"127.0.0.1", port_}; }
@@ -126,7 +131,7 @@ class Chatd {
     }
     const auto deadline = Clock::now() + kWait;
     while (Clock::now() < deadline) {
-      auto res = HttpCall(address(), "GET", "/healthz", "");
+      auto res = HttpCall(address(), "GET", "/healthz", "", "", client_tls_.get());
       if (res.ok() && res->status == 200) return;
       int status = 0;
       if (waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -155,6 +160,7 @@ class Chatd {
   std::string data_dir_;
   uint16_t port_;
   std::vector<std::string> extra_;
+  std::shared_ptr<boost::asio::ssl::context> client_tls_;
   pid_t pid_ = -1;
 };
 
@@ -230,10 +236,12 @@ class Client {
   }
 
   // Connects to /ws with token (empty: none). Returns the handshake error code message.
-  std::string Connect(const HostPort& address, const std::string& token) {
+  // tls: a client TLS context (wss://), or null.
+  std::string Connect(const HostPort& address, const std::string& token,
+                      boost::asio::ssl::context* tls = nullptr) {
     std::promise<std::string> done;
     boost::asio::post(io_, [&] {
-      ws_ = std::make_shared<WsClient>(io_);
+      ws_ = std::make_shared<WsClient>(io_, tls);
       ws_->on_frame = [this](std::string_view frame) {
         std::lock_guard<std::mutex> lock(mu_);
         raw_.emplace_back(frame);
