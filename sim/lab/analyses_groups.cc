@@ -79,13 +79,14 @@ void GroupsTradeoff(const SweepData& d, Analysis& a) {
       PairedDiff(d.BySeed(pull_point, wait), d.BySeed(static_cast<size_t>(push_point), wait));
   a.headline.push_back(absl::StrFormat(
       "What decides it is lambda P, the group's message rate times the poll interval (P = %g s "
-      "here), not the group's size: push is cheaper at lambda P = %.2g (%g msg/s) and pull from "
-      "lambda P = %.2g (%g msg/s) at every size, so the crossover lies between; a shorter poll "
-      "moves it to busier groups in proportion. Pull's price is latency, about P/2 per member: "
-      "at %d members and %g msg/s its median is %.0f ms against %.0f ms pushed (pull minus "
-      "push: %s), so a group that must feel live is pushed, or handed to hybrid, where pull "
-      "would be cheaper.",
-      p_s, push_level->lambda_p, push_rate, pull_level->lambda_p, pull_rate,
+      "here), not the group's size: push is cheaper at lambda P = %.2g (%g msg/s; significant "
+      "at %d sizes, pull at none) and pull at lambda P = %.2g (%g msg/s; at %d sizes, push at "
+      "none), so the crossover lies between; a shorter poll moves it to busier groups in "
+      "proportion. Pull's price is latency, about P/2 per member: at %d members and %g msg/s "
+      "its median is %.0f ms against %.0f ms pushed (pull minus push: %s), so a group that "
+      "must feel live is pushed even where pull would be cheaper.",
+      p_s, push_level->lambda_p, push_rate, push_level->push_wins, pull_level->lambda_p,
+      pull_rate, pull_level->pull_wins,
       static_cast<int>(s.group_size_max), s.send_rate_per_user_hz() * s.users, late.mean_a,
       late.mean_b, PairedText(late, "ms")));
 }

@@ -298,14 +298,17 @@ void ForwardingQueueConsumer(const SweepData& d, Analysis& a) {
       "network.access_latency_ms, q = faults.delay_probability, J = faults.delay_ms_max "
       "(gap detection on): ",
       absl::StrJoin(parts, "; "),
-      ". Where rho_c passes 1 the queue grows for as long as the load lasts; a consumer "
-      "prefetch window of k entries (RabbitMQ's basic.qos) would divide rho_c by k (not built)."));
+      ". Where rho_c passes 1 the queue grows for as long as the load lasts. A consumer "
+      "prefetch window of k entries (RabbitMQ's basic.qos) would keep k round trips in flight "
+      "and so divide rho_c by k, at the price of entries overtaking each other under jitter "
+      "(gap detection's job); it is not built, so this is a prediction, not a measurement."));
   if (worst_rho > 1 && calm_p50 >= 0) {
     a.headline.push_back(absl::StrFormat(
         "The queue collapses at %g ms of jitter (median delivery %.0f ms against %.0f ms without "
         "jitter) because each consumer takes one entry per round trip and the round trip has "
         "grown past the gap between entries (rho_c = %.2f, formula in the findings); the broker "
-        "itself is nearly idle. A prefetch window above 1 is the fix, not a faster broker.",
+        "itself is nearly idle. A faster broker would not help; a consumer prefetch window above 1 "
+        "should (predicted, not built).",
         worst_j, worst_p50, calm_p50, worst_rho));
   }
 }
