@@ -33,6 +33,7 @@
 #include "real-transport/chatd/peer_link.h"
 #include "real-transport/chatd/session_host.h"
 #include "real-transport/http_route.h"
+#include "real-transport/storage/postgres_storage.h"
 #include "real-transport/storage/sqlite_storage.h"
 #include "real-transport/util.h"
 
@@ -294,16 +295,32 @@ absl::Status Chatd::Impl::InitProcesses() {
 // Process 1 creates every service of the deployment and restores the store from its disk.
 absl::Status Chatd::Impl::InitServices() {
   if (options_.index != 1) return absl::OkStatus();
-  const std::string path = options_.data_dir + "/chat.db";
-  auto storage = SqliteStorage::Open(path);
-  if (!storage.ok()) return storage.status();
-  storage_ = std::move(*storage);
+  std::string path;  // what the logs and errors call the store's disk
+  if (options_.store == "sqlite") {
+    path = options_.data_dir + "/chat.db";
+    auto storage = SqliteStorage::Open(path);
+    if (!storage.ok()) return storage.status();
+    storage_ = std::move(*storage);
+  } else if (options_.store == "postgres") {
+    if (options_.store_postgres.empty()) {
+      return absl::InvalidArgumentError(
+          "--store postgres needs --store_postgres (a libpq connection string, e.g. "
+          "\"host=127.0.0.1 port=5432 dbname=chat user=chatd\")");
+    }
+    path = "PostgreSQL (" + options_.store_postgres + ")";
+    auto storage = PostgresStorage::Open(options_.store_postgres);
+    if (!storage.ok()) return storage.status();
+    storage_ = std::move(*storage);
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--store ", options_.store, ": expected sqlite or postgres"));
+  }
   for (int i = 0; i < deployment_->first_server(); i++) {
     const host::NodeSlot& slot = deployment_->slot(static_cast<size_t>(i));
     Node& node = nodes_->Create(static_cast<size_t>(i));
     if (!slot.service->durable) continue;
     // The store is the one durable service deployed (write_path=batched is refused above), and
-    // chat.db is its disk.
+    // chat.db (or the PostgreSQL database) is its disk.
     absl::Status loaded =
         storage_->Load([&](const PersistRecord& r) { return slot.service->restore(node, r); });
     if (!loaded.ok()) {

@@ -54,6 +54,11 @@ struct ChatdOptions {
   // every request, instead of the copy embedded at build time. Only paths the embedded client
   // has are served. Empty (the default): the embedded files.
   std::string web_dir;
+  // ---- The store's disk (process 1) ----
+  // sqlite: <data_dir>/chat.db, embedded (the default). postgres: the tables on a PostgreSQL
+  // server, at the libpq connection string store_postgres (its database must exist).
+  std::string store = "sqlite";
+  std::string store_postgres;
   // ---- TLS (real-transport/tls.h) ----
   // PEM certificate chain and private key. Both set: every connection chatd accepts is HTTPS or
   // wss:// (a plain one fails the handshake and is closed), and its peer links dial TLS too.

@@ -16,7 +16,9 @@ packages=(
   nlohmann-json3-dev                  # sim/: results.json; tests read it
   libcli11-dev                        # sim/: the chatlab command line
   libboost-dev                        # real-transport/: Asio and Beast (headers)
-  libsqlite3-dev                      # real-transport/: chatd's durable storage
+  libsqlite3-dev                      # real-transport/: chatd's durable storage (embedded)
+  libpq-dev                           # real-transport/: the PostgreSQL storage engine (libpq)
+  postgresql                          # tests and chatd-up.sh --store postgres: initdb, pg_ctl
   libssl-dev                          # real-transport/: PBKDF2, HMAC-SHA256 tokens, TLS
   openssl                             # tests: the TLS tests make their certificates
   gnuplot-nox                         # sim/lab/: the reports' plots (SVG)

@@ -1,11 +1,11 @@
 // The message store's disk: where chatd makes the store's Persist records durable
 // (core/effects.h, "Durability seam") and reads them back on start.
 //
-// An interface, so the database is a choice: SqliteStorage (sqlite_storage.h) is chatd's,
+// An interface, so the database is a choice: SqliteStorage (sqlite_storage.h) is chatd's embedded
+// default, PostgresStorage (postgres_storage.h) keeps the same tables on a PostgreSQL server,
 // MemoryStorage (memory_storage.h) is the same contract in memory, for tests of what sits on top.
-// A new engine (PostgreSQL, ...) implements these four calls and passes
-// tests/real/storage_conformance_test.cc, which runs the same cases against every
-// implementation.
+// A new engine implements these four calls and passes tests/real/storage_conformance_test.cc,
+// which runs the same cases against every implementation.
 //
 // What Load replays is the durable STATE, not the log of records committed: the tables keep the
 // latest of everything (docs/chatd.md, "Durability"), so

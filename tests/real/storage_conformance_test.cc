@@ -13,6 +13,7 @@
 //   * a refused batch (a batch writer's record) leaves nothing visible and the storage usable;
 //   * Load stops at restore's first error and returns it unchanged.
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,9 +30,11 @@
 #include "gtest/gtest.h"
 #include "host/dispatch.h"
 #include "real-transport/storage/memory_storage.h"
+#include "real-transport/storage/postgres_storage.h"
 #include "real-transport/storage/sqlite_storage.h"
 #include "real-transport/storage/storage.h"
 #include "tests/real/harness.h"
+#include "tests/real/postgres_harness.h"
 
 namespace chatlab::real {
 namespace {
@@ -60,6 +63,38 @@ class MemoryBackend {
 
  private:
   MemoryStorage tables_;
+};
+
+// PostgreSQL: a server this test process starts (tests/real/postgres_harness.h), shared by its
+// cases, and a fresh database per backend; Open connects again.
+class PostgresBackend {
+ public:
+  static constexpr const char* kName = "postgres";
+  PostgresBackend() {
+    static int next = 0;
+    database_ = absl::StrCat("conformance_", ++next);
+    ready_ = Server().error().empty() && Server().CreateDatabase(database_);
+    EXPECT_TRUE(ready_) << Server().error();
+  }
+  std::unique_ptr<Storage> Open() {
+    if (!ready_) return nullptr;
+    auto storage = PostgresStorage::Open(Server().ConnInfo(database_));
+    EXPECT_TRUE(storage.ok()) << storage.status();
+    return storage.ok() ? std::move(*storage) : nullptr;
+  }
+
+ private:
+  static testing::LocalPostgres& Server() {
+    static testing::LocalPostgres* server = new testing::LocalPostgres();  // stopped at exit
+    static const bool stop_at_exit = [] {
+      std::atexit([] { delete server; });
+      return true;
+    }();
+    (void)stop_at_exit;
+    return *server;
+  }
+  std::string database_;
+  bool ready_ = false;
 };
 
 // ---- Records as text, so sequences compare with a readable diff --------------------------------
@@ -142,7 +177,7 @@ class StorageConformanceTest : public ::testing::Test {
   Backend backend_;
 };
 
-using Backends = ::testing::Types<SqliteBackend, MemoryBackend>;
+using Backends = ::testing::Types<SqliteBackend, MemoryBackend, PostgresBackend>;
 class BackendNames {
  public:
   template <typename T>

@@ -1,0 +1,311 @@
+#include "real-transport/storage/postgres_storage.h"
+
+#include <libpq-fe.h>
+
+#include <array>
+#include <cstdlib>
+#include <string>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace chatlab::real {
+namespace {
+
+// BIGINT is signed 64-bit; ids and client message ids are stored bit for bit.
+std::string S(uint64_t v) { return std::to_string(static_cast<int64_t>(v)); }
+std::string S(int64_t v) { return std::to_string(v); }
+
+// A result that clears itself.
+class Result {
+ public:
+  explicit Result(PGresult* r) : r_(r) {}
+  ~Result() { PQclear(r_); }
+  Result(const Result&) = delete;
+  Result& operator=(const Result&) = delete;
+  PGresult* get() const { return r_; }
+  bool ok() const {
+    const ExecStatusType s = PQresultStatus(r_);
+    return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+  }
+  int rows() const { return PQntuples(r_); }
+  // Column c of row r as the uint64 its BIGINT holds.
+  uint64_t U(int r, int c) const {
+    int64_t v = 0;
+    (void)absl::SimpleAtoi(PQgetvalue(r_, r, c), &v);
+    return static_cast<uint64_t>(v);
+  }
+  int64_t I(int r, int c) const {
+    int64_t v = 0;
+    (void)absl::SimpleAtoi(PQgetvalue(r_, r, c), &v);
+    return v;
+  }
+
+ private:
+  PGresult* r_;
+};
+
+constexpr const char* kSchema = R"sql(
+BEGIN;
+SELECT pg_advisory_xact_lock(7206001);
+CREATE SEQUENCE IF NOT EXISTS chat_seq;
+CREATE TABLE IF NOT EXISTS private_chat (
+  user_low BIGINT NOT NULL, user_high BIGINT NOT NULL, message_id BIGINT NOT NULL,
+  prev_msg_id BIGINT NOT NULL, sender BIGINT NOT NULL, client_msg_id BIGINT NOT NULL,
+  sent_at_us BIGINT NOT NULL, body BYTEA NOT NULL, seq BIGINT NOT NULL,
+  PRIMARY KEY (user_low, user_high, message_id));
+CREATE TABLE IF NOT EXISTS group_chat (
+  group_id BIGINT NOT NULL, message_id BIGINT NOT NULL,
+  prev_msg_id BIGINT NOT NULL, sender BIGINT NOT NULL, client_msg_id BIGINT NOT NULL,
+  sent_at_us BIGINT NOT NULL, body BYTEA NOT NULL, seq BIGINT NOT NULL,
+  PRIMARY KEY (group_id, message_id));
+CREATE INDEX IF NOT EXISTS private_chat_seq ON private_chat (seq);
+CREATE INDEX IF NOT EXISTS group_chat_seq ON group_chat (seq);
+CREATE TABLE IF NOT EXISTS group_membership (
+  group_id BIGINT NOT NULL, user_id BIGINT NOT NULL, PRIMARY KEY (group_id, user_id));
+CREATE TABLE IF NOT EXISTS user_membership (
+  user_id BIGINT NOT NULL, group_id BIGINT NOT NULL, PRIMARY KEY (user_id, group_id));
+CREATE TABLE IF NOT EXISTS receipts (
+  conv_type INTEGER NOT NULL, conv_low BIGINT NOT NULL, conv_high BIGINT NOT NULL,
+  reader BIGINT NOT NULL, kind INTEGER NOT NULL, up_to BIGINT NOT NULL,
+  PRIMARY KEY (conv_type, conv_low, conv_high, reader, kind));
+CREATE TABLE IF NOT EXISTS receipt_aggregates (
+  group_id BIGINT NOT NULL, kind INTEGER NOT NULL, up_to BIGINT NOT NULL,
+  PRIMARY KEY (group_id, kind));
+COMMIT;
+)sql";
+
+// Prepared statements: name, SQL, parameter count.
+struct Statement {
+  const char* name;
+  const char* sql;
+  int params;
+};
+constexpr std::array<Statement, 8> kStatements = {{
+    {"insert_private",
+     "INSERT INTO private_chat VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nextval('chat_seq')) "
+     "ON CONFLICT (user_low, user_high, message_id) DO UPDATE SET "
+     "prev_msg_id = EXCLUDED.prev_msg_id, sender = EXCLUDED.sender, "
+     "client_msg_id = EXCLUDED.client_msg_id, sent_at_us = EXCLUDED.sent_at_us, "
+     "body = EXCLUDED.body, seq = EXCLUDED.seq",
+     8},
+    {"insert_group",
+     "INSERT INTO group_chat VALUES ($1, $2, $3, $4, $5, $6, $7, nextval('chat_seq')) "
+     "ON CONFLICT (group_id, message_id) DO UPDATE SET "
+     "prev_msg_id = EXCLUDED.prev_msg_id, sender = EXCLUDED.sender, "
+     "client_msg_id = EXCLUDED.client_msg_id, sent_at_us = EXCLUDED.sent_at_us, "
+     "body = EXCLUDED.body, seq = EXCLUDED.seq",
+     7},
+    {"join_group", "INSERT INTO group_membership VALUES ($1, $2) ON CONFLICT DO NOTHING", 2},
+    {"join_user",
+     "INSERT INTO user_membership (user_id, group_id) VALUES ($2, $1) ON CONFLICT DO NOTHING", 2},
+    {"leave_group", "DELETE FROM group_membership WHERE group_id = $1 AND user_id = $2", 2},
+    {"leave_user", "DELETE FROM user_membership WHERE user_id = $2 AND group_id = $1", 2},
+    {"receipt",
+     "INSERT INTO receipts VALUES ($1, $2, $3, $4, $5, $6) "
+     "ON CONFLICT (conv_type, conv_low, conv_high, reader, kind) DO UPDATE SET "
+     "up_to = GREATEST(receipts.up_to, EXCLUDED.up_to)",
+     6},
+    {"aggregate",
+     "INSERT INTO receipt_aggregates VALUES ($1, $2, $3) "
+     "ON CONFLICT (group_id, kind) DO UPDATE SET "
+     "up_to = GREATEST(receipt_aggregates.up_to, EXCLUDED.up_to)",
+     3},
+}};
+
+std::string Reason(pg_conn* conn) {
+  std::string why = PQerrorMessage(conn);
+  while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+  return why;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<PostgresStorage>> PostgresStorage::Open(
+    const std::string& conninfo) {
+  pg_conn* conn = PQconnectdb(conninfo.c_str());
+  if (conn == nullptr) return absl::ResourceExhaustedError("libpq: out of memory");
+  std::unique_ptr<PostgresStorage> storage(new PostgresStorage(conn));
+  const std::string server =
+      absl::StrCat(PQhost(conn) != nullptr ? PQhost(conn) : "?", ":",
+                   PQport(conn) != nullptr ? PQport(conn) : "?", "/",
+                   PQdb(conn) != nullptr ? PQdb(conn) : "?");
+  if (PQstatus(conn) != CONNECTION_OK) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot connect to PostgreSQL at ", server, ": ", Reason(conn)));
+  }
+  // CREATE ... IF NOT EXISTS answers an existing table with a NOTICE: not worth a log line.
+  if (absl::Status s = storage->Exec("SET client_min_messages = warning"); !s.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("PostgreSQL at ", server, ": ", s.message()));
+  }
+  // An ack must mean durable: refuse a server that acknowledges commits before they are flushed.
+  for (const char* setting : {"fsync", "synchronous_commit"}) {
+    Result r(PQexec(conn, absl::StrCat("SHOW ", setting).c_str()));
+    if (!r.ok() || r.rows() != 1) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("PostgreSQL at ", server, ": cannot read ", setting, ": ", Reason(conn)));
+    }
+    if (std::string(PQgetvalue(r.get(), 0, 0)) == "off") {
+      return absl::FailedPreconditionError(
+          absl::StrCat("PostgreSQL at ", server, " runs with ", setting,
+                       " = off: a commit would not be durable when chatd acknowledges it"));
+    }
+  }
+  if (absl::Status s = storage->Exec(kSchema); !s.ok()) {
+    (void)storage->Exec("ROLLBACK");
+    return absl::FailedPreconditionError(
+        absl::StrCat("PostgreSQL at ", server, ": cannot create the tables: ", s.message()));
+  }
+  for (const Statement& st : kStatements) {
+    Result r(PQprepare(conn, st.name, st.sql, st.params, nullptr));
+    if (!r.ok()) {
+      return absl::InternalError(absl::StrCat("prepare ", st.name, ": ", Reason(conn)));
+    }
+  }
+  return storage;
+}
+
+PostgresStorage::~PostgresStorage() { PQfinish(conn_); }
+
+absl::Status PostgresStorage::Exec(const char* sql) {
+  Result r(PQexec(conn_, sql));
+  if (!r.ok()) return absl::InternalError(Reason(conn_));
+  return absl::OkStatus();
+}
+
+absl::Status PostgresStorage::Write(const PersistRecord& record) {
+  // Up to two statements per record, each with text parameters except a body (binary BYTEA).
+  struct Call {
+    const char* name = nullptr;
+    std::vector<std::string> values;
+    int binary_last = 0;  // 1: the last parameter is the body, sent as binary
+  };
+  std::array<Call, 2> calls;
+  if (const auto* p = std::get_if<PersistMessage>(&record)) {
+    const ChatMessage& m = p->message;
+    Call& c = calls[0];
+    c.name = m.conv.is_group() ? "insert_group" : "insert_private";
+    c.values.push_back(S(m.conv.low));
+    if (!m.conv.is_group()) c.values.push_back(S(m.conv.high));
+    c.values.push_back(S(m.message_id));
+    c.values.push_back(S(m.prev_msg_id));
+    c.values.push_back(S(m.sender.value));
+    c.values.push_back(S(m.client_msg_id));
+    c.values.push_back(S(m.sent_at_us));
+    c.values.push_back(m.body);
+    c.binary_last = 1;
+  } else if (const auto* ms = std::get_if<PersistMembership>(&record)) {
+    calls[0] = {ms->joined ? "join_group" : "leave_group",
+                {S(ms->group.value), S(ms->user.value)}};
+    calls[1] = {ms->joined ? "join_user" : "leave_user", {S(ms->group.value), S(ms->user.value)}};
+  } else if (const auto* w = std::get_if<PersistWatermark>(&record)) {
+    calls[0] = {"receipt",
+                {std::to_string(static_cast<int>(w->conv.type)), S(w->conv.low), S(w->conv.high),
+                 S(w->reader.value), std::to_string(static_cast<int>(w->kind)), S(w->up_to)}};
+  } else if (const auto* a = std::get_if<PersistAggregate>(&record)) {
+    calls[0] = {"aggregate",
+                {S(a->conv.low), std::to_string(static_cast<int>(a->kind)), S(a->up_to)}};
+  } else {
+    return CheckHasTable(record);  // a batch writer's record: refused
+  }
+  for (const Call& c : calls) {
+    if (c.name == nullptr) continue;
+    const int n = static_cast<int>(c.values.size());
+    std::vector<const char*> values(static_cast<size_t>(n));
+    std::vector<int> lengths(static_cast<size_t>(n));
+    std::vector<int> formats(static_cast<size_t>(n), 0);
+    for (int i = 0; i < n; ++i) {
+      values[static_cast<size_t>(i)] = c.values[static_cast<size_t>(i)].data();
+      lengths[static_cast<size_t>(i)] = static_cast<int>(c.values[static_cast<size_t>(i)].size());
+    }
+    if (c.binary_last) formats.back() = 1;
+    Result r(PQexecPrepared(conn_, c.name, n, values.data(), lengths.data(), formats.data(), 0));
+    if (!r.ok()) return absl::InternalError(absl::StrCat(c.name, ": ", Reason(conn_)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PostgresStorage::Commit(const std::vector<PersistRecord>& records) {
+  if (records.empty()) return absl::OkStatus();
+  if (absl::Status s = Exec("BEGIN"); !s.ok()) return s;
+  for (const PersistRecord& r : records) {
+    if (absl::Status s = Write(r); !s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+  }
+  if (absl::Status s = Exec("COMMIT"); !s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PostgresStorage::Load(const Restore& restore) {
+  // Messages in commit order. The body comes back as text in BYTEA's hex form.
+  Result messages(PQexec(
+      conn_,
+      "SELECT 1, user_low, user_high, message_id, prev_msg_id, sender, client_msg_id, "
+      "sent_at_us, body, seq FROM private_chat UNION ALL "
+      "SELECT 2, group_id, 0, message_id, prev_msg_id, sender, client_msg_id, sent_at_us, body, "
+      "seq FROM group_chat ORDER BY 10"));
+  if (!messages.ok()) return absl::InternalError(absl::StrCat("load messages: ", Reason(conn_)));
+  for (int r = 0; r < messages.rows(); ++r) {
+    ChatMessage m;
+    m.conv.type = messages.I(r, 0) == 2 ? ChannelType::kGroup : ChannelType::kDirect;
+    m.conv.low = messages.U(r, 1);
+    m.conv.high = messages.U(r, 2);
+    m.message_id = messages.U(r, 3);
+    m.prev_msg_id = messages.U(r, 4);
+    m.sender = UserId(messages.U(r, 5));
+    m.client_msg_id = messages.U(r, 6);
+    m.sent_at_us = messages.I(r, 7);
+    size_t length = 0;
+    unsigned char* body = PQunescapeBytea(
+        reinterpret_cast<const unsigned char*>(PQgetvalue(messages.get(), r, 8)), &length);
+    if (body == nullptr) return absl::InternalError("load messages: cannot decode a body");
+    m.body.assign(reinterpret_cast<const char*>(body), length);
+    PQfreemem(body);
+    if (absl::Status st = restore(PersistMessage{std::move(m)}); !st.ok()) return st;
+    messages_loaded_++;
+  }
+
+  Result members(PQexec(conn_, "SELECT group_id, user_id FROM group_membership ORDER BY 1, 2"));
+  if (!members.ok()) return absl::InternalError(absl::StrCat("load memberships: ", Reason(conn_)));
+  for (int r = 0; r < members.rows(); ++r) {
+    PersistMembership m{UserId(members.U(r, 1)), GroupId(members.U(r, 0)), true};
+    if (absl::Status st = restore(m); !st.ok()) return st;
+  }
+
+  Result receipts(PQexec(conn_,
+                         "SELECT conv_type, conv_low, conv_high, reader, kind, up_to FROM receipts "
+                         "ORDER BY 1, 2, 3, 4, 5"));
+  if (!receipts.ok()) return absl::InternalError(absl::StrCat("load receipts: ", Reason(conn_)));
+  for (int r = 0; r < receipts.rows(); ++r) {
+    PersistWatermark w;
+    w.conv.type = static_cast<ChannelType>(receipts.I(r, 0));
+    w.conv.low = receipts.U(r, 1);
+    w.conv.high = receipts.U(r, 2);
+    w.reader = UserId(receipts.U(r, 3));
+    w.kind = static_cast<ReceiptKind>(receipts.I(r, 4));
+    w.up_to = receipts.U(r, 5);
+    if (absl::Status st = restore(w); !st.ok()) return st;
+  }
+
+  Result aggregates(
+      PQexec(conn_, "SELECT group_id, kind, up_to FROM receipt_aggregates ORDER BY 1, 2"));
+  if (!aggregates.ok()) {
+    return absl::InternalError(absl::StrCat("load aggregates: ", Reason(conn_)));
+  }
+  for (int r = 0; r < aggregates.rows(); ++r) {
+    PersistAggregate a;
+    a.conv = ConversationId::Group(GroupId(aggregates.U(r, 0)));
+    a.kind = static_cast<ReceiptKind>(aggregates.I(r, 1));
+    a.up_to = aggregates.U(r, 2);
+    if (absl::Status st = restore(a); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace chatlab::real
