@@ -42,6 +42,9 @@ void CheckColumns(const Analysis& a, std::vector<std::string>* metrics,
       }
     }
   }
+  for (const std::string& key : a.finding_params) {
+    if (std::find(params->begin(), params->end(), key) == params->end()) params->push_back(key);
+  }
 }
 
 Analysis RunAnalysis(const std::string& name, const SweepData& data) {

@@ -68,12 +68,16 @@ struct Analysis {
   // design comparison cannot state: one design at one x against another at another x.
   std::vector<std::string> headline;
   std::string note;                    // the models, and why a check does or does not apply
+  // Scenario keys a finding or headline computes with (beyond the checks' inputs): data.csv
+  // carries them too, so that every figure can be recomputed from it.
+  std::vector<std::string> finding_params;
 };
 
 // Unknown names give an empty analysis with a note saying so.
 Analysis RunAnalysis(const std::string& name, const SweepData& data);
 
-// Every data.csv column the checks read: metrics (per run) and scenario keys (per point).
+// Every data.csv column the checks read: metrics (per run) and scenario keys (per point), the
+// findings' scenario keys included.
 void CheckColumns(const Analysis& a, std::vector<std::string>* metrics,
                   std::vector<std::string>* params);
 

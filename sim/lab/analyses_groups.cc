@@ -81,8 +81,10 @@ void GroupsTradeoff(const SweepData& d, Analysis& a) {
       "What decides it is lambda P, the group's message rate times the poll interval (P = %g s "
       "here), not the group's size: push is cheaper at lambda P = %.2g (%g msg/s; significant "
       "at %d sizes, pull at none) and pull at lambda P = %.2g (%g msg/s; at %d sizes, push at "
-      "none), so the crossover lies between; a shorter poll moves it to busier groups in "
-      "proportion. Pull's price is latency, about P/2 per member: at %d members and %g msg/s "
+      "none), so the crossover lies between (P was not varied: that a shorter poll moves it to "
+      "busier groups in proportion is Feeding Frenzy's prediction, not a measurement). Pull's "
+      "price is latency, about P/2 per member in groups of 100 and more: at %d members and %g "
+      "msg/s "
       "its median is %.0f ms against %.0f ms pushed (pull minus push: %s), so a group that "
       "must feel live is pushed even where pull would be cheaper.",
       p_s, push_level->lambda_p, push_rate, push_level->push_wins, pull_level->lambda_p,

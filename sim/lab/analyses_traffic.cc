@@ -283,22 +283,32 @@ void ForwardingQueueConsumer(const SweepData& d, Analysis& a) {
         2 * (2 * s.access_latency_ms + s.delay_probability * s.delay_ms_max / 2) / 1000;
     const double rho = lambda_c * rtt_s;
     const double p50 = d.At(i, "metrics.delivery_latency_online.p50_ms").mean;
-    parts.push_back(absl::StrFormat("J = %g ms: lambda_c = %.1f/s, E[RTT] = %.1f ms, rho_c = %.2f, "
-                                    "p50 %.0f ms",
-                                    s.delay_ms_max, lambda_c, rtt_s * 1000, rho, p50));
+    const double taken = d.At(i, "metrics.broker_deliveries_window").mean /
+                         d.At(i, "metrics.window_s").mean / servers;
+    parts.push_back(absl::StrFormat(
+        "J = %g ms: lambda_c = %.1f/s, E[RTT] = %.1f ms, rho_c = %.2g, taken %.1f/s (ceiling "
+        "1/E[RTT] = %.0f/s), p50 %.0f ms",
+        s.delay_ms_max, lambda_c, rtt_s * 1000, rho, taken, 1 / rtt_s, p50));
     if (rho > worst_rho) worst_rho = rho, worst_j = s.delay_ms_max, worst_p50 = p50;
     if (s.delay_ms_max == 0) calm_p50 = p50;
   }
   if (parts.empty()) return;
+  for (const char* key : {"network.access_latency_ms", "faults.delay_probability",
+                          "faults.delay_ms_max", "topology.servers_per_region"}) {
+    a.finding_params.push_back(key);
+  }
   a.findings.push_back(absl::StrCat(
       "The queue's limit is its consumers, not the broker's CPU: the broker keeps one entry in "
       "flight per consumer (QueueDeliver, then wait for its QueueAck), so a consumer takes at "
       "most one entry per round trip. rho_c = lambda_c E[RTT], lambda_c = "
       "broker_publishes_window / (window_s S), E[RTT] = 2 (2 a + q J / 2), a = "
       "network.access_latency_ms, q = faults.delay_probability, J = faults.delay_ms_max "
-      "(gap detection on): ",
+      "(gap detection on); taken = broker_deliveries_window / (window_s S): ",
       absl::StrJoin(parts, "; "),
-      ". Where rho_c passes 1 the queue grows for as long as the load lasts. A consumer "
+      ". Where rho_c passes 1 the queue grows for as long as the load lasts, and what the "
+      "consumers take stays near the ceiling. rho_c is if anything understated: S counts every "
+      "server, though the crashed one consumed nothing for 5 s of the window, and receipts are "
+      "published only after deliveries, so a backlog holds lambda_c down. A consumer "
       "prefetch window of k entries (RabbitMQ's basic.qos) would keep k round trips in flight "
       "and so divide rho_c by k, at the price of entries overtaking each other under jitter "
       "(gap detection's job); it is not built, so this is a prediction, not a measurement."));
@@ -307,8 +317,8 @@ void ForwardingQueueConsumer(const SweepData& d, Analysis& a) {
         "The queue collapses at %g ms of jitter (median delivery %.0f ms against %.0f ms without "
         "jitter) because each consumer takes one entry per round trip and the round trip has "
         "grown past the gap between entries (rho_c = %.2f, formula in the findings); the broker "
-        "itself is nearly idle. A faster broker would not help; a consumer prefetch window above 1 "
-        "should (predicted, not built).",
+        "itself is nearly idle, so a faster broker should not help (inferred: its speed was not "
+        "varied); a consumer prefetch window above 1 should (predicted, not built).",
         worst_j, worst_p50, calm_p50, worst_rho));
   }
 }
