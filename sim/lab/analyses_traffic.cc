@@ -286,7 +286,7 @@ void ForwardingQueueConsumer(const SweepData& d, Analysis& a) {
     const double taken = d.At(i, "metrics.broker_deliveries_window").mean /
                          d.At(i, "metrics.window_s").mean / servers;
     parts.push_back(absl::StrFormat(
-        "J = %g ms: lambda_c = %.1f/s, E[RTT] = %.1f ms, rho_c = %.2g, taken %.1f/s (ceiling "
+        "J = %g ms: lambda_c = %.1f/s, E[RTT] = %.1f ms, rho_c = %.3g, taken %.1f/s (ceiling "
         "1/E[RTT] = %.0f/s), p50 %.0f ms",
         s.delay_ms_max, lambda_c, rtt_s * 1000, rho, taken, 1 / rtt_s, p50));
     if (rho > worst_rho) worst_rho = rho, worst_j = s.delay_ms_max, worst_p50 = p50;
