@@ -308,7 +308,7 @@ absl::Status Chatd::Impl::InitServices() {
           "\"host=127.0.0.1 port=5432 dbname=chat user=chatd\")");
     }
     path = "PostgreSQL (" + options_.store_postgres + ")";
-    auto storage = PostgresStorage::Open(options_.store_postgres);
+    auto storage = PostgresStorage::Open(options_.store_postgres, options_.store_retry_ms);
     if (!storage.ok()) return storage.status();
     storage_ = std::move(*storage);
   } else {

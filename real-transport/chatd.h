@@ -59,6 +59,9 @@ struct ChatdOptions {
   // server, at the libpq connection string store_postgres (its database must exist).
   std::string store = "sqlite";
   std::string store_postgres;
+  // postgres: how long a commit keeps reconnecting to a database that went away (nothing is
+  // acknowledged meanwhile) before chatd gives up and exits.
+  uint32_t store_retry_ms = 60000;
   // ---- TLS (real-transport/tls.h) ----
   // PEM certificate chain and private key. Both set: every connection chatd accepts is HTTPS or
   // wss:// (a plain one fails the handshake and is closed), and its peer links dial TLS too.

@@ -91,6 +91,8 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
        Str(o.store)},
       {"store_postgres", "libpq connection string of --store postgres's database",
        Str(o.store_postgres)},
+      {"store_retry_ms", "postgres: reconnect this long to a lost database before exiting",
+       Num(o.store_retry_ms)},
       {"tls_cert", "PEM certificate chain: serve HTTPS and wss:// only (with --tls_key)",
        Str(o.tls_cert)},
       {"tls_key", "PEM private key of --tls_cert", Str(o.tls_key)},

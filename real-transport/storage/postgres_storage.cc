@@ -2,9 +2,11 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <array>
-#include <cstdlib>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -123,10 +125,10 @@ std::string Reason(pg_conn* conn) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PostgresStorage>> PostgresStorage::Open(
-    const std::string& conninfo) {
+    const std::string& conninfo, uint32_t retry_ms) {
   pg_conn* conn = PQconnectdb(conninfo.c_str());
   if (conn == nullptr) return absl::ResourceExhaustedError("libpq: out of memory");
-  std::unique_ptr<PostgresStorage> storage(new PostgresStorage(conn));
+  std::unique_ptr<PostgresStorage> storage(new PostgresStorage(conn, retry_ms));
   const std::string server =
       absl::StrCat(PQhost(conn) != nullptr ? PQhost(conn) : "?", ":",
                    PQport(conn) != nullptr ? PQport(conn) : "?", "/",
@@ -135,8 +137,7 @@ absl::StatusOr<std::unique_ptr<PostgresStorage>> PostgresStorage::Open(
     return absl::FailedPreconditionError(
         absl::StrCat("cannot connect to PostgreSQL at ", server, ": ", Reason(conn)));
   }
-  // CREATE ... IF NOT EXISTS answers an existing table with a NOTICE: not worth a log line.
-  if (absl::Status s = storage->Exec("SET client_min_messages = warning"); !s.ok()) {
+  if (absl::Status s = storage->SetUpSession(); !s.ok()) {
     return absl::FailedPreconditionError(absl::StrCat("PostgreSQL at ", server, ": ", s.message()));
   }
   // An ack must mean durable: refuse a server that acknowledges commits before they are flushed.
@@ -164,6 +165,11 @@ absl::StatusOr<std::unique_ptr<PostgresStorage>> PostgresStorage::Open(
     }
   }
   return storage;
+}
+
+absl::Status PostgresStorage::SetUpSession() {
+  // CREATE ... IF NOT EXISTS answers an existing table with a NOTICE: not worth a log line.
+  return Exec("SET client_min_messages = warning");
 }
 
 PostgresStorage::~PostgresStorage() { PQfinish(conn_); }
@@ -228,6 +234,36 @@ absl::Status PostgresStorage::Write(const PersistRecord& record) {
 
 absl::Status PostgresStorage::Commit(const std::vector<PersistRecord>& records) {
   if (records.empty()) return absl::OkStatus();
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(retry_ms_);
+  auto backoff = std::chrono::milliseconds(50);
+  for (;;) {
+    absl::Status s = PQstatus(conn_) == CONNECTION_OK ? CommitOnce(records)
+                                                      : absl::UnavailableError(Reason(conn_));
+    // A statement that failed on a live connection is the batch's fault: no retry.
+    if (s.ok() || PQstatus(conn_) == CONNECTION_OK) return s;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return absl::UnavailableError(absl::StrCat(
+          "PostgreSQL unreachable for ", retry_ms_, " ms (store_retry_ms): ", s.message()));
+    }
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+    PQreset(conn_);
+    if (PQstatus(conn_) != CONNECTION_OK) continue;
+    reconnects_++;
+    if (absl::Status setup = SetUpSession(); !setup.ok()) continue;
+    bool prepared = true;
+    for (const Statement& st : kStatements) {
+      Result r(PQprepare(conn_, st.name, st.sql, st.params, nullptr));
+      prepared = prepared && r.ok();
+    }
+    if (!prepared && PQstatus(conn_) == CONNECTION_OK) {
+      return absl::InternalError(absl::StrCat("prepare after reconnecting: ", Reason(conn_)));
+    }
+  }
+}
+
+absl::Status PostgresStorage::CommitOnce(const std::vector<PersistRecord>& records) {
   if (absl::Status s = Exec("BEGIN"); !s.ok()) return s;
   for (const PersistRecord& r : records) {
     if (absl::Status s = Write(r); !s.ok()) {

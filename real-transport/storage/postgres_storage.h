@@ -13,9 +13,18 @@
 // a crash of the server or of the machine. Open refuses a server whose synchronous_commit is off
 // or whose fsync is off, since an ack would then not mean durable.
 //
-// Limits of this version: one statement round trip per record (no pipelining), one connection,
-// no reconnect: a lost connection fails the commit, and chatd stops (its memory has run ahead of
-// its disk) and must be restarted; the database named in the connection string must exist.
+// A lost connection (the server restarted, a network cut) is not an error at once: Commit
+// reconnects and runs the whole transaction again, with backoff from 50 ms to 1 s, for up to
+// retry_ms. That is safe because every statement is idempotent on the state (an upsert of the
+// same row, a membership insert or delete, a watermark's GREATEST), and no later batch can have
+// been committed in between (one caller, one batch at a time): if the lost COMMIT had in fact
+// succeeded, the retry writes the same state again (the message rows draw a new seq, which only
+// moves them later in the replay order, among the latest). Meanwhile nothing is acknowledged.
+// Past retry_ms Commit fails, and chatd stops. A failed statement on a live connection is an
+// error at once, as before.
+//
+// Limits of this version: one statement round trip per record (no pipelining), one connection;
+// the database named in the connection string must exist.
 //
 // Thread-safety: none (storage.h).
 #ifndef CHATLAB_REAL_TRANSPORT_STORAGE_POSTGRES_STORAGE_H_
@@ -39,26 +48,37 @@ class PostgresStorage final : public Storage {
  public:
   // Connects with a libpq connection string ("host=127.0.0.1 port=5432 dbname=chat user=chatd")
   // and creates the tables if missing. Errors name the server and libpq's reason.
-  static absl::StatusOr<std::unique_ptr<PostgresStorage>> Open(const std::string& conninfo);
+  // retry_ms: how long Commit keeps reconnecting after a lost connection before it fails.
+  static absl::StatusOr<std::unique_ptr<PostgresStorage>> Open(const std::string& conninfo,
+                                                              uint32_t retry_ms = 60000);
   ~PostgresStorage() override;
   PostgresStorage(const PostgresStorage&) = delete;
   PostgresStorage& operator=(const PostgresStorage&) = delete;
 
   absl::Status Load(const Restore& restore) override;
   // BEGIN ... COMMIT; rolled back on any error.
+  // (retried on a lost connection, above).
   absl::Status Commit(const std::vector<PersistRecord>& records) override;
+  // Connections made after a lost one (counted; for tests and logs).
+  uint64_t reconnects() const { return reconnects_; }
   // Nothing to fold: the server checkpoints on its own.
   absl::Status Checkpoint() override { return absl::OkStatus(); }
   uint64_t messages_loaded() const override { return messages_loaded_; }
 
  private:
-  explicit PostgresStorage(pg_conn* conn) : conn_(conn) {}
+  PostgresStorage(pg_conn* conn, uint32_t retry_ms) : conn_(conn), retry_ms_(retry_ms) {}
   // Runs sql (no parameters, results ignored).
   absl::Status Exec(const char* sql);
   absl::Status Write(const PersistRecord& record);
+  // What every session needs: quiet notices, the prepared statements.
+  absl::Status SetUpSession();
+  // One attempt: BEGIN, the records, COMMIT; rolled back on error.
+  absl::Status CommitOnce(const std::vector<PersistRecord>& records);
 
   pg_conn* conn_;
+  uint32_t retry_ms_;
   uint64_t messages_loaded_ = 0;
+  uint64_t reconnects_ = 0;
 };
 
 }  // namespace chatlab::real
