@@ -53,34 +53,15 @@ for u in alice bob carol; do
   "$chatd" adduser "${users[@]}" --password "$password" "$u" >/dev/null 2>&1 || true
 done
 
-# --store postgres: a PostgreSQL server of this deployment's own, in $root/postgres. As root it
-# runs as the postgres user (initdb refuses root).
+# --store postgres: a PostgreSQL server of this deployment's own, in $root/postgres
+# (scripts/pg-local.sh).
 store_flags=()
-pg_stop=()
+pg_dir=""
 if [ "$store" = postgres ]; then
-  pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
-  if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
-    echo "$0: --store postgres needs PostgreSQL's initdb (apt-get install postgresql)" >&2
-    exit 1
-  fi
-  pg_dir="$(pwd)/$root/postgres"
+  pg_dir="$root/postgres"
   pg_port=$((base_port + 100))
-  as_pg=()
-  if [ "$(id -u)" -eq 0 ]; then as_pg=(runuser -u postgres --); fi
-  if [ ! -f "$pg_dir/data/PG_VERSION" ]; then
-    mkdir -p "$pg_dir"
-    if [ "$(id -u)" -eq 0 ]; then chown postgres: "$pg_dir"; fi
-    "${as_pg[@]}" "$pg_bin/initdb" -D "$pg_dir/data" -A trust -U chatd -E UTF8 --locale=C \
-      >"$pg_dir/initdb.log" 2>&1 || { echo "$0: initdb failed; see $pg_dir/initdb.log" >&2; exit 1; }
-  fi
-  "${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w -t 30 \
-    -o "-p $pg_port -k $pg_dir -c listen_addresses=127.0.0.1" start >/dev/null ||
-    { echo "$0: PostgreSQL did not start; see $pg_dir/server.log" >&2; exit 1; }
-  pg_stop=("${as_pg[@]}" "$pg_bin/pg_ctl" -D "$pg_dir/data" -m fast -w stop)
-  "${as_pg[@]}" "$pg_bin/psql" -h 127.0.0.1 -p "$pg_port" -U chatd -d postgres -qAt \
-    -c "SELECT 1 FROM pg_database WHERE datname = 'chat'" | grep -q 1 ||
-    "${as_pg[@]}" "$pg_bin/createdb" -h 127.0.0.1 -p "$pg_port" -U chatd chat
-  store_flags=(--store postgres --store_postgres "host=127.0.0.1 port=$pg_port user=chatd dbname=chat")
+  conninfo=$(scripts/pg-local.sh start "$pg_dir" "$pg_port") || exit 1
+  store_flags=(--store postgres --store_postgres "$conninfo")
   echo "PostgreSQL on 127.0.0.1:$pg_port (data in $pg_dir/data) holds the store's tables"
 fi
 
@@ -89,7 +70,7 @@ stop() {
   trap - INT TERM
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait || true
-  if [ ${#pg_stop[@]} -gt 0 ]; then "${pg_stop[@]}" >/dev/null 2>&1 || true; fi
+  if [ -n "$pg_dir" ]; then scripts/pg-local.sh stop "$pg_dir" 2>/dev/null || true; fi
   exit 0
 }
 trap stop INT TERM

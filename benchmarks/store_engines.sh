@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# chatd's store engines side by side, in one run on this machine (never asserted): SQLite
+# (embedded, chat.db) against PostgreSQL (a server of the run's own, scripts/pg-local.sh).
+#
+#   benchmarks/store_engines.sh [BUILD_DIR]     (default build/release)
+#
+# For each engine, on a fresh database:
+#   1. durable 1:1 messages per second, closed loop (chatload, CONNECTIONS x WINDOW in flight);
+#   2. then, filling the store to each size of SIZES (stored messages): chatd's RSS, and the
+#      time a restart takes (SIGTERM, start, /healthz answering) with the RSS after it.
+# Issue 14 asks for RSS and restart time flat from 1k to 1M messages; this version keeps the
+# whole history in process 1's memory and replays it at start, so both grow with the history:
+# the table is the baseline that work is measured against.
+# Tunables: SIZES ("1000 100000"; add 1000000 for the issue's largest point, which takes
+# minutes per engine), CONNECTIONS (50), WINDOW (16), DURATION (6 s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build="${1:-build/release}"
+bin="$build/real-transport"
+sizes="${SIZES:-1000 100000}"
+connections="${CONNECTIONS:-50}"
+window="${WINDOW:-16}"
+duration="${DURATION:-6}"
+work="$(mktemp -d "$build/store-bench-XXXXXX")"  # on the build disk: fsync must be real
+chmod 755 "$work"
+pids=()
+pg_dir=""
+cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if [ -n "$pg_dir" ]; then scripts/pg-local.sh stop "$pg_dir" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+port="${BENCH_PORT:-7700}"
+http_get() (
+  exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+  printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
+  tr -d '\r' <&3 | sed '1,/^$/d'
+)
+metric() { http_get "$1" /metrics | awk -v m="$2" '$1 == m {print $2}'; }
+healthy() { http_get "$1" /healthz 2>/dev/null | grep -q ok; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
+now_s() { date +%s.%N; }
+
+# start_chatd DATA_DIR PORT FLAGS...: starts chatd, waits for /healthz; sets chatd_pid and
+# start_s (seconds from exec to healthy).
+start_chatd() {
+  local data="$1" p="$2"; shift 2
+  local t0; t0=$(now_s)
+  "$bin/chatd" --data_dir "$data" --listen "127.0.0.1:$p" --log_level warn \
+    --user_rate_per_s 1e9 --user_burst 1e9 "$@" 2>>"$data/chatd.log" & chatd_pid=$!
+  for _ in $(seq 1 6000); do healthy "$p" && break; sleep 0.01; done
+  healthy "$p" || { echo "chatd did not start; see $data/chatd.log" >&2; exit 1; }
+  start_s=$(awk "BEGIN {print $(now_s) - $t0}")
+}
+stop_chatd() { kill -TERM "$chatd_pid"; wait "$chatd_pid" || true; }
+
+echo "# chatd store engines, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
+rows=()
+for engine in sqlite postgres; do
+  data="$work/$engine"
+  mkdir -p "$data"
+  "$bin/chatd" adduser --data_dir "$data" --password load --pbkdf2_iterations 1000 \
+    --count "$connections" load >/dev/null
+  flags=()
+  if [ "$engine" = postgres ]; then
+    pg_dir="$work/pg"
+    conninfo=$(scripts/pg-local.sh start "$pg_dir" $((port + 50)))
+    flags=(--store postgres --store_postgres "$conninfo")
+  fi
+  start_chatd "$data" "$port" "${flags[@]}"
+  line=$("$bin/chatload" --server "127.0.0.1:$port" --users load --password load \
+    --connections "$connections" --mode pairs --window "$window" --duration "$duration" \
+    --warmup 1 --body_bytes 64 2>/dev/null)
+  rate=$(sed -E 's/.*acked\/s=([0-9]+).*/\1/' <<<"$line")
+  echo "$engine: $line"
+  base=0  # messages stored before the last restart (the counter restarts at 0)
+  for size in $sizes; do
+    # Fill to size (every stored message counts: the warm-up's and the closed loop's too).
+    for _ in $(seq 1 1000); do
+      counted=$(metric "$port" chatlab_store_messages_stored_total)
+      stored=$((base + ${counted%.*}))
+      [ "$stored" -ge "$size" ] && break
+      need=$((size - stored))
+      secs=$(awk "BEGIN {s = $need / ($rate > 0 ? $rate : 1000); print (s < 1 ? 1 : s + 1)}")
+      "$bin/chatload" --server "127.0.0.1:$port" --users load --password load \
+        --connections "$connections" --mode pairs --window "$window" --duration "$secs" \
+        --warmup 0 --body_bytes 64 >/dev/null 2>&1
+    done
+    rss=$(rss_mib "$chatd_pid")
+    base=$stored
+    stop_chatd
+    start_chatd "$data" "$port" "${flags[@]}"
+    rows+=("$(printf '%-9s %12s %10s %12.2f %14s %12s' "$engine" "$stored" "$rss" "$start_s" \
+      "$(rss_mib "$chatd_pid")" "$rate")")
+  done
+  stop_chatd
+  if [ "$engine" = postgres ]; then scripts/pg-local.sh stop "$pg_dir"; pg_dir=""; fi
+  port=$((port + 1))
+done
+echo
+printf '%-9s %12s %10s %12s %14s %12s\n' engine "stored msgs" "RSS MiB" "restart s" \
+  "RSS after MiB" "acked msg/s"
+printf '%s\n' "${rows[@]}"
