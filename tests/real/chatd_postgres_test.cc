@@ -40,27 +40,6 @@ struct OnPostgres {
     EXPECT_TRUE(l.ok()) << l.status();
     return l.ok() ? *l : LoginResult{};
   }
-  // Every message of conv as bob reads it: client_msg_id -> the ids it is stored under.
-  std::map<ClientMsgId, std::vector<MessageId>> History(const LoginResult& reader,
-                                                        const ConversationId& conv) {
-    std::map<ClientMsgId, std::vector<MessageId>> seen;
-    MessageId after = 0;
-    for (;;) {
-      auto res = HttpCall(server->address(), "POST", "/api/get_messages",
-                          ToJson(GetMessages{1, conv, after, 0}), reader.token);
-      EXPECT_TRUE(res.ok() && res->status == 200) << (res.ok() ? res->body : "no answer");
-      if (!res.ok() || res->status != 200) break;
-      auto m = FromJson(res->body, JsonLimits{64u << 20, 64});
-      if (!m.ok()) break;
-      const auto& page = std::get<MessagesResult>(*m);
-      for (const ChatMessage& msg : page.messages) {
-        seen[msg.client_msg_id].push_back(msg.message_id);
-        after = msg.message_id;
-      }
-      if (!page.has_more) break;
-    }
-    return seen;
-  }
   LocalPostgres pg;
   TempDir dir;
   std::unique_ptr<Chatd> server;
@@ -68,54 +47,7 @@ struct OnPostgres {
 
 TEST(ChatdPostgres, KillNineDuringABurstKeepsEveryAckedMessageOnce) {
   OnPostgres env;
-  const auto alice = env.Login("alice");
-  const auto bob = env.Login("bob");
-  const auto conv = ConversationId::Direct(alice.user, bob.user);
-  constexpr int kBurst = 1000;
-  std::map<ClientMsgId, MessageId> acked;
-  {
-    Client a;
-    ASSERT_EQ(a.Connect(env.server->address(), alice.token), "");
-    for (int i = 1; i <= kBurst; ++i) {
-      a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
-    }
-    while (acked.size() < 20) {
-      auto ack = a.Next<SendAck>(nullptr, std::chrono::seconds(10));
-      ASSERT_TRUE(ack.has_value());
-      ASSERT_EQ(ack->code, Code::kOk);
-      acked[ack->client_msg_id] = ack->message_id;
-    }
-    env.server->Kill(SIGKILL);
-    while (auto ack = a.Next<SendAck>(nullptr, std::chrono::milliseconds(200))) {
-      acked[ack->client_msg_id] = ack->message_id;
-    }
-  }
-  ASSERT_LT(acked.size(), static_cast<size_t>(kBurst)) << "the kill came too late to test anything";
-  env.server->Start();
-  auto seen = env.History(bob, conv);
-  for (const auto& [cmid, id] : acked) {
-    ASSERT_TRUE(seen.contains(cmid)) << "acked message " << cmid << " was lost";
-    EXPECT_EQ(seen[cmid], std::vector<MessageId>{id});
-  }
-  for (const auto& [cmid, ids] : seen) EXPECT_EQ(ids.size(), 1u) << cmid;
-  // Resending everything lands each message exactly once; the stored ones are duplicates.
-  Client a;
-  ASSERT_EQ(a.Connect(env.server->address(), alice.token), "");
-  for (int i = 1; i <= kBurst; ++i) {
-    a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
-  }
-  for (int i = 1; i <= kBurst; ++i) {
-    auto ack = a.Next<SendAck>(nullptr, std::chrono::seconds(30));
-    ASSERT_TRUE(ack.has_value());
-    ASSERT_EQ(ack->code, Code::kOk);
-    if (acked.contains(ack->client_msg_id)) {
-      EXPECT_TRUE(ack->duplicate);
-      EXPECT_EQ(ack->message_id, acked[ack->client_msg_id]);
-    }
-  }
-  seen = env.History(bob, conv);
-  EXPECT_EQ(seen.size(), static_cast<size_t>(kBurst));
-  for (const auto& [cmid, ids] : seen) EXPECT_EQ(ids.size(), 1u) << cmid;
+  KillNineDuringABurst(*env.server, env.Login("alice"), env.Login("bob"), 1000);
 }
 
 // PostgreSQL restarted (stopped as by a crash, started again a second later) during a burst:
@@ -185,7 +117,7 @@ TEST(ChatdPostgres, ARestartOfTheDatabaseUnderLoadLosesNothing) {
   EXPECT_LT(*resumed, std::chrono::seconds(10));
   auto health = HttpCall(env.server->address(), "GET", "/healthz", "");
   ASSERT_TRUE(health.ok() && health->status == 200) << "chatd did not survive the restart";
-  const auto seen = env.History(bob, conv);
+  const auto seen = HistoryOf(env.server->address(), bob, conv);
   EXPECT_EQ(seen.size(), static_cast<size_t>(kBurst));
   for (const auto& [cmid, id] : acked) {
     ASSERT_TRUE(seen.contains(cmid)) << "acked message " << cmid << " was lost";
@@ -226,7 +158,7 @@ TEST(ChatdPostgres, ADatabaseGoneLongerThanTheRetryStopsChatd) {
   EXPECT_EQ(env.server->Kill(SIGKILL), 1);  // it had exited with status 1
   ASSERT_TRUE(env.pg.Start());
   env.server->Start();
-  auto seen = env.History(bob, conv);
+  auto seen = HistoryOf(env.server->address(), bob, conv);
   for (const auto& [cmid, id] : acked) {
     ASSERT_TRUE(seen.contains(cmid)) << "acked message " << cmid << " was lost";
     EXPECT_EQ(seen[cmid], std::vector<MessageId>{id});

@@ -590,76 +590,7 @@ TEST(ChatdLimitsTest, SlowReaderIsDroppedAtSendQueueMax) {
 
 TEST(ChatdDurabilityTest, KillNineDuringABurstKeepsEveryAckedMessageOnce) {
   Single env({"alice", "bob"}, {"--user_rate_per_s", "1000000", "--user_burst", "1000000"});
-  const auto alice = env.Login("alice");
-  const auto bob = env.Login("bob");
-  const auto conv = ConversationId::Direct(alice.user, bob.user);
-  constexpr int kBurst = 3000;
-  std::map<ClientMsgId, MessageId> acked;
-  {
-    Client a;
-    ASSERT_EQ(a.Connect(env.server->address(), alice.token), "");
-    for (int i = 1; i <= kBurst; ++i) {
-      a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
-    }
-    // Kill -9 once part of the burst is acknowledged.
-    for (;;) {
-      auto ack = a.Next<SendAck>(nullptr, std::chrono::seconds(10));
-      ASSERT_TRUE(ack.has_value());
-      ASSERT_EQ(ack->code, Code::kOk);
-      acked[ack->client_msg_id] = ack->message_id;
-      if (acked.size() >= 20) break;
-    }
-    env.server->Kill(SIGKILL);
-    // Acks that were already on their way count too: they were sent, so they must be durable.
-    while (auto ack = a.Next<SendAck>(nullptr, std::chrono::milliseconds(200))) {
-      acked[ack->client_msg_id] = ack->message_id;
-    }
-  }
-  ASSERT_LT(acked.size(), static_cast<size_t>(kBurst)) << "the kill came too late to test anything";
-  env.server->Start();
-  // Every acknowledged message is there with its id, none twice.
-  auto history_of = [&]() {
-    std::map<ClientMsgId, std::vector<MessageId>> seen;
-    MessageId after = 0;
-    for (;;) {
-      auto r =
-          Api(env.server->address(), bob.token, "get_messages", GetMessages{1, conv, after, 0});
-      EXPECT_TRUE(r.ok()) << r.status();
-      if (!r.ok()) break;
-      const auto& page = std::get<MessagesResult>(*r);
-      for (const ChatMessage& m : page.messages) {
-        seen[m.client_msg_id].push_back(m.message_id);
-        after = m.message_id;
-      }
-      if (!page.has_more) break;
-    }
-    return seen;
-  };
-  auto seen = history_of();
-  for (const auto& [cmid, id] : acked) {
-    ASSERT_TRUE(seen.contains(cmid)) << "acked message " << cmid << " was lost";
-    EXPECT_EQ(seen[cmid], std::vector<MessageId>{id});
-  }
-  for (const auto& [cmid, ids] : seen) EXPECT_EQ(ids.size(), 1u) << cmid;
-  // The client retries everything it has no ack for (and, to be thorough, everything): each
-  // message lands exactly once; the stored ones come back as duplicates with their ids.
-  Client a;
-  ASSERT_EQ(a.Connect(env.server->address(), alice.token), "");
-  for (int i = 1; i <= kBurst; ++i) {
-    a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
-  }
-  for (int i = 1; i <= kBurst; ++i) {
-    auto ack = a.Next<SendAck>();
-    ASSERT_TRUE(ack.has_value());
-    ASSERT_EQ(ack->code, Code::kOk);
-    if (acked.contains(ack->client_msg_id)) {
-      EXPECT_TRUE(ack->duplicate);
-      EXPECT_EQ(ack->message_id, acked[ack->client_msg_id]);
-    }
-  }
-  seen = history_of();
-  EXPECT_EQ(seen.size(), static_cast<size_t>(kBurst));
-  for (const auto& [cmid, ids] : seen) EXPECT_EQ(ids.size(), 1u) << cmid;
+  KillNineDuringABurst(*env.server, env.Login("alice"), env.Login("bob"), 3000);
 }
 
 // ---- Operations

@@ -17,11 +17,13 @@
 #include <functional>
 #include <future>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -326,6 +328,84 @@ class Client {
   bool closed_ = false;
   std::thread thread_;
 };
+
+// Every message of conv as reader reads it over the Web Service (POST /api/get_messages, page by
+// page): client_msg_id -> the ids it is stored under (one, unless something is stored twice).
+inline std::map<ClientMsgId, std::vector<MessageId>> HistoryOf(const HostPort& at,
+                                                              const LoginResult& reader,
+                                                              const ConversationId& conv) {
+  std::map<ClientMsgId, std::vector<MessageId>> seen;
+  MessageId after = 0;
+  for (;;) {
+    auto res = HttpCall(at, "POST", "/api/get_messages", ToJson(GetMessages{1, conv, after, 0}),
+                        reader.token);
+    EXPECT_TRUE(res.ok() && res->status == 200) << (res.ok() ? res->body : "no answer");
+    if (!res.ok() || res->status != 200) break;
+    auto m = FromJson(res->body, JsonLimits{64u << 20, 64});
+    EXPECT_TRUE(m.ok() && std::holds_alternative<MessagesResult>(*m)) << res->body;
+    if (!m.ok() || !std::holds_alternative<MessagesResult>(*m)) break;
+    const auto& page = std::get<MessagesResult>(*m);
+    for (const ChatMessage& msg : page.messages) {
+      seen[msg.client_msg_id].push_back(msg.message_id);
+      after = msg.message_id;
+    }
+    if (!page.has_more) break;
+  }
+  return seen;
+}
+
+// kill -9 of server while a burst of `burst` messages from alice to bob is being acknowledged
+// (once 20 are), then a restart. Checks that every acknowledged message is stored once, under
+// the id its ack gave, and that resending the whole burst (as a client's outbox does) lands each
+// message exactly once, the stored ones answered duplicate with their first id.
+inline void KillNineDuringABurst(Chatd& server, const LoginResult& alice, const LoginResult& bob,
+                                 int burst) {
+  const auto conv = ConversationId::Direct(alice.user, bob.user);
+  std::map<ClientMsgId, MessageId> acked;
+  {
+    Client a;
+    ASSERT_EQ(a.Connect(server.address(), alice.token), "");
+    for (int i = 1; i <= burst; ++i) {
+      a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
+    }
+    while (acked.size() < 20) {
+      auto ack = a.Next<SendAck>(nullptr, std::chrono::seconds(10));
+      ASSERT_TRUE(ack.has_value());
+      ASSERT_EQ(ack->code, Code::kOk);
+      acked[ack->client_msg_id] = ack->message_id;
+    }
+    server.Kill(SIGKILL);
+    // Acks already on their way count too: they were sent, so they must be durable.
+    while (auto ack = a.Next<SendAck>(nullptr, std::chrono::milliseconds(200))) {
+      acked[ack->client_msg_id] = ack->message_id;
+    }
+  }
+  ASSERT_LT(acked.size(), static_cast<size_t>(burst)) << "the kill came too late to test anything";
+  server.Start();
+  auto seen = HistoryOf(server.address(), bob, conv);
+  for (const auto& [cmid, id] : acked) {
+    ASSERT_TRUE(seen.contains(cmid)) << "acked message " << cmid << " was lost";
+    EXPECT_EQ(seen[cmid], std::vector<MessageId>{id});
+  }
+  for (const auto& [cmid, ids] : seen) EXPECT_EQ(ids.size(), 1u) << cmid;
+  Client a;
+  ASSERT_EQ(a.Connect(server.address(), alice.token), "");
+  for (int i = 1; i <= burst; ++i) {
+    a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
+  }
+  for (int i = 1; i <= burst; ++i) {
+    auto ack = a.Next<SendAck>(nullptr, std::chrono::seconds(30));
+    ASSERT_TRUE(ack.has_value());
+    ASSERT_EQ(ack->code, Code::kOk);
+    if (acked.contains(ack->client_msg_id)) {
+      EXPECT_TRUE(ack->duplicate);
+      EXPECT_EQ(ack->message_id, acked[ack->client_msg_id]);
+    }
+  }
+  seen = HistoryOf(server.address(), bob, conv);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(burst));
+  for (const auto& [cmid, ids] : seen) EXPECT_EQ(ids.size(), 1u) << cmid;
+}
 
 // Polls cond every few milliseconds until it holds or the deadline passes.
 inline bool Eventually(const std::function<bool()>& cond, std::chrono::milliseconds wait = kWait) {
