@@ -169,11 +169,8 @@ TEST(ChatdPostgres, ADatabaseGoneLongerThanTheRetryStopsChatd) {
 TEST(ChatdPostgres, BadStoreConfigurationIsRefusedAtStart) {
   TempDir dir;
   const std::string log = dir / "start.log";
-  const auto run = [&](std::vector<std::string> flags) {
-    std::vector<std::string> argv = {CHATD_BIN, "--data_dir", dir.path(), "--listen",
-                                     "127.0.0.1:0"};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    return RunCommand(argv, log);
+  const auto run = [&](const std::vector<std::string>& flags) {
+    return RunChatdToExit(dir.path(), flags, log);
   };
   EXPECT_NE(run({"--store", "postgres"}), 0);
   EXPECT_NE(run({"--store", "cassandra"}), 0);

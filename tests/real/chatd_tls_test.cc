@@ -118,11 +118,8 @@ TEST(ChatdTls, ACertificateWithoutItsKeyIsRefusedAtStart) {
   const Cert cert = MakeCert(dir, "server");
   const Cert other = MakeCert(dir, "other");
   const std::string log = dir / "start.log";
-  const auto run = [&](std::vector<std::string> flags) {
-    std::vector<std::string> argv = {CHATD_BIN, "--data_dir", dir.path(), "--listen",
-                                     "127.0.0.1:0"};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    return RunCommand(argv, log);
+  const auto run = [&](const std::vector<std::string>& flags) {
+    return RunChatdToExit(dir.path(), flags, log);
   };
   EXPECT_NE(run({"--tls_cert", cert.cert}), 0);
   EXPECT_NE(run({"--tls_cert", cert.cert, "--tls_key", other.key}), 0);

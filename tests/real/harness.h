@@ -98,6 +98,15 @@ inline int RunCommand(const std::vector<std::string>& argv, const std::string& l
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+// Runs chatd with flags on data_dir (listening on any free port) until it exits, as a start
+// that must be refused; returns its exit status (output appended to log).
+inline int RunChatdToExit(const std::string& data_dir, const std::vector<std::string>& flags,
+                          const std::string& log) {
+  std::vector<std::string> argv = {CHATD_BIN, "--data_dir", data_dir, "--listen", "127.0.0.1:0"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  return RunCommand(argv, log);
+}
+
 inline void AddUser(const std::string& data_dir, const std::string& name,
                     const std::string& password = "pw") {
   ASSERT_EQ(RunCommand({CHATD_BIN, "adduser", "--data_dir", data_dir, "--password", password,
