@@ -280,32 +280,49 @@ absl::Status PostgresStorage::CommitOnce(const std::vector<PersistRecord>& recor
 
 absl::Status PostgresStorage::Load(const Restore& restore) {
   // Messages in commit order. The body comes back as text in BYTEA's hex form.
-  Result messages(PQexec(
-      conn_,
+  // Row by row (libpq's single-row mode): the history is never held twice, once in a result and
+  // once in the store. Every result is read to the end, even after an error, so that the
+  // connection is idle again.
+  constexpr const char* kMessages =
       "SELECT 1, user_low, user_high, message_id, prev_msg_id, sender, client_msg_id, "
       "sent_at_us, body, seq FROM private_chat UNION ALL "
       "SELECT 2, group_id, 0, message_id, prev_msg_id, sender, client_msg_id, sent_at_us, body, "
-      "seq FROM group_chat ORDER BY 10"));
-  if (!messages.ok()) return absl::InternalError(absl::StrCat("load messages: ", Reason(conn_)));
-  for (int r = 0; r < messages.rows(); ++r) {
+      "seq FROM group_chat ORDER BY 10";
+  if (PQsendQuery(conn_, kMessages) != 1 || PQsetSingleRowMode(conn_) != 1) {
+    return absl::InternalError(absl::StrCat("load messages: ", Reason(conn_)));
+  }
+  absl::Status failed;
+  while (PGresult* raw = PQgetResult(conn_)) {
+    Result row(raw);
+    const ExecStatusType status = PQresultStatus(raw);
+    if (status == PGRES_TUPLES_OK) continue;  // the end of the rows
+    if (status != PGRES_SINGLE_TUPLE) {
+      if (failed.ok()) failed = absl::InternalError(absl::StrCat("load messages: ", Reason(conn_)));
+      continue;
+    }
+    if (!failed.ok()) continue;
     ChatMessage m;
-    m.conv.type = messages.I(r, 0) == 2 ? ChannelType::kGroup : ChannelType::kDirect;
-    m.conv.low = messages.U(r, 1);
-    m.conv.high = messages.U(r, 2);
-    m.message_id = messages.U(r, 3);
-    m.prev_msg_id = messages.U(r, 4);
-    m.sender = UserId(messages.U(r, 5));
-    m.client_msg_id = messages.U(r, 6);
-    m.sent_at_us = messages.I(r, 7);
+    m.conv.type = row.I(0, 0) == 2 ? ChannelType::kGroup : ChannelType::kDirect;
+    m.conv.low = row.U(0, 1);
+    m.conv.high = row.U(0, 2);
+    m.message_id = row.U(0, 3);
+    m.prev_msg_id = row.U(0, 4);
+    m.sender = UserId(row.U(0, 5));
+    m.client_msg_id = row.U(0, 6);
+    m.sent_at_us = row.I(0, 7);
     size_t length = 0;
-    unsigned char* body = PQunescapeBytea(
-        reinterpret_cast<const unsigned char*>(PQgetvalue(messages.get(), r, 8)), &length);
-    if (body == nullptr) return absl::InternalError("load messages: cannot decode a body");
+    unsigned char* body =
+        PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(raw, 0, 8)), &length);
+    if (body == nullptr) {
+      failed = absl::InternalError("load messages: cannot decode a body");
+      continue;
+    }
     m.body.assign(reinterpret_cast<const char*>(body), length);
     PQfreemem(body);
-    if (absl::Status st = restore(PersistMessage{std::move(m)}); !st.ok()) return st;
-    messages_loaded_++;
+    failed = restore(PersistMessage{std::move(m)});
+    if (failed.ok()) messages_loaded_++;
   }
+  if (!failed.ok()) return failed;
 
   Result members(PQexec(conn_, "SELECT group_id, user_id FROM group_membership ORDER BY 1, 2"));
   if (!members.ok()) return absl::InternalError(absl::StrCat("load memberships: ", Reason(conn_)));

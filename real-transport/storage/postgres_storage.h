@@ -23,6 +23,8 @@
 // Past retry_ms Commit fails, and chatd stops. A failed statement on a live connection is an
 // error at once, as before.
 //
+// Load reads the messages row by row (single-row mode): the history is not held twice.
+//
 // Limits of this version: one statement round trip per record (no pipelining), one connection;
 // the database named in the connection string must exist.
 //
