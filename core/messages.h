@@ -614,7 +614,8 @@ using Message = std::variant<
     MapRegister, MapUnregister, MapLookup, MapLookupResult, MapDisplaced, ForwardBatch,
     ForwardResult, QueuePublish, QueueDeliver, QueueAck, QueueSubscribe, PresenceSet, PresenceTouch,
     PresenceLookup, PresenceLookupResult, PresencePush, Notify, StoreCheckMember,
-    StoreCheckMemberResult, GetReceipts, ReceiptsResult, StoreGetReceipts, StoreGetReceiptsResult, GroupModeUpdate>;
+    StoreCheckMemberResult, GetReceipts, ReceiptsResult, StoreGetReceipts, StoreGetReceiptsResult,
+    GroupModeUpdate>;
 
 // The message's name as in docs/protocol.md ("SendMessage").
 const char* MessageName(const Message& m);

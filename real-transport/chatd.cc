@@ -307,7 +307,8 @@ absl::Status Chatd::Impl::InitServices() {
           "--store postgres needs --store_postgres (a libpq connection string, e.g. "
           "\"host=127.0.0.1 port=5432 dbname=chat user=chatd\")");
     }
-    path = "PostgreSQL (" + options_.store_postgres + ")";
+    // Not the connection string itself: it may carry a password.
+    path = "the PostgreSQL database of --store_postgres";
     auto storage = PostgresStorage::Open(options_.store_postgres, options_.store_retry_ms);
     if (!storage.ok()) return storage.status();
     storage_ = std::move(*storage);

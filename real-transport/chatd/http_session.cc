@@ -46,7 +46,8 @@ void HttpSession<Stream>::Respond(http::status status, std::string body, std::st
 template <class Stream>
 void HttpSession<Stream>::Send(std::shared_ptr<http::response<http::string_body>> res) {
   beast::get_lowest_layer(stream_).expires_after(kHttpWriteTimeout);
-  http::async_write(stream_, *res, [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
+  auto self = this->shared_from_this();
+  http::async_write(stream_, *res, [self, res](beast::error_code ec, size_t) {
     if (ec) return;
     if (!res->keep_alive()) return self->LingeringClose();
     self->DoRead();

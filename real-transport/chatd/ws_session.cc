@@ -156,7 +156,8 @@ template <class Stream>
 void WsSession<Stream>::DoClose() {
   if (close_sent_) return;
   close_sent_ = true;
-  ws_.async_close(close_code_, [self = this->shared_from_this()](beast::error_code) { self->Gone(); });
+  ws_.async_close(close_code_,
+                  [self = this->shared_from_this()](beast::error_code) { self->Gone(); });
 }
 
 template <class Stream>
