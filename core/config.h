@@ -176,6 +176,11 @@ struct ProtocolConfig {
   uint32_t server_sessions_max = 1 << 20;       // sessions per chat server: connect refused
   uint32_t server_forward_buffer_max = 4096;    // buffered entries per destination: flush now
   uint32_t store_dedup_window_max = 1 << 20;    // (sender, cmid) entries kept; FIFO eviction
+  // Messages the store keeps in memory per conversation, newest first: a read further back is
+  // a LoadHistory effect its environment answers from disk (core/effects.h). 0 keeps every
+  // message in memory (the simulator's default; chatd's is 64). Not with id_generator = store
+  // and id_scheme = timestamp, whose ids can land below the cached tail (store.h).
+  uint32_t store_tail_cache = 0;
   uint32_t store_group_members_max = 1 << 20;   // members per group: join refused
   uint32_t writer_queue_max = 100000;           // batch writer items: enqueue refused
   uint32_t broker_queue_max = 100000;           // entries per server queue: oldest dropped

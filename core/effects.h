@@ -72,7 +72,8 @@ struct PushToDevice {
 // change, in the order it made them. An environment with durable storage writes the records and
 // makes them durable before it carries out any later effect of the store (so an ack means
 // durable); on start it replays every record, in the order written, through
-// MessageStore::Restore. The simulator keeps them on a simulated disk (sim/disk.h: durable after
+// MessageStore::Restore (or, with a bounded tail cache, the subset MessageStore::Restore
+// names). The simulator keeps them on a simulated disk (sim/disk.h: durable after
 // an fsync, lost on a crash if not yet synced); the in-process cluster ignores Persist: its
 // services never restart. The batch writer persists its queue the same way (below).
 
@@ -126,9 +127,23 @@ struct Persist {
   PersistRecord record;
 };
 
+// Message store -> its storage: read history the store no longer holds in memory (a read below
+// its tail cache, config.store_tail_cache). The environment reads, from what the store
+// persisted, up to `limit` messages of conv with ids above `after`, ascending by id, and calls
+// MessageStore::OnHistoryLoaded(token, those messages) once. Every record the store persisted
+// before this effect must be visible to the read: an environment that holds a node's effects
+// until its records are durable (as Persist requires) has that at no cost. If the store
+// restarts before the answer, the answer is dropped (the new store never asked).
+struct LoadHistory {
+  uint64_t token = 0;
+  ConversationId conv;
+  MessageId after = kNoMessage;
+  uint32_t limit = 0;
+};
+
 using Effect =
     std::variant<SendToNode, SendToClient, SendToServer, OpenSession, CloseSession, ArmTimer,
-                 PushToDevice, Persist>;
+                 PushToDevice, Persist, LoadHistory>;
 using Effects = std::vector<Effect>;
 
 }  // namespace chatlab

@@ -8,18 +8,15 @@
 #include <variant>
 
 #include "absl/strings/str_cat.h"
+#include "core/fields.h"
 
 namespace chatlab {
 namespace {
 
 void Reply(NodeId to, Message msg, Effects& out) { out.push_back(SendToNode{to, std::move(msg)}); }
 
-bool ValidKind(ReceiptKind kind) {
-  return kind == ReceiptKind::kDelivered || kind == ReceiptKind::kRead;
-}
-
 size_t MarkIndex(ReceiptKind kind) {
-  assert(ValidKind(kind));
+  assert(IsKnownEnumValue(kind));
   return static_cast<size_t>(kind) - 1;
 }
 
@@ -37,6 +34,18 @@ void Unmark(absl::btree_map<MessageId, uint32_t>& marks, MessageId mark) {
 }
 
 }  // namespace
+
+absl::Status ValidateStoreConfig(const ProtocolConfig& config) {
+  if (config.store_tail_cache > 0 && config.id_generator == IdGenerator::kStore &&
+      config.id_scheme == IdScheme::kTimestamp) {
+    return absl::InvalidArgumentError(
+        "protocol.store_tail_cache > 0 needs every new id above its partition's head, and "
+        "id_generator = store with id_scheme = timestamp can store an id inside the history: "
+        "set store_tail_cache = 0, or id_scheme = snowflake or sequence, or id_generator = "
+        "chat_server");
+  }
+  return absl::OkStatus();
+}
 
 GroupMode ChooseGroupMode(const ProtocolConfig& config, size_t members, uint32_t rate) {
   const bool large = members > config.hybrid_push_members_max;
@@ -196,21 +205,26 @@ AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Acces
   }
 
   Partition& partition = chats_[conv];
-  const MessageId head = partition.empty() ? kNoMessage : partition.rbegin()->first;
+  const MessageId head = partition.head();
   const MessageId id = config.id_generator == IdGenerator::kChatServer
                            ? AdmitMintedId(request.message_id, partition)
                            : AssignId(now, partition);
   assert(id != kNoMessage);
+  // A bounded tail holds only the newest messages: ValidateStoreConfig keeps ids above the head.
+  assert(config.store_tail_cache == 0 || id > head);
   if (id < head) stats_.out_of_order_ids++;
-  const auto at_or_after = partition.lower_bound(id);
-  if (at_or_after != partition.end() && at_or_after->first == id) stats_.id_collisions++;
+  auto& tail = partition.tail;
+  const auto at_or_after = tail.lower_bound(id);
+  if (at_or_after != tail.end() && at_or_after->first == id) stats_.id_collisions++;
   const MessageId prev =
-      at_or_after == partition.begin() ? kNoMessage : std::prev(at_or_after)->first;
+      at_or_after == tail.begin() ? partition.floor : std::prev(at_or_after)->first;
   assert(prev < id);
   // Chat-server ids keep the partition append-only: every message lands at the head.
   assert(config.id_generator != IdGenerator::kChatServer || (id > head && prev == head));
 
-  ChatMessage& stored = partition[id];  // overwrites on a collision
+  const auto [slot, added] = tail.try_emplace(id);  // overwrites on a collision
+  if (added) cached_messages_++;
+  ChatMessage& stored = slot->second;
   stored = request;
   stored.message_id = id;
   stored.prev_msg_id = prev;
@@ -225,6 +239,7 @@ AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Acces
   out.push_back(Persist{PersistMessage{stored}});
 
   outcome.message = stored;
+  TrimTail(partition);  // stored is the head (bounded) or nothing is evicted: not used below
   outcome.recipients = Recipients(conv);
   outcome.group_mode = ModeOf(now, conv);
   if (conv.is_group() && IsHybrid(config.group_delivery)) {
@@ -246,7 +261,7 @@ MessageId MessageStore::AssignId(TimeUs now, const Partition& partition) {
     case IdScheme::kTimestamp:
       return static_cast<MessageId>(std::max<TimeUs>(now, 1));
     case IdScheme::kSequence:
-      return partition.empty() ? MessageId{1} : partition.rbegin()->first + 1;
+      return partition.head() + 1;
   }
   assert(false && "unknown IdScheme");
   return kNoMessage;
@@ -254,7 +269,7 @@ MessageId MessageStore::AssignId(TimeUs now, const Partition& partition) {
 
 MessageId MessageStore::AdmitMintedId(MessageId minted, const Partition& partition) {
   assert(options_.config.id_generator == IdGenerator::kChatServer);
-  const MessageId head = partition.empty() ? kNoMessage : partition.rbegin()->first;
+  const MessageId head = partition.head();
   assert(head < std::numeric_limits<MessageId>::max());
   if (minted == kNoMessage) {
     // kSequence has no per-server form (or the server minted nothing): number it here.
@@ -268,7 +283,7 @@ MessageId MessageStore::AdmitMintedId(MessageId minted, const Partition& partiti
   // would land inside history the readers already hold (and overwrite a message on a
   // collision); it is stored at the head instead. Counted as the schemes' anomalies.
   if (minted < head) stats_.out_of_order_ids++;
-  if (partition.contains(minted)) stats_.id_collisions++;
+  if (partition.tail.contains(minted)) stats_.id_collisions++;  // bounded: if still cached
   stats_.ids_lifted++;
   stats_.id_lift_max = std::max(stats_.id_lift_max, head + 1 - minted);
   return head + 1;
@@ -289,6 +304,18 @@ void MessageStore::RememberDedup(const DedupKey& key, const ChatMessage& stored)
   }
   assert(dedup_.size() == dedup_fifo_.size());
   assert(dedup_.size() <= window_max);
+}
+
+void MessageStore::TrimTail(Partition& partition) {
+  const uint32_t cap = options_.config.store_tail_cache;
+  if (cap == 0) return;
+  while (partition.tail.size() > cap) {
+    partition.floor = partition.tail.begin()->first;
+    partition.tail.erase(partition.tail.begin());
+    cached_messages_--;
+  }
+  assert(!partition.tail.empty());
+  assert(partition.floor < partition.tail.begin()->first);
 }
 
 // ---- Access, recipients, mode -------------------------------------------------------------------
@@ -334,8 +361,19 @@ void MessageStore::OnStoreRead(TimeUs now, NodeId from, const StoreRead& m, Effe
     const uint32_t limit_max = options_.config.get_messages_limit_max;
     const uint32_t limit = (m.limit == 0 || m.limit > limit_max) ? limit_max : m.limit;
     const auto chat = chats_.find(m.conv);
+    if (chat != chats_.end() && m.after_id < chat->second.floor) {
+      // Below the tail: the rows are on disk only. Answered by OnHistoryLoaded.
+      const uint64_t token = next_load_token_++;
+      StoreRead request = m;
+      request.limit = limit;
+      pending_loads_.emplace(token, PendingRead{from, request});
+      stats_.history_loads++;
+      out.push_back(LoadHistory{token, m.conv, m.after_id, limit});
+      return;
+    }
     if (chat != chats_.end()) {
-      for (auto it = chat->second.upper_bound(m.after_id); it != chat->second.end(); ++it) {
+      const auto& tail = chat->second.tail;
+      for (auto it = tail.upper_bound(m.after_id); it != tail.end(); ++it) {
         if (result.messages.size() == limit) {
           result.has_more = true;
           break;
@@ -347,6 +385,50 @@ void MessageStore::OnStoreRead(TimeUs now, NodeId from, const StoreRead& m, Effe
     stats_.messages_read += result.messages.size();
   }
   assert(result.messages.size() <= options_.config.get_messages_limit_max);
+  Reply(from, std::move(result), out);
+}
+
+void MessageStore::OnHistoryLoaded(TimeUs now, uint64_t token, std::vector<ChatMessage> messages,
+                                   Effects& out) {
+  const auto pending = pending_loads_.find(token);
+  if (pending == pending_loads_.end()) {
+    stats_.history_loads_dropped++;
+    return;
+  }
+  const NodeId from = pending->second.from;
+  const StoreRead request = std::move(pending->second.request);
+  pending_loads_.erase(pending);
+  // The environment's contract: the partition's rows above `after`, ascending, at most `limit`.
+  std::erase_if(messages, [&](const ChatMessage& m) {
+    return m.conv != request.conv || m.message_id <= request.after_id;
+  });
+  assert(std::is_sorted(messages.begin(), messages.end(),
+                        [](const ChatMessage& a, const ChatMessage& b) {
+                          return a.message_id < b.message_id;
+                        }));
+  if (messages.size() > request.limit) messages.resize(request.limit);
+
+  Partition& partition = chats_.at(request.conv);  // a partition is never removed
+  // Rows that reach down from the floor extend the tail while it has room: a restarted store
+  // (a tail of one) warms from the catch-ups its clients make.
+  for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
+    if (partition.tail.size() >= options_.config.store_tail_cache) break;
+    if (it->message_id > partition.floor) continue;
+    if (it->message_id != partition.floor) break;  // not contiguous (cannot happen: ascending)
+    partition.tail.emplace(it->message_id, *it);
+    cached_messages_++;
+    partition.floor = it->prev_msg_id;
+  }
+
+  StoreReadResult result;
+  result.request_id = request.request_id;
+  result.conv = request.conv;
+  const MessageId last = messages.empty() ? request.after_id : messages.back().message_id;
+  result.has_more = partition.head() > last;
+  result.messages = std::move(messages);
+  result.group_mode = ModeOf(now, request.conv);
+  stats_.messages_read += result.messages.size();
+  stats_.history_messages_loaded += result.messages.size();
   Reply(from, std::move(result), out);
 }
 
@@ -483,7 +565,7 @@ void MessageStore::OnStoreReceipt(NodeId from, const StoreReceipt& m, Effects& o
   result.request_id = m.request_id;
   result.update.conv = m.conv;
   result.update.kind = m.kind;
-  if (!m.conv.Valid() || !m.reader.valid() || !ValidKind(m.kind)) {
+  if (!m.conv.Valid() || !m.reader.valid() || !IsKnownEnumValue(m.kind)) {
     result.code = Code::kInvalidArgument;
   } else {
     result.code = CheckAccess(m.conv, m.reader);
@@ -598,122 +680,6 @@ void MessageStore::SetWatermark(const ConversationId& conv, UserId reader, Recei
     }
   }
   mark = up_to;
-}
-
-// ---- Restore from durable records --------------------------------------------------------------
-
-absl::Status MessageStore::Restore(const PersistRecord& record) {
-  if (const auto* m = std::get_if<PersistMessage>(&record)) return RestoreMessage(m->message);
-  if (const auto* r = std::get_if<PersistMembership>(&record)) {
-    if (!r->user.valid() || !r->group.valid()) {
-      return absl::InvalidArgumentError(absl::StrCat("restore: membership of ", ToString(r->user),
-                                                     " in ", ToString(r->group)));
-    }
-    const auto group = groups_.find(r->group);
-    const bool member = group != groups_.end() && group->second.members.contains(r->user);
-    if (r->joined && !member) Join(r->user, r->group);
-    if (!r->joined && member) Leave(r->user, r->group);
-    if (!r->joined && group == groups_.end()) groups_[r->group];  // the group exists
-  } else if (const auto* w = std::get_if<PersistWatermark>(&record)) {
-    if (!w->conv.Valid() || !w->reader.valid() || !ValidKind(w->kind)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("restore: watermark of ", ToString(w->reader), " in ", ToString(w->conv)));
-    }
-    SetWatermark(w->conv, w->reader, w->kind, w->up_to);
-  } else if (const auto* a_ptr = std::get_if<PersistAggregate>(&record)) {
-    const auto& a = *a_ptr;
-    if (!a.conv.is_group() || !a.conv.Valid() || !ValidKind(a.kind)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("restore: aggregate of ", ToString(a.conv)));
-    }
-    MessageId& published = published_[{a.conv, a.kind}];
-    published = std::max(published, a.up_to);
-  } else {
-    return absl::InvalidArgumentError("restore: a batch writer's record is not the store's");
-  }
-  stats_.records_restored++;
-  return absl::OkStatus();
-}
-
-absl::Status MessageStore::RestoreMessage(const ChatMessage& m) {
-  if (!m.conv.Valid() || !m.sender.valid() || m.message_id == kNoMessage) {
-    return absl::InvalidArgumentError(absl::StrCat("restore: invalid message ", m.message_id,
-                                                   " in ", ToString(m.conv)));
-  }
-  chats_[m.conv][m.message_id] = m;
-  if (m.conv.is_group()) {
-    groups_[m.conv.group()];  // a group with messages exists even with no members left
-  } else {
-    user_directs_[UserId(m.conv.low)].insert(m.conv);
-    user_directs_[UserId(m.conv.high)].insert(m.conv);
-  }
-  const DedupKey key{m.sender, m.client_msg_id};
-  if (options_.config.dedup_enabled && !dedup_.contains(key)) RememberDedup(key, m);
-  if (options_.config.id_scheme == IdScheme::kSnowflake) snowflake_.Observe(m.message_id);
-  stats_.records_restored++;
-  return absl::OkStatus();
-}
-
-// ---- Read-only views ----------------------------------------------------------------------------
-
-std::vector<ChatMessage> MessageStore::Messages(const ConversationId& conv) const {
-  std::vector<ChatMessage> messages;
-  const auto chat = chats_.find(conv);
-  if (chat == chats_.end()) return messages;
-  messages.reserve(chat->second.size());
-  for (const auto& [id, message] : chat->second) messages.push_back(message);
-  return messages;
-}
-
-const ChatMessage* MessageStore::Find(const ConversationId& conv, MessageId id) const {
-  const auto chat = chats_.find(conv);
-  if (chat == chats_.end()) return nullptr;
-  const auto it = chat->second.find(id);
-  return it == chat->second.end() ? nullptr : &it->second;
-}
-
-MessageId MessageStore::Head(const ConversationId& conv) const {
-  const auto chat = chats_.find(conv);
-  if (chat == chats_.end()) return kNoMessage;
-  assert(!chat->second.empty());
-  return chat->second.rbegin()->first;
-}
-
-std::vector<ConversationId> MessageStore::Conversations() const {
-  std::vector<ConversationId> convs;
-  convs.reserve(chats_.size());
-  for (const auto& [conv, partition] : chats_) convs.push_back(conv);
-  return convs;
-}
-
-std::vector<GroupId> MessageStore::Groups() const {
-  std::vector<GroupId> groups;
-  groups.reserve(groups_.size());
-  for (const auto& [group, state] : groups_) groups.push_back(group);
-  return groups;
-}
-
-std::vector<UserId> MessageStore::Members(GroupId group) const {
-  const auto it = groups_.find(group);
-  if (it == groups_.end()) return {};
-  return std::vector<UserId>(it->second.members.begin(), it->second.members.end());
-}
-
-std::vector<GroupId> MessageStore::GroupsOf(UserId user) const {
-  const auto it = user_groups_.find(user);
-  if (it == user_groups_.end()) return {};
-  return std::vector<GroupId>(it->second.begin(), it->second.end());
-}
-
-MessageId MessageStore::Watermark(const ConversationId& conv, UserId reader,
-                                  ReceiptKind kind) const {
-  const auto it = watermarks_.find(WatermarkKey{conv, reader, kind});
-  return it == watermarks_.end() ? kNoMessage : it->second;
-}
-
-MessageId MessageStore::PublishedAggregate(const ConversationId& conv, ReceiptKind kind) const {
-  const auto it = published_.find({conv, kind});
-  return it == published_.end() ? kNoMessage : it->second;
 }
 
 }  // namespace chatlab

@@ -76,6 +76,19 @@
 //   The chat table itself has no limit: it is the durable database, bounded by the deployment's
 //   disk, not by this node. The other tables are bounded by the chat and membership tables.
 //
+// Memory: the tail cache (config.store_tail_cache). With 0 the store holds every message in
+// memory (the simulator's default). With N > 0 it holds, per conversation, the newest N
+// messages: a contiguous suffix of the partition, every message above the partition's floor
+// (the newest id it evicted). A read from at or above the floor is answered at once, as before;
+// a read from below it is answered from disk: the store emits LoadHistory and replies when
+// OnHistoryLoaded brings the rows (a snapshot as of the load; has_more when more lie above).
+// Appends need only the head, so they stay synchronous. What memory then holds grows with
+// conversations, memberships and the dedup window, never with history. Bounded mode needs every
+// new id above the head: not with id_generator = kStore and id_scheme = kTimestamp (its ids land
+// inside the history), refused by ValidateStoreConfig. With a bounded cache a lifted id
+// (kChatServer) equal to an evicted message counts in out_of_order_ids but not in
+// id_collisions (the store no longer sees it).
+//
 // Durability: every state change (a stored message with its dedup entry, a membership change, a
 // receipt watermark, a published group aggregate) is also emitted as a Persist effect, before
 // the reply that reveals it (core/effects.h); Restore replays those records after a restart.
@@ -105,6 +118,11 @@
 #include "core/types.h"
 
 namespace chatlab {
+
+// kInvalidArgument naming the keys when config is not a store configuration that can run: a
+// bounded tail cache (store_tail_cache > 0) with ids that can land below the head
+// (id_generator = store, id_scheme = timestamp).
+absl::Status ValidateStoreConfig(const ProtocolConfig& config);
 
 // How a group's messages reach its members, given the group's size and activity. Pure.
 // A group is large when members > config.hybrid_push_members_max and active when
@@ -167,6 +185,9 @@ class MessageStore : public Node {
     uint64_t id_lift_max = 0;           // the largest head + 1 - minted (timestamp ids: us)
     uint64_t unexpected_messages = 0;
     uint64_t records_restored = 0;  // PersistRecords replayed through Restore
+    uint64_t history_loads = 0;     // reads answered from disk (LoadHistory effects)
+    uint64_t history_messages_loaded = 0;  // messages those loads brought
+    uint64_t history_loads_dropped = 0;    // OnHistoryLoaded with no pending read (a bug)
   };
 
   explicit MessageStore(const NodeOptions& options);
@@ -183,13 +204,29 @@ class MessageStore : public Node {
   // The group message rates (GroupRate, for the hybrids) are soft and start from zero. A Snowflake
   // store never issues an id at or below a restored one. Returns kInvalidArgument for a record
   // no store could have emitted (corrupt storage); the caller refuses to start.
+  // With a bounded tail cache (store_tail_cache > 0) every membership, watermark and aggregate
+  // record must be replayed, but of the messages only each partition's newest and the newest
+  // store_dedup_window_max overall (the dedup window), in the order written: the restarted store
+  // answers older reads with LoadHistory. A message older than its partition's restored tail
+  // is ignored; a message that does not follow the tail (its prev_msg_id is not the tail's
+  // newest) starts the tail afresh.
   absl::Status Restore(const PersistRecord& record);
 
+  // The answer to the LoadHistory effect `token`: the partition's messages above its `after`,
+  // ascending, at most its `limit` (more is an environment bug, trimmed). Replies to the read
+  // that asked. A token with no pending read (never issued, or already answered) is counted in
+  // history_loads_dropped and ignored.
+  void OnHistoryLoaded(TimeUs now, uint64_t token, std::vector<ChatMessage> messages,
+                       Effects& out);
+  // Reads waiting for a LoadHistory answer.
+  size_t pending_loads() const { return pending_loads_.size(); }
+
   // ---- Read-only views for tests and the simulator's oracle ----
-  // The partition's messages, ascending by id (empty if none).
+  // The partition's messages held in memory, ascending by id (empty if none): all of them with
+  // store_tail_cache = 0, the cached tail otherwise (the oracle then reads the disk).
   std::vector<ChatMessage> Messages(const ConversationId& conv) const;
-  // The stored message with this id, or nullptr. The pointer is valid until the next call that
-  // changes the store.
+  // The stored message with this id if it is in memory, or nullptr. The pointer is valid until
+  // the next call that changes the store.
   const ChatMessage* Find(const ConversationId& conv, MessageId id) const;
   // The partition's greatest id, or kNoMessage.
   MessageId Head(const ConversationId& conv) const;
@@ -207,6 +244,9 @@ class MessageStore : public Node {
   MessageId PublishedAggregate(const ConversationId& conv, ReceiptKind kind) const;
   // Number of entries in the dedup index. Invariant: <= config.store_dedup_window_max.
   size_t dedup_size() const { return dedup_.size(); }
+  // Messages held in memory over every partition. Invariant: <= store_tail_cache per partition
+  // when store_tail_cache > 0.
+  size_t cached_messages() const { return cached_messages_; }
 
  private:
   // Members' receipt watermarks of one kind as a histogram: watermark -> number of members
@@ -236,7 +276,20 @@ class MessageStore : public Node {
     ReceiptKind kind = ReceiptKind::kDelivered;
     friend auto operator<=>(const WatermarkKey&, const WatermarkKey&) = default;
   };
-  using Partition = absl::btree_map<MessageId, ChatMessage>;
+  // One conversation's partition as memory holds it. Invariant: tail is not empty, and holds
+  // every stored message of the partition with an id above floor (a contiguous suffix); with
+  // store_tail_cache = 0, floor stays kNoMessage (the whole partition), otherwise tail holds at
+  // most store_tail_cache messages. The head is tail's last id.
+  struct Partition {
+    absl::btree_map<MessageId, ChatMessage> tail;
+    MessageId floor = kNoMessage;
+    MessageId head() const { return tail.empty() ? kNoMessage : tail.rbegin()->first; }
+  };
+  // A read waiting for its LoadHistory answer.
+  struct PendingRead {
+    NodeId from;
+    StoreRead request;  // limit already clamped
+  };
 
   void OnStoreAppend(TimeUs now, NodeId from, const StoreAppend& m, Effects& out);
   void OnStoreAppendBatch(TimeUs now, NodeId from, const StoreAppendBatch& m, Effects& out);
@@ -269,6 +322,8 @@ class MessageStore : public Node {
   // REQUIRES: config.id_generator == kChatServer.
   MessageId AdmitMintedId(MessageId minted, const Partition& partition);
   void RememberDedup(const DedupKey& key, const ChatMessage& stored);
+  // Evicts the oldest cached messages of partition beyond store_tail_cache (0: none).
+  void TrimTail(Partition& partition);
   // Parties (direct) or members (group) of conv, ascending, each once.
   std::vector<UserId> Recipients(const ConversationId& conv) const;
   GroupMode ModeOf(TimeUs now, const ConversationId& conv) const;
@@ -281,8 +336,8 @@ class MessageStore : public Node {
 
   NodeOptions options_;
   SnowflakeGenerator snowflake_;
-  // The chat table. Invariant: no partition is empty; every message's conv is its key and its
-  // message_id its key inside the partition.
+  // The chat table as memory holds it (Partition). Invariant: no partition is empty; every
+  // message's conv is its key and its message_id its key inside the partition.
   absl::btree_map<ConversationId, Partition> chats_;
   // Group membership. Invariant: u in groups_[g].members <=> g in user_groups_[u].
   absl::btree_map<GroupId, Group> groups_;
@@ -299,6 +354,10 @@ class MessageStore : public Node {
   absl::btree_map<DedupKey, ChatMessage> dedup_;
   // Dedup keys in insertion order, oldest first (the eviction order).
   std::deque<DedupKey> dedup_fifo_;
+  // Reads below a partition's floor, by LoadHistory token.
+  absl::btree_map<uint64_t, PendingRead> pending_loads_;
+  uint64_t next_load_token_ = 1;
+  size_t cached_messages_ = 0;  // sum of the partitions' tail sizes
   Stats stats_;
 };
 

@@ -18,6 +18,8 @@ void Dispatch(NodeId from, Effect& effect, NodeEnv& env) {
     env.PushToDevice(from, *push);
   } else if (auto* persist = std::get_if<chatlab::Persist>(&effect)) {
     env.Persist(from, std::move(persist->record));
+  } else if (auto* load = std::get_if<chatlab::LoadHistory>(&effect)) {
+    env.LoadHistory(from, *load);
   } else {
     env.Unexpected(from, effect);
   }

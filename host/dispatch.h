@@ -30,6 +30,9 @@ class NodeEnv {
   virtual void PushToDevice(NodeId from, const chatlab::PushToDevice& push) = 0;
   // Durable before any later effect of the same node is carried out (core/effects.h).
   virtual void Persist(NodeId node, PersistRecord record) = 0;
+  // The store only: read history from what it persisted, and answer it with
+  // MessageStore::OnHistoryLoaded (core/effects.h).
+  virtual void LoadHistory(NodeId node, const chatlab::LoadHistory& load) = 0;
   virtual void Unexpected(NodeId /*from*/, const Effect& /*effect*/) {}
 };
 

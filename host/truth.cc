@@ -4,12 +4,12 @@
 
 namespace chatlab::host {
 
-std::vector<ConversationTruth> BuildTruth(const MessageStore& store) {
+std::vector<ConversationTruth> BuildTruth(const MessageStore& store, const HistoryOf& history) {
   std::vector<ConversationTruth> truth;
   for (const ConversationId& conv : store.Conversations()) {
     ConversationTruth t;
     t.conv = conv;
-    t.messages = store.Messages(conv);
+    t.messages = history ? history(conv) : store.Messages(conv);
     if (conv.is_group()) {
       t.participants = store.Members(conv.group());
     } else {

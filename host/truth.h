@@ -3,6 +3,7 @@
 #ifndef CHATLAB_HOST_TRUTH_H_
 #define CHATLAB_HOST_TRUTH_H_
 
+#include <functional>
 #include <vector>
 
 #include "core/oracle.h"
@@ -10,7 +11,14 @@
 
 namespace chatlab::host {
 
-std::vector<ConversationTruth> BuildTruth(const MessageStore& store);
+// The whole history of one conversation, ascending by id, as the environment's disk holds it.
+using HistoryOf = std::function<std::vector<ChatMessage>(const ConversationId&)>;
+
+// history: where the messages come from. Null: the store's memory, which holds every message
+// only with store_tail_cache = 0; an environment whose store runs a bounded tail cache passes
+// its disk.
+std::vector<ConversationTruth> BuildTruth(const MessageStore& store,
+                                          const HistoryOf& history = nullptr);
 
 }  // namespace chatlab::host
 

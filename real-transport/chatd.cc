@@ -120,6 +120,8 @@ class Chatd::Impl final : public SessionHost, private host::NodeEnv {
   void PushToDevice(NodeId from, const chatlab::PushToDevice& push) override;
   // Reached only without storage: on process 1 the commit pipeline takes every Persist.
   void Persist(NodeId node, PersistRecord record) override;
+  // The store's read below its tail cache: on the storage thread, answered on this one.
+  void LoadHistory(NodeId node, const chatlab::LoadHistory& load) override;
   void Unexpected(NodeId from, const Effect& effect) override;
 
   // ---- Init ----
@@ -213,6 +215,7 @@ absl::Status Chatd::Impl::Init() {
         "writer's log (PersistQueued/PersistDequeued), so the writer's ack would not mean "
         "durable");
   }
+  if (absl::Status s = ValidateStoreConfig(options_.config); !s.ok()) return s;
   if (!options_.tls_cert.empty() || !options_.tls_key.empty()) {
     auto server = ServerTlsContext(options_.tls_cert, options_.tls_key);
     if (!server.ok()) return server.status();
@@ -322,8 +325,12 @@ absl::Status Chatd::Impl::InitServices() {
     if (!slot.service->durable) continue;
     // The store is the one durable service deployed (write_path=batched is refused above), and
     // chat.db (or the PostgreSQL database) is its disk.
-    absl::Status loaded =
-        storage_->Load([&](const PersistRecord& r) { return slot.service->restore(node, r); });
+    // A bounded tail cache needs only each conversation's head and the dedup window.
+    LoadScope scope;
+    scope.hot = options_.config.store_tail_cache > 0;
+    scope.recent = options_.config.dedup_enabled ? options_.config.store_dedup_window_max : 0;
+    absl::Status loaded = storage_->Load(
+        [&](const PersistRecord& r) { return slot.service->restore(node, r); }, scope);
     if (!loaded.ok()) {
       return absl::FailedPreconditionError(
           absl::StrCat("cannot restore ", path, ": ", loaded.message()));
@@ -700,6 +707,25 @@ void Chatd::Impl::PushToDevice(NodeId /*from*/, const chatlab::PushToDevice& pus
 void Chatd::Impl::Persist(NodeId node, PersistRecord /*record*/) {
   Log(LogLevel::kWarn, "unexpected_effect",
       {{"from", node.value}, {"effect", "Persist"}, {"why", "this process has no storage"}});
+}
+
+void Chatd::Impl::LoadHistory(NodeId node, const chatlab::LoadHistory& load) {
+  if (!pipeline_) {
+    Log(LogLevel::kWarn, "unexpected_effect",
+        {{"from", node.value}, {"effect", "LoadHistory"}, {"why", "this process has no storage"}});
+    return;
+  }
+  const int slot = deployment_->IndexOf(node);
+  const auto s = static_cast<size_t>(slot);
+  const uint64_t incarnation = nodes_->incarnation(s);
+  pipeline_->Read(load, [this, node, s, incarnation, token = load.token](
+                            std::vector<ChatMessage> rows) {
+    if (!nodes_->up(s) || nodes_->incarnation(s) != incarnation) return;
+    Effects out;
+    static_cast<MessageStore*>(nodes_->node(s))
+        ->OnHistoryLoaded(NowUs(), token, std::move(rows), out);
+    Apply(node, out);
+  });
 }
 
 void Chatd::Impl::Unexpected(NodeId from, const Effect& /*effect*/) {

@@ -72,7 +72,16 @@ struct ChatdOptions {
   // system's trust store). Used only with tls_cert.
   std::string tls_ca;
   // ---- Protocol ----
-  ProtocolConfig config;
+  // The core's defaults (core/config.h) except the store's memory, which chatd bounds so that
+  // it does not grow with history (docs/chatd.md, "Memory"): 64 messages per conversation in
+  // memory, and a dedup window of 65,536 messages (about 3 s of this machine's peak durable
+  // rate; a retry later than that is stored again).
+  ProtocolConfig config = [] {
+    ProtocolConfig c;
+    c.store_tail_cache = 64;
+    c.store_dedup_window_max = 65536;
+    return c;
+  }();
   uint64_t seed = 0;  // 0: random
   // ---- Limits ----
   uint32_t frame_bytes_max = 256 * 1024;

@@ -166,7 +166,11 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
       {"server_sessions_max", "sessions per chat server", Num(c.server_sessions_max)},
       {"server_pending_max", "chat server operations in flight", Num(c.server_pending_max)},
       {"get_messages_limit_max", "largest history page", Num(c.get_messages_limit_max)},
-      {"store_dedup_window_max", "dedup entries kept", Num(c.store_dedup_window_max)},
+      {"store_dedup_window_max", "dedup entries kept (a retry older than this many newer messages "
+                                 "is stored again)", Num(c.store_dedup_window_max)},
+      {"store_tail_cache", "messages per conversation kept in memory; older reads go to disk "
+                           "(0: every message in memory, restored at start)",
+       Num(c.store_tail_cache)},
       {"store_group_members_max", "members per group", Num(c.store_group_members_max)},
   };
 }

@@ -4,7 +4,10 @@
 
 namespace chatlab::sim {
 
-SimDisk::SimDisk(double fsync_s) : fsync_s_(fsync_s) { assert(fsync_s >= 0); }
+SimDisk::SimDisk(double fsync_s, bool index_messages)
+    : fsync_s_(fsync_s), index_messages_(index_messages) {
+  assert(fsync_s >= 0);
+}
 
 double SimDisk::Write(double now, std::vector<PersistRecord> records) {
   Settle(now);
@@ -43,8 +46,39 @@ const std::vector<PersistRecord>& SimDisk::Durable(double now) {
   return durable_;
 }
 
+std::vector<ChatMessage> SimDisk::ReadMessages(double now, const ConversationId& conv,
+                                               MessageId after, uint32_t limit) {
+  assert(index_messages_);
+  Settle(now);
+  // The first `limit` of the durable rows, then the unsynced writes over them: the first
+  // `limit` of the union lie among these.
+  absl::btree_map<MessageId, const ChatMessage*> seen;
+  if (const auto it = durable_messages_.find(conv); it != durable_messages_.end()) {
+    for (auto m = it->second.upper_bound(after); m != it->second.end() && seen.size() < limit;
+         ++m) {
+      seen[m->first] = &m->second;
+    }
+  }
+  for (const auto& [at, record] : unsynced_) {
+    const auto* p = std::get_if<PersistMessage>(&record);
+    if (p != nullptr && p->message.conv == conv && p->message.message_id > after) {
+      seen[p->message.message_id] = &p->message;
+    }
+  }
+  std::vector<ChatMessage> out;
+  for (const auto& [id, m] : seen) {
+    if (out.size() == limit) break;
+    out.push_back(*m);
+  }
+  return out;
+}
+
 void SimDisk::Settle(double now) {
   while (!unsynced_.empty() && unsynced_.front().first <= now) {
+    const auto* p = std::get_if<PersistMessage>(&unsynced_.front().second);
+    if (index_messages_ && p != nullptr) {
+      durable_messages_[p->message.conv].insert_or_assign(p->message.message_id, p->message);
+    }
     durable_.push_back(std::move(unsynced_.front().second));
     unsynced_.pop_front();
   }

@@ -20,14 +20,16 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "core/effects.h"
 
 namespace chatlab::sim {
 
 class SimDisk {
  public:
-  // REQUIRES: fsync_s >= 0 (0: every write is durable at once).
-  explicit SimDisk(double fsync_s);
+  // REQUIRES: fsync_s >= 0 (0: every write is durable at once). index_messages: keep the
+  // messages indexed for ReadMessages (a store with a bounded tail cache reads them back).
+  explicit SimDisk(double fsync_s, bool index_messages = false);
 
   // Writes records at now. Returns the time they are durable (>= now). REQUIRES: now never
   // decreases from one call to the next.
@@ -44,6 +46,13 @@ class SimDisk {
   // fsync ended by now first.
   const std::vector<PersistRecord>& Durable(double now);
 
+  // What a read of the disk sees at now (written records, durable or not; the last write of an
+  // id wins): up to limit messages of conv with ids above after, ascending. The store's
+  // LoadHistory (core/effects.h) and, with a bounded tail cache, the oracle's truth read this.
+  // REQUIRES: index_messages.
+  std::vector<ChatMessage> ReadMessages(double now, const ConversationId& conv, MessageId after,
+                                        uint32_t limit);
+
   uint64_t fsyncs() const { return fsyncs_; }
   uint64_t records_written() const { return records_written_; }
 
@@ -52,10 +61,13 @@ class SimDisk {
   void Settle(double now);
 
   const double fsync_s_;
+  const bool index_messages_;
   // End of the latest fsync scheduled (running or waiting to start); -1 before the first.
   double last_end_s_ = -1;
   std::vector<PersistRecord> durable_;
   std::deque<std::pair<double, PersistRecord>> unsynced_;  // (durable at, record), in order
+  // The PersistMessage records of durable_, by conversation and id (the last write wins).
+  absl::btree_map<ConversationId, absl::btree_map<MessageId, ChatMessage>> durable_messages_;
   uint64_t fsyncs_ = 0;
   uint64_t records_written_ = 0;
 };

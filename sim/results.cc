@@ -53,7 +53,8 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
                  {"write_path", std::string(WritePathName(s.protocol.write_path))},
                  {"presence_fanout", std::string(PresenceFanoutName(s.protocol.presence_fanout))},
                  {"dedup_enabled", s.protocol.dedup_enabled},
-                 {"gap_detection_enabled", s.protocol.gap_detection_enabled}};
+                 {"gap_detection_enabled", s.protocol.gap_detection_enabled},
+                 {"store_memory", s.protocol.store_tail_cache == 0 ? "all" : "tail"}};
   ordered_json invariants = ordered_json::object();
   ForEachInvariant(r.invariants, [&](const char* name, uint64_t n) { invariants[name] = n; });
   invariants["ok"] = r.invariants.total() == 0;

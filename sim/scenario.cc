@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "core/store.h"
 #include "host/deployment.h"
 
 namespace chatlab::sim {
@@ -78,6 +79,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"cost.store_item_membership_us", &s.store_item_membership_us},
       {"cost.store_item_receipt_us", &s.store_item_receipt_us},
       {"cost.store_item_read_us", &s.store_item_read_us},
+      {"cost.store_history_read_us", &s.store_history_read_us},
       {"cost.writer_request_us", &s.writer_request_us},
       {"cost.writer_item_us", &s.writer_item_us},
       {"cost.mapping_request_us", &s.mapping_request_us},
@@ -152,6 +154,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"protocol.server_sessions_max", &p.server_sessions_max},
       {"protocol.server_forward_buffer_max", &p.server_forward_buffer_max},
       {"protocol.store_dedup_window_max", &p.store_dedup_window_max},
+      {"protocol.store_tail_cache", &p.store_tail_cache},
       {"protocol.store_group_members_max", &p.store_group_members_max},
       {"protocol.writer_queue_max", &p.writer_queue_max},
       {"protocol.broker_queue_max", &p.broker_queue_max},
@@ -530,6 +533,9 @@ absl::Status Validate(const Scenario& s) {
     if (const auto* v = std::get_if<double*>(&target); v != nullptr && **v < 0) {
       return bad(absl::StrCat(key, " must be >= 0"));
     }
+  }
+  if (absl::Status st = ValidateStoreConfig(s.protocol); !st.ok()) {
+    return bad(std::string(st.message()));
   }
   if (s.users < 2) return bad("workload.users must be >= 2");
   if (s.send_start_s < 0 || s.send_start_s >= s.duration_s) {

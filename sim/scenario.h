@@ -107,6 +107,9 @@ struct Scenario {
   double store_item_membership_us = 12.2;  // per membership change (two rows)
   double store_item_receipt_us = 10.3;     // per receipt watermark or group aggregate upserted
   double store_item_read_us = 0.32;        // per row a read returns (messages, heads, members)
+  // A read below the store's tail cache (protocol.store_tail_cache > 0): the time its disk
+  // takes to answer the LoadHistory (latency, not CPU).
+  double store_history_read_us = 100;
   double writer_request_us = 5.5;          // batch writer, per request
   double writer_item_us = 2;               // ... per message queued or committed (its log)
   double mapping_request_us = 5.5;         // user mapping, per request

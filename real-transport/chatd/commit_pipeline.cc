@@ -9,11 +9,13 @@
 
 namespace chatlab::real {
 
-// The storage thread: commits submitted batches one at a time, in order, and reports each.
-// Stopping (the destructor) lets it commit every batch already submitted, then joins it.
+// The storage thread: commits submitted batches and runs submitted reads one at a time, in the
+// order submitted, and reports each. Stopping (the destructor) lets it finish every job already
+// submitted, then joins it.
 class CommitThread {
  public:
   using Done = std::function<void(uint64_t batch, absl::Status status, double seconds)>;
+  using ReadDone = std::function<void(absl::StatusOr<std::vector<ChatMessage>>)>;
   CommitThread(Storage& storage, Done done) : storage_(storage), done_(std::move(done)) {
     thread_ = std::thread([this] { Loop(); });
   }
@@ -28,15 +30,24 @@ class CommitThread {
   void Submit(uint64_t batch, std::vector<PersistRecord> records) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      jobs_.push_back({batch, std::move(records)});
+      jobs_.push_back({batch, std::move(records), {}, {}});
+    }
+    cv_.notify_one();
+  }
+  void SubmitRead(const LoadHistory& load, ReadDone done) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      jobs_.push_back({0, {}, load, std::move(done)});
     }
     cv_.notify_one();
   }
 
  private:
   struct Job {
-    uint64_t batch;
+    uint64_t batch;  // 0: a read
     std::vector<PersistRecord> records;
+    LoadHistory load;
+    ReadDone read_done;
   };
   void Loop() {
     for (;;) {
@@ -47,6 +58,10 @@ class CommitThread {
         if (jobs_.empty()) return;
         job = std::move(jobs_.front());
         jobs_.pop_front();
+      }
+      if (job.batch == 0) {
+        job.read_done(storage_.ReadHistory(job.load.conv, job.load.after, job.load.limit));
+        continue;
       }
       const auto start = std::chrono::steady_clock::now();
       absl::Status status = storage_.Commit(job.records);
@@ -98,6 +113,22 @@ void CommitPipeline::Apply(NodeId from, Effects& effects) {
     }
   }
   if (persisted) MaybeCommit();
+}
+
+void CommitPipeline::Read(const LoadHistory& load, Loaded loaded) {
+  stats_.reads++;
+  thread_->SubmitRead(load, [this, loaded = std::move(loaded)](
+                                absl::StatusOr<std::vector<ChatMessage>> rows) mutable {
+    post_([this, loaded = std::move(loaded), rows = std::move(rows)]() mutable {
+      if (failed_) return;
+      if (!rows.ok()) {
+        failed_ = true;
+        fatal_(rows.status());
+        return;
+      }
+      loaded(*std::move(rows));
+    });
+  });
 }
 
 void CommitPipeline::MaybeCommit() {

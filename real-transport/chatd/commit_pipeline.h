@@ -16,6 +16,11 @@
 // the process (chatd logs it and exits 1: memory has run ahead of disk; a restart restores).
 // If fatal returns (a test), the pipeline commits nothing more and never releases what it holds.
 //
+// Reads: Read runs a store's LoadHistory on the storage thread, after every batch submitted
+// before it. The store's LoadHistory effect is itself held while the store has a record not yet
+// durable, so the read sees everything the store persisted before asking (core/effects.h). A
+// failed read is fatal, as a failed commit is.
+//
 // Threading: Apply, and everything the pipeline calls on the environment, run on the owner's
 // thread. The storage thread only runs Storage::Commit and hands its result to `post`, which
 // must run the given function on the owner's thread (chatd: asio::post to its io_context).
@@ -47,10 +52,12 @@ class CommitPipeline {
   struct Stats {
     uint64_t commits = 0;      // batches committed
     uint64_t records = 0;      // records submitted
+    uint64_t reads = 0;        // LoadHistory reads submitted
     Histogram commit_latency;  // one Storage::Commit, seconds
   };
   using Post = std::function<void(std::function<void()>)>;
   using Fatal = std::function<void(const absl::Status&)>;
+  using Loaded = std::function<void(std::vector<ChatMessage>)>;
 
   // storage and env must outlive the pipeline.
   CommitPipeline(Storage& storage, host::NodeEnv& env, Post post, Fatal fatal);
@@ -61,6 +68,10 @@ class CommitPipeline {
   // Carries out, holds or batches each of one core call's effects of node `from` (above).
   // Persist records are the pipeline's own: env.Persist is never called.
   void Apply(NodeId from, Effects& effects);
+
+  // Reads load's rows on the storage thread; loaded gets them on the owner's thread (never after
+  // a fatal error).
+  void Read(const LoadHistory& load, Loaded loaded);
 
   // Joins the storage thread once every submitted batch has committed. Completions posted by
   // then may never run (chatd stops its loop first); nothing may be applied afterwards.

@@ -110,7 +110,14 @@ std::string RenderMetrics(const MetricsView& view) {
                 {"duplicates", s.duplicates},
                 {"dedup_evictions", s.dedup_evictions},
                 {"client_msg_id_reuses", s.client_msg_id_reuses},
-                {"records_restored", s.records_restored}});
+                {"records_restored", s.records_restored},
+                {"history_loads", s.history_loads},
+                {"history_messages_loaded", s.history_messages_loaded}});
+    gauge("chatlab_store_cached_messages",
+          "Messages the store holds in memory (its tail cache; store_tail_cache).",
+          static_cast<double>(view.store->cached_messages()));
+    gauge("chatlab_store_pending_loads", "Reads waiting for the disk (LoadHistory).",
+          static_cast<double>(view.store->pending_loads()));
   }
   return out;
 }

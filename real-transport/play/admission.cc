@@ -66,6 +66,7 @@ const std::map<std::string_view, ClusterFlag>& ClusterKeys() {
       {"protocol.server_pending_max", {"server_pending_max"}},
       {"protocol.get_messages_limit_max", {"get_messages_limit_max"}},
       {"protocol.store_dedup_window_max", {"store_dedup_window_max"}},
+      {"protocol.store_tail_cache", {"store_tail_cache"}},
       {"protocol.store_group_members_max", {"store_group_members_max"}}};
   return *keys;
 }

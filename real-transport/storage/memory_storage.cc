@@ -1,6 +1,7 @@
 #include "real-transport/storage/memory_storage.h"
 
 #include <algorithm>
+#include <iterator>
 #include <mutex>
 #include <tuple>
 #include <utility>
@@ -72,9 +73,29 @@ struct MemoryStorage::Tables {
   }
 
   // What Load replays, in its order (storage.h).
-  std::vector<PersistRecord> Replay() const {
+  std::vector<PersistRecord> Replay(const LoadScope& scope) const {
     std::vector<PersistRecord> out;
-    for (const auto& [seq, m] : messages) out.push_back(PersistMessage{m});
+    if (!scope.hot) {
+      for (const auto& [seq, m] : messages) out.push_back(PersistMessage{m});
+    } else {
+      // Each conversation's greatest key (its head) and the newest `recent` rows, by seq.
+      absl::btree_set<int64_t> hot;
+      for (auto it = message_seq.begin(); it != message_seq.end(); ++it) {
+        const auto next = std::next(it);
+        const auto conv = [](const MessageKey& k) {
+          return std::make_tuple(std::get<0>(k), std::get<1>(k), std::get<2>(k));
+        };
+        if (next == message_seq.end() || conv(next->first) != conv(it->first)) {
+          hot.insert(it->second);
+        }
+      }
+      uint64_t taken = 0;
+      for (auto it = messages.rbegin(); it != messages.rend() && taken < scope.recent;
+           ++it, ++taken) {
+        hot.insert(it->first);
+      }
+      for (const int64_t seq : hot) out.push_back(PersistMessage{messages.at(seq)});
+    }
     for (const auto& [group, user] : members) {
       out.push_back(PersistMembership{UserId(U(user)), GroupId(U(group)), true});
     }
@@ -110,17 +131,35 @@ absl::Status MemoryStorage::Commit(const std::vector<PersistRecord>& records) {
   return absl::OkStatus();
 }
 
-absl::Status MemoryStorage::Load(const Restore& restore) {
+absl::Status MemoryStorage::Load(const Restore& restore, const LoadScope& scope) {
   std::vector<PersistRecord> replay;
   {
     std::lock_guard<std::mutex> lock(tables_->mu);
-    replay = tables_->Replay();
+    replay = tables_->Replay(scope);
   }
   for (const PersistRecord& r : replay) {
     if (absl::Status s = restore(r); !s.ok()) return s;
     if (std::holds_alternative<PersistMessage>(r)) messages_loaded_++;
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ChatMessage>> MemoryStorage::ReadHistory(const ConversationId& conv,
+                                                                    MessageId after,
+                                                                    uint32_t limit) {
+  std::lock_guard<std::mutex> lock(tables_->mu);
+  ChatMessage probe;
+  probe.conv = conv.is_group() ? ConversationId::Group(conv.group()) : conv;
+  probe.message_id = after;
+  MessageKey key = KeyOf(probe);
+  std::vector<ChatMessage> out;
+  for (auto it = tables_->message_seq.upper_bound(key);
+       it != tables_->message_seq.end() && out.size() < limit; ++it) {
+    const auto& [type, low, high, id] = it->first;
+    if (type != std::get<0>(key) || low != std::get<1>(key) || high != std::get<2>(key)) break;
+    out.push_back(tables_->messages.at(it->second));
+  }
+  return out;
 }
 
 uint64_t MemoryStorage::records_committed() const {

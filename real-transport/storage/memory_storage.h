@@ -33,7 +33,10 @@ class MemoryStorage final : public Storage {
   // give: what one commits the other loads. Its messages_loaded starts at 0.
   std::unique_ptr<MemoryStorage> Reopen() const;
 
-  absl::Status Load(const Restore& restore) override;
+  using Storage::Load;
+  absl::Status Load(const Restore& restore, const LoadScope& scope) override;
+  absl::StatusOr<std::vector<ChatMessage>> ReadHistory(const ConversationId& conv,
+                                                       MessageId after, uint32_t limit) override;
   // Checks every record first, so a refused batch changes nothing.
   absl::Status Commit(const std::vector<PersistRecord>& records) override;
   absl::Status Checkpoint() override { return absl::OkStatus(); }

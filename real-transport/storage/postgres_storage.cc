@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <utility>
@@ -75,8 +77,26 @@ CREATE TABLE IF NOT EXISTS receipts (
 CREATE TABLE IF NOT EXISTS receipt_aggregates (
   group_id BIGINT NOT NULL, kind INTEGER NOT NULL, up_to BIGINT NOT NULL,
   PRIMARY KEY (group_id, kind));
+CREATE TABLE IF NOT EXISTS conversation_heads (
+  conv_type INTEGER NOT NULL, conv_low BIGINT NOT NULL, conv_high BIGINT NOT NULL,
+  head BIGINT NOT NULL, PRIMARY KEY (conv_type, conv_low, conv_high));
+INSERT INTO conversation_heads
+  SELECT 1, user_low, user_high, MAX(message_id) FROM private_chat
+  WHERE NOT EXISTS (SELECT 1 FROM conversation_heads WHERE conv_type = 1)
+  GROUP BY user_low, user_high;
+INSERT INTO conversation_heads
+  SELECT 2, group_id, 0, MAX(message_id) FROM group_chat
+  WHERE NOT EXISTS (SELECT 1 FROM conversation_heads WHERE conv_type = 2)
+  GROUP BY group_id;
 COMMIT;
 )sql";
+
+// The columns every message query selects, in RowMessage's order.
+#define CHATLAB_PRIVATE_COLUMNS \
+  "1, user_low, user_high, message_id, prev_msg_id, sender, client_msg_id, sent_at_us, body, seq"
+#define CHATLAB_GROUP_COLUMNS \
+  "2, group_id, 0, message_id, prev_msg_id, sender, client_msg_id, sent_at_us, body, seq"
+
 
 // Prepared statements: name, SQL, parameter count.
 struct Statement {
@@ -84,7 +104,7 @@ struct Statement {
   const char* sql;
   int params;
 };
-constexpr std::array<Statement, 8> kStatements = {{
+constexpr std::array<Statement, 11> kStatements = {{
     {"insert_private",
      "INSERT INTO private_chat VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nextval('chat_seq')) "
      "ON CONFLICT (user_low, user_high, message_id) DO UPDATE SET "
@@ -114,12 +134,59 @@ constexpr std::array<Statement, 8> kStatements = {{
      "ON CONFLICT (group_id, kind) DO UPDATE SET "
      "up_to = GREATEST(receipt_aggregates.up_to, EXCLUDED.up_to)",
      3},
+    {"head",
+     "INSERT INTO conversation_heads VALUES ($1, $2, $3, $4) "
+     "ON CONFLICT (conv_type, conv_low, conv_high) DO UPDATE SET "
+     "head = GREATEST(conversation_heads.head, EXCLUDED.head)",
+     4},
+    {"read_private",
+     "SELECT " CHATLAB_PRIVATE_COLUMNS " FROM private_chat WHERE user_low = $1 AND "
+     "user_high = $2 AND message_id > $3 ORDER BY message_id LIMIT $4",
+     4},
+    {"read_group",
+     "SELECT " CHATLAB_GROUP_COLUMNS " FROM group_chat WHERE group_id = $1 AND $2::BIGINT = 0 "
+     "AND message_id > $3 ORDER BY message_id LIMIT $4",
+     4},
 }};
+
+// Row r of a message query (the columns of CHATLAB_PRIVATE_COLUMNS). The body comes back as
+// text in BYTEA's hex form.
+absl::StatusOr<SeqMessage> RowMessage(const Result& result, int r) {
+  SeqMessage row;
+  ChatMessage& m = row.message;
+  m.conv.type = result.I(r, 0) == 2 ? ChannelType::kGroup : ChannelType::kDirect;
+  m.conv.low = result.U(r, 1);
+  m.conv.high = result.U(r, 2);
+  m.message_id = result.U(r, 3);
+  m.prev_msg_id = result.U(r, 4);
+  m.sender = UserId(result.U(r, 5));
+  m.client_msg_id = result.U(r, 6);
+  m.sent_at_us = result.I(r, 7);
+  size_t length = 0;
+  unsigned char* body = PQunescapeBytea(
+      reinterpret_cast<const unsigned char*>(PQgetvalue(result.get(), r, 8)), &length);
+  if (body == nullptr) return absl::InternalError("cannot decode a message body");
+  m.body.assign(reinterpret_cast<const char*>(body), length);
+  PQfreemem(body);
+  row.seq = result.I(r, 9);
+  return row;
+}
 
 std::string Reason(pg_conn* conn) {
   std::string why = PQerrorMessage(conn);
   while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
   return why;
+}
+
+// Runs the prepared statement name with four text parameters.
+absl::StatusOr<std::unique_ptr<Result>> ExecPrepared(
+    pg_conn* conn_, const char* name, const std::array<std::string, 4>& values) {
+  std::array<const char*, 4> pointers;
+  for (size_t i = 0; i < values.size(); ++i) pointers[i] = values[i].c_str();
+  auto r = std::make_unique<Result>(
+      PQexecPrepared(conn_, name, 4, pointers.data(), nullptr, nullptr, 0));
+  if (!r->ok()) return absl::InternalError(absl::StrCat(name, ": ", Reason(conn_)));
+  return r;
 }
 
 }  // namespace
@@ -234,11 +301,15 @@ absl::Status PostgresStorage::Write(const PersistRecord& record) {
 
 absl::Status PostgresStorage::Commit(const std::vector<PersistRecord>& records) {
   if (records.empty()) return absl::OkStatus();
+  return WithReconnect([&] { return CommitOnce(records); });
+}
+
+absl::Status PostgresStorage::WithReconnect(const std::function<absl::Status()>& attempt) {
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(retry_ms_);
   auto backoff = std::chrono::milliseconds(50);
   for (;;) {
-    absl::Status s = PQstatus(conn_) == CONNECTION_OK ? CommitOnce(records)
+    absl::Status s = PQstatus(conn_) == CONNECTION_OK ? attempt()
                                                       : absl::UnavailableError(Reason(conn_));
     // A statement that failed on a live connection is the batch's fault: no retry.
     if (s.ok() || PQstatus(conn_) == CONNECTION_OK) return s;
@@ -271,6 +342,15 @@ absl::Status PostgresStorage::CommitOnce(const std::vector<PersistRecord>& recor
       return s;
     }
   }
+  for (const auto& [conv, head] : BatchHeads(records)) {
+    const std::array<std::string, 4> values = {std::to_string(static_cast<int>(conv.type)),
+                                               S(conv.low), S(conv.is_group() ? 0 : conv.high),
+                                               S(head)};
+    if (absl::Status s = ExecPrepared(conn_, "head", values).status(); !s.ok()) {
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+  }
   if (absl::Status s = Exec("COMMIT"); !s.ok()) {
     (void)Exec("ROLLBACK");
     return s;
@@ -278,16 +358,66 @@ absl::Status PostgresStorage::CommitOnce(const std::vector<PersistRecord>& recor
   return absl::OkStatus();
 }
 
-absl::Status PostgresStorage::Load(const Restore& restore) {
-  // Messages in commit order. The body comes back as text in BYTEA's hex form.
-  // Row by row (libpq's single-row mode): the history is never held twice, once in a result and
-  // once in the store. Every result is read to the end, even after an error, so that the
-  // connection is idle again.
+absl::StatusOr<std::vector<ChatMessage>> PostgresStorage::ReadHistory(const ConversationId& conv,
+                                                                      MessageId after,
+                                                                      uint32_t limit) {
+  std::vector<ChatMessage> out;
+  absl::Status s = WithReconnect([&]() -> absl::Status {
+    out.clear();
+    auto r = ExecPrepared(conn_, conv.is_group() ? "read_group" : "read_private",
+                          {S(conv.low), S(conv.is_group() ? 0 : conv.high), S(after),
+                           std::to_string(limit)});
+    if (!r.ok()) return r.status();
+    for (int i = 0; i < (*r)->rows(); ++i) {
+      absl::StatusOr<SeqMessage> row = RowMessage(**r, i);
+      if (!row.ok()) return row.status();
+      out.push_back(std::move(row->message));
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return absl::InternalError(absl::StrCat("read history: ", s.message()));
+  return out;
+}
+
+absl::Status PostgresStorage::LoadHotMessages(const Restore& restore, uint64_t recent) {
+  const std::string limit = std::to_string(recent);
+  const std::string heads =
+      "SELECT " CHATLAB_PRIVATE_COLUMNS " FROM conversation_heads h JOIN private_chat p ON "
+      "p.user_low = h.conv_low AND p.user_high = h.conv_high AND p.message_id = h.head "
+      "WHERE h.conv_type = 1 UNION ALL SELECT " CHATLAB_GROUP_COLUMNS
+      " FROM conversation_heads h JOIN group_chat g ON g.group_id = h.conv_low AND "
+      "g.message_id = h.head WHERE h.conv_type = 2";
+  // The newest `recent` rows of both tables by the shared sequence (each table's seq index).
+  const std::string newest = absl::StrCat(
+      "SELECT * FROM (SELECT " CHATLAB_PRIVATE_COLUMNS " FROM private_chat ORDER BY seq DESC "
+      "LIMIT ", limit, ") p UNION ALL SELECT * FROM (SELECT " CHATLAB_GROUP_COLUMNS
+      " FROM group_chat ORDER BY seq DESC LIMIT ", limit, ") g ORDER BY 10 DESC LIMIT ", limit);
+  std::vector<SeqMessage> rows;
+  for (const std::string* sql : {&heads, &newest}) {
+    Result r(PQexec(conn_, sql->c_str()));
+    if (!r.ok()) return absl::InternalError(absl::StrCat("load messages: ", Reason(conn_)));
+    for (int i = 0; i < r.rows(); ++i) {
+      absl::StatusOr<SeqMessage> row = RowMessage(r, i);
+      if (!row.ok()) {
+        return absl::InternalError(absl::StrCat("load messages: ", row.status().message()));
+      }
+      rows.push_back(*std::move(row));
+    }
+  }
+  return ReplayHotMessages(std::move(rows), restore, messages_loaded_);
+}
+
+absl::Status PostgresStorage::Load(const Restore& restore, const LoadScope& scope) {
+  if (scope.hot) {
+    if (absl::Status s = LoadHotMessages(restore, scope.recent); !s.ok()) return s;
+    return LoadState(restore);
+  }
+  // Messages in commit order, row by row (libpq's single-row mode): the history is never held
+  // twice, once in a result and once in the store. Every result is read to the end, even after
+  // an error, so that the connection is idle again.
   constexpr const char* kMessages =
-      "SELECT 1, user_low, user_high, message_id, prev_msg_id, sender, client_msg_id, "
-      "sent_at_us, body, seq FROM private_chat UNION ALL "
-      "SELECT 2, group_id, 0, message_id, prev_msg_id, sender, client_msg_id, sent_at_us, body, "
-      "seq FROM group_chat ORDER BY 10";
+      "SELECT " CHATLAB_PRIVATE_COLUMNS " FROM private_chat UNION ALL "
+      "SELECT " CHATLAB_GROUP_COLUMNS " FROM group_chat ORDER BY 10";
   if (PQsendQuery(conn_, kMessages) != 1 || PQsetSingleRowMode(conn_) != 1) {
     return absl::InternalError(absl::StrCat("load messages: ", Reason(conn_)));
   }
@@ -301,29 +431,19 @@ absl::Status PostgresStorage::Load(const Restore& restore) {
       continue;
     }
     if (!failed.ok()) continue;
-    ChatMessage m;
-    m.conv.type = row.I(0, 0) == 2 ? ChannelType::kGroup : ChannelType::kDirect;
-    m.conv.low = row.U(0, 1);
-    m.conv.high = row.U(0, 2);
-    m.message_id = row.U(0, 3);
-    m.prev_msg_id = row.U(0, 4);
-    m.sender = UserId(row.U(0, 5));
-    m.client_msg_id = row.U(0, 6);
-    m.sent_at_us = row.I(0, 7);
-    size_t length = 0;
-    unsigned char* body =
-        PQunescapeBytea(reinterpret_cast<const unsigned char*>(PQgetvalue(raw, 0, 8)), &length);
-    if (body == nullptr) {
-      failed = absl::InternalError("load messages: cannot decode a body");
+    absl::StatusOr<SeqMessage> m = RowMessage(row, 0);
+    if (!m.ok()) {
+      failed = absl::InternalError(absl::StrCat("load messages: ", m.status().message()));
       continue;
     }
-    m.body.assign(reinterpret_cast<const char*>(body), length);
-    PQfreemem(body);
-    failed = restore(PersistMessage{std::move(m)});
+    failed = restore(PersistMessage{std::move(m->message)});
     if (failed.ok()) messages_loaded_++;
   }
   if (!failed.ok()) return failed;
+  return LoadState(restore);
+}
 
+absl::Status PostgresStorage::LoadState(const Restore& restore) {
   Result members(PQexec(conn_, "SELECT group_id, user_id FROM group_membership ORDER BY 1, 2"));
   if (!members.ok()) return absl::InternalError(absl::StrCat("load memberships: ", Reason(conn_)));
   for (int r = 0; r < members.rows(); ++r) {

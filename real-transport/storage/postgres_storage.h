@@ -23,7 +23,9 @@
 // Past retry_ms Commit fails, and chatd stops. A failed statement on a live connection is an
 // error at once, as before.
 //
-// Load reads the messages row by row (single-row mode): the history is not held twice.
+// Load reads the messages row by row (single-row mode): the history is not held twice. A hot
+// Load and ReadHistory are the SQLite engine's queries (sqlite_storage.h): conversation_heads,
+// filled once from the chat tables when missing, and range reads on the primary keys.
 //
 // Limits of this version: one statement round trip per record (no pipelining), one connection;
 // the database named in the connection string must exist.
@@ -33,6 +35,7 @@
 #define CHATLAB_REAL_TRANSPORT_STORAGE_POSTGRES_STORAGE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,7 +60,11 @@ class PostgresStorage final : public Storage {
   PostgresStorage(const PostgresStorage&) = delete;
   PostgresStorage& operator=(const PostgresStorage&) = delete;
 
-  absl::Status Load(const Restore& restore) override;
+  using Storage::Load;
+  absl::Status Load(const Restore& restore, const LoadScope& scope) override;
+  // One range read on the primary key, reconnecting as Commit does.
+  absl::StatusOr<std::vector<ChatMessage>> ReadHistory(const ConversationId& conv,
+                                                       MessageId after, uint32_t limit) override;
   // BEGIN ... COMMIT; rolled back on any error.
   // (retried on a lost connection, above).
   absl::Status Commit(const std::vector<PersistRecord>& records) override;
@@ -76,6 +83,12 @@ class PostgresStorage final : public Storage {
   absl::Status SetUpSession();
   // One attempt: BEGIN, the records, COMMIT; rolled back on error.
   absl::Status CommitOnce(const std::vector<PersistRecord>& records);
+  // Runs attempt; after a lost connection reconnects (backoff 50 ms to 1 s, prepared statements
+  // again) and runs it again, for up to retry_ms.
+  absl::Status WithReconnect(const std::function<absl::Status()>& attempt);
+  absl::Status LoadHotMessages(const Restore& restore, uint64_t recent);
+  // Memberships, watermarks and aggregates (Load's steps 2-4).
+  absl::Status LoadState(const Restore& restore);
 
   pg_conn* conn_;
   uint32_t retry_ms_;

@@ -4,8 +4,10 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -43,7 +45,26 @@ CREATE TABLE IF NOT EXISTS receipts (
 CREATE TABLE IF NOT EXISTS receipt_aggregates (
   group_id INTEGER NOT NULL, kind INTEGER NOT NULL, up_to INTEGER NOT NULL,
   PRIMARY KEY (group_id, kind)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conversation_heads (
+  conv_type INTEGER NOT NULL, conv_low INTEGER NOT NULL, conv_high INTEGER NOT NULL,
+  head INTEGER NOT NULL,
+  PRIMARY KEY (conv_type, conv_low, conv_high)) WITHOUT ROWID;
 )sql";
+
+// A database written before conversation_heads existed: fill it once from the chat tables.
+constexpr const char* kFillHeads = R"sql(
+INSERT INTO conversation_heads
+  SELECT 1, user_low, user_high, MAX(message_id) FROM private_chat GROUP BY user_low, user_high;
+INSERT INTO conversation_heads
+  SELECT 2, group_id, 0, MAX(message_id) FROM group_chat GROUP BY group_id;
+)sql";
+
+// The columns every message query selects, in RowMessage's order.
+constexpr const char* kPrivateColumns =
+    "1, user_low, user_high, message_id, prev_msg_id, sender, client_msg_id, sent_at_us, body, "
+    "seq";
+constexpr const char* kGroupColumns =
+    "2, group_id, 0, message_id, prev_msg_id, sender, client_msg_id, sent_at_us, body, seq";
 
 // A statement that finalizes itself.
 class Stmt {
@@ -55,6 +76,24 @@ class Stmt {
  private:
   sqlite3_stmt* stmt_ = nullptr;
 };
+
+// The row a message query is on (the columns of kPrivateColumns).
+SeqMessage RowMessage(sqlite3_stmt* s) {
+  SeqMessage row;
+  ChatMessage& m = row.message;
+  m.conv.type = sqlite3_column_int(s, 0) == 2 ? ChannelType::kGroup : ChannelType::kDirect;
+  m.conv.low = U(sqlite3_column_int64(s, 1));
+  m.conv.high = U(sqlite3_column_int64(s, 2));
+  m.message_id = U(sqlite3_column_int64(s, 3));
+  m.prev_msg_id = U(sqlite3_column_int64(s, 4));
+  m.sender = UserId(U(sqlite3_column_int64(s, 5)));
+  m.client_msg_id = U(sqlite3_column_int64(s, 6));
+  m.sent_at_us = sqlite3_column_int64(s, 7);
+  const void* body = sqlite3_column_blob(s, 8);
+  m.body.assign(static_cast<const char*>(body), static_cast<size_t>(sqlite3_column_bytes(s, 8)));
+  row.seq = sqlite3_column_int64(s, 9);
+  return row;
+}
 
 }  // namespace
 
@@ -89,6 +128,9 @@ absl::StatusOr<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::st
   if (absl::Status s = storage->Exec(kSchema); !s.ok()) {
     return absl::FailedPreconditionError(absl::StrCat("cannot use ", path, ": ", s.message()));
   }
+  if (absl::Status s = storage->FillHeads(); !s.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("cannot use ", path, ": ", s.message()));
+  }
   if (absl::Status s = storage->Prepare(); !s.ok()) return s;
   Stmt seq(db,
            "SELECT MAX(s) FROM (SELECT MAX(seq) AS s FROM private_chat UNION ALL "
@@ -101,7 +143,7 @@ absl::StatusOr<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::st
 
 SqliteStorage::~SqliteStorage() {
   for (sqlite3_stmt* s : {insert_private_, insert_group_, join_group_, join_user_, leave_group_,
-                          leave_user_, receipt_, aggregate_}) {
+                          leave_user_, receipt_, aggregate_, head_, read_private_, read_group_}) {
     sqlite3_finalize(s);
   }
   sqlite3_close(db_);
@@ -121,6 +163,20 @@ absl::Status SqliteStorage::Exec(const char* sql) {
   return absl::OkStatus();
 }
 
+absl::Status SqliteStorage::FillHeads() {
+  Stmt empty(db_,
+             "SELECT NOT EXISTS (SELECT 1 FROM conversation_heads) AND "
+             "(EXISTS (SELECT 1 FROM private_chat) OR EXISTS (SELECT 1 FROM group_chat))");
+  if (empty.get() == nullptr || sqlite3_step(empty.get()) != SQLITE_ROW) return Error("heads");
+  if (sqlite3_column_int(empty.get(), 0) == 0) return absl::OkStatus();
+  if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+  if (absl::Status s = Exec(kFillHeads); !s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
+  return Exec("COMMIT");
+}
+
 absl::Status SqliteStorage::Prepare() {
   const std::pair<sqlite3_stmt**, const char*> statements[] = {
       {&insert_private_,
@@ -136,6 +192,17 @@ absl::Status SqliteStorage::Prepare() {
       {&aggregate_,
        "INSERT INTO receipt_aggregates VALUES (?1, ?2, ?3) ON CONFLICT DO UPDATE SET "
        "up_to = MAX(up_to, excluded.up_to)"},
+      {&head_,
+       "INSERT INTO conversation_heads VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE SET "
+       "head = MAX(head, excluded.head)"},
+      {&read_private_,
+       "SELECT 1, user_low, user_high, message_id, prev_msg_id, sender, client_msg_id, "
+       "sent_at_us, body, seq FROM private_chat WHERE user_low = ?1 AND user_high = ?2 AND "
+       "message_id > ?3 ORDER BY message_id LIMIT ?4"},
+      {&read_group_,
+       "SELECT 2, group_id, 0, message_id, prev_msg_id, sender, client_msg_id, sent_at_us, "
+       "body, seq FROM group_chat WHERE group_id = ?1 AND message_id > ?3 "
+       "ORDER BY message_id LIMIT ?4"},
   };
   for (const auto& [slot, sql] : statements) {
     if (sqlite3_prepare_v2(db_, sql, -1, slot, nullptr) != SQLITE_OK) return Error(sql);
@@ -204,6 +271,19 @@ absl::Status SqliteStorage::Commit(const std::vector<PersistRecord>& records) {
       return s;
     }
   }
+  for (const auto& [conv, head] : BatchHeads(records)) {
+    sqlite3_bind_int(head_, 1, static_cast<int>(conv.type));
+    sqlite3_bind_int64(head_, 2, S(conv.low));
+    sqlite3_bind_int64(head_, 3, conv.is_group() ? 0 : S(conv.high));
+    sqlite3_bind_int64(head_, 4, S(head));
+    const int rc = sqlite3_step(head_);
+    sqlite3_reset(head_);
+    if (rc != SQLITE_DONE) {
+      absl::Status s = Error("conversation head");
+      (void)Exec("ROLLBACK");
+      return s;
+    }
+  }
   if (absl::Status s = Exec("COMMIT"); !s.ok()) {
     (void)Exec("ROLLBACK");
     return s;
@@ -213,31 +293,70 @@ absl::Status SqliteStorage::Commit(const std::vector<PersistRecord>& records) {
 
 absl::Status SqliteStorage::Checkpoint() { return Exec("PRAGMA wal_checkpoint(TRUNCATE)"); }
 
-absl::Status SqliteStorage::Load(const Restore& restore) {
-  Stmt messages(db_,
-                "SELECT 1, user_low, user_high, message_id, prev_msg_id, sender, client_msg_id, "
-                "sent_at_us, body, seq FROM private_chat UNION ALL "
-                "SELECT 2, group_id, 0, message_id, prev_msg_id, sender, client_msg_id, "
-                "sent_at_us, body, seq FROM group_chat ORDER BY 10");
-  if (messages.get() == nullptr) return Error("load messages");
+absl::StatusOr<std::vector<ChatMessage>> SqliteStorage::ReadHistory(const ConversationId& conv,
+                                                                    MessageId after,
+                                                                    uint32_t limit) {
+  sqlite3_stmt* s = conv.is_group() ? read_group_ : read_private_;
+  sqlite3_bind_int64(s, 1, S(conv.low));
+  sqlite3_bind_int64(s, 2, conv.is_group() ? 0 : S(conv.high));
+  sqlite3_bind_int64(s, 3, S(after));
+  sqlite3_bind_int64(s, 4, limit);
+  std::vector<ChatMessage> out;
   int rc;
-  while ((rc = sqlite3_step(messages.get())) == SQLITE_ROW) {
-    sqlite3_stmt* s = messages.get();
-    ChatMessage m;
-    m.conv.type = sqlite3_column_int(s, 0) == 2 ? ChannelType::kGroup : ChannelType::kDirect;
-    m.conv.low = U(sqlite3_column_int64(s, 1));
-    m.conv.high = U(sqlite3_column_int64(s, 2));
-    m.message_id = U(sqlite3_column_int64(s, 3));
-    m.prev_msg_id = U(sqlite3_column_int64(s, 4));
-    m.sender = UserId(U(sqlite3_column_int64(s, 5)));
-    m.client_msg_id = U(sqlite3_column_int64(s, 6));
-    m.sent_at_us = sqlite3_column_int64(s, 7);
-    const void* body = sqlite3_column_blob(s, 8);
-    m.body.assign(static_cast<const char*>(body), static_cast<size_t>(sqlite3_column_bytes(s, 8)));
-    if (absl::Status st = restore(PersistMessage{std::move(m)}); !st.ok()) return st;
-    messages_loaded_++;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW) out.push_back(RowMessage(s).message);
+  sqlite3_reset(s);
+  if (rc != SQLITE_DONE) return Error("read history");
+  return out;
+}
+
+absl::Status SqliteStorage::LoadHotMessages(const Restore& restore, uint64_t recent) {
+  std::vector<SeqMessage> rows;
+  const std::string heads = absl::StrCat(
+      "SELECT ", kPrivateColumns, " FROM conversation_heads h JOIN private_chat p ON "
+      "p.user_low = h.conv_low AND p.user_high = h.conv_high AND p.message_id = h.head "
+      "WHERE h.conv_type = 1 UNION ALL SELECT ", kGroupColumns,
+      " FROM conversation_heads h JOIN group_chat g ON g.group_id = h.conv_low AND "
+      "g.message_id = h.head WHERE h.conv_type = 2");
+  // Each table's newest rows by its seq index; the newest `recent` of both are among them.
+  const std::string newest_private = absl::StrCat("SELECT ", kPrivateColumns,
+                                                  " FROM private_chat ORDER BY seq DESC LIMIT ?1");
+  const std::string newest_group = absl::StrCat("SELECT ", kGroupColumns,
+                                                " FROM group_chat ORDER BY seq DESC LIMIT ?1");
+  std::vector<SeqMessage> newest;
+  for (const std::string* sql : {&heads, &newest_private, &newest_group}) {
+    Stmt q(db_, sql->c_str());
+    if (q.get() == nullptr) return Error("load messages");
+    if (sql != &heads) sqlite3_bind_int64(q.get(), 1, S(recent));
+    std::vector<SeqMessage>& into = sql == &heads ? rows : newest;
+    int rc;
+    while ((rc = sqlite3_step(q.get())) == SQLITE_ROW) into.push_back(RowMessage(q.get()));
+    if (rc != SQLITE_DONE) return Error("load messages");
   }
-  if (rc != SQLITE_DONE) return Error("load messages");
+  std::sort(newest.begin(), newest.end(),
+            [](const SeqMessage& a, const SeqMessage& b) { return a.seq > b.seq; });
+  if (newest.size() > recent) newest.resize(recent);
+  for (SeqMessage& m : newest) rows.push_back(std::move(m));
+  return ReplayHotMessages(std::move(rows), restore, messages_loaded_);
+}
+
+absl::Status SqliteStorage::Load(const Restore& restore, const LoadScope& scope) {
+  int rc;
+  if (scope.hot) {
+    if (absl::Status s = LoadHotMessages(restore, scope.recent); !s.ok()) return s;
+  } else {
+    Stmt messages(db_, absl::StrCat("SELECT ", kPrivateColumns, " FROM private_chat UNION ALL ",
+                                    "SELECT ", kGroupColumns, " FROM group_chat ORDER BY 10")
+                           .c_str());
+    if (messages.get() == nullptr) return Error("load messages");
+    while ((rc = sqlite3_step(messages.get())) == SQLITE_ROW) {
+      if (absl::Status st = restore(PersistMessage{RowMessage(messages.get()).message});
+          !st.ok()) {
+        return st;
+      }
+      messages_loaded_++;
+    }
+    if (rc != SQLITE_DONE) return Error("load messages");
+  }
 
   Stmt members(db_, "SELECT group_id, user_id FROM group_membership ORDER BY 1, 2");
   while ((rc = sqlite3_step(members.get())) == SQLITE_ROW) {

@@ -4,7 +4,10 @@
 // group_chat by the group, both sorted by message id; group_membership and user_membership,
 // changed in one transaction; receipts and receipt_aggregates. Each message row also holds a
 // global insertion sequence `seq`, by which Load merges the two chat tables back into commit
-// order. The database runs in WAL mode with synchronous = FULL, so Commit returns only once the
+// order. conversation_heads keeps each conversation's greatest message id (one upsert per
+// conversation per commit; filled from the chat tables when a database written before it opens),
+// so a hot Load reads O(conversations) rows. ReadHistory is one range read on the primary key.
+// The database runs in WAL mode with synchronous = FULL, so Commit returns only once the
 // records survive a power cut.
 //
 // Thread-safety: none (storage.h). The connection is opened without SQLite's own mutex.
@@ -42,7 +45,10 @@ class SqliteStorage final : public Storage {
   SqliteStorage(const SqliteStorage&) = delete;
   SqliteStorage& operator=(const SqliteStorage&) = delete;
 
-  absl::Status Load(const Restore& restore) override;
+  using Storage::Load;
+  absl::Status Load(const Restore& restore, const LoadScope& scope) override;
+  absl::StatusOr<std::vector<ChatMessage>> ReadHistory(const ConversationId& conv,
+                                                       MessageId after, uint32_t limit) override;
   // One transaction (BEGIN IMMEDIATE ... COMMIT); rolled back on any error.
   absl::Status Commit(const std::vector<PersistRecord>& records) override;
   // Folds the WAL into the database file.
@@ -53,6 +59,8 @@ class SqliteStorage final : public Storage {
   explicit SqliteStorage(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql);
   absl::Status Prepare();
+  absl::Status FillHeads();
+  absl::Status LoadHotMessages(const Restore& restore, uint64_t recent);
   absl::Status Write(const PersistRecord& record);
   absl::Status Error(const char* what) const;
 
@@ -66,6 +74,9 @@ class SqliteStorage final : public Storage {
   sqlite3_stmt* leave_user_ = nullptr;
   sqlite3_stmt* receipt_ = nullptr;
   sqlite3_stmt* aggregate_ = nullptr;
+  sqlite3_stmt* head_ = nullptr;
+  sqlite3_stmt* read_private_ = nullptr;
+  sqlite3_stmt* read_group_ = nullptr;
   // The insertion sequence of the next message row. Invariant: > every seq in the tables.
   int64_t seq_next_ = 1;
   uint64_t messages_loaded_ = 0;

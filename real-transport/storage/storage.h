@@ -4,8 +4,8 @@
 // An interface, so the database is a choice: SqliteStorage (sqlite_storage.h) is chatd's embedded
 // default, PostgresStorage (postgres_storage.h) keeps the same tables on a PostgreSQL server,
 // MemoryStorage (memory_storage.h) is the same contract in memory, for tests of what sits on top.
-// A new engine implements these four calls and passes tests/real/storage_conformance_test.cc,
-// which runs the same cases against every implementation.
+// A new engine implements these calls and passes tests/real/storage_conformance_test.cc, which
+// runs the same cases against every implementation.
 //
 // What Load replays is the durable STATE, not the log of records committed: the tables keep the
 // latest of everything (docs/chatd.md, "Durability"), so
@@ -17,18 +17,24 @@
 //   3. every receipt watermark at its greatest committed value, ascending by
 //      (conversation type, low, high, reader, kind);
 //   4. every group aggregate at its greatest committed value, ascending by (group, kind).
-// Keys compare as signed 64-bit integers (how SQL databases hold them). The order of 2-4 does
-// not change the store MessageStore::Restore rebuilds. Known loss, by design of the tables: a
-// group that every member left and that holds no message is not replayed, so it no longer
-// exists after a restart.
+// Keys compare as signed 64-bit integers (how SQL databases hold them; every id scheme's ids are
+// below 2^63). The order of 2-4 does not change the store MessageStore::Restore rebuilds. Known
+// loss, by design of the tables: a group that every member left and that holds no message is not
+// replayed, so it no longer exists after a restart.
+//
+// A store with a bounded tail cache (store_tail_cache > 0) needs less than every message:
+// LoadScope::hot replays, in step 1, only each conversation's newest message and the newest
+// `recent` messages overall (its dedup window), each once, in commit order. The engines keep a
+// conversation_heads table, one row per conversation updated in each commit, so that this costs
+// O(conversations + recent), not O(history). ReadHistory then answers the store's LoadHistory.
 //
 // Only the message store's records have tables. A batch writer's records (PersistQueued,
 // PersistDequeued: its queue is a log, replayed in order) have none, and Commit refuses a batch
 // holding one: chatd refuses write_path = batched for that reason.
 //
 // Thread-safety: an implementation need not be thread-safe. chatd calls Load on its main thread
-// before serving, then Commit only from its storage thread, then Checkpoint after that thread
-// has stopped.
+// before serving, then Commit and ReadHistory only from its storage thread, then Checkpoint after
+// that thread has stopped.
 #ifndef CHATLAB_REAL_TRANSPORT_STORAGE_STORAGE_H_
 #define CHATLAB_REAL_TRANSPORT_STORAGE_STORAGE_H_
 
@@ -37,9 +43,16 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/effects.h"
 
 namespace chatlab::real {
+
+// Which messages Load replays (above).
+struct LoadScope {
+  bool hot = false;      // false: every message
+  uint64_t recent = 0;   // hot: the newest this many messages, besides each conversation's head
+};
 
 class Storage {
  public:
@@ -47,9 +60,17 @@ class Storage {
 
   virtual ~Storage() = default;
 
-  // Replays every durable record through restore, in the order above. Stops at the first error
-  // restore returns and returns it unchanged; an error of the storage itself is kInternal.
-  virtual absl::Status Load(const Restore& restore) = 0;
+  // Replays the durable records through restore, in the order above (every message, or the hot
+  // ones of scope). Stops at the first error restore returns and returns it unchanged; an error
+  // of the storage itself is kInternal.
+  virtual absl::Status Load(const Restore& restore, const LoadScope& scope) = 0;
+  absl::Status Load(const Restore& restore) { return Load(restore, LoadScope{}); }
+
+  // Up to limit committed messages of conv with ids above after, ascending by id. kInternal on
+  // an error of the storage (PostgreSQL: after reconnecting for as long as Commit would).
+  virtual absl::StatusOr<std::vector<ChatMessage>> ReadHistory(const ConversationId& conv,
+                                                               MessageId after,
+                                                               uint32_t limit) = 0;
 
   // Makes records durable, all or nothing, and returns once they survive a power cut. On error
   // nothing of the batch is visible (kInvalidArgument for a record with no table), and the
@@ -65,6 +86,20 @@ class Storage {
 
 // OK for a record with a table; otherwise the kInvalidArgument Commit returns for it.
 absl::Status CheckHasTable(const PersistRecord& record);
+
+// For the engines. A message row with its commit sequence.
+struct SeqMessage {
+  int64_t seq = 0;
+  ChatMessage message;
+};
+// LoadScope::hot's step 1: rows (the heads and the recent rows, in any order, a row possibly
+// twice) replayed once each by ascending seq. Counts the replayed messages in loaded.
+absl::Status ReplayHotMessages(std::vector<SeqMessage> rows, const Storage::Restore& restore,
+                               uint64_t& loaded);
+// Each conversation's greatest message id among records' messages (a commit's update of
+// conversation_heads).
+std::vector<std::pair<ConversationId, MessageId>> BatchHeads(
+    const std::vector<PersistRecord>& records);
 
 }  // namespace chatlab::real
 

@@ -365,7 +365,30 @@ void Cluster::Process(EventKind& what) {
     Effects effects;
     client(p->push.user).OnPushNotification(now_, p->push, effects);
     ApplyClient(p->push.user, effects);
+  } else if (auto* h = std::get_if<HistoryLoaded>(&what)) {
+    Digest("history", h->token, h->messages.size(), nullptr);
+    Effects effects;
+    store().OnHistoryLoaded(now_, h->token, std::move(h->messages), effects);
+    ApplyNode(deployment_.slot(static_cast<size_t>(deployment_.IndexOf(host::Role::kStore))).id,
+              effects);
   }
+}
+
+void Cluster::Persist(NodeId /*from*/, PersistRecord record) {
+  if (auto* m = std::get_if<PersistMessage>(&record)) {
+    history_[m->message.conv].insert_or_assign(m->message.message_id, std::move(m->message));
+  }
+}
+
+void Cluster::LoadHistory(NodeId /*node*/, const chatlab::LoadHistory& load) {
+  HistoryLoaded answer{load.token, {}};
+  if (const auto it = history_.find(load.conv); it != history_.end()) {
+    for (auto m = it->second.upper_bound(load.after);
+         m != it->second.end() && answer.messages.size() < load.limit; ++m) {
+      answer.messages.push_back(m->second);
+    }
+  }
+  Schedule(now_ + options_.node_latency_us, std::move(answer));
 }
 
 void Cluster::ProcessNodeDelivery(NodeDelivery& d) {
@@ -389,7 +412,15 @@ void Cluster::Digest(std::string_view kind, uint64_t a, uint64_t b, const Messag
 
 std::vector<ConversationTruth> Cluster::Truth() const {
   const int store = deployment_.IndexOf(host::Role::kStore);
-  return host::BuildTruth(*static_cast<const MessageStore*>(nodes_.node(static_cast<size_t>(store))));
+  const auto& s = *static_cast<const MessageStore*>(nodes_.node(static_cast<size_t>(store)));
+  if (options_.config.store_tail_cache == 0) return host::BuildTruth(s);
+  return host::BuildTruth(s, [this](const ConversationId& conv) {
+    std::vector<ChatMessage> messages;
+    if (const auto it = history_.find(conv); it != history_.end()) {
+      for (const auto& [id, m] : it->second) messages.push_back(m);
+    }
+    return messages;
+  });
 }
 
 }  // namespace chatlab::inproc

@@ -174,8 +174,13 @@ class Cluster : private host::NodeEnv, private host::ClientEnv {
   struct Push {
     chatlab::PushToDevice push;
   };
+  struct HistoryLoaded {  // the answer to the store's LoadHistory
+    uint64_t token;
+    std::vector<ChatMessage> messages;
+  };
   using EventKind = std::variant<NodeDelivery, ToServer, ToClient, NodeTimer, ClientTimer,
-                                 SessionOpen, ClientSideClose, ServerSideClose, Push>;
+                                 SessionOpen, ClientSideClose, ServerSideClose, Push,
+                                 HistoryLoaded>;
   struct SessionState {
     UserId user;
     NodeId server;
@@ -192,8 +197,10 @@ class Cluster : private host::NodeEnv, private host::ClientEnv {
   void CloseSession(NodeId from, SessionId session) override;
   void ArmTimer(NodeId node, uint64_t timer_id, TimeUs at_us) override;
   void PushToDevice(NodeId from, const chatlab::PushToDevice& push) override;
-  // The in-process services never restart, so they keep nothing durable.
-  void Persist(NodeId, PersistRecord) override {}
+  // The in-process services never restart, so only the store's messages are kept: the disk a
+  // bounded tail cache (store_tail_cache > 0) reads from, answered after node_latency_us.
+  void Persist(NodeId from, PersistRecord record) override;
+  void LoadHistory(NodeId node, const chatlab::LoadHistory& load) override;
   // host::ClientEnv: what the clients ask for.
   void SendToServer(UserId user, Message msg) override;
   void OpenSession(UserId user, NodeId server) override;
@@ -223,6 +230,8 @@ class Cluster : private host::NodeEnv, private host::ClientEnv {
   Counters counters_;
   // Every pending event, by (time, order scheduled): the whole run's one timer queue.
   host::TimerQueue<TimeUs, EventKind> events_;
+  // The store's persisted messages (last write per id), by conversation.
+  absl::btree_map<ConversationId, absl::btree_map<MessageId, ChatMessage>> history_;
   host::Deployment deployment_;
   host::NodeTable nodes_;
   std::vector<NodeId> server_ids_;

@@ -185,6 +185,13 @@ void DrawIdGenerator(Draw& d, Scenario& s) {
   }
 }
 
+// Drawn last, so every draw before it is what earlier swarms drew. Half the runs bound the
+// store's memory to a tail of 1 to 8 messages per conversation: catch-ups and reads then go to
+// its disk (LoadHistory) often, and a restarted store starts from its heads.
+void DrawStoreMemory(Draw& d, Scenario& s) {
+  if (d.Chance(0.5)) s.protocol.store_tail_cache = static_cast<uint32_t>(d.Int(1, 8));
+}
+
 Scenario GenerateScenario(uint64_t seed) {
   Draw d(seed);
   Scenario s = DefaultScenario();
@@ -200,6 +207,7 @@ Scenario GenerateScenario(uint64_t seed) {
   DrawFaults(d, s);
   DrawThresholds(d, s);
   DrawIdGenerator(d, s);
+  DrawStoreMemory(d, s);
   return s;
 }
 

@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "absl/strings/str_cat.h"
+#include "core/store.h"
 #include "absl/strings/str_format.h"
 #include "sim/world/world_impl.h"
 
@@ -54,6 +55,19 @@ void WorldImpl::NodeLoop(int ep) {
         deferred_.erase(it);
         const int to = static_cast<int>(t.index);
         Transmit(ep, to, std::move(p));
+        continue;
+      }
+      if (t.kind == kHistoryLoaded) {
+        auto it = history_answers_.find(t.id);
+        auto [token, rows] = std::move(it->second);
+        history_answers_.erase(it);
+        // The store that asked died meanwhile: its successor never asked.
+        if (t.incarnation != nodes_.incarnation(slot)) continue;
+        Effects effects;
+        static_cast<MessageStore*>(NodeAt(ep))
+            ->OnHistoryLoaded(LocalNow(e, now), token, std::move(rows), effects);
+        Digest(now, ep, 101, token, 0);
+        ApplyNodeEffects(ep, effects);
         continue;
       }
       if (t.incarnation != nodes_.incarnation(slot)) continue;

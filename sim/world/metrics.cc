@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <limits>
 
 #include "absl/strings/str_format.h"
 #include "core/batch_writer.h"
@@ -155,6 +156,7 @@ void WorldImpl::AccumulateRecovery(int ep) {
   switch (deployment_.slot(static_cast<size_t>(ep)).role) {
     case host::Role::kStore:
       r["retry_deduplicated"] += static_cast<MessageStore*>(node)->stats().duplicates;
+      r["history_read_from_disk"] += static_cast<MessageStore*>(node)->stats().history_loads;
       break;
     case host::Role::kWriter:
       r["writer_batch_resent"] += static_cast<BatchWriter*>(node)->stats().retries;
@@ -250,7 +252,16 @@ double WorldImpl::PerWindowS(double count) const {
 RunResult WorldImpl::Collect(double wall_s) {
   // The final check against the store's history, with each conversation's participants.
   const auto* store = static_cast<MessageStore*>(NodeAt(store_ep_));
-  oracle_.CheckFinal(host::BuildTruth(*store));
+  if (sc_.protocol.store_tail_cache == 0) {
+    oracle_.CheckFinal(host::BuildTruth(*store));
+  } else {
+    // The store's memory holds only each conversation's tail: the truth is on its disk.
+    SimDisk& disk = *endpoints_[static_cast<size_t>(store_ep_)].disk;
+    const double now = s4u::Engine::get_clock();
+    oracle_.CheckFinal(host::BuildTruth(*store, [&](const ConversationId& conv) {
+      return disk.ReadMessages(now, conv, kNoMessage, std::numeric_limits<uint32_t>::max());
+    }));
+  }
   RunResult r;
   r.scenario = sc_.name;
   r.seed = seed_;

@@ -217,6 +217,17 @@ void WorldImpl::PushToDevice(NodeId from, const chatlab::PushToDevice& push) {
   Transmit(EndpointOfNode(from), HubEndpoint(users_[push.user.value - 1].hub), std::move(p));
 }
 
+void WorldImpl::LoadHistory(NodeId node, const chatlab::LoadHistory& load) {
+  const int ep = EndpointOfNode(node);
+  Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  assert(e.disk != nullptr && ep == store_ep_);
+  const double now = s4u::Engine::get_clock();
+  const uint64_t id = history_answer_next_++;
+  history_answers_[id] = {load.token, e.disk->ReadMessages(now, load.conv, load.after, load.limit)};
+  e.timers.Arm(now + sc_.store_history_read_us / 1e6 / sc_.cpu_speed_factor,
+               TimerEntry{kHistoryLoaded, 0, id, nodes_.incarnation(static_cast<size_t>(ep)), 0});
+}
+
 void WorldImpl::Persist(NodeId node, PersistRecord record) {
   // ApplyNodeEffects took every record out before dispatching; keep the contract regardless.
   const int ep = EndpointOfNode(node);

@@ -36,7 +36,11 @@ WorldImpl::WorldImpl(const RunOptions& o)
     e.node = slot.id;
     e.region = slot.server_index < 0 ? sc_.services_region
                                      : slot.server_index / sc_.servers_per_region;
-    if (slot.service != nullptr && slot.service->durable) e.disk = std::make_unique<SimDisk>(fsync_s);
+    if (slot.service != nullptr && slot.service->durable) {
+      // A store with a bounded tail cache reads its history back from its disk.
+      const bool index = i == store_ep_ && sc_.protocol.store_tail_cache > 0;
+      e.disk = std::make_unique<SimDisk>(fsync_s, index);
+    }
   }
   for (int h = 0; h < hubs_; h++) {
     Endpoint& e = endpoints_[static_cast<size_t>(hub_ep0_ + h)];

@@ -57,7 +57,8 @@ inline constexpr const char* kRecoveryPaths[] = {
     "contradicting_ack_withheld", "retry_after_ack_absorbed", "displacement",      "broker_dead_consumer_purged",
     "broker_stale_dropped",  "broker_redelivered",     "hybrid_mode_change",
     "writer_batch_resent",   "forward_failed_to_notification", "batched_group_send_checked",
-    "restore_after_crash",   "records_replayed",       "torn_tail_discarded"};
+    "restore_after_crash",   "records_replayed",       "torn_tail_discarded",
+    "history_read_from_disk"};
 
 // count, mean and p50/p95/p99 in ms of samples in microseconds (metrics.cc).
 Quantiles Summarize(std::vector<TimeUs> v);
@@ -105,6 +106,7 @@ using Timers = host::TimerQueue<double, TimerEntry>;
 // Node timer kinds.
 inline constexpr uint32_t kNodeTimer = 1;
 inline constexpr uint32_t kDeferredSend = 2;
+inline constexpr uint32_t kHistoryLoaded = 3;  // id: the answer's key in history_answers_
 // Hub event kinds.
 inline constexpr uint32_t kClientTimer = 1;
 inline constexpr uint32_t kWorkloadSend = 2;
@@ -327,6 +329,9 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   void CloseSession(NodeId from, SessionId session) override;
   void ArmTimer(NodeId node, uint64_t timer_id, TimeUs at_us) override;
   void PushToDevice(NodeId from, const chatlab::PushToDevice& push) override;
+  // Reads the store's disk now and answers after cost.store_history_read_us (a row's CPU is
+  // not charged: the answer does not queue behind the store's requests).
+  void LoadHistory(NodeId node, const chatlab::LoadHistory& load) override;
   void Persist(NodeId node, PersistRecord record) override;
 
   // ---- transport.cc ----
@@ -418,6 +423,9 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   uint64_t session_next_ = 1;
   std::map<uint64_t, std::unique_ptr<Packet>> deferred_;  // delayed sends by id
   uint64_t deferred_next_ = 1;
+  // LoadHistory answers on their way back to the store: (token, rows) by timer id.
+  std::map<uint64_t, std::pair<uint64_t, std::vector<ChatMessage>>> history_answers_;
+  uint64_t history_answer_next_ = 1;
   Measures measures_;
   std::vector<Outbox*> outbox_of_pid_;
   std::vector<Outbox> sends_;                // by endpoint, + 1 for the controller

@@ -128,6 +128,30 @@ TEST_F(ChatFlowTest, OfflineRecipientIsNotifiedAndCatchesUpOnReconnect) {
   ExpectNoViolations();
 }
 
+// With a tail of one message per conversation in the store's memory, Bob's catch-up starts
+// below it: the store reads the history back from its disk (LoadHistory), and Bob sees all.
+TEST_F(ChatFlowTest, CatchUpBelowTheStoresTailIsReadFromDisk) {
+  ProtocolConfig config = TestConfig();
+  config.store_tail_cache = 1;
+  SetUpCluster(config);
+  c().Connect(kAlice, S(0));
+  c().RunFor(kUsPerSecond);
+  const auto conv = ConversationId::Direct(kAlice, kBob);
+  std::vector<std::string> sent;
+  for (int i = 0; i < 5; i++) {
+    sent.push_back("m" + std::to_string(i));
+    ASSERT_TRUE(c().Send(kAlice, conv, sent.back()).ok());
+    c().RunFor(10 * kUsPerMs);
+  }
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(c().store().cached_messages(), 1u);
+  c().Connect(kBob, S(1));
+  c().RunFor(kUsPerSecond);
+  EXPECT_EQ(Bodies(kBob, conv), sent);
+  EXPECT_GE(c().store().stats().history_loads, 1u);
+  ExpectNoViolations();
+}
+
 TEST_F(ChatFlowTest, GroupJoinSendLeave) {
   SetUpCluster(TestConfig());
   for (UserId u : {kAlice, kBob, kCarol, kDave}) c().Connect(u, S(static_cast<int>(u.value % 2)));

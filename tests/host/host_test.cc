@@ -138,6 +138,9 @@ class RecordingEnv : public NodeEnv, public ClientEnv {
   void Persist(NodeId node, PersistRecord record) override {
     calls.push_back(absl::StrCat("persist ", node.value, " kind ", record.index()));
   }
+  void LoadHistory(NodeId node, const chatlab::LoadHistory& load) override {
+    calls.push_back(absl::StrCat("load ", node.value, " #", load.token, " after ", load.after));
+  }
   void Unexpected(NodeId from, const Effect& effect) override {
     calls.push_back(absl::StrCat("unexpected ", from.value, " effect ", effect.index()));
   }
@@ -168,13 +171,14 @@ TEST(DispatchTest, EveryNodeEffectReachesItsCallInOrder) {
   push.user = UserId(4);
   effects.push_back(push);
   effects.push_back(chatlab::CloseSession{SessionId(9)});
+  effects.push_back(chatlab::LoadHistory{6, ConversationId::Group(GroupId(3)), 40, 10});
   effects.push_back(SendToServer{Typing{}});  // a client's effect from a node: a core bug
   RecordingEnv env;
   Dispatch(NodeId(101), effects, static_cast<NodeEnv&>(env));
   const std::vector<std::string> want = {
       "persist 101 kind 5",        "node 101->5 Typing",  "client 101->s9 SessionClosed",
       "timer 101 #3 @1000",        "push 101 u4",         "close 101 s9",
-      "unexpected 101 effect 2"};
+      "load 101 #6 after 40",      "unexpected 101 effect 2"};
   EXPECT_EQ(env.calls, want);
 }
 

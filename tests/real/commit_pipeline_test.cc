@@ -82,6 +82,12 @@ class RecordingEnv : public host::NodeEnv {
   void Persist(NodeId, PersistRecord) override {
     ADD_FAILURE() << "the pipeline handed a Persist to the environment";
   }
+  // Recorded with its token as the label; the test runs the read (CommitPipeline::Read).
+  void LoadHistory(NodeId node, const chatlab::LoadHistory& load) override {
+    carried.push_back({node, load.token, storage_.records_committed()});
+    loads.push_back(load);
+  }
+  std::vector<chatlab::LoadHistory> loads;
 
   std::vector<uint64_t> Labels() const {
     std::vector<uint64_t> out;
@@ -195,6 +201,35 @@ TEST_F(CommitPipelineTest, AFailedCommitIsFatalAndReleasesNothing) {
   EXPECT_TRUE(env_.carried.empty());
   EXPECT_EQ(storage_.records_committed(), 0u);
   EXPECT_EQ(pipeline_.stats().commits, 0u);
+}
+
+// The store's LoadHistory after a Persist waits for its commit like any effect, and the read it
+// leads to (on the storage thread) sees the committed message.
+TEST_F(CommitPipelineTest, AReadFollowsTheStoresCommits) {
+  const ConversationId conv = ConversationId::Direct(UserId(1), UserId(2));
+  ChatMessage m;
+  m.conv = conv;
+  m.message_id = 7;
+  m.sender = UserId(1);
+  m.body = "x";
+  Apply(kStore, {Effect(chatlab::Persist{PersistMessage{m}}),
+                 Effect(chatlab::LoadHistory{42, conv, 0, 10})});
+  EXPECT_TRUE(env_.loads.empty());  // held behind the record
+  ASSERT_TRUE(loop_.RunOne());
+  ASSERT_EQ(env_.loads.size(), 1u);
+  EXPECT_EQ(env_.carried.back().committed_then, 1u);
+  std::vector<ChatMessage> rows;
+  bool answered = false;
+  pipeline_.Read(env_.loads[0], [&](std::vector<ChatMessage> r) {
+    rows = std::move(r);
+    answered = true;
+  });
+  ASSERT_TRUE(loop_.RunOne());  // the answer is posted to the owner's loop
+  EXPECT_TRUE(answered);
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0], m);
+  EXPECT_EQ(pipeline_.stats().reads, 1u);
+  EXPECT_TRUE(fatal_.empty());
 }
 
 TEST_F(CommitPipelineTest, StopCommitsWhatWasSubmitted) {

@@ -11,7 +11,10 @@
 //   * a MessageStore restored from it equals the live store that emitted the records, whatever
 //     the batching, and every implementation replays the very same sequence;
 //   * a refused batch (a batch writer's record) leaves nothing visible and the storage usable;
-//   * Load stops at restore's first error and returns it unchanged.
+//   * Load stops at restore's first error and returns it unchanged;
+//   * ReadHistory is one partition's range in id order; a hot Load replays each conversation's
+//     head and the newest messages, once each, in commit order; and a store with a bounded tail
+//     restored that way answers every read as the live store does.
 #include <cstdint>
 #include <cstdlib>
 #include <map>
@@ -19,6 +22,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <sqlite3.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/escaping.h"
@@ -45,8 +50,9 @@ namespace {
 class SqliteBackend {
  public:
   static constexpr const char* kName = "sqlite";
+  std::string path() const { return dir_ / "chat.db"; }
   std::unique_ptr<Storage> Open() {
-    auto storage = SqliteStorage::Open(dir_ / "chat.db");
+    auto storage = SqliteStorage::Open(path());
     EXPECT_TRUE(storage.ok()) << storage.status();
     return storage.ok() ? std::move(*storage) : nullptr;
   }
@@ -130,6 +136,21 @@ std::vector<std::string> Replay(Backend& backend) {
     out.push_back(Describe(r));
     return absl::OkStatus();
   });
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+// Loads the hot records (LoadScope::hot with `recent`) from a fresh handle.
+template <typename Backend>
+std::vector<std::string> ReplayHot(Backend& backend, uint64_t recent) {
+  std::vector<std::string> out;
+  std::unique_ptr<Storage> storage = backend.Open();
+  const absl::Status s = storage->Load(
+      [&](const PersistRecord& r) {
+        out.push_back(Describe(r));
+        return absl::OkStatus();
+      },
+      LoadScope{true, recent});
   EXPECT_TRUE(s.ok()) << s;
   return out;
 }
@@ -259,6 +280,55 @@ TYPED_TEST(StorageConformanceTest, LoadReplaysTheLatestStateInItsOrder) {
                                         Describe(Mark(kAliceBob, kBob, ReceiptKind::kDelivered, 7)),
                                         Describe(Aggregate(kGroupConv, ReceiptKind::kRead, 5)),
                                     }));
+}
+
+TYPED_TEST(StorageConformanceTest, ReadHistoryIsOnePartitionsRangeInIdOrder) {
+  const ConversationId kAliceCarol = ConversationId::Direct(kAlice, UserId(3));
+  this->CommitAll({{Msg(kAliceBob, 1), Msg(kGroupConv, 1), Msg(kAliceBob, 2)},
+                   {Msg(kAliceCarol, 3), Msg(kAliceBob, 4), Msg(kAliceBob, 2, "again")},
+                   {Msg(kAliceBob, 6)}});
+  std::unique_ptr<Storage> storage = this->backend_.Open();
+  auto read = [&](const ConversationId& conv, MessageId after, uint32_t limit) {
+    std::vector<std::string> out;
+    absl::StatusOr<std::vector<ChatMessage>> rows = storage->ReadHistory(conv, after, limit);
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    if (rows.ok()) {
+      for (const ChatMessage& m : *rows) out.push_back(Describe(PersistMessage{m}));
+    }
+    return out;
+  };
+  EXPECT_EQ(read(kAliceBob, 0, 2),
+            (std::vector<std::string>{Describe(Msg(kAliceBob, 1)),
+                                      Describe(Msg(kAliceBob, 2, "again"))}));
+  EXPECT_EQ(read(kAliceBob, 2, 10),
+            (std::vector<std::string>{Describe(Msg(kAliceBob, 4)), Describe(Msg(kAliceBob, 6))}));
+  EXPECT_EQ(read(kAliceBob, 6, 10), std::vector<std::string>{});
+  EXPECT_EQ(read(kGroupConv, 0, 10), (std::vector<std::string>{Describe(Msg(kGroupConv, 1))}));
+  EXPECT_EQ(read(ConversationId::Direct(kBob, UserId(9)), 0, 10), std::vector<std::string>{});
+}
+
+TYPED_TEST(StorageConformanceTest, AHotLoadReplaysEachHeadAndTheNewestInCommitOrder) {
+  const ConversationId kAliceCarol = ConversationId::Direct(kAlice, UserId(3));
+  this->CommitAll({{Msg(kAliceBob, 1), Msg(kAliceBob, 2), Msg(kAliceCarol, 1), Msg(kGroupConv, 5)},
+                   {Msg(kAliceBob, 3), Msg(kGroupConv, 6), Member(kAlice, kGroup)},
+                   {Msg(kAliceBob, 4), Mark(kAliceBob, kBob, ReceiptKind::kRead, 2)}});
+  const std::vector<std::string> state = {Describe(Member(kAlice, kGroup)),
+                                          Describe(Mark(kAliceBob, kBob, ReceiptKind::kRead, 2))};
+  auto with_state = [&](std::vector<std::string> messages) {
+    messages.insert(messages.end(), state.begin(), state.end());
+    return messages;
+  };
+  // The heads alone, in commit order.
+  EXPECT_EQ(ReplayHot(this->backend_, 0),
+            with_state({Describe(Msg(kAliceCarol, 1)), Describe(Msg(kGroupConv, 6)),
+                        Describe(Msg(kAliceBob, 4))}));
+  // The two newest are heads too: each once.
+  EXPECT_EQ(ReplayHot(this->backend_, 2), ReplayHot(this->backend_, 0));
+  EXPECT_EQ(ReplayHot(this->backend_, 5),
+            with_state({Describe(Msg(kAliceCarol, 1)), Describe(Msg(kGroupConv, 5)),
+                        Describe(Msg(kAliceBob, 3)), Describe(Msg(kGroupConv, 6)),
+                        Describe(Msg(kAliceBob, 4))}));
+  EXPECT_EQ(ReplayHot(this->backend_, 100), Replay(this->backend_));
 }
 
 TYPED_TEST(StorageConformanceTest, ARefusedBatchLeavesNothingVisible) {
@@ -452,6 +522,79 @@ TYPED_TEST(StorageConformanceTest, ARestoredStoreEqualsTheLiveOne) {
     EXPECT_TRUE(host::TakePersists(out).empty()) << "a retry stored a second copy";
     EXPECT_EQ(restored->Messages(conv), live.Messages(conv));
   }
+}
+
+// A store whose memory holds 3 messages per conversation, restored by a hot Load, answers every
+// read as the live store that keeps all, its LoadHistory answered by ReadHistory.
+TYPED_TEST(StorageConformanceTest, ABoundedStoreRestoredHotAnswersAsTheLiveOne) {
+  for (uint64_t seed = 1; seed <= 3; seed++) {
+    SCOPED_TRACE(seed);
+    TypeParam backend;
+    MessageStore live(StoreOptions());
+    const auto batches = Workload(live, seed);
+    std::unique_ptr<Storage> storage = backend.Open();
+    for (const auto& batch : batches) ASSERT_TRUE(storage->Commit(batch).ok());
+    NodeOptions options = StoreOptions();
+    options.config.store_tail_cache = 3;
+    options.config.store_dedup_window_max = 16;
+    MessageStore bounded(options);
+    std::unique_ptr<Storage> reader = backend.Open();
+    ASSERT_TRUE(reader
+                    ->Load([&](const PersistRecord& r) { return bounded.Restore(r); },
+                           LoadScope{true, 16})
+                    .ok());
+    EXPECT_LT(reader->messages_loaded(), live.stats().messages_stored);
+    EXPECT_LE(bounded.cached_messages(), 3 * live.Conversations().size());
+    uint64_t request = 1;
+    auto answer = [&](MessageStore& store, const StoreRead& read) {
+      Effects out;
+      store.OnMessage(kT0, kServer, read, out);
+      if (!out.empty()) {
+        if (const auto* load = std::get_if<LoadHistory>(&out[0])) {
+          absl::StatusOr<std::vector<ChatMessage>> rows =
+              reader->ReadHistory(load->conv, load->after, load->limit);
+          EXPECT_TRUE(rows.ok()) << rows.status();
+          const uint64_t token = load->token;
+          out.clear();
+          store.OnHistoryLoaded(kT0, token, rows.ok() ? *rows : std::vector<ChatMessage>{}, out);
+        }
+      }
+      EXPECT_EQ(out.size(), 1u);
+      return out.empty() ? Message{} : std::get<SendToNode>(out[0]).msg;
+    };
+    for (const ConversationId& conv : live.Conversations()) {
+      EXPECT_EQ(bounded.Head(conv), live.Head(conv));
+      const UserId reader_user = conv.is_group() ? live.Members(conv.group()).front()
+                                                 : UserId(conv.low);
+      std::vector<MessageId> froms = {kNoMessage};
+      for (const ChatMessage& m : live.Messages(conv)) froms.push_back(m.message_id);
+      for (const MessageId after : froms) {
+        for (const uint32_t limit : {1u, 4u, 50u}) {
+          const StoreRead read{request++, reader_user, conv, after, limit};
+          EXPECT_EQ(answer(bounded, read), answer(live, read)) << ToString(conv) << " " << after;
+        }
+      }
+    }
+    EXPECT_GT(bounded.stats().history_loads, 0u);
+  }
+}
+
+// A chat.db written before conversation_heads existed gets the table, filled, when it opens.
+TEST(StorageConformance, AnOlderSqliteDatabaseGetsItsHeadsOnOpen) {
+  SqliteBackend backend;
+  {
+    std::unique_ptr<Storage> storage = backend.Open();
+    ASSERT_TRUE(storage->Commit({Msg(kAliceBob, 1), Msg(kAliceBob, 2), Msg(kGroupConv, 7)}).ok());
+  }
+  const std::vector<std::string> heads = ReplayHot(backend, 0);
+  EXPECT_EQ(heads, (std::vector<std::string>{Describe(Msg(kAliceBob, 2)),
+                                             Describe(Msg(kGroupConv, 7))}));
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(backend.path().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP TABLE conversation_heads", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  EXPECT_EQ(ReplayHot(backend, 0), heads);
 }
 
 // Not typed: every implementation replays the very same sequence for the same commits.
