@@ -394,15 +394,11 @@ absl::Status PostgresStorage::LoadHotMessages(const Restore& restore, uint64_t r
       " FROM group_chat ORDER BY seq DESC LIMIT ", limit, ") g ORDER BY 10 DESC LIMIT ", limit);
   std::vector<SeqMessage> rows;
   for (const std::string* sql : {&heads, &newest}) {
-    Result r(PQexec(conn_, sql->c_str()));
-    if (!r.ok()) return absl::InternalError(absl::StrCat("load messages: ", Reason(conn_)));
-    for (int i = 0; i < r.rows(); ++i) {
-      absl::StatusOr<SeqMessage> row = RowMessage(r, i);
-      if (!row.ok()) {
-        return absl::InternalError(absl::StrCat("load messages: ", row.status().message()));
-      }
-      rows.push_back(*std::move(row));
-    }
+    absl::Status s = ForEachMessage(*sql, [&rows](SeqMessage m) {
+      rows.push_back(std::move(m));
+      return absl::OkStatus();
+    });
+    if (!s.ok()) return s;
   }
   return ReplayHotMessages(std::move(rows), restore, messages_loaded_);
 }
@@ -412,13 +408,25 @@ absl::Status PostgresStorage::Load(const Restore& restore, const LoadScope& scop
     if (absl::Status s = LoadHotMessages(restore, scope.recent); !s.ok()) return s;
     return LoadState(restore);
   }
-  // Messages in commit order, row by row (libpq's single-row mode): the history is never held
-  // twice, once in a result and once in the store. Every result is read to the end, even after
-  // an error, so that the connection is idle again.
-  constexpr const char* kMessages =
+  // Messages in commit order, row by row: the history is never held twice, once in a result
+  // and once in the store.
+  absl::Status s = ForEachMessage(
       "SELECT " CHATLAB_PRIVATE_COLUMNS " FROM private_chat UNION ALL "
-      "SELECT " CHATLAB_GROUP_COLUMNS " FROM group_chat ORDER BY 10";
-  if (PQsendQuery(conn_, kMessages) != 1 || PQsetSingleRowMode(conn_) != 1) {
+      "SELECT " CHATLAB_GROUP_COLUMNS " FROM group_chat ORDER BY 10",
+      [&](SeqMessage m) {
+        absl::Status st = restore(PersistMessage{std::move(m.message)});
+        if (st.ok()) messages_loaded_++;
+        return st;
+      });
+  if (!s.ok()) return s;
+  return LoadState(restore);
+}
+
+absl::Status PostgresStorage::ForEachMessage(const std::string& sql,
+                                             const std::function<absl::Status(SeqMessage)>& f) {
+  // libpq's single-row mode. Every result is read to the end, even after an error, so that the
+  // connection is idle again.
+  if (PQsendQuery(conn_, sql.c_str()) != 1 || PQsetSingleRowMode(conn_) != 1) {
     return absl::InternalError(absl::StrCat("load messages: ", Reason(conn_)));
   }
   absl::Status failed;
@@ -436,11 +444,9 @@ absl::Status PostgresStorage::Load(const Restore& restore, const LoadScope& scop
       failed = absl::InternalError(absl::StrCat("load messages: ", m.status().message()));
       continue;
     }
-    failed = restore(PersistMessage{std::move(m->message)});
-    if (failed.ok()) messages_loaded_++;
+    failed = f(*std::move(m));
   }
-  if (!failed.ok()) return failed;
-  return LoadState(restore);
+  return failed;
 }
 
 absl::Status PostgresStorage::LoadState(const Restore& restore) {

@@ -87,6 +87,10 @@ class PostgresStorage final : public Storage {
   // again) and runs it again, for up to retry_ms.
   absl::Status WithReconnect(const std::function<absl::Status()>& attempt);
   absl::Status LoadHotMessages(const Restore& restore, uint64_t recent);
+  // Runs sql (a message query) and hands f each row as it arrives (single-row mode); stops
+  // handing rows at f's first error and returns it.
+  absl::Status ForEachMessage(const std::string& sql,
+                              const std::function<absl::Status(SeqMessage)>& f);
   // Memberships, watermarks and aggregates (Load's steps 2-4).
   absl::Status LoadState(const Restore& restore);
 
