@@ -188,6 +188,9 @@ class MessageStore : public Node {
     uint64_t history_loads = 0;     // reads answered from disk (LoadHistory effects)
     uint64_t history_messages_loaded = 0;  // messages those loads brought
     uint64_t history_loads_dropped = 0;    // OnHistoryLoaded with no pending read (a bug)
+    // Restored messages inside the tail's range but not in it (ids out of order on disk): the
+    // tail was cut back to its head.
+    uint64_t restore_tail_resets = 0;
   };
 
   explicit MessageStore(const NodeOptions& options);
@@ -209,7 +212,8 @@ class MessageStore : public Node {
   // store_dedup_window_max overall (the dedup window), in the order written: the restarted store
   // answers older reads with LoadHistory. A message older than its partition's restored tail
   // is ignored; a message that does not follow the tail (its prev_msg_id is not the tail's
-  // newest) starts the tail afresh.
+  // newest) starts the tail afresh; one inside the tail's range that the tail lacks (history
+  // written with ids out of order) cuts the tail back to its head (restore_tail_resets).
   absl::Status Restore(const PersistRecord& record);
 
   // The answer to the LoadHistory effect `token`: the partition's messages above its `after`,

@@ -69,6 +69,17 @@ absl::Status MessageStore::RestoreMessage(const ChatMessage& m) {
     TrimTail(partition);
   } else if (const auto it = partition.tail.find(m.message_id); it != partition.tail.end()) {
     it->second = m;  // rewritten in place
+  } else if (m.message_id > partition.floor) {
+    // Inside the tail's range but not in it: history written with ids out of order (store-minted
+    // timestamps, before the tail was bounded). The tail can vouch only for its head.
+    const MessageId head = partition.head();
+    const auto keep = partition.tail.find(head);
+    ChatMessage newest = std::move(keep->second);
+    cached_messages_ -= partition.tail.size() - 1;
+    partition.tail.clear();
+    partition.tail.emplace(head, std::move(newest));
+    partition.floor = head - 1;
+    stats_.restore_tail_resets++;
   }  // else older than the tail: it stays on disk
   if (m.conv.is_group()) {
     groups_[m.conv.group()];  // a group with messages exists even with no members left

@@ -171,6 +171,7 @@ class Chatd::Impl final : public SessionHost, private host::NodeEnv {
   asio::thread_pool auth_pool_{1};
   std::optional<TokenKey> key_;
   std::unique_ptr<Users> users_;
+  int data_dir_lock_ = -1;  // LockDataDir's descriptor
   // The deployment and its live nodes; this process creates only its own.
   std::optional<host::Deployment> deployment_;
   std::optional<host::NodeTable> nodes_;  // after deployment_, which it refers to
@@ -195,6 +196,7 @@ class Chatd::Impl final : public SessionHost, private host::NodeEnv {
 Chatd::Impl::~Impl() {
   auth_pool_.join();
   pipeline_.reset();
+  if (data_dir_lock_ >= 0) close(data_dir_lock_);  // after the stores are done
 }
 
 void Chatd::Impl::Log(LogLevel level, std::string_view event, Json fields) {
@@ -227,6 +229,9 @@ absl::Status Chatd::Impl::Init() {
     return absl::InvalidArgumentError("--tls_ca needs --tls_cert and --tls_key (TLS is off)");
   }
   if (absl::Status s = UsableDir(options_.data_dir); !s.ok()) return s;
+  auto lock = LockDataDir(options_.data_dir);
+  if (!lock.ok()) return lock.status();
+  data_dir_lock_ = *lock;
   if (options_.users_db.empty()) options_.users_db = options_.data_dir + "/users.db";
   if (options_.key_file.empty()) options_.key_file = options_.data_dir + "/token.key";
   auto key = TokenKey::LoadOrCreate(options_.key_file);
@@ -312,7 +317,17 @@ absl::Status Chatd::Impl::InitServices() {
     }
     // Not the connection string itself: it may carry a password.
     path = "the PostgreSQL database of --store_postgres";
-    auto storage = PostgresStorage::Open(options_.store_postgres, options_.store_retry_ms);
+    if (options_.store_lease_ms < 100) {
+      return absl::InvalidArgumentError("--store_lease_ms must be at least 100");
+    }
+    LeaseOptions lease;
+    lease.owner = DataDirOwner(options_.data_dir);
+    lease.ttl_ms = options_.store_lease_ms;
+    lease.waiting = [this](const std::string& why) {
+      Log(LogLevel::kWarn, "store_lease_wait", {{"why", why}});
+    };
+    auto storage =
+        PostgresStorage::Open(options_.store_postgres, options_.store_retry_ms, std::move(lease));
     if (!storage.ok()) return storage.status();
     storage_ = std::move(*storage);
   } else {

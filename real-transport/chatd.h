@@ -62,6 +62,9 @@ struct ChatdOptions {
   // postgres: how long a commit keeps reconnecting to a database that went away (nothing is
   // acknowledged meanwhile) before chatd gives up and exits.
   uint32_t store_retry_ms = 60000;
+  // PostgreSQL: the store's lease (postgres_storage.h). A process that cannot renew it within
+  // this long loses it to a standby, which then waits no longer than this to take over.
+  uint32_t store_lease_ms = 10000;
   // ---- TLS (real-transport/tls.h) ----
   // PEM certificate chain and private key. Both set: every connection chatd accepts is HTTPS or
   // wss:// (a plain one fails the handshake and is closed), and its peer links dial TLS too.
@@ -72,14 +75,13 @@ struct ChatdOptions {
   // system's trust store). Used only with tls_cert.
   std::string tls_ca;
   // ---- Protocol ----
-  // The core's defaults (core/config.h) except the store's memory, which chatd bounds so that
-  // it does not grow with history (docs/chatd.md, "Memory"): 64 messages per conversation in
-  // memory, and a dedup window of 65,536 messages (about 3 s of this machine's peak durable
-  // rate; a retry later than that is stored again).
+  // The core's defaults (core/config.h) except the store's tail cache, which chatd bounds so
+  // that its memory does not grow with history (docs/chatd.md, "Memory"): 64 messages per
+  // conversation. The dedup window keeps the core's 1,048,576 messages: a retry later than that
+  // is stored again, so shrinking it trades exactly-once for memory.
   ProtocolConfig config = [] {
     ProtocolConfig c;
     c.store_tail_cache = 64;
-    c.store_dedup_window_max = 65536;
     return c;
   }();
   uint64_t seed = 0;  // 0: random

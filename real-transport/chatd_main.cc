@@ -93,6 +93,8 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
        Str(o.store_postgres)},
       {"store_retry_ms", "postgres: reconnect this long to a lost database before exiting",
        Num(o.store_retry_ms)},
+      {"store_lease_ms", "postgres: the store's lease; a standby chatd takes over this long after "
+                         "the owner stops renewing it", Num(o.store_lease_ms)},
       {"tls_cert", "PEM certificate chain: serve HTTPS and wss:// only (with --tls_key)",
        Str(o.tls_cert)},
       {"tls_key", "PEM private key of --tls_cert", Str(o.tls_key)},

@@ -1,5 +1,14 @@
 #include "real-transport/util.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -38,6 +47,34 @@ void Histogram::Render(std::string_view name, std::string_view help, std::string
   cumulative += counts_[kBounds.size()];
   absl::StrAppend(&out, n, "_bucket{le=\"+Inf\"} ", cumulative, "\n");
   absl::StrAppend(&out, n, "_sum ", sum_, "\n", n, "_count ", count_, "\n");
+}
+
+absl::StatusOr<int> LockDataDir(const std::string& dir) {
+  const std::string path = dir + "/chatd.lock";
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    close(fd);
+    if (err == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "another chatd is running on --data_dir ", dir, " (it holds ", path, ")"));
+    }
+    return absl::FailedPreconditionError(absl::StrCat("cannot lock ", path, ": ",
+                                                      std::strerror(err)));
+  }
+  return fd;
+}
+
+std::string DataDirOwner(const std::string& dir) {
+  char host[256] = {};
+  gethostname(host, sizeof(host) - 1);
+  char resolved[PATH_MAX] = {};
+  const char* abs = realpath(dir.c_str(), resolved) != nullptr ? resolved : dir.c_str();
+  return absl::StrCat(host, ":", abs);
 }
 
 }  // namespace chatlab::real

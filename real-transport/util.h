@@ -28,6 +28,16 @@ struct HostPort {
 // "127.0.0.1:7000" -> {127.0.0.1, 7000}. InvalidArgument naming the text otherwise.
 absl::StatusOr<HostPort> ParseHostPort(std::string_view text);
 
+// Takes an exclusive lock (flock) on dir/chatd.lock, created mode 0600, and returns its open
+// descriptor, held for the life of the process (the kernel lets it go when the process dies,
+// however it dies). FailedPrecondition naming the directory when another process holds it: two
+// chatd processes on one data directory would both write its stores.
+absl::StatusOr<int> LockDataDir(const std::string& dir);
+
+// "host:/absolute/dir": who this process is to a shared resource it must own alone (the
+// PostgreSQL store's lease), the same across restarts of this data directory on this host.
+std::string DataDirOwner(const std::string& dir);
+
 // Fixed-bucket latency histogram in seconds, rendered in the Prometheus text format.
 class Histogram {
  public:

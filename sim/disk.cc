@@ -1,6 +1,7 @@
 #include "sim/disk.h"
 
 #include <cassert>
+#include <variant>
 
 namespace chatlab::sim {
 
@@ -47,7 +48,7 @@ const std::vector<PersistRecord>& SimDisk::Durable(double now) {
 }
 
 std::vector<ChatMessage> SimDisk::ReadMessages(double now, const ConversationId& conv,
-                                               MessageId after, uint32_t limit) {
+                                               MessageId after, uint32_t limit, bool unsynced) {
   assert(index_messages_);
   Settle(now);
   // The first `limit` of the durable rows, then the unsynced writes over them: the first
@@ -60,6 +61,7 @@ std::vector<ChatMessage> SimDisk::ReadMessages(double now, const ConversationId&
     }
   }
   for (const auto& [at, record] : unsynced_) {
+    if (!unsynced) break;
     const auto* p = std::get_if<PersistMessage>(&record);
     if (p != nullptr && p->message.conv == conv && p->message.message_id > after) {
       seen[p->message.message_id] = &p->message;
@@ -69,6 +71,28 @@ std::vector<ChatMessage> SimDisk::ReadMessages(double now, const ConversationId&
   for (const auto& [id, m] : seen) {
     if (out.size() == limit) break;
     out.push_back(*m);
+  }
+  return out;
+}
+
+std::vector<PersistRecord> SimDisk::HotRecords(double now, uint64_t recent) {
+  assert(index_messages_);
+  Settle(now);
+  size_t messages = 0;
+  for (const PersistRecord& r : durable_) messages += std::holds_alternative<PersistMessage>(r);
+  std::vector<PersistRecord> out;
+  size_t seen = 0;
+  for (const PersistRecord& r : durable_) {
+    const auto* p = std::get_if<PersistMessage>(&r);
+    if (p == nullptr) {
+      out.push_back(r);
+      continue;
+    }
+    ++seen;
+    const auto& rows = durable_messages_.at(p->message.conv);
+    const bool head = rows.rbegin()->first == p->message.message_id &&
+                      rows.rbegin()->second == p->message;  // its last write
+    if (head || messages - seen < recent) out.push_back(r);
   }
   return out;
 }

@@ -46,12 +46,19 @@ class SimDisk {
   // fsync ended by now first.
   const std::vector<PersistRecord>& Durable(double now);
 
-  // What a read of the disk sees at now (written records, durable or not; the last write of an
-  // id wins): up to limit messages of conv with ids above after, ascending. The store's
-  // LoadHistory (core/effects.h) and, with a bounded tail cache, the oracle's truth read this.
+  // Up to limit messages of conv with ids above after, ascending (the last write of an id wins),
+  // as durable at now; with unsynced, also what is written but not yet durable. The store's
+  // LoadHistory reads durable rows only: the world carries it out once every earlier record of
+  // the store is durable, and a row a crash could still lose must not be shown. The oracle's
+  // truth (a bounded tail cache) reads both, as the store's memory holds both.
   // REQUIRES: index_messages.
   std::vector<ChatMessage> ReadMessages(double now, const ConversationId& conv, MessageId after,
-                                        uint32_t limit);
+                                        uint32_t limit, bool unsynced);
+
+  // What a restarted store with a bounded tail cache needs of Durable(now) (MessageStore::
+  // Restore): every record but the messages, and of those each conversation's newest and the
+  // newest `recent`, in the order written. REQUIRES: index_messages.
+  std::vector<PersistRecord> HotRecords(double now, uint64_t recent);
 
   uint64_t fsyncs() const { return fsyncs_; }
   uint64_t records_written() const { return records_written_; }

@@ -16,7 +16,11 @@ class CommitThread {
  public:
   using Done = std::function<void(uint64_t batch, absl::Status status, double seconds)>;
   using ReadDone = std::function<void(absl::StatusOr<std::vector<ChatMessage>>)>;
-  CommitThread(Storage& storage, Done done) : storage_(storage), done_(std::move(done)) {
+  using KeepAliveFailed = std::function<void(absl::Status)>;
+  CommitThread(Storage& storage, Done done, KeepAliveFailed keepalive_failed)
+      : storage_(storage),
+        done_(std::move(done)),
+        keepalive_failed_(std::move(keepalive_failed)) {
     thread_ = std::thread([this] { Loop(); });
   }
   ~CommitThread() {
@@ -50,29 +54,52 @@ class CommitThread {
     ReadDone read_done;
   };
   void Loop() {
+    // Storage::KeepAlive when keepalive_ms have passed since the last renewal (a commit renews).
+    const auto keepalive = std::chrono::milliseconds(storage_.keepalive_ms());
+    auto next_renewal = std::chrono::steady_clock::now() + keepalive;
+    bool renewing = keepalive.count() > 0;
     for (;;) {
       Job job;
+      bool have_job = false;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [this] { return stop_ || !jobs_.empty(); });
-        if (jobs_.empty()) return;
-        job = std::move(jobs_.front());
-        jobs_.pop_front();
+        const auto ready = [this] { return stop_ || !jobs_.empty(); };
+        if (renewing) {
+          cv_.wait_until(lock, next_renewal, ready);
+        } else {
+          cv_.wait(lock, ready);
+        }
+        if (stop_ && jobs_.empty()) return;
+        if (!jobs_.empty()) {
+          job = std::move(jobs_.front());
+          jobs_.pop_front();
+          have_job = true;
+        }
       }
+      if (renewing && std::chrono::steady_clock::now() >= next_renewal) {
+        absl::Status s = storage_.KeepAlive();
+        next_renewal = std::chrono::steady_clock::now() + keepalive;
+        if (!s.ok()) {
+          renewing = false;  // reported once; the owner stops
+          keepalive_failed_(std::move(s));
+        }
+      }
+      if (!have_job) continue;
       if (job.batch == 0) {
         job.read_done(storage_.ReadHistory(job.load.conv, job.load.after, job.load.limit));
         continue;
       }
       const auto start = std::chrono::steady_clock::now();
       absl::Status status = storage_.Commit(job.records);
-      const double seconds =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-      done_(job.batch, std::move(status), seconds);
+      const auto end = std::chrono::steady_clock::now();
+      if (status.ok()) next_renewal = end + keepalive;
+      done_(job.batch, std::move(status), std::chrono::duration<double>(end - start).count());
     }
   }
 
   Storage& storage_;
   Done done_;
+  KeepAliveFailed keepalive_failed_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Job> jobs_;
@@ -83,9 +110,17 @@ class CommitThread {
 CommitPipeline::CommitPipeline(Storage& storage, host::NodeEnv& env, Post post, Fatal fatal)
     : storage_(storage), env_(env), post_(std::move(post)), fatal_(std::move(fatal)) {
   thread_ = std::make_unique<CommitThread>(
-      storage_, [this](uint64_t batch, absl::Status status, double seconds) {
+      storage_,
+      [this](uint64_t batch, absl::Status status, double seconds) {
         post_([this, batch, status = std::move(status), seconds] {
           OnCommitted(batch, status, seconds);
+        });
+      },
+      [this](absl::Status status) {
+        post_([this, status = std::move(status)] {
+          if (failed_) return;
+          failed_ = true;
+          fatal_(status);
         });
       });
 }

@@ -21,6 +21,10 @@
 // durable, so the read sees everything the store persisted before asking (core/effects.h). A
 // failed read is fatal, as a failed commit is.
 //
+// Keep-alive: for a storage whose right to write lapses unless renewed (Storage::keepalive_ms,
+// PostgreSQL's lease), the storage thread calls Storage::KeepAlive when that long has passed
+// since the last commit or renewal; a failure (the lease was taken over: fenced) is fatal.
+//
 // Threading: Apply, and everything the pipeline calls on the environment, run on the owner's
 // thread. The storage thread only runs Storage::Commit and hands its result to `post`, which
 // must run the given function on the owner's thread (chatd: asio::post to its io_context).

@@ -1,6 +1,7 @@
 #include "real-transport/storage/postgres_storage.h"
 
 #include <libpq-fe.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -88,6 +89,9 @@ INSERT INTO conversation_heads
   SELECT 2, group_id, 0, MAX(message_id) FROM group_chat
   WHERE NOT EXISTS (SELECT 1 FROM conversation_heads WHERE conv_type = 2)
   GROUP BY group_id;
+CREATE TABLE IF NOT EXISTS store_lease (
+  shard INTEGER PRIMARY KEY, owner TEXT NOT NULL, epoch BIGINT NOT NULL,
+  expires_at TIMESTAMPTZ NOT NULL);
 COMMIT;
 )sql";
 
@@ -104,7 +108,7 @@ struct Statement {
   const char* sql;
   int params;
 };
-constexpr std::array<Statement, 11> kStatements = {{
+constexpr std::array<Statement, 15> kStatements = {{
     {"insert_private",
      "INSERT INTO private_chat VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nextval('chat_seq')) "
      "ON CONFLICT (user_low, user_high, message_id) DO UPDATE SET "
@@ -147,7 +151,31 @@ constexpr std::array<Statement, 11> kStatements = {{
      "SELECT " CHATLAB_GROUP_COLUMNS " FROM group_chat WHERE group_id = $1 AND $2::BIGINT = 0 "
      "AND message_id > $3 ORDER BY message_id LIMIT $4",
      4},
+    // The lease (postgres_storage.h): take it if expired or our owner's; renew it if ours.
+    {"lease_take",
+     "INSERT INTO store_lease AS l VALUES (0, $1, 1, now() + $2::BIGINT * interval '1 ms') "
+     "ON CONFLICT (shard) DO UPDATE SET owner = EXCLUDED.owner, "
+     "epoch = CASE WHEN l.owner = EXCLUDED.owner AND l.expires_at >= now() THEN l.epoch "
+     "ELSE l.epoch + 1 END, expires_at = EXCLUDED.expires_at "
+     "WHERE l.expires_at < now() OR l.owner = EXCLUDED.owner RETURNING epoch",
+     2},
+    {"lease_renew",
+     "UPDATE store_lease SET expires_at = now() + $2::BIGINT * interval '1 ms' "
+     "WHERE shard = 0 AND epoch = $1",
+     2},
+    {"lease_release", "UPDATE store_lease SET expires_at = now() WHERE shard = 0 AND epoch = $1",
+     1},
+    {"lease_holder", "SELECT owner, epoch, expires_at::TEXT FROM store_lease WHERE shard = 0", 0},
 }};
+
+// Runs a prepared statement with text parameters.
+std::unique_ptr<Result> ExecParams(pg_conn* conn, const char* name,
+                                   const std::vector<std::string>& values) {
+  std::vector<const char*> pointers;
+  for (const std::string& v : values) pointers.push_back(v.c_str());
+  return std::make_unique<Result>(PQexecPrepared(conn, name, static_cast<int>(values.size()),
+                                                 pointers.data(), nullptr, nullptr, 0));
+}
 
 // Row r of a message query (the columns of CHATLAB_PRIVATE_COLUMNS). The body comes back as
 // text in BYTEA's hex form.
@@ -192,10 +220,10 @@ absl::StatusOr<std::unique_ptr<Result>> ExecPrepared(
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<PostgresStorage>> PostgresStorage::Open(
-    const std::string& conninfo, uint32_t retry_ms) {
+    const std::string& conninfo, uint32_t retry_ms, LeaseOptions lease) {
   pg_conn* conn = PQconnectdb(conninfo.c_str());
   if (conn == nullptr) return absl::ResourceExhaustedError("libpq: out of memory");
-  std::unique_ptr<PostgresStorage> storage(new PostgresStorage(conn, retry_ms));
+  std::unique_ptr<PostgresStorage> storage(new PostgresStorage(conn, retry_ms, std::move(lease)));
   const std::string server =
       absl::StrCat(PQhost(conn) != nullptr ? PQhost(conn) : "?", ":",
                    PQport(conn) != nullptr ? PQport(conn) : "?", "/",
@@ -231,7 +259,56 @@ absl::StatusOr<std::unique_ptr<PostgresStorage>> PostgresStorage::Open(
       return absl::InternalError(absl::StrCat("prepare ", st.name, ": ", Reason(conn)));
     }
   }
+  if (absl::Status s = storage->AcquireLease(); !s.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat("PostgreSQL at ", server, ": ", s.message()));
+  }
   return storage;
+}
+
+absl::Status PostgresStorage::AcquireLease() {
+  if (lease_.owner.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    lease_.owner = absl::StrCat(host, " pid ", getpid());
+  }
+  if (lease_.ttl_ms == 0) return absl::InvalidArgumentError("the store lease's ttl must be > 0");
+  for (;;) {
+    auto r = ExecParams(conn_, "lease_take", {lease_.owner, std::to_string(lease_.ttl_ms)});
+    if (!r->ok()) return absl::InternalError(absl::StrCat("take the store lease: ", Reason(conn_)));
+    if (r->rows() == 1) {
+      epoch_ = r->I(0, 0);
+      return absl::OkStatus();
+    }
+    auto holder = ExecParams(conn_, "lease_holder", {});
+    if (lease_.waiting && holder->ok() && holder->rows() == 1) {
+      lease_.waiting(absl::StrCat("the store's lease is held by ", PQgetvalue(holder->get(), 0, 0),
+                                  " (epoch ", PQgetvalue(holder->get(), 0, 1), ") until ",
+                                  PQgetvalue(holder->get(), 0, 2), "; waiting for it to expire"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::clamp<uint32_t>(
+        lease_.ttl_ms / 4, 10, 500)));
+  }
+}
+
+absl::Status PostgresStorage::RenewLease() {
+  auto r = ExecParams(conn_, "lease_renew", {std::to_string(epoch_), std::to_string(lease_.ttl_ms)});
+  if (!r->ok()) return absl::InternalError(absl::StrCat("renew the store lease: ", Reason(conn_)));
+  if (std::string(PQcmdTuples(r->get())) != "1") {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "fenced: another process took the store's lease (this one held epoch ", epoch_,
+        "); this process must not write or acknowledge anything more"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PostgresStorage::KeepAlive() {
+  return WithReconnect([this] { return RenewLease(); });
+}
+
+absl::Status PostgresStorage::Checkpoint() {
+  auto r = ExecParams(conn_, "lease_release", {std::to_string(epoch_)});
+  if (!r->ok()) return absl::InternalError(absl::StrCat("release the store lease: ", Reason(conn_)));
+  return absl::OkStatus();
 }
 
 absl::Status PostgresStorage::SetUpSession() {
@@ -336,6 +413,11 @@ absl::Status PostgresStorage::WithReconnect(const std::function<absl::Status()>&
 
 absl::Status PostgresStorage::CommitOnce(const std::vector<PersistRecord>& records) {
   if (absl::Status s = Exec("BEGIN"); !s.ok()) return s;
+  // The fence: the transaction writes only while the lease is ours, and renews it.
+  if (absl::Status s = RenewLease(); !s.ok()) {
+    (void)Exec("ROLLBACK");
+    return s;
+  }
   for (const PersistRecord& r : records) {
     if (absl::Status s = Write(r); !s.ok()) {
       (void)Exec("ROLLBACK");
@@ -383,10 +465,12 @@ absl::Status PostgresStorage::LoadHotMessages(const Restore& restore, uint64_t r
   const std::string limit = std::to_string(recent);
   const std::string heads =
       "SELECT " CHATLAB_PRIVATE_COLUMNS " FROM conversation_heads h JOIN private_chat p ON "
-      "p.user_low = h.conv_low AND p.user_high = h.conv_high AND p.message_id = h.head "
-      "WHERE h.conv_type = 1 UNION ALL SELECT " CHATLAB_GROUP_COLUMNS
+      "p.user_low = h.conv_low AND p.user_high = h.conv_high AND p.message_id = "
+      "(SELECT MAX(message_id) FROM private_chat WHERE user_low = h.conv_low AND "
+      "user_high = h.conv_high) WHERE h.conv_type = 1 UNION ALL SELECT " CHATLAB_GROUP_COLUMNS
       " FROM conversation_heads h JOIN group_chat g ON g.group_id = h.conv_low AND "
-      "g.message_id = h.head WHERE h.conv_type = 2";
+      "g.message_id = (SELECT MAX(message_id) FROM group_chat WHERE group_id = h.conv_low) "
+      "WHERE h.conv_type = 2";
   // The newest `recent` rows of both tables by the shared sequence (each table's seq index).
   const std::string newest = absl::StrCat(
       "SELECT * FROM (SELECT " CHATLAB_PRIVATE_COLUMNS " FROM private_chat ORDER BY seq DESC "

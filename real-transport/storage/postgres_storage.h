@@ -27,17 +27,35 @@
 // Load and ReadHistory are the SQLite engine's queries (sqlite_storage.h): conversation_heads,
 // filled once from the chat tables when missing, and range reads on the primary keys.
 //
+// The lease: one process writes the store. The database holds one row, store_lease(shard 0,
+// owner, epoch, expires_at). Open takes it when it has expired (epoch + 1: the fencing token of
+// the new holder) or is its own owner's (re-entrant: a restart of the same owner takes it at once
+// and keeps the epoch, so an owner must be one process at a time; chatd's owner is its host and
+// data directory, which a lock file keeps to one process); otherwise Open waits, reporting the
+// holder through LeaseOptions::waiting, until it expires. Every commit transaction first renews it with
+// `UPDATE ... WHERE epoch = <ours>`: a process whose lease was taken over (it was paused, cut
+// off, or slower than its ttl) matches no row, so its commit fails (kFailedPrecondition,
+// "fenced") and it acknowledges nothing more; chatd exits. The row lock that UPDATE takes orders
+// a commit and a takeover: either the commit renews first and the takeover finds the lease live,
+// or the takeover commits first and the commit is fenced. KeepAlive renews it between commits;
+// Checkpoint (a clean shutdown) lets it expire at once, so a standby takes over without waiting.
+// Reads (Load, ReadHistory) are not fenced: a deposed process may answer a read from what it
+// sees until its next commit or keep-alive fails (at most ttl / 3 later).
+//
 // Limits of this version: one statement round trip per record (no pipelining), one connection;
-// the database named in the connection string must exist.
+// the database named in the connection string must exist; one lease for the whole store (shards
+// each with their own lease are docs/store-scaling.md's step 2).
 //
 // Thread-safety: none (storage.h).
 #ifndef CHATLAB_REAL_TRANSPORT_STORAGE_POSTGRES_STORAGE_H_
 #define CHATLAB_REAL_TRANSPORT_STORAGE_POSTGRES_STORAGE_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -49,13 +67,23 @@ struct pg_conn;
 
 namespace chatlab::real {
 
+// Who may write the store (above).
+struct LeaseOptions {
+  std::string owner;     // stable across restarts of the same process slot; empty: host and pid
+  uint32_t ttl_ms = 10000;
+  // Called while Open waits for another owner's lease, with who holds it and until when.
+  std::function<void(const std::string&)> waiting;
+};
+
 class PostgresStorage final : public Storage {
  public:
   // Connects with a libpq connection string ("host=127.0.0.1 port=5432 dbname=chat user=chatd")
   // and creates the tables if missing. Errors name the server and libpq's reason.
   // retry_ms: how long Commit keeps reconnecting after a lost connection before it fails.
+  // lease: see above; Open returns once this process holds it.
   static absl::StatusOr<std::unique_ptr<PostgresStorage>> Open(const std::string& conninfo,
-                                                              uint32_t retry_ms = 60000);
+                                                              uint32_t retry_ms = 60000,
+                                                              LeaseOptions lease = {});
   ~PostgresStorage() override;
   PostgresStorage(const PostgresStorage&) = delete;
   PostgresStorage& operator=(const PostgresStorage&) = delete;
@@ -70,12 +98,22 @@ class PostgresStorage final : public Storage {
   absl::Status Commit(const std::vector<PersistRecord>& records) override;
   // Connections made after a lost one (counted; for tests and logs).
   uint64_t reconnects() const { return reconnects_; }
-  // Nothing to fold: the server checkpoints on its own.
-  absl::Status Checkpoint() override { return absl::OkStatus(); }
+  // Nothing to fold (the server checkpoints on its own): lets the lease expire now.
+  absl::Status Checkpoint() override;
+  // Renews the lease; kFailedPrecondition ("fenced") if another process holds it now.
+  absl::Status KeepAlive() override;
+  uint32_t keepalive_ms() const override { return std::max<uint32_t>(lease_.ttl_ms / 3, 1); }
+  // The lease's epoch this process holds (the fencing token).
+  int64_t epoch() const { return epoch_; }
   uint64_t messages_loaded() const override { return messages_loaded_; }
 
  private:
-  PostgresStorage(pg_conn* conn, uint32_t retry_ms) : conn_(conn), retry_ms_(retry_ms) {}
+  PostgresStorage(pg_conn* conn, uint32_t retry_ms, LeaseOptions lease)
+      : conn_(conn), retry_ms_(retry_ms), lease_(std::move(lease)) {}
+  // Takes the lease (waiting for another owner's to expire).
+  absl::Status AcquireLease();
+  // Renews the lease inside the caller's transaction or on its own; fenced if not ours.
+  absl::Status RenewLease();
   // Runs sql (no parameters, results ignored).
   absl::Status Exec(const char* sql);
   absl::Status Write(const PersistRecord& record);
@@ -96,6 +134,8 @@ class PostgresStorage final : public Storage {
 
   pg_conn* conn_;
   uint32_t retry_ms_;
+  LeaseOptions lease_;
+  int64_t epoch_ = 0;  // the lease's epoch we hold; 0 before AcquireLease
   uint64_t messages_loaded_ = 0;
   uint64_t reconnects_ = 0;
 };

@@ -313,10 +313,12 @@ absl::Status SqliteStorage::LoadHotMessages(const Restore& restore, uint64_t rec
   std::vector<SeqMessage> rows;
   const std::string heads = absl::StrCat(
       "SELECT ", kPrivateColumns, " FROM conversation_heads h JOIN private_chat p ON "
-      "p.user_low = h.conv_low AND p.user_high = h.conv_high AND p.message_id = h.head "
-      "WHERE h.conv_type = 1 UNION ALL SELECT ", kGroupColumns,
+      "p.user_low = h.conv_low AND p.user_high = h.conv_high AND p.message_id = "
+      "(SELECT MAX(message_id) FROM private_chat WHERE user_low = h.conv_low AND "
+      "user_high = h.conv_high) WHERE h.conv_type = 1 UNION ALL SELECT ", kGroupColumns,
       " FROM conversation_heads h JOIN group_chat g ON g.group_id = h.conv_low AND "
-      "g.message_id = h.head WHERE h.conv_type = 2");
+      "g.message_id = (SELECT MAX(message_id) FROM group_chat WHERE group_id = h.conv_low) "
+      "WHERE h.conv_type = 2");
   // Each table's newest rows by its seq index; the newest `recent` of both are among them.
   const std::string newest_private = absl::StrCat("SELECT ", kPrivateColumns,
                                                   " FROM private_chat ORDER BY seq DESC LIMIT ?1");

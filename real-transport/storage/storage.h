@@ -25,8 +25,13 @@
 // A store with a bounded tail cache (store_tail_cache > 0) needs less than every message:
 // LoadScope::hot replays, in step 1, only each conversation's newest message and the newest
 // `recent` messages overall (its dedup window), each once, in commit order. The engines keep a
-// conversation_heads table, one row per conversation updated in each commit, so that this costs
-// O(conversations + recent), not O(history). ReadHistory then answers the store's LoadHistory.
+// conversation_heads table, one row per conversation upserted in each commit, which lists the
+// conversations; each one's newest message is then one descent of the primary key (MAX), so a
+// head the table holds too low (a binary without the table wrote after one with it) cannot
+// make a restart reuse an id. This costs O(conversations x log history + recent), not
+// O(history). Known limit: a conversation first written by such an older binary after the table
+// was filled is not listed (a restart with store_tail_cache = 0 replays it all).
+// ReadHistory then answers the store's LoadHistory.
 //
 // Only the message store's records have tables. A batch writer's records (PersistQueued,
 // PersistDequeued: its queue is a log, replayed in order) have none, and Commit refuses a batch
@@ -79,6 +84,12 @@ class Storage {
 
   // Tidies the storage for a clean shutdown (SQLite folds its WAL into the database file).
   virtual absl::Status Checkpoint() = 0;
+
+  // For an engine whose right to write lapses unless renewed (PostgreSQL's lease): renews it.
+  // chatd's storage thread calls it after keepalive_ms without a commit; an error is fatal, as a
+  // failed commit is. 0: no renewal needed.
+  virtual absl::Status KeepAlive() { return absl::OkStatus(); }
+  virtual uint32_t keepalive_ms() const { return 0; }
 
   // Messages replayed by Load so far (restore accepted them).
   virtual uint64_t messages_loaded() const = 0;

@@ -187,7 +187,8 @@ void DrawIdGenerator(Draw& d, Scenario& s) {
 
 // Drawn last, so every draw before it is what earlier swarms drew. Half the runs bound the
 // store's memory to a tail of 1 to 8 messages per conversation: catch-ups and reads then go to
-// its disk (LoadHistory) often, and a restarted store starts from its heads.
+// its disk (LoadHistory) often, and a restarted store replays only each conversation's newest
+// message and its dedup window (SimDisk::HotRecords), as chatd's hot load does.
 void DrawStoreMemory(Draw& d, Scenario& s) {
   if (d.Chance(0.5)) s.protocol.store_tail_cache = static_cast<uint32_t>(d.Int(1, 8));
 }

@@ -89,7 +89,14 @@ void WorldImpl::RestartService(int ep) {
   if (e.disk != nullptr) {
     const host::ServiceSpec& spec = *deployment_.slot(i).service;
     uint64_t replayed = 0;
-    for (const PersistRecord& record : e.disk->Durable(now)) {
+    // A store with a bounded tail restarts from its heads and dedup window, as chatd's does.
+    const ProtocolConfig& p = sc_.protocol;
+    std::vector<PersistRecord> hot;
+    if (ep == store_ep_ && p.store_tail_cache > 0) {
+      hot = e.disk->HotRecords(now, p.dedup_enabled ? p.store_dedup_window_max : 0);
+    }
+    const std::vector<PersistRecord>& records = hot.empty() ? e.disk->Durable(now) : hot;
+    for (const PersistRecord& record : records) {
       absl::Status st = spec.restore(node, record);
       if (!st.ok()) {
         // The disk holds exactly what the node persisted: a refusal is a simulator or core bug.

@@ -259,7 +259,8 @@ RunResult WorldImpl::Collect(double wall_s) {
     SimDisk& disk = *endpoints_[static_cast<size_t>(store_ep_)].disk;
     const double now = s4u::Engine::get_clock();
     oracle_.CheckFinal(host::BuildTruth(*store, [&](const ConversationId& conv) {
-      return disk.ReadMessages(now, conv, kNoMessage, std::numeric_limits<uint32_t>::max());
+      return disk.ReadMessages(now, conv, kNoMessage, std::numeric_limits<uint32_t>::max(),
+                               /*unsynced=*/true);
     }));
   }
   RunResult r;

@@ -223,7 +223,8 @@ void WorldImpl::LoadHistory(NodeId node, const chatlab::LoadHistory& load) {
   assert(e.disk != nullptr && ep == store_ep_);
   const double now = s4u::Engine::get_clock();
   const uint64_t id = history_answer_next_++;
-  history_answers_[id] = {load.token, e.disk->ReadMessages(now, load.conv, load.after, load.limit)};
+  history_answers_[id] = {load.token, e.disk->ReadMessages(now, load.conv, load.after, load.limit,
+                                                           /*unsynced=*/false)};
   e.timers.Arm(now + sc_.store_history_read_us / 1e6 / sc_.cpu_speed_factor,
                TimerEntry{kHistoryLoaded, 0, id, nodes_.incarnation(static_cast<size_t>(ep)), 0});
 }

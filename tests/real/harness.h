@@ -130,8 +130,8 @@ class Chatd {
   uint16_t port() const { return port_; }
   std::string log_path() const { return data_dir_ + "/chatd.log"; }
 
-  // Starts the process and waits until /healthz answers.
-  void Start() {
+  // Starts the process without waiting for it (a standby that waits for the store's lease).
+  void Spawn() {
     std::vector<std::string> argv = {
         CHATD_BIN,     "--data_dir", data_dir_, "--listen", absl::StrCat("127.0.0.1:", port_),
         "--log_level", "info"};
@@ -140,6 +140,40 @@ class Chatd {
     if (pid_ == 0) {
       ExecWithLog(argv, log_path());
     }
+  }
+  // Whether /healthz answers 200 within wait (false at once if the process has exited).
+  bool WaitHealthy(std::chrono::milliseconds wait) {
+    const auto deadline = Clock::now() + wait;
+    while (Clock::now() < deadline) {
+      auto res = HttpCall(address(), "GET", "/healthz", "", "", client_tls_.get());
+      if (res.ok() && res->status == 200) return true;
+      if (pid_ <= 0) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  // The exit status once the process exits on its own within wait (-1: killed by a signal), or
+  // nullopt if it is still running then.
+  std::optional<int> WaitExit(std::chrono::milliseconds wait) {
+    const auto deadline = Clock::now() + wait;
+    while (pid_ > 0 && Clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return std::nullopt;
+  }
+  // Sends sig and returns at once (SIGSTOP, SIGCONT).
+  void Signal(int sig) {
+    if (pid_ > 0) kill(pid_, sig);
+  }
+
+  // Starts the process and waits until /healthz answers.
+  void Start() {
+    Spawn();
     const auto deadline = Clock::now() + kWait;
     while (Clock::now() < deadline) {
       auto res = HttpCall(address(), "GET", "/healthz", "", "", client_tls_.get());
