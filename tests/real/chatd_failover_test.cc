@@ -68,53 +68,16 @@ TEST(ChatdFailover, AStandbyTakesTheStoreOverWhenItsOwnerIsKilledDuringABurst) {
   const auto conv = ConversationId::Direct(alice.user, bob.user);
   constexpr int kBurst = 500;
   std::map<ClientMsgId, MessageId> acked;
-  {
-    Client a;
-    ASSERT_EQ(a.Connect(env.owner->address(), alice.token), "");
-    for (int i = 1; i <= kBurst; ++i) {
-      a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
-    }
-    while (acked.size() < 20) {
-      auto ack = a.Next<SendAck>(nullptr, std::chrono::seconds(10));
-      ASSERT_TRUE(ack.has_value());
-      ASSERT_EQ(ack->code, Code::kOk);
-      acked[ack->client_msg_id] = ack->message_id;
-    }
-    env.owner->Kill(SIGKILL);
-    while (auto ack = a.Next<SendAck>(nullptr, milliseconds(200))) {
-      acked[ack->client_msg_id] = ack->message_id;
-    }
-  }
-  ASSERT_LT(acked.size(), static_cast<size_t>(kBurst)) << "the kill came too late";
+  BurstUntilStopped(env.owner->address(), alice, conv, kBurst,
+                    [&] { env.owner->Kill(SIGKILL); }, &acked);
+  ASSERT_FALSE(HasFatalFailure());
   const auto killed = Clock::now();
   ASSERT_TRUE(env.standby->WaitHealthy(milliseconds(kLeaseMs + 10000))) << env.standby->Log();
   const double takeover_s = std::chrono::duration<double>(Clock::now() - killed).count();
   std::printf("takeover after kill -9: %.2f s (lease %u ms)\n", takeover_s, kLeaseMs);
   EXPECT_LT(takeover_s, kLeaseMs / 1000.0 + 5);
-
-  // The client resends its whole outbox to the new owner: each message lands once, the acked
-  // ones answered duplicate with their first id.
-  Client a;
-  ASSERT_EQ(a.Connect(env.standby->address(), alice.token), "");
-  for (int i = 1; i <= kBurst; ++i) {
-    a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
-  }
-  for (int i = 1; i <= kBurst; ++i) {
-    auto ack = a.Next<SendAck>(nullptr, std::chrono::seconds(30));
-    ASSERT_TRUE(ack.has_value());
-    ASSERT_EQ(ack->code, Code::kOk);
-    if (acked.contains(ack->client_msg_id)) {
-      EXPECT_TRUE(ack->duplicate);
-      EXPECT_EQ(ack->message_id, acked[ack->client_msg_id]);
-    }
-  }
-  const auto seen = HistoryOf(env.standby->address(), bob, conv);
-  EXPECT_EQ(seen.size(), static_cast<size_t>(kBurst));
-  for (const auto& [cmid, ids] : seen) EXPECT_EQ(ids.size(), 1u) << cmid;
-  for (const auto& [cmid, id] : acked) {
-    ASSERT_TRUE(seen.contains(cmid)) << "acked message " << cmid << " was lost";
-    EXPECT_EQ(seen.at(cmid), std::vector<MessageId>{id});
-  }
+  // The client resends its whole outbox to the new owner.
+  ResentBurstLandsOnce(env.standby->address(), alice, bob, conv, kBurst, acked);
 }
 
 TEST(ChatdFailover, APausedOwnerIsFencedAfterTheTakeoverAndAcknowledgesNothingMore) {
@@ -122,21 +85,23 @@ TEST(ChatdFailover, APausedOwnerIsFencedAfterTheTakeoverAndAcknowledgesNothingMo
   const auto alice = env.Login(*env.owner, "alice");
   const auto bob = env.Login(*env.owner, "bob");
   const auto conv = ConversationId::Direct(alice.user, bob.user);
+  const auto send_ok = [&](Client& c, ClientMsgId id, const std::string& body) {
+    c.Send(SendMessage{id, conv, 0, body});
+    auto ack = c.Next<SendAck>(nullptr, std::chrono::seconds(10));
+    ASSERT_TRUE(ack.has_value());
+    ASSERT_EQ(ack->code, Code::kOk);
+  };
   Client on_owner;
   ASSERT_EQ(on_owner.Connect(env.owner->address(), alice.token), "");
-  on_owner.Send(SendMessage{1, conv, 0, "before the pause"});
-  auto first = on_owner.Next<SendAck>(nullptr, std::chrono::seconds(10));
-  ASSERT_TRUE(first.has_value());
-  ASSERT_EQ(first->code, Code::kOk);
+  send_ok(on_owner, 1, "before the pause");
+  ASSERT_FALSE(HasFatalFailure());
 
   env.owner->Signal(SIGSTOP);  // paused: it stops renewing its lease
   ASSERT_TRUE(env.standby->WaitHealthy(milliseconds(kLeaseMs + 10000))) << env.standby->Log();
   Client on_standby;
   ASSERT_EQ(on_standby.Connect(env.standby->address(), alice.token), "");
-  on_standby.Send(SendMessage{2, conv, 0, "to the new owner"});
-  auto second = on_standby.Next<SendAck>(nullptr, std::chrono::seconds(10));
-  ASSERT_TRUE(second.has_value());
-  ASSERT_EQ(second->code, Code::kOk);
+  send_ok(on_standby, 2, "to the new owner");
+  ASSERT_FALSE(HasFatalFailure());
 
   // The old owner wakes with a message waiting: it may commit nothing, so it acks nothing.
   on_owner.Send(SendMessage{3, conv, 0, "to the deposed owner"});

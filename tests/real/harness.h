@@ -397,42 +397,47 @@ inline std::map<ClientMsgId, std::vector<MessageId>> HistoryOf(const HostPort& a
   return seen;
 }
 
-// kill -9 of server while a burst of `burst` messages from alice to bob is being acknowledged
-// (once 20 are), then a restart. Checks that every acknowledged message is stored once, under
-// the id its ack gave, and that resending the whole burst (as a client's outbox does) lands each
-// message exactly once, the stored ones answered duplicate with their first id.
-inline void KillNineDuringABurst(Chatd& server, const LoginResult& alice, const LoginResult& bob,
-                                 int burst) {
-  const auto conv = ConversationId::Direct(alice.user, bob.user);
-  std::map<ClientMsgId, MessageId> acked;
-  {
-    Client a;
-    ASSERT_EQ(a.Connect(server.address(), alice.token), "");
-    for (int i = 1; i <= burst; ++i) {
-      a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
-    }
-    while (acked.size() < 20) {
-      auto ack = a.Next<SendAck>(nullptr, std::chrono::seconds(10));
-      ASSERT_TRUE(ack.has_value());
-      ASSERT_EQ(ack->code, Code::kOk);
-      acked[ack->client_msg_id] = ack->message_id;
-    }
-    server.Kill(SIGKILL);
-    // Acks already on their way count too: they were sent, so they must be durable.
-    while (auto ack = a.Next<SendAck>(nullptr, std::chrono::milliseconds(200))) {
-      acked[ack->client_msg_id] = ack->message_id;
-    }
+// Sends a burst of `burst` messages from alice in conv to the chatd at `at` and, once 20 are
+// acknowledged, calls stop (which must make that chatd go away: kill -9, a pause); then takes the
+// acknowledgements already on their way, which count too: they were sent, so they must be
+// durable. *acked: client_msg_id -> the id its OK gave.
+inline void BurstUntilStopped(const HostPort& at, const LoginResult& alice,
+                              const ConversationId& conv, int burst,
+                              const std::function<void()>& stop,
+                              std::map<ClientMsgId, MessageId>* acked) {
+  Client a;
+  ASSERT_EQ(a.Connect(at, alice.token), "");
+  for (int i = 1; i <= burst; ++i) {
+    a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
   }
-  ASSERT_LT(acked.size(), static_cast<size_t>(burst)) << "the kill came too late to test anything";
-  server.Start();
-  auto seen = HistoryOf(server.address(), bob, conv);
+  while (acked->size() < 20) {
+    auto ack = a.Next<SendAck>(nullptr, std::chrono::seconds(10));
+    ASSERT_TRUE(ack.has_value());
+    ASSERT_EQ(ack->code, Code::kOk);
+    (*acked)[ack->client_msg_id] = ack->message_id;
+  }
+  stop();
+  while (auto ack = a.Next<SendAck>(nullptr, std::chrono::milliseconds(200))) {
+    (*acked)[ack->client_msg_id] = ack->message_id;
+  }
+  ASSERT_LT(acked->size(), static_cast<size_t>(burst)) << "the stop came too late to test anything";
+}
+
+// After a failure, on the chatd at `at`: every message acknowledged before it is in bob's history
+// once, under the id its OK gave; the client's whole burst resent (as its outbox does) is
+// answered OK, the acknowledged ones as duplicates with their first id; and then each message of
+// the burst is stored exactly once.
+inline void ResentBurstLandsOnce(const HostPort& at, const LoginResult& alice,
+                                 const LoginResult& bob, const ConversationId& conv, int burst,
+                                 const std::map<ClientMsgId, MessageId>& acked) {
+  auto seen = HistoryOf(at, bob, conv);
   for (const auto& [cmid, id] : acked) {
     ASSERT_TRUE(seen.contains(cmid)) << "acked message " << cmid << " was lost";
     EXPECT_EQ(seen[cmid], std::vector<MessageId>{id});
   }
   for (const auto& [cmid, ids] : seen) EXPECT_EQ(ids.size(), 1u) << cmid;
   Client a;
-  ASSERT_EQ(a.Connect(server.address(), alice.token), "");
+  ASSERT_EQ(a.Connect(at, alice.token), "");
   for (int i = 1; i <= burst; ++i) {
     a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
   }
@@ -440,14 +445,26 @@ inline void KillNineDuringABurst(Chatd& server, const LoginResult& alice, const 
     auto ack = a.Next<SendAck>(nullptr, std::chrono::seconds(30));
     ASSERT_TRUE(ack.has_value());
     ASSERT_EQ(ack->code, Code::kOk);
-    if (acked.contains(ack->client_msg_id)) {
+    if (const auto it = acked.find(ack->client_msg_id); it != acked.end()) {
       EXPECT_TRUE(ack->duplicate);
-      EXPECT_EQ(ack->message_id, acked[ack->client_msg_id]);
+      EXPECT_EQ(ack->message_id, it->second);
     }
   }
-  seen = HistoryOf(server.address(), bob, conv);
+  seen = HistoryOf(at, bob, conv);
   EXPECT_EQ(seen.size(), static_cast<size_t>(burst));
   for (const auto& [cmid, ids] : seen) EXPECT_EQ(ids.size(), 1u) << cmid;
+}
+
+// kill -9 of server while a burst of `burst` messages from alice to bob is being acknowledged
+// (once 20 are), then a restart: ResentBurstLandsOnce.
+inline void KillNineDuringABurst(Chatd& server, const LoginResult& alice, const LoginResult& bob,
+                                 int burst) {
+  const auto conv = ConversationId::Direct(alice.user, bob.user);
+  std::map<ClientMsgId, MessageId> acked;
+  BurstUntilStopped(server.address(), alice, conv, burst, [&] { server.Kill(SIGKILL); }, &acked);
+  if (::testing::Test::HasFatalFailure()) return;
+  server.Start();
+  ResentBurstLandsOnce(server.address(), alice, bob, conv, burst, acked);
 }
 
 // Polls cond every few milliseconds until it holds or the deadline passes.
