@@ -73,6 +73,8 @@
 //   * receipts_page_max: a per-member receipts read (StoreGetReceipts) answers at most this many
 //     members per page (a limit of 0 or above it is clamped to it), so asking about a group of a
 //     million members costs pages of O(receipts_page_max log n), never one O(n) answer.
+//   * reads waiting for LoadHistory (pending_loads): no limit of their own; each is a chat
+//     server's pending operation, so they are bounded by server_pending_max per chat server.
 //   The chat table itself has no limit: it is the durable database, bounded by the deployment's
 //   disk, not by this node. The other tables are bounded by the chat and membership tables.
 //
