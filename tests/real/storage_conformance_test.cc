@@ -499,18 +499,23 @@ std::unique_ptr<MessageStore> Restored(Backend& backend) {
   return store;
 }
 
+// Drives live with Workload(seed) and commits its records to backend through one handle.
+template <typename Backend>
+void CommitWorkload(Backend& backend, MessageStore& live, uint64_t seed) {
+  const auto batches = Workload(live, seed);
+  std::unique_ptr<Storage> storage = backend.Open();
+  for (const auto& batch : batches) ASSERT_TRUE(storage->Commit(batch).ok());
+}
+
 TYPED_TEST(StorageConformanceTest, ARestoredStoreEqualsTheLiveOne) {
   for (uint64_t seed = 1; seed <= 5; seed++) {
     SCOPED_TRACE(seed);
     TypeParam backend;
     MessageStore live(StoreOptions());
-    const auto batches = Workload(live, seed);
+    CommitWorkload(backend, live, seed);
+    ASSERT_FALSE(this->HasFatalFailure());
     ASSERT_GT(live.stats().messages_stored, 50u);
     ASSERT_GT(live.stats().duplicates, 0u);
-    {
-      std::unique_ptr<Storage> storage = backend.Open();
-      for (const auto& batch : batches) ASSERT_TRUE(storage->Commit(batch).ok());
-    }
     std::unique_ptr<MessageStore> restored = Restored(backend);
     EXPECT_EQ(View(*restored), View(live));
     EXPECT_EQ(restored->stats().records_restored, static_cast<uint64_t>(Replay(backend).size()));
@@ -531,9 +536,8 @@ TYPED_TEST(StorageConformanceTest, ABoundedStoreRestoredHotAnswersAsTheLiveOne) 
     SCOPED_TRACE(seed);
     TypeParam backend;
     MessageStore live(StoreOptions());
-    const auto batches = Workload(live, seed);
-    std::unique_ptr<Storage> storage = backend.Open();
-    for (const auto& batch : batches) ASSERT_TRUE(storage->Commit(batch).ok());
+    CommitWorkload(backend, live, seed);
+    ASSERT_FALSE(this->HasFatalFailure());
     NodeOptions options = StoreOptions();
     options.config.store_tail_cache = 3;
     options.config.store_dedup_window_max = 16;
