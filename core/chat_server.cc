@@ -218,7 +218,7 @@ void ChatServer::OnSendMessage(TimeUs now, SessionId session, UserId user, const
     // server cannot check alone, is asked first (docs/architecture.md).
     stats_.member_checks++;
     const uint64_t req = NewRequest(now, MemberCheckOp{send, std::move(draft)});
-    out.push_back(SendToNode{options_.topology.store,
+    out.push_back(SendToNode{options_.topology.StoreFor(m.conv),
                              StoreCheckMember{req, user, m.conv.group(), m.client_msg_id}});
     return;
   }
@@ -250,34 +250,43 @@ void ChatServer::StartSend(TimeUs now, const SendOp& send, ChatMessage draft, Ef
     assert(options_.topology.writer.valid());
     out.push_back(SendToNode{options_.topology.writer, WriterEnqueue{req, std::move(draft)}});
   } else {
-    out.push_back(SendToNode{options_.topology.store, StoreAppend{req, std::move(draft)}});
+    const NodeId store = options_.topology.StoreFor(draft.conv);
+    out.push_back(SendToNode{store, StoreAppend{req, std::move(draft)}});
   }
 }
 
 void ChatServer::OnClientRead(TimeUs now, SessionId session, UserId user, const Message& msg,
                               Effects& out) {
-  ClientReadOp op{session, 0, {}, {}};
+  ClientReadOp op;
+  op.session = session;
   Message request;
-  NodeId service = options_.topology.store;
+  const Topology& topology = options_.topology;
+  NodeId service = topology.store;
   if (const auto* g = std::get_if<GetMessages>(&msg)) {
     op.client_request_id = g->request_id;
     op.conv = g->conv;
+    service = topology.StoreFor(g->conv);
     request = StoreRead{0, user, g->conv, g->after_id, g->limit};
   } else if (const auto* s = std::get_if<SyncRequest>(&msg)) {
+    // Every shard lists the user's conversations it holds; OnStoreSyncResult merges them.
     op.client_request_id = s->request_id;
+    if (topology.store_count() > 1) op.awaiting = topology.stores;
     request = StoreSync{0, user};
   } else if (const auto* r = std::get_if<GetReceipts>(&msg)) {
     // Who may see whose receipts is the store's call (members and parties only), as for reads.
     op.client_request_id = r->request_id;
     op.conv = r->conv;
+    service = topology.StoreFor(r->conv);
     request = StoreGetReceipts{0, user, r->conv, r->after_user, r->limit};
   } else if (const auto* j = std::get_if<JoinGroup>(&msg)) {
     op.client_request_id = j->request_id;
     op.group = j->group;
+    service = topology.StoreFor(ConversationId::Group(j->group));
     request = StoreMembership{0, user, j->group, true};
   } else if (const auto* l = std::get_if<LeaveGroup>(&msg)) {
     op.client_request_id = l->request_id;
     op.group = l->group;
+    service = topology.StoreFor(ConversationId::Group(l->group));
     request = StoreMembership{0, user, l->group, false};
   } else {
     const auto& q = std::get<PresenceQuery>(msg);
@@ -295,12 +304,17 @@ void ChatServer::OnClientRead(TimeUs now, SessionId session, UserId user, const 
                out);
     return;
   }
-  const uint64_t req = NewRequest(now, op);
+  const bool every_shard = !op.awaiting.empty();
+  const uint64_t req = NewRequest(now, std::move(op));
   std::visit(
       [req](auto& r) {
         if constexpr (requires { r.request_id; }) r.request_id = req;
       },
       request);
+  if (every_shard) {
+    for (const NodeId store : topology.stores) out.push_back(SendToNode{store, request});
+    return;
+  }
   out.push_back(SendToNode{service, std::move(request)});
 }
 
@@ -310,8 +324,8 @@ void ChatServer::OnReceipt(TimeUs now, UserId user, const Receipt& m, Effects& o
     return;  // receipts are fire-and-forget; a bad one is dropped
   }
   const uint64_t req = NewRequest(now, ReceiptOp{});
-  out.push_back(
-      SendToNode{options_.topology.store, StoreReceipt{req, m.conv, user, m.kind, m.up_to}});
+  out.push_back(SendToNode{options_.topology.StoreFor(m.conv),
+                           StoreReceipt{req, m.conv, user, m.kind, m.up_to}});
 }
 
 void ChatServer::OnTyping(TimeUs now, UserId user, const Typing& m, Effects& out) {
@@ -324,7 +338,7 @@ void ChatServer::OnTyping(TimeUs now, UserId user, const Typing& m, Effects& out
   }
   if (AtPendingLimit()) return;
   const uint64_t req = NewRequest(now, MembersOp{update});
-  out.push_back(SendToNode{options_.topology.store, StoreMembers{req, m.conv.group()}});
+  out.push_back(SendToNode{options_.topology.StoreFor(m.conv), StoreMembers{req, m.conv.group()}});
 }
 
 // ---- Node messages -----------------------------------------------------------------------------
@@ -341,7 +355,7 @@ void ChatServer::OnMessage(TimeUs now, NodeId from, const Message& msg, Effects&
   } else if (const auto* r = std::get_if<StoreReadResult>(&msg)) {
     OnClientReadResult(now, r->request_id, msg, out);
   } else if (const auto* s = std::get_if<StoreSyncResult>(&msg)) {
-    OnClientReadResult(now, s->request_id, msg, out);
+    OnStoreSyncResult(now, from, *s, out);
   } else if (const auto* mr = std::get_if<StoreMembershipResult>(&msg)) {
     OnClientReadResult(now, mr->request_id, msg, out);
   } else if (const auto* pl = std::get_if<PresenceLookupResult>(&msg)) {
@@ -486,6 +500,33 @@ void ChatServer::OnClientReadResult(TimeUs now, uint64_t request_id, const Messa
     reply = PresenceResult{read.client_request_id, Code::kOk, p.statuses};
   }
   SendToSession(read.session, std::move(reply), out);
+}
+
+void ChatServer::OnStoreSyncResult(TimeUs now, NodeId from, const StoreSyncResult& m,
+                                   Effects& out) {
+  auto it = pending_.find(m.request_id);
+  if (it == pending_.end()) return;  // timed out; the client retries
+  auto* op = std::get_if<ClientReadOp>(&it->second.op);
+  if (op == nullptr) {
+    stats_.unexpected_messages++;
+    return;
+  }
+  if (op->awaiting.empty()) {  // one store: its answer is the reply
+    OnClientReadResult(now, m.request_id, m, out);
+    return;
+  }
+  const auto shard = std::find(op->awaiting.begin(), op->awaiting.end(), from);
+  if (shard == op->awaiting.end()) return;  // a second answer (the network duplicated it)
+  op->awaiting.erase(shard);
+  if (m.code != Code::kOk && op->code == Code::kOk) op->code = m.code;
+  op->heads.insert(op->heads.end(), m.heads.begin(), m.heads.end());
+  if (!op->awaiting.empty()) return;
+  // Each shard's heads are sorted by conversation; the merged list is too, as one store's is.
+  std::sort(op->heads.begin(), op->heads.end(),
+            [](const ConversationHead& a, const ConversationHead& b) { return a.conv < b.conv; });
+  StoreSyncResult merged{m.request_id, op->code, {}};
+  if (op->code == Code::kOk) merged.heads = std::move(op->heads);
+  OnClientReadResult(now, m.request_id, merged, out);
 }
 
 void ChatServer::OnStoreReceiptResult(TimeUs now, const StoreReceiptResult& m, Effects& out) {

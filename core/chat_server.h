@@ -3,7 +3,9 @@
 // It holds client sessions, turns client requests into service requests (store or batch writer,
 // user mapping, presence, notification), fans stored messages out to recipients (locally, or to
 // the chat server that holds them through the configured forwarding strategy), and relays
-// receipts, typing and presence. It keeps no durable state: a crash loses sessions, in-flight
+// receipts, typing and presence. With several store shards (config.store_shards) it sends each
+// request to the store of its conversation (Topology::StoreFor) and a sync to every shard,
+// merging their heads before it answers. It keeps no durable state: a crash loses sessions, in-flight
 // requests and forwarding buffers, which clients repair by retrying and catching up.
 #ifndef CHATLAB_CORE_CHAT_SERVER_H_
 #define CHATLAB_CORE_CHAT_SERVER_H_
@@ -129,6 +131,11 @@ class ChatServer : public Node {
     uint64_t client_request_id = 0;
     ConversationId conv;  // for GetMessages and GetReceipts
     GroupId group;        // for Join/LeaveGroup
+    // A sync over several store shards: the stores yet to answer (each answers once; a second
+    // answer from one is ignored), and the heads gathered so far. The first error is the reply.
+    std::vector<NodeId> awaiting;
+    std::vector<ConversationHead> heads;
+    Code code = Code::kOk;
   };
   struct LookupOp {  // a payload waiting for its recipients' locations
     Payload payload;
@@ -191,6 +198,7 @@ class ChatServer : public Node {
   void OnWriterEnqueueResult(TimeUs now, const WriterEnqueueResult& m, Effects& out);
   void OnWriterCommitted(TimeUs now, const WriterCommitted& m, Effects& out);
   void OnClientReadResult(TimeUs now, uint64_t request_id, const Message& m, Effects& out);
+  void OnStoreSyncResult(TimeUs now, NodeId from, const StoreSyncResult& m, Effects& out);
   void OnStoreReceiptResult(TimeUs now, const StoreReceiptResult& m, Effects& out);
   void OnStoreMembersResult(TimeUs now, const StoreMembersResult& m, Effects& out);
   void OnMapLookupResult(TimeUs now, const MapLookupResult& m, Effects& out);

@@ -100,6 +100,19 @@ CHATLAB_DEFINE_SWITCH(WritePath, kWritePathNames)
 CHATLAB_DEFINE_SWITCH(PresenceFanout, kPresenceFanoutNames)
 #undef CHATLAB_DEFINE_SWITCH
 
+uint32_t StoreShardOf(const ConversationId& conv, uint32_t shards) {
+  if (shards <= 1) return 0;
+  // SplitMix64's finalizer over the id's fields: fixed here, never a library's hash (whose
+  // values may change between versions or runs).
+  uint64_t x = (static_cast<uint64_t>(conv.type) << 62) ^ conv.low ^ (conv.high * 0x9e3779b97f4a7c15ULL);
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return static_cast<uint32_t>(x % shards);
+}
+
 std::string_view IdSchemeName(IdScheme v) { return NameOf(kIdSchemeNames, v); }
 std::string_view IdGeneratorName(IdGenerator v) { return NameOf(kIdGeneratorNames, v); }
 std::string_view ForwardingStrategyName(ForwardingStrategy v) {

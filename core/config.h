@@ -181,6 +181,12 @@ struct ProtocolConfig {
   // message in memory (the simulator's default; chatd's is 64). Not with id_generator = store
   // and id_scheme = timestamp, whose ids can land below the cached tail (store.h).
   uint32_t store_tail_cache = 0;
+  // Message stores, each the one writer of its share of the conversations (StoreShardOf, the
+  // seed's partition key): chat servers send a conversation's requests to its shard's store, and
+  // ask every shard for a sync. 1 to kStoreShardsMax. Each shard keeps its own dedup window, so
+  // a client_msg_id reused in a conversation on another shard is stored rather than refused.
+  // Not with write_path = batched (the batch writer feeds one store). ValidateStoreConfig.
+  uint32_t store_shards = 1;
   uint32_t store_group_members_max = 1 << 20;   // members per group: join refused
   uint32_t writer_queue_max = 100000;           // batch writer items: enqueue refused
   uint32_t broker_queue_max = 100000;           // entries per server queue: oldest dropped
@@ -193,14 +199,31 @@ struct ProtocolConfig {
   uint32_t lookup_users_max = 4096;
 };
 
+inline constexpr uint32_t kStoreShardsMax = 64;
+
+// The shard (0..shards-1) of a conversation among `shards` message stores: a hash of the
+// conversation id (the seed's partition key). A deployment's data is placed by it, so it must
+// never change: tests/core/shard_test.cc pins its values.
+uint32_t StoreShardOf(const ConversationId& conv, uint32_t shards);
+
 // Where the singleton services live. Every node of one deployment gets the same topology.
 struct Topology {
-  NodeId store;
+  NodeId store;         // the store of shard 0 (the only one when store_shards = 1)
+  // Every shard's store, shard k at index k (host::StoreShardId); empty means {store}.
+  std::vector<NodeId> stores;
   NodeId writer;        // batch writer (WritePath::kBatched)
   NodeId mapping;       // user mapping service
   NodeId presence;
   NodeId notification;
   NodeId broker;        // queue broker (ForwardingStrategy::kQueue)
+
+  size_t store_count() const { return stores.empty() ? 1 : stores.size(); }
+  // The store that holds conv's partition.
+  NodeId StoreFor(const ConversationId& conv) const {
+    if (stores.size() <= 1) return store;
+    return stores[StoreShardOf(conv, static_cast<uint32_t>(stores.size()))];
+  }
+  NodeId StoreAt(size_t shard) const { return stores.empty() ? store : stores[shard]; }
 };
 
 }  // namespace chatlab

@@ -36,6 +36,15 @@ void Unmark(absl::btree_map<MessageId, uint32_t>& marks, MessageId mark) {
 }  // namespace
 
 absl::Status ValidateStoreConfig(const ProtocolConfig& config) {
+  if (config.store_shards < 1 || config.store_shards > kStoreShardsMax) {
+    return absl::InvalidArgumentError(absl::StrCat("protocol.store_shards = ", config.store_shards,
+                                                   ": expected 1 to ", kStoreShardsMax));
+  }
+  if (config.store_shards > 1 && config.write_path == WritePath::kBatched) {
+    return absl::InvalidArgumentError(
+        "protocol.store_shards > 1 with write_path = batched: the batch writer feeds one store; "
+        "set store_shards = 1 or write_path = direct");
+  }
   if (config.store_tail_cache > 0 && config.id_generator == IdGenerator::kStore &&
       config.id_scheme == IdScheme::kTimestamp) {
     return absl::InvalidArgumentError(

@@ -1,11 +1,14 @@
 // The message store: the seed design's database and each conversation's sequencer.
 //
-// One node holds every table of the seed's schema:
+// One node holds every table of the seed's schema for its shard of the conversations (one shard,
+// all of them, unless config.store_shards > 1; StoreShardOf places a conversation):
 //   * the chat table, partitioned by ConversationId (a private chat by its user pair, a group by
 //     its group id) and sorted by MessageId inside a partition;
 //   * group membership (group -> members) and user membership (user -> groups), always changed
 //     together, so they never disagree (the two-table design without the distributed
 //     transaction, because both live on this one node);
+//     A group's two tables live with the group's shard, so user -> groups lists the groups of
+//     this shard (a sync asks every shard and the chat server merges the lists);
 //   * user -> direct conversations, so that a sync can list a user's private chats;
 //   * receipt watermarks per (conversation, reader, kind), and for groups the last published
 //     aggregate per (conversation, kind);
@@ -123,7 +126,8 @@ namespace chatlab {
 
 // kInvalidArgument naming the keys when config is not a store configuration that can run: a
 // bounded tail cache (store_tail_cache > 0) with ids that can land below the head
-// (id_generator = store, id_scheme = timestamp).
+// (id_generator = store, id_scheme = timestamp); store_shards outside 1..kStoreShardsMax, or
+// above 1 with write_path = batched.
 absl::Status ValidateStoreConfig(const ProtocolConfig& config);
 
 // How a group's messages reach its members, given the group's size and activity. Pure.

@@ -1,5 +1,6 @@
 #include "host/deployment.h"
 
+#include <algorithm>
 #include <cassert>
 #include <utility>
 
@@ -57,10 +58,31 @@ const ServiceSpec* FindService(std::string_view name) {
 }
 
 const ServiceSpec* FindService(NodeId id) {
+  if (ShardOfStore(id) > 0) id = StoreShardId(0);
   for (const ServiceSpec& s : kServices) {
     if (s.id == id) return &s;
   }
   return nullptr;
+}
+
+NodeId StoreShardId(int shard) {
+  assert(shard >= 0 && static_cast<uint32_t>(shard) < kStoreShardsMax);
+  return shard == 0 ? kServices[0].id
+                    : NodeId(kFirstStoreShard + static_cast<uint64_t>(shard) - 1);
+}
+
+std::string StoreShardName(int shard) {
+  assert(shard >= 0 && static_cast<uint32_t>(shard) < kStoreShardsMax);
+  const std::string name(kServices[0].name);
+  return shard == 0 ? name : absl::StrCat(name, shard);
+}
+
+int ShardOfStore(NodeId id) {
+  if (id == kServices[0].id) return 0;
+  if (id.value >= kFirstStoreShard && id.value < kFirstStoreShard + kStoreShardsMax - 1) {
+    return static_cast<int>(id.value - kFirstStoreShard) + 1;
+  }
+  return -1;
 }
 
 std::string ServiceNames() {
@@ -76,7 +98,14 @@ Topology CoreTopology(const ProtocolConfig& config, bool only_needed) {
   for (const ServiceSpec& s : kServices) {
     const NodeId id = !only_needed || s.needed(config) ? s.id : NodeId();
     switch (s.role) {
-      case Role::kStore: t.store = id; break;
+      case Role::kStore:
+        t.store = id;
+        if (config.store_shards > 1) {
+          for (uint32_t k = 0; k < config.store_shards; k++) {
+            t.stores.push_back(StoreShardId(static_cast<int>(k)));
+          }
+        }
+        break;
       case Role::kWriter: t.writer = id; break;
       case Role::kMapping: t.mapping = id; break;
       case Role::kPresence: t.presence = id; break;
@@ -103,6 +132,14 @@ Deployment::Deployment(Options options) : options_(std::move(options)) {
   assert(options_.servers >= 1);
   for (const ServiceSpec& s : kServices) {
     if (options_.only_needed && !s.needed(options_.config)) continue;
+    if (s.role == Role::kStore) {
+      const int shards = static_cast<int>(std::max<uint32_t>(options_.config.store_shards, 1));
+      for (int k = 0; k < shards; k++) {
+        store_slots_.push_back(static_cast<int>(slots_.size()));
+        slots_.push_back(NodeSlot{s.role, StoreShardId(k), StoreShardName(k), &s, -1, k});
+      }
+      continue;
+    }
     slots_.push_back(NodeSlot{s.role, s.id, std::string(s.name), &s, -1});
   }
   first_server_ = static_cast<int>(slots_.size());

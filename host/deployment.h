@@ -56,7 +56,8 @@ struct ServiceSpec {
   absl::Status (*restore)(Node& node, const PersistRecord& record);
 };
 
-// Every service, in start order (services start before chat servers).
+// Every service, in start order (services start before chat servers; a sharded store's shards
+// take the store's place, in shard order).
 std::span<const ServiceSpec> Services();
 // The service named name (or with node id id); null if there is none.
 const ServiceSpec* FindService(std::string_view name);
@@ -69,6 +70,17 @@ inline constexpr uint64_t kFirstChatServer = 101;
 inline NodeId ChatServerId(int index) {
   return NodeId(kFirstChatServer + static_cast<uint64_t>(index));
 }
+
+// Message store shards (config.store_shards): shard 0 is the registry's store (n1, named
+// "store"); shard k > 0 is node kFirstStoreShard + k - 1, named "store<k>". Every store shard is
+// a slot of its own with the store's ServiceSpec.
+inline constexpr uint64_t kFirstStoreShard = 31;  // shards 1..63: n31..n93, below chat servers
+NodeId StoreShardId(int shard);
+// The slot name of store shard k: "store" for shard 0, "store<k>" after it (what crash, clock
+// and partition entries of a scenario name).
+std::string StoreShardName(int shard);
+// The shard of a store node id, or -1 when id is not a store shard.
+int ShardOfStore(NodeId id);
 
 // The core's view of where the services are. `only_needed`: services config does not need are
 // left out (NodeId()), as chatd runs them.
@@ -85,6 +97,7 @@ struct NodeSlot {
   std::string name;                     // "store", ..., "server0", "server1", ...
   const ServiceSpec* service = nullptr;  // null for chat servers
   int server_index = -1;                 // chat servers: 0, 1, ...; services: -1
+  int shard = -1;                        // store shards: 0, 1, ...; every other node: -1
 };
 
 // The nodes of one deployment: its services, then `servers` chat servers. Slots are numbered
@@ -105,8 +118,10 @@ class Deployment {
   // The slot of node id, or -1 when the deployment has no such node (a caller must say so,
   // never drop a message without a word).
   int IndexOf(NodeId id) const;
-  // The slot of the service with this role; -1 when it is not deployed.
+  // The slot of the service with this role; -1 when it is not deployed. kStore: shard 0.
   int IndexOf(Role role) const;
+  // The slots of the store shards, shard k at index k.
+  const std::vector<int>& store_slots() const { return store_slots_; }
   int servers() const { return options_.servers; }
   int first_server() const { return first_server_; }  // slot of chat server 0
   const Topology& topology() const { return topology_; }
@@ -116,6 +131,7 @@ class Deployment {
   Options options_;
   std::vector<NodeSlot> slots_;
   int first_server_ = 0;
+  std::vector<int> store_slots_;
   Topology topology_;
 };
 

@@ -1,5 +1,7 @@
 #include "host/truth.h"
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
 
 namespace chatlab::host {
@@ -18,6 +20,19 @@ std::vector<ConversationTruth> BuildTruth(const MessageStore& store, const Histo
     }
     truth.push_back(std::move(t));
   }
+  return truth;
+}
+
+std::vector<ConversationTruth> BuildTruth(const std::vector<const MessageStore*>& stores,
+                                          const HistoryOf& history) {
+  std::vector<ConversationTruth> truth;
+  for (const MessageStore* store : stores) {
+    std::vector<ConversationTruth> part = BuildTruth(*store, history);
+    truth.insert(truth.end(), std::make_move_iterator(part.begin()),
+                 std::make_move_iterator(part.end()));
+  }
+  std::sort(truth.begin(), truth.end(),
+            [](const ConversationTruth& a, const ConversationTruth& b) { return a.conv < b.conv; });
   return truth;
 }
 

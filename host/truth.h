@@ -19,6 +19,10 @@ using HistoryOf = std::function<std::vector<ChatMessage>(const ConversationId&)>
 // its disk.
 std::vector<ConversationTruth> BuildTruth(const MessageStore& store,
                                           const HistoryOf& history = nullptr);
+// Every store shard's conversations (a conversation lives on one shard), ordered by
+// conversation as one store lists them.
+std::vector<ConversationTruth> BuildTruth(const std::vector<const MessageStore*>& stores,
+                                          const HistoryOf& history = nullptr);
 
 }  // namespace chatlab::host
 

@@ -19,6 +19,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "core/chat_server.h"
 #include "core/codec.h"
 #include "core/store.h"
@@ -32,9 +33,8 @@
 #include "real-transport/chatd/node_timers.h"
 #include "real-transport/chatd/peer_link.h"
 #include "real-transport/chatd/session_host.h"
+#include "real-transport/chatd/store_open.h"
 #include "real-transport/http_route.h"
-#include "real-transport/storage/postgres_storage.h"
-#include "real-transport/storage/sqlite_storage.h"
 #include "real-transport/util.h"
 
 namespace chatlab::real {
@@ -177,9 +177,13 @@ class Chatd::Impl final : public SessionHost, private host::NodeEnv {
   std::optional<host::NodeTable> nodes_;  // after deployment_, which it refers to
   NodeId self_;                           // this process's chat server
   size_t self_slot_ = 0;
-  std::unique_ptr<Storage> storage_;          // process 1: the store's disk
-  std::unique_ptr<CommitPipeline> pipeline_;  // process 1; after storage_, which it uses
-  std::vector<HostPort> processes_;           // index i-1 -> address of process i
+  // A process that hosts a store shard (index <= store_shards): its disk, its slot, and the
+  // commit pipeline (after storage_, which it uses).
+  std::unique_ptr<Storage> storage_;
+  size_t store_slot_ = 0;
+  std::unique_ptr<CommitPipeline> pipeline_;
+  // index i-1 -> the addresses of process i: its place, then its standbys'
+  std::vector<std::vector<HostPort>> processes_;
   absl::btree_map<int, std::shared_ptr<PeerLink>> peers_;
   NodeTimers timers_{io_, [this](const NodeTimers::Timer& t) { FireTimer(t); }};
   // Client sessions of the chat server: WebSockets and waiting web calls.
@@ -248,14 +252,17 @@ absl::Status Chatd::Impl::Init() {
   for (size_t i = 0; i < processes_.size(); ++i) {
     const int process = static_cast<int>(i) + 1;
     if (process == options_.index) continue;
-    boost::system::error_code ec;
-    const auto address = asio::ip::make_address(processes_[i].host, ec);
-    if (ec) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("cluster address ", processes_[i].host, " is not an IP address"));
+    std::vector<tcp::endpoint> endpoints;
+    for (const HostPort& place : processes_[i]) {
+      boost::system::error_code ec;
+      const auto address = asio::ip::make_address(place.host, ec);
+      if (ec) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("cluster address ", place.host, " is not an IP address"));
+      }
+      endpoints.emplace_back(address, place.port);
     }
-    peers_[process] =
-        std::make_shared<PeerLink>(*this, process, tcp::endpoint(address, processes_[i].port));
+    peers_[process] = std::make_shared<PeerLink>(*this, process, std::move(endpoints));
   }
   HostPort listen;
   uint16_t port = 0;
@@ -275,6 +282,7 @@ absl::Status Chatd::Impl::Init() {
        {"index", options_.index},
        {"processes", processes_.size()},
        {"services", options_.index == 1},
+       {"store_shard", storage_ ? options_.index - 1 : -1},
        {"forwarding", std::string(ForwardingStrategyName(options_.config.forwarding))}});
   return absl::OkStatus();
 }
@@ -282,14 +290,26 @@ absl::Status Chatd::Impl::Init() {
 // Every process knows every process's address; the deployment has one chat server per process.
 absl::Status Chatd::Impl::InitProcesses() {
   if (options_.cluster.empty()) options_.cluster.push_back(options_.listen);
-  for (const std::string& a : options_.cluster) {
-    auto hp = ParseHostPort(a);
-    if (!hp.ok()) return hp.status();
-    processes_.push_back(*hp);
+  for (const std::string& entry : options_.cluster) {
+    // "host:port" or "host:port|host:port|...": a process's place and its standbys' addresses
+    // (a standby serves only once it holds its store shard's lease; peers try them in turn).
+    std::vector<HostPort> places;
+    const std::vector<std::string> addresses = absl::StrSplit(entry, '|');
+    for (const std::string& a : addresses) {
+      auto hp = ParseHostPort(a);
+      if (!hp.ok()) return hp.status();
+      places.push_back(*hp);
+    }
+    processes_.push_back(std::move(places));
   }
   if (options_.index < 1 || options_.index > static_cast<int>(processes_.size())) {
     return absl::InvalidArgumentError(
         absl::StrCat("--index ", options_.index, " is not in 1..", processes_.size()));
+  }
+  if (options_.config.store_shards > processes_.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--store_shards ", options_.config.store_shards, " needs at least as many processes in "
+        "--cluster (process k hosts store shard k-1); it lists ", processes_.size()));
   }
   uint64_t seed = options_.seed;
   if (seed == 0) seed = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
@@ -300,56 +320,35 @@ absl::Status Chatd::Impl::InitProcesses() {
   return absl::OkStatus();
 }
 
-// Process 1 creates every service of the deployment and restores the store from its disk.
+// Process 1 creates every service of the deployment but the store; process k <= store_shards
+// creates store shard k-1 and restores it from its disk (chatd/store_open.h).
 absl::Status Chatd::Impl::InitServices() {
-  if (options_.index != 1) return absl::OkStatus();
-  std::string path;  // what the logs and errors call the store's disk
-  if (options_.store == "sqlite") {
-    path = options_.data_dir + "/chat.db";
-    auto storage = SqliteStorage::Open(path);
-    if (!storage.ok()) return storage.status();
-    storage_ = std::move(*storage);
-  } else if (options_.store == "postgres") {
-    if (options_.store_postgres.empty()) {
-      return absl::InvalidArgumentError(
-          "--store postgres needs --store_postgres (a libpq connection string, e.g. "
-          "\"host=127.0.0.1 port=5432 dbname=chat user=chatd\")");
-    }
-    // Not the connection string itself: it may carry a password.
-    path = "the PostgreSQL database of --store_postgres";
-    if (options_.store_lease_ms < 100) {
-      return absl::InvalidArgumentError("--store_lease_ms must be at least 100");
-    }
-    LeaseOptions lease;
-    lease.owner = DataDirOwner(options_.data_dir);
-    lease.ttl_ms = options_.store_lease_ms;
-    lease.waiting = [this](const std::string& why) {
-      Log(LogLevel::kWarn, "store_lease_wait", {{"why", why}});
-    };
-    auto storage =
-        PostgresStorage::Open(options_.store_postgres, options_.store_retry_ms, std::move(lease));
-    if (!storage.ok()) return storage.status();
-    storage_ = std::move(*storage);
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--store ", options_.store, ": expected sqlite or postgres"));
-  }
+  const int shard = options_.index - 1;
+  const bool hosts_store = shard < static_cast<int>(deployment_->store_slots().size());
   for (int i = 0; i < deployment_->first_server(); i++) {
     const host::NodeSlot& slot = deployment_->slot(static_cast<size_t>(i));
-    Node& node = nodes_->Create(static_cast<size_t>(i));
-    if (!slot.service->durable) continue;
-    // The store is the one durable service deployed (write_path=batched is refused above), and
-    // chat.db (or the PostgreSQL database) is its disk.
-    // A bounded tail cache needs only each conversation's head and the dedup window.
-    LoadScope scope;
-    scope.hot = options_.config.store_tail_cache > 0;
-    scope.recent = options_.config.dedup_enabled ? options_.config.store_dedup_window_max : 0;
-    absl::Status loaded = storage_->Load(
-        [&](const PersistRecord& r) { return slot.service->restore(node, r); }, scope);
-    if (!loaded.ok()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot restore ", path, ": ", loaded.message()));
-    }
+    if (slot.role != host::Role::kStore && options_.index == 1) nodes_->Create(static_cast<size_t>(i));
+  }
+  if (!hosts_store) return absl::OkStatus();
+  auto disk = OpenStoreDisk(options_, shard, [this](const std::string& why) {
+    Log(LogLevel::kWarn, "store_lease_wait", {{"why", why}});
+  });
+  if (!disk.ok()) return disk.status();
+  storage_ = std::move(disk->storage);
+  store_slot_ = static_cast<size_t>(deployment_->store_slots()[static_cast<size_t>(shard)]);
+  const host::NodeSlot& slot = deployment_->slot(store_slot_);
+  Node& node = nodes_->Create(store_slot_);
+  // The store is the one durable service deployed (write_path=batched is refused above), and
+  // chat.db (or the PostgreSQL database) is its disk.
+  // A bounded tail cache needs only each conversation's head and the dedup window.
+  LoadScope scope;
+  scope.hot = options_.config.store_tail_cache > 0;
+  scope.recent = options_.config.dedup_enabled ? options_.config.store_dedup_window_max : 0;
+  absl::Status loaded = storage_->Load(
+      [&](const PersistRecord& r) { return slot.service->restore(node, r); }, scope);
+  if (!loaded.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot restore ", disk->name, ": ", loaded.message()));
   }
   pipeline_ = std::make_unique<CommitPipeline>(
       *storage_, static_cast<host::NodeEnv&>(*this),
@@ -362,7 +361,10 @@ absl::Status Chatd::Impl::InitServices() {
         std::_Exit(1);
       });
   Log(LogLevel::kInfo, "store_restored",
-      {{"messages", storage_->messages_loaded()}, {"records", store()->stats().records_restored}});
+      {{"shard", shard},
+       {"shards", options_.config.store_shards},
+       {"messages", storage_->messages_loaded()},
+       {"records", store()->stats().records_restored}});
   return absl::OkStatus();
 }
 
@@ -644,16 +646,15 @@ Node* Chatd::Impl::LocalNode(NodeId node) const {
 }
 
 const MessageStore* Chatd::Impl::store() const {
-  const int slot = deployment_->IndexOf(host::Role::kStore);
-  return slot < 0 ? nullptr
-                  : static_cast<const MessageStore*>(nodes_->node(static_cast<size_t>(slot)));
+  return storage_ ? static_cast<const MessageStore*>(nodes_->node(store_slot_)) : nullptr;
 }
 
 int Chatd::Impl::ProcessOf(NodeId node) const {
   const int slot = deployment_->IndexOf(node);
   if (slot < 0) return 0;
   const host::NodeSlot& s = deployment_->slot(static_cast<size_t>(slot));
-  return s.role == host::Role::kChatServer ? s.server_index + 1 : 1;
+  if (s.role == host::Role::kChatServer) return s.server_index + 1;
+  return s.role == host::Role::kStore ? s.shard + 1 : 1;  // store shard k: process k + 1
 }
 
 void Chatd::Impl::Apply(NodeId from, Effects& effects) {

@@ -75,7 +75,8 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
   return {
       {"config", "TOML file; keys are these flag names; flags given override it", Str(config_file)},
       {"listen", "host:port to serve on (port 0: any free port)", Str(o.listen)},
-      {"cluster", "comma-separated host:port of every process, in index order",
+      {"cluster", "comma-separated host:port of every process, in index order; an entry "
+                  "\"a:1|b:2\" lists a process's place and its standbys' (postgres store shards)",
        [&o](const std::string& v) {
          o.cluster = absl::StrSplit(v, ',', absl::SkipEmpty());
          return true;
@@ -87,9 +88,11 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
       {"port_file", "write the bound port here once listening", Str(o.port_file)},
       {"web_dir", "development: serve the web client from this directory (default: embedded)",
        Str(o.web_dir)},
-      {"store", "the store's disk on process 1: sqlite (data_dir/chat.db) or postgres",
+      {"store", "the store shard's disk (process k hosts shard k-1): sqlite (data_dir/chat.db) "
+                "or postgres",
        Str(o.store)},
-      {"store_postgres", "libpq connection string of --store postgres's database",
+      {"store_postgres", "libpq connection string of this process's store shard's database "
+                         "(--store postgres)",
        Str(o.store_postgres)},
       {"store_retry_ms", "postgres: reconnect this long to a lost database before exiting",
        Num(o.store_retry_ms)},
@@ -174,6 +177,9 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
                            "(0: every message in memory, restored at start)",
        Num(c.store_tail_cache)},
       {"store_group_members_max", "members per group", Num(c.store_group_members_max)},
+      {"store_shards", "message store shards by conversation, 1 to 64: process k hosts shard "
+                       "k-1, so at most the processes in --cluster; every process the same",
+       Num(c.store_shards)},
   };
 }
 

@@ -8,6 +8,13 @@
 #                                    in <data>/postgres (initdb) and started on 127.0.0.1 at
 #                                    BASE+100 (pg_ctl), stopped again on Ctrl-C; needs the
 #                                    postgresql package (scripts/install-deps.sh)
+#   ... --shards S                   the messages in S store shards by conversation (S <= the
+#                                    cluster's processes; process k hosts shard k-1); with
+#                                    --store postgres, S PostgreSQL servers, shard k's at
+#                                    BASE+100+k in <data>/postgres (shard 0) or postgres-k
+#   ... --standby                    with --store postgres: a standby chatd for each process that
+#                                    hosts a shard, at BASE+50+i; it takes the shard (and the
+#                                    process's place) over when the owner stops renewing its lease
 #
 # It builds chatd, chatcli and chatload if needed (BUILD_DIR, default build/release), creates
 # the demo users alice, bob and carol (password: $CHATLAB_PASSWORD, default "secret") unless they
@@ -18,18 +25,30 @@ cd "$(dirname "$0")/.."
 processes=1
 base_port=7000
 store=sqlite
+shards=1
+standby=0
+usage="usage: $0 [--cluster N] [--port BASE] [--store sqlite|postgres] [--shards S] [--standby]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --cluster) processes="$2"; shift 2 ;;
     --port) base_port="$2"; shift 2 ;;
     --store) store="$2"; shift 2 ;;
-    *) echo "usage: $0 [--cluster N] [--port BASE] [--store sqlite|postgres]" >&2; exit 2 ;;
+    --shards) shards="$2"; shift 2 ;;
+    --standby) standby=1; shift ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
 case "$store" in
   sqlite|postgres) ;;
   *) echo "$0: --store is sqlite or postgres, not '$store'" >&2; exit 2 ;;
 esac
+if ! [[ "$shards" =~ ^[1-9][0-9]*$ ]] || [ "$shards" -gt "$processes" ]; then
+  echo "$0: --shards $shards: expected 1 to the cluster's $processes processes" >&2; exit 2
+fi
+if [ "$standby" = 1 ] && { [ "$store" != postgres ] || [ "$processes" -eq 1 ]; }; then
+  echo "$0: --standby needs --store postgres and --cluster N (a standby takes a shard's lease)" >&2
+  exit 2
+fi
 build_dir="${BUILD_DIR:-build/release}"
 password="${CHATLAB_PASSWORD:-secret}"
 
@@ -53,24 +72,35 @@ for u in alice bob carol; do
   "$chatd" adduser "${users[@]}" --password "$password" "$u" >/dev/null 2>&1 || true
 done
 
-# --store postgres: a PostgreSQL server of this deployment's own, in $root/postgres
-# (scripts/pg-local.sh).
-store_flags=()
-pg_dir=""
+# --store postgres: a PostgreSQL server per store shard, of this deployment's own, in
+# $root/postgres (shard 0) and $root/postgres-K (scripts/pg-local.sh).
+pg_dirs=()
+conninfos=()
 if [ "$store" = postgres ]; then
-  pg_dir="$root/postgres"
-  pg_port=$((base_port + 100))
-  conninfo=$(scripts/pg-local.sh start "$pg_dir" "$pg_port") || exit 1
-  store_flags=(--store postgres --store_postgres "$conninfo")
-  echo "PostgreSQL on 127.0.0.1:$pg_port (data in $pg_dir/data) holds the store's tables"
+  for k in $(seq 0 $((shards - 1))); do
+    pg_dir="$root/postgres"; [ "$k" -gt 0 ] && pg_dir="$root/postgres-$k"
+    pg_port=$((base_port + 100 + k))
+    conninfo=$(scripts/pg-local.sh start "$pg_dir" "$pg_port") || exit 1
+    pg_dirs+=("$pg_dir")
+    conninfos+=("$conninfo")
+    echo "PostgreSQL on 127.0.0.1:$pg_port (data in $pg_dir/data) holds store shard $k"
+  done
 fi
+# The store flags of process $1 (1-based), one per line: shard $1-1's disk, if it hosts one.
+store_flags() {
+  local i=$1
+  printf '%s\n' --store_shards "$shards"
+  if [ "$store" = postgres ] && [ "$i" -le "$shards" ]; then
+    printf '%s\n' --store postgres --store_postgres "${conninfos[$((i - 1))]}"
+  fi
+}
 
 pids=()
 stop() {
   trap - INT TERM
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait || true
-  if [ -n "$pg_dir" ]; then scripts/pg-local.sh stop "$pg_dir" 2>/dev/null || true; fi
+  for d in "${pg_dirs[@]}"; do scripts/pg-local.sh stop "$d" 2>/dev/null || true; done
   exit 0
 }
 trap stop INT TERM
@@ -78,22 +108,33 @@ set +e  # from here on, a child's exit status must not skip the shutdown
 
 if [ "$processes" -eq 1 ]; then
   echo "chatd on 127.0.0.1:$base_port (users alice, bob, carol; password \"$password\"); Ctrl-C stops"
-  "$chatd" --data_dir "$root" --listen "127.0.0.1:$base_port" "${store_flags[@]}" &
+  mapfile -t flags < <(store_flags 1)
+  "$chatd" --data_dir "$root" --listen "127.0.0.1:$base_port" "${flags[@]}" &
   pids+=($!)
 else
   cluster=""
   for i in $(seq 1 "$processes"); do
-    cluster+="${cluster:+,}127.0.0.1:$((base_port + i))"
+    place="127.0.0.1:$((base_port + i))"
+    if [ "$standby" = 1 ] && [ "$i" -le "$shards" ]; then place+="|127.0.0.1:$((base_port + 50 + i))"; fi
+    cluster+="${cluster:+,}$place"
   done
   for i in $(seq 1 "$processes"); do
     mkdir -p "$root/$i"
+    mapfile -t flags < <(store_flags "$i")
     "$chatd" --data_dir "$root/$i" --listen "127.0.0.1:$((base_port + i))" --cluster "$cluster" \
       --index "$i" --users_db "$root/shared/users.db" --key_file "$root/shared/token.key" \
-      "${store_flags[@]}" 2>"$root/$i/chatd.log" &
+      "${flags[@]}" 2>"$root/$i/chatd.log" &
     pids+=($!)
+    if [ "$standby" = 1 ] && [ "$i" -le "$shards" ]; then
+      mkdir -p "$root/$i-standby"
+      "$chatd" --data_dir "$root/$i-standby" --listen "127.0.0.1:$((base_port + 50 + i))" \
+        --cluster "$cluster" --index "$i" --users_db "$root/shared/users.db" \
+        --key_file "$root/shared/token.key" "${flags[@]}" 2>"$root/$i-standby/chatd.log" &
+      pids+=($!)
+    fi
   done
-  echo "chatd cluster: $cluster (process 1 hosts the services; logs in $root/N/chatd.log);" \
-       "users alice, bob, carol; password \"$password\"; Ctrl-C stops"
+  echo "chatd cluster: $cluster (process 1 hosts the services, process k store shard k-1;" \
+       "logs in $root/N/chatd.log); users alice, bob, carol; password \"$password\"; Ctrl-C stops"
 fi
 wait
 stop

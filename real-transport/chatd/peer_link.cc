@@ -52,7 +52,19 @@ void PeerLink::Retry(PeerConn::Item item) {
 void PeerLink::Connect() {
   if (conns_ >= context_.options().peer_connections_max) return;
   conns_++;
-  std::make_shared<PeerConn>(context_, shared_from_this(), endpoint_)->Next();
+  std::make_shared<PeerConn>(context_, shared_from_this(), endpoints_[place_])->Next();
+}
+
+bool PeerLink::Unreachable(const tcp::endpoint& endpoint, PeerConn::Item& item) {
+  if (endpoints_.size() < 2) return false;
+  if (endpoints_[place_] == endpoint) {
+    place_ = (place_ + 1) % endpoints_.size();
+    context_.Log(LogLevel::kInfo, "peer_place",
+                 {{"process", process_},
+                  {"address", endpoints_[place_].address().to_string()},
+                  {"port", endpoints_[place_].port()}});
+  }
+  return ++item.places_tried < static_cast<int>(endpoints_.size());
 }
 
 // ---- PeerConn ----------------------------------------------------------------------------------
@@ -74,6 +86,7 @@ void PeerConn::Next() {
 }
 
 void PeerConn::Connect() {
+  connecting_ = true;
   tls_.reset();
   plain_.reset();
   if (asio::ssl::context* tls = context_.peer_tls(); tls != nullptr) {
@@ -87,6 +100,7 @@ void PeerConn::Connect() {
   Lowest().expires_after(kPeerConnectTimeout);
   Lowest().async_connect(endpoint_, [self = shared_from_this()](beast::error_code ec) {
     if (ec) return self->Fail(ec);
+    self->connecting_ = false;
     beast::error_code nodelay_ec;
     self->Lowest().socket().set_option(tcp::no_delay(true), nodelay_ec);
     if (!self->tls_) {
@@ -161,6 +175,10 @@ void PeerConn::Fail(beast::error_code ec) {
     item_->bytes = std::move(request_.body());
     in_request_ = false;
     link_->Retry(std::move(*item_));
+    return;
+  }
+  if (item_ && connecting_ && link_->Unreachable(endpoint_, *item_)) {
+    link_->Retry(std::move(*item_));  // the connect failed: the next place may be serving
     return;
   }
   context_.metrics().node_messages_dropped++;

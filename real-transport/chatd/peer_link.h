@@ -6,6 +6,10 @@
 //   * beyond node_queue_max queued items a new one is dropped (counted);
 //   * a failed connect drops the item (the peer is down); a request that fails on a kept-alive
 //     connection the peer has closed is retried once on a fresh connection;
+//   * a process may have several places (--cluster "a:1|b:2": where it runs, then where its
+//     standbys run; a standby listens only once it holds its store shard's lease). The link
+//     dials one place at a time; a failed connect moves it to the next place and the item is
+//     tried there, at most once per place;
 //   * with several connections, messages to one peer may arrive reordered.
 // With chatd's TLS on (ChatdContext::peer_tls), each connection is TLS, verified against
 // --tls_ca and the peer's address (its certificate must carry it as an IP address SAN).
@@ -22,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/types.h"
@@ -41,6 +46,7 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
     NodeId to;
     std::string bytes;  // the core codec frame
     int attempts = 0;   // 1 once retried on a fresh connection
+    int places_tried = 0;  // places whose connect failed for this item
   };
   PeerConn(ChatdContext& context, std::shared_ptr<PeerLink> link,
            boost::asio::ip::tcp::endpoint endpoint);
@@ -71,6 +77,7 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   std::optional<PlainStream> plain_;
   std::optional<TlsStream> tls_;
   bool connected_ = false;
+  bool connecting_ = false;  // between Connect and its TCP connect's success
   // True while item_'s bytes are in request_ (written or being written).
   bool in_request_ = false;
   std::optional<Item> item_;
@@ -82,8 +89,10 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
 // The queue of node messages to one peer process and its connections.
 class PeerLink : public std::enable_shared_from_this<PeerLink> {
  public:
-  PeerLink(ChatdContext& context, int process, boost::asio::ip::tcp::endpoint endpoint)
-      : context_(context), process_(process), endpoint_(endpoint) {}
+  // endpoints: the process's places, in order (at least one).
+  PeerLink(ChatdContext& context, int process,
+           std::vector<boost::asio::ip::tcp::endpoint> endpoints)
+      : context_(context), process_(process), endpoints_(std::move(endpoints)) {}
   // Queues one message (or drops it at node_queue_max) and wakes or opens a connection.
   void Enqueue(PeerConn::Item item);
 
@@ -93,6 +102,9 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
   void Gone() { conns_--; }
   // An item whose kept-alive connection failed: first in line again, on a fresh connection.
   void Retry(PeerConn::Item item);
+  // A connect to `endpoint` failed: the link moves on to its next place (if endpoint is still
+  // the current one). Returns whether the item may be tried at another place.
+  bool Unreachable(const boost::asio::ip::tcp::endpoint& endpoint, PeerConn::Item& item);
 
   size_t depth() const { return queue_.size(); }
   // Items queued, or a connection in the middle of a request (drain waits for neither).
@@ -104,7 +116,8 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
 
   ChatdContext& context_;
   int process_;
-  boost::asio::ip::tcp::endpoint endpoint_;
+  std::vector<boost::asio::ip::tcp::endpoint> endpoints_;
+  size_t place_ = 0;  // the place dialled now
   std::deque<PeerConn::Item> queue_;
   std::vector<std::shared_ptr<PeerConn>> idle_;
   uint32_t conns_ = 0;  // open or opening. Invariant: <= options().peer_connections_max

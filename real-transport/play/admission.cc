@@ -67,7 +67,8 @@ const std::map<std::string_view, ClusterFlag>& ClusterKeys() {
       {"protocol.get_messages_limit_max", {"get_messages_limit_max"}},
       {"protocol.store_dedup_window_max", {"store_dedup_window_max"}},
       {"protocol.store_tail_cache", {"store_tail_cache"}},
-      {"protocol.store_group_members_max", {"store_group_members_max"}}};
+      {"protocol.store_group_members_max", {"store_group_members_max"}},
+      {"protocol.store_shards", {"store_shards"}}};
   return *keys;
 }
 

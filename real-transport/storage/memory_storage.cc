@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <tuple>
 #include <utility>
 #include <variant>
@@ -42,6 +43,8 @@ struct MemoryStorage::Tables {
   absl::btree_map<WatermarkKey, int64_t> watermarks;
   absl::btree_map<AggregateKey, int64_t> aggregates;
   uint64_t records_committed = 0;
+  // ClaimShard's (shard, shards); none until the first claim.
+  std::optional<std::pair<uint32_t, uint32_t>> shard;
 
   void Write(const PersistRecord& record) {
     if (const auto* p = std::get_if<PersistMessage>(&record)) {
@@ -160,6 +163,28 @@ absl::StatusOr<std::vector<ChatMessage>> MemoryStorage::ReadHistory(const Conver
     out.push_back(tables_->messages.at(it->second));
   }
   return out;
+}
+
+absl::Status MemoryStorage::ClaimShard(uint32_t shard, uint32_t shards) {
+  std::lock_guard<std::mutex> lock(tables_->mu);
+  if (!tables_->shard) {
+    // As the engines: a database with messages and no claim is shard 0 of 1.
+    tables_->shard = tables_->messages.empty() ? std::make_pair(shard, shards)
+                                               : std::make_pair(0u, 1u);
+  }
+  const auto [held_shard, held_shards] = *tables_->shard;
+  if (held_shard != shard || held_shards != shards) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this database holds store shard ", held_shard, " of ", held_shards, ", not shard ",
+        shard, " of ", shards,
+        " (protocol.store_shards and the process's --index place the shards; resharding a "
+        "database is not supported)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<int64_t>> MemoryStorage::QueryInts(const std::string& sql) {
+  return absl::UnimplementedError(absl::StrCat("MemoryStorage has no SQL: ", sql));
 }
 
 uint64_t MemoryStorage::records_committed() const {

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -41,10 +42,14 @@ class MemoryStorage final : public Storage {
   absl::Status Commit(const std::vector<PersistRecord>& records) override;
   absl::Status Checkpoint() override { return absl::OkStatus(); }
   uint64_t messages_loaded() const override { return messages_loaded_; }
+  absl::Status ClaimShard(uint32_t shard, uint32_t shards) override;
 
   // Records of every committed batch so far, counted as Commit received them (overwrites and
   // repeated watermarks included).
   uint64_t records_committed() const;
+
+ protected:
+  absl::StatusOr<std::vector<int64_t>> QueryInts(const std::string& sql) override;
 
  private:
   struct Tables;

@@ -324,6 +324,16 @@ absl::Status PostgresStorage::Exec(const char* sql) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<int64_t>> PostgresStorage::QueryInts(const std::string& sql) {
+  Result r(PQexec(conn_, sql.c_str()));
+  if (!r.ok()) return absl::InternalError(Reason(conn_));
+  std::vector<int64_t> row;
+  if (PQresultStatus(r.get()) == PGRES_TUPLES_OK && r.rows() > 0) {
+    for (int c = 0; c < PQnfields(r.get()); c++) row.push_back(r.I(0, c));
+  }
+  return row;
+}
+
 absl::Status PostgresStorage::Write(const PersistRecord& record) {
   // Up to two statements per record, each with text parameters except a body (binary BYTEA).
   struct Call {

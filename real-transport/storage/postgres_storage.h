@@ -107,6 +107,9 @@ class PostgresStorage final : public Storage {
   int64_t epoch() const { return epoch_; }
   uint64_t messages_loaded() const override { return messages_loaded_; }
 
+ protected:
+  absl::StatusOr<std::vector<int64_t>> QueryInts(const std::string& sql) override;
+
  private:
   PostgresStorage(pg_conn* conn, uint32_t retry_ms, LeaseOptions lease)
       : conn_(conn), retry_ms_(retry_ms), lease_(std::move(lease)) {}

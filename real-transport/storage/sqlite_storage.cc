@@ -163,6 +163,21 @@ absl::Status SqliteStorage::Exec(const char* sql) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<int64_t>> SqliteStorage::QueryInts(const std::string& sql) {
+  Stmt stmt(db_, sql.c_str());
+  if (stmt.get() == nullptr) return Error("query");
+  const int rc = sqlite3_step(stmt.get());
+  std::vector<int64_t> row;
+  if (rc == SQLITE_ROW) {
+    for (int c = 0; c < sqlite3_column_count(stmt.get()); c++) {
+      row.push_back(sqlite3_column_int64(stmt.get(), c));
+    }
+  } else if (rc != SQLITE_DONE) {
+    return Error("query");
+  }
+  return row;
+}
+
 absl::Status SqliteStorage::FillHeads() {
   Stmt empty(db_,
              "SELECT NOT EXISTS (SELECT 1 FROM conversation_heads) AND "

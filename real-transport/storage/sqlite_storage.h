@@ -55,6 +55,9 @@ class SqliteStorage final : public Storage {
   absl::Status Checkpoint() override;
   uint64_t messages_loaded() const override { return messages_loaded_; }
 
+ protected:
+  absl::StatusOr<std::vector<int64_t>> QueryInts(const std::string& sql) override;
+
  private:
   explicit SqliteStorage(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql);

@@ -32,6 +32,42 @@ absl::Status ReplayHotMessages(std::vector<SeqMessage> rows, const Storage::Rest
   return absl::OkStatus();
 }
 
+absl::Status Storage::ClaimShard(uint32_t shard, uint32_t shards) {
+  // Both engines speak this SQL; the id column keeps the table to one row.
+  auto created = QueryInts(
+      "CREATE TABLE IF NOT EXISTS store_shard (id INTEGER PRIMARY KEY CHECK (id = 0), "
+      "shard INTEGER NOT NULL, shards INTEGER NOT NULL)");
+  if (!created.ok()) return created.status();
+  auto held = QueryInts("SELECT shard, shards FROM store_shard WHERE id = 0");
+  if (!held.ok()) return held.status();
+  int64_t held_shard = 0;
+  int64_t held_shards = 1;
+  if (held->size() == 2) {
+    held_shard = (*held)[0];
+    held_shards = (*held)[1];
+  } else {
+    auto any = QueryInts(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM private_chat) OR "
+        "EXISTS (SELECT 1 FROM group_chat) THEN 1 ELSE 0 END");
+    if (!any.ok()) return any.status();
+    if (any->empty() || (*any)[0] == 0) {
+      held_shard = shard;  // a new database: this claim is its first
+      held_shards = shards;
+    }
+  }
+  if (held_shard != static_cast<int64_t>(shard) || held_shards != static_cast<int64_t>(shards)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this database holds store shard ", held_shard, " of ", held_shards,
+        ", not shard ", shard, " of ", shards,
+        " (protocol.store_shards and the process's --index place the shards; resharding a "
+        "database is not supported)"));
+  }
+  if (held->size() == 2) return absl::OkStatus();
+  auto claimed = QueryInts(absl::StrCat("INSERT INTO store_shard (id, shard, shards) VALUES (0, ",
+                                        shard, ", ", shards, ")"));
+  return claimed.ok() ? absl::OkStatus() : claimed.status();
+}
+
 std::vector<std::pair<ConversationId, MessageId>> BatchHeads(
     const std::vector<PersistRecord>& records) {
   absl::btree_map<ConversationId, MessageId> heads;

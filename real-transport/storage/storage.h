@@ -93,6 +93,19 @@ class Storage {
 
   // Messages replayed by Load so far (restore accepted them).
   virtual uint64_t messages_loaded() const = 0;
+
+  // Which store shard this database holds (protocol.store_shards; the store_shard table): the
+  // first call on a database records (shard, shards); a later call with other values is refused
+  // with kFailedPrecondition naming both, since its conversations are placed by StoreShardOf
+  // over `shards` and a different count would hide them (resharding is not supported). A
+  // database written before the table existed is taken as shard 0 of 1: refused for any other
+  // claim unless it holds no message. Call before Load.
+  virtual absl::Status ClaimShard(uint32_t shard, uint32_t shards);
+
+ protected:
+  // For ClaimShard: runs sql (one statement) and returns its first row's integer columns, or
+  // nothing for a statement without rows. kInternal on an error.
+  virtual absl::StatusOr<std::vector<int64_t>> QueryInts(const std::string& sql) = 0;
 };
 
 // OK for a record with a table; otherwise the kInvalidArgument Commit returns for it.

@@ -368,9 +368,10 @@ void Cluster::Process(EventKind& what) {
   } else if (auto* h = std::get_if<HistoryLoaded>(&what)) {
     Digest("history", h->token, h->messages.size(), nullptr);
     Effects effects;
-    store().OnHistoryLoaded(now_, h->token, std::move(h->messages), effects);
-    ApplyNode(deployment_.slot(static_cast<size_t>(deployment_.IndexOf(host::Role::kStore))).id,
-              effects);
+    auto* store = static_cast<MessageStore*>(FindNode(h->store));
+    if (store == nullptr) return;
+    store->OnHistoryLoaded(now_, h->token, std::move(h->messages), effects);
+    ApplyNode(h->store, effects);
   }
 }
 
@@ -380,8 +381,8 @@ void Cluster::Persist(NodeId /*from*/, PersistRecord record) {
   }
 }
 
-void Cluster::LoadHistory(NodeId /*node*/, const chatlab::LoadHistory& load) {
-  HistoryLoaded answer{load.token, {}};
+void Cluster::LoadHistory(NodeId node, const chatlab::LoadHistory& load) {
+  HistoryLoaded answer{node, load.token, {}};
   if (const auto it = history_.find(load.conv); it != history_.end()) {
     for (auto m = it->second.upper_bound(load.after);
          m != it->second.end() && answer.messages.size() < load.limit; ++m) {
@@ -411,10 +412,12 @@ void Cluster::Digest(std::string_view kind, uint64_t a, uint64_t b, const Messag
 }
 
 std::vector<ConversationTruth> Cluster::Truth() const {
-  const int store = deployment_.IndexOf(host::Role::kStore);
-  const auto& s = *static_cast<const MessageStore*>(nodes_.node(static_cast<size_t>(store)));
-  if (options_.config.store_tail_cache == 0) return host::BuildTruth(s);
-  return host::BuildTruth(s, [this](const ConversationId& conv) {
+  std::vector<const MessageStore*> stores;
+  for (const int slot : deployment_.store_slots()) {
+    stores.push_back(static_cast<const MessageStore*>(nodes_.node(static_cast<size_t>(slot))));
+  }
+  if (options_.config.store_tail_cache == 0) return host::BuildTruth(stores);
+  return host::BuildTruth(stores, [this](const ConversationId& conv) {
     std::vector<ChatMessage> messages;
     if (const auto it = history_.find(conv); it != history_.end()) {
       for (const auto& [id, m] : it->second) messages.push_back(m);

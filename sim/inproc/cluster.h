@@ -122,7 +122,11 @@ class Cluster : private host::NodeEnv, private host::ClientEnv {
   bool IsUp(NodeId server) const;
 
   // ---- Inspection ----
-  MessageStore& store() { return Service<MessageStore>(host::Role::kStore); }
+  MessageStore& store() { return Service<MessageStore>(host::Role::kStore); }  // shard 0
+  // Store shard k (config.store_shards).
+  MessageStore& store(int shard) {
+    return *static_cast<MessageStore*>(FindNode(host::StoreShardId(shard)));
+  }
   BatchWriter& writer() { return Service<BatchWriter>(host::Role::kWriter); }
   UserMappingService& mapping() { return Service<UserMappingService>(host::Role::kMapping); }
   PresenceService& presence() { return Service<PresenceService>(host::Role::kPresence); }
@@ -174,7 +178,8 @@ class Cluster : private host::NodeEnv, private host::ClientEnv {
   struct Push {
     chatlab::PushToDevice push;
   };
-  struct HistoryLoaded {  // the answer to the store's LoadHistory
+  struct HistoryLoaded {  // the answer to a store's LoadHistory
+    NodeId store;
     uint64_t token;
     std::vector<ChatMessage> messages;
   };

@@ -331,6 +331,36 @@ TYPED_TEST(StorageConformanceTest, AHotLoadReplaysEachHeadAndTheNewestInCommitOr
   EXPECT_EQ(ReplayHot(this->backend_, 100), Replay(this->backend_));
 }
 
+// A database keeps the store shard it was first claimed as (protocol.store_shards, --index):
+// reopened as another shard, or for another shard count, it is refused naming both.
+TYPED_TEST(StorageConformanceTest, ADatabaseKeepsTheShardItWasClaimedAs) {
+  {
+    std::unique_ptr<Storage> storage = this->backend_.Open();
+    ASSERT_TRUE(storage->ClaimShard(1, 2).ok());
+    ASSERT_TRUE(storage->Commit({Msg(kAliceBob, 1)}).ok());
+  }
+  std::unique_ptr<Storage> storage = this->backend_.Open();
+  EXPECT_TRUE(storage->ClaimShard(1, 2).ok());
+  for (const auto& [shard, shards] : {std::pair{0u, 2u}, std::pair{1u, 3u}, std::pair{0u, 1u}}) {
+    const absl::Status s = storage->ClaimShard(shard, shards);
+    EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+    EXPECT_NE(s.message().find(absl::StrCat("holds store shard 1 of 2, not shard ", shard, " of ",
+                                            shards)),
+              std::string::npos)
+        << s;
+  }
+}
+
+// A database with messages written before shards were recorded is shard 0 of 1.
+TYPED_TEST(StorageConformanceTest, AnUnclaimedDatabaseWithMessagesIsShardZeroOfOne) {
+  this->CommitAll({{Msg(kAliceBob, 1)}});
+  std::unique_ptr<Storage> storage = this->backend_.Open();
+  const absl::Status s = storage->ClaimShard(1, 2);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("holds store shard 0 of 1"), std::string::npos) << s;
+  EXPECT_TRUE(storage->ClaimShard(0, 1).ok());
+}
+
 TYPED_TEST(StorageConformanceTest, ARefusedBatchLeavesNothingVisible) {
   this->CommitAll({{Msg(kAliceBob, 1), Member(kAlice, kGroup)}});
   {
