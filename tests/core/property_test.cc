@@ -65,6 +65,10 @@ ProtocolConfig RandomConfig(Rng& rng) {
   c.client_retry_max_us = 2 * kUsPerSecond;
   c.request_timeout_us = kUsPerSecond;
   c.queue_consumer_timeout_us = 3 * kUsPerSecond;
+  // Store shards (the direct write path only: the batch writer feeds one store), drawn last.
+  if (c.write_path == WritePath::kDirect && rng.Bernoulli(0.5)) {
+    c.store_shards = 2 + static_cast<uint32_t>(rng.Uniform(2));
+  }
   return c;
 }
 
@@ -140,7 +144,8 @@ RunResult RunRandomWorkload(uint64_t seed, bool dedup, bool gap_detection) {
              std::string(WritePathName(o.config.write_path)) + "/" +
              std::string(GroupDeliveryName(o.config.group_delivery)) + "/" +
              std::string(IdSchemeName(o.config.id_scheme)) + "@" +
-             std::string(IdGeneratorName(o.config.id_generator));
+             std::string(IdGeneratorName(o.config.id_generator)) + "/shards" +
+             std::to_string(o.config.store_shards);
   return r;
 }
 
