@@ -9,7 +9,7 @@
 namespace chatlab {
 namespace {
 
-const Topology kTopology{NodeId(1), NodeId(2), NodeId(3), NodeId(4), NodeId(5), NodeId(6)};
+const Topology kTopology{NodeId(1), NodeId(2), NodeId(3), NodeId(4), NodeId(5), NodeId(6), {}};
 constexpr TimeUs kStart = TimeUs{1767225600} * kUsPerSecond;
 
 // One 1:1 send through the chat server: SendMessage -> StoreAppend; StoreAppendResult ->

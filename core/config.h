@@ -209,13 +209,14 @@ uint32_t StoreShardOf(const ConversationId& conv, uint32_t shards);
 // Where the singleton services live. Every node of one deployment gets the same topology.
 struct Topology {
   NodeId store;         // the store of shard 0 (the only one when store_shards = 1)
-  // Every shard's store, shard k at index k (host::StoreShardId); empty means {store}.
-  std::vector<NodeId> stores;
   NodeId writer;        // batch writer (WritePath::kBatched)
   NodeId mapping;       // user mapping service
   NodeId presence;
   NodeId notification;
   NodeId broker;        // queue broker (ForwardingStrategy::kQueue)
+  // Every store shard, shard k at index k (host::StoreShardId); empty means {store}. Last, so
+  // that a topology spelled out field by field needs no change.
+  std::vector<NodeId> stores;
 
   size_t store_count() const { return stores.empty() ? 1 : stores.size(); }
   // The store that holds conv's partition.

@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "chatlab_version.h"  // generated at build time (cmake/version.cmake)
 #include "core/oracle.h"
+#include "host/deployment.h"
 
 namespace chatlab::sim {
 namespace {
@@ -54,7 +55,8 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
                  {"presence_fanout", std::string(PresenceFanoutName(s.protocol.presence_fanout))},
                  {"dedup_enabled", s.protocol.dedup_enabled},
                  {"gap_detection_enabled", s.protocol.gap_detection_enabled},
-                 {"store_memory", s.protocol.store_tail_cache == 0 ? "all" : "tail"}};
+                 {"store_memory", s.protocol.store_tail_cache == 0 ? "all" : "tail"},
+                 {"store_shards", absl::StrCat(s.protocol.store_shards)}};
   ordered_json invariants = ordered_json::object();
   ForEachInvariant(r.invariants, [&](const char* name, uint64_t n) { invariants[name] = n; });
   invariants["ok"] = r.invariants.total() == 0;
@@ -79,6 +81,11 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
   ordered_json ids_minted = ordered_json::object();
   for (size_t s = 0; s < m.ids_minted.size(); s++) {
     ids_minted[absl::StrCat("server", s)] = m.ids_minted[s];
+  }
+  // By slot name, as node_load names the shards ("store", "store1", ...).
+  ordered_json store_writes_by_shard = ordered_json::object();
+  for (size_t k = 0; k < m.store_writes_by_shard.size(); k++) {
+    store_writes_by_shard[host::StoreShardName(static_cast<int>(k))] = m.store_writes_by_shard[k];
   }
   ordered_json load = ordered_json::array();
   for (const NodeLoad& n : m.node_load) {
@@ -148,6 +155,7 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
       {"store_requests", m.store_requests},
       {"store_requests_per_s", m.store_requests_per_s},
       {"store_writes", m.store_writes},
+      {"store_writes_by_shard", store_writes_by_shard},
       {"store_reads", m.store_reads},
       {"store_messages_read", m.store_messages_read},
       {"store_reads_window", m.store_reads_window},
@@ -200,16 +208,16 @@ std::string Summary(const Scenario& s, const RunResult& r, const std::string& re
   std::string out;
   absl::StrAppend(&out, "scenario  ", r.scenario, "  seed ", r.seed, "  digest ",
                   absl::StrFormat("%016x", r.trace_digest), "\n");
-  absl::StrAppend(&out, "design    forwarding=",
-                  std::string(ForwardingStrategyName(s.protocol.forwarding)),
-                  " groups=", std::string(GroupDeliveryName(s.protocol.group_delivery)),
-                  " writes=", std::string(WritePathName(s.protocol.write_path)),
-                  " presence=", std::string(PresenceFanoutName(s.protocol.presence_fanout)),
-                  " ids=", std::string(IdSchemeName(s.protocol.id_scheme)),
-                  s.protocol.id_generator == IdGenerator::kChatServer ? " minted_by=chat_server"
-                                                                      : "",
-                  s.protocol.dedup_enabled ? "" : " DEDUP-OFF",
-                  s.protocol.gap_detection_enabled ? "" : " GAP-DETECTION-OFF", "\n");
+  absl::StrAppend(
+      &out, "design    forwarding=", std::string(ForwardingStrategyName(s.protocol.forwarding)),
+      " groups=", std::string(GroupDeliveryName(s.protocol.group_delivery)),
+      " writes=", std::string(WritePathName(s.protocol.write_path)),
+      " presence=", std::string(PresenceFanoutName(s.protocol.presence_fanout)),
+      " ids=", std::string(IdSchemeName(s.protocol.id_scheme)),
+      s.protocol.id_generator == IdGenerator::kChatServer ? " minted_by=chat_server" : "",
+      s.protocol.store_shards > 1 ? absl::StrCat(" store_shards=", s.protocol.store_shards) : "",
+      s.protocol.dedup_enabled ? "" : " DEDUP-OFF",
+      s.protocol.gap_detection_enabled ? "" : " GAP-DETECTION-OFF", "\n");
   absl::StrAppend(&out, "network   ", r.network_model, "\n");
   absl::StrAppend(&out, absl::StrFormat("time      %.1f s simulated in %.2f s wall, %d events, "
                                         "peak RSS %.1f MB\n",

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -14,6 +15,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/store.h"
 #include "host/deployment.h"
@@ -155,6 +157,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"protocol.server_forward_buffer_max", &p.server_forward_buffer_max},
       {"protocol.store_dedup_window_max", &p.store_dedup_window_max},
       {"protocol.store_tail_cache", &p.store_tail_cache},
+      {"protocol.store_shards", &p.store_shards},
       {"protocol.store_group_members_max", &p.store_group_members_max},
       {"protocol.writer_queue_max", &p.writer_queue_max},
       {"protocol.broker_queue_max", &p.broker_queue_max},
@@ -393,6 +396,18 @@ int CrashServerIndex(const CrashSpec& c) {
   return ec == std::errc() && ptr == end && begin != end ? index : -1;
 }
 
+std::vector<std::string> ServiceNodeNames(const Scenario& s) {
+  // The deployment's own slot names, so a fault entry names what the simulator runs.
+  ProtocolConfig config = s.protocol;
+  config.store_shards = std::clamp<uint32_t>(config.store_shards, 1, kStoreShardsMax);
+  const host::Deployment deployment(host::Deployment::Options{1, config});
+  std::vector<std::string> out;
+  for (const host::NodeSlot& slot : deployment.slots()) {
+    if (slot.service != nullptr) out.push_back(slot.name);
+  }
+  return out;
+}
+
 absl::Status ValidateCrash(const Scenario& s, const CrashSpec& c) {
   auto bad = [](std::string m) { return absl::InvalidArgumentError(m); };
   if (!c.node.empty() && c.server >= 0) {
@@ -406,9 +421,10 @@ absl::Status ValidateCrash(const Scenario& s, const CrashSpec& c) {
       return bad(absl::StrCat("faults.crash: ", node, " does not exist (", s.servers(),
                               " chat servers, 0-based)"));
     }
-  } else if (host::FindService(node) == nullptr) {
+  } else if (const std::vector<std::string> services = ServiceNodeNames(s);
+             std::find(services.begin(), services.end(), node) == services.end()) {
     return bad(absl::StrCat("faults.crash: unknown node '", node, "' (server:N|",
-                            host::ServiceNames(), ")"));
+                            absl::StrJoin(services, "|"), ")"));
   }
   if (c.at_s < 0) return bad("faults.crash: at_s must be >= 0");
   if (c.restart_s >= 0 && c.restart_s < c.at_s) {
@@ -611,7 +627,8 @@ std::vector<std::string> DescribeKeys() {
   out.push_back("faults.partition ([[faults.partition]]: start_s, end_s, a, b, one_way)");
   out.push_back(absl::StrCat("faults.crash ([[faults.crash]]: node (server:N|",
                              host::ServiceNames(),
-                             "), at_s, restart_s, torn_write; legacy: server = N)"));
+                             "|store<k> for shard k < protocol.store_shards), at_s, restart_s, "
+                             "torn_write; legacy: server = N)"));
   out.push_back("faults.clock ([[faults.clock]]: node, skew_ms, drift_ppm, step_at_s, step_ms)");
   return out;
 }

@@ -20,8 +20,9 @@
 namespace chatlab::sim {
 
 // Which endpoints a partition separates. A selector is "store", "writer", "mapping",
-// "presence", "notification", "broker", "services" (all six), "server:N", "region:N" (its chat
-// servers and client hosts) or "clients" (every client host).
+// "presence", "notification", "broker", "services" (every service), "server:N", "region:N" (its
+// chat servers and client hosts) or "clients" (every client host). With protocol.store_shards > 1
+// "store" is shard 0 and "store1", "store2", ... the others (ServiceNodeNames).
 struct PartitionSpec {
   double start_s = 0;
   double end_s = 0;
@@ -32,7 +33,9 @@ struct PartitionSpec {
 
 // A node crash: the process dies, losing its memory and whatever its disk had not synced.
 // node is "server:N" (0-based chat server), or a service: "store", "writer", "mapping",
-// "presence", "notification", "broker". The legacy key `server = N` means "server:N".
+// "presence", "notification", "broker", and with protocol.store_shards > 1 the other store
+// shards "store1", "store2", ... (ServiceNodeNames). The legacy key `server = N` means
+// "server:N".
 struct CrashSpec {
   std::string node;
   int server = -1;        // legacy form of node = "server:N"; < 0: not given
@@ -218,6 +221,10 @@ void ScaleServers(Scenario& s);
 absl::Status Validate(const Scenario& s);
 // The services a [[faults.crash]] or a selector may name besides "server:N" are the deployment's
 // (host::Services(), host/deployment.h).
+// Their names as s deploys them, in start order: the registry's, with a sharded store's shards
+// in the store's place ("store", "store1", ..., host::StoreShardName). protocol.store_shards out
+// of range counts as the nearest valid value (Validate refuses it).
+std::vector<std::string> ServiceNodeNames(const Scenario& s);
 // The crash's node as a selector ("server:N" for the legacy `server = N` form).
 std::string CrashNode(const CrashSpec& c);
 // The chat server index of a "server:N" crash, or -1 for a service crash.

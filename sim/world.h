@@ -60,8 +60,13 @@ struct RunMetrics {
   uint64_t node_bytes = 0;
   uint64_t client_messages = 0;  // client <-> server messages, both directions
   uint64_t displays = 0;         // a message shown to one recipient (each counted once)
+  // The store's counters are summed over its shards (protocol.store_shards), each shard's last
+  // incarnation.
   uint64_t store_requests = 0;
   uint64_t store_writes = 0;  // messages stored
+  // Messages each store shard stored (by shard; one entry unsharded): how the conversations'
+  // traffic split.
+  std::vector<uint64_t> store_writes_by_shard;
   uint64_t store_reads = 0;   // StoreRead requests
   uint64_t store_messages_read = 0;
   double store_requests_per_s = 0;
@@ -80,7 +85,7 @@ struct RunMetrics {
   // incarnation), so a reader can see which share of a conversation each clock stamped.
   std::vector<uint64_t> ids_minted;
   uint64_t ids_lifted = 0;   // chat_server ids at or below the head, stored as head + 1
-  uint64_t id_lift_max = 0;  // the largest lift (timestamp ids: us of clock skew)
+  uint64_t id_lift_max = 0;  // the largest lift (timestamp ids: us of clock skew), of any shard
   uint64_t writer_batches = 0;
   double writer_mean_wait_ms = 0;
   uint64_t broker_dropped = 0;

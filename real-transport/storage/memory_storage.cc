@@ -174,11 +174,7 @@ absl::Status MemoryStorage::ClaimShard(uint32_t shard, uint32_t shards) {
   }
   const auto [held_shard, held_shards] = *tables_->shard;
   if (held_shard != shard || held_shards != shards) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "this database holds store shard ", held_shard, " of ", held_shards, ", not shard ",
-        shard, " of ", shards,
-        " (protocol.store_shards and the process's --index place the shards; resharding a "
-        "database is not supported)"));
+    return ShardMismatch(held_shard, held_shards, shard, shards);
   }
   return absl::OkStatus();
 }

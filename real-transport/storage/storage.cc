@@ -32,6 +32,14 @@ absl::Status ReplayHotMessages(std::vector<SeqMessage> rows, const Storage::Rest
   return absl::OkStatus();
 }
 
+absl::Status ShardMismatch(int64_t held, int64_t held_count, uint32_t shard, uint32_t shards) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "this database holds store shard ", held, " of ", held_count, ", not shard ", shard, " of ",
+      shards,
+      " (protocol.store_shards and the process's --index place the shards; resharding a "
+      "database is not supported)"));
+}
+
 absl::Status Storage::ClaimShard(uint32_t shard, uint32_t shards) {
   // Both engines speak this SQL; the id column keeps the table to one row.
   auto created = QueryInts(
@@ -56,11 +64,7 @@ absl::Status Storage::ClaimShard(uint32_t shard, uint32_t shards) {
     }
   }
   if (held_shard != static_cast<int64_t>(shard) || held_shards != static_cast<int64_t>(shards)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "this database holds store shard ", held_shard, " of ", held_shards,
-        ", not shard ", shard, " of ", shards,
-        " (protocol.store_shards and the process's --index place the shards; resharding a "
-        "database is not supported)"));
+    return ShardMismatch(held_shard, held_shards, shard, shards);
   }
   if (held->size() == 2) return absl::OkStatus();
   auto claimed = QueryInts(absl::StrCat("INSERT INTO store_shard (id, shard, shards) VALUES (0, ",

@@ -108,6 +108,9 @@ class Storage {
   virtual absl::StatusOr<std::vector<int64_t>> QueryInts(const std::string& sql) = 0;
 };
 
+// ClaimShard's refusal: the database holds shard held of held_count, not shard of shards.
+absl::Status ShardMismatch(int64_t held, int64_t held_count, uint32_t shard, uint32_t shards);
+
 // OK for a record with a table; otherwise the kInvalidArgument Commit returns for it.
 absl::Status CheckHasTable(const PersistRecord& record);
 

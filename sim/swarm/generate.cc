@@ -185,12 +185,27 @@ void DrawIdGenerator(Draw& d, Scenario& s) {
   }
 }
 
-// Drawn last, so every draw before it is what earlier swarms drew. Half the runs bound the
+// Drawn after the ids, so every draw before it is what earlier swarms drew. Half the runs bound the
 // store's memory to a tail of 1 to 8 messages per conversation: catch-ups and reads then go to
 // its disk (LoadHistory) often, and a restarted store replays only each conversation's newest
 // message and its dedup window (SimDisk::HotRecords), as chatd's hot load does.
 void DrawStoreMemory(Draw& d, Scenario& s) {
   if (d.Chance(0.5)) s.protocol.store_tail_cache = static_cast<uint32_t>(d.Int(1, 8));
+}
+
+// Drawn after the store's memory, so every draw before it is what earlier swarms drew. Two
+// thirds of the runs on the direct write path (the batch writer feeds one store, so batched runs
+// keep one), about a third of all runs, split the conversations over 2 or 3 store shards, and
+// each store crash drawn above then lands on a shard drawn uniformly ("store" is shard 0, then
+// "store1", ...), so every shard is crashed, replayed and caught up from somewhere.
+void DrawStoreShards(Draw& d, Scenario& s) {
+  ProtocolConfig& p = s.protocol;
+  if (p.write_path != WritePath::kDirect || !d.Chance(2.0 / 3)) return;
+  p.store_shards = static_cast<uint32_t>(d.Int(2, kSwarmStoreShardsMax));
+  for (CrashSpec& c : s.crashes) {
+    if (c.node != host::StoreShardName(0)) continue;
+    c.node = host::StoreShardName(d.Int(0, static_cast<int>(p.store_shards) - 1));
+  }
 }
 
 Scenario GenerateScenario(uint64_t seed) {
@@ -209,6 +224,7 @@ Scenario GenerateScenario(uint64_t seed) {
   DrawThresholds(d, s);
   DrawIdGenerator(d, s);
   DrawStoreMemory(d, s);
+  DrawStoreShards(d, s);
   return s;
 }
 

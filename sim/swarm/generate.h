@@ -41,10 +41,14 @@
 //              torn_write with p 0.3;
 //              0-2 [[faults.clock]]: node a service or server:N, skew_ms -2000-2000, drift_ppm
 //              -500-500, a step (p 0.5) at step_at_s 0-(duration - 0.5) of step_ms -2000-2000.
-//   thresholds (drawn last) with hybrid groups: hybrid_push_members_max 2-20,
+//   thresholds (drawn after the faults) with hybrid groups: hybrid_push_members_max 2-20,
 //              hybrid_push_rate_max 1-20, hybrid_mode_check_us 2-15 s; with the queue:
 //              queue_consumer_timeout_us 2-10 s, queue_stale_after_us 1-10 s (so the mode
 //              change, the dead-consumer purge and the stale drop are reached).
+//   store      (drawn after the ids) store_tail_cache 1-8 with p 0.5 (else 0: all in memory);
+//              then (drawn last) with write_path direct, store_shards 2-3 with p 2/3 (else 1;
+//              about a third of all runs are sharded), and each crash of "store" moved to a
+//              shard drawn uniformly (store, store1, ...).
 //   Times are rounded to 0.1 s and other reals to 3 decimals, so the files read like hand-written
 //   ones.
 //   Everything else keeps its default (docs/simulator.md).
@@ -68,6 +72,7 @@ inline constexpr int kSwarmServersPerRegionMax = 4;
 inline constexpr int kSwarmPartitionsMax = 3;
 inline constexpr int kSwarmCrashesMax = 2;
 inline constexpr int kSwarmClocksMax = 2;
+inline constexpr int kSwarmStoreShardsMax = 3;
 inline constexpr double kSwarmLossMax = 0.35;
 inline constexpr double kSwarmFsyncMaxMs = 5;
 // Expected workload sends of one run at most (users x rate x duration): keeps the slowest runs

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "host/deployment.h"
 #include "sim/swarm/shrink.h"
 
 namespace chatlab::sim::swarm {
@@ -185,6 +186,24 @@ void Times(Builder& b) {
   }
 }
 
+// Back to one store: fault entries that named a shard now gone name the store (shard 0), and a
+// partition left between the store and itself is dropped.
+void UnshardStore(Scenario& s) {
+  const auto to_store = [&s](std::string& node) {
+    for (int k = 1; k < static_cast<int>(s.protocol.store_shards); k++) {
+      if (node == host::StoreShardName(k)) node = host::StoreShardName(0);
+    }
+  };
+  for (CrashSpec& c : s.crashes) to_store(c.node);
+  for (ClockSpec& c : s.clocks) to_store(c.node);
+  for (PartitionSpec& p : s.partitions) {
+    to_store(p.a);
+    to_store(p.b);
+  }
+  std::erase_if(s.partitions, [](const PartitionSpec& p) { return p.a == p.b; });
+  s.protocol.store_shards = 1;
+}
+
 void Switches(Builder& b) {
   const ProtocolConfig& p = b.base().protocol;
   b.NextRule();
@@ -215,6 +234,8 @@ void Switches(Builder& b) {
             c.protocol.id_scheme = IdScheme::kSnowflake;
           }
         });
+  b.NextRule();
+  b.Add(absl::StrCat("store_shards ", p.store_shards, " -> 1"), &UnshardStore);
 }
 
 void Features(Builder& b) {

@@ -8,7 +8,8 @@
 //   duplicate, delay or push_loss; halve users, groups, group_size_max, servers_per_region,
 //   regions, client_hosts_per_region, duration_s, quiet_s (not below kShrinkQuietMinS);
 //   simplify a design switch toward forwarding=direct, group_delivery=push, write_path=direct,
-//   presence_fanout=all, id_scheme=snowflake, id_generator=store; turn off typing, wake_on_push,
+//   presence_fanout=all, id_scheme=snowflake, id_generator=store, store_shards=1 (entries naming
+//   a shard then name the store); turn off typing, wake_on_push,
 //   background sync, churn (session_mean_s = 0, reconnect_other_server = 0), bring everyone
 //   online at the start;
 //   halve a partition's length or a crash's down time; halve the send rate; decrement users,

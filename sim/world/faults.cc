@@ -89,10 +89,11 @@ void WorldImpl::RestartService(int ep) {
   if (e.disk != nullptr) {
     const host::ServiceSpec& spec = *deployment_.slot(i).service;
     uint64_t replayed = 0;
-    // A store with a bounded tail restarts from its heads and dedup window, as chatd's does.
+    // A store shard with a bounded tail restarts from its heads and dedup window, as chatd's
+    // does.
     const ProtocolConfig& p = sc_.protocol;
     std::vector<PersistRecord> hot;
-    if (ep == store_ep_ && p.store_tail_cache > 0) {
+    if (IsStore(ep) && p.store_tail_cache > 0) {
       hot = e.disk->HotRecords(now, p.dedup_enabled ? p.store_dedup_window_max : 0);
     }
     const std::vector<PersistRecord>& records = hot.empty() ? e.disk->Durable(now) : hot;

@@ -137,9 +137,9 @@ void WorldImpl::ControllerLoop() {
       }
       continue;
     }
-    const host::ServiceSpec* service = host::FindService(CrashNode(c));
-    assert(service != nullptr);  // Validate accepted only these names
-    const int ep = deployment_.IndexOf(service->role);
+    // A slot name: "store", "store1" (a shard), "writer", ...
+    const int ep = ServiceEndpoint(CrashNode(c));
+    assert(ep >= 0);  // Validate accepted only these names (ServiceNodeNames)
     const bool torn = c.torn_write;
     plan.emplace_back(c.at_s, [this, ep, torn] { CrashService(ep, torn); });
     if (c.restart_s >= 0) plan.emplace_back(c.restart_s, [this, ep] { RestartService(ep); });
@@ -235,7 +235,7 @@ RunResult WorldImpl::Run() {
                          HubLoop(h);
                        });
   }
-  s4u::Actor::create("controller", endpoints_[static_cast<size_t>(store_ep_)].host, [this] {
+  s4u::Actor::create("controller", endpoints_[static_cast<size_t>(store_eps_[0])].host, [this] {
     BindOutbox(sends_.size() - 1);
     ControllerLoop();
   });

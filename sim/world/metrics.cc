@@ -1,6 +1,6 @@
 // What the run measures: the observers that feed the oracle and the experiment metrics, the
 // queue samples (Little's law), recovery paths, the trace digest, and Collect, which checks the
-// store's final history (host::BuildTruth) and assembles RunResult (docs/results.md).
+// store shards' final history (host::BuildTruth) and assembles RunResult (docs/results.md).
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -186,7 +186,7 @@ void WorldImpl::AccumulateRecovery(int ep) {
 }
 
 void WorldImpl::NoteStoreOutput(int ep, const Effects& effects) {
-  if (ep != store_ep_) return;
+  if (!IsStore(ep)) return;
   for (const Effect& ef : effects) {
     const auto* send = std::get_if<chatlab::SendToNode>(&ef);
     if (send == nullptr) continue;
@@ -249,20 +249,31 @@ double WorldImpl::PerWindowS(double count) const {
   return window_s > 0 ? count / window_s : 0;
 }
 
-RunResult WorldImpl::Collect(double wall_s) {
-  // The final check against the store's history, with each conversation's participants.
-  const auto* store = static_cast<MessageStore*>(NodeAt(store_ep_));
+void WorldImpl::CheckFinalTruth() {
+  // Every shard is up: the heal restarted the crashed ones.
+  std::vector<const MessageStore*> stores;
+  for (const int ep : store_eps_) stores.push_back(static_cast<const MessageStore*>(NodeAt(ep)));
   if (sc_.protocol.store_tail_cache == 0) {
-    oracle_.CheckFinal(host::BuildTruth(*store));
-  } else {
-    // The store's memory holds only each conversation's tail: the truth is on its disk.
-    SimDisk& disk = *endpoints_[static_cast<size_t>(store_ep_)].disk;
-    const double now = s4u::Engine::get_clock();
-    oracle_.CheckFinal(host::BuildTruth(*store, [&](const ConversationId& conv) {
-      return disk.ReadMessages(now, conv, kNoMessage, std::numeric_limits<uint32_t>::max(),
-                               /*unsynced=*/true);
-    }));
+    oracle_.CheckFinal(stores.size() == 1 ? host::BuildTruth(*stores[0])
+                                          : host::BuildTruth(stores));
+    return;
   }
+  // A shard's memory holds only each conversation's tail: the truth is on the disk of the shard
+  // that holds the conversation (the one the chat servers route it to).
+  const Topology& topology = deployment_.topology();
+  const double now = s4u::Engine::get_clock();
+  const host::HistoryOf history = [&](const ConversationId& conv) {
+    const int ep = EndpointOfNode(topology.StoreFor(conv));
+    return endpoints_[static_cast<size_t>(ep)].disk->ReadMessages(
+        now, conv, kNoMessage, std::numeric_limits<uint32_t>::max(), /*unsynced=*/true);
+  };
+  oracle_.CheckFinal(stores.size() == 1 ? host::BuildTruth(*stores[0], history)
+                                        : host::BuildTruth(stores, history));
+}
+
+RunResult WorldImpl::Collect(double wall_s) {
+  // The final check against the stores' history, with each conversation's participants.
+  CheckFinalTruth();
   RunResult r;
   r.scenario = sc_.name;
   r.seed = seed_;
@@ -293,14 +304,20 @@ RunResult WorldImpl::Collect(double wall_s) {
   m.client_messages = measures_.client_messages;
   m.displays = measures_.displays;
   m.node_bytes = measures_.node_bytes;
-  m.store_requests = store->stats().requests;
-  m.store_writes = store->stats().messages_stored;
-  m.store_reads = store->stats().reads;
-  m.store_messages_read = store->stats().messages_read;
-  m.id_collisions = store->stats().id_collisions;
-  m.out_of_order_ids = store->stats().out_of_order_ids;
-  m.ids_lifted = store->stats().ids_lifted;
-  m.id_lift_max = store->stats().id_lift_max;
+  // The store tier's totals: each shard's last incarnation, summed (the largest lift: the
+  // largest of any shard).
+  for (const int ep : store_eps_) {
+    const MessageStore::Stats& st = static_cast<MessageStore*>(NodeAt(ep))->stats();
+    m.store_requests += st.requests;
+    m.store_writes += st.messages_stored;
+    m.store_writes_by_shard.push_back(st.messages_stored);
+    m.store_reads += st.reads;
+    m.store_messages_read += st.messages_read;
+    m.id_collisions += st.id_collisions;
+    m.out_of_order_ids += st.out_of_order_ids;
+    m.ids_lifted += st.ids_lifted;
+    m.id_lift_max = std::max(m.id_lift_max, st.id_lift_max);
+  }
   m.read_after_write_checks = measures_.raw_checks;
   m.read_after_write_misses = measures_.raw_misses;
   m.read_after_write_checks_window = measures_.raw_checks_window;
@@ -378,10 +395,10 @@ RunResult WorldImpl::Collect(double wall_s) {
   never("push_loss", sc_.push_loss > 0);
   never("partition_drop", !sc_.partitions.empty());
   never("crash", !sc_.crashes.empty());
-  bool torn_configured = false;
+  bool torn_configured = false;  // on a node with a disk (a store shard or the writer)
   for (const CrashSpec& c : sc_.crashes) {
-    const std::string node = CrashNode(c);
-    torn_configured = torn_configured || (c.torn_write && (node == "store" || node == "writer"));
+    const int ep = c.torn_write ? ServiceEndpoint(CrashNode(c)) : -1;
+    torn_configured = torn_configured || (ep >= 0 && endpoints_[static_cast<size_t>(ep)].disk);
   }
   never("torn_write", torn_configured);
   for (int ep = 0; ep < hub_ep0_; ep++) AccumulateRecovery(ep);

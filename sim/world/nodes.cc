@@ -32,6 +32,13 @@ int WorldImpl::EndpointOfNode(NodeId id) const {
   return ep;
 }
 
+int WorldImpl::ServiceEndpoint(const std::string& name) const {
+  for (int ep = 0; ep < first_server_ep_; ep++) {
+    if (deployment_.slot(static_cast<size_t>(ep)).name == name) return ep;
+  }
+  return -1;
+}
+
 double WorldImpl::CpuSeconds(int ep, const Packet& p, const Effects& effects) const {
   const host::Role role = deployment_.slot(static_cast<size_t>(ep)).role;
   return CpuUs(sc_, role, p.msg, effects) / 1e6 / sc_.cpu_speed_factor;
@@ -220,7 +227,8 @@ void WorldImpl::PushToDevice(NodeId from, const chatlab::PushToDevice& push) {
 void WorldImpl::LoadHistory(NodeId node, const chatlab::LoadHistory& load) {
   const int ep = EndpointOfNode(node);
   Endpoint& e = endpoints_[static_cast<size_t>(ep)];
-  assert(e.disk != nullptr && ep == store_ep_);
+  assert(e.disk != nullptr);
+  assert(IsStore(ep));
   const double now = s4u::Engine::get_clock();
   const uint64_t id = history_answer_next_++;
   history_answers_[id] = {load.token, e.disk->ReadMessages(now, load.conv, load.after, load.limit,

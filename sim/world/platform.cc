@@ -22,7 +22,7 @@ WorldImpl::WorldImpl(const RunOptions& o)
   hub_ep0_ = static_cast<int>(deployment_.size());
   measures_.window.start_s = sc_.window_start_s();
   measures_.window.end_s = sc_.window_end_s();
-  store_ep_ = deployment_.IndexOf(host::Role::kStore);
+  store_eps_ = deployment_.store_slots();
   writer_ep_ = deployment_.IndexOf(host::Role::kWriter);
   presence_ep_ = deployment_.IndexOf(host::Role::kPresence);
   end_s_ = sc_.duration_s + sc_.quiet_s;
@@ -37,8 +37,8 @@ WorldImpl::WorldImpl(const RunOptions& o)
     e.region = slot.server_index < 0 ? sc_.services_region
                                      : slot.server_index / sc_.servers_per_region;
     if (slot.service != nullptr && slot.service->durable) {
-      // A store with a bounded tail cache reads its history back from its disk.
-      const bool index = i == store_ep_ && sc_.protocol.store_tail_cache > 0;
+      // A store shard with a bounded tail cache reads its history back from its disk.
+      const bool index = slot.role == host::Role::kStore && sc_.protocol.store_tail_cache > 0;
       e.disk = std::make_unique<SimDisk>(fsync_s, index);
     }
   }

@@ -259,8 +259,14 @@ void WorldImpl::CollectWindow(RunMetrics& m) {
   m.writer_mean_wait_ms =
       wc[1] == 0 ? 0 : static_cast<double>(wc[2]) / static_cast<double>(wc[1]) / 1000;
   m.writer_arrival_rate_per_s = PerWindowS(static_cast<double>(w.writer_enqueues));
-  m.store_requests_per_s =
-      PerWindowS(static_cast<double>(endpoints_[static_cast<size_t>(store_ep_)].window_arrivals));
+  // Summed over the store shards: the rate the store tier as a whole serves (a sync reaches
+  // every shard, so it counts once per shard, as each shard handles it); node_load has each
+  // shard's own rate.
+  uint64_t store_arrivals = 0;
+  for (const int ep : store_eps_) {
+    store_arrivals += endpoints_[static_cast<size_t>(ep)].window_arrivals;
+  }
+  m.store_requests_per_s = PerWindowS(static_cast<double>(store_arrivals));
   // Chat servers up, averaged over the window (a step function of the crashes and restarts).
   double integral = 0;
   int up = 0;

@@ -11,7 +11,8 @@
 //
 // The deployment's nodes come from host::Deployment (the same registry chatd and the in-process
 // cluster use); an endpoint is a deployment slot (services, then chat servers), and the client
-// hubs come after them.
+// hubs come after them. A sharded store (protocol.store_shards > 1) is one endpoint per shard,
+// each with its own host, CPU and disk, in the store's place ("store", "store1", ...).
 #ifndef CHATLAB_SIM_WORLD_WORLD_IMPL_H_
 #define CHATLAB_SIM_WORLD_WORLD_IMPL_H_
 
@@ -166,8 +167,8 @@ struct Endpoint {
     Effects effects;
   };
   std::deque<Output> outputs;  // ordered by at (FIFO service)
-  // The node's disk, for durable services (store, writer); null for the others. Survives the
-  // node's crashes: that is what it is for.
+  // The node's disk, for durable services (every store shard, writer); null for the others.
+  // Survives the node's crashes: that is what it is for.
   std::unique_ptr<SimDisk> disk;
 };
 
@@ -311,6 +312,13 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   Node* NodeAt(int ep) const;
   ChatServer* ServerAt(int ep) const;
   bool IsNode(int ep) const { return ep < hub_ep0_; }
+  // A store shard's endpoint (any shard; store_eps_ lists them).
+  bool IsStore(int ep) const {
+    return IsNode(ep) && deployment_.slot(static_cast<size_t>(ep)).role == host::Role::kStore;
+  }
+  // The endpoint of the service a fault entry names ("store", "store1", "writer", ...: a slot
+  // name), or -1 when the deployment has none by that name.
+  int ServiceEndpoint(const std::string& name) const;
   int ServerEndpoint(int server) const { return first_server_ep_ + server; }
   // The endpoint of node id. A node the deployment does not have is a bug: it stops the run.
   int EndpointOfNode(NodeId id) const;
@@ -329,8 +337,9 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   void CloseSession(NodeId from, SessionId session) override;
   void ArmTimer(NodeId node, uint64_t timer_id, TimeUs at_us) override;
   void PushToDevice(NodeId from, const chatlab::PushToDevice& push) override;
-  // Reads the store's disk now and answers after cost.store_history_read_us (a row's CPU is
-  // not charged: the answer does not queue behind the store's requests).
+  // Reads the asking store shard's disk now (a shard's conversations are on its disk only) and
+  // answers after cost.store_history_read_us (a row's CPU is not charged: the answer does not
+  // queue behind the store's requests).
   void LoadHistory(NodeId node, const chatlab::LoadHistory& load) override;
   void Persist(NodeId node, PersistRecord record) override;
 
@@ -392,8 +401,11 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   // Adds a node's recovery counters to measures_.recovery (before a crash discards it, and at
   // the end).
   void AccumulateRecovery(int ep);
-  // What the store committed, for the read-after-write metric.
+  // What a store shard committed, for the read-after-write metric.
   void NoteStoreOutput(int ep, const Effects& effects);
+  // The oracle's final check against every store shard's history (each conversation read from
+  // its shard: memory, or the shard's disk with a bounded tail cache).
+  void CheckFinalTruth();
   void SampleQueues();
   void Digest(double t, int ep, uint64_t kind, uint64_t a, uint64_t b);
   void Trace(double t, const std::string& line);
@@ -405,7 +417,8 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   Rng rng_;  // faults and placement
   host::Deployment deployment_;
   host::NodeTable nodes_;
-  int store_ep_ = 0, writer_ep_ = 0, presence_ep_ = 0;
+  std::vector<int> store_eps_;  // shard k's endpoint at index k (one entry unsharded)
+  int writer_ep_ = 0, presence_ep_ = 0;
   int first_server_ep_ = 0;
   std::vector<Endpoint> endpoints_;
   int servers_ = 0;
@@ -423,7 +436,8 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   uint64_t session_next_ = 1;
   std::map<uint64_t, std::unique_ptr<Packet>> deferred_;  // delayed sends by id
   uint64_t deferred_next_ = 1;
-  // LoadHistory answers on their way back to the store: (token, rows) by timer id.
+  // LoadHistory answers on their way back to the store shard that asked (the timer is armed on
+  // its endpoint): (token, rows) by timer id.
   std::map<uint64_t, std::pair<uint64_t, std::vector<ChatMessage>>> history_answers_;
   uint64_t history_answer_next_ = 1;
   Measures measures_;

@@ -8,7 +8,7 @@ namespace {
 
 const UserId kAlice(1), kBob(2);
 const NodeId kSelf(101), kOther(102);
-const Topology kTopology{NodeId(1), NodeId(2), NodeId(3), NodeId(4), NodeId(5), NodeId(6)};
+const Topology kTopology{NodeId(1), NodeId(2), NodeId(3), NodeId(4), NodeId(5), NodeId(6), {}};
 
 NodeOptions Options(ProtocolConfig config = {}) {
   return NodeOptions{kSelf, config, kTopology, 42};

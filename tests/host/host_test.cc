@@ -69,6 +69,70 @@ TEST(DeploymentTest, OnlyNeededLeavesOutWhatTheConfigDoesNotUse) {
   EXPECT_TRUE(full.topology().broker.valid());
 }
 
+// Three store shards: three store slots in the store's place, in shard order, each its own node
+// with the store's spec; the topology lists them and routes each conversation to one of them.
+TEST(DeploymentTest, StoreShardsAreSlotsInTheStoresPlace) {
+  ProtocolConfig config;
+  config.store_shards = 3;
+  Deployment d(Deployment::Options{2, config});
+  const ServiceSpec& store = *FindService("store");
+  ASSERT_EQ(d.size(), Services().size() + 2 + 2);  // two more store slots
+  ASSERT_EQ(d.store_slots(), (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(d.IndexOf(Role::kStore), 0);  // shard 0
+  EXPECT_EQ(d.IndexOf(Role::kWriter), 3);
+  EXPECT_EQ(d.first_server(), static_cast<int>(Services().size()) + 2);
+  const std::vector<std::string> names = {"store", "store1", "store2"};
+  const Topology& t = d.topology();
+  ASSERT_EQ(t.stores.size(), 3u);
+  EXPECT_EQ(t.store_count(), 3u);
+  for (int k = 0; k < 3; k++) {
+    const NodeSlot& slot = d.slot(static_cast<size_t>(d.store_slots()[static_cast<size_t>(k)]));
+    EXPECT_EQ(slot.role, Role::kStore);
+    EXPECT_EQ(slot.name, names[static_cast<size_t>(k)]);
+    EXPECT_EQ(StoreShardName(k), names[static_cast<size_t>(k)]);
+    EXPECT_EQ(slot.shard, k);
+    EXPECT_EQ(slot.server_index, -1);
+    EXPECT_EQ(slot.service, &store);
+    EXPECT_EQ(slot.id, StoreShardId(k));
+    EXPECT_EQ(ShardOfStore(slot.id), k);
+    EXPECT_EQ(FindService(slot.id), &store);  // a shard's id finds the store's spec
+    EXPECT_EQ(d.IndexOf(slot.id), d.store_slots()[static_cast<size_t>(k)]);
+    EXPECT_EQ(t.stores[static_cast<size_t>(k)], slot.id);
+    EXPECT_EQ(t.StoreAt(static_cast<size_t>(k)), slot.id);
+    EXPECT_LT(slot.id.value, kFirstChatServer);
+  }
+  EXPECT_EQ(StoreShardId(0), store.id);
+  EXPECT_EQ(t.store, store.id);
+  EXPECT_EQ(d.slot(3).shard, -1);  // the writer is no shard
+  // Shard ids collide with no service and no chat server.
+  for (const ServiceSpec& s : Services()) {
+    if (s.role == Role::kStore) continue;
+    EXPECT_EQ(ShardOfStore(s.id), -1) << s.name;
+  }
+  EXPECT_EQ(ShardOfStore(ChatServerId(0)), -1);
+  EXPECT_EQ(ShardOfStore(NodeId(999)), -1);
+  EXPECT_EQ(FindService("store1"), nullptr);  // by name, the registry has only "store"
+  // Every conversation goes to one of the shards, and some go to each.
+  std::vector<int> per_shard(3, 0);
+  for (uint64_t u = 1; u <= 60; u++) {
+    const ConversationId conv = ConversationId::Group(GroupId(u));
+    const NodeId to = t.StoreFor(conv);
+    const int k = ShardOfStore(to);
+    ASSERT_GE(k, 0);
+    EXPECT_EQ(k, static_cast<int>(StoreShardOf(conv, 3)));
+    per_shard[static_cast<size_t>(k)]++;
+  }
+  for (int n : per_shard) EXPECT_GT(n, 0);
+
+  // One shard (the default) is the registry's one store, and the topology lists none.
+  Deployment one(Deployment::Options{1, ProtocolConfig{}});
+  EXPECT_EQ(one.store_slots(), std::vector<int>{0});
+  EXPECT_TRUE(one.topology().stores.empty());
+  EXPECT_EQ(one.topology().store_count(), 1u);
+  EXPECT_EQ(one.topology().StoreFor(ConversationId::Group(GroupId(5))), store.id);
+  EXPECT_EQ(one.slot(0).shard, 0);
+}
+
 TEST(NodeTableTest, IncarnationsAndSeedsFollowTheRule) {
   Deployment d(Deployment::Options{2, ProtocolConfig{}});
   NodeTable nodes(d, 42);

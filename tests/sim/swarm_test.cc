@@ -166,6 +166,40 @@ TEST(SwarmGenerator, DrawsEveryFaultKindWithinItsRanges) {
   }
 }
 
+// Store shards are drawn last, only on the direct write path (batched is refused with shards),
+// in about a third of the runs, 2 or 3 of them; store crashes then land on every shard. Every
+// sharded scenario is valid, and shrinking can take it back to one store.
+TEST(SwarmGenerator, DrawsStoreShardsOnTheDirectWritePathOnly) {
+  int sharded = 0, three = 0, shard_crashes = 0, shard0_crashes = 0;
+  for (uint64_t seed = 1; seed <= kGeneratorSeeds; seed++) {
+    const Scenario s = swarm::GenerateScenario(seed);
+    const uint32_t shards = s.protocol.store_shards;
+    ASSERT_GE(shards, 1u) << "seed " << seed;
+    ASSERT_LE(shards, static_cast<uint32_t>(swarm::kSwarmStoreShardsMax)) << "seed " << seed;
+    EXPECT_TRUE(chatlab::sim::Validate(s).ok()) << "seed " << seed;
+    if (shards == 1) continue;
+    sharded++;
+    three += shards == 3;
+    EXPECT_EQ(s.protocol.write_path, chatlab::WritePath::kDirect) << "seed " << seed;
+    for (const auto& c : s.crashes) {
+      const std::string node = chatlab::sim::CrashNode(c);
+      shard0_crashes += node == "store";
+      shard_crashes += node == "store1" || node == "store2";
+      EXPECT_NE(node, "store" + std::to_string(shards)) << "seed " << seed;
+    }
+    bool unsharded = false;
+    for (const swarm::Candidate& c : swarm::Reductions(s)) {
+      unsharded = unsharded || c.scenario.protocol.store_shards == 1;
+    }
+    EXPECT_TRUE(unsharded) << "seed " << seed;
+  }
+  EXPECT_GT(sharded, static_cast<int>(kGeneratorSeeds) / 4);
+  EXPECT_LT(sharded, static_cast<int>(kGeneratorSeeds) * 2 / 5);
+  EXPECT_GT(three, sharded / 4);
+  EXPECT_GT(shard_crashes, 10);
+  EXPECT_GT(shard0_crashes, 5);
+}
+
 TEST(SwarmShrink, EveryReductionIsValidAndSmaller) {
   for (uint64_t seed = 1; seed <= 50; seed++) {
     const Scenario s = swarm::GenerateScenario(seed);
