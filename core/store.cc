@@ -106,6 +106,53 @@ MessageStore::MessageStore(const NodeOptions& options)
       snowflake_(static_cast<uint32_t>(options.self.value & SnowflakeGenerator::kNodeMax)) {
   assert(options_.config.hybrid_rate_window_us > 0);
   assert(options_.config.receipts_page_max > 0);
+  const auto& stores = options_.topology.stores;
+  if (stores.size() > 1) {
+    shard_ = static_cast<int>(std::find(stores.begin(), stores.end(), options_.self) -
+                              stores.begin());
+    if (shard_ == static_cast<int>(stores.size())) shard_ = -1;
+  }
+}
+
+bool MessageStore::Holds(const ConversationId& conv) const {
+  return shard_ < 0 || !conv.Valid() ||
+         StoreShardOf(conv, static_cast<uint32_t>(options_.topology.stores.size())) ==
+             static_cast<uint32_t>(shard_);
+}
+
+bool MessageStore::RefuseMisrouted(NodeId from, const Message& msg, Effects& out) {
+  if (shard_ < 0) return false;
+  constexpr Code kRefused = Code::kFailedPrecondition;
+  Message reply;
+  if (const auto* m = std::get_if<StoreAppend>(&msg)) {
+    if (Holds(m->message.conv)) return false;
+    StoreAppendResult r{m->request_id, {}};
+    r.outcome.code = kRefused;
+    reply = std::move(r);
+  } else if (const auto* m = std::get_if<StoreRead>(&msg)) {
+    if (Holds(m->conv)) return false;
+    reply = StoreReadResult{m->request_id, kRefused, m->conv, {}, false, GroupMode::kNone};
+  } else if (const auto* m = std::get_if<StoreMembership>(&msg)) {
+    if (Holds(ConversationId::Group(m->group))) return false;
+    reply = StoreMembershipResult{m->request_id, kRefused, m->group, false, GroupMode::kNone};
+  } else if (const auto* m = std::get_if<StoreMembers>(&msg)) {
+    if (Holds(ConversationId::Group(m->group))) return false;
+    reply = StoreMembersResult{m->request_id, kRefused, m->group, {}};
+  } else if (const auto* m = std::get_if<StoreReceipt>(&msg)) {
+    if (Holds(m->conv)) return false;
+    reply = StoreReceiptResult{m->request_id, kRefused, {}, {}};
+  } else if (const auto* m = std::get_if<StoreCheckMember>(&msg)) {
+    if (Holds(ConversationId::Group(m->group))) return false;
+    reply = StoreCheckMemberResult{m->request_id, kRefused};
+  } else if (const auto* m = std::get_if<StoreGetReceipts>(&msg)) {
+    if (Holds(m->conv)) return false;
+    reply = StoreGetReceiptsResult{m->request_id, kRefused, m->conv, {}, false};
+  } else {
+    return false;  // no conversation (a sync), or not a request
+  }
+  stats_.misrouted++;
+  Reply(from, std::move(reply), out);
+  return true;
 }
 
 void MessageStore::Start(TimeUs now, Effects& out) {
@@ -122,6 +169,7 @@ void MessageStore::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
 }
 
 void MessageStore::OnMessage(TimeUs now, NodeId from, const Message& msg, Effects& out) {
+  if (RefuseMisrouted(from, msg, out)) return;
   if (const auto* m = std::get_if<StoreAppend>(&msg)) {
     OnStoreAppend(now, from, *m, out);
   } else if (const auto* m = std::get_if<StoreAppendBatch>(&msg)) {

@@ -1,7 +1,9 @@
 // The message store: the seed design's database and each conversation's sequencer.
 //
 // One node holds every table of the seed's schema for its shard of the conversations (one shard,
-// all of them, unless config.store_shards > 1; StoreShardOf places a conversation):
+// all of them, unless config.store_shards > 1; StoreShardOf places a conversation; a request for
+// a conversation of another shard is refused with kFailedPrecondition and counted in misrouted,
+// so a sender that routes with another shard count is told, never stored in the wrong place):
 //   * the chat table, partitioned by ConversationId (a private chat by its user pair, a group by
 //     its group id) and sorted by MessageId inside a partition;
 //   * group membership (group -> members) and user membership (user -> groups), always changed
@@ -190,6 +192,9 @@ class MessageStore : public Node {
     uint64_t ids_lifted = 0;            // minted ids at or below the head, stored as head + 1
     uint64_t id_lift_max = 0;           // the largest head + 1 - minted (timestamp ids: us)
     uint64_t unexpected_messages = 0;
+    // Requests for a conversation another shard holds (StoreShardOf over this store's
+    // store_shards), refused with kFailedPrecondition: the sender routes with another count.
+    uint64_t misrouted = 0;
     uint64_t records_restored = 0;  // PersistRecords replayed through Restore
     uint64_t history_loads = 0;     // reads answered from disk (LoadHistory effects)
     uint64_t history_messages_loaded = 0;  // messages those loads brought
@@ -344,7 +349,12 @@ class MessageStore : public Node {
   // histogram in step when reader is a member.
   void SetWatermark(const ConversationId& conv, UserId reader, ReceiptKind kind, MessageId up_to);
 
+  // Whether conv is this shard's (always, with one shard), and the misrouted request's refusal.
+  bool Holds(const ConversationId& conv) const;
+  bool RefuseMisrouted(NodeId from, const Message& msg, Effects& out);
+
   NodeOptions options_;
+  int shard_ = -1;  // this store's index in topology.stores; -1: the only store
   SnowflakeGenerator snowflake_;
   // The chat table as memory holds it (Partition). Invariant: no partition is empty; every
   // message's conv is its key and its message_id its key inside the partition.

@@ -311,6 +311,18 @@ absl::Status Chatd::Impl::InitProcesses() {
         "--store_shards ", options_.config.store_shards, " needs at least as many processes in "
         "--cluster (process k hosts store shard k-1); it lists ", processes_.size()));
   }
+  // A standby waits for its shard's PostgreSQL lease before it listens: without one, two
+  // processes would serve one place at once.
+  for (size_t i = 0; i < processes_.size(); ++i) {
+    if (processes_[i].size() < 2) continue;
+    const bool own = static_cast<int>(i) + 1 == options_.index;
+    if (i >= options_.config.store_shards || (own && options_.store != "postgres")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--cluster lists standby places for process ", i + 1,
+          ": only a process that hosts a store shard (index <= --store_shards) on --store "
+          "postgres may have them (its lease keeps one of them serving)"));
+    }
+  }
   uint64_t seed = options_.seed;
   if (seed == 0) seed = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
   deployment_.emplace(host::Deployment::Options{static_cast<int>(processes_.size()),

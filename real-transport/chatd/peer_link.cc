@@ -86,21 +86,23 @@ void PeerConn::Next() {
 }
 
 void PeerConn::Connect() {
-  connecting_ = true;
+  endpoint_ = link_->endpoint();  // the link's current place (it moves on failed connects)
   tls_.reset();
   plain_.reset();
   if (asio::ssl::context* tls = context_.peer_tls(); tls != nullptr) {
     tls_.emplace(context_.io(), *tls);
     if (absl::Status s = PrepareClientTls(*tls_, endpoint_.address().to_string()); !s.ok()) {
-      return Fail(asio::error::invalid_argument);
+      return Fail(asio::error::invalid_argument);  // our own setup failed: not the place's fault
     }
   } else {
     plain_.emplace(context_.io());
   }
+  connecting_ = true;
   Lowest().expires_after(kPeerConnectTimeout);
   Lowest().async_connect(endpoint_, [self = shared_from_this()](beast::error_code ec) {
     if (ec) return self->Fail(ec);
     self->connecting_ = false;
+    self->fresh_ = true;
     beast::error_code nodelay_ec;
     self->Lowest().socket().set_option(tcp::no_delay(true), nodelay_ec);
     if (!self->tls_) {
@@ -148,6 +150,7 @@ void PeerConn::ReadResponse() {
                      [self = shared_from_this()](beast::error_code ec, size_t) {
                        if (ec) return self->Fail(ec);
                        self->in_request_ = false;
+                       self->fresh_ = false;
                        self->context_.metrics().node_messages_sent++;
                        if (self->response_.result() != http::status::no_content) {
                          self->context_.metrics().node_messages_rejected++;
@@ -168,6 +171,18 @@ void PeerConn::Fail(beast::error_code ec) {
   if (tls_ || plain_) Lowest().socket().close(ignored);
   connected_ = false;
   link_->Gone();
+  // The place is unreachable: its connect failed, or the first request on a fresh connection
+  // failed (a paused process still accepts connections but answers nothing until the request
+  // timeout). With another place, the item is tried there.
+  const bool unreachable = connecting_ || (in_request_ && fresh_);
+  connecting_ = false;
+  fresh_ = false;
+  if (item_ && unreachable && link_->Unreachable(endpoint_, *item_)) {
+    if (in_request_) item_->bytes = std::move(request_.body());
+    in_request_ = false;
+    link_->Retry(std::move(*item_));
+    return;
+  }
   if (item_ && item_->attempts == 0 && in_request_) {
     // A kept-alive connection the peer closed: try once more on a fresh one. (A failed connect
     // is not retried: the peer is down, and node messages are best effort.)
@@ -175,10 +190,6 @@ void PeerConn::Fail(beast::error_code ec) {
     item_->bytes = std::move(request_.body());
     in_request_ = false;
     link_->Retry(std::move(*item_));
-    return;
-  }
-  if (item_ && connecting_ && link_->Unreachable(endpoint_, *item_)) {
-    link_->Retry(std::move(*item_));  // the connect failed: the next place may be serving
     return;
   }
   context_.metrics().node_messages_dropped++;

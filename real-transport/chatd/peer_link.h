@@ -8,8 +8,9 @@
 //     connection the peer has closed is retried once on a fresh connection;
 //   * a process may have several places (--cluster "a:1|b:2": where it runs, then where its
 //     standbys run; a standby listens only once it holds its store shard's lease). The link
-//     dials one place at a time; a failed connect moves it to the next place and the item is
-//     tried there, at most once per place;
+//     dials one place at a time; a failed connect, or a failed first request on a fresh
+//     connection (a paused process accepts but does not answer: kPeerRequestTimeout, 10 s),
+//     moves it to the next place and the item is tried there, at most once per place;
 //   * with several connections, messages to one peer may arrive reordered.
 // With chatd's TLS on (ChatdContext::peer_tls), each connection is TLS, verified against
 // --tls_ca and the peer's address (its certificate must carry it as an IP address SAN).
@@ -78,6 +79,7 @@ class PeerConn : public std::enable_shared_from_this<PeerConn> {
   std::optional<TlsStream> tls_;
   bool connected_ = false;
   bool connecting_ = false;  // between Connect and its TCP connect's success
+  bool fresh_ = false;       // connected, and no response read on this connection yet
   // True while item_'s bytes are in request_ (written or being written).
   bool in_request_ = false;
   std::optional<Item> item_;
@@ -110,6 +112,7 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
   // Items queued, or a connection in the middle of a request (drain waits for neither).
   bool busy() const { return !queue_.empty() || idle_.size() < conns_; }
   int process() const { return process_; }
+  const boost::asio::ip::tcp::endpoint& endpoint() const { return endpoints_[place_]; }
 
  private:
   void Connect();

@@ -169,8 +169,9 @@ absl::Status MemoryStorage::ClaimShard(uint32_t shard, uint32_t shards) {
   std::lock_guard<std::mutex> lock(tables_->mu);
   if (!tables_->shard) {
     // As the engines: a database with messages and no claim is shard 0 of 1.
-    tables_->shard = tables_->messages.empty() ? std::make_pair(shard, shards)
-                                               : std::make_pair(0u, 1u);
+    const bool empty = tables_->messages.empty() && tables_->members.empty() &&
+                       tables_->watermarks.empty();
+    tables_->shard = empty ? std::make_pair(shard, shards) : std::make_pair(0u, 1u);
   }
   const auto [held_shard, held_shards] = *tables_->shard;
   if (held_shard != shard || held_shards != shards) {

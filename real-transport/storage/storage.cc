@@ -56,7 +56,8 @@ absl::Status Storage::ClaimShard(uint32_t shard, uint32_t shards) {
   } else {
     auto any = QueryInts(
         "SELECT CASE WHEN EXISTS (SELECT 1 FROM private_chat) OR "
-        "EXISTS (SELECT 1 FROM group_chat) THEN 1 ELSE 0 END");
+        "EXISTS (SELECT 1 FROM group_chat) OR EXISTS (SELECT 1 FROM group_membership) OR "
+        "EXISTS (SELECT 1 FROM receipts) THEN 1 ELSE 0 END");
     if (!any.ok()) return any.status();
     if (any->empty() || (*any)[0] == 0) {
       held_shard = shard;  // a new database: this claim is its first

@@ -99,7 +99,7 @@ class Storage {
   // with kFailedPrecondition naming both, since its conversations are placed by StoreShardOf
   // over `shards` and a different count would hide them (resharding is not supported). A
   // database written before the table existed is taken as shard 0 of 1: refused for any other
-  // claim unless it holds no message. Call before Load.
+  // claim unless it holds no message, membership or receipt. Call before Load.
   virtual absl::Status ClaimShard(uint32_t shard, uint32_t shards);
 
  protected:

@@ -3,8 +3,10 @@
 // every request to its conversation's shard and merge a sync over all of them, so a sharded
 // deployment behaves as one store for its users (the oracle holds).
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "core/config.h"
@@ -60,6 +62,58 @@ TEST(StoreConfig, ShardsOutOfRangeOrWithTheBatchWriterAreRefused) {
   const absl::Status s = ValidateStoreConfig(config);
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("batched"), std::string::npos) << s;
+}
+
+// A store refuses a request for a conversation of another shard (the sender routes with another
+// shard count) and answers its own; a sync has no conversation and is answered by every shard.
+TEST(ShardedStore, RefusesAConversationOfAnotherShard) {
+  ProtocolConfig config;
+  config.store_shards = 2;
+  NodeOptions options;
+  options.self = host::StoreShardId(1);
+  options.config = config;
+  options.topology = host::CoreTopology(config, /*only_needed=*/false);
+  MessageStore store(options);
+  // Direct conversations of user 1, one on each shard.
+  std::optional<ConversationId> mine, other;
+  for (uint64_t peer = 2; !(mine && other); peer++) {
+    const auto conv = ConversationId::Direct(UserId(1), UserId(peer));
+    (StoreShardOf(conv, 2) == 1 ? mine : other) = conv;
+  }
+  const NodeId server(101);
+  const auto append = [&](const ConversationId& conv, ClientMsgId cmid) {
+    ChatMessage m;
+    m.conv = conv;
+    m.sender = UserId(1);
+    m.client_msg_id = cmid;
+    m.body = "hi";
+    Effects out;
+    store.OnMessage(1000, server, StoreAppend{cmid, m}, out);
+    for (const Effect& e : out) {
+      if (const auto* send = std::get_if<SendToNode>(&e)) {
+        return std::get<StoreAppendResult>(send->msg).outcome.code;
+      }
+    }
+    ADD_FAILURE() << "no reply";
+    return Code::kOk;
+  };
+  EXPECT_EQ(append(*other, 1), Code::kFailedPrecondition);
+  EXPECT_EQ(store.stats().misrouted, 1u);
+  EXPECT_EQ(store.stats().messages_stored, 0u);
+  EXPECT_EQ(append(*mine, 2), Code::kOk);
+  Effects out;
+  store.OnMessage(1000, server, StoreRead{7, UserId(1), *other, 0, 10}, out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<StoreReadResult>(std::get<SendToNode>(out[0]).msg).code,
+            Code::kFailedPrecondition);
+  out.clear();
+  store.OnMessage(1000, server, StoreSync{8, UserId(1)}, out);
+  ASSERT_EQ(out.size(), 1u);
+  const auto& sync = std::get<StoreSyncResult>(std::get<SendToNode>(out[0]).msg);
+  EXPECT_EQ(sync.code, Code::kOk);
+  ASSERT_EQ(sync.heads.size(), 1u);
+  EXPECT_EQ(sync.heads[0].conv, *mine);
+  EXPECT_EQ(store.stats().misrouted, 2u);
 }
 
 // Six users on two chat servers over three store shards, with a bounded tail: direct chats with
@@ -122,9 +176,21 @@ TEST(ShardedCluster, RoutesByConversationAndSyncsOverEveryShard) {
   }
   const int group_shard = static_cast<int>(StoreShardOf(group_conv, 3));
   EXPECT_EQ(c.store(group_shard).Members(group).size(), others.size() + 1);
-  uint64_t syncs = 0;
-  for (int k = 0; k < 3; k++) syncs += c.store(k).stats().syncs;
-  EXPECT_GE(syncs, 3u);  // a sync asks every shard
+  // Receipts and typing go to the conversation's shard too: a store counts any request for a
+  // conversation it does not hold (misrouted), and none may have one.
+  for (const auto& [conv, bodies] : sent) c.MarkRead(bob, conv);
+  c.SetTyping(UserId(1), group_conv, true);
+  c.RunFor(kUsPerSecond);
+  for (UserId u : others) {
+    const auto conv = ConversationId::Direct(u, bob);
+    EXPECT_EQ(c.client(u).ReceiptShown(conv, ReceiptKind::kRead, bob),
+              c.client(u).View(conv).back().message_id)
+        << ToString(u) << " did not see Bob's read receipt";
+  }
+  for (int k = 0; k < 3; k++) {
+    EXPECT_GT(c.store(k).stats().syncs, 0u) << "store shard " << k << " was never asked";
+    EXPECT_EQ(c.store(k).stats().misrouted, 0u) << "store shard " << k;
+  }
   c.oracle().CheckFinal(c.Truth());
   EXPECT_EQ(c.oracle().counts().total(), 0u)
       << (c.oracle().first_violations().empty() ? "" : c.oracle().first_violations()[0]);

@@ -10,6 +10,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <memory>
@@ -169,6 +171,40 @@ TEST(ChatdShards, EachShardsDatabaseHoldsItsConversationsAndASyncListsBoth) {
   std::set<ConversationId> listed;
   for (const ConversationHead& h : sync->heads) listed.insert(h.conv);
   EXPECT_EQ(listed, (std::set<ConversationId>{on0->conv, on1->conv}));
+
+  // Process 1 stopped (its lease released) and started again under another shard count: its
+  // database holds shard 0 of 2, and chatd refuses to start rather than hide conversations.
+  EXPECT_EQ(env.servers[0]->Kill(SIGTERM), 0);
+  TempDir again;
+  const std::string log = again / "chatd.log";
+  EXPECT_NE(RunChatdToExit(again.path(),
+                           {"--cluster", "127.0.0.1:1,127.0.0.1:2,127.0.0.1:3",
+                            "--index", "1", "--users_db", env.shared / "users.db", "--key_file",
+                            env.shared / "token.key", "--store_shards", "3", "--store",
+                            "postgres", "--store_postgres", env.pg0.ConnInfo("chat")},
+                           log),
+            0);
+  std::ifstream f(log);
+  const std::string text(std::istreambuf_iterator<char>(f), {});
+  EXPECT_NE(text.find("holds store shard 0 of 2, not shard 0 of 3"), std::string::npos) << text;
+}
+
+// Standby places need a lease: with SQLite, or for a process that hosts no shard, two processes
+// would serve one place, so chatd refuses the cluster list.
+TEST(ChatdShards, StandbyPlacesWithoutALeaseAreRefused) {
+  TempDir dir;
+  const std::string log = dir / "chatd.log";
+  for (const std::vector<std::string>& flags :
+       {std::vector<std::string>{"--cluster", "127.0.0.1:1|127.0.0.1:2,127.0.0.1:3", "--index",
+                                 "1", "--store_shards", "2"},  // sqlite
+        std::vector<std::string>{"--cluster", "127.0.0.1:1,127.0.0.1:2|127.0.0.1:4", "--index",
+                                 "1", "--store_shards", "1"}}) {  // process 2 hosts no shard
+    EXPECT_NE(RunChatdToExit(dir.path(), flags, log), 0);
+  }
+  std::ifstream f(log);
+  const std::string text(std::istreambuf_iterator<char>(f), {});
+  EXPECT_NE(text.find("--cluster lists standby places for process 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("--cluster lists standby places for process 2"), std::string::npos) << text;
 }
 
 TEST(ChatdShards, KillNineOfEachProcessInTurnDuringABurstLosesNothingAcknowledged) {
