@@ -460,6 +460,8 @@ int Chatd::Impl::Run() {
   });
   Accept();
   io_.run();
+  // An idle connection and its link hold each other: break that before the loop goes.
+  for (auto& [process, link] : peers_) link->Close();
   if (storage_) {
     pipeline_.reset();  // joins the storage thread; every submitted batch is committed
     if (absl::Status s = storage_->Checkpoint(); !s.ok()) {

@@ -111,6 +111,12 @@ class PeerLink : public std::enable_shared_from_this<PeerLink> {
   size_t depth() const { return queue_.size(); }
   // Items queued, or a connection in the middle of a request (drain waits for neither).
   bool busy() const { return !queue_.empty() || idle_.size() < conns_; }
+  // At shutdown, after the loop has stopped: drops the queue and the idle connections (each
+  // holds the link, and the link holds it).
+  void Close() {
+    queue_.clear();
+    idle_.clear();
+  }
   int process() const { return process_; }
   const boost::asio::ip::tcp::endpoint& endpoint() const { return endpoints_[place_]; }
 

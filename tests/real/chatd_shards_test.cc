@@ -174,7 +174,7 @@ TEST(ChatdShards, EachShardsDatabaseHoldsItsConversationsAndASyncListsBoth) {
 
   // Process 1 stopped (its lease released) and started again under another shard count: its
   // database holds shard 0 of 2, and chatd refuses to start rather than hide conversations.
-  EXPECT_EQ(env.servers[0]->Kill(SIGTERM), 0);
+  EXPECT_EQ(env.servers[0]->Kill(SIGTERM), 0) << env.servers[0]->Log();
   TempDir again;
   const std::string log = again / "chatd.log";
   EXPECT_NE(RunChatdToExit(again.path(),
