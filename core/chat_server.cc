@@ -270,7 +270,7 @@ void ChatServer::OnClientRead(TimeUs now, SessionId session, UserId user, const 
   } else if (const auto* s = std::get_if<SyncRequest>(&msg)) {
     // Every shard lists the user's conversations it holds; OnStoreSyncResult merges them.
     op.client_request_id = s->request_id;
-    if (topology.store_count() > 1) op.awaiting = topology.stores;
+    if (topology.stores.size() > 1) op.awaiting = topology.stores;
     request = StoreSync{0, user};
   } else if (const auto* r = std::get_if<GetReceipts>(&msg)) {
     // Who may see whose receipts is the store's call (members and parties only), as for reads.

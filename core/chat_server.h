@@ -5,8 +5,8 @@
 // the chat server that holds them through the configured forwarding strategy), and relays
 // receipts, typing and presence. With several store shards (config.store_shards) it sends each
 // request to the store of its conversation (Topology::StoreFor) and a sync to every shard,
-// merging their heads before it answers. It keeps no durable state: a crash loses sessions, in-flight
-// requests and forwarding buffers, which clients repair by retrying and catching up.
+// merging their heads before it answers. It keeps no durable state: a crash loses sessions,
+// in-flight requests and forwarding buffers, which clients repair by retrying and catching up.
 #ifndef CHATLAB_CORE_CHAT_SERVER_H_
 #define CHATLAB_CORE_CHAT_SERVER_H_
 

@@ -104,7 +104,8 @@ uint32_t StoreShardOf(const ConversationId& conv, uint32_t shards) {
   if (shards <= 1) return 0;
   // SplitMix64's finalizer over the id's fields: fixed here, never a library's hash (whose
   // values may change between versions or runs).
-  uint64_t x = (static_cast<uint64_t>(conv.type) << 62) ^ conv.low ^ (conv.high * 0x9e3779b97f4a7c15ULL);
+  uint64_t x = (static_cast<uint64_t>(conv.type) << 62) ^ conv.low ^
+               (conv.high * 0x9e3779b97f4a7c15ULL);
   x ^= x >> 30;
   x *= 0xbf58476d1ce4e5b9ULL;
   x ^= x >> 27;

@@ -218,13 +218,11 @@ struct Topology {
   // that a topology spelled out field by field needs no change.
   std::vector<NodeId> stores;
 
-  size_t store_count() const { return stores.empty() ? 1 : stores.size(); }
   // The store that holds conv's partition.
   NodeId StoreFor(const ConversationId& conv) const {
     if (stores.size() <= 1) return store;
     return stores[StoreShardOf(conv, static_cast<uint32_t>(stores.size()))];
   }
-  NodeId StoreAt(size_t shard) const { return stores.empty() ? store : stores[shard]; }
 };
 
 }  // namespace chatlab

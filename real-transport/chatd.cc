@@ -19,7 +19,6 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "core/chat_server.h"
 #include "core/codec.h"
 #include "core/store.h"
@@ -27,6 +26,7 @@
 #include "host/dispatch.h"
 #include "real-transport/asio.h"
 #include "real-transport/auth.h"
+#include "real-transport/chatd/cluster_places.h"
 #include "real-transport/chatd/commit_pipeline.h"
 #include "real-transport/chatd/http_session.h"
 #include "real-transport/chatd/metrics.h"
@@ -289,40 +289,9 @@ absl::Status Chatd::Impl::Init() {
 
 // Every process knows every process's address; the deployment has one chat server per process.
 absl::Status Chatd::Impl::InitProcesses() {
-  if (options_.cluster.empty()) options_.cluster.push_back(options_.listen);
-  for (const std::string& entry : options_.cluster) {
-    // "host:port" or "host:port|host:port|...": a process's place and its standbys' addresses
-    // (a standby serves only once it holds its store shard's lease; peers try them in turn).
-    std::vector<HostPort> places;
-    const std::vector<std::string> addresses = absl::StrSplit(entry, '|');
-    for (const std::string& a : addresses) {
-      auto hp = ParseHostPort(a);
-      if (!hp.ok()) return hp.status();
-      places.push_back(*hp);
-    }
-    processes_.push_back(std::move(places));
-  }
-  if (options_.index < 1 || options_.index > static_cast<int>(processes_.size())) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--index ", options_.index, " is not in 1..", processes_.size()));
-  }
-  if (options_.config.store_shards > processes_.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--store_shards ", options_.config.store_shards, " needs at least as many processes in "
-        "--cluster (process k hosts store shard k-1); it lists ", processes_.size()));
-  }
-  // A standby waits for its shard's PostgreSQL lease before it listens: without one, two
-  // processes would serve one place at once.
-  for (size_t i = 0; i < processes_.size(); ++i) {
-    if (processes_[i].size() < 2) continue;
-    const bool own = static_cast<int>(i) + 1 == options_.index;
-    if (i >= options_.config.store_shards || (own && options_.store != "postgres")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--cluster lists standby places for process ", i + 1,
-          ": only a process that hosts a store shard (index <= --store_shards) on --store "
-          "postgres may have them (its lease keeps one of them serving)"));
-    }
-  }
+  auto places = ClusterPlaces(options_);  // chatd/cluster_places.h
+  if (!places.ok()) return places.status();
+  processes_ = *std::move(places);
   uint64_t seed = options_.seed;
   if (seed == 0) seed = (uint64_t{std::random_device{}()} << 32) ^ std::random_device{}();
   deployment_.emplace(host::Deployment::Options{static_cast<int>(processes_.size()),
@@ -339,7 +308,9 @@ absl::Status Chatd::Impl::InitServices() {
   const bool hosts_store = shard < static_cast<int>(deployment_->store_slots().size());
   for (int i = 0; i < deployment_->first_server(); i++) {
     const host::NodeSlot& slot = deployment_->slot(static_cast<size_t>(i));
-    if (slot.role != host::Role::kStore && options_.index == 1) nodes_->Create(static_cast<size_t>(i));
+    if (slot.role != host::Role::kStore && options_.index == 1) {
+      nodes_->Create(static_cast<size_t>(i));
+    }
   }
   if (!hosts_store) return absl::OkStatus();
   auto disk = OpenStoreDisk(options_, shard, [this](const std::string& why) {

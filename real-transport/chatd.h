@@ -11,6 +11,8 @@
 // served by one steady_timer (NodeTimers). Persist records are group-committed to the store's disk on the
 // storage thread, and every later effect of the store waits for its commit. docs/chatd.md is
 // the design; its parts:
+//   chatd/cluster_places.h    the processes' places from --cluster, standbys checked
+//   chatd/store_open.h        a store shard's disk: engine, lease, shard claim
 //   chatd/commit_pipeline.h   the durability gate and the storage thread
 //   chatd/session_host.h      what the connections see of the process
 //   chatd/ws_session.h        client WebSockets

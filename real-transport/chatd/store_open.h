@@ -22,7 +22,8 @@ namespace chatlab::real {
 
 struct StoreDisk {
   std::unique_ptr<Storage> storage;
-  std::string name;  // what logs and errors call it (never a connection string: it may hold a password)
+  // What logs and errors call it (never a connection string: it may hold a password).
+  std::string name;
 };
 
 // Opens shard `shard` of options.config.store_shards. `waiting` is told why, each time the

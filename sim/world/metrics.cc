@@ -254,8 +254,7 @@ void WorldImpl::CheckFinalTruth() {
   std::vector<const MessageStore*> stores;
   for (const int ep : store_eps_) stores.push_back(static_cast<const MessageStore*>(NodeAt(ep)));
   if (sc_.protocol.store_tail_cache == 0) {
-    oracle_.CheckFinal(stores.size() == 1 ? host::BuildTruth(*stores[0])
-                                          : host::BuildTruth(stores));
+    oracle_.CheckFinal(host::BuildTruth(stores));
     return;
   }
   // A shard's memory holds only each conversation's tail: the truth is on the disk of the shard
@@ -267,8 +266,7 @@ void WorldImpl::CheckFinalTruth() {
     return endpoints_[static_cast<size_t>(ep)].disk->ReadMessages(
         now, conv, kNoMessage, std::numeric_limits<uint32_t>::max(), /*unsynced=*/true);
   };
-  oracle_.CheckFinal(stores.size() == 1 ? host::BuildTruth(*stores[0], history)
-                                        : host::BuildTruth(stores, history));
+  oracle_.CheckFinal(host::BuildTruth(stores, history));
 }
 
 RunResult WorldImpl::Collect(double wall_s) {

@@ -84,7 +84,6 @@ TEST(DeploymentTest, StoreShardsAreSlotsInTheStoresPlace) {
   const std::vector<std::string> names = {"store", "store1", "store2"};
   const Topology& t = d.topology();
   ASSERT_EQ(t.stores.size(), 3u);
-  EXPECT_EQ(t.store_count(), 3u);
   for (int k = 0; k < 3; k++) {
     const NodeSlot& slot = d.slot(static_cast<size_t>(d.store_slots()[static_cast<size_t>(k)]));
     EXPECT_EQ(slot.role, Role::kStore);
@@ -98,7 +97,6 @@ TEST(DeploymentTest, StoreShardsAreSlotsInTheStoresPlace) {
     EXPECT_EQ(FindService(slot.id), &store);  // a shard's id finds the store's spec
     EXPECT_EQ(d.IndexOf(slot.id), d.store_slots()[static_cast<size_t>(k)]);
     EXPECT_EQ(t.stores[static_cast<size_t>(k)], slot.id);
-    EXPECT_EQ(t.StoreAt(static_cast<size_t>(k)), slot.id);
     EXPECT_LT(slot.id.value, kFirstChatServer);
   }
   EXPECT_EQ(StoreShardId(0), store.id);
@@ -128,7 +126,6 @@ TEST(DeploymentTest, StoreShardsAreSlotsInTheStoresPlace) {
   Deployment one(Deployment::Options{1, ProtocolConfig{}});
   EXPECT_EQ(one.store_slots(), std::vector<int>{0});
   EXPECT_TRUE(one.topology().stores.empty());
-  EXPECT_EQ(one.topology().store_count(), 1u);
   EXPECT_EQ(one.topology().StoreFor(ConversationId::Group(GroupId(5))), store.id);
   EXPECT_EQ(one.slot(0).shard, 0);
 }
