@@ -165,6 +165,16 @@ absl::StatusOr<std::vector<ChatMessage>> MemoryStorage::ReadHistory(const Conver
   return out;
 }
 
+absl::StatusOr<std::optional<ChatMessage>> MemoryStorage::FindMessage(
+    UserId sender, ClientMsgId client_msg_id) {
+  std::lock_guard<std::mutex> lock(tables_->mu);
+  // A scan in commit order: the reference, not the fast path.
+  for (const auto& [seq, m] : tables_->messages) {
+    if (m.sender == sender && m.client_msg_id == client_msg_id) return m;
+  }
+  return std::nullopt;
+}
+
 absl::Status MemoryStorage::ClaimShard(uint32_t shard, uint32_t shards) {
   std::lock_guard<std::mutex> lock(tables_->mu);
   if (!tables_->shard) {

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,8 @@ class MemoryStorage final : public Storage {
   absl::Status Load(const Restore& restore, const LoadScope& scope) override;
   absl::StatusOr<std::vector<ChatMessage>> ReadHistory(const ConversationId& conv,
                                                        MessageId after, uint32_t limit) override;
+  absl::StatusOr<std::optional<ChatMessage>> FindMessage(UserId sender,
+                                                         ClientMsgId client_msg_id) override;
   // Checks every record first, so a refused batch changes nothing.
   absl::Status Commit(const std::vector<PersistRecord>& records) override;
   absl::Status Checkpoint() override { return absl::OkStatus(); }

@@ -7,6 +7,7 @@
 #include <array>
 #include <chrono>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <string>
 #include <thread>
@@ -67,6 +68,8 @@ CREATE TABLE IF NOT EXISTS group_chat (
   PRIMARY KEY (group_id, message_id));
 CREATE INDEX IF NOT EXISTS private_chat_seq ON private_chat (seq);
 CREATE INDEX IF NOT EXISTS group_chat_seq ON group_chat (seq);
+CREATE INDEX IF NOT EXISTS private_chat_dedup ON private_chat (sender, client_msg_id);
+CREATE INDEX IF NOT EXISTS group_chat_dedup ON group_chat (sender, client_msg_id);
 CREATE TABLE IF NOT EXISTS group_membership (
   group_id BIGINT NOT NULL, user_id BIGINT NOT NULL, PRIMARY KEY (group_id, user_id));
 CREATE TABLE IF NOT EXISTS user_membership (
@@ -108,7 +111,7 @@ struct Statement {
   const char* sql;
   int params;
 };
-constexpr std::array<Statement, 15> kStatements = {{
+constexpr std::array<Statement, 16> kStatements = {{
     {"insert_private",
      "INSERT INTO private_chat VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nextval('chat_seq')) "
      "ON CONFLICT (user_low, user_high, message_id) DO UPDATE SET "
@@ -151,6 +154,11 @@ constexpr std::array<Statement, 15> kStatements = {{
      "SELECT " CHATLAB_GROUP_COLUMNS " FROM group_chat WHERE group_id = $1 AND $2::BIGINT = 0 "
      "AND message_id > $3 ORDER BY message_id LIMIT $4",
      4},
+    {"find",
+     "SELECT " CHATLAB_PRIVATE_COLUMNS " FROM private_chat WHERE sender = $1 AND "
+     "client_msg_id = $2 UNION ALL SELECT " CHATLAB_GROUP_COLUMNS " FROM group_chat WHERE "
+     "sender = $1 AND client_msg_id = $2 ORDER BY 10 LIMIT 1",
+     2},
     // The lease (postgres_storage.h): take it if expired or our owner's; renew it if ours.
     {"lease_take",
      "INSERT INTO store_lease AS l VALUES (0, $1, 1, now() + $2::BIGINT * interval '1 ms') "
@@ -207,12 +215,16 @@ std::string Reason(pg_conn* conn) {
 }
 
 // Runs the prepared statement name with four text parameters.
-absl::StatusOr<std::unique_ptr<Result>> ExecPrepared(
-    pg_conn* conn_, const char* name, const std::array<std::string, 4>& values) {
+absl::StatusOr<std::unique_ptr<Result>> ExecPrepared(pg_conn* conn_, const char* name,
+                                                     std::initializer_list<std::string> values) {
   std::array<const char*, 4> pointers;
-  for (size_t i = 0; i < values.size(); ++i) pointers[i] = values[i].c_str();
+  if (values.size() > pointers.size()) {
+    return absl::InternalError(absl::StrCat(name, ": more than 4 parameters"));
+  }
+  size_t n = 0;
+  for (const std::string& v : values) pointers[n++] = v.c_str();
   auto r = std::make_unique<Result>(
-      PQexecPrepared(conn_, name, 4, pointers.data(), nullptr, nullptr, 0));
+      PQexecPrepared(conn_, name, static_cast<int>(n), pointers.data(), nullptr, nullptr, 0));
   if (!r->ok()) return absl::InternalError(absl::StrCat(name, ": ", Reason(conn_)));
   return r;
 }
@@ -435,10 +447,11 @@ absl::Status PostgresStorage::CommitOnce(const std::vector<PersistRecord>& recor
     }
   }
   for (const auto& [conv, head] : BatchHeads(records)) {
-    const std::array<std::string, 4> values = {std::to_string(static_cast<int>(conv.type)),
-                                               S(conv.low), S(conv.is_group() ? 0 : conv.high),
-                                               S(head)};
-    if (absl::Status s = ExecPrepared(conn_, "head", values).status(); !s.ok()) {
+    if (absl::Status s = ExecPrepared(conn_, "head",
+                                      {std::to_string(static_cast<int>(conv.type)), S(conv.low),
+                                       S(conv.is_group() ? 0 : conv.high), S(head)})
+                             .status();
+        !s.ok()) {
       (void)Exec("ROLLBACK");
       return s;
     }
@@ -469,6 +482,23 @@ absl::StatusOr<std::vector<ChatMessage>> PostgresStorage::ReadHistory(const Conv
   });
   if (!s.ok()) return absl::InternalError(absl::StrCat("read history: ", s.message()));
   return out;
+}
+
+absl::StatusOr<std::optional<ChatMessage>> PostgresStorage::FindMessage(
+    UserId sender, ClientMsgId client_msg_id) {
+  std::optional<ChatMessage> found;
+  absl::Status s = WithReconnect([&]() -> absl::Status {
+    found.reset();
+    auto r = ExecPrepared(conn_, "find", {S(sender.value), S(client_msg_id)});
+    if (!r.ok()) return r.status();
+    if ((*r)->rows() == 0) return absl::OkStatus();
+    absl::StatusOr<SeqMessage> row = RowMessage(**r, 0);
+    if (!row.ok()) return row.status();
+    found = std::move(row->message);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return absl::InternalError(absl::StrCat("find message: ", s.message()));
+  return found;
 }
 
 absl::Status PostgresStorage::LoadHotMessages(const Restore& restore, uint64_t recent) {

@@ -54,6 +54,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -93,6 +94,9 @@ class PostgresStorage final : public Storage {
   // One range read on the primary key, reconnecting as Commit does.
   absl::StatusOr<std::vector<ChatMessage>> ReadHistory(const ConversationId& conv,
                                                        MessageId after, uint32_t limit) override;
+  // One look-up per chat table on its (sender, client_msg_id) index, reconnecting likewise.
+  absl::StatusOr<std::optional<ChatMessage>> FindMessage(UserId sender,
+                                                         ClientMsgId client_msg_id) override;
   // BEGIN ... COMMIT; rolled back on any error.
   // (retried on a lost connection, above).
   absl::Status Commit(const std::vector<PersistRecord>& records) override;

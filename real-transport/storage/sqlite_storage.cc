@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS group_chat (
   PRIMARY KEY (group_id, message_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS private_chat_seq ON private_chat (seq);
 CREATE INDEX IF NOT EXISTS group_chat_seq ON group_chat (seq);
+CREATE INDEX IF NOT EXISTS private_chat_dedup ON private_chat (sender, client_msg_id);
+CREATE INDEX IF NOT EXISTS group_chat_dedup ON group_chat (sender, client_msg_id);
 CREATE TABLE IF NOT EXISTS group_membership (
   group_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
   PRIMARY KEY (group_id, user_id)) WITHOUT ROWID;
@@ -143,7 +145,8 @@ absl::StatusOr<std::unique_ptr<SqliteStorage>> SqliteStorage::Open(const std::st
 
 SqliteStorage::~SqliteStorage() {
   for (sqlite3_stmt* s : {insert_private_, insert_group_, join_group_, join_user_, leave_group_,
-                          leave_user_, receipt_, aggregate_, head_, read_private_, read_group_}) {
+                          leave_user_, receipt_, aggregate_, head_, read_private_, read_group_,
+                          find_}) {
     sqlite3_finalize(s);
   }
   sqlite3_close(db_);
@@ -218,6 +221,12 @@ absl::Status SqliteStorage::Prepare() {
        "SELECT 2, group_id, 0, message_id, prev_msg_id, sender, client_msg_id, sent_at_us, "
        "body, seq FROM group_chat WHERE group_id = ?1 AND message_id > ?3 "
        "ORDER BY message_id LIMIT ?4"},
+      {&find_,
+       "SELECT 1, user_low, user_high, message_id, prev_msg_id, sender, client_msg_id, "
+       "sent_at_us, body, seq FROM private_chat WHERE sender = ?1 AND client_msg_id = ?2 "
+       "UNION ALL SELECT 2, group_id, 0, message_id, prev_msg_id, sender, client_msg_id, "
+       "sent_at_us, body, seq FROM group_chat WHERE sender = ?1 AND client_msg_id = ?2 "
+       "ORDER BY 10 LIMIT 1"},
   };
   for (const auto& [slot, sql] : statements) {
     if (sqlite3_prepare_v2(db_, sql, -1, slot, nullptr) != SQLITE_OK) return Error(sql);
@@ -322,6 +331,18 @@ absl::StatusOr<std::vector<ChatMessage>> SqliteStorage::ReadHistory(const Conver
   sqlite3_reset(s);
   if (rc != SQLITE_DONE) return Error("read history");
   return out;
+}
+
+absl::StatusOr<std::optional<ChatMessage>> SqliteStorage::FindMessage(UserId sender,
+                                                                      ClientMsgId client_msg_id) {
+  sqlite3_bind_int64(find_, 1, S(sender.value));
+  sqlite3_bind_int64(find_, 2, S(client_msg_id));
+  std::optional<ChatMessage> found;
+  const int rc = sqlite3_step(find_);
+  if (rc == SQLITE_ROW) found = RowMessage(find_).message;
+  sqlite3_reset(find_);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) return Error("find message");
+  return found;
 }
 
 absl::Status SqliteStorage::LoadHotMessages(const Restore& restore, uint64_t recent) {

@@ -6,7 +6,8 @@
 // global insertion sequence `seq`, by which Load merges the two chat tables back into commit
 // order. conversation_heads keeps each conversation's greatest message id (one upsert per
 // conversation per commit; filled from the chat tables when a database written before it opens),
-// so a hot Load reads O(conversations) rows. ReadHistory is one range read on the primary key.
+// so a hot Load reads O(conversations) rows. ReadHistory is one range read on the primary key;
+// FindMessage one look-up per chat table on its (sender, client_msg_id) index.
 // The database runs in WAL mode with synchronous = FULL, so Commit returns only once the
 // records survive a power cut.
 //
@@ -16,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,8 @@ class SqliteStorage final : public Storage {
   absl::Status Load(const Restore& restore, const LoadScope& scope) override;
   absl::StatusOr<std::vector<ChatMessage>> ReadHistory(const ConversationId& conv,
                                                        MessageId after, uint32_t limit) override;
+  absl::StatusOr<std::optional<ChatMessage>> FindMessage(UserId sender,
+                                                         ClientMsgId client_msg_id) override;
   // One transaction (BEGIN IMMEDIATE ... COMMIT); rolled back on any error.
   absl::Status Commit(const std::vector<PersistRecord>& records) override;
   // Folds the WAL into the database file.
@@ -80,6 +84,7 @@ class SqliteStorage final : public Storage {
   sqlite3_stmt* head_ = nullptr;
   sqlite3_stmt* read_private_ = nullptr;
   sqlite3_stmt* read_group_ = nullptr;
+  sqlite3_stmt* find_ = nullptr;
   // The insertion sequence of the next message row. Invariant: > every seq in the tables.
   int64_t seq_next_ = 1;
   uint64_t messages_loaded_ = 0;

@@ -38,13 +38,14 @@
 // holding one: chatd refuses write_path = batched for that reason.
 //
 // Thread-safety: an implementation need not be thread-safe. chatd calls Load on its main thread
-// before serving, then Commit and ReadHistory only from its storage thread, then Checkpoint after
-// that thread has stopped.
+// before serving, then Commit, ReadHistory and FindMessage only from its storage thread, then
+// Checkpoint after that thread has stopped.
 #ifndef CHATLAB_REAL_TRANSPORT_STORAGE_STORAGE_H_
 #define CHATLAB_REAL_TRANSPORT_STORAGE_STORAGE_H_
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -76,6 +77,13 @@ class Storage {
   virtual absl::StatusOr<std::vector<ChatMessage>> ReadHistory(const ConversationId& conv,
                                                                MessageId after,
                                                                uint32_t limit) = 0;
+
+  // The committed message row written first (lowest commit sequence) with this sender and
+  // client_msg_id, in either chat table, or nothing: the store's LoadDedup (a resend that missed
+  // its window). A row since overwritten by another message under its id is not found. Errors
+  // as ReadHistory's.
+  virtual absl::StatusOr<std::optional<ChatMessage>> FindMessage(UserId sender,
+                                                                 ClientMsgId client_msg_id) = 0;
 
   // Makes records durable, all or nothing, and returns once they survive a power cut. On error
   // nothing of the batch is visible (kInvalidArgument for a record with no table), and the

@@ -12,6 +12,7 @@
 //     the batching, and every implementation replays the very same sequence;
 //   * a refused batch (a batch writer's record) leaves nothing visible and the storage usable;
 //   * Load stops at restore's first error and returns it unchanged;
+//   * FindMessage is the first row still written under a (sender, client_msg_id);
 //   * ReadHistory is one partition's range in id order; a hot Load replays each conversation's
 //     head and the newest messages, once each, in commit order; and a store with a bounded tail
 //     restored that way answers every read as the live store does.
@@ -19,6 +20,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -305,6 +307,44 @@ TYPED_TEST(StorageConformanceTest, ReadHistoryIsOnePartitionsRangeInIdOrder) {
   EXPECT_EQ(read(kAliceBob, 6, 10), std::vector<std::string>{});
   EXPECT_EQ(read(kGroupConv, 0, 10), (std::vector<std::string>{Describe(Msg(kGroupConv, 1))}));
   EXPECT_EQ(read(ConversationId::Direct(kBob, UserId(9)), 0, 10), std::vector<std::string>{});
+}
+
+// FindMessage (the store's LoadDedup): the first row written under (sender, client_msg_id) in
+// either chat table, ids at the extremes bit for bit, and a row overwritten under its id by
+// another message no longer found under its old key.
+TYPED_TEST(StorageConformanceTest, FindMessageIsTheFirstRowOfItsKey) {
+  auto keyed = [](const ConversationId& conv, MessageId id, UserId sender, ClientMsgId cmid,
+                  std::string body) {
+    PersistRecord r = Msg(conv, id, std::move(body), sender);
+    std::get<PersistMessage>(r).message.client_msg_id = cmid;
+    return r;
+  };
+  const UserId kExtreme(~uint64_t{0});
+  const ClientMsgId kBig = ~uint64_t{0} - 1;
+  this->CommitAll({{keyed(kAliceBob, 1, kAlice, 10, "first"), keyed(kGroupConv, 2, kAlice, 20, "g")},
+                   {keyed(kGroupConv, 3, kAlice, 10, "a reuse, later"),
+                    keyed(kAliceBob, 4, kBob, 10, "bob's 10"),
+                    keyed(ConversationId::Direct(kAlice, kExtreme), 5, kExtreme, kBig, "edge")}});
+  std::unique_ptr<Storage> storage = this->backend_.Open();
+  auto find = [&](UserId sender, ClientMsgId cmid) -> std::string {
+    absl::StatusOr<std::optional<ChatMessage>> found = storage->FindMessage(sender, cmid);
+    EXPECT_TRUE(found.ok()) << found.status();
+    if (!found.ok() || !found->has_value()) return "none";
+    return Describe(PersistMessage{**found});
+  };
+  EXPECT_EQ(find(kAlice, 10), Describe(keyed(kAliceBob, 1, kAlice, 10, "first")));
+  EXPECT_EQ(find(kAlice, 20), Describe(keyed(kGroupConv, 2, kAlice, 20, "g")));
+  EXPECT_EQ(find(kBob, 10), Describe(keyed(kAliceBob, 4, kBob, 10, "bob's 10")));
+  EXPECT_EQ(find(kExtreme, kBig),
+            Describe(keyed(ConversationId::Direct(kAlice, kExtreme), 5, kExtreme, kBig, "edge")));
+  EXPECT_EQ(find(kAlice, 30), "none");
+  EXPECT_EQ(find(kBob, 20), "none");
+  // Message 1 overwritten by Carol's: Alice's 10 is now the later group row.
+  const absl::Status s =
+      storage->Commit({keyed(kAliceBob, 1, UserId(3), 77, "overwrites 1")});
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(find(kAlice, 10), Describe(keyed(kGroupConv, 3, kAlice, 10, "a reuse, later")));
+  EXPECT_EQ(find(UserId(3), 77), Describe(keyed(kAliceBob, 1, UserId(3), 77, "overwrites 1")));
 }
 
 TYPED_TEST(StorageConformanceTest, AHotLoadReplaysEachHeadAndTheNewestInCommitOrder) {
