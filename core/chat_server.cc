@@ -212,7 +212,7 @@ void ChatServer::OnSendMessage(TimeUs now, SessionId session, UserId user, const
   draft.client_msg_id = m.client_msg_id;
   draft.sent_at_us = m.sent_at_us;
   draft.body = m.body;
-  const SendOp send{session, user, m.client_msg_id, m.conv, fingerprint};
+  const SendOp send{session, user, m.client_msg_id, m.conv, fingerprint, m.attempt};
   if (config.write_path == WritePath::kBatched && m.conv.is_group()) {
     // The writer acks before the store sees the message, so membership, the one thing the
     // server cannot check alone, is asked first (docs/architecture.md).
@@ -251,7 +251,7 @@ void ChatServer::StartSend(TimeUs now, const SendOp& send, ChatMessage draft, Ef
     out.push_back(SendToNode{options_.topology.writer, WriterEnqueue{req, std::move(draft)}});
   } else {
     const NodeId store = options_.topology.StoreFor(draft.conv);
-    out.push_back(SendToNode{store, StoreAppend{req, std::move(draft)}});
+    out.push_back(SendToNode{store, StoreAppend{req, std::move(draft), send.attempt}});
   }
 }
 

@@ -121,6 +121,7 @@ class ChatServer : public Node {
     ClientMsgId client_msg_id = 0;
     ConversationId conv;
     uint64_t fingerprint = 0;  // MessageFingerprint(conv, body): which message this id names
+    uint32_t attempt = 0;      // SendMessage.attempt, passed on in StoreAppend
   };
   struct MemberCheckOp {  // batched path: a group message waiting for StoreCheckMemberResult
     SendOp send;

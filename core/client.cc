@@ -570,10 +570,11 @@ bool ClientSession::WaitsForJoin(const OutboxEntry& e) const {
 void ClientSession::Transmit(TimeUs now, ClientMsgId id, OutboxEntry& e, Effects& out) {
   assert(connected());
   if (e.attempts > 0) stats_.retries++;
+  const uint32_t attempt = e.attempts;  // 0 first, then 1, 2, ... (SendMessage.attempt)
   e.attempts++;
   stats_.send_attempts++;
   e.next_retry_us = now + Backoff(e.attempts);
-  out.push_back(SendToServer{SendMessage{id, e.conv, e.created_us, e.body}});
+  out.push_back(SendToServer{SendMessage{id, e.conv, e.created_us, e.body, attempt}});
   out.push_back(ArmTimer{TimerId(kRetryTimer, id), e.next_retry_us});
 }
 

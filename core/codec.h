@@ -37,7 +37,7 @@ namespace chatlab {
 // before leaves it as it is: every existing frame keeps its bytes and its meaning, and a node of
 // the previous build refuses the new type as unknown (InvalidArgument), which is the refusal it
 // would get anyway (GetReceipts and its replies, types 9, 31, 56, 57, came that way).
-inline constexpr uint8_t kWireVersion = 2;
+inline constexpr uint8_t kWireVersion = 3;
 
 // The longest LEB128 varint the decoder accepts (enough for 64 bits).
 inline constexpr size_t kVarintBytesMax = 10;

@@ -176,6 +176,14 @@ struct ProtocolConfig {
   uint32_t server_sessions_max = 1 << 20;       // sessions per chat server: connect refused
   uint32_t server_forward_buffer_max = 4096;    // buffered entries per destination: flush now
   uint32_t store_dedup_window_max = 1 << 20;    // (sender, cmid) entries kept; FIFO eviction
+  // Exact de-duplication beyond the window: a resend (SendMessage.attempt > 0, carried in
+  // StoreAppend.attempt) whose (sender, client_msg_id) is not in the window is looked up on
+  // disk (a LoadDedup effect, core/effects.h) before it is stored, so a client that resends
+  // after any gap is answered with its first copy. The window then only has to cover copies
+  // nobody marked as resent (a network duplicate of a first attempt). Off: a resend older than
+  // the window is stored again (the simulator's default, whose window holds a million). Not
+  // with write_path = batched (a batched append carries no attempt). ValidateStoreConfig.
+  bool store_dedup_lookup = false;
   // Messages the store keeps in memory per conversation, newest first: a read further back is
   // a LoadHistory effect its environment answers from disk (core/effects.h). 0 keeps every
   // message in memory (the simulator's default; chatd's is 64). Not with id_generator = store

@@ -141,9 +141,21 @@ struct LoadHistory {
   uint32_t limit = 0;
 };
 
+// Message store -> its storage: is (sender, client_msg_id) stored? A resend that missed the
+// store's dedup window (config.store_dedup_lookup). The environment finds, among the messages
+// the store persisted, the first one written with this sender and client_msg_id (in any of the
+// store's conversations), and calls MessageStore::OnDedupLoaded(token, it or nothing) once.
+// The same visibility rule as LoadHistory: every record persisted before this effect is seen.
+// If the store restarts before the answer, the answer is dropped.
+struct LoadDedup {
+  uint64_t token = 0;
+  UserId sender;
+  ClientMsgId client_msg_id = 0;
+};
+
 using Effect =
     std::variant<SendToNode, SendToClient, SendToServer, OpenSession, CloseSession, ArmTimer,
-                 PushToDevice, Persist, LoadHistory>;
+                 PushToDevice, Persist, LoadHistory, LoadDedup>;
 using Effects = std::vector<Effect>;
 
 }  // namespace chatlab

@@ -129,6 +129,7 @@ void VisitFields(S& m, V&& v) {
   v("conv", m.conv);
   v("sent_at_us", m.sent_at_us);
   v("body", m.body);
+  v("attempt", m.attempt);
 }
 
 template <FieldsOf<GetMessages> S, typename V>
@@ -288,6 +289,7 @@ template <FieldsOf<StoreAppend> S, typename V>
 void VisitFields(S& m, V&& v) {
   v("request_id", m.request_id);
   v("message", m.message);
+  v("attempt", m.attempt);
 }
 
 template <FieldsOf<StoreAppendResult> S, typename V>

@@ -53,4 +53,11 @@ const char* MessageName(const Message& m) {
   return name;
 }
 
+bool MarkRedelivered(Message& msg) {
+  auto* append = std::get_if<StoreAppend>(&msg);
+  if (append == nullptr) return false;
+  if (append->attempt == 0) append->attempt = 1;
+  return true;
+}
+
 }  // namespace chatlab

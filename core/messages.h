@@ -88,6 +88,10 @@ struct SendMessage {
   ConversationId conv;
   TimeUs sent_at_us = 0;
   std::string body;
+  // 0 on the first transmission of this client_msg_id, then 1, 2, ... on each resend (a client
+  // that keeps its outbox across restarts keeps the count too). A resend may repeat a message
+  // already stored, however long ago; a first attempt cannot (config.store_dedup_lookup).
+  uint32_t attempt = 0;
   friend bool operator==(const SendMessage&, const SendMessage&) = default;
 };
 
@@ -287,6 +291,9 @@ struct SessionClosed {
 struct StoreAppend {
   uint64_t request_id = 0;
   ChatMessage message;
+  // SendMessage.attempt, or at least 1 when a transport re-sent this request after a delivery
+  // it could not confirm (MarkRedelivered): > 0 means it may repeat a stored message.
+  uint32_t attempt = 0;
   friend bool operator==(const StoreAppend&, const StoreAppend&) = default;
 };
 
@@ -619,6 +626,12 @@ using Message = std::variant<
 
 // The message's name as in docs/protocol.md ("SendMessage").
 const char* MessageName(const Message& m);
+
+// For a transport that re-sends a message after a delivery it could not confirm (the first copy
+// may have arrived): marks a request that carries an attempt count (StoreAppend) as a possible
+// repeat, attempt >= 1, so the store looks it up beyond its window (config.store_dedup_lookup).
+// Leaves every other message as it is. Returns whether it marked msg.
+bool MarkRedelivered(Message& msg);
 
 }  // namespace chatlab
 

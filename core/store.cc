@@ -45,6 +45,12 @@ absl::Status ValidateStoreConfig(const ProtocolConfig& config) {
         "protocol.store_shards > 1 with write_path = batched: the batch writer feeds one store; "
         "set store_shards = 1 or write_path = direct");
   }
+  if (config.store_dedup_lookup && config.write_path == WritePath::kBatched) {
+    return absl::InvalidArgumentError(
+        "protocol.store_dedup_lookup with write_path = batched: a batched append carries no "
+        "attempt, so the store cannot tell a resend; set store_dedup_lookup = false or "
+        "write_path = direct");
+  }
   if (config.store_tail_cache > 0 && config.id_generator == IdGenerator::kStore &&
       config.id_scheme == IdScheme::kTimestamp) {
     return absl::InvalidArgumentError(
@@ -198,10 +204,72 @@ void MessageStore::OnMessage(TimeUs now, NodeId from, const Message& msg, Effect
 // ---- Appends ------------------------------------------------------------------------------------
 
 void MessageStore::OnStoreAppend(TimeUs now, NodeId from, const StoreAppend& m, Effects& out) {
+  if (AwaitDedupLoad(from, m, out)) return;
   StoreAppendResult result;
   result.request_id = m.request_id;
   result.outcome = Append(now, m.message, Access::kCheck, out);
   Reply(from, std::move(result), out);
+}
+
+bool MessageStore::AwaitDedupLoad(NodeId from, const StoreAppend& m, Effects& out) {
+  const ProtocolConfig& config = options_.config;
+  if (!config.dedup_enabled || !config.store_dedup_lookup) return false;
+  const DedupKey key{m.message.sender, m.message.client_msg_id};
+  if (const auto loading = dedup_loading_.find(key); loading != dedup_loading_.end()) {
+    // Answered after the lookup, in arrival order: a first copy stored now could make the
+    // lookup's answer stale, and a second copy would find the first in the window anyway.
+    pending_dedup_.at(loading->second).appends.emplace_back(from, m);
+    stats_.appends_behind_lookup++;
+    return true;
+  }
+  if (m.attempt == 0 || dedup_.contains(key)) return false;
+  const ChatMessage& message = m.message;
+  if (!message.conv.Valid() || !message.sender.valid() ||
+      message.body.size() > config.body_bytes_max) {
+    return false;  // refused at once by Append: nothing to look up
+  }
+  const uint64_t token = next_load_token_++;
+  PendingDedup& pending = pending_dedup_[token];
+  pending.key = key;
+  pending.appends.emplace_back(from, m);
+  dedup_loading_.emplace(key, token);
+  stats_.dedup_loads++;
+  out.push_back(LoadDedup{token, key.sender, key.client_msg_id});
+  return true;
+}
+
+void MessageStore::OnDedupLoaded(TimeUs now, uint64_t token, std::optional<ChatMessage> found,
+                                 Effects& out) {
+  const auto it = pending_dedup_.find(token);
+  if (it == pending_dedup_.end()) {
+    stats_.dedup_loads_dropped++;
+    return;
+  }
+  PendingDedup pending = std::move(it->second);
+  pending_dedup_.erase(it);
+  const size_t erased = dedup_loading_.erase(pending.key);
+  assert(erased == 1);
+  (void)erased;
+  // The environment's contract: the first message stored under the key, or nothing.
+  const bool stored = found.has_value() && found->sender == pending.key.sender &&
+                      found->client_msg_id == pending.key.client_msg_id && Holds(found->conv);
+  if (stored) {
+    stats_.dedup_found_on_disk++;
+    // Back into the window (a cache now), for the resends that follow.
+    RememberDedup(pending.key, *found);
+  }
+  // Whatever the window's size, the appends after the one that stores the message are its
+  // duplicates (or reuses).
+  std::optional<ChatMessage> first;
+  if (stored) first = std::move(found);
+  for (auto& [from, append] : pending.appends) {
+    StoreAppendResult result;
+    result.request_id = append.request_id;
+    result.outcome = Append(now, append.message, Access::kCheck, out,
+                            first.has_value() ? &*first : nullptr);
+    if (!first.has_value() && result.outcome.code == Code::kOk) first = result.outcome.message;
+    Reply(from, std::move(result), out);
+  }
 }
 
 void MessageStore::OnStoreAppendBatch(TimeUs now, NodeId from, const StoreAppendBatch& m,
@@ -218,7 +286,7 @@ void MessageStore::OnStoreAppendBatch(TimeUs now, NodeId from, const StoreAppend
 }
 
 AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Access access,
-                                   Effects& out) {
+                                   Effects& out, const ChatMessage* first) {
   const ProtocolConfig& config = options_.config;
   const ConversationId& conv = request.conv;
   stats_.appends++;
@@ -232,24 +300,25 @@ AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Acces
     return outcome;
   }
   const DedupKey key{request.sender, request.client_msg_id};
-  if (config.dedup_enabled) {
+  if (config.dedup_enabled && first == nullptr) {
     const auto it = dedup_.find(key);
-    if (it != dedup_.end() && !SameMessage(it->second, request)) {
-      // The id names another message: answering OK duplicate would point the sender at it while
-      // this one goes nowhere. Refused; the earlier message and its OK stand.
-      outcome.code = Code::kInvalidArgument;
-      stats_.appends_rejected++;
-      stats_.client_msg_id_reuses++;
-      return outcome;
-    }
-    if (it != dedup_.end()) {
-      stats_.duplicates++;
-      outcome.message = it->second;
-      outcome.duplicate = true;
-      outcome.recipients = Recipients(it->second.conv);
-      outcome.group_mode = ModeOf(now, it->second.conv);
-      return outcome;
-    }
+    if (it != dedup_.end()) first = &it->second;
+  }
+  if (first != nullptr && !SameMessage(*first, request)) {
+    // The id names another message: answering OK duplicate would point the sender at it while
+    // this one goes nowhere. Refused; the earlier message and its OK stand.
+    outcome.code = Code::kInvalidArgument;
+    stats_.appends_rejected++;
+    stats_.client_msg_id_reuses++;
+    return outcome;
+  }
+  if (first != nullptr) {
+    stats_.duplicates++;
+    outcome.message = *first;
+    outcome.duplicate = true;
+    outcome.recipients = Recipients(first->conv);
+    outcome.group_mode = ModeOf(now, first->conv);
+    return outcome;
   }
   outcome.code = CheckAccess(conv, request.sender);
   if (outcome.code == Code::kPermissionDenied && access == Access::kPrechecked &&

@@ -78,8 +78,15 @@
 //   * receipts_page_max: a per-member receipts read (StoreGetReceipts) answers at most this many
 //     members per page (a limit of 0 or above it is clamped to it), so asking about a group of a
 //     million members costs pages of O(receipts_page_max log n), never one O(n) answer.
-//   * reads waiting for LoadHistory (pending_loads): no limit of their own; each is a chat
+//   * reads waiting for LoadHistory (pending_loads), and appends waiting for LoadDedup
+//     (pending_dedup_loads, appends_behind_lookup): no limit of their own; each is a chat
 //     server's pending operation, so they are bounded by server_pending_max per chat server.
+//   * store_dedup_lookup: a resend (StoreAppend.attempt > 0) that misses the window is looked up
+//     on disk (LoadDedup) and answered when the disk has: as a duplicate of the message found,
+//     refused as a reuse, or stored. Appends of the same key wait behind the lookup, so a key
+//     is never stored twice while its answer is out. Exactly once then holds for any resend,
+//     however late; the window only has to cover unmarked copies (network duplicates of a first
+//     attempt, delivered within moments).
 //   The chat table itself has no limit: it is the durable database, bounded by the deployment's
 //   disk, not by this node. The other tables are bounded by the chat and membership tables.
 //
@@ -111,6 +118,7 @@
 #include <array>
 #include <deque>
 #include <limits>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -199,6 +207,13 @@ class MessageStore : public Node {
     uint64_t history_loads = 0;     // reads answered from disk (LoadHistory effects)
     uint64_t history_messages_loaded = 0;  // messages those loads brought
     uint64_t history_loads_dropped = 0;    // OnHistoryLoaded with no pending read (a bug)
+    // config.store_dedup_lookup: resends that missed the window and were looked up on disk
+    // (LoadDedup effects), those found there (then answered as duplicates or refused reuses),
+    // appends that waited behind a lookup of their key, and answers with no pending lookup.
+    uint64_t dedup_loads = 0;
+    uint64_t dedup_found_on_disk = 0;
+    uint64_t appends_behind_lookup = 0;
+    uint64_t dedup_loads_dropped = 0;
     // Restored messages inside the tail's range but not in it (ids out of order on disk): the
     // tail was cut back to its head.
     uint64_t restore_tail_resets = 0;
@@ -235,6 +250,17 @@ class MessageStore : public Node {
                        Effects& out);
   // Reads waiting for a LoadHistory answer.
   size_t pending_loads() const { return pending_loads_.size(); }
+
+  // The answer to the LoadDedup effect `token`: the first message stored under its (sender,
+  // client_msg_id), or nothing. The appends waiting on that key (the resend that asked and any
+  // append of the same key that arrived since) are then answered in arrival order, as if the
+  // window had held the message: a duplicate of it, a refused reuse, or newly stored. A found
+  // message goes back into the window. A token with no pending lookup is counted in
+  // dedup_loads_dropped and ignored.
+  void OnDedupLoaded(TimeUs now, uint64_t token, std::optional<ChatMessage> found,
+                     Effects& out);
+  // Dedup keys waiting for a LoadDedup answer.
+  size_t pending_dedup_loads() const { return pending_dedup_.size(); }
 
   // ---- Read-only views for tests and the simulator's oracle ----
   // The partition's messages held in memory, ascending by id (empty if none): all of them with
@@ -280,9 +306,10 @@ class MessageStore : public Node {
     // Watermark(conv, member, k); GroupAggregate checks it against a scan in debug builds.
     std::array<MarkHistogram, kReceiptKinds> marks;
   };
-  struct DedupKey {
+  struct DedupKey {  // always built with both fields (no default initializer: a member
+                    // initializer would not be usable in PendingDedup's map below)
     UserId sender;
-    ClientMsgId client_msg_id = 0;
+    ClientMsgId client_msg_id;
     friend auto operator<=>(const DedupKey&, const DedupKey&) = default;
   };
   struct WatermarkKey {
@@ -305,8 +332,18 @@ class MessageStore : public Node {
     NodeId from;
     StoreRead request;  // limit already clamped
   };
+  // A dedup key waiting for its LoadDedup answer, with the appends of that key that wait on it
+  // (the resend that asked first), in arrival order.
+  struct PendingDedup {
+    DedupKey key;
+    std::vector<std::pair<NodeId, StoreAppend>> appends;
+  };
 
   void OnStoreAppend(TimeUs now, NodeId from, const StoreAppend& m, Effects& out);
+  // config.store_dedup_lookup: parks m behind a pending lookup of its key, or starts one when m
+  // is a resend (attempt > 0) of a well-formed message whose key is not in the window. Returns
+  // whether m was parked (OnDedupLoaded answers it).
+  bool AwaitDedupLoad(NodeId from, const StoreAppend& m, Effects& out);
   void OnStoreAppendBatch(TimeUs now, NodeId from, const StoreAppendBatch& m, Effects& out);
   void OnStoreRead(TimeUs now, NodeId from, const StoreRead& m, Effects& out);
   void OnStoreSync(TimeUs now, NodeId from, const StoreSync& m, Effects& out);
@@ -324,9 +361,11 @@ class MessageStore : public Node {
     kPrechecked,  // checked before the batch writer acked it (StoreAppendBatch): the group must
                   // exist, the sender may have left since
   };
-  // Validates, de-duplicates, sequences and stores one message.
+  // Validates, de-duplicates, sequences and stores one message. first: the message stored
+  // under request's dedup key, found on disk (OnDedupLoaded); nullptr: the window decides.
   // Emits Persist{PersistMessage} into out when it stores something.
-  AppendOutcome Append(TimeUs now, const ChatMessage& request, Access access, Effects& out);
+  AppendOutcome Append(TimeUs now, const ChatMessage& request, Access access, Effects& out,
+                       const ChatMessage* first = nullptr);
   absl::Status RestoreMessage(const ChatMessage& m);
   // kOk when user may read/write conv: a party of a direct chat, a member of an existing group.
   Code CheckAccess(const ConversationId& conv, UserId user) const;
@@ -376,7 +415,12 @@ class MessageStore : public Node {
   std::deque<DedupKey> dedup_fifo_;
   // Reads below a partition's floor, by LoadHistory token.
   absl::btree_map<uint64_t, PendingRead> pending_loads_;
-  uint64_t next_load_token_ = 1;
+  // Dedup lookups by LoadDedup token, and the token of each key being looked up.
+  // Invariant: dedup_loading_[p.key] == token for every (token, p) in pending_dedup_, and
+  // neither map holds anything else; no key being looked up is in dedup_.
+  absl::btree_map<uint64_t, PendingDedup> pending_dedup_;
+  absl::btree_map<DedupKey, uint64_t> dedup_loading_;
+  uint64_t next_load_token_ = 1;  // LoadHistory and LoadDedup tokens
   size_t cached_messages_ = 0;  // sum of the partitions' tail sizes
   Stats stats_;
 };

@@ -20,6 +20,8 @@ void Dispatch(NodeId from, Effect& effect, NodeEnv& env) {
     env.Persist(from, std::move(persist->record));
   } else if (auto* load = std::get_if<chatlab::LoadHistory>(&effect)) {
     env.LoadHistory(from, *load);
+  } else if (auto* dedup = std::get_if<chatlab::LoadDedup>(&effect)) {
+    env.LoadDedup(from, *dedup);
   } else {
     env.Unexpected(from, effect);
   }

@@ -33,6 +33,9 @@ class NodeEnv {
   // The store only: read history from what it persisted, and answer it with
   // MessageStore::OnHistoryLoaded (core/effects.h).
   virtual void LoadHistory(NodeId node, const chatlab::LoadHistory& load) = 0;
+  // The store only: look a resend's dedup key up in what it persisted, and answer with
+  // MessageStore::OnDedupLoaded (core/effects.h).
+  virtual void LoadDedup(NodeId node, const chatlab::LoadDedup& load) = 0;
   virtual void Unexpected(NodeId /*from*/, const Effect& /*effect*/) {}
 };
 

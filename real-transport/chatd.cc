@@ -101,7 +101,8 @@ class Chatd::Impl final : public SessionHost, private host::NodeEnv {
   void WebCall(UserId user, const Message& request, std::shared_ptr<ClientSink> waiter) override;
   void WebCallFrameError(UserId user, const absl::Status& error,
                          std::shared_ptr<ClientSink> waiter) override;
-  absl::Status OnNodeFrame(NodeId from, NodeId to, std::string_view bytes) override;
+  absl::Status OnNodeFrame(NodeId from, NodeId to, std::string_view bytes,
+                           bool redelivered) override;
   asio::thread_pool& auth_pool() override { return auth_pool_; }
   Users& users() override { return *users_; }
   std::string RenderMetrics() const override;
@@ -120,8 +121,12 @@ class Chatd::Impl final : public SessionHost, private host::NodeEnv {
   void PushToDevice(NodeId from, const chatlab::PushToDevice& push) override;
   // Reached only without storage: on process 1 the commit pipeline takes every Persist.
   void Persist(NodeId node, PersistRecord record) override;
-  // The store's read below its tail cache: on the storage thread, answered on this one.
+  // The store's reads (below its tail cache; a resend's dedup key): on the storage thread,
+  // answered on this one to the store that asked, unless it restarted meanwhile.
   void LoadHistory(NodeId node, const chatlab::LoadHistory& load) override;
+  void LoadDedup(NodeId node, const chatlab::LoadDedup& load) override;
+  using StoreCall = std::function<void(MessageStore&, Effects&)>;
+  std::function<void(const StoreCall&)> StoreAnswer(NodeId node, const char* effect);
   void Unexpected(NodeId from, const Effect& effect) override;
 
   // ---- Init ----
@@ -606,7 +611,8 @@ void Chatd::Impl::WebCallFrameError(UserId user, const absl::Status& error,
   Apply(self_, out);
 }
 
-absl::Status Chatd::Impl::OnNodeFrame(NodeId from, NodeId to, std::string_view bytes) {
+absl::Status Chatd::Impl::OnNodeFrame(NodeId from, NodeId to, std::string_view bytes,
+                                      bool redelivered) {
   if (LocalNode(to) == nullptr) {
     // Never dropped without a word: the peer gets 400 with the reason, and the log says it.
     Log(LogLevel::kWarn, "node_frame_misrouted", {{"from", from.value}, {"to", to.value}});
@@ -619,6 +625,7 @@ absl::Status Chatd::Impl::OnNodeFrame(NodeId from, NodeId to, std::string_view b
     return m.status();
   }
   metrics_.node_messages_received++;
+  if (redelivered) MarkRedelivered(*m);
   asio::post(io_, [this, from, to, msg = std::move(*m)] { DeliverNode(from, to, msg); });
   return absl::OkStatus();
 }
@@ -710,22 +717,40 @@ void Chatd::Impl::Persist(NodeId node, PersistRecord /*record*/) {
       {{"from", node.value}, {"effect", "Persist"}, {"why", "this process has no storage"}});
 }
 
-void Chatd::Impl::LoadHistory(NodeId node, const chatlab::LoadHistory& load) {
+std::function<void(const Chatd::Impl::StoreCall&)> Chatd::Impl::StoreAnswer(NodeId node,
+                                                                            const char* effect) {
   if (!pipeline_) {
     Log(LogLevel::kWarn, "unexpected_effect",
-        {{"from", node.value}, {"effect", "LoadHistory"}, {"why", "this process has no storage"}});
-    return;
+        {{"from", node.value}, {"effect", effect}, {"why", "this process has no storage"}});
+    return nullptr;
   }
-  const int slot = deployment_->IndexOf(node);
-  const auto s = static_cast<size_t>(slot);
+  const auto s = static_cast<size_t>(deployment_->IndexOf(node));
   const uint64_t incarnation = nodes_->incarnation(s);
-  pipeline_->Read(load, [this, node, s, incarnation, token = load.token](
-                            std::vector<ChatMessage> rows) {
+  return [this, node, s, incarnation](const StoreCall& call) {
     if (!nodes_->up(s) || nodes_->incarnation(s) != incarnation) return;
     Effects out;
-    static_cast<MessageStore*>(nodes_->node(s))
-        ->OnHistoryLoaded(NowUs(), token, std::move(rows), out);
+    call(*static_cast<MessageStore*>(nodes_->node(s)), out);
     Apply(node, out);
+  };
+}
+
+void Chatd::Impl::LoadHistory(NodeId node, const chatlab::LoadHistory& load) {
+  auto answer = StoreAnswer(node, "LoadHistory");
+  if (answer == nullptr) return;
+  pipeline_->Read(load, [answer, token = load.token](std::vector<ChatMessage> rows) {
+    answer([&](MessageStore& store, Effects& out) {
+      store.OnHistoryLoaded(NowUs(), token, std::move(rows), out);
+    });
+  });
+}
+
+void Chatd::Impl::LoadDedup(NodeId node, const chatlab::LoadDedup& load) {
+  auto answer = StoreAnswer(node, "LoadDedup");
+  if (answer == nullptr) return;
+  pipeline_->Find(load, [answer, token = load.token](std::optional<ChatMessage> found) {
+    answer([&](MessageStore& store, Effects& out) {
+      store.OnDedupLoaded(NowUs(), token, std::move(found), out);
+    });
   });
 }
 

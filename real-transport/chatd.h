@@ -77,13 +77,16 @@ struct ChatdOptions {
   // system's trust store). Used only with tls_cert.
   std::string tls_ca;
   // ---- Protocol ----
-  // The core's defaults (core/config.h) except the store's tail cache, which chatd bounds so
-  // that its memory does not grow with history (docs/chatd.md, "Memory"): 64 messages per
-  // conversation. The dedup window keeps the core's 1,048,576 messages: a retry later than that
-  // is stored again, so shrinking it trades exactly-once for memory.
+  // The core's defaults (core/config.h) except the store's memory, which chatd bounds so that
+  // it does not grow with history (docs/chatd.md, "Memory"): 64 messages per conversation, and
+  // a dedup window of 4,096 messages in front of an exact look-up on disk for resends
+  // (store_dedup_lookup): a client's resend is recognised however late it comes, and the window
+  // only holds the copies nobody marked as resent (none over TCP; a peer link marks its own).
   ProtocolConfig config = [] {
     ProtocolConfig c;
     c.store_tail_cache = 64;
+    c.store_dedup_window_max = 4096;
+    c.store_dedup_lookup = true;
     return c;
   }();
   uint64_t seed = 0;  // 0: random

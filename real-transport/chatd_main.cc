@@ -171,8 +171,11 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
       {"server_sessions_max", "sessions per chat server", Num(c.server_sessions_max)},
       {"server_pending_max", "chat server operations in flight", Num(c.server_pending_max)},
       {"get_messages_limit_max", "largest history page", Num(c.get_messages_limit_max)},
-      {"store_dedup_window_max", "dedup entries kept (a retry older than this many newer messages "
-                                 "is stored again)", Num(c.store_dedup_window_max)},
+      {"store_dedup_window_max", "dedup entries kept in memory (with store_dedup_lookup false, a "
+                                 "retry older than this many newer messages is stored again)",
+       Num(c.store_dedup_window_max)},
+      {"store_dedup_lookup", "true|false: a resend that misses the window is looked up on disk "
+                             "(false: the window alone decides)", Bool(c.store_dedup_lookup)},
       {"store_tail_cache", "messages per conversation kept in memory; older reads go to disk "
                            "(0: every message in memory, restored at start)",
        Num(c.store_tail_cache)},

@@ -97,11 +97,25 @@ std::vector<PersistRecord> SimDisk::HotRecords(double now, uint64_t recent) {
   return out;
 }
 
+std::optional<ChatMessage> SimDisk::FindMessage(double now, UserId sender,
+                                                ClientMsgId client_msg_id) {
+  assert(index_messages_);
+  Settle(now);
+  const auto key = durable_keys_.find({sender, client_msg_id});
+  if (key == durable_keys_.end()) return std::nullopt;
+  const auto& [conv, id] = key->second;
+  const ChatMessage& row = durable_messages_.at(conv).at(id);
+  if (row.sender != sender || row.client_msg_id != client_msg_id) return std::nullopt;
+  return row;
+}
+
 void SimDisk::Settle(double now) {
   while (!unsynced_.empty() && unsynced_.front().first <= now) {
     const auto* p = std::get_if<PersistMessage>(&unsynced_.front().second);
     if (index_messages_ && p != nullptr) {
       durable_messages_[p->message.conv].insert_or_assign(p->message.message_id, p->message);
+      durable_keys_.try_emplace({p->message.sender, p->message.client_msg_id}, p->message.conv,
+                                p->message.message_id);
     }
     durable_.push_back(std::move(unsynced_.front().second));
     unsynced_.pop_front();

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -60,6 +61,11 @@ class SimDisk {
   // newest `recent`, in the order written. REQUIRES: index_messages.
   std::vector<PersistRecord> HotRecords(double now, uint64_t recent);
 
+  // The first durable message written with (sender, client_msg_id) that is still on disk (not
+  // overwritten by a later write of its id), or nothing: the store's LoadDedup, which, like
+  // LoadHistory, reads durable rows only. REQUIRES: index_messages.
+  std::optional<ChatMessage> FindMessage(double now, UserId sender, ClientMsgId client_msg_id);
+
   uint64_t fsyncs() const { return fsyncs_; }
   uint64_t records_written() const { return records_written_; }
 
@@ -75,6 +81,9 @@ class SimDisk {
   std::deque<std::pair<double, PersistRecord>> unsynced_;  // (durable at, record), in order
   // The PersistMessage records of durable_, by conversation and id (the last write wins).
   absl::btree_map<ConversationId, absl::btree_map<MessageId, ChatMessage>> durable_messages_;
+  // Where each (sender, client_msg_id) was first written among durable_messages_.
+  absl::btree_map<std::pair<UserId, ClientMsgId>, std::pair<ConversationId, MessageId>>
+      durable_keys_;
   uint64_t fsyncs_ = 0;
   uint64_t records_written_ = 0;
 };

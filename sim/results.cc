@@ -56,6 +56,7 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
                  {"dedup_enabled", s.protocol.dedup_enabled},
                  {"gap_detection_enabled", s.protocol.gap_detection_enabled},
                  {"store_memory", s.protocol.store_tail_cache == 0 ? "all" : "tail"},
+                 {"store_dedup", s.protocol.store_dedup_lookup ? "lookup" : "window"},
                  {"store_shards", absl::StrCat(s.protocol.store_shards)}};
   ordered_json invariants = ordered_json::object();
   ForEachInvariant(r.invariants, [&](const char* name, uint64_t n) { invariants[name] = n; });

@@ -156,6 +156,7 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"protocol.server_sessions_max", &p.server_sessions_max},
       {"protocol.server_forward_buffer_max", &p.server_forward_buffer_max},
       {"protocol.store_dedup_window_max", &p.store_dedup_window_max},
+      {"protocol.store_dedup_lookup", &p.store_dedup_lookup},
       {"protocol.store_tail_cache", &p.store_tail_cache},
       {"protocol.store_shards", &p.store_shards},
       {"protocol.store_group_members_max", &p.store_group_members_max},

@@ -15,7 +15,7 @@ namespace chatlab::real {
 class CommitThread {
  public:
   using Done = std::function<void(uint64_t batch, absl::Status status, double seconds)>;
-  using ReadDone = std::function<void(absl::StatusOr<std::vector<ChatMessage>>)>;
+  using ReadJob = std::function<void(Storage&)>;  // a read, which reports its own result
   using KeepAliveFailed = std::function<void(absl::Status)>;
   CommitThread(Storage& storage, Done done, KeepAliveFailed keepalive_failed)
       : storage_(storage),
@@ -34,24 +34,28 @@ class CommitThread {
   void Submit(uint64_t batch, std::vector<PersistRecord> records) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      jobs_.push_back({batch, std::move(records), {}, {}});
+      Job job;
+      job.batch = batch;
+      job.records = std::move(records);
+      jobs_.push_back(std::move(job));
     }
     cv_.notify_one();
   }
-  void SubmitRead(const LoadHistory& load, ReadDone done) {
+  void SubmitRead(ReadJob read) {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      jobs_.push_back({0, {}, load, std::move(done)});
+      Job job;
+      job.read = std::move(read);
+      jobs_.push_back(std::move(job));
     }
     cv_.notify_one();
   }
 
  private:
   struct Job {
-    uint64_t batch;  // 0: a read
+    uint64_t batch = 0;  // 0: a read
     std::vector<PersistRecord> records;
-    LoadHistory load;
-    ReadDone read_done;
+    ReadJob read;
   };
   void Loop() {
     // Storage::KeepAlive when keepalive_ms have passed since the last renewal (a commit renews).
@@ -86,7 +90,7 @@ class CommitThread {
       }
       if (!have_job) continue;
       if (job.batch == 0) {
-        job.read_done(storage_.ReadHistory(job.load.conv, job.load.after, job.load.limit));
+        job.read(storage_);
         continue;
       }
       const auto start = std::chrono::steady_clock::now();
@@ -150,20 +154,33 @@ void CommitPipeline::Apply(NodeId from, Effects& effects) {
   if (persisted) MaybeCommit();
 }
 
-void CommitPipeline::Read(const LoadHistory& load, Loaded loaded) {
+template <typename T>
+void CommitPipeline::SubmitRead(std::function<absl::StatusOr<T>(Storage&)> read,
+                                std::function<void(T)> done) {
   stats_.reads++;
-  thread_->SubmitRead(load, [this, loaded = std::move(loaded)](
-                                absl::StatusOr<std::vector<ChatMessage>> rows) mutable {
-    post_([this, loaded = std::move(loaded), rows = std::move(rows)]() mutable {
+  thread_->SubmitRead([this, read = std::move(read), done = std::move(done)](Storage& storage) {
+    post_([this, done, result = read(storage)]() mutable {
       if (failed_) return;
-      if (!rows.ok()) {
+      if (!result.ok()) {
         failed_ = true;
-        fatal_(rows.status());
+        fatal_(result.status());
         return;
       }
-      loaded(*std::move(rows));
+      done(*std::move(result));
     });
   });
+}
+
+void CommitPipeline::Read(const LoadHistory& load, Loaded loaded) {
+  SubmitRead<std::vector<ChatMessage>>(
+      [load](Storage& storage) { return storage.ReadHistory(load.conv, load.after, load.limit); },
+      std::move(loaded));
+}
+
+void CommitPipeline::Find(const LoadDedup& load, Found found) {
+  SubmitRead<std::optional<ChatMessage>>(
+      [load](Storage& storage) { return storage.FindMessage(load.sender, load.client_msg_id); },
+      std::move(found));
 }
 
 void CommitPipeline::MaybeCommit() {

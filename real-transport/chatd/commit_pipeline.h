@@ -16,10 +16,10 @@
 // the process (chatd logs it and exits 1: memory has run ahead of disk; a restart restores).
 // If fatal returns (a test), the pipeline commits nothing more and never releases what it holds.
 //
-// Reads: Read runs a store's LoadHistory on the storage thread, after every batch submitted
-// before it. The store's LoadHistory effect is itself held while the store has a record not yet
-// durable, so the read sees everything the store persisted before asking (core/effects.h). A
-// failed read is fatal, as a failed commit is.
+// Reads: Read runs a store's LoadHistory, and Find its LoadDedup, on the storage thread, after
+// every batch submitted before it. The store's effect is itself held while the store has a record
+// not yet durable, so the read sees everything the store persisted before asking
+// (core/effects.h). A failed read is fatal, as a failed commit is.
 //
 // Keep-alive: for a storage whose right to write lapses unless renewed (Storage::keepalive_ms,
 // PostgreSQL's lease), the storage thread calls Storage::KeepAlive when that long has passed
@@ -37,6 +37,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -56,12 +57,13 @@ class CommitPipeline {
   struct Stats {
     uint64_t commits = 0;      // batches committed
     uint64_t records = 0;      // records submitted
-    uint64_t reads = 0;        // LoadHistory reads submitted
+    uint64_t reads = 0;        // LoadHistory and LoadDedup reads submitted
     Histogram commit_latency;  // one Storage::Commit, seconds
   };
   using Post = std::function<void(std::function<void()>)>;
   using Fatal = std::function<void(const absl::Status&)>;
   using Loaded = std::function<void(std::vector<ChatMessage>)>;
+  using Found = std::function<void(std::optional<ChatMessage>)>;
 
   // storage and env must outlive the pipeline.
   CommitPipeline(Storage& storage, host::NodeEnv& env, Post post, Fatal fatal);
@@ -76,6 +78,9 @@ class CommitPipeline {
   // Reads load's rows on the storage thread; loaded gets them on the owner's thread (never after
   // a fatal error).
   void Read(const LoadHistory& load, Loaded loaded);
+  // Looks load's dedup key up on the storage thread (Storage::FindMessage); found gets the
+  // answer on the owner's thread, likewise.
+  void Find(const LoadDedup& load, Found found);
 
   // Joins the storage thread once every submitted batch has committed. Completions posted by
   // then may never run (chatd stops its loop first); nothing may be applied afterwards.
@@ -94,6 +99,10 @@ class CommitPipeline {
     Effect effect;
   };
   bool Gated(NodeId node) const;
+  // Runs read on the storage thread and hands its value to done on the owner's thread; an
+  // error is fatal.
+  template <typename T>
+  void SubmitRead(std::function<absl::StatusOr<T>(Storage&)> read, std::function<void(T)> done);
   void MaybeCommit();
   void OnCommitted(uint64_t batch, const absl::Status& status, double seconds);
 

@@ -315,7 +315,8 @@ void HttpSession<Stream>::Node(HttpRequest& req) {
               {{"from", std::string(req["X-Chatlab-From"])}});
     return Respond(http::status::unauthorized, R"({"error":"bad node authentication"})");
   }
-  absl::Status s = host_.OnNodeFrame(NodeId(h->from_id), NodeId(h->to_id), req.body());
+  absl::Status s = host_.OnNodeFrame(NodeId(h->from_id), NodeId(h->to_id), req.body(),
+                                     req["X-Chatlab-Redelivered"] == "1");
   if (!s.ok()) return Respond(http::status::bad_request, ErrorJson(std::string(s.message())));
   Respond(http::status::no_content, "");
 }

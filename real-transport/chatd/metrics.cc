@@ -112,12 +112,20 @@ std::string RenderMetrics(const MetricsView& view) {
                 {"client_msg_id_reuses", s.client_msg_id_reuses},
                 {"records_restored", s.records_restored},
                 {"history_loads", s.history_loads},
-                {"history_messages_loaded", s.history_messages_loaded}});
+                {"history_messages_loaded", s.history_messages_loaded},
+                {"dedup_loads", s.dedup_loads},
+                {"dedup_found_on_disk", s.dedup_found_on_disk},
+                {"appends_behind_lookup", s.appends_behind_lookup}});
     gauge("chatlab_store_cached_messages",
           "Messages the store holds in memory (its tail cache; store_tail_cache).",
           static_cast<double>(view.store->cached_messages()));
     gauge("chatlab_store_pending_loads", "Reads waiting for the disk (LoadHistory).",
           static_cast<double>(view.store->pending_loads()));
+    gauge("chatlab_store_dedup_window", "Dedup keys held in memory (store_dedup_window_max).",
+          static_cast<double>(view.store->dedup_size()));
+    gauge("chatlab_store_pending_dedup_loads",
+          "Resends waiting for a dedup look-up on disk (LoadDedup).",
+          static_cast<double>(view.store->pending_dedup_loads()));
   }
   return out;
 }

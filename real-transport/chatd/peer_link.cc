@@ -129,6 +129,9 @@ void PeerConn::Send() {
   request_.set("X-Chatlab-From", from);
   request_.set("X-Chatlab-To", to);
   request_.set("X-Chatlab-Mac", context_.key().Mac(absl::StrCat(from, "|", to, "|", item_->bytes)));
+  // A re-send after a delivery this side could not confirm: the first copy may have arrived.
+  // The receiver marks it (MarkRedelivered), so a store looks it up beyond its dedup window.
+  if (item_->attempts > 0 || item_->places_tried > 0) request_.set("X-Chatlab-Redelivered", "1");
   request_.keep_alive(true);
   request_.body() = std::move(item_->bytes);
   in_request_ = true;

@@ -15,7 +15,8 @@
 // With chatd's TLS on (ChatdContext::peer_tls), each connection is TLS, verified against
 // --tls_ca and the peer's address (its certificate must carry it as an IP address SAN).
 // Each request carries X-Chatlab-From, X-Chatlab-To and X-Chatlab-Mac, the HMAC of
-// "from|to|body" under the cluster key (docs/chatd.md, "Authentication").
+// "from|to|body" under the cluster key (docs/chatd.md, "Authentication"), and an item sent again
+// (on a fresh connection, or at the next place) carries X-Chatlab-Redelivered: 1.
 //
 // Threading: the io_context thread only. Links live as long as the environment; a connection
 // lives while an operation holds it (shared_from_this).

@@ -97,8 +97,10 @@ class SessionHost : public ChatdContext {
   // An /api call whose body did not decode: the core answers the error through waiter.
   virtual void WebCallFrameError(UserId user, const absl::Status& error,
                                  std::shared_ptr<ClientSink> waiter) = 0;
-  // A POST /node body, already authenticated. An error is answered 400.
-  virtual absl::Status OnNodeFrame(NodeId from, NodeId to, std::string_view bytes) = 0;
+  // A POST /node body, already authenticated; redelivered: the sender sent it before and could
+  // not confirm the delivery (X-Chatlab-Redelivered). An error is answered 400.
+  virtual absl::Status OnNodeFrame(NodeId from, NodeId to, std::string_view bytes,
+                                   bool redelivered) = 0;
   // Password hashing runs here, off the io_context thread.
   virtual boost::asio::thread_pool& auth_pool() = 0;
   // The users table. Only from the auth pool (its calls hash passwords and block).

@@ -372,13 +372,33 @@ void Cluster::Process(EventKind& what) {
     if (store == nullptr) return;
     store->OnHistoryLoaded(now_, h->token, std::move(h->messages), effects);
     ApplyNode(h->store, effects);
+  } else if (auto* d = std::get_if<DedupLoaded>(&what)) {
+    Digest("dedup", d->token, d->found.has_value() ? 1 : 0, nullptr);
+    Effects effects;
+    auto* store = static_cast<MessageStore*>(FindNode(d->store));
+    if (store == nullptr) return;
+    store->OnDedupLoaded(now_, d->token, std::move(d->found), effects);
+    ApplyNode(d->store, effects);
   }
 }
 
-void Cluster::Persist(NodeId /*from*/, PersistRecord record) {
+void Cluster::Persist(NodeId from, PersistRecord record) {
   if (auto* m = std::get_if<PersistMessage>(&record)) {
+    dedup_keys_.try_emplace({from, m->message.sender, m->message.client_msg_id}, m->message.conv,
+                            m->message.message_id);
     history_[m->message.conv].insert_or_assign(m->message.message_id, std::move(m->message));
   }
+}
+
+void Cluster::LoadDedup(NodeId node, const chatlab::LoadDedup& load) {
+  DedupLoaded answer{node, load.token, std::nullopt};
+  if (const auto key = dedup_keys_.find({node, load.sender, load.client_msg_id});
+      key != dedup_keys_.end()) {
+    const ChatMessage& row = history_.at(key->second.first).at(key->second.second);
+    // Still that message (a later write of its id may have overwritten it).
+    if (row.sender == load.sender && row.client_msg_id == load.client_msg_id) answer.found = row;
+  }
+  Schedule(now_ + options_.node_latency_us, std::move(answer));
 }
 
 void Cluster::LoadHistory(NodeId node, const chatlab::LoadHistory& load) {

@@ -20,8 +20,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <variant>
 #include <vector>
 
@@ -183,9 +185,14 @@ class Cluster : private host::NodeEnv, private host::ClientEnv {
     uint64_t token;
     std::vector<ChatMessage> messages;
   };
+  struct DedupLoaded {  // the answer to a store's LoadDedup
+    NodeId store;
+    uint64_t token;
+    std::optional<ChatMessage> found;
+  };
   using EventKind = std::variant<NodeDelivery, ToServer, ToClient, NodeTimer, ClientTimer,
                                  SessionOpen, ClientSideClose, ServerSideClose, Push,
-                                 HistoryLoaded>;
+                                 HistoryLoaded, DedupLoaded>;
   struct SessionState {
     UserId user;
     NodeId server;
@@ -206,6 +213,7 @@ class Cluster : private host::NodeEnv, private host::ClientEnv {
   // bounded tail cache (store_tail_cache > 0) reads from, answered after node_latency_us.
   void Persist(NodeId from, PersistRecord record) override;
   void LoadHistory(NodeId node, const chatlab::LoadHistory& load) override;
+  void LoadDedup(NodeId node, const chatlab::LoadDedup& load) override;
   // host::ClientEnv: what the clients ask for.
   void SendToServer(UserId user, Message msg) override;
   void OpenSession(UserId user, NodeId server) override;
@@ -237,6 +245,9 @@ class Cluster : private host::NodeEnv, private host::ClientEnv {
   host::TimerQueue<TimeUs, EventKind> events_;
   // The store's persisted messages (last write per id), by conversation.
   absl::btree_map<ConversationId, absl::btree_map<MessageId, ChatMessage>> history_;
+  // Per store shard: where each (sender, client_msg_id) was first written in history_.
+  absl::btree_map<std::tuple<NodeId, UserId, ClientMsgId>, std::pair<ConversationId, MessageId>>
+      dedup_keys_;
   host::Deployment deployment_;
   host::NodeTable nodes_;
   std::vector<NodeId> server_ids_;

@@ -208,6 +208,22 @@ void DrawStoreShards(Draw& d, Scenario& s) {
   }
 }
 
+// Drawn after the shards, so every draw before it is what earlier swarms drew. Half the runs on
+// the direct write path look resends up on disk (protocol.store_dedup_lookup) behind a small
+// window, so resends after a disconnect, a partition or a crash miss the window and are answered
+// from the store's disk. The window still has to hold the copies nobody marks as resent: a
+// network duplicate, at most delay_ms_max (plus a second of latency and queueing) behind its
+// original. Its floor is eight times the mean store rate over that span.
+void DrawDedupLookup(Draw& d, Scenario& s) {
+  ProtocolConfig& p = s.protocol;
+  if (p.write_path != WritePath::kDirect || !d.Chance(0.5)) return;
+  p.store_dedup_lookup = true;
+  const double appends_per_s = s.users * s.send_rate_hz;
+  const double span_s = (s.delay_probability > 0 ? s.delay_ms_max / 1000 : 0) + 1;
+  const int floor = static_cast<int>(std::ceil(8 * appends_per_s * span_s));
+  p.store_dedup_window_max = static_cast<uint32_t>(std::max(floor, d.LogInt(16, 256)));
+}
+
 Scenario GenerateScenario(uint64_t seed) {
   Draw d(seed);
   Scenario s = DefaultScenario();
@@ -225,6 +241,7 @@ Scenario GenerateScenario(uint64_t seed) {
   DrawIdGenerator(d, s);
   DrawStoreMemory(d, s);
   DrawStoreShards(d, s);
+  DrawDedupLookup(d, s);
   return s;
 }
 

@@ -46,9 +46,12 @@
 //              queue_consumer_timeout_us 2-10 s, queue_stale_after_us 1-10 s (so the mode
 //              change, the dead-consumer purge and the stale drop are reached).
 //   store      (drawn after the ids) store_tail_cache 1-8 with p 0.5 (else 0: all in memory);
-//              then (drawn last) with write_path direct, store_shards 2-3 with p 2/3 (else 1;
+//              then with write_path direct, store_shards 2-3 with p 2/3 (else 1;
 //              about a third of all runs are sharded), and each crash of "store" moved to a
-//              shard drawn uniformly (store, store1, ...).
+//              shard drawn uniformly (store, store1, ...); then (drawn last) with write_path
+//              direct, store_dedup_lookup with p 0.5 and store_dedup_window_max 16-256
+//              (log-uniform), raised to 8 x users x send_rate_hz x (delay_ms_max / 1000 + 1)
+//              when that is more (the window must hold unmarked network duplicates).
 //   Times are rounded to 0.1 s and other reals to 3 decimals, so the files read like hand-written
 //   ones.
 //   Everything else keeps its default (docs/simulator.md).

@@ -70,6 +70,18 @@ void WorldImpl::NodeLoop(int ep) {
         ApplyNodeEffects(ep, effects);
         continue;
       }
+      if (t.kind == kDedupLoaded) {
+        auto it = dedup_answers_.find(t.id);
+        auto [token, found] = std::move(it->second);
+        dedup_answers_.erase(it);
+        if (t.incarnation != nodes_.incarnation(slot)) continue;  // as for kHistoryLoaded
+        Effects effects;
+        static_cast<MessageStore*>(NodeAt(ep))
+            ->OnDedupLoaded(LocalNow(e, now), token, std::move(found), effects);
+        Digest(now, ep, 102, token, 0);
+        ApplyNodeEffects(ep, effects);
+        continue;
+      }
       if (t.incarnation != nodes_.incarnation(slot)) continue;
       Node* node = NodeAt(ep);
       if (node == nullptr) continue;

@@ -157,6 +157,7 @@ void WorldImpl::AccumulateRecovery(int ep) {
     case host::Role::kStore:
       r["retry_deduplicated"] += static_cast<MessageStore*>(node)->stats().duplicates;
       r["history_read_from_disk"] += static_cast<MessageStore*>(node)->stats().history_loads;
+      r["dedup_found_on_disk"] += static_cast<MessageStore*>(node)->stats().dedup_found_on_disk;
       break;
     case host::Role::kWriter:
       r["writer_batch_resent"] += static_cast<BatchWriter*>(node)->stats().retries;

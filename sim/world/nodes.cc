@@ -237,6 +237,18 @@ void WorldImpl::LoadHistory(NodeId node, const chatlab::LoadHistory& load) {
                TimerEntry{kHistoryLoaded, 0, id, nodes_.incarnation(static_cast<size_t>(ep)), 0});
 }
 
+void WorldImpl::LoadDedup(NodeId node, const chatlab::LoadDedup& load) {
+  const int ep = EndpointOfNode(node);
+  Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  assert(e.disk != nullptr);
+  assert(IsStore(ep));
+  const double now = s4u::Engine::get_clock();
+  const uint64_t id = history_answer_next_++;  // one numbering for both kinds of answer
+  dedup_answers_[id] = {load.token, e.disk->FindMessage(now, load.sender, load.client_msg_id)};
+  e.timers.Arm(now + sc_.store_history_read_us / 1e6 / sc_.cpu_speed_factor,
+               TimerEntry{kDedupLoaded, 0, id, nodes_.incarnation(static_cast<size_t>(ep)), 0});
+}
+
 void WorldImpl::Persist(NodeId node, PersistRecord record) {
   // ApplyNodeEffects took every record out before dispatching; keep the contract regardless.
   const int ep = EndpointOfNode(node);

@@ -37,8 +37,10 @@ WorldImpl::WorldImpl(const RunOptions& o)
     e.region = slot.server_index < 0 ? sc_.services_region
                                      : slot.server_index / sc_.servers_per_region;
     if (slot.service != nullptr && slot.service->durable) {
-      // A store shard with a bounded tail cache reads its history back from its disk.
-      const bool index = slot.role == host::Role::kStore && sc_.protocol.store_tail_cache > 0;
+      // A store shard with a bounded tail cache reads its history back from its disk, and one
+      // that looks resends up reads its dedup keys there.
+      const bool index = slot.role == host::Role::kStore &&
+                         (sc_.protocol.store_tail_cache > 0 || sc_.protocol.store_dedup_lookup);
       e.disk = std::make_unique<SimDisk>(fsync_s, index);
     }
   }

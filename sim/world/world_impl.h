@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,7 +60,7 @@ inline constexpr const char* kRecoveryPaths[] = {
     "broker_stale_dropped",  "broker_redelivered",     "hybrid_mode_change",
     "writer_batch_resent",   "forward_failed_to_notification", "batched_group_send_checked",
     "restore_after_crash",   "records_replayed",       "torn_tail_discarded",
-    "history_read_from_disk"};
+    "history_read_from_disk", "dedup_found_on_disk"};
 
 // count, mean and p50/p95/p99 in ms of samples in microseconds (metrics.cc).
 Quantiles Summarize(std::vector<TimeUs> v);
@@ -108,6 +109,7 @@ using Timers = host::TimerQueue<double, TimerEntry>;
 inline constexpr uint32_t kNodeTimer = 1;
 inline constexpr uint32_t kDeferredSend = 2;
 inline constexpr uint32_t kHistoryLoaded = 3;  // id: the answer's key in history_answers_
+inline constexpr uint32_t kDedupLoaded = 4;    // id: the answer's key in dedup_answers_
 // Hub event kinds.
 inline constexpr uint32_t kClientTimer = 1;
 inline constexpr uint32_t kWorkloadSend = 2;
@@ -341,6 +343,8 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   // answers after cost.store_history_read_us (a row's CPU is not charged: the answer does not
   // queue behind the store's requests).
   void LoadHistory(NodeId node, const chatlab::LoadHistory& load) override;
+  // The same for a dedup lookup: one point read, priced as cost.store_history_read_us too.
+  void LoadDedup(NodeId node, const chatlab::LoadDedup& load) override;
   void Persist(NodeId node, PersistRecord record) override;
 
   // ---- transport.cc ----
@@ -440,6 +444,8 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   // its endpoint): (token, rows) by timer id.
   std::map<uint64_t, std::pair<uint64_t, std::vector<ChatMessage>>> history_answers_;
   uint64_t history_answer_next_ = 1;
+  // LoadDedup answers, the same way: (token, the message found or nothing) by timer id.
+  std::map<uint64_t, std::pair<uint64_t, std::optional<ChatMessage>>> dedup_answers_;
   Measures measures_;
   std::vector<Outbox*> outbox_of_pid_;
   std::vector<Outbox> sends_;                // by endpoint, + 1 for the controller

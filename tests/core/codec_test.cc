@@ -157,11 +157,12 @@ TEST(FieldsTest, FieldNamesInDeclarationOrder) {
   std::vector<std::string> names;
   SendMessage m;
   VisitFields(m, [&names](const char* name, auto& /*field*/) { names.push_back(name); });
-  EXPECT_EQ(names, (std::vector<std::string>{"client_msg_id", "conv", "sent_at_us", "body"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"client_msg_id", "conv", "sent_at_us", "body",
+                                              "attempt"}));
   const SendMessage& const_ref = m;
   size_t n = 0;
   VisitFields(const_ref, [&n](const char* /*name*/, const auto& /*field*/) { ++n; });
-  EXPECT_EQ(n, 4u);
+  EXPECT_EQ(n, 5u);
 }
 
 TEST(FieldsTest, TypeNumbersAreStable) {
@@ -267,8 +268,10 @@ std::string Frame(const std::string& rest) {
 
 TEST(CodecTest, GoldenSendMessageBytes) {
   const Message m = SendMessage{7, ConversationId::Direct(UserId(2), UserId(1)), -3, "hello"};
-  // version (kWireVersion), type 1, client_msg_id 7, conv {type 1, low 1, high 2}, zigzag(-3) = 5, "hello".
-  const std::string expected = Frame(std::string("\x01\x07\x01\x01\x02\x05\x05hello", 12));
+  // version (kWireVersion), type 1, client_msg_id 7, conv {type 1, low 1, high 2}, zigzag(-3) = 5,
+  // "hello", attempt 0.
+  const std::string expected =
+      Frame(std::string("\x01\x07\x01\x01\x02\x05\x05hello\x00", 13));
   EXPECT_EQ(Encode(m), expected);
   const Message big = QueueAck{300};  // 300 = 0xac 0x02 as LEB128
   EXPECT_EQ(Encode(big), Frame(std::string("\x5c\xac\x02", 3)));
@@ -577,7 +580,7 @@ TEST(CodecTest, InvalidConversationIdIsInvalidArgument) {
 TEST(DebugStringTest, SendMessage) {
   const Message m = SendMessage{7, ConversationId::Direct(UserId(2), UserId(1)), 1000, "hello"};
   EXPECT_EQ(DebugString(m),
-            "SendMessage{client_msg_id=7 conv=d1-2 sent_at_us=1000 body=\"hello\"}");
+            "SendMessage{client_msg_id=7 conv=d1-2 sent_at_us=1000 body=\"hello\" attempt=0}");
 }
 
 TEST(DebugStringTest, NestedListsIdsAndEnums) {
@@ -597,7 +600,9 @@ TEST(DebugStringTest, LongBodiesAreCut) {
   const std::string body(100, 'a');
   const std::string s =
       DebugString(SendMessage{1, ConversationId::Direct(UserId(1), UserId(1)), 0, body});
-  EXPECT_TRUE(absl::StrContains(s, absl::StrCat("body=\"", std::string(40, 'a'), "\"...}"))) << s;
+  EXPECT_TRUE(
+      absl::StrContains(s, absl::StrCat("body=\"", std::string(40, 'a'), "\"... attempt=0}")))
+      << s;
 }
 
 TEST(DebugStringTest, EveryMessageStartsWithItsName) {

@@ -202,6 +202,10 @@ class RecordingEnv : public NodeEnv, public ClientEnv {
   void LoadHistory(NodeId node, const chatlab::LoadHistory& load) override {
     calls.push_back(absl::StrCat("load ", node.value, " #", load.token, " after ", load.after));
   }
+  void LoadDedup(NodeId node, const chatlab::LoadDedup& load) override {
+    calls.push_back(absl::StrCat("dedup ", node.value, " #", load.token, " u", load.sender.value,
+                                 " c", load.client_msg_id));
+  }
   void Unexpected(NodeId from, const Effect& effect) override {
     calls.push_back(absl::StrCat("unexpected ", from.value, " effect ", effect.index()));
   }
@@ -233,13 +237,14 @@ TEST(DispatchTest, EveryNodeEffectReachesItsCallInOrder) {
   effects.push_back(push);
   effects.push_back(chatlab::CloseSession{SessionId(9)});
   effects.push_back(chatlab::LoadHistory{6, ConversationId::Group(GroupId(3)), 40, 10});
+  effects.push_back(chatlab::LoadDedup{7, UserId(8), 9});
   effects.push_back(SendToServer{Typing{}});  // a client's effect from a node: a core bug
   RecordingEnv env;
   Dispatch(NodeId(101), effects, static_cast<NodeEnv&>(env));
   const std::vector<std::string> want = {
       "persist 101 kind 5",        "node 101->5 Typing",  "client 101->s9 SessionClosed",
       "timer 101 #3 @1000",        "push 101 u4",         "close 101 s9",
-      "load 101 #6 after 40",      "unexpected 101 effect 2"};
+      "load 101 #6 after 40",      "dedup 101 #7 u8 c9",  "unexpected 101 effect 2"};
   EXPECT_EQ(env.calls, want);
 }
 

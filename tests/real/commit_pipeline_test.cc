@@ -13,6 +13,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,11 @@ class RecordingEnv : public host::NodeEnv {
     loads.push_back(load);
   }
   std::vector<chatlab::LoadHistory> loads;
+  void LoadDedup(NodeId node, const chatlab::LoadDedup& load) override {
+    carried.push_back({node, load.token, storage_.records_committed()});
+    dedups.push_back(load);
+  }
+  std::vector<chatlab::LoadDedup> dedups;
 
   std::vector<uint64_t> Labels() const {
     std::vector<uint64_t> out;
@@ -229,6 +235,35 @@ TEST_F(CommitPipelineTest, AReadFollowsTheStoresCommits) {
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0], m);
   EXPECT_EQ(pipeline_.stats().reads, 1u);
+  EXPECT_TRUE(fatal_.empty());
+}
+
+// The same for a dedup look-up: held behind the record, then found on the storage thread; a key
+// never stored is answered with nothing.
+TEST_F(CommitPipelineTest, ADedupLookupFollowsTheStoresCommits) {
+  ChatMessage m;
+  m.conv = ConversationId::Direct(UserId(1), UserId(2));
+  m.message_id = 7;
+  m.sender = UserId(1);
+  m.client_msg_id = 33;
+  m.body = "x";
+  Apply(kStore, {Effect(chatlab::Persist{PersistMessage{m}}),
+                 Effect(chatlab::LoadDedup{43, UserId(1), 33})});
+  EXPECT_TRUE(env_.dedups.empty());  // held behind the record
+  ASSERT_TRUE(loop_.RunOne());
+  ASSERT_EQ(env_.dedups.size(), 1u);
+  EXPECT_EQ(env_.carried.back().committed_then, 1u);
+  std::vector<std::optional<ChatMessage>> answers;
+  pipeline_.Find(env_.dedups[0], [&](std::optional<ChatMessage> f) { answers.push_back(f); });
+  pipeline_.Find(chatlab::LoadDedup{44, UserId(1), 34},
+                 [&](std::optional<ChatMessage> f) { answers.push_back(f); });
+  ASSERT_TRUE(loop_.RunOne());
+  ASSERT_TRUE(loop_.RunOne());
+  ASSERT_EQ(answers.size(), 2u);
+  ASSERT_TRUE(answers[0].has_value());
+  EXPECT_EQ(*answers[0], m);
+  EXPECT_FALSE(answers[1].has_value());
+  EXPECT_EQ(pipeline_.stats().reads, 2u);
   EXPECT_TRUE(fatal_.empty());
 }
 

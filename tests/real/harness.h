@@ -426,7 +426,8 @@ inline void BurstUntilStopped(const HostPort& at, const LoginResult& alice,
 // After a failure, on the chatd at `at`: every message acknowledged before it is in bob's history
 // once, under the id its OK gave; the client's whole burst resent (as its outbox does) is
 // answered OK, the acknowledged ones as duplicates with their first id; and then each message of
-// the burst is stored exactly once.
+// the burst is stored exactly once. The resends are marked (attempt 1), as a client's outbox marks
+// them, so the store recognises them beyond its dedup window.
 inline void ResentBurstLandsOnce(const HostPort& at, const LoginResult& alice,
                                  const LoginResult& bob, const ConversationId& conv, int burst,
                                  const std::map<ClientMsgId, MessageId>& acked) {
@@ -439,7 +440,7 @@ inline void ResentBurstLandsOnce(const HostPort& at, const LoginResult& alice,
   Client a;
   ASSERT_EQ(a.Connect(at, alice.token), "");
   for (int i = 1; i <= burst; ++i) {
-    a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
+    a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i), 1});
   }
   for (int i = 1; i <= burst; ++i) {
     auto ack = a.Next<SendAck>(nullptr, std::chrono::seconds(30));
