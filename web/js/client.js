@@ -581,11 +581,14 @@ export class ChatClient {
 
   /** @param {number} now @param {Id} id @param {OutboxEntry} e @param {Effect[]} out */
   transmit(now, id, e, out) {
+    // 0 on the first transmission, then 1, 2, ...: a resend may repeat a stored message, and
+    // the store looks it up however long ago that was (the count survives a reload: persist.js).
+    const attempt = e.attempts;
     e.attempts++;
     e.next_retry_us = now + this.backoff(e.attempts);
     out.push({ kind: 'send', frame: {
       type: 'SendMessage', client_msg_id: id, conv: e.conv, sent_at_us: String(e.created_us),
-      body: e.body,
+      body: e.body, attempt,
     } });
     out.push({ kind: 'timer', id: `retry:${id}`, at: e.next_retry_us });
   }

@@ -68,6 +68,9 @@ export function loadClient(client) {
   const next = BigInt(state.client_msg_id_next);
   if (next > client.client_msg_id_next) client.client_msg_id_next = next;
   client.outbox = new Map(state.outbox);
+  // Whether a message went out just before the page was closed is not known: its next
+  // transmission is marked as a resend, so the store looks it up (docs/protocol.md, attempt).
+  for (const e of client.outbox.values()) e.attempts = Math.max(e.attempts, 1);
   for (const s of state.convs) {
     const c = new Conversation(s.conv);
     c.log = new Set(s.log);

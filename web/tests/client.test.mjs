@@ -93,7 +93,8 @@ test('an unacked message is retried under the same id until OK; a late ack chang
   assert.equal(client.outbox.size, 1);
   client.onTimer(retry.at, retry.id, (out = []));
   const [second] = frames(out, 'SendMessage');
-  assert.deepEqual(second, first);
+  assert.equal(first.attempt, 0);
+  assert.deepEqual(second, { ...first, attempt: 1 });  // the same message, marked as a resend
   const ack = { type: 'SendAck', client_msg_id: id, conv, code: 'OK', message_id: '77', prev_msg_id: '0', duplicate: true, queued: false };
   client.onServerMessage(30, ack, (out = []));
   assert.equal(client.outbox.size, 0);
