@@ -79,7 +79,9 @@ void WorldImpl::NodeLoop(int ep) {
         static_cast<MessageStore*>(NodeAt(ep))
             ->OnDedupLoaded(LocalNow(e, now), token, std::move(found), effects);
         Digest(now, ep, 102, token, 0);
-        ApplyNodeEffects(ep, effects);
+        // The answer may store the message: its reply waits for the disk, as a message's does
+        // (the look-up's CPU is not charged).
+        QueueNodeEffects(ep, effects, std::max(now, e.busy_until_s));
         continue;
       }
       if (t.incarnation != nodes_.incarnation(slot)) continue;

@@ -84,11 +84,17 @@ void WorldImpl::HandleAtNode(int ep, std::unique_ptr<Packet> p) {
     e.sojourn_s += e.busy_until_s - now;
     e.window_busy_s += cpu_s;
   }
+  QueueNodeEffects(ep, effects, e.busy_until_s);
+}
+
+void WorldImpl::QueueNodeEffects(int ep, Effects& effects, double done_s) {
+  Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  const double now = s4u::Engine::get_clock();
   NoteStoreOutput(ep, effects);
   // Effects leave when the CPU is done and, after a Persist, when the disk has it: an answer
   // never reveals state a crash could still lose. FIFO: never before the previous output.
-  double ready = WriteToDisk(ep, effects, e.busy_until_s);
-  if (sc_.unsafe_ack_before_sync) ready = e.busy_until_s;  // broken on purpose
+  double ready = WriteToDisk(ep, effects, done_s);
+  if (sc_.unsafe_ack_before_sync) ready = done_s;  // broken on purpose
   if (!e.outputs.empty()) ready = std::max(ready, e.outputs.back().at);
   if (ready <= now && e.outputs.empty()) {
     ApplyNodeEffects(ep, effects);
@@ -168,8 +174,8 @@ void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs loca
 }
 
 void WorldImpl::ApplyNodeEffects(int ep, Effects& effects) {
-  // Persist effects of a message were taken out in HandleAtNode; any left here come from a
-  // timer or Start. Written now, so a disk never misses a record.
+  // Persist effects of a message or a look-up's answer were taken out in QueueNodeEffects; any
+  // left here come from a timer or Start. Written now, so a disk never misses a record.
   WriteToDisk(ep, effects, s4u::Engine::get_clock());
   host::Dispatch(endpoints_[static_cast<size_t>(ep)].node, effects, *this);
 }

@@ -327,6 +327,9 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   void HandleAtNode(int ep, std::unique_ptr<Packet> p);
   void ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs local);
   void ApplyNodeEffects(int ep, Effects& effects);
+  // Effects computed by the CPU until done_s: written to disk, then sent when their Persists are
+  // synced, in order behind the node's earlier outputs.
+  void QueueNodeEffects(int ep, Effects& effects, double done_s);
   // Simulated CPU seconds the node at ep spends on packet p, which produced effects
   // (sim/world/cost.h; docs/cost-model.md).
   double CpuSeconds(int ep, const Packet& p, const Effects& effects) const;
