@@ -64,14 +64,6 @@ const char* LevelName(LogLevel l) {
   return "info";
 }
 
-absl::Status UsableDir(const std::string& dir) {
-  if ((mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) || access(dir.c_str(), W_OK | X_OK) != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("data dir ", dir, " is unusable: ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 class Chatd::Impl final : public SessionHost, private host::NodeEnv {
@@ -237,7 +229,7 @@ absl::Status Chatd::Impl::Init() {
   } else if (!options_.tls_ca.empty()) {
     return absl::InvalidArgumentError("--tls_ca needs --tls_cert and --tls_key (TLS is off)");
   }
-  if (absl::Status s = UsableDir(options_.data_dir); !s.ok()) return s;
+  if (absl::Status s = UsableDataDir(options_.data_dir); !s.ok()) return s;
   auto lock = LockDataDir(options_.data_dir);
   if (!lock.ok()) return lock.status();
   data_dir_lock_ = *lock;

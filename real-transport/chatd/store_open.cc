@@ -1,5 +1,10 @@
 #include "real-transport/chatd/store_open.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -8,6 +13,14 @@
 #include "real-transport/util.h"
 
 namespace chatlab::real {
+
+absl::Status UsableDataDir(const std::string& dir) {
+  if ((mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) || access(dir.c_str(), W_OK | X_OK) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("data dir ", dir, " is unusable: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<StoreDisk> OpenStoreDisk(const ChatdOptions& options, int shard,
                                         std::function<void(const std::string&)> waiting) {

@@ -26,6 +26,9 @@ struct StoreDisk {
   std::string name;
 };
 
+// Creates the data directory (mode 0700) if missing; an error names it when it is unusable.
+absl::Status UsableDataDir(const std::string& dir);
+
 // Opens shard `shard` of options.config.store_shards. `waiting` is told why, each time the
 // PostgreSQL lease is held by a live owner (a standby waits until it expires).
 absl::StatusOr<StoreDisk> OpenStoreDisk(const ChatdOptions& options, int shard,
