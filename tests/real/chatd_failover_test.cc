@@ -66,7 +66,7 @@ TEST(ChatdFailover, AStandbyTakesTheStoreOverWhenItsOwnerIsKilledDuringABurst) {
   const auto alice = env.Login(*env.owner, "alice");
   const auto bob = env.Login(*env.owner, "bob");
   const auto conv = ConversationId::Direct(alice.user, bob.user);
-  constexpr int kBurst = 500;
+  constexpr int kBurst = 2000;  // 500 were all acknowledged before the kill once, under load
   std::map<ClientMsgId, MessageId> acked;
   BurstUntilStopped(env.owner->address(), alice, conv, kBurst,
                     [&] { env.owner->Kill(SIGKILL); }, &acked);
