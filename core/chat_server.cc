@@ -30,6 +30,7 @@ void ChatServer::Start(TimeUs now, Effects& out) {
     out.push_back(SendToNode{options_.topology.broker, QueueSubscribe{incarnation_}});
     resubscribe_at_us_ = now + options_.config.queue_consumer_timeout_us / 2;
   }
+  refresh_at_us_ = now + options_.config.map_refresh_interval_us;
 }
 
 UserId ChatServer::SessionUser(SessionId session) const {
@@ -674,12 +675,35 @@ void ChatServer::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
       out.push_back(SendToNode{options_.topology.broker, QueueSubscribe{incarnation_}});
       resubscribe_at_us_ = now + options_.config.queue_consumer_timeout_us / 2;
     }
+    if (options_.config.map_refresh_interval_us > 0 && now >= refresh_at_us_) {
+      SendRefresh(out);
+      refresh_at_us_ = now + options_.config.map_refresh_interval_us;
+    }
     out.push_back(ArmTimer{kTickTimer, now + options_.config.server_tick_us});
     return;
   }
   if ((timer_id >> kTimerKindShift) == kFlushTimerKind) {
     FlushBuffer(now, NodeId(timer_id & kTimerPayloadMask), out);
   }
+}
+
+void ChatServer::SendRefresh(Effects& out) {
+  const size_t chunk = std::max<size_t>(options_.config.lookup_users_max, 1);
+  std::vector<UserId> users;
+  const auto flush = [&] {
+    if (users.empty()) return;
+    stats_.refreshes++;
+    if (options_.topology.presence.valid()) {
+      out.push_back(SendToNode{options_.topology.presence, PresenceRefresh{users}});
+    }
+    out.push_back(SendToNode{options_.topology.mapping, MapRefresh{std::move(users)}});
+    users.clear();
+  };
+  for (const auto& [user, unused] : users_) {  // btree: ascending, deterministic
+    users.push_back(user);
+    if (users.size() == chunk) flush();
+  }
+  flush();
 }
 
 void ChatServer::ExpirePending(TimeUs now, Effects& out) {

@@ -49,6 +49,7 @@ class ChatServer : public Node {
     uint64_t commits_refused = 0;   // batched items the store refused after their queued ack
     uint64_t local_deliveries = 0;  // Deliver/updates pushed to a session of this server
     uint64_t lookups = 0;           // MapLookup requests sent
+    uint64_t refreshes = 0;         // MapRefresh messages sent (config.map_refresh_interval_us)
     uint64_t forwards_sent = 0;     // inter-server requests (ForwardBatch or QueuePublish)
     uint64_t forward_entries_sent = 0;
     uint64_t forwards_received = 0;
@@ -204,6 +205,9 @@ class ChatServer : public Node {
   void OnStoreMembersResult(TimeUs now, const StoreMembersResult& m, Effects& out);
   void OnMapLookupResult(TimeUs now, const MapLookupResult& m, Effects& out);
   void OnMapDisplaced(TimeUs now, const MapDisplaced& m, Effects& out);
+  // Re-sends every user with a session here to the mapping and presence (MapRefresh,
+  // PresenceRefresh), lookup_users_max per message, in ascending user order.
+  void SendRefresh(Effects& out);
   void OnForwardBatch(TimeUs now, NodeId from, const ForwardBatch& m, Effects& out);
   void OnForwardResult(TimeUs now, const ForwardResult& m, Effects& out);
   void OnQueueDeliver(TimeUs now, NodeId from, const QueueDeliver& m, Effects& out);
@@ -256,6 +260,8 @@ class ChatServer : public Node {
   // Queue strategy: when to repeat QueueSubscribe, so a broker that presumed us dead (say,
   // behind a partition) starts delivering again.
   TimeUs resubscribe_at_us_ = 0;
+  // When the next MapRefresh goes out (config.map_refresh_interval_us > 0).
+  TimeUs refresh_at_us_ = 0;
   // Server ticks since Start (the tick timer's firings), the clock of the acked memory.
   uint64_t ticks_ = 0;
   // How many ticks a session remembers a kOk: kAckedMemoryTimeouts request timeouts, rounded

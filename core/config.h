@@ -139,6 +139,15 @@ struct ProtocolConfig {
   // what a lost push or audience notice, or a presence service restart (which forgets every
   // audience), left stale. 0 = only on connect.
   TimeUs presence_refresh_interval_us = 10 * 60 * kUsPerSecond;
+  // Every this long a chat server re-sends the users it holds sessions for to the user mapping
+  // (MapRefresh) and the presence service (PresenceRefresh), so that a service that lost its
+  // state (a restart, a Redis flush) learns them again without users reconnecting, and their
+  // mappings' expiry restarts. 0 = never (the simulator's default; chatd's is 5 s).
+  TimeUs map_refresh_interval_us = 0;
+  // A mapping neither registered nor refreshed for this long reads as absent: a dead server's
+  // users look offline instead of being forwarded to it. 0 = never expires. Requires
+  // 0 < map_refresh_interval_us < mapping_ttl_us (ValidateMappingConfig, core/user_mapping.h).
+  TimeUs mapping_ttl_us = 0;
   TimeUs typing_ttl_us = 10 * kUsPerSecond;           // typing shown without refresh
   TimeUs writer_flush_window_us = 20 * kUsPerMs;      // batch writer: timer from first item
   TimeUs queue_consumer_timeout_us = 10 * kUsPerSecond;  // broker: consumer presumed dead

@@ -471,6 +471,11 @@ void VisitFields(S& m, V&& v) {
   v("new_server", m.new_server);
 }
 
+template <FieldsOf<MapRefresh> S, typename V>
+void VisitFields(S& m, V&& v) {
+  v("users", m.users);
+}
+
 // ---- Forwarding and queue broker ---------------------------------------------------------------
 
 template <FieldsOf<ForwardBatch> S, typename V>
@@ -542,6 +547,11 @@ template <FieldsOf<PresencePush> S, typename V>
 void VisitFields(S& m, V&& v) {
   v("recipients", m.recipients);
   v("status", m.status);
+}
+
+template <FieldsOf<PresenceRefresh> S, typename V>
+void VisitFields(S& m, V&& v) {
+  v("users", m.users);
 }
 
 template <FieldsOf<Notify> S, typename V>
@@ -673,6 +683,7 @@ CHATLAB_WIRE_TYPE(MapUnregister, 71);
 CHATLAB_WIRE_TYPE(MapLookup, 72);
 CHATLAB_WIRE_TYPE(MapLookupResult, 73);
 CHATLAB_WIRE_TYPE(MapDisplaced, 74);
+CHATLAB_WIRE_TYPE(MapRefresh, 75);
 // Server <-> server forwarding: 80..89.
 CHATLAB_WIRE_TYPE(ForwardBatch, 80);
 CHATLAB_WIRE_TYPE(ForwardResult, 81);
@@ -687,6 +698,7 @@ CHATLAB_WIRE_TYPE(PresenceTouch, 101);
 CHATLAB_WIRE_TYPE(PresenceLookup, 102);
 CHATLAB_WIRE_TYPE(PresenceLookupResult, 103);
 CHATLAB_WIRE_TYPE(PresencePush, 104);
+CHATLAB_WIRE_TYPE(PresenceRefresh, 105);
 // Notification service: 110..119.
 CHATLAB_WIRE_TYPE(Notify, 110);
 

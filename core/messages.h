@@ -504,6 +504,15 @@ struct MapDisplaced {
   friend bool operator==(const MapDisplaced&, const MapDisplaced&) = default;
 };
 
+// Server -> mapping, every config.map_refresh_interval_us: the users the sender holds sessions
+// for (at most config.lookup_users_max per message). Restores lost mappings and restarts their
+// expiry; never moves a user: one mapped to another server gets MapDisplaced{user, that server}
+// back (the sender's session is stale).
+struct MapRefresh {
+  std::vector<UserId> users;
+  friend bool operator==(const MapRefresh&, const MapRefresh&) = default;
+};
+
 // ---- Server <-> server forwarding --------------------------------------------------------------
 
 template <typename T>
@@ -591,6 +600,14 @@ struct PresenceLookupResult {
   friend bool operator==(const PresenceLookupResult&, const PresenceLookupResult&) = default;
 };
 
+// Server -> presence, every config.map_refresh_interval_us: the users the sender holds sessions
+// for (at most config.lookup_users_max). Each one presence has offline goes online on the sender
+// (as PresenceSet would); one online elsewhere is left there.
+struct PresenceRefresh {
+  std::vector<UserId> users;
+  friend bool operator==(const PresenceRefresh&, const PresenceRefresh&) = default;
+};
+
 // Presence -> server: push status to these recipients (connected to the receiving server).
 struct PresencePush {
   std::vector<UserId> recipients;
@@ -622,7 +639,7 @@ using Message = std::variant<
     ForwardResult, QueuePublish, QueueDeliver, QueueAck, QueueSubscribe, PresenceSet, PresenceTouch,
     PresenceLookup, PresenceLookupResult, PresencePush, Notify, StoreCheckMember,
     StoreCheckMemberResult, GetReceipts, ReceiptsResult, StoreGetReceipts, StoreGetReceiptsResult,
-    GroupModeUpdate>;
+    GroupModeUpdate, MapRefresh, PresenceRefresh>;
 
 // The message's name as in docs/protocol.md ("SendMessage").
 const char* MessageName(const Message& m);

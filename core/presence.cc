@@ -28,6 +28,8 @@ void PresenceService::OnMessage(TimeUs now, NodeId from, const Message& msg, Eff
     OnPresenceTouch(now, *m, out);
   } else if (const auto* m = std::get_if<PresenceLookup>(&msg)) {
     OnPresenceLookup(now, from, *m, out);
+  } else if (const auto* m = std::get_if<PresenceRefresh>(&msg)) {
+    OnPresenceRefresh(now, from, *m, out);
   } else {
     stats_.unexpected_messages++;
   }
@@ -148,6 +150,30 @@ void PresenceService::OnPresenceSet(TimeUs now, NodeId from, const PresenceSet& 
   it->second.last_seen_us = now;
   stats_.sets++;
   PushStatus(m.user, now, out);
+}
+
+void PresenceService::OnPresenceRefresh(TimeUs now, NodeId from, const PresenceRefresh& m,
+                                        Effects& out) {
+  if (!from.valid()) {
+    stats_.unexpected_messages++;
+    return;
+  }
+  stats_.refreshes++;
+  const size_t count = std::min<size_t>(m.users.size(), options_.config.lookup_users_max);
+  for (size_t i = 0; i < count; ++i) {
+    const UserId user = m.users[i];
+    if (!user.valid()) {
+      stats_.unexpected_messages++;
+      continue;
+    }
+    UserState* state = FindOrTrack(user);
+    if (state == nullptr || state->online) continue;  // online here already, or elsewhere
+    state->online = true;
+    state->server = from;
+    state->last_seen_us = now;
+    stats_.refreshed_online++;
+    PushStatus(user, now, out);
+  }
 }
 
 void PresenceService::OnPresenceTouch(TimeUs now, const PresenceTouch& m, Effects& out) {

@@ -28,7 +28,10 @@
 //  - PresenceSet carries no session version: a stale online from an old server arriving after
 //    the new server's online moves the user back to the old server, until the old server reports
 //    the displaced session offline. Polling and the next change repair the status.
-// The state is soft: a crash loses it, and statuses and rankings rebuild as servers report.
+// The state is soft: a crash loses it, and statuses and rankings rebuild as servers report:
+// sessions as they open, or at the servers' next PresenceRefresh (config.map_refresh_interval_us),
+// which sets each listed user that presence has offline online on the sender, and leaves a user
+// online elsewhere where it is.
 #ifndef CHATLAB_CORE_PRESENCE_H_
 #define CHATLAB_CORE_PRESENCE_H_
 
@@ -66,6 +69,8 @@ class PresenceService : public Node {
     uint64_t audience_changes = 0;   // viewers who entered or left an audience on a touch
     uint64_t polled_but_pushed = 0;  // statuses answered to a viewer the user pushes to
     uint64_t users_refused = 0;      // a new user not tracked because the table is at users_max
+    uint64_t refreshes = 0;          // PresenceRefresh handled
+    uint64_t refreshed_online = 0;   // users a refresh found offline and set online
     // Message types this node does not handle, and messages it cannot act on: UserId() in a set
     // or touch, or a set or lookup from an unknown sender.
     uint64_t unexpected_messages = 0;
@@ -122,6 +127,7 @@ class PresenceService : public Node {
 
   void OnPresenceSet(TimeUs now, NodeId from, const PresenceSet& m, Effects& out);
   void OnPresenceTouch(TimeUs now, const PresenceTouch& m, Effects& out);
+  void OnPresenceRefresh(TimeUs now, NodeId from, const PresenceRefresh& m, Effects& out);
   void OnPresenceLookup(TimeUs now, NodeId from, const PresenceLookup& m, Effects& out);
   // Records one direction of a touch: `contact` becomes more active in `owner`'s list.
   void TouchContact(UserId owner, UserId contact, TimeUs now);

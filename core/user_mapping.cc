@@ -6,7 +6,25 @@
 #include <variant>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 namespace chatlab {
+
+absl::Status ValidateMappingConfig(const ProtocolConfig& config) {
+  if (config.map_refresh_interval_us < 0 || config.mapping_ttl_us < 0) {
+    return absl::InvalidArgumentError(
+        "map_refresh_interval_us and mapping_ttl_us must not be negative");
+  }
+  if (config.mapping_ttl_us > 0 &&
+      (config.map_refresh_interval_us == 0 ||
+       config.map_refresh_interval_us >= config.mapping_ttl_us)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "mapping_ttl_us=", config.mapping_ttl_us, " needs map_refresh_interval_us in (0, ",
+        config.mapping_ttl_us, "), not ", config.map_refresh_interval_us,
+        ": a live user's mapping would expire between two refreshes"));
+  }
+  return absl::OkStatus();
+}
 
 UserMappingService::UserMappingService(const NodeOptions& options, size_t users_max)
     : options_(options), users_max_(users_max) {
@@ -18,42 +36,62 @@ void UserMappingService::Start(TimeUs /*now*/, Effects& /*out*/) {}
 
 void UserMappingService::OnTimer(TimeUs /*now*/, uint64_t /*timer_id*/, Effects& /*out*/) {}
 
-void UserMappingService::OnMessage(TimeUs /*now*/, NodeId from, const Message& msg, Effects& out) {
+void UserMappingService::OnMessage(TimeUs now, NodeId from, const Message& msg, Effects& out) {
   if (const auto* m = std::get_if<MapRegister>(&msg)) {
-    OnMapRegister(from, *m, out);
+    OnMapRegister(now, from, *m, out);
   } else if (const auto* m = std::get_if<MapUnregister>(&msg)) {
-    OnMapUnregister(from, *m);
+    OnMapUnregister(now, from, *m);
+  } else if (const auto* m = std::get_if<MapRefresh>(&msg)) {
+    OnMapRefresh(now, from, *m, out);
   } else if (const auto* m = std::get_if<MapLookup>(&msg)) {
-    OnMapLookup(from, *m, out);
+    OnMapLookup(now, from, *m, out);
   } else {
     stats_.unexpected_messages++;
   }
   assert(servers_.size() <= users_max_);
 }
 
-NodeId UserMappingService::Lookup(UserId user) const {
+NodeId UserMappingService::Lookup(UserId user, TimeUs now) const {
   auto it = servers_.find(user);
-  return it == servers_.end() ? NodeId() : it->second;
+  if (it == servers_.end() || it->second.expires_us <= now) return NodeId();
+  return it->second.server;
 }
 
-void UserMappingService::OnMapRegister(NodeId from, const MapRegister& m, Effects& out) {
+TimeUs UserMappingService::ExpiryFrom(TimeUs now) const {
+  const TimeUs ttl = options_.config.mapping_ttl_us;
+  return ttl > 0 && now < kNever - ttl ? now + ttl : kNever;
+}
+
+UserMappingService::Entry* UserMappingService::Live(UserId user, TimeUs now) {
+  auto it = servers_.find(user);
+  if (it == servers_.end()) return nullptr;
+  if (it->second.expires_us <= now) {
+    servers_.erase(it);
+    stats_.expired++;
+    return nullptr;
+  }
+  return &it->second;
+}
+
+void UserMappingService::OnMapRegister(TimeUs now, NodeId from, const MapRegister& m,
+                                       Effects& out) {
   if (!from.valid() || !m.user.valid()) {
     stats_.unexpected_messages++;
     return;
   }
-  auto it = servers_.find(m.user);
-  if (it == servers_.end()) {
+  Entry* entry = Live(m.user, now);
+  if (entry == nullptr) {
     if (servers_.size() >= users_max_) {
       stats_.registers_refused++;
       return;
     }
-    servers_.emplace(m.user, from);
+    servers_.emplace(m.user, Entry{from, ExpiryFrom(now)});
     stats_.registers++;
     return;
   }
-  const NodeId old_server = it->second;
+  const NodeId old_server = entry->server;
   assert(old_server.valid());
-  it->second = from;
+  *entry = Entry{from, ExpiryFrom(now)};
   stats_.registers++;
   if (old_server != from) {
     // The user reconnected elsewhere: the old server must close its stale session, or it would
@@ -61,27 +99,61 @@ void UserMappingService::OnMapRegister(NodeId from, const MapRegister& m, Effect
     out.push_back(SendToNode{old_server, MapDisplaced{m.user, from}});
     stats_.displacements++;
   }
-  assert(Lookup(m.user) == from);
+  assert(Lookup(m.user, now) == from || ExpiryFrom(now) <= now);
 }
 
-void UserMappingService::OnMapUnregister(NodeId from, const MapUnregister& m) {
+void UserMappingService::OnMapUnregister(TimeUs now, NodeId from, const MapUnregister& m) {
   if (!from.valid() || !m.user.valid()) {
     stats_.unexpected_messages++;
     return;
   }
-  auto it = servers_.find(m.user);
-  if (it == servers_.end() || it->second != from) {
+  Entry* entry = Live(m.user, now);
+  if (entry == nullptr || entry->server != from) {
     // Late unregister from a server the user has left (or a duplicate): the current mapping,
     // if any, belongs to another session and stays.
     stats_.unregisters_ignored++;
     return;
   }
-  servers_.erase(it);
+  servers_.erase(m.user);
   stats_.unregisters++;
-  assert(!Lookup(m.user).valid());
+  assert(!Lookup(m.user, now).valid());
 }
 
-void UserMappingService::OnMapLookup(NodeId from, const MapLookup& m, Effects& out) {
+void UserMappingService::OnMapRefresh(TimeUs now, NodeId from, const MapRefresh& m,
+                                      Effects& out) {
+  if (!from.valid()) {
+    stats_.unexpected_messages++;
+    return;
+  }
+  stats_.refreshes++;
+  // Like a lookup, a refresh over the limit is handled for its first users only.
+  const size_t count = std::min<size_t>(m.users.size(), options_.config.lookup_users_max);
+  for (size_t i = 0; i < count; ++i) {
+    const UserId user = m.users[i];
+    if (!user.valid()) {
+      stats_.unexpected_messages++;
+      continue;
+    }
+    Entry* entry = Live(user, now);
+    if (entry == nullptr) {
+      if (servers_.size() >= users_max_) {
+        stats_.registers_refused++;
+        continue;
+      }
+      servers_.emplace(user, Entry{from, ExpiryFrom(now)});
+      stats_.refreshed_users++;
+    } else if (entry->server == from) {
+      entry->expires_us = ExpiryFrom(now);
+      stats_.refreshed_users++;
+    } else {
+      // A newer session registered elsewhere; the sender missed its MapDisplaced.
+      out.push_back(SendToNode{from, MapDisplaced{user, entry->server}});
+      stats_.displacements++;
+    }
+  }
+}
+
+void UserMappingService::OnMapLookup(TimeUs now, NodeId from, const MapLookup& m, Effects& out) {
   if (!from.valid()) {
     stats_.unexpected_messages++;  // nowhere to send the answer
     return;
@@ -96,7 +168,8 @@ void UserMappingService::OnMapLookup(NodeId from, const MapLookup& m, Effects& o
   result.request_id = m.request_id;
   result.locations.reserve(count);
   for (size_t i = 0; i < count; ++i) {
-    result.locations.push_back(UserLocation{m.users[i], Lookup(m.users[i])});
+    const Entry* entry = Live(m.users[i], now);
+    result.locations.push_back(UserLocation{m.users[i], entry ? entry->server : NodeId()});
   }
   assert(result.locations.size() == count);
   stats_.lookups++;

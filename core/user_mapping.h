@@ -15,9 +15,18 @@
 //    client is told (SessionClosed) and reconnects, which registers again: a liveness cost, never
 //    a lost message, since every client catches up from the store on connect.
 //
-// The state is soft: a crash loses it, and users reappear as their servers register them again
-// (until then they look offline, so their messages go to the notification service and they catch
-// up from the store).
+// The state is soft: a crash loses it, and users reappear as their servers register them again:
+// on their next connect, or on the servers' next MapRefresh (config.map_refresh_interval_us).
+// Until then they look offline, so their messages go to the notification service and they catch
+// up from the store. A refresh restores and re-arms mappings but never moves one: a user mapped
+// to another server is answered MapDisplaced (the refreshing server's session is stale).
+//
+// With config.mapping_ttl_us > 0 a mapping neither registered nor refreshed for that long reads
+// as absent (a dead server's users look offline). The entry stays in the table until it is
+// registered, refreshed, unregistered or looked up again, and counts toward users_max until then.
+//
+// The same contract runs on Redis in chatd (real-transport/engines/redis_user_mapping.h);
+// tests/real/engine_conformance_test.cc holds the two to the same cases (docs/engines.md).
 #ifndef CHATLAB_CORE_USER_MAPPING_H_
 #define CHATLAB_CORE_USER_MAPPING_H_
 
@@ -25,12 +34,16 @@
 #include <cstdint>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "core/effects.h"
 #include "core/messages.h"
 #include "core/node.h"
 #include "core/types.h"
 
 namespace chatlab {
+
+// Refuses a mapping TTL without a refresh interval shorter than it (live users would expire).
+absl::Status ValidateMappingConfig(const ProtocolConfig& config);
 
 class UserMappingService : public Node {
  public:
@@ -43,6 +56,9 @@ class UserMappingService : public Node {
     uint64_t registers_refused = 0;    // MapRegister of a new user with the table at users_max
     uint64_t unregisters = 0;          // MapUnregister that erased a mapping
     uint64_t unregisters_ignored = 0;  // MapUnregister for a user not mapped to its sender
+    uint64_t refreshes = 0;            // MapRefresh handled
+    uint64_t refreshed_users = 0;      // users in them mapped (again) or re-armed on the sender
+    uint64_t expired = 0;              // mappings found past mapping_ttl_us (read as absent)
     uint64_t lookups = 0;              // MapLookup answered
     uint64_t users_looked_up = 0;      // sum of locations answered
     uint64_t displacements = 0;        // MapDisplaced sent
@@ -64,23 +80,34 @@ class UserMappingService : public Node {
   void OnTimer(TimeUs now, uint64_t timer_id, Effects& out) override;
 
   const Stats& stats() const { return stats_; }
-  // How many users are mapped to some server.
+  // How many entries the table holds (expired ones not yet dropped included).
   size_t online_users() const { return servers_.size(); }
-  // The server holding `user`'s session, or NodeId() if the user is not mapped.
-  NodeId Lookup(UserId user) const;
+  // The server holding `user`'s session at `now`, or NodeId() if the user is not mapped (or its
+  // mapping expired). Pure.
+  NodeId Lookup(UserId user, TimeUs now) const;
 
  private:
-  void OnMapRegister(NodeId from, const MapRegister& m, Effects& out);
-  void OnMapUnregister(NodeId from, const MapUnregister& m);
-  void OnMapLookup(NodeId from, const MapLookup& m, Effects& out);
+  struct Entry {
+    NodeId server;      // valid
+    TimeUs expires_us;  // kNever without a TTL
+  };
+  static constexpr TimeUs kNever = INT64_MAX;
+
+  void OnMapRegister(TimeUs now, NodeId from, const MapRegister& m, Effects& out);
+  void OnMapUnregister(TimeUs now, NodeId from, const MapUnregister& m);
+  void OnMapRefresh(TimeUs now, NodeId from, const MapRefresh& m, Effects& out);
+  void OnMapLookup(TimeUs now, NodeId from, const MapLookup& m, Effects& out);
+  // The live entry of `user` at `now`; an expired one is erased (and counted) first.
+  Entry* Live(UserId user, TimeUs now);
+  TimeUs ExpiryFrom(TimeUs now) const;
 
   const NodeOptions options_;
   // Invariant: users_max_ > 0 and servers_.size() <= users_max_.
   const size_t users_max_;
   Stats stats_;
-  // user -> the server of its session. Invariant: every key and every value is valid (non-zero).
+  // user -> the server of its session. Invariant: every key and every server is valid.
   // Only point lookups: its iteration order never decides anything.
-  absl::flat_hash_map<UserId, NodeId> servers_;
+  absl::flat_hash_map<UserId, Entry> servers_;
 };
 
 }  // namespace chatlab

@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "core/store.h"
+#include "core/user_mapping.h"
 #include "host/deployment.h"
 
 namespace chatlab::sim {
@@ -137,6 +138,8 @@ std::map<std::string, Target> Keys(Scenario& s) {
       {"protocol.group_poll_interval_us", &p.group_poll_interval_us},
       {"protocol.presence_poll_interval_us", &p.presence_poll_interval_us},
       {"protocol.presence_refresh_interval_us", &p.presence_refresh_interval_us},
+      {"protocol.map_refresh_interval_us", &p.map_refresh_interval_us},
+      {"protocol.mapping_ttl_us", &p.mapping_ttl_us},
       {"protocol.typing_ttl_us", &p.typing_ttl_us},
       {"protocol.writer_flush_window_us", &p.writer_flush_window_us},
       {"protocol.queue_consumer_timeout_us", &p.queue_consumer_timeout_us},
@@ -552,6 +555,9 @@ absl::Status Validate(const Scenario& s) {
     }
   }
   if (absl::Status st = ValidateStoreConfig(s.protocol); !st.ok()) {
+    return bad(std::string(st.message()));
+  }
+  if (absl::Status st = ValidateMappingConfig(s.protocol); !st.ok()) {
     return bad(std::string(st.message()));
   }
   if (s.users < 2) return bad("workload.users must be >= 2");

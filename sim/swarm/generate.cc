@@ -224,6 +224,18 @@ void DrawDedupLookup(Draw& d, Scenario& s) {
   p.store_dedup_window_max = static_cast<uint32_t>(std::max(floor, d.LogInt(16, 256)));
 }
 
+// Drawn after the dedup look-up, so every draw before it is what earlier swarms drew. Half the
+// runs refresh the mapping and presence every 1 to 5 s (protocol.map_refresh_interval_us), and
+// half of those expire mappings not refreshed for 2 to 4 intervals (protocol.mapping_ttl_us): a
+// crashed mapping or presence then relearns who is online from the servers, and a partitioned
+// or crashed server's users expire while it is away.
+void DrawMappingRefresh(Draw& d, Scenario& s) {
+  ProtocolConfig& p = s.protocol;
+  if (!d.Chance(0.5)) return;
+  p.map_refresh_interval_us = d.Int(1, 5) * kUsPerSecond;
+  if (d.Chance(0.5)) p.mapping_ttl_us = p.map_refresh_interval_us * d.Int(2, 4);
+}
+
 Scenario GenerateScenario(uint64_t seed) {
   Draw d(seed);
   Scenario s = DefaultScenario();
@@ -242,6 +254,7 @@ Scenario GenerateScenario(uint64_t seed) {
   DrawStoreMemory(d, s);
   DrawStoreShards(d, s);
   DrawDedupLookup(d, s);
+  DrawMappingRefresh(d, s);
   return s;
 }
 

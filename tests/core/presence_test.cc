@@ -108,6 +108,31 @@ TEST_F(PresenceTest, StaleOfflineFromOldServerIsIgnored) {
   EXPECT_EQ(presence_.stats().sets, 3u);
 }
 
+TEST_F(PresenceTest, RefreshSetsOfflineUsersOnlineAndLeavesOthersWhereTheyAre) {
+  // U1 and U2 touch, so each is in the other's audience.
+  Touch(10, kU1, kU2);
+  SetOnline(20, kServerB, kU2, true);
+  SetOnline(30, kServerC, kU3, true);
+  // A presence that forgot U1 (say, it restarted after U1 connected to A) learns it from A's
+  // refresh, and U2, online on B, is pushed the change; U3, online on C, stays there.
+  const Effects out = Receive(100, kServerA, PresenceRefresh{{kU1, kU3, UserId()}});
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 100, false}));
+  EXPECT_EQ(presence_.Status(kU3), (PresenceStatus{kU3, true, 30, false}));
+  const auto pushes = Pushes(out);
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0].first, kServerB);
+  EXPECT_EQ(pushes[0].second.recipients, std::vector<UserId>{kU2});
+  EXPECT_EQ(presence_.stats().refreshes, 1u);
+  EXPECT_EQ(presence_.stats().refreshed_online, 1u);
+  EXPECT_EQ(presence_.stats().unexpected_messages, 1u);  // UserId() skipped
+  // Again: nothing changes, nobody is told.
+  EXPECT_TRUE(Receive(200, kServerA, PresenceRefresh{{kU1}}).empty());
+  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 100, false}));
+  // The refreshed session is A's: an offline from A applies.
+  SetOnline(300, kServerA, kU1, false);
+  EXPECT_FALSE(presence_.Status(kU1).online);
+}
+
 TEST_F(PresenceTest, OfflineForUnknownOrOfflineUserIsIgnored) {
   SetOnline(100, kServerA, kU1, false);
   EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 0, false}));

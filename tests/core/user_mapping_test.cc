@@ -52,16 +52,16 @@ TEST_F(UserMappingTest, StartAndTimersDoNothing) {
 
 TEST_F(UserMappingTest, RegisterMapsUserToSender) {
   EXPECT_TRUE(Receive(kServerA, MapRegister{kAlice}).empty());
-  EXPECT_EQ(mapping_.Lookup(kAlice), kServerA);
+  EXPECT_EQ(mapping_.Lookup(kAlice, 0), kServerA);
   EXPECT_EQ(mapping_.online_users(), 1u);
   EXPECT_EQ(mapping_.stats().registers, 1u);
-  EXPECT_EQ(mapping_.Lookup(kBob), NodeId());
+  EXPECT_EQ(mapping_.Lookup(kBob, 0), NodeId());
 }
 
 TEST_F(UserMappingTest, DuplicateRegisterOnSameServerDisplacesNobody) {
   Receive(kServerA, MapRegister{kAlice});
   EXPECT_TRUE(Receive(kServerA, MapRegister{kAlice}).empty());
-  EXPECT_EQ(mapping_.Lookup(kAlice), kServerA);
+  EXPECT_EQ(mapping_.Lookup(kAlice, 0), kServerA);
   EXPECT_EQ(mapping_.stats().registers, 2u);
   EXPECT_EQ(mapping_.stats().displacements, 0u);
 }
@@ -73,7 +73,7 @@ TEST_F(UserMappingTest, RegisterElsewhereDisplacesOldServer) {
   EXPECT_EQ(send.to, kServerA);
   ASSERT_TRUE(std::holds_alternative<MapDisplaced>(send.msg));
   EXPECT_EQ(std::get<MapDisplaced>(send.msg), (MapDisplaced{kAlice, kServerB}));
-  EXPECT_EQ(mapping_.Lookup(kAlice), kServerB);
+  EXPECT_EQ(mapping_.Lookup(kAlice, 0), kServerB);
   EXPECT_EQ(mapping_.online_users(), 1u);
   EXPECT_EQ(mapping_.stats().displacements, 1u);
 }
@@ -81,7 +81,7 @@ TEST_F(UserMappingTest, RegisterElsewhereDisplacesOldServer) {
 TEST_F(UserMappingTest, UnregisterFromCurrentServerErases) {
   Receive(kServerA, MapRegister{kAlice});
   EXPECT_TRUE(Receive(kServerA, MapUnregister{kAlice}).empty());
-  EXPECT_EQ(mapping_.Lookup(kAlice), NodeId());
+  EXPECT_EQ(mapping_.Lookup(kAlice, 0), NodeId());
   EXPECT_EQ(mapping_.online_users(), 0u);
   EXPECT_EQ(mapping_.stats().unregisters, 1u);
   EXPECT_EQ(mapping_.stats().unregisters_ignored, 0u);
@@ -91,7 +91,7 @@ TEST_F(UserMappingTest, LateUnregisterFromOldServerIsIgnored) {
   Receive(kServerA, MapRegister{kAlice});
   Receive(kServerB, MapRegister{kAlice});
   EXPECT_TRUE(Receive(kServerA, MapUnregister{kAlice}).empty());
-  EXPECT_EQ(mapping_.Lookup(kAlice), kServerB);
+  EXPECT_EQ(mapping_.Lookup(kAlice, 0), kServerB);
   EXPECT_EQ(mapping_.stats().unregisters, 0u);
   EXPECT_EQ(mapping_.stats().unregisters_ignored, 1u);
 }
@@ -153,20 +153,20 @@ TEST(UserMappingLimitTest, FullTableRefusesOnlyNewUsers) {
   mapping.OnMessage(0, kServerA, MapRegister{kAlice}, out);
   mapping.OnMessage(0, kServerA, MapRegister{kBob}, out);
   mapping.OnMessage(0, kServerA, MapRegister{kCarol}, out);
-  EXPECT_EQ(mapping.Lookup(kCarol), NodeId());
+  EXPECT_EQ(mapping.Lookup(kCarol, 0), NodeId());
   EXPECT_EQ(mapping.stats().registers_refused, 1u);
   EXPECT_EQ(mapping.online_users(), 2u);
   EXPECT_TRUE(out.empty());
 
   // A mapped user still moves (and displaces) at the limit.
   mapping.OnMessage(0, kServerB, MapRegister{kAlice}, out);
-  EXPECT_EQ(mapping.Lookup(kAlice), kServerB);
+  EXPECT_EQ(mapping.Lookup(kAlice, 0), kServerB);
   EXPECT_EQ(mapping.stats().displacements, 1u);
 
   // Room again after an unregister.
   mapping.OnMessage(0, kServerA, MapUnregister{kBob}, out);
   mapping.OnMessage(0, kServerA, MapRegister{kCarol}, out);
-  EXPECT_EQ(mapping.Lookup(kCarol), kServerA);
+  EXPECT_EQ(mapping.Lookup(kCarol, 0), kServerA);
   EXPECT_EQ(mapping.stats().registers_refused, 1u);
 }
 
@@ -188,6 +188,84 @@ TEST_F(UserMappingTest, UnknownSenderOrNoUserIsUnexpected) {
   EXPECT_EQ(mapping_.stats().registers, 0u);
   EXPECT_EQ(mapping_.stats().lookups, 0u);
   EXPECT_EQ(mapping_.online_users(), 0u);
+}
+
+// ---- Refresh and expiry (config.map_refresh_interval_us, config.mapping_ttl_us) ----------------
+
+NodeOptions WithTtl(TimeUs ttl_us) {
+  NodeOptions options = Options();
+  options.config.map_refresh_interval_us = ttl_us / 3;
+  options.config.mapping_ttl_us = ttl_us;
+  return options;
+}
+
+TEST_F(UserMappingTest, RefreshRestoresLostMappingsAndNeverMovesOne) {
+  ASSERT_TRUE(Receive(kServerB, MapRegister{kBob}).empty());
+  // A: alice (lost, say after a restart) and bob (registered on B since): alice is mapped to A
+  // again; bob stays on B and A is told its session is stale.
+  const Effects out = Receive(kServerA, MapRefresh{{kAlice, kBob, UserId()}});
+  const SendToNode& send = OnlySend(out);
+  EXPECT_EQ(send.to, kServerA);
+  EXPECT_EQ(std::get<MapDisplaced>(send.msg), (MapDisplaced{kBob, kServerB}));
+  EXPECT_EQ(mapping_.Lookup(kAlice, 0), kServerA);
+  EXPECT_EQ(mapping_.Lookup(kBob, 0), kServerB);
+  EXPECT_EQ(mapping_.stats().refreshes, 1u);
+  EXPECT_EQ(mapping_.stats().refreshed_users, 1u);
+  EXPECT_EQ(mapping_.stats().unexpected_messages, 1u);  // UserId() skipped
+  // Refreshing what is already mapped to the sender changes nothing and says nothing.
+  EXPECT_TRUE(Receive(kServerA, MapRefresh{{kAlice}}).empty());
+  EXPECT_EQ(mapping_.Lookup(kAlice, 0), kServerA);
+  EXPECT_TRUE(Receive(NodeId(), MapRefresh{{kAlice}}).empty());  // no sender: ignored
+  EXPECT_EQ(mapping_.stats().unexpected_messages, 2u);
+}
+
+TEST_F(UserMappingTest, RefreshOverTheLookupLimitCoversItsFirstUsers) {
+  UserMappingService mapping(Options(/*lookup_users_max=*/2));
+  Effects out;
+  mapping.OnMessage(0, kServerA, MapRefresh{{kAlice, kBob, kCarol}}, out);
+  EXPECT_EQ(mapping.Lookup(kBob, 0), kServerA);
+  EXPECT_EQ(mapping.Lookup(kCarol, 0), NodeId());
+}
+
+TEST(UserMappingTtlTest, AMappingNotRefreshedExpiresAndARefreshedOneStays) {
+  constexpr TimeUs kTtl = 3 * kUsPerSecond;
+  UserMappingService mapping(WithTtl(kTtl));
+  Effects out;
+  mapping.OnMessage(0, kServerA, MapRegister{kAlice}, out);
+  mapping.OnMessage(0, kServerA, MapRegister{kBob}, out);
+  mapping.OnMessage(2 * kUsPerSecond, kServerA, MapRefresh{{kAlice}}, out);
+  ASSERT_TRUE(out.empty());
+  EXPECT_EQ(mapping.Lookup(kBob, kTtl - 1), kServerA);
+  EXPECT_EQ(mapping.Lookup(kBob, kTtl), NodeId());  // expired: reads as absent
+  EXPECT_EQ(mapping.Lookup(kAlice, kTtl), kServerA);
+  mapping.OnMessage(kTtl, kServerB, MapLookup{7, {kAlice, kBob}}, out);
+  const auto& result = std::get<MapLookupResult>(OnlySend(out).msg);
+  EXPECT_EQ(result.locations,
+            (std::vector<UserLocation>{{kAlice, kServerA}, {kBob, NodeId()}}));
+  EXPECT_EQ(mapping.stats().expired, 1u);
+  EXPECT_EQ(mapping.online_users(), 1u);  // the expired entry is dropped when read
+  out.clear();
+  // An expired mapping is no one's: registering elsewhere displaces nobody, and a late
+  // unregister from the dead server is ignored.
+  mapping.OnMessage(2 * kUsPerSecond + kTtl, kServerB, MapRegister{kAlice}, out);
+  EXPECT_TRUE(out.empty());
+  mapping.OnMessage(2 * kUsPerSecond + kTtl, kServerA, MapUnregister{kAlice}, out);
+  EXPECT_EQ(mapping.Lookup(kAlice, 2 * kUsPerSecond + kTtl), kServerB);
+}
+
+TEST(UserMappingTtlTest, ConfigNeedsARefreshShorterThanTheTtl) {
+  ProtocolConfig c;
+  EXPECT_TRUE(ValidateMappingConfig(c).ok());  // neither: the simulator's default
+  c.mapping_ttl_us = kUsPerSecond;
+  EXPECT_FALSE(ValidateMappingConfig(c).ok());  // a TTL without refreshes
+  c.map_refresh_interval_us = kUsPerSecond;
+  const absl::Status st = ValidateMappingConfig(c);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("would expire between two refreshes"), std::string::npos) << st;
+  c.map_refresh_interval_us = kUsPerSecond / 3;
+  EXPECT_TRUE(ValidateMappingConfig(c).ok());
+  c.mapping_ttl_us = 0;  // refreshes alone are fine
+  EXPECT_TRUE(ValidateMappingConfig(c).ok());
 }
 
 }  // namespace
