@@ -22,13 +22,16 @@
 #include "core/chat_server.h"
 #include "core/codec.h"
 #include "core/store.h"
+#include "core/user_mapping.h"
 #include "host/deployment.h"
 #include "host/dispatch.h"
 #include "real-transport/asio.h"
 #include "real-transport/auth.h"
 #include "real-transport/chatd/cluster_places.h"
 #include "real-transport/chatd/commit_pipeline.h"
+#include "real-transport/chatd/engine_routes.h"
 #include "real-transport/chatd/http_session.h"
+#include "real-transport/chatd/listener.h"
 #include "real-transport/chatd/metrics.h"
 #include "real-transport/chatd/node_timers.h"
 #include "real-transport/chatd/peer_link.h"
@@ -124,7 +127,6 @@ class Chatd::Impl final : public SessionHost, private host::NodeEnv {
   // ---- Init ----
   absl::Status InitProcesses();
   absl::Status InitServices();
-  absl::Status Listen(HostPort& listen, uint16_t& port);
 
   // ---- Nodes ----
   // One core call's effects: through the commit pipeline where there is storage.
@@ -182,6 +184,8 @@ class Chatd::Impl final : public SessionHost, private host::NodeEnv {
   // index i-1 -> the addresses of process i: its place, then its standbys'
   std::vector<std::vector<HostPort>> processes_;
   absl::btree_map<int, std::shared_ptr<PeerLink>> peers_;
+  // The services an engine carries out (--redis), instead of a node on process 1.
+  std::unique_ptr<EngineRoutes> engines_;
   NodeTimers timers_{io_, [this](const NodeTimers::Timer& t) { FireTimer(t); }};
   // Client sessions of the chat server: WebSockets and waiting web calls.
   absl::btree_map<SessionId, std::shared_ptr<ClientSink>> sessions_;
@@ -219,6 +223,7 @@ absl::Status Chatd::Impl::Init() {
         "durable");
   }
   if (absl::Status s = ValidateStoreConfig(options_.config); !s.ok()) return s;
+  if (absl::Status s = ValidateMappingConfig(options_.config); !s.ok()) return s;
   if (!options_.tls_cert.empty() || !options_.tls_key.empty()) {
     auto server = ServerTlsContext(options_.tls_cert, options_.tls_key);
     if (!server.ok()) return server.status();
@@ -243,6 +248,9 @@ absl::Status Chatd::Impl::Init() {
   users_ = std::move(*users);
 
   if (absl::Status s = InitProcesses(); !s.ok()) return s;
+  auto engines = EngineRoutes::Open(options_, io_, deployment_->topology());
+  if (!engines.ok()) return engines.status();
+  engines_ = *std::move(engines);
   if (absl::Status s = InitServices(); !s.ok()) return s;
   self_slot_ = static_cast<size_t>(deployment_->IndexOf(self_));
   nodes_->Create(self_slot_);
@@ -261,9 +269,9 @@ absl::Status Chatd::Impl::Init() {
     }
     peers_[process] = std::make_shared<PeerLink>(*this, process, std::move(endpoints));
   }
-  HostPort listen;
-  uint16_t port = 0;
-  if (absl::Status s = Listen(listen, port); !s.ok()) return s;
+  acceptor_.emplace(io_);
+  auto listening = OpenListener(*acceptor_, options_.listen, options_.port_file);
+  if (!listening.ok()) return listening.status();
 
   // Start the nodes in slot order: services first, as the in-process cluster does.
   const TimeUs now = NowUs();
@@ -274,8 +282,8 @@ absl::Status Chatd::Impl::Init() {
     Apply(deployment_->slot(slot).id, out);
   }
   Log(LogLevel::kInfo, "listening",
-      {{"address", listen.host},
-       {"port", port},
+      {{"address", listening->address.host},
+       {"port", listening->port},
        {"index", options_.index},
        {"processes", processes_.size()},
        {"services", options_.index == 1},
@@ -305,7 +313,7 @@ absl::Status Chatd::Impl::InitServices() {
   const bool hosts_store = shard < static_cast<int>(deployment_->store_slots().size());
   for (int i = 0; i < deployment_->first_server(); i++) {
     const host::NodeSlot& slot = deployment_->slot(static_cast<size_t>(i));
-    if (slot.role != host::Role::kStore && options_.index == 1) {
+    if (slot.role != host::Role::kStore && options_.index == 1 && !engines_->For(slot.id)) {
       nodes_->Create(static_cast<size_t>(i));
     }
   }
@@ -345,35 +353,6 @@ absl::Status Chatd::Impl::InitServices() {
        {"shards", options_.config.store_shards},
        {"messages", storage_->messages_loaded()},
        {"records", store()->stats().records_restored}});
-  return absl::OkStatus();
-}
-
-absl::Status Chatd::Impl::Listen(HostPort& listen, uint16_t& port) {
-  auto parsed = ParseHostPort(options_.listen);
-  if (!parsed.ok()) return parsed.status();
-  listen = *parsed;
-  boost::system::error_code ec;
-  const auto address = asio::ip::make_address(listen.host, ec);
-  if (ec) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--listen ", options_.listen, ": ", ec.message()));
-  }
-  acceptor_.emplace(io_);
-  const tcp::endpoint endpoint(address, listen.port);
-  acceptor_->open(endpoint.protocol(), ec);
-  if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_->bind(endpoint, ec);
-  if (!ec) acceptor_->listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot listen on ", options_.listen, ": ", ec.message()));
-  }
-  port = acceptor_->local_endpoint().port();
-  if (!options_.port_file.empty()) {
-    const std::string tmp = options_.port_file + ".tmp";
-    std::ofstream(tmp) << port << "\n";
-    std::rename(tmp.c_str(), options_.port_file.c_str());
-  }
   return absl::OkStatus();
 }
 
@@ -658,6 +637,11 @@ void Chatd::Impl::DeliverNode(NodeId from, NodeId to, const Message& msg) {
 }
 
 void Chatd::Impl::SendToNode(NodeId from, NodeId to, Message msg) {
+  if (ServiceEngine* engine = engines_->For(to)) {  // docs/engines.md
+    return engine->Submit(NowUs(), from, std::move(msg), [this, to](Effects out) {
+      Apply(to, out);
+    });
+  }
   if (LocalNode(to) == nullptr) return SendRemote(from, to, msg);
   metrics_.node_messages_local++;
   asio::post(io_, [this, from, to, msg = std::move(msg)] { DeliverNode(from, to, msg); });
@@ -782,7 +766,7 @@ std::string Chatd::Impl::RenderMetrics() const {
     view.storage_held = pipeline_->held();
   }
   view.store = store();
-  return real::RenderMetrics(view);
+  return real::RenderMetrics(view) + engines_->RenderMetrics();
 }
 
 // ---- Chatd -------------------------------------------------------------------------------------

@@ -67,6 +67,13 @@ struct ChatdOptions {
   // PostgreSQL: the store's lease (postgres_storage.h). A process that cannot renew it within
   // this long loses it to a standby, which then waits no longer than this to take over.
   uint32_t store_lease_ms = 10000;
+  // ---- Engines (docs/engines.md) ----
+  // host:port of a Redis server: the user mapping lives there, and every process answers its
+  // own chat server's mapping messages against it (no process hosts node n3). Empty: the
+  // mapping is process 1's memory (the embedded default).
+  std::string redis;
+  // Prepended to every Redis key, so that deployments (or tests) can share one server.
+  std::string redis_prefix = "chatlab:";
   // ---- TLS (real-transport/tls.h) ----
   // PEM certificate chain and private key. Both set: every connection chatd accepts is HTTPS or
   // wss:// (a plain one fails the handshake and is closed), and its peer links dial TLS too.
@@ -82,8 +89,13 @@ struct ChatdOptions {
   // a dedup window of 4,096 messages in front of an exact look-up on disk for resends
   // (store_dedup_lookup): a client's resend is recognised however late it comes, and the window
   // only holds the copies nobody marked as resent (none over TCP; a peer link marks its own).
+  // And the mapping's soft state repairs itself: every chat server re-sends its users every 5 s
+  // (MapRefresh, PresenceRefresh), and a mapping not refreshed for 15 s (a dead process's users)
+  // expires.
   ProtocolConfig config = [] {
     ProtocolConfig c;
+    c.map_refresh_interval_us = 5 * kUsPerSecond;
+    c.mapping_ttl_us = 15 * kUsPerSecond;
     c.store_tail_cache = 64;
     c.store_dedup_window_max = 4096;
     c.store_dedup_lookup = true;

@@ -98,6 +98,10 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
        Num(o.store_retry_ms)},
       {"store_lease_ms", "postgres: the store's lease; a standby chatd takes over this long after "
                          "the owner stops renewing it", Num(o.store_lease_ms)},
+      {"redis", "host:port of a Redis server holding the user mapping (every process uses it; "
+                "default: process 1's memory)", Str(o.redis)},
+      {"redis_prefix", "prefix of every Redis key (deployments sharing a server)",
+       Str(o.redis_prefix)},
       {"tls_cert", "PEM certificate chain: serve HTTPS and wss:// only (with --tls_key)",
        Str(o.tls_cert)},
       {"tls_key", "PEM private key of --tls_cert", Str(o.tls_key)},
@@ -180,6 +184,10 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
                            "(0: every message in memory, restored at start)",
        Num(c.store_tail_cache)},
       {"store_group_members_max", "members per group", Num(c.store_group_members_max)},
+      {"map_refresh_ms", "every chat server re-sends its users to the mapping and presence this "
+                         "often (0: never)", Ms(c.map_refresh_interval_us)},
+      {"mapping_ttl_ms", "a mapping not refreshed this long expires (0: never; else more than "
+                         "map_refresh_ms)", Ms(c.mapping_ttl_us)},
       {"store_shards", "message store shards by conversation, 1 to 64: process k hosts shard "
                        "k-1, so at most the processes in --cluster; every process the same",
        Num(c.store_shards)},

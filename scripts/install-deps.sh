@@ -18,6 +18,8 @@ packages=(
   libboost-dev                        # real-transport/: Asio and Beast (headers)
   libsqlite3-dev                      # real-transport/: chatd's durable storage (embedded)
   libpq-dev                           # real-transport/: the PostgreSQL storage engine (libpq)
+  libhiredis-dev                      # real-transport/engines/: the user mapping on Redis
+  redis-server                        # tests and chatd-up.sh --redis: redis-server
   postgresql                          # tests and chatd-up.sh --store postgres: initdb, pg_ctl
   libssl-dev                          # real-transport/: PBKDF2, HMAC-SHA256 tokens, TLS
   openssl                             # tests: the TLS tests make their certificates

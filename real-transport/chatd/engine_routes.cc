@@ -1,0 +1,50 @@
+#include "real-transport/chatd/engine_routes.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace chatlab::real {
+
+absl::StatusOr<std::unique_ptr<EngineRoutes>> EngineRoutes::Open(const ChatdOptions& options,
+                                                                 boost::asio::io_context& io,
+                                                                 const Topology& topology) {
+  auto routes = std::make_unique<EngineRoutes>();
+  if (options.redis.empty()) return routes;
+  auto address = ParseHostPort(options.redis);
+  if (!address.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--redis ", options.redis, ": ", address.status().message()));
+  }
+  RedisLink::Options link;
+  link.address = *address;
+  routes->redis_ = std::make_unique<RedisLink>(io, link);
+  routes->mapping_ =
+      std::make_unique<RedisUserMapping>(*routes->redis_, options.redis_prefix, options.config);
+  routes->mapping_node_ = topology.mapping;
+  return routes;
+}
+
+ServiceEngine* EngineRoutes::For(NodeId node) const {
+  if (mapping_ != nullptr && node == mapping_node_) return mapping_.get();
+  return nullptr;
+}
+
+std::string EngineRoutes::RenderMetrics() const {
+  if (!any()) return "";
+  const RedisLink::Stats& l = redis_->stats();
+  const RedisUserMapping::Stats& m = mapping_->stats();
+  std::string out;
+  const auto line = [&](const char* name, const char* labels, uint64_t value) {
+    absl::StrAppend(&out, "# TYPE ", name, " counter\n", name, labels, " ", value, "\n");
+  };
+  line("chatlab_engine_calls_total", "{engine=\"redis\"}", l.calls.load());
+  line("chatlab_engine_errors_total", "{engine=\"redis\"}", l.errors.load());
+  line("chatlab_engine_connects_total", "{engine=\"redis\"}", l.connects.load());
+  line("chatlab_engine_messages_total", "{service=\"mapping\"}", m.messages);
+  line("chatlab_engine_messages_lost_total", "{service=\"mapping\"}", m.failed);
+  line("chatlab_engine_displacements_total", "{service=\"mapping\"}", m.displacements);
+  return out;
+}
+
+}  // namespace chatlab::real

@@ -1,0 +1,287 @@
+// One contract, two implementations (docs/engines.md): the same cases run against the core's
+// user mapping (core/user_mapping.h, what the simulator runs) and the Redis-backed one chatd
+// deploys (real-transport/engines/redis_user_mapping.h) against a redis-server this test starts.
+// Each case states the effects the contract requires and both must produce exactly them; a
+// differential case then drives both with one long random sequence and compares every answer.
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/codec.h"
+#include "core/user_mapping.h"
+#include "gtest/gtest.h"
+#include "real-transport/engines/redis_link.h"
+#include "real-transport/engines/redis_user_mapping.h"
+#include "real-transport/engines/service_engine.h"
+#include "tests/real/redis_harness.h"
+#include "real-transport/util.h"
+
+namespace chatlab::real::testing {
+namespace {
+
+constexpr NodeId kMapping(3);
+constexpr NodeId kA(101), kB(102), kC(103);
+constexpr UserId kAlice(11), kBob(12), kCarol(13);
+
+ProtocolConfig Config(TimeUs ttl_us = 0, uint32_t lookup_users_max = 4096) {
+  ProtocolConfig c;
+  c.lookup_users_max = lookup_users_max;
+  c.mapping_ttl_us = ttl_us;
+  c.map_refresh_interval_us = ttl_us / 3;
+  return c;
+}
+
+// What a mapping emits is node messages only: each as (to, name, encoded bytes), comparable and
+// printable.
+using Sends = std::vector<std::tuple<uint64_t, std::string, std::string>>;
+Sends AsSends(const Effects& out) {
+  Sends sends;
+  for (const Effect& e : out) {
+    const auto* send = std::get_if<SendToNode>(&e);
+    EXPECT_NE(send, nullptr) << "a mapping emits only SendToNode";
+    if (send != nullptr) sends.emplace_back(send->to.value, MessageName(send->msg), Encode(send->msg));
+  }
+  return sends;
+}
+
+// One implementation of the mapping, driven one message at a time.
+class Mapping {
+ public:
+  virtual ~Mapping() = default;
+  // The effects of one message; nullopt when the implementation lost it (never expected here).
+  virtual std::optional<Effects> Do(NodeId from, Message msg) = 0;
+};
+
+class CoreMapping final : public Mapping {
+ public:
+  explicit CoreMapping(const ProtocolConfig& config) {
+    NodeOptions o;
+    o.self = kMapping;
+    o.config = config;
+    engine_ = std::make_unique<CoreServiceEngine>(std::make_unique<UserMappingService>(o));
+  }
+  std::optional<Effects> Do(NodeId from, Message msg) override {
+    std::optional<Effects> got;
+    // The model's clock is the real one, as Redis's is.
+    engine_->Submit(NowUs(), from, std::move(msg), [&](Effects e) { got = std::move(e); });
+    return got;
+  }
+
+ private:
+  std::unique_ptr<CoreServiceEngine> engine_;
+};
+
+class RedisMapping final : public Mapping {
+ public:
+  RedisMapping(const LocalRedis& redis, const std::string& prefix, const ProtocolConfig& config)
+      : link_(io_, RedisLink::Options{.address = {"127.0.0.1", redis.port()}}),
+        mapping_(link_, prefix, config) {}
+  std::optional<Effects> Do(NodeId from, Message msg) override {
+    // Shared with the callback: an answer that comes after the deadline lands here, not in a
+    // stack frame that is gone.
+    auto got = std::make_shared<std::optional<Effects>>();
+    mapping_.Submit(NowUs(), from, std::move(msg), [got](Effects e) { *got = std::move(e); });
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!got->has_value() && std::chrono::steady_clock::now() < deadline) {
+      io_.run_one_for(std::chrono::milliseconds(10));
+    }
+    return *got;
+  }
+  RedisUserMapping& engine() { return mapping_; }
+
+ private:
+  boost::asio::io_context io_;
+  // Keeps run_one_for waiting for the link's answers while nothing else is queued.
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
+      io_.get_executor()};
+  RedisLink link_;
+  RedisUserMapping mapping_;
+};
+
+class MappingConformance : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void SetUpTestSuite() { redis_ = new LocalRedis(); }
+  static void TearDownTestSuite() {
+    delete redis_;
+    redis_ = nullptr;
+  }
+  std::unique_ptr<Mapping> Make(const ProtocolConfig& config) {
+    if (GetParam() == "core") return std::make_unique<CoreMapping>(config);
+    EXPECT_EQ(redis_->error(), "");
+    // A key prefix per mapping: every case starts from an empty mapping on the shared server.
+    return std::make_unique<RedisMapping>(*redis_, absl::StrCat("t", next_prefix_++, ":"), config);
+  }
+  // The effects of msg, which the implementation must not lose.
+  static Effects Must(Mapping& m, NodeId from, Message msg) {
+    std::optional<Effects> out = m.Do(from, std::move(msg));
+    EXPECT_TRUE(out.has_value()) << "the message was lost";
+    return out.value_or(Effects{});
+  }
+  static std::vector<UserLocation> Where(Mapping& m, std::vector<UserId> users) {
+    const Effects out = Must(m, kC, MapLookup{42, std::move(users)});
+    EXPECT_EQ(out.size(), 1u);
+    if (out.size() != 1) return {};
+    const auto& send = std::get<SendToNode>(out[0]);
+    EXPECT_EQ(send.to, kC);
+    return std::get<MapLookupResult>(send.msg).locations;
+  }
+  static Sends Displaced(NodeId to, UserId user, NodeId now_on) {
+    return AsSends({SendToNode{to, MapDisplaced{user, now_on}}});
+  }
+  static Sends Nothing() { return {}; }
+  static Sends Do(Mapping& m, NodeId from, Message msg) {
+    return AsSends(Must(m, from, std::move(msg)));
+  }
+
+  static LocalRedis* redis_;
+  static int next_prefix_;
+};
+LocalRedis* MappingConformance::redis_ = nullptr;
+int MappingConformance::next_prefix_ = 0;
+
+TEST_P(MappingConformance, RegisterMapsAndLookupAnswersInOrder) {
+  auto m = Make(Config());
+  EXPECT_EQ(Do(*m, kA, MapRegister{kAlice}), Nothing());
+  EXPECT_EQ(Where(*m, {kBob, kAlice, UserId()}),
+            (std::vector<UserLocation>{{kBob, NodeId()}, {kAlice, kA}, {UserId(), NodeId()}}));
+  EXPECT_EQ(Where(*m, {}), std::vector<UserLocation>{});
+}
+
+TEST_P(MappingConformance, ARegisterElsewhereDisplacesTheOldServerOnce) {
+  auto m = Make(Config());
+  Must(*m, kA, MapRegister{kAlice});
+  EXPECT_EQ(Do(*m, kA, MapRegister{kAlice}), Nothing());  // a duplicate displaces no one
+  EXPECT_EQ(Do(*m, kB, MapRegister{kAlice}), Displaced(kA, kAlice, kB));
+  EXPECT_EQ(Where(*m, {kAlice}), (std::vector<UserLocation>{{kAlice, kB}}));
+}
+
+TEST_P(MappingConformance, OnlyTheMappedServerUnregisters) {
+  auto m = Make(Config());
+  Must(*m, kA, MapRegister{kAlice});
+  Must(*m, kB, MapRegister{kAlice});
+  EXPECT_EQ(Do(*m, kA, MapUnregister{kAlice}), Nothing());  // late, from the old server
+  EXPECT_EQ(Where(*m, {kAlice}), (std::vector<UserLocation>{{kAlice, kB}}));
+  EXPECT_EQ(Do(*m, kB, MapUnregister{kAlice}), Nothing());
+  EXPECT_EQ(Where(*m, {kAlice}), (std::vector<UserLocation>{{kAlice, NodeId()}}));
+  EXPECT_EQ(Do(*m, kB, MapUnregister{kBob}), Nothing());  // never mapped
+}
+
+TEST_P(MappingConformance, ARefreshRestoresAndReportsStaleSessionsWithoutMovingAnyone) {
+  auto m = Make(Config());
+  Must(*m, kB, MapRegister{kBob});
+  EXPECT_EQ(Do(*m, kA, MapRefresh{{kAlice, kBob, UserId(), kCarol}}),
+            Displaced(kA, kBob, kB));
+  EXPECT_EQ(Where(*m, {kAlice, kBob, kCarol}),
+            (std::vector<UserLocation>{{kAlice, kA}, {kBob, kB}, {kCarol, kA}}));
+  EXPECT_EQ(Do(*m, kA, MapRefresh{{kAlice, kCarol}}), Nothing());
+  EXPECT_EQ(Do(*m, kA, MapRefresh{{}}), Nothing());
+}
+
+TEST_P(MappingConformance, ListsOverTheLookupLimitAreCutToIt) {
+  auto m = Make(Config(/*ttl_us=*/0, /*lookup_users_max=*/2));
+  Must(*m, kA, MapRefresh{{kAlice, kBob, kCarol}});
+  EXPECT_EQ(Where(*m, {kAlice, kBob, kCarol}),
+            (std::vector<UserLocation>{{kAlice, kA}, {kBob, kA}}));
+}
+
+TEST_P(MappingConformance, MessagesWithoutASenderOrAUserChangeNothing) {
+  auto m = Make(Config());
+  EXPECT_EQ(Do(*m, NodeId(), MapRegister{kAlice}), Nothing());
+  EXPECT_EQ(Do(*m, kA, MapRegister{UserId()}), Nothing());
+  EXPECT_EQ(Do(*m, NodeId(), MapLookup{1, {kAlice}}), Nothing());  // nowhere to answer
+  EXPECT_EQ(Do(*m, NodeId(), MapRefresh{{kAlice}}), Nothing());
+  EXPECT_EQ(Do(*m, kA, Notify{}), Nothing());  // not the mapping's message
+  EXPECT_EQ(Where(*m, {kAlice}), (std::vector<UserLocation>{{kAlice, NodeId()}}));
+}
+
+// Expiry runs on each implementation's own clock (the model's `now` is the real clock here):
+// whole hundreds of milliseconds separate every step from the TTL's edge.
+TEST_P(MappingConformance, AMappingNotRefreshedWithinTheTtlExpires) {
+  constexpr TimeUs kTtl = 900 * kUsPerMs;
+  auto m = Make(Config(kTtl));
+  Must(*m, kA, MapRegister{kAlice});
+  Must(*m, kA, MapRegister{kBob});
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  Must(*m, kA, MapRefresh{{kAlice}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(700));  // bob: 1.2 s, alice: 0.7 s
+  EXPECT_EQ(Where(*m, {kAlice, kBob}),
+            (std::vector<UserLocation>{{kAlice, kA}, {kBob, NodeId()}}));
+  // An expired mapping displaces no one when its user registers elsewhere.
+  EXPECT_EQ(Do(*m, kB, MapRegister{kBob}), Nothing());
+}
+
+// Both implementations, one random sequence of 3,000 messages from three servers about eight
+// users (ids 0..7, 0 invalid; some senders invalid): every answer must be the same.
+TEST(MappingConformanceDifferential, CoreAndRedisAnswerEveryMessageAlike) {
+  LocalRedis redis;
+  ASSERT_EQ(redis.error(), "");
+  const ProtocolConfig config = Config(/*ttl_us=*/0, /*lookup_users_max=*/5);
+  CoreMapping core(config);
+  RedisMapping engine(redis, "diff:", config);
+  std::mt19937_64 rng(20261204);
+  const auto pick = [&](uint64_t n) { return static_cast<uint64_t>(rng() % n); };
+  const NodeId servers[] = {kA, kB, kC, NodeId()};
+  size_t displacements = 0, lookups = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const NodeId from = servers[pick(16) == 0 ? 3 : pick(3)];
+    const UserId user(pick(8));
+    std::vector<UserId> users;
+    for (uint64_t n = pick(8); n > 0; --n) users.push_back(UserId(pick(8)));
+    Message msg;
+    switch (pick(4)) {
+      case 0: msg = MapRegister{user}; break;
+      case 1: msg = MapUnregister{user}; break;
+      case 2: msg = MapRefresh{users}; break;
+      default: msg = MapLookup{static_cast<uint64_t>(i), users}; break;
+    }
+    const std::optional<Effects> want = core.Do(from, msg);
+    const std::optional<Effects> got = engine.Do(from, msg);
+    ASSERT_TRUE(got.has_value()) << "message " << i << " lost";
+    ASSERT_EQ(AsSends(*got), AsSends(*want)) << "message " << i << ": " << MessageName(msg) << " from "
+                           << from.value;
+    for (const Effect& e : *want) {
+      const auto& send = std::get<SendToNode>(e);
+      displacements += std::holds_alternative<MapDisplaced>(send.msg);
+      lookups += std::holds_alternative<MapLookupResult>(send.msg);
+    }
+  }
+  // The sequence exercised what it is for.
+  EXPECT_GT(displacements, 100u);
+  EXPECT_GT(lookups, 500u);
+}
+
+// Redis down: nothing is answered (the message is lost, as on a network), nothing hangs, and
+// the link reconnects by itself to the restarted server.
+TEST(MappingOnRedis, MessagesWhileRedisIsDownAreLostAndTheLinkRecovers) {
+  LocalRedis redis;
+  ASSERT_EQ(redis.error(), "");
+  RedisMapping engine(redis, "down:", Config());
+  ASSERT_TRUE(engine.Do(kA, MapRegister{kAlice}).has_value());
+  redis.Kill();
+  EXPECT_FALSE(engine.Do(kA, MapLookup{1, {kAlice}}).has_value());
+  EXPECT_GE(engine.engine().stats().failed, 1u);
+  redis.Start();
+  ASSERT_EQ(redis.error(), "");
+  std::optional<Effects> out;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (!out && std::chrono::steady_clock::now() < deadline) {
+    out = engine.Do(kA, MapLookup{2, {kAlice}});
+  }
+  ASSERT_TRUE(out.has_value());
+  // The restarted server is empty: alice is unmapped until her server refreshes.
+  EXPECT_EQ(std::get<MapLookupResult>(std::get<SendToNode>(out->at(0)).msg).locations,
+            (std::vector<UserLocation>{{kAlice, NodeId()}}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Both, MappingConformance, ::testing::Values("core", "redis"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace chatlab::real::testing
