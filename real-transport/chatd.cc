@@ -287,6 +287,7 @@ absl::Status Chatd::Impl::Init() {
        {"index", options_.index},
        {"processes", processes_.size()},
        {"services", options_.index == 1},
+       {"mapping", options_.redis.empty() ? "process 1" : "redis " + options_.redis},
        {"store_shard", storage_ ? options_.index - 1 : -1},
        {"forwarding", std::string(ForwardingStrategyName(options_.config.forwarding))}});
   return absl::OkStatus();

@@ -15,6 +15,11 @@
 #   ... --standby                    with --store postgres: a standby chatd for each process that
 #                                    hosts a shard, at BASE+50+i; it takes the shard (and the
 #                                    process's place) over when the owner stops renewing its lease
+#   ... --redis                      the user mapping on a Redis server of its own (redis-server,
+#                                    no persistence) on 127.0.0.1 at BASE+200, data in
+#                                    <data>/redis, stopped on Ctrl-C; every process uses it, so
+#                                    process 1 is no longer the mapping's single point of failure
+#                                    (docs/engines.md)
 #
 # It builds chatd, chatcli and chatload if needed (BUILD_DIR, default build/release), creates
 # the demo users alice, bob and carol (password: $CHATLAB_PASSWORD, default "secret") unless they
@@ -27,7 +32,9 @@ base_port=7000
 store=sqlite
 shards=1
 standby=0
+redis=0
 usage="usage: $0 [--cluster N] [--port BASE] [--store sqlite|postgres] [--shards S] [--standby]"
+usage+=" [--redis]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --cluster) processes="$2"; shift 2 ;;
@@ -35,6 +42,7 @@ while [ $# -gt 0 ]; do
     --store) store="$2"; shift 2 ;;
     --shards) shards="$2"; shift 2 ;;
     --standby) standby=1; shift ;;
+    --redis) redis=1; shift ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
@@ -86,10 +94,25 @@ if [ "$store" = postgres ]; then
     echo "PostgreSQL on 127.0.0.1:$pg_port (data in $pg_dir/data) holds store shard $k"
   done
 fi
-# The store flags of process $1 (1-based), one per line: shard $1-1's disk, if it hosts one.
+# --redis: a redis-server of this deployment's own (no RDB, no AOF: the mapping is soft state
+# that the chat servers refresh).
+redis_pid=""
+if [ "$redis" = 1 ]; then
+  command -v redis-server >/dev/null || { echo "$0: --redis needs redis-server" \
+    "(scripts/install-deps.sh)" >&2; exit 1; }
+  redis_port=$((base_port + 200))
+  mkdir -p "$root/redis"
+  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+    --dir "$root/redis" --logfile "$PWD/$root/redis/redis.log" &
+  redis_pid=$!
+  echo "Redis on 127.0.0.1:$redis_port (log in $root/redis/redis.log) holds the user mapping"
+fi
+# The store (and engine) flags of process $1 (1-based), one per line: shard $1-1's disk, if it
+# hosts one.
 store_flags() {
   local i=$1
   printf '%s\n' --store_shards "$shards"
+  if [ "$redis" = 1 ]; then printf '%s\n' --redis "127.0.0.1:$redis_port"; fi
   if [ "$store" = postgres ] && [ "$i" -le "$shards" ]; then
     printf '%s\n' --store postgres --store_postgres "${conninfos[$((i - 1))]}"
   fi
@@ -99,7 +122,8 @@ pids=()
 stop() {
   trap - INT TERM
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait || true
+  wait "${pids[@]}" 2>/dev/null || true
+  if [ -n "$redis_pid" ]; then kill -TERM "$redis_pid" 2>/dev/null; wait "$redis_pid" || true; fi
   for d in "${pg_dirs[@]}"; do scripts/pg-local.sh stop "$d" 2>/dev/null || true; done
   exit 0
 }
@@ -136,5 +160,5 @@ else
   echo "chatd cluster: $cluster (process 1 hosts the services, process k store shard k-1;" \
        "logs in $root/N/chatd.log); users alice, bob, carol; password \"$password\"; Ctrl-C stops"
 fi
-wait
+wait "${pids[@]}"
 stop

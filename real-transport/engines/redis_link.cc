@@ -138,6 +138,7 @@ void RedisLink::Exchange(std::vector<Pending>& batch, std::vector<RedisReply>& r
 }
 
 void RedisLink::Run() {
+  Connect();  // at once, so that /metrics shows an unreachable server before the first command
   std::vector<Pending> batch;
   std::vector<RedisReply> replies;
   for (;;) {

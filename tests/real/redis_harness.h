@@ -6,6 +6,7 @@
 #define CHATLAB_TESTS_REAL_REDIS_HARNESS_H_
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +44,7 @@ class LocalRedis {
   void Start() {
     pid_ = fork();
     if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);  // a crashed test leaves no server behind
       ExecWithLog({kServer, "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
                    "--appendonly", "no", "--dir", dir_.path(), "--protected-mode", "no"},
                   dir_ / "redis.log");
