@@ -18,15 +18,23 @@ absl::StatusOr<std::unique_ptr<EngineRoutes>> EngineRoutes::Open(const ChatdOpti
   }
   RedisLink::Options link;
   link.address = *address;
+  link.scripts = RedisUserMapping::Scripts();
+  for (std::string& s : RedisPresence::Scripts()) link.scripts.push_back(std::move(s));
   routes->redis_ = std::make_unique<RedisLink>(io, link);
   routes->mapping_ =
       std::make_unique<RedisUserMapping>(*routes->redis_, options.redis_prefix, options.config);
   routes->mapping_node_ = topology.mapping;
+  if (topology.presence.valid()) {
+    routes->presence_ =
+        std::make_unique<RedisPresence>(*routes->redis_, options.redis_prefix, options.config);
+    routes->presence_node_ = topology.presence;
+  }
   return routes;
 }
 
 ServiceEngine* EngineRoutes::For(NodeId node) const {
   if (mapping_ != nullptr && node == mapping_node_) return mapping_.get();
+  if (presence_ != nullptr && node == presence_node_) return presence_.get();
   return nullptr;
 }
 
@@ -44,6 +52,12 @@ std::string EngineRoutes::RenderMetrics() const {
   line("chatlab_engine_messages_total", "{service=\"mapping\"}", m.messages);
   line("chatlab_engine_messages_lost_total", "{service=\"mapping\"}", m.failed);
   line("chatlab_engine_displacements_total", "{service=\"mapping\"}", m.displacements);
+  if (presence_ != nullptr) {
+    const RedisPresence::Stats& p = presence_->stats();
+    line("chatlab_engine_messages_total", "{service=\"presence\"}", p.messages);
+    line("chatlab_engine_messages_lost_total", "{service=\"presence\"}", p.failed);
+    line("chatlab_engine_pushes_total", "{service=\"presence\"}", p.pushes);
+  }
   return out;
 }
 

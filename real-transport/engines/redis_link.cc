@@ -1,6 +1,7 @@
 #include "real-transport/engines/redis_link.h"
 
 #include <hiredis.h>
+#include <openssl/sha.h>
 #include <sys/time.h>
 
 #include <utility>
@@ -35,6 +36,18 @@ RedisValue Copy(const redisReply& r) {
 }
 
 }  // namespace
+
+std::string RedisLink::ScriptSha(const std::string& script) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(reinterpret_cast<const unsigned char*>(script.data()), script.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char b : digest) {
+    hex.push_back(kHex[b >> 4]);
+    hex.push_back(kHex[b & 15]);
+  }
+  return hex;
+}
 
 RedisLink::RedisLink(asio::io_context& io, Options options)
     : io_(io), options_(std::move(options)), thread_([this] { Run(); }) {}
@@ -76,6 +89,16 @@ bool RedisLink::Connect() {
   if (c == nullptr || c->err != 0 || redisSetTimeout(c, tv) != REDIS_OK) {
     if (c != nullptr) redisFree(c);
     return false;
+  }
+  for (const std::string& script : options_.scripts) {
+    auto* r = static_cast<redisReply*>(
+        redisCommand(c, "SCRIPT LOAD %b", script.data(), script.size()));
+    const bool loaded = r != nullptr && r->type == REDIS_REPLY_STRING;
+    if (r != nullptr) freeReplyObject(r);
+    if (!loaded) {
+      redisFree(c);
+      return false;
+    }
   }
   ctx_ = c;
   stats_.connects++;

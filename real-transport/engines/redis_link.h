@@ -11,6 +11,9 @@
 // queue_max queued commands a Call is answered kResourceExhausted at once (posted, in order).
 // Whether a failed command took effect is unknown to the caller, as for a lost request.
 //
+// Scripts: Options::scripts are loaded (SCRIPT LOAD) on every connection before any command, so
+// a caller may always run them with EVALSHA (ScriptSha), also right after Redis restarted empty.
+//
 // An empty argv is a barrier: nothing is sent, and it is answered (with a nil reply) after every
 // command queued before it, so a caller can answer a request that needs no Redis command in
 // order with the others.
@@ -52,7 +55,10 @@ class RedisLink {
     uint32_t timeout_ms = 2000;  // connect, and each pipeline's send and read
     uint32_t retry_ms = 200;     // least time between two connection attempts
     uint32_t queue_max = 65536;  // commands queued and not yet sent
+    std::vector<std::string> scripts;  // Lua scripts loaded on every connection
   };
+  // The SHA-1 (hex) EVALSHA names `script` by.
+  static std::string ScriptSha(const std::string& script);
   struct Stats {
     std::atomic<uint64_t> calls{0};       // commands sent
     std::atomic<uint64_t> errors{0};      // answered with an error status (any cause)

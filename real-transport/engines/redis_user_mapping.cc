@@ -67,7 +67,14 @@ NodeId ParseNode(const RedisValue& v) {
 
 RedisUserMapping::RedisUserMapping(RedisLink& link, std::string prefix,
                                    const ProtocolConfig& config)
-    : link_(link), prefix_(std::move(prefix)), config_(config) {}
+    : link_(link),
+      prefix_(std::move(prefix)),
+      config_(config),
+      register_sha_(RedisLink::ScriptSha(kRegister)),
+      unregister_sha_(RedisLink::ScriptSha(kUnregister)),
+      refresh_sha_(RedisLink::ScriptSha(kRefresh)) {}
+
+std::vector<std::string> RedisUserMapping::Scripts() { return {kRegister, kUnregister, kRefresh}; }
 
 std::string RedisUserMapping::Key(UserId user) const {
   return absl::StrCat(prefix_, "map:", user.value);
@@ -109,7 +116,7 @@ void RedisUserMapping::Nothing(Done done) {
 }
 
 void RedisUserMapping::Register(NodeId from, UserId user, Done done) {
-  link_.Call({"EVAL", kRegister, "1", Key(user), absl::StrCat(from.value), TtlMs()},
+  link_.Call({"EVALSHA", register_sha_, "1", Key(user), absl::StrCat(from.value), TtlMs()},
              [this, from, user, done = std::move(done)](RedisReply r) {
                if (!r.ok()) {
                  stats_.failed++;
@@ -126,7 +133,7 @@ void RedisUserMapping::Register(NodeId from, UserId user, Done done) {
 }
 
 void RedisUserMapping::Unregister(NodeId from, UserId user, Done done) {
-  link_.Call({"EVAL", kUnregister, "1", Key(user), absl::StrCat(from.value)},
+  link_.Call({"EVALSHA", unregister_sha_, "1", Key(user), absl::StrCat(from.value)},
              [this, done = std::move(done)](RedisReply r) {
                if (!r.ok()) {
                  stats_.failed++;
@@ -140,7 +147,7 @@ void RedisUserMapping::Refresh(NodeId from, const std::vector<UserId>& users, Do
   // Like the model: the first lookup_users_max users, invalid ones skipped.
   const size_t count = std::min<size_t>(users.size(), config_.lookup_users_max);
   std::vector<UserId> valid;
-  std::vector<std::string> argv = {"EVAL", kRefresh, ""};
+  std::vector<std::string> argv = {"EVALSHA", refresh_sha_, ""};
   for (size_t i = 0; i < count; ++i) {
     if (!users[i].valid()) {
       stats_.unexpected++;

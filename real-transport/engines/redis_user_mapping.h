@@ -30,7 +30,9 @@ class RedisUserMapping final : public ServiceEngine {
     uint64_t unexpected = 0;     // messages the model ignores too (bad ids, other types)
   };
 
-  // `link` must outlive this. Keys start with `prefix`.
+  // The scripts the link must load (RedisLink::Options::scripts).
+  static std::vector<std::string> Scripts();
+  // `link` must outlive this and load Scripts(). Keys start with `prefix`.
   RedisUserMapping(RedisLink& link, std::string prefix, const ProtocolConfig& config);
 
   void Submit(TimeUs now, NodeId from, Message msg, Done done) override;
@@ -52,6 +54,7 @@ class RedisUserMapping final : public ServiceEngine {
   RedisLink& link_;
   const std::string prefix_;
   const ProtocolConfig config_;
+  const std::string register_sha_, unregister_sha_, refresh_sha_;
   Stats stats_;
 };
 

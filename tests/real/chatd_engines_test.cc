@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -34,7 +35,10 @@ struct EngineCluster {
         "--mapping_ttl_ms", std::to_string(kTtlMs), "--user_rate_per_s", "1000000",
         "--user_burst", "1000000"};
     flags.insert(flags.end(), more.begin(), more.end());
-    if (with_redis) flags.insert(flags.end(), {"--redis", redis.address()});
+    if (with_redis) {
+      redis_address = redis.address();
+      flags.insert(flags.end(), {"--redis", redis_address});
+    }
     std::vector<std::string> users;
     for (int i = 1; i <= 8; ++i) users.push_back(absl::StrCat("u", i));
     cluster = std::make_unique<Cluster>(3, "direct", users, flags);
@@ -46,6 +50,7 @@ struct EngineCluster {
     return l.ok() ? *l : LoginResult{};
   }
   LocalRedis redis;
+  std::string redis_address;  // empty: the embedded baseline
   std::unique_ptr<Cluster> cluster;
 };
 
@@ -63,6 +68,17 @@ double SecondsUntilLive(Client& from, Client& to, const ConversationId& conv, Cl
     }
   }
   return -1;
+}
+
+// Whether `viewer`, asking the Web Service at `at`, sees `user` online (nullopt: no answer).
+std::optional<bool> SeenOnline(const HostPort& at, const LoginResult& viewer, UserId user) {
+  auto res = HttpCall(at, "POST", "/api/presence", ToJson(PresenceQuery{1, {user}}), viewer.token);
+  if (!res.ok() || res->status != 200) return std::nullopt;
+  auto m = FromJson(res->body, JsonLimits{1 << 20, 16});
+  if (!m.ok() || !std::holds_alternative<PresenceResult>(*m)) return std::nullopt;
+  const auto& r = std::get<PresenceResult>(*m);
+  if (r.code != Code::kOk || r.statuses.size() != 1) return std::nullopt;
+  return r.statuses[0].online;
 }
 
 TEST(ChatdOnRedis, ARedisRestartDuringABurstLosesNothingAndLivePushesResume) {
@@ -102,6 +118,8 @@ TEST(ChatdOnRedis, ARedisRestartDuringABurstLosesNothingAndLivePushesResume) {
   std::printf("live pushes resumed %.2f s after the Redis restart (refresh every %d ms)\n",
               since_restart, kRefreshMs);
   ASSERT_GE(resumed, 0) << "no live push after the Redis restart";
+  // The restarted Redis was empty; the refreshes told presence who is online again.
+  EXPECT_EQ(SeenOnline(env.process(3).address(), bob, alice.user), std::optional<bool>(true));
   EXPECT_LT(since_restart, kRefreshMs / 1000.0 + 3);
 
   // Every acknowledged message is stored once, under the id its OK gave.
@@ -160,6 +178,10 @@ int LiveWhileProcessOneIsDown(EngineCluster& env, int messages) {
     live += b.Next<Deliver>([&](const Deliver& d) { return d.message.client_msg_id == id; },
                             milliseconds(2000))
                 .has_value();
+  }
+  // Presence on Redis answers without process 1, and knows alice (on process 2) is online.
+  if (!env.redis_address.empty()) {
+    EXPECT_EQ(SeenOnline(env.process(3).address(), *bob, alice->user), std::optional<bool>(true));
   }
   // Process 1 returns (its store shard from its disk) and serves again; nothing acked is lost
   // or doubled (bob's own client would catch the rest up; the history is what it reads).

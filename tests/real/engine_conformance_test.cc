@@ -20,6 +20,7 @@
 #include "real-transport/engines/redis_link.h"
 #include "real-transport/engines/redis_user_mapping.h"
 #include "real-transport/engines/service_engine.h"
+#include "tests/real/engine_harness.h"
 #include "tests/real/redis_harness.h"
 #include "real-transport/util.h"
 
@@ -38,72 +39,31 @@ ProtocolConfig Config(TimeUs ttl_us = 0, uint32_t lookup_users_max = 4096) {
   return c;
 }
 
-// What a mapping emits is node messages only: each as (to, name, encoded bytes), comparable and
-// printable.
-using Sends = std::vector<std::tuple<uint64_t, std::string, std::string>>;
-Sends AsSends(const Effects& out) {
-  Sends sends;
-  for (const Effect& e : out) {
-    const auto* send = std::get_if<SendToNode>(&e);
-    EXPECT_NE(send, nullptr) << "a mapping emits only SendToNode";
-    if (send != nullptr) sends.emplace_back(send->to.value, MessageName(send->msg), Encode(send->msg));
-  }
-  return sends;
-}
-
-// One implementation of the mapping, driven one message at a time.
+// The mapping under test; its clock is the real one, as Redis's is.
 class Mapping {
  public:
-  virtual ~Mapping() = default;
-  // The effects of one message; nullopt when the implementation lost it (never expected here).
-  virtual std::optional<Effects> Do(NodeId from, Message msg) = 0;
-};
-
-class CoreMapping final : public Mapping {
- public:
-  explicit CoreMapping(const ProtocolConfig& config) {
-    NodeOptions o;
-    o.self = kMapping;
-    o.config = config;
-    engine_ = std::make_unique<CoreServiceEngine>(std::make_unique<UserMappingService>(o));
+  explicit Mapping(std::unique_ptr<ServiceUnderTest> impl) : impl_(std::move(impl)) {}
+  std::optional<Effects> Do(NodeId from, Message msg) {
+    return impl_->Do(NowUs(), from, std::move(msg));
   }
-  std::optional<Effects> Do(NodeId from, Message msg) override {
-    std::optional<Effects> got;
-    // The model's clock is the real one, as Redis's is.
-    engine_->Submit(NowUs(), from, std::move(msg), [&](Effects e) { got = std::move(e); });
-    return got;
-  }
+  ServiceUnderTest& impl() { return *impl_; }
 
  private:
-  std::unique_ptr<CoreServiceEngine> engine_;
+  std::unique_ptr<ServiceUnderTest> impl_;
 };
 
-class RedisMapping final : public Mapping {
- public:
-  RedisMapping(const LocalRedis& redis, const std::string& prefix, const ProtocolConfig& config)
-      : link_(io_, RedisLink::Options{.address = {"127.0.0.1", redis.port()}}),
-        mapping_(link_, prefix, config) {}
-  std::optional<Effects> Do(NodeId from, Message msg) override {
-    // Shared with the callback: an answer that comes after the deadline lands here, not in a
-    // stack frame that is gone.
-    auto got = std::make_shared<std::optional<Effects>>();
-    mapping_.Submit(NowUs(), from, std::move(msg), [got](Effects e) { *got = std::move(e); });
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!got->has_value() && std::chrono::steady_clock::now() < deadline) {
-      io_.run_one_for(std::chrono::milliseconds(10));
-    }
-    return *got;
-  }
-  RedisUserMapping& engine() { return mapping_; }
-
- private:
-  boost::asio::io_context io_;
-  // Keeps run_one_for waiting for the link's answers while nothing else is queued.
-  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
-      io_.get_executor()};
-  RedisLink link_;
-  RedisUserMapping mapping_;
-};
+std::unique_ptr<Mapping> CoreMapping(const ProtocolConfig& config) {
+  NodeOptions o;
+  o.self = kMapping;
+  o.config = config;
+  return std::make_unique<Mapping>(
+      std::make_unique<CoreService>(std::make_unique<UserMappingService>(o)));
+}
+std::unique_ptr<Mapping> RedisMapping(const LocalRedis& redis, const std::string& prefix,
+                                      const ProtocolConfig& config) {
+  return std::make_unique<Mapping>(
+      std::make_unique<RedisService<RedisUserMapping>>(redis, prefix, config));
+}
 
 class MappingConformance : public ::testing::TestWithParam<std::string> {
  protected:
@@ -113,10 +73,10 @@ class MappingConformance : public ::testing::TestWithParam<std::string> {
     redis_ = nullptr;
   }
   std::unique_ptr<Mapping> Make(const ProtocolConfig& config) {
-    if (GetParam() == "core") return std::make_unique<CoreMapping>(config);
+    if (GetParam() == "core") return CoreMapping(config);
     EXPECT_EQ(redis_->error(), "");
     // A key prefix per mapping: every case starts from an empty mapping on the shared server.
-    return std::make_unique<RedisMapping>(*redis_, absl::StrCat("t", next_prefix_++, ":"), config);
+    return RedisMapping(*redis_, absl::StrCat("t", next_prefix_++, ":"), config);
   }
   // The effects of msg, which the implementation must not lose.
   static Effects Must(Mapping& m, NodeId from, Message msg) {
@@ -223,8 +183,8 @@ TEST(MappingConformanceDifferential, CoreAndRedisAnswerEveryMessageAlike) {
   LocalRedis redis;
   ASSERT_EQ(redis.error(), "");
   const ProtocolConfig config = Config(/*ttl_us=*/0, /*lookup_users_max=*/5);
-  CoreMapping core(config);
-  RedisMapping engine(redis, "diff:", config);
+  auto core = CoreMapping(config);
+  auto engine = RedisMapping(redis, "diff:", config);
   std::mt19937_64 rng(20261204);
   const auto pick = [&](uint64_t n) { return static_cast<uint64_t>(rng() % n); };
   const NodeId servers[] = {kA, kB, kC, NodeId()};
@@ -241,8 +201,8 @@ TEST(MappingConformanceDifferential, CoreAndRedisAnswerEveryMessageAlike) {
       case 2: msg = MapRefresh{users}; break;
       default: msg = MapLookup{static_cast<uint64_t>(i), users}; break;
     }
-    const std::optional<Effects> want = core.Do(from, msg);
-    const std::optional<Effects> got = engine.Do(from, msg);
+    const std::optional<Effects> want = core->Do(from, msg);
+    const std::optional<Effects> got = engine->Do(from, msg);
     ASSERT_TRUE(got.has_value()) << "message " << i << " lost";
     ASSERT_EQ(AsSends(*got), AsSends(*want)) << "message " << i << ": " << MessageName(msg) << " from "
                            << from.value;
@@ -262,17 +222,18 @@ TEST(MappingConformanceDifferential, CoreAndRedisAnswerEveryMessageAlike) {
 TEST(MappingOnRedis, MessagesWhileRedisIsDownAreLostAndTheLinkRecovers) {
   LocalRedis redis;
   ASSERT_EQ(redis.error(), "");
-  RedisMapping engine(redis, "down:", Config());
-  ASSERT_TRUE(engine.Do(kA, MapRegister{kAlice}).has_value());
+  RedisService<RedisUserMapping> impl(redis, "down:", Config());
+  const auto engine = [&](NodeId from, Message msg) { return impl.Do(NowUs(), from, msg); };
+  ASSERT_TRUE(engine(kA, MapRegister{kAlice}).has_value());
   redis.Kill();
-  EXPECT_FALSE(engine.Do(kA, MapLookup{1, {kAlice}}).has_value());
-  EXPECT_GE(engine.engine().stats().failed, 1u);
+  EXPECT_FALSE(engine(kA, MapLookup{1, {kAlice}}).has_value());
+  EXPECT_GE(impl.engine().stats().failed, 1u);
   redis.Start();
   ASSERT_EQ(redis.error(), "");
   std::optional<Effects> out;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (!out && std::chrono::steady_clock::now() < deadline) {
-    out = engine.Do(kA, MapLookup{2, {kAlice}});
+    out = engine(kA, MapLookup{2, {kAlice}});
   }
   ASSERT_TRUE(out.has_value());
   // The restarted server is empty: alice is unmapped until her server refreshes.
