@@ -15,7 +15,7 @@
 #   ... --standby                    with --store postgres: a standby chatd for each process that
 #                                    hosts a shard, at BASE+50+i; it takes the shard (and the
 #                                    process's place) over when the owner stops renewing its lease
-#   ... --redis                      the user mapping and presence on a Redis server of its own
+#   ... --redis                      the mapping, presence and notification on a Redis of its own
 #                                    (redis-server, no persistence) on 127.0.0.1 at BASE+200, data
 #                                    in <data>/redis, stopped on Ctrl-C; every process uses it, so
 #                                    process 1 is no longer their single point of failure

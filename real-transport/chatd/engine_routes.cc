@@ -20,6 +20,7 @@ absl::StatusOr<std::unique_ptr<EngineRoutes>> EngineRoutes::Open(const ChatdOpti
   link.address = *address;
   link.scripts = RedisUserMapping::Scripts();
   for (std::string& s : RedisPresence::Scripts()) link.scripts.push_back(std::move(s));
+  for (std::string& s : RedisNotification::Scripts()) link.scripts.push_back(std::move(s));
   routes->redis_ = std::make_unique<RedisLink>(io, link);
   routes->mapping_ =
       std::make_unique<RedisUserMapping>(*routes->redis_, options.redis_prefix, options.config);
@@ -29,12 +30,18 @@ absl::StatusOr<std::unique_ptr<EngineRoutes>> EngineRoutes::Open(const ChatdOpti
         std::make_unique<RedisPresence>(*routes->redis_, options.redis_prefix, options.config);
     routes->presence_node_ = topology.presence;
   }
+  if (topology.notification.valid()) {
+    routes->notification_ = std::make_unique<RedisNotification>(
+        *routes->redis_, options.redis_prefix, options.config);
+    routes->notification_node_ = topology.notification;
+  }
   return routes;
 }
 
 ServiceEngine* EngineRoutes::For(NodeId node) const {
   if (mapping_ != nullptr && node == mapping_node_) return mapping_.get();
   if (presence_ != nullptr && node == presence_node_) return presence_.get();
+  if (notification_ != nullptr && node == notification_node_) return notification_.get();
   return nullptr;
 }
 
@@ -57,6 +64,13 @@ std::string EngineRoutes::RenderMetrics() const {
     line("chatlab_engine_messages_total", "{service=\"presence\"}", p.messages);
     line("chatlab_engine_messages_lost_total", "{service=\"presence\"}", p.failed);
     line("chatlab_engine_pushes_total", "{service=\"presence\"}", p.pushes);
+  }
+  if (notification_ != nullptr) {
+    const RedisNotification::Stats& n = notification_->stats();
+    line("chatlab_engine_messages_total", "{service=\"notification\"}", n.messages);
+    line("chatlab_engine_messages_lost_total", "{service=\"notification\"}", n.failed);
+    line("chatlab_engine_pushes_total", "{service=\"notification\"}", n.pushed);
+    line("chatlab_engine_deduplicated_total", "{service=\"notification\"}", n.deduplicated);
   }
   return out;
 }

@@ -1,8 +1,8 @@
 // Which of the process's service messages go to an engine instead of a node (docs/engines.md).
 //
-// With --redis, the user mapping (node n3) and presence (n4) are a RedisUserMapping and a
-// RedisPresence in every process: no process hosts them, and each process hands its own chat
-// server's messages for them to its engines. Without
+// With --redis, the user mapping (node n3), presence (n4) and notification (n5) are a
+// RedisUserMapping, a RedisPresence and a RedisNotification in every process: no process hosts
+// them, and each process hands its own chat server's messages for them to its engines. Without
 // engines every lookup here answers null and chatd routes as before.
 #ifndef CHATLAB_REAL_TRANSPORT_CHATD_ENGINE_ROUTES_H_
 #define CHATLAB_REAL_TRANSPORT_CHATD_ENGINE_ROUTES_H_
@@ -16,6 +16,7 @@
 #include "real-transport/asio.h"
 #include "real-transport/chatd.h"
 #include "real-transport/engines/redis_link.h"
+#include "real-transport/engines/redis_notification.h"
 #include "real-transport/engines/redis_presence.h"
 #include "real-transport/engines/redis_user_mapping.h"
 #include "real-transport/engines/service_engine.h"
@@ -41,7 +42,8 @@ class EngineRoutes {
   std::unique_ptr<RedisLink> redis_;
   std::unique_ptr<RedisUserMapping> mapping_;  // after redis_, which they use
   std::unique_ptr<RedisPresence> presence_;
-  NodeId mapping_node_, presence_node_;
+  std::unique_ptr<RedisNotification> notification_;
+  NodeId mapping_node_, presence_node_, notification_node_;
 };
 
 }  // namespace chatlab::real

@@ -179,9 +179,23 @@ int LiveWhileProcessOneIsDown(EngineCluster& env, int messages) {
                             milliseconds(2000))
                 .has_value();
   }
-  // Presence on Redis answers without process 1, and knows alice (on process 2) is online.
+  // Presence on Redis answers without process 1, and knows alice (on process 2) is online; bob
+  // leaves, and alice's next message becomes a push to his phone, decided on Redis too.
   if (!env.redis_address.empty()) {
     EXPECT_EQ(SeenOnline(env.process(3).address(), *bob, alice->user), std::optional<bool>(true));
+    b.Close();
+    EXPECT_TRUE(b.WaitClosed());
+    EXPECT_TRUE(Eventually([&] {
+      return SeenOnline(env.process(2).address(), *alice, bob->user) == std::optional<bool>(false);
+    }));
+    const ClientMsgId id = next++;
+    a.Send(SendMessage{id, conv, 0, "to bob's phone"});
+    EXPECT_TRUE(a.Next<SendAck>([&](const SendAck& s) { return s.client_msg_id == id; }));
+    EXPECT_TRUE(Eventually([&] {
+      auto m = HttpCall(env.process(2).address(), "GET", "/metrics", "", "");
+      return m.ok() && m->body.find("chatlab_engine_pushes_total{service=\"notification\"} 1") !=
+                           std::string::npos;
+    })) << "no push to bob's phone";
   }
   // Process 1 returns (its store shard from its disk) and serves again; nothing acked is lost
   // or doubled (bob's own client would catch the rest up; the history is what it reads).

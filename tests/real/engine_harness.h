@@ -13,6 +13,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "core/codec.h"
 #include "gtest/gtest.h"
 #include "real-transport/engines/redis_link.h"
@@ -21,15 +22,20 @@
 
 namespace chatlab::real::testing {
 
-// A service's answers are node messages only: each as (to, name, encoded bytes).
+// A service's answers are node messages and pushes to devices: each as (to, name, bytes), a
+// node message as its encoding, a push as its fields (to 0).
 using Sends = std::vector<std::tuple<uint64_t, std::string, std::string>>;
 inline Sends AsSends(const Effects& out) {
   Sends sends;
   for (const Effect& e : out) {
-    const auto* send = std::get_if<SendToNode>(&e);
-    EXPECT_NE(send, nullptr) << "a service emits only SendToNode";
-    if (send != nullptr) {
+    if (const auto* send = std::get_if<SendToNode>(&e)) {
       sends.emplace_back(send->to.value, MessageName(send->msg), Encode(send->msg));
+    } else if (const auto* push = std::get_if<PushToDevice>(&e)) {
+      sends.emplace_back(0, "PushToDevice",
+                         absl::StrCat(push->user.value, " ", ToString(push->conv), " ",
+                                      push->message_id, " ", push->sender.value));
+    } else {
+      ADD_FAILURE() << "a service emits only SendToNode and PushToDevice";
     }
   }
   return sends;
