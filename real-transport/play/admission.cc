@@ -61,6 +61,8 @@ const std::map<std::string_view, ClusterFlag>& ClusterKeys() {
       {"protocol.buffered_flush_interval_us", {"buffered_flush_interval_ms", true}},
       {"protocol.buffered_flush_jitter_us", {"buffered_flush_jitter_ms", true}},
       {"protocol.typing_ttl_us", {"typing_ttl_ms", true}},
+      {"protocol.map_refresh_interval_us", {"map_refresh_ms", true}},
+      {"protocol.mapping_ttl_us", {"mapping_ttl_ms", true}},
       {"protocol.body_bytes_max", {"body_bytes_max"}},
       {"protocol.server_sessions_max", {"server_sessions_max"}},
       {"protocol.server_pending_max", {"server_pending_max"}},
