@@ -223,7 +223,10 @@ absl::Status Chatd::Impl::Init() {
         "durable");
   }
   if (absl::Status s = ValidateStoreConfig(options_.config); !s.ok()) return s;
-  if (absl::Status s = ValidateMappingConfig(options_.config); !s.ok()) return s;
+  if (absl::Status s = ValidateMappingConfig(options_.config); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--mapping_ttl_ms, --map_refresh_ms (in microseconds here): ", s.message()));
+  }
   if (!options_.tls_cert.empty() || !options_.tls_key.empty()) {
     auto server = ServerTlsContext(options_.tls_cert, options_.tls_key);
     if (!server.ok()) return server.status();
@@ -251,6 +254,9 @@ absl::Status Chatd::Impl::Init() {
   auto engines = EngineRoutes::Open(options_, io_, deployment_->topology());
   if (!engines.ok()) return engines.status();
   engines_ = *std::move(engines);
+  if (!engines_->start_warning().empty()) {
+    Log(LogLevel::kWarn, "engine_unreachable", {{"error", engines_->start_warning()}});
+  }
   if (absl::Status s = InitServices(); !s.ok()) return s;
   self_slot_ = static_cast<size_t>(deployment_->IndexOf(self_));
   nodes_->Create(self_slot_);

@@ -16,6 +16,9 @@ absl::StatusOr<std::unique_ptr<EngineRoutes>> EngineRoutes::Open(const ChatdOpti
     return absl::InvalidArgumentError(
         absl::StrCat("--redis ", options.redis, ": ", address.status().message()));
   }
+  if (absl::Status up = RedisLink::Probe(*address, 1000); !up.ok()) {
+    routes->start_warning_ = std::string(up.message());
+  }
   RedisLink::Options link;
   link.address = *address;
   link.scripts = RedisUserMapping::Scripts();

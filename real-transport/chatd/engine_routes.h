@@ -35,6 +35,9 @@ class EngineRoutes {
   // The engine that stands for `node`, or null when a node does (or nothing does).
   ServiceEngine* For(NodeId node) const;
   bool any() const { return mapping_ != nullptr; }
+  // Why an engine did not answer at start (empty when all did): chatd starts anyway, logs it,
+  // and the link keeps trying; until then the engine's messages are lost.
+  const std::string& start_warning() const { return start_warning_; }
   // Prometheus lines for the engines' counters (empty without engines).
   std::string RenderMetrics() const;
 
@@ -44,6 +47,7 @@ class EngineRoutes {
   std::unique_ptr<RedisPresence> presence_;
   std::unique_ptr<RedisNotification> notification_;
   NodeId mapping_node_, presence_node_, notification_node_;
+  std::string start_warning_;
 };
 
 }  // namespace chatlab::real

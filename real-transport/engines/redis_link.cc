@@ -49,6 +49,25 @@ std::string RedisLink::ScriptSha(const std::string& script) {
   return hex;
 }
 
+absl::Status RedisLink::Probe(const HostPort& address, uint32_t timeout_ms) {
+  timeval tv{static_cast<time_t>(timeout_ms / 1000),
+             static_cast<suseconds_t>((timeout_ms % 1000) * 1000)};
+  redisContext* c = redisConnectWithTimeout(address.host.c_str(), address.port, tv);
+  std::string why;
+  if (c == nullptr || c->err != 0) {
+    why = c == nullptr ? "cannot allocate a context" : c->errstr;
+  } else {
+    redisSetTimeout(c, tv);
+    auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
+    if (r == nullptr || r->type != REDIS_REPLY_STATUS) why = r == nullptr ? c->errstr : "no PONG";
+    if (r != nullptr) freeReplyObject(r);
+  }
+  if (c != nullptr) redisFree(c);
+  if (why.empty()) return absl::OkStatus();
+  return absl::UnavailableError(
+      absl::StrCat("redis ", address.host, ":", address.port, ": ", why));
+}
+
 RedisLink::RedisLink(asio::io_context& io, Options options)
     : io_(io), options_(std::move(options)), thread_([this] { Run(); }) {}
 

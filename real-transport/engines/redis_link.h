@@ -59,6 +59,8 @@ class RedisLink {
   };
   // The SHA-1 (hex) EVALSHA names `script` by.
   static std::string ScriptSha(const std::string& script);
+  // One blocking connect and PING (for start-up diagnostics): OK, or why not.
+  static absl::Status Probe(const HostPort& address, uint32_t timeout_ms);
   struct Stats {
     std::atomic<uint64_t> calls{0};       // commands sent
     std::atomic<uint64_t> errors{0};      // answered with an error status (any cause)
