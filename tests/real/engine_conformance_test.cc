@@ -65,18 +65,14 @@ std::unique_ptr<Mapping> RedisMapping(const LocalRedis& redis, const std::string
       std::make_unique<RedisService<RedisUserMapping>>(redis, prefix, config));
 }
 
-class MappingConformance : public ::testing::TestWithParam<std::string> {
+class MappingConformance : public EngineConformance {
  protected:
-  static void SetUpTestSuite() { redis_ = new LocalRedis(); }
-  static void TearDownTestSuite() {
-    delete redis_;
-    redis_ = nullptr;
-  }
   std::unique_ptr<Mapping> Make(const ProtocolConfig& config) {
-    if (GetParam() == "core") return CoreMapping(config);
-    EXPECT_EQ(redis_->error(), "");
-    // A key prefix per mapping: every case starts from an empty mapping on the shared server.
-    return RedisMapping(*redis_, absl::StrCat("t", next_prefix_++, ":"), config);
+    NodeOptions o;
+    o.self = kMapping;
+    o.config = config;
+    return std::make_unique<Mapping>(EngineConformance::Make<RedisUserMapping>(
+        config, std::make_unique<UserMappingService>(o)));
   }
   // The effects of msg, which the implementation must not lose.
   static Effects Must(Mapping& m, NodeId from, Message msg) {
@@ -99,12 +95,7 @@ class MappingConformance : public ::testing::TestWithParam<std::string> {
   static Sends Do(Mapping& m, NodeId from, Message msg) {
     return AsSends(Must(m, from, std::move(msg)));
   }
-
-  static LocalRedis* redis_;
-  static int next_prefix_;
 };
-LocalRedis* MappingConformance::redis_ = nullptr;
-int MappingConformance::next_prefix_ = 0;
 
 TEST_P(MappingConformance, RegisterMapsAndLookupAnswersInOrder) {
   auto m = Make(Config());

@@ -93,6 +93,28 @@ class RedisService final : public ServiceUnderTest {
   E engine_;
 };
 
+// A conformance suite's fixture, parameterized "core" or "redis", with one redis-server for the
+// suite: Make gives the core's node (the model) or the engine E on that server, under a key prefix
+// of its own, so every case starts from an empty service.
+class EngineConformance : public ::testing::TestWithParam<std::string> {
+ protected:
+  static void SetUpTestSuite() { redis_ = new LocalRedis(); }
+  static void TearDownTestSuite() {
+    delete redis_;
+    redis_ = nullptr;
+  }
+  template <typename E>
+  static std::unique_ptr<ServiceUnderTest> Make(const ProtocolConfig& config,
+                                                std::unique_ptr<Node> model) {
+    if (GetParam() == "core") return std::make_unique<CoreService>(std::move(model));
+    EXPECT_EQ(redis_->error(), "");
+    return std::make_unique<RedisService<E>>(*redis_, absl::StrCat("t", next_prefix_++, ":"),
+                                             config);
+  }
+  static inline LocalRedis* redis_ = nullptr;
+  static inline int next_prefix_ = 0;
+};
+
 }  // namespace chatlab::real::testing
 
 #endif  // CHATLAB_TESTS_REAL_ENGINE_HARNESS_H_

@@ -38,21 +38,14 @@ Sends Pushed(UserId user, ConversationId conv, MessageId id, UserId sender) {
   return AsSends({PushToDevice{user, conv, id, sender}});
 }
 
-class NotificationConformance : public ::testing::TestWithParam<std::string> {
+class NotificationConformance : public EngineConformance {
  protected:
-  static void SetUpTestSuite() { redis_ = new LocalRedis(); }
-  static void TearDownTestSuite() {
-    delete redis_;
-    redis_ = nullptr;
-  }
   void Make(const ProtocolConfig& config) {
-    if (GetParam() == "core") {
-      impl_ = CoreNotification(config);
-      return;
-    }
-    ASSERT_EQ(redis_->error(), "");
-    impl_ = std::make_unique<RedisService<RedisNotification>>(
-        *redis_, absl::StrCat("n", next_prefix_++, ":"), config);
+    NodeOptions o;
+    o.self = kNotification;
+    o.config = config;
+    impl_ = EngineConformance::Make<RedisNotification>(config,
+                                                        std::make_unique<NotificationService>(o));
   }
   Sends Do(NodeId from, Message msg) {
     std::optional<Effects> out = impl_->Do(1, from, std::move(msg));
@@ -61,11 +54,7 @@ class NotificationConformance : public ::testing::TestWithParam<std::string> {
   }
 
   std::unique_ptr<ServiceUnderTest> impl_;
-  static LocalRedis* redis_;
-  static int next_prefix_;
 };
-LocalRedis* NotificationConformance::redis_ = nullptr;
-int NotificationConformance::next_prefix_ = 0;
 
 TEST_P(NotificationConformance, OneBuzzPerMessageWhicheverServerAsks) {
   Make(Config(100));

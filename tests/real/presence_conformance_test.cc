@@ -42,21 +42,13 @@ Sends Push(NodeId to, std::vector<UserId> recipients, PresenceStatus status) {
   return AsSends({SendToNode{to, PresencePush{std::move(recipients), status}}});
 }
 
-class PresenceConformance : public ::testing::TestWithParam<std::string> {
+class PresenceConformance : public EngineConformance {
  protected:
-  static void SetUpTestSuite() { redis_ = new LocalRedis(); }
-  static void TearDownTestSuite() {
-    delete redis_;
-    redis_ = nullptr;
-  }
   void Make(const ProtocolConfig& config) {
-    if (GetParam() == "core") {
-      impl_ = CorePresence(config);
-      return;
-    }
-    ASSERT_EQ(redis_->error(), "");
-    impl_ = std::make_unique<RedisService<RedisPresence>>(
-        *redis_, absl::StrCat("p", next_prefix_++, ":"), config);
+    NodeOptions o;
+    o.self = kPresence;
+    o.config = config;
+    impl_ = EngineConformance::Make<RedisPresence>(config, std::make_unique<PresenceService>(o));
   }
   Sends Do(TimeUs now, NodeId from, Message msg) {
     std::optional<Effects> out = impl_->Do(now, from, std::move(msg));
@@ -71,11 +63,7 @@ class PresenceConformance : public ::testing::TestWithParam<std::string> {
   }
 
   std::unique_ptr<ServiceUnderTest> impl_;
-  static LocalRedis* redis_;
-  static int next_prefix_;
 };
-LocalRedis* PresenceConformance::redis_ = nullptr;
-int PresenceConformance::next_prefix_ = 0;
 
 TEST_P(PresenceConformance, AStatusChangeIsPushedToTheOnlineAudiencePerServer) {
   Make(Config(PresenceFanout::kAll));
