@@ -68,9 +68,9 @@ struct ChatdOptions {
   // this long loses it to a standby, which then waits no longer than this to take over.
   uint32_t store_lease_ms = 10000;
   // ---- Engines (docs/engines.md) ----
-  // host:port of a Redis server: the user mapping lives there, and every process answers its
-  // own chat server's mapping messages against it (no process hosts node n3). Empty: the
-  // mapping is process 1's memory (the embedded default).
+  // host:port of a Redis server: the user mapping, presence and notification live there, and
+  // every process answers its own chat server's messages to them against it (no process hosts
+  // nodes n3, n4, n5). Empty: they are process 1's memory (the embedded default).
   std::string redis;
   // Prepended to every Redis key, so that deployments (or tests) can share one server.
   std::string redis_prefix = "chatlab:";

@@ -98,8 +98,8 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
        Num(o.store_retry_ms)},
       {"store_lease_ms", "postgres: the store's lease; a standby chatd takes over this long after "
                          "the owner stops renewing it", Num(o.store_lease_ms)},
-      {"redis", "host:port of a Redis server holding the user mapping (every process uses it; "
-                "default: process 1's memory)", Str(o.redis)},
+      {"redis", "host:port of a Redis server holding the user mapping, presence and "
+                "notification (every process uses it; default: process 1's memory)", Str(o.redis)},
       {"redis_prefix", "prefix of every Redis key (deployments sharing a server)",
        Str(o.redis_prefix)},
       {"tls_cert", "PEM certificate chain: serve HTTPS and wss:// only (with --tls_key)",

@@ -6,9 +6,10 @@
 // -> "score|touched_at_us"), and returns what the model would send: the pushes of a status
 // change or an audience change, grouped per server in ascending server order, or a lookup's
 // statuses. Scores decay on the caller's clock (`now` is an argument), so the same messages at
-// the same times give the same answers as the model (tests/real/engine_conformance_test.cc).
+// the same times give the same answers as the model (tests/real/presence_conformance_test.cc).
 // Differences on purpose (docs/engines.md): users_max is Redis's maxmemory; user ids must be
-// below 2^53 (Lua's numbers), a message naming a larger one is counted unexpected and dropped.
+// below 2^53 (Lua's numbers): a message naming a larger one is counted unexpected and dropped,
+// except a lookup, which answers such a user as user 0, offline.
 #ifndef CHATLAB_REAL_TRANSPORT_ENGINES_REDIS_PRESENCE_H_
 #define CHATLAB_REAL_TRANSPORT_ENGINES_REDIS_PRESENCE_H_
 

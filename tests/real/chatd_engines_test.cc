@@ -270,7 +270,7 @@ TEST(ChatdOnRedis, KillNineOfEachProcessInTurnLosesNothingAndTheOthersStayLive) 
     ClientMsgId probe = 1;
     ASSERT_GE(SecondsUntilLive(a, b, pair_conv, &probe, milliseconds(5000)), 0);
 
-    // The burst: from a user on k to a user on pa.
+    // The burst: from a user on k to a user who is offline (the history is what is checked).
     const LoginResult* carol = take(any);
     const LoginResult* dave = take(any);
     const auto burst_conv = ConversationId::Direct(carol->user, dave->user);
