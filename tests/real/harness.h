@@ -401,21 +401,32 @@ inline std::map<ClientMsgId, std::vector<MessageId>> HistoryOf(const HostPort& a
 // acknowledged, calls stop (which must make that chatd go away: kill -9, a pause); then takes the
 // acknowledgements already on their way, which count too: they were sent, so they must be
 // durable. *acked: client_msg_id -> the id its OK gave.
+//
+// The burst goes in two waves: the first 40 messages, then, once 20 are acknowledged, the rest
+// just before stop. So the stop always lands while the server is still receiving and committing.
+// (Sent all at once, the rest could land in one group commit that completes before the stop: a
+// PostgreSQL chatd acknowledged all 1,000 of a burst before its kill -9 took effect.)
 inline void BurstUntilStopped(const HostPort& at, const LoginResult& alice,
                               const ConversationId& conv, int burst,
                               const std::function<void()>& stop,
                               std::map<ClientMsgId, MessageId>* acked) {
+  constexpr int kFirstWave = 40;
+  ASSERT_GT(burst, kFirstWave) << "a burst must outlast its first wave";
   Client a;
   ASSERT_EQ(a.Connect(at, alice.token), "");
-  for (int i = 1; i <= burst; ++i) {
-    a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
-  }
+  const auto send = [&](int from, int to) {
+    for (int i = from; i <= to; ++i) {
+      a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
+    }
+  };
+  send(1, kFirstWave);
   while (acked->size() < 20) {
     auto ack = a.Next<SendAck>(nullptr, std::chrono::seconds(10));
     ASSERT_TRUE(ack.has_value());
     ASSERT_EQ(ack->code, Code::kOk);
     (*acked)[ack->client_msg_id] = ack->message_id;
   }
+  send(kFirstWave + 1, burst);
   stop();
   while (auto ack = a.Next<SendAck>(nullptr, std::chrono::milliseconds(200))) {
     (*acked)[ack->client_msg_id] = ack->message_id;
