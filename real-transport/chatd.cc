@@ -251,12 +251,12 @@ absl::Status Chatd::Impl::Init() {
   users_ = std::move(*users);
 
   if (absl::Status s = InitProcesses(); !s.ok()) return s;
-  auto engines = EngineRoutes::Open(options_, io_, deployment_->topology());
+  auto engines =
+      EngineRoutes::Open(options_, io_, deployment_->topology(), [this](std::string why) {
+        Log(LogLevel::kWarn, "engine_unreachable", {{"error", why}});
+      });
   if (!engines.ok()) return engines.status();
   engines_ = *std::move(engines);
-  if (!engines_->start_warning().empty()) {
-    Log(LogLevel::kWarn, "engine_unreachable", {{"error", engines_->start_warning()}});
-  }
   if (absl::Status s = InitServices(); !s.ok()) return s;
   self_slot_ = static_cast<size_t>(deployment_->IndexOf(self_));
   nodes_->Create(self_slot_);
@@ -445,6 +445,7 @@ void Chatd::Impl::StartDrain() {
 bool Chatd::Impl::DrainDone() const {
   if (pipeline_ && !pipeline_->idle()) return false;
   if (open_connections_ > 0) return false;
+  if (!engines_->idle()) return false;
   for (const auto& [process, link] : peers_) {
     if (link->busy()) return false;
   }

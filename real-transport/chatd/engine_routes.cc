@@ -6,9 +6,9 @@
 
 namespace chatlab::real {
 
-absl::StatusOr<std::unique_ptr<EngineRoutes>> EngineRoutes::Open(const ChatdOptions& options,
-                                                                 boost::asio::io_context& io,
-                                                                 const Topology& topology) {
+absl::StatusOr<std::unique_ptr<EngineRoutes>> EngineRoutes::Open(
+    const ChatdOptions& options, boost::asio::io_context& io, const Topology& topology,
+    std::function<void(std::string)> on_error) {
   auto routes = std::make_unique<EngineRoutes>();
   if (options.redis.empty()) return routes;
   auto address = ParseHostPort(options.redis);
@@ -16,11 +16,9 @@ absl::StatusOr<std::unique_ptr<EngineRoutes>> EngineRoutes::Open(const ChatdOpti
     return absl::InvalidArgumentError(
         absl::StrCat("--redis ", options.redis, ": ", address.status().message()));
   }
-  if (absl::Status up = RedisLink::Probe(*address, 1000); !up.ok()) {
-    routes->start_warning_ = std::string(up.message());
-  }
   RedisLink::Options link;
   link.address = *address;
+  link.on_error = std::move(on_error);
   link.scripts = RedisUserMapping::Scripts();
   for (std::string& s : RedisPresence::Scripts()) link.scripts.push_back(std::move(s));
   for (std::string& s : RedisNotification::Scripts()) link.scripts.push_back(std::move(s));
@@ -34,8 +32,8 @@ absl::StatusOr<std::unique_ptr<EngineRoutes>> EngineRoutes::Open(const ChatdOpti
     routes->presence_node_ = topology.presence;
   }
   if (topology.notification.valid()) {
-    routes->notification_ = std::make_unique<RedisNotification>(
-        *routes->redis_, options.redis_prefix, options.config);
+    routes->notification_ =
+        std::make_unique<RedisNotification>(*routes->redis_, options.redis_prefix, options.config);
     routes->notification_node_ = topology.notification;
   }
   return routes;

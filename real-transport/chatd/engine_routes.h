@@ -7,6 +7,7 @@
 #ifndef CHATLAB_REAL_TRANSPORT_CHATD_ENGINE_ROUTES_H_
 #define CHATLAB_REAL_TRANSPORT_CHATD_ENGINE_ROUTES_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -27,17 +28,19 @@ class EngineRoutes {
  public:
   // The engines `options` names (none: an empty router). Fails on a malformed address; an
   // engine that is down at start is not an error (the link retries; messages meanwhile are lost
-  // and the core repairs them), but is logged by the caller from `Describe`.
-  static absl::StatusOr<std::unique_ptr<EngineRoutes>> Open(const ChatdOptions& options,
-                                                            boost::asio::io_context& io,
-                                                            const Topology& topology);
+  // and the core repairs them), but is reported through `on_error`.
+  // `on_error` receives, on the io thread, why the connection to an engine failed, once per
+  // change of reason (chatd logs it).
+  static absl::StatusOr<std::unique_ptr<EngineRoutes>> Open(
+      const ChatdOptions& options, boost::asio::io_context& io, const Topology& topology,
+      std::function<void(std::string)> on_error);
 
   // The engine that stands for `node`, or null when a node does (or nothing does).
   ServiceEngine* For(NodeId node) const;
   bool any() const { return mapping_ != nullptr; }
-  // Why an engine did not answer at start (empty when all did): chatd starts anyway, logs it,
-  // and the link keeps trying; until then the engine's messages are lost.
-  const std::string& start_warning() const { return start_warning_; }
+  // No message handed to an engine is still waiting for its answer (chatd's drain waits for it,
+  // so that the offline reports of a shutdown reach Redis).
+  bool idle() const { return redis_ == nullptr || redis_->idle(); }
   // Prometheus lines for the engines' counters (empty without engines).
   std::string RenderMetrics() const;
 
@@ -47,7 +50,6 @@ class EngineRoutes {
   std::unique_ptr<RedisPresence> presence_;
   std::unique_ptr<RedisNotification> notification_;
   NodeId mapping_node_, presence_node_, notification_node_;
-  std::string start_warning_;
 };
 
 }  // namespace chatlab::real

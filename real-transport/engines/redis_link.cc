@@ -2,10 +2,13 @@
 
 #include <hiredis.h>
 #include <openssl/sha.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/time.h>
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace chatlab::real {
@@ -49,25 +52,6 @@ std::string RedisLink::ScriptSha(const std::string& script) {
   return hex;
 }
 
-absl::Status RedisLink::Probe(const HostPort& address, uint32_t timeout_ms) {
-  timeval tv{static_cast<time_t>(timeout_ms / 1000),
-             static_cast<suseconds_t>((timeout_ms % 1000) * 1000)};
-  redisContext* c = redisConnectWithTimeout(address.host.c_str(), address.port, tv);
-  std::string why;
-  if (c == nullptr || c->err != 0) {
-    why = c == nullptr ? "cannot allocate a context" : c->errstr;
-  } else {
-    redisSetTimeout(c, tv);
-    auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
-    if (r == nullptr || r->type != REDIS_REPLY_STATUS) why = r == nullptr ? c->errstr : "no PONG";
-    if (r != nullptr) freeReplyObject(r);
-  }
-  if (c != nullptr) redisFree(c);
-  if (why.empty()) return absl::OkStatus();
-  return absl::UnavailableError(
-      absl::StrCat("redis ", address.host, ":", address.port, ": ", why));
-}
-
 RedisLink::RedisLink(asio::io_context& io, Options options)
     : io_(io), options_(std::move(options)), thread_([this] { Run(); }) {}
 
@@ -82,45 +66,72 @@ RedisLink::~RedisLink() {
 }
 
 void RedisLink::Call(std::vector<std::string> argv, Done done) {
+  (*outstanding_)++;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (queue_.size() < options_.queue_max) {
-      queue_.push_back(Pending{std::move(argv), std::move(done)});
-      cv_.notify_one();
-      return;
+    Pending p{std::move(argv), std::move(done), absl::OkStatus()};
+    if (commands_queued_ < options_.queue_max) {
+      commands_queued_++;
+    } else {
+      // Answered by the link's thread when it reaches it, so after every earlier command.
+      p.argv.clear();
+      p.refused = absl::ResourceExhaustedError(
+          absl::StrCat("redis: ", options_.queue_max, " commands queued"));
     }
+    queue_.push_back(std::move(p));
   }
-  stats_.errors++;
-  asio::post(io_, [done = std::move(done), max = options_.queue_max] {
-    done(absl::ResourceExhaustedError(absl::StrCat("redis: ", max, " commands queued")));
-  });
+  cv_.notify_one();
+}
+
+void RedisLink::ReportError(std::string why) {
+  if (why == last_error_) return;
+  last_error_ = why;
+  if (options_.on_error && !why.empty()) {
+    asio::post(io_, [f = options_.on_error, why = std::move(why)] { f(why); });
+  }
 }
 
 bool RedisLink::Connect() {
   if (ctx_ != nullptr) return true;
   const auto now = std::chrono::steady_clock::now();
   if (now < next_connect_) return false;
+  // Only a failed attempt waits retry_ms before the next: a link that dropped a good connection
+  // (NOSCRIPT) reconnects at once.
   next_connect_ = now + std::chrono::milliseconds(options_.retry_ms);
   timeval tv{static_cast<time_t>(options_.timeout_ms / 1000),
              static_cast<suseconds_t>((options_.timeout_ms % 1000) * 1000)};
+  const std::string where =
+      absl::StrCat("redis ", options_.address.host, ":", options_.address.port, ": ");
   redisContext* c =
       redisConnectWithTimeout(options_.address.host.c_str(), options_.address.port, tv);
   if (c == nullptr || c->err != 0 || redisSetTimeout(c, tv) != REDIS_OK) {
+    ReportError(absl::StrCat(
+        where, "cannot connect: ", c == nullptr ? "cannot allocate a context" : c->errstr));
     if (c != nullptr) redisFree(c);
     return false;
   }
   for (const std::string& script : options_.scripts) {
-    auto* r = static_cast<redisReply*>(
-        redisCommand(c, "SCRIPT LOAD %b", script.data(), script.size()));
-    const bool loaded = r != nullptr && r->type == REDIS_REPLY_STRING;
+    auto* r =
+        static_cast<redisReply*>(redisCommand(c, "SCRIPT LOAD %b", script.data(), script.size()));
+    std::string why;
+    if (r == nullptr) {
+      why = c->errstr;
+    } else if (r->type == REDIS_REPLY_ERROR) {
+      why.assign(r->str, r->len);
+    } else if (r->type != REDIS_REPLY_STRING) {
+      why = "unexpected reply";
+    }
     if (r != nullptr) freeReplyObject(r);
-    if (!loaded) {
+    if (!why.empty()) {
+      ReportError(absl::StrCat(where, "cannot load script ", ScriptSha(script), ": ", why));
       redisFree(c);
       return false;
     }
   }
   ctx_ = c;
   stats_.connects++;
+  next_connect_ = {};
+  last_error_.clear();
   return true;
 }
 
@@ -133,14 +144,14 @@ void RedisLink::Exchange(std::vector<Pending>& batch, std::vector<RedisReply>& r
   replies.clear();
   const auto unavailable = [&](std::string why) {
     while (replies.size() < batch.size()) {
-      replies.push_back(absl::UnavailableError(absl::StrCat(
-          "redis ", options_.address.host, ":", options_.address.port, ": ", why)));
+      replies.push_back(absl::UnavailableError(
+          absl::StrCat("redis ", options_.address.host, ":", options_.address.port, ": ", why)));
     }
   };
   if (!Connect()) return unavailable("not connected");
   size_t sent = 0;
   for (const Pending& p : batch) {
-    if (p.argv.empty()) continue;  // a barrier
+    if (p.argv.empty()) continue;  // a barrier, or refused
     std::vector<const char*> argv;
     std::vector<size_t> lens;
     for (const std::string& a : p.argv) {
@@ -151,13 +162,20 @@ void RedisLink::Exchange(std::vector<Pending>& batch, std::vector<RedisReply>& r
         REDIS_OK) {
       std::string why = ctx_->errstr;
       Disconnect();
+      ReportError(absl::StrCat("redis ", options_.address.host, ":", options_.address.port,
+                               ": connection lost: ", why));
       return unavailable(why);
     }
     sent++;
   }
   stats_.pipelines++;
   stats_.calls += sent;
+  bool scripts_lost = false;
   for (const Pending& p : batch) {
+    if (!p.refused.ok()) {
+      replies.push_back(p.refused);
+      continue;
+    }
     if (p.argv.empty()) {
       replies.push_back(RedisValue{});
       continue;
@@ -166,20 +184,37 @@ void RedisLink::Exchange(std::vector<Pending>& batch, std::vector<RedisReply>& r
     if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) {
       std::string why = ctx_->errstr;
       Disconnect();
+      ReportError(absl::StrCat("redis ", options_.address.host, ":", options_.address.port,
+                               ": connection lost: ", why));
       return unavailable(why);
     }
     auto* r = static_cast<redisReply*>(raw);
-    if (r->type == REDIS_REPLY_ERROR) {
-      replies.push_back(absl::FailedPreconditionError(
-          absl::StrCat("redis: ", absl::string_view(r->str, r->len))));
+    const absl::string_view text =
+        r->type == REDIS_REPLY_ERROR ? absl::string_view(r->str, r->len) : absl::string_view();
+    if (absl::StartsWith(text, "NOSCRIPT")) {
+      scripts_lost = true;
+      replies.push_back(absl::UnavailableError(
+          absl::StrCat("redis: ", text, " (Redis lost its scripts; reloading them)")));
+    } else if (r->type == REDIS_REPLY_ERROR) {
+      replies.push_back(absl::FailedPreconditionError(absl::StrCat("redis: ", text)));
     } else {
       replies.push_back(Copy(*r));
     }
     freeReplyObject(r);
   }
+  if (scripts_lost) {
+    // Reconnecting loads every script again (Connect) before the next pipeline.
+    Disconnect();
+    ReportError(absl::StrCat("redis ", options_.address.host, ":", options_.address.port,
+                             ": NOSCRIPT on a live connection; reconnecting to reload scripts"));
+  }
 }
 
 void RedisLink::Run() {
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   Connect();  // at once, so that /metrics shows an unreachable server before the first command
   std::vector<Pending> batch;
   std::vector<RedisReply> replies;
@@ -187,9 +222,10 @@ void RedisLink::Run() {
     {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (stop_) return;
+      if (queue_.empty()) return;  // stopping, and everything queued was sent
       batch.clear();
-      while (!queue_.empty() && batch.size() < 4096) {
+      while (!queue_.empty() && batch.size() < kPipelineMax) {
+        if (queue_.front().refused.ok()) commands_queued_--;
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -198,8 +234,12 @@ void RedisLink::Run() {
     for (const RedisReply& r : replies) {
       if (!r.ok()) stats_.errors++;
     }
-    asio::post(io_, [batch = std::move(batch), replies = std::move(replies)]() mutable {
-      for (size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(replies[i]));
+    asio::post(io_, [outstanding = outstanding_, batch = std::move(batch),
+                     replies = std::move(replies)]() mutable {
+      for (size_t i = 0; i < batch.size(); ++i) {
+        (*outstanding)--;
+        batch[i].done(std::move(replies[i]));
+      }
     });
     batch = {};
     replies = {};

@@ -216,6 +216,39 @@ TEST(ChatdOnRedis, KillingProcessOneLeavesTheOthersChattingLive) {
   EXPECT_EQ(live, kMessages);
 }
 
+// A graceful shutdown (SIGTERM) waits for the engines: the offline reports of the users it
+// closes reach Redis before the process exits, so another process sees them offline at once
+// (presence has no expiry: a report lost here would show them online until they come back).
+TEST(ChatdOnRedis, AGracefulShutdownReportsItsUsersOfflineToRedisBeforeItExits) {
+  EngineCluster env;
+  std::vector<LoginResult> users;
+  for (int i = 1; i <= 6; ++i) users.push_back(env.Login(absl::StrCat("u", i)));
+  std::vector<std::unique_ptr<Client>> on2;
+  for (int i = 0; i < 5; ++i) {
+    on2.push_back(std::make_unique<Client>());
+    ASSERT_EQ(on2.back()->Connect(env.process(2).address(), users[i].token), "");
+  }
+  const LoginResult& viewer = users[5];
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(Eventually([&] {
+      return SeenOnline(env.process(3).address(), viewer, users[i].user) == true;
+    })) << "u" << i + 1 << " never seen online";
+  }
+  // Redis paused with a command of process 2 in flight (a presence poll), so that the offline
+  // reports queue behind it: the shutdown must wait for them, not drop them.
+  env.redis.Signal(SIGSTOP);
+  on2[0]->Send(PresenceQuery{7, {viewer.user}});
+  std::this_thread::sleep_for(milliseconds(100));
+  env.process(2).Signal(SIGTERM);
+  std::this_thread::sleep_for(milliseconds(300));
+  env.redis.Signal(SIGCONT);
+  ASSERT_EQ(env.process(2).WaitExit(std::chrono::seconds(10)), 0);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(SeenOnline(env.process(3).address(), viewer, users[i].user), false)
+        << "u" << i + 1 << " still online after its server shut down";
+  }
+}
+
 // The baseline, and the proof that the test above can fail: with the mapping in process 1's
 // memory, its death stops every live push between the others (each lookup times out).
 TEST(ChatdOnRedis, WithoutRedisProcessOneIsTheMappingsSinglePointOfFailure) {

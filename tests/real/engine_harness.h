@@ -68,9 +68,7 @@ template <typename E>
 class RedisService final : public ServiceUnderTest {
  public:
   RedisService(const LocalRedis& redis, const std::string& prefix, const ProtocolConfig& config)
-      : link_(io_, RedisLink::Options{.address = {"127.0.0.1", redis.port()},
-                                      .scripts = E::Scripts()}),
-        engine_(link_, prefix, config) {}
+      : link_(io_, LinkOptions(redis)), engine_(link_, prefix, config) {}
   std::optional<Effects> Do(TimeUs now, NodeId from, Message msg) override {
     // Shared with the callback: an answer that comes after the deadline lands here, not in a
     // stack frame that is gone.
@@ -85,6 +83,13 @@ class RedisService final : public ServiceUnderTest {
   E& engine() { return engine_; }
 
  private:
+  static RedisLink::Options LinkOptions(const LocalRedis& redis) {
+    RedisLink::Options o;
+    o.address = {"127.0.0.1", redis.port()};
+    o.scripts = E::Scripts();
+    return o;
+  }
+
   boost::asio::io_context io_;
   // Keeps run_one_for waiting for the link's answers while nothing else is queued.
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_{
