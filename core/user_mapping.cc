@@ -15,13 +15,20 @@ absl::Status ValidateMappingConfig(const ProtocolConfig& config) {
     return absl::InvalidArgumentError(
         "map_refresh_interval_us and mapping_ttl_us must not be negative");
   }
-  if (config.mapping_ttl_us > 0 &&
-      (config.map_refresh_interval_us == 0 ||
-       config.map_refresh_interval_us >= config.mapping_ttl_us)) {
+  if (config.mapping_ttl_us > 0 && config.map_refresh_interval_us == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "mapping_ttl_us=", config.mapping_ttl_us, " needs map_refresh_interval_us in (0, ",
-        config.mapping_ttl_us, "), not ", config.map_refresh_interval_us,
-        ": a live user's mapping would expire between two refreshes"));
+        "mapping_ttl_us=", config.mapping_ttl_us,
+        " needs map_refresh_interval_us > 0: without refreshes every mapping would expire"));
+  }
+  // A server refreshes at most every interval plus one tick late; a live user's mapping must
+  // outlast one lost refresh, so the second one after it may come 2 * interval + tick later.
+  const TimeUs needed = 2 * config.map_refresh_interval_us + config.server_tick_us;
+  if (config.mapping_ttl_us > 0 && config.mapping_ttl_us < needed) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "mapping_ttl_us=", config.mapping_ttl_us,
+        " is too short: it must be at least 2 * map_refresh_interval_us + server_tick_us = 2 * ",
+        config.map_refresh_interval_us, " + ", config.server_tick_us, " = ", needed,
+        ", or a live user's mapping would expire after one lost refresh"));
   }
   return absl::OkStatus();
 }

@@ -42,7 +42,8 @@
 
 namespace chatlab {
 
-// Refuses a mapping TTL without a refresh interval shorter than it (live users would expire).
+// Refuses a mapping TTL that one lost refresh could outrun: it needs map_refresh_interval_us > 0
+// and mapping_ttl_us >= 2 * map_refresh_interval_us + server_tick_us. Errors name the numbers.
 absl::Status ValidateMappingConfig(const ProtocolConfig& config);
 
 class UserMappingService : public Node {

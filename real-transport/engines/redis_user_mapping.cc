@@ -82,7 +82,8 @@ std::string RedisUserMapping::Key(UserId user) const {
 
 std::string RedisUserMapping::TtlMs() const {
   if (config_.mapping_ttl_us <= 0) return "0";
-  return absl::StrCat(std::max<TimeUs>(1, config_.mapping_ttl_us / kUsPerMs));
+  // Rounded up: a mapping must never expire on Redis before it would in the core.
+  return absl::StrCat((config_.mapping_ttl_us + kUsPerMs - 1) / kUsPerMs);
 }
 
 void RedisUserMapping::Submit(TimeUs /*now*/, NodeId from, Message msg, Done done) {

@@ -233,7 +233,8 @@ void DrawMappingRefresh(Draw& d, Scenario& s) {
   ProtocolConfig& p = s.protocol;
   if (!d.Chance(0.5)) return;
   p.map_refresh_interval_us = d.Int(1, 5) * kUsPerSecond;
-  if (d.Chance(0.5)) p.mapping_ttl_us = p.map_refresh_interval_us * d.Int(2, 4);
+  // At least 2 * interval + tick (ValidateMappingConfig): 3 intervals, as the tick is < 1 s.
+  if (d.Chance(0.5)) p.mapping_ttl_us = p.map_refresh_interval_us * d.Int(3, 4);
 }
 
 Scenario GenerateScenario(uint64_t seed) {
