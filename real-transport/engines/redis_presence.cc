@@ -224,17 +224,20 @@ void RedisPresence::Submit(TimeUs now, NodeId from, Message msg, Done done) {
   if (const auto* m = std::get_if<PresenceLookup>(&msg)) {
     const size_t count = std::min<size_t>(m->users.size(), config_.lookup_users_max);
     std::vector<std::string> args = {absl::StrCat(LuaSafe(m->viewer) ? m->viewer.value : 0)};
+    std::vector<UserId> asked(m->users.begin(), m->users.begin() + static_cast<ptrdiff_t>(count));
     for (size_t i = 0; i < count; ++i) {
-      // An id Lua cannot hold is answered as the model answers an unknown user.
+      // An id Lua cannot hold is looked up as 0, an unknown user, and answered under its own id
+      // (below), as the model answers an unknown user.
       args.push_back(absl::StrCat(LuaSafe(m->users[i]) ? m->users[i].value : 0));
     }
-    return Run(now, "lookup", std::move(args), from, m->request_id, std::move(done));
+    return Run(now, "lookup", std::move(args), from, m->request_id, std::move(done),
+               std::move(asked));
   }
   unexpected();
 }
 
 void RedisPresence::Run(TimeUs now, const char* op, std::vector<std::string> args, NodeId from,
-                        uint64_t request_id, Done done) {
+                        uint64_t request_id, Done done, std::vector<UserId> asked) {
   std::vector<std::string> argv = {
       "EVALSHA",
       sha_,
@@ -248,8 +251,8 @@ void RedisPresence::Run(TimeUs now, const char* op, std::vector<std::string> arg
       absl::StrCat(PresenceService::kContactHalfLifeUs)};
   for (std::string& a : args) argv.push_back(std::move(a));
   const bool lookup = std::string_view(op) == "lookup";
-  link_.Call(std::move(argv), [this, lookup, from, request_id,
-                               done = std::move(done)](RedisReply r) {
+  link_.Call(std::move(argv), [this, lookup, from, request_id, done = std::move(done),
+                               asked = std::move(asked)](RedisReply r) {
     if (!r.ok() || r->kind != RedisValue::Kind::kArray) {
       stats_.failed++;
       return;
@@ -257,11 +260,12 @@ void RedisPresence::Run(TimeUs now, const char* op, std::vector<std::string> arg
     Effects out;
     if (lookup) {
       PresenceLookupResult result{request_id, {}};
-      for (const RedisValue& s : r->elements) {
+      // One status per asked user, in order, under the id asked (the script's may be 0).
+      for (size_t i = 0; i < r->elements.size() && i < asked.size(); ++i) {
+        const RedisValue& s = r->elements[i];
         if (s.elements.size() != 4) continue;
-        result.statuses.push_back(PresenceStatus{UserId(static_cast<uint64_t>(Int(s.elements[0]))),
-                                                 Int(s.elements[1]) == 1, Int(s.elements[2]),
-                                                 Int(s.elements[3]) == 1});
+        result.statuses.push_back(PresenceStatus{asked[i], Int(s.elements[1]) == 1,
+                                                 Int(s.elements[2]), Int(s.elements[3]) == 1});
       }
       out.push_back(SendToNode{from, std::move(result)});
       return done(std::move(out));

@@ -9,7 +9,7 @@
 // the same times give the same answers as the model (tests/real/presence_conformance_test.cc).
 // Differences on purpose (docs/engines.md): users_max is Redis's maxmemory; user ids must be
 // below 2^53 (Lua's numbers): a message naming a larger one is counted unexpected and dropped,
-// except a lookup, which answers such a user as user 0, offline.
+// except a lookup, which answers such a user offline, as the model answers an unknown user.
 #ifndef CHATLAB_REAL_TRANSPORT_ENGINES_REDIS_PRESENCE_H_
 #define CHATLAB_REAL_TRANSPORT_ENGINES_REDIS_PRESENCE_H_
 
@@ -42,8 +42,10 @@ class RedisPresence final : public ServiceEngine {
 
  private:
   // Runs the script's `op` with its arguments; the reply becomes effects by `parse`.
+  // One script run; a lookup's statuses are answered under the ids in `asked` (the ids asked,
+  // in order: the script is given 0 for an id Lua cannot hold).
   void Run(TimeUs now, const char* op, std::vector<std::string> args, NodeId from,
-           uint64_t request_id, Done done);
+           uint64_t request_id, Done done, std::vector<UserId> asked = {});
   void Nothing(Done done);
 
   RedisLink& link_;

@@ -78,6 +78,10 @@ TEST_P(PresenceConformance, AStatusChangeIsPushedToTheOnlineAudiencePerServer) {
             (std::vector<PresenceStatus>{{kU1, false, 50, true},
                                          {kU4, false, 0, false},
                                          {UserId(), false, 0, false}}));
+  // An id beyond what Redis's Lua holds (2^53) is an unknown user, answered under its own id.
+  const UserId huge((uint64_t{1} << 53) + 5);
+  EXPECT_EQ(Poll(70, huge, {huge, kU1}),
+            (std::vector<PresenceStatus>{{huge, false, 0, false}, {kU1, false, 50, false}}));
 }
 
 TEST_P(PresenceConformance, TheShortListFollowsActivityAndTellsWhoEntersAndLeaves) {
