@@ -76,6 +76,62 @@ TEST(ChatServerTest, DisplacedSessionsAreClosed) {
   EXPECT_TRUE(Sent<MapUnregister>(out).empty());  // the mapping already moved on
 }
 
+// Every map_refresh_interval_us, at its tick, the server re-sends the users it holds sessions for
+// to the mapping and presence, in ascending order and in chunks of lookup_users_max; never
+// before the interval, never when it holds none, and never with the interval 0.
+TEST(ChatServerTest, RefreshesItsUsersEveryIntervalInChunks) {
+  ProtocolConfig config;
+  config.server_tick_us = 100 * kUsPerMs;
+  config.map_refresh_interval_us = kUsPerSecond;
+  config.lookup_users_max = 2;
+  ChatServer server(Options(config));
+  Effects out;
+  server.Start(0, out);
+  server.OnTimer(900 * kUsPerMs, ChatServer::kTickTimer, out);
+  out.clear();
+  server.OnTimer(kUsPerSecond, ChatServer::kTickTimer, out);  // due, but no users: nothing
+  EXPECT_TRUE(Sent<MapRefresh>(out).empty());
+  for (uint64_t u : {3, 1, 2}) {
+    ASSERT_TRUE(server.OnSessionOpen(kUsPerSecond, SessionId(u), UserId(u), out).ok());
+  }
+  out.clear();
+  server.OnTimer(kUsPerSecond + 500 * kUsPerMs, ChatServer::kTickTimer, out);
+  EXPECT_TRUE(Sent<MapRefresh>(out).empty()) << "before the next interval";
+  server.OnTimer(2 * kUsPerSecond + 50 * kUsPerMs, ChatServer::kTickTimer, out);
+  const std::vector<MapRefresh> map = Sent<MapRefresh>(out);
+  const std::vector<PresenceRefresh> presence = Sent<PresenceRefresh>(out);
+  ASSERT_EQ(map.size(), 2u);
+  EXPECT_EQ(map[0].users, (std::vector<UserId>{UserId(1), UserId(2)}));
+  EXPECT_EQ(map[1].users, (std::vector<UserId>{UserId(3)}));
+  ASSERT_EQ(presence.size(), 2u);
+  EXPECT_EQ(presence[0].users, map[0].users);
+  EXPECT_EQ(presence[1].users, map[1].users);
+  for (const Effect& e : out) {
+    const auto* n = std::get_if<SendToNode>(&e);
+    if (n == nullptr) continue;
+    if (std::holds_alternative<MapRefresh>(n->msg)) {
+      EXPECT_EQ(n->to, kTopology.mapping);
+    }
+    if (std::holds_alternative<PresenceRefresh>(n->msg)) {
+      EXPECT_EQ(n->to, kTopology.presence);
+    }
+  }
+  EXPECT_EQ(server.stats().refreshes, 2u);
+  out.clear();
+  server.OnTimer(3 * kUsPerSecond, ChatServer::kTickTimer, out);  // 950 ms after: not yet
+  EXPECT_TRUE(Sent<MapRefresh>(out).empty());
+  server.OnTimer(3 * kUsPerSecond + 50 * kUsPerMs, ChatServer::kTickTimer, out);
+  EXPECT_EQ(Sent<MapRefresh>(out).size(), 2u);
+
+  ChatServer never(Options());  // map_refresh_interval_us = 0, the simulator's default
+  never.Start(0, out);
+  ASSERT_TRUE(never.OnSessionOpen(0, SessionId(1), kAlice, out).ok());
+  out.clear();
+  for (int s = 1; s <= 5; ++s) never.OnTimer(s * kUsPerSecond, ChatServer::kTickTimer, out);
+  EXPECT_TRUE(Sent<MapRefresh>(out).empty());
+  EXPECT_TRUE(Sent<PresenceRefresh>(out).empty());
+}
+
 TEST(ChatServerTest, StoreTimeoutAnswersUnavailableSoTheClientRetries) {
   ChatServer server(Options());
   Effects out;
