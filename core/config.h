@@ -145,7 +145,8 @@ struct ProtocolConfig {
   // mappings' expiry restarts. 0 = never (the simulator's default; chatd's is 5 s).
   TimeUs map_refresh_interval_us = 0;
   // A mapping neither registered nor refreshed for this long reads as absent: a dead server's
-  // users look offline instead of being forwarded to it. 0 = never expires. Requires
+  // users look offline instead of being forwarded to it; presence, refreshed alike, reads them
+  // offline too (core/presence.h, "Expiry"). 0 = never expires. Requires
   // map_refresh_interval_us > 0 and mapping_ttl_us >= 2 * map_refresh_interval_us +
   // server_tick_us, so that one lost refresh expires nobody (ValidateMappingConfig).
   TimeUs mapping_ttl_us = 0;

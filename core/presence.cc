@@ -36,12 +36,21 @@ void PresenceService::OnMessage(TimeUs now, NodeId from, const Message& msg, Eff
   assert(users_.size() <= users_max_);
 }
 
-PresenceStatus PresenceService::Status(UserId user) const {
+bool PresenceService::Live(const UserState& state, TimeUs now) const {
+  const TimeUs ttl = options_.config.mapping_ttl_us;
+  return state.online && (ttl <= 0 || now - state.renewed_us < ttl);
+}
+
+PresenceStatus PresenceService::Status(UserId user, TimeUs now) const {
   auto it = users_.find(user);
   if (it == users_.end()) {
     return PresenceStatus{user, false, 0, false};
   }
-  return PresenceStatus{user, it->second.online, it->second.last_seen_us, false};
+  const UserState& state = it->second;
+  if (state.online && !Live(state, now)) {
+    return PresenceStatus{user, false, state.renewed_us, false};  // expired: last known online
+  }
+  return PresenceStatus{user, state.online, state.last_seen_us, false};
 }
 
 double PresenceService::Decayed(const Contact& contact, TimeUs now) {
@@ -129,10 +138,11 @@ void PresenceService::OnPresenceSet(TimeUs now, NodeId from, const PresenceSet& 
     if (state == nullptr) {
       return;
     }
-    const bool was_online = state->online;
+    const bool was_online = Live(*state, now);
     state->online = true;
     state->server = from;  // a reconnect elsewhere moves the user without an offline blip
     state->last_seen_us = now;
+    state->renewed_us = now;
     stats_.sets++;
     if (!was_online) {
       PushStatus(m.user, now, out);
@@ -145,11 +155,15 @@ void PresenceService::OnPresenceSet(TimeUs now, NodeId from, const PresenceSet& 
     stats_.sets_ignored++;
     return;
   }
+  // An expired user (already offline to everyone) is recorded offline without a push.
+  const bool was_online = Live(it->second, now);
   it->second.online = false;
   it->second.server = NodeId();
   it->second.last_seen_us = now;
   stats_.sets++;
-  PushStatus(m.user, now, out);
+  if (was_online) {
+    PushStatus(m.user, now, out);
+  }
 }
 
 void PresenceService::OnPresenceRefresh(TimeUs now, NodeId from, const PresenceRefresh& m,
@@ -167,10 +181,15 @@ void PresenceService::OnPresenceRefresh(TimeUs now, NodeId from, const PresenceR
       continue;
     }
     UserState* state = FindOrTrack(user);
-    if (state == nullptr || state->online) continue;  // online here already, or elsewhere
+    if (state == nullptr) continue;
+    if (Live(*state, now)) {  // online here already (renewed), or elsewhere (left there)
+      if (state->server == from) state->renewed_us = now;
+      continue;
+    }
     state->online = true;
     state->server = from;
     state->last_seen_us = now;
+    state->renewed_us = now;
     stats_.refreshed_online++;
     PushStatus(user, now, out);
   }
@@ -226,8 +245,8 @@ void PresenceService::NotifyAudienceChange(UserId user, const std::vector<UserId
                       std::back_inserter(entered));
   std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
                       std::back_inserter(left));
-  PushTo(user, entered, /*pushed=*/true, out);
-  PushTo(user, left, /*pushed=*/false, out);
+  PushTo(user, entered, /*pushed=*/true, now, out);
+  PushTo(user, left, /*pushed=*/false, now, out);
   stats_.audience_changes += entered.size() + left.size();
 }
 
@@ -272,20 +291,20 @@ void PresenceService::EvictLeastActive(UserState& state, TimeUs now) {
 }
 
 void PresenceService::PushStatus(UserId user, TimeUs now, Effects& out) {
-  PushTo(user, Audience(user, now), /*pushed=*/true, out);
+  PushTo(user, Audience(user, now), /*pushed=*/true, now, out);
 }
 
 void PresenceService::PushTo(UserId user, const std::vector<UserId>& viewers, bool pushed,
-                             Effects& out) {
+                             TimeUs now, Effects& out) {
   assert(std::is_sorted(viewers.begin(), viewers.end()));
-  PresenceStatus status = Status(user);
+  PresenceStatus status = Status(user, now);
   status.pushed = pushed;
   // Ordered by server so that pushes leave in ascending server order; each recipient list is
   // ascending because `viewers` is.
   absl::btree_map<NodeId, std::vector<UserId>> by_server;
   for (UserId contact : viewers) {
     auto it = users_.find(contact);
-    if (it != users_.end() && it->second.online) {
+    if (it != users_.end() && Live(it->second, now)) {
       assert(it->second.server.valid());
       by_server[it->second.server].push_back(contact);
     }
@@ -313,7 +332,7 @@ void PresenceService::OnPresenceLookup(TimeUs now, NodeId from, const PresenceLo
   result.request_id = m.request_id;
   result.statuses.reserve(count);
   for (size_t i = 0; i < count; ++i) {
-    PresenceStatus status = Status(m.users[i]);
+    PresenceStatus status = Status(m.users[i], now);
     status.pushed = InAudience(m.users[i], m.viewer, now);
     if (status.pushed) stats_.polled_but_pushed++;
     result.statuses.push_back(status);

@@ -30,8 +30,15 @@
 //    the displaced session offline. Polling and the next change repair the status.
 // The state is soft: a crash loses it, and statuses and rankings rebuild as servers report:
 // sessions as they open, or at the servers' next PresenceRefresh (config.map_refresh_interval_us),
-// which sets each listed user that presence has offline online on the sender, and leaves a user
-// online elsewhere where it is.
+// which sets each listed user that presence has offline online on the sender, renews a user
+// online on the sender, and leaves a user online elsewhere where it is.
+//
+// Expiry: with config.mapping_ttl_us > 0 (the mapping's TTL, kept by the same refreshes), a user
+// online on a server that has neither set nor refreshed it for that long reads offline, with
+// last_seen the last report: a chat server that died without reporting its users offline does
+// not leave them online forever. Expiry is evaluated when a status is read, by every decision
+// (lookups, pushes, "was online"); nothing is pushed when it happens, so viewers pushed that
+// user's changes learn it at their next full query (presence_refresh_interval_us).
 #ifndef CHATLAB_CORE_PRESENCE_H_
 #define CHATLAB_CORE_PRESENCE_H_
 
@@ -87,8 +94,8 @@ class PresenceService : public Node {
   void OnTimer(TimeUs now, uint64_t timer_id, Effects& out) override;
 
   const Stats& stats() const { return stats_; }
-  // The user's status; an unknown user is offline with last_seen_us 0.
-  PresenceStatus Status(UserId user) const;
+  // The user's status at `now` (expiry above); an unknown user is offline with last_seen_us 0.
+  PresenceStatus Status(UserId user, TimeUs now) const;
   // Who is pushed `user`'s status changes at `now`, ascending by user id, whether online or not:
   // with kAll every tracked contact of the user; with kShortList the top
   // config.presence_short_list_size contacts by decayed score (ties by ascending user id).
@@ -116,12 +123,16 @@ class PresenceService : public Node {
     bool online = false;
     NodeId server;
     TimeUs last_seen_us = 0;
+    // When `server` last set the user online or refreshed it (expiry: config.mapping_ttl_us).
+    TimeUs renewed_us = 0;
     // Ordered so that every scan (kAll audience, ranking, eviction) is deterministic.
     // Invariant: size() <= config.presence_contacts_max, and the owner is never its own contact.
     absl::btree_map<UserId, Contact> contacts;
   };
 
   static double Decayed(const Contact& contact, TimeUs now);
+  // Online and not expired at `now`: what every decision reads as "online".
+  bool Live(const UserState& state, TimeUs now) const;
   // True when (score_a, a) ranks strictly above (score_b, b).
   static bool RanksAbove(double score_a, UserId a, double score_b, UserId b);
 
@@ -135,9 +146,10 @@ class PresenceService : public Node {
   void EvictLeastActive(UserState& state, TimeUs now);
   // Pushes `user`'s current status to its online audience, one PresencePush per server.
   void PushStatus(UserId user, TimeUs now, Effects& out);
-  // Pushes `user`'s current status, with `pushed`, to the online users among `viewers`
+  // Pushes `user`'s status at `now`, with `pushed`, to the online users among `viewers`
   // (REQUIRES: ascending), one PresencePush per server.
-  void PushTo(UserId user, const std::vector<UserId>& viewers, bool pushed, Effects& out);
+  void PushTo(UserId user, const std::vector<UserId>& viewers, bool pushed, TimeUs now,
+              Effects& out);
   // Tells the online viewers who entered (pushed) or left (not pushed) user's audience since
   // `before` (its audience before a touch).
   void NotifyAudienceChange(UserId user, const std::vector<UserId>& before, TimeUs now,

@@ -13,7 +13,10 @@
 //  - MapRegister carries no session version, so two registers from different servers that arrive
 //    in the opposite order map the user to the older session and displace the newer one. The
 //    client is told (SessionClosed) and reconnects, which registers again: a liveness cost, never
-//    a lost message, since every client catches up from the store on connect.
+//    a lost message, since every client catches up from the store on connect. The same holds for
+//    a MapDisplaced answering a delayed MapRefresh: it reaches a server that may hold a newer
+//    session of the user by then, which it closes (the client reconnects). A per-user register
+//    sequence echoed in MapDisplaced would spare that reconnect; not built.
 //
 // The state is soft: a crash loses it, and users reappear as their servers register them again:
 // on their next connect, or on the servers' next MapRefresh (config.map_refresh_interval_us).

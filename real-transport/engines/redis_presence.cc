@@ -12,11 +12,13 @@ namespace {
 
 // The presence service's contract (core/presence.h), one operation per run, in Lua 5.1 as Redis
 // runs it. ARGV: [1] key prefix, [2] op, [3] now (us), [4] "1" for fan-out to every contact,
-// [5] short list size, [6] contacts kept per user, [7] score half-life (us), [8...] the op's.
+// [5] short list size, [6] contacts kept per user, [7] score half-life (us), [8] the expiry
+// (config.mapping_ttl_us, 0: none), [9...] the op's.
 // Ids travel as decimal strings and are compared as numbers (exact below 2^53).
 constexpr const char* kPresenceScript = R"lua(
 local P, op, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local all, K, CMAX, HALF = ARGV[4] == '1', tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local TTL = tonumber(ARGV[8])
 
 -- An id as its key text (tostring would write large ids as 1e+14).
 local function id(n) return string.format('%.0f', n) end
@@ -66,8 +68,13 @@ local function in_audience(u, viewer)
   end
   return n < K
 end
+-- Online and not expired (the model's Live): `on` and `rep` as stored.
+local function live(on, rep)
+  return on == '1' and (TTL <= 0 or now - tonumber(rep or '0') < TTL)
+end
 local function status(u)
-  local v = redis.call('HMGET', P .. 'p:' .. id(u), 'on', 'seen')
+  local v = redis.call('HMGET', P .. 'p:' .. id(u), 'on', 'seen', 'rep')
+  if v[1] == '1' and not live(v[1], v[3]) then return 0, tonumber(v[3] or '0') end
   return (v[1] == '1') and 1 or 0, tonumber(v[2] or '0')
 end
 local pushes = {}
@@ -75,8 +82,8 @@ local function push_to(u, viewers, pushed)
   local on, seen = status(u)
   local by, servers = {}, {}
   for _, v in ipairs(viewers) do
-    local st = redis.call('HMGET', P .. 'p:' .. id(v), 'on', 'srv')
-    if st[1] == '1' then
+    local st = redis.call('HMGET', P .. 'p:' .. id(v), 'on', 'srv', 'rep')
+    if live(st[1], st[3]) then
       local s = tonumber(st[2])
       if not by[s] then
         by[s] = {}
@@ -91,7 +98,7 @@ local function push_to(u, viewers, pushed)
   end
 end
 local function go_online(u, server)
-  redis.call('HSET', P .. 'p:' .. id(u), 'on', '1', 'srv', server, 'seen', ARGV[3])
+  redis.call('HSET', P .. 'p:' .. id(u), 'on', '1', 'srv', server, 'seen', ARGV[3], 'rep', ARGV[3])
   push_to(u, audience(u), true)
 end
 local function touch(owner, contact)
@@ -131,34 +138,40 @@ local function notify_change(u, before)
 end
 
 if op == 'set' then
-  local u, server = tonumber(ARGV[8]), ARGV[9]
-  if ARGV[10] == '1' then
-    local was = redis.call('HGET', P .. 'p:' .. id(u), 'on')
-    redis.call('HSET', P .. 'p:' .. id(u), 'on', '1', 'srv', server, 'seen', ARGV[3])
-    if was ~= '1' then push_to(u, audience(u), true) end
+  local u, server = tonumber(ARGV[9]), ARGV[10]
+  local v = redis.call('HMGET', P .. 'p:' .. id(u), 'on', 'srv', 'rep')
+  local was = live(v[1], v[3])
+  if ARGV[11] == '1' then
+    redis.call('HSET', P .. 'p:' .. id(u), 'on', '1', 'srv', server, 'seen', ARGV[3],
+               'rep', ARGV[3])
+    if not was then push_to(u, audience(u), true) end
   else
-    local v = redis.call('HMGET', P .. 'p:' .. id(u), 'on', 'srv')
     if v[1] ~= '1' or v[2] ~= server then return {} end
     redis.call('HSET', P .. 'p:' .. id(u), 'on', '0', 'srv', '0', 'seen', ARGV[3])
-    push_to(u, audience(u), true)
+    if was then push_to(u, audience(u), true) end
   end
 elseif op == 'refresh' then
-  local server = ARGV[8]
-  for i = 9, #ARGV do
+  local server = ARGV[9]
+  for i = 10, #ARGV do
     local u = tonumber(ARGV[i])
-    if redis.call('HGET', P .. 'p:' .. id(u), 'on') ~= '1' then go_online(u, server) end
+    local v = redis.call('HMGET', P .. 'p:' .. id(u), 'on', 'srv', 'rep')
+    if live(v[1], v[3]) then
+      if v[2] == server then redis.call('HSET', P .. 'p:' .. id(u), 'rep', ARGV[3]) end
+    else
+      go_online(u, server)
+    end
   end
 elseif op == 'touch' then
-  local u, peer = tonumber(ARGV[8]), tonumber(ARGV[9])
+  local u, peer = tonumber(ARGV[9]), tonumber(ARGV[10])
   if u == peer then return {} end
   local ub, pb = audience(u), audience(peer)
-  touch(u, ARGV[9])
-  touch(peer, ARGV[8])
+  touch(u, ARGV[10])
+  touch(peer, ARGV[9])
   notify_change(u, ub)
   notify_change(peer, pb)
 elseif op == 'lookup' then
-  local viewer, out = tonumber(ARGV[8]), {}
-  for i = 9, #ARGV do
+  local viewer, out = tonumber(ARGV[9]), {}
+  for i = 10, #ARGV do
     local u = tonumber(ARGV[i])
     local on, seen = status(u)
     out[#out + 1] = {u, on, seen, in_audience(u, viewer) and 1 or 0}
@@ -248,7 +261,8 @@ void RedisPresence::Run(TimeUs now, const char* op, std::vector<std::string> arg
       config_.presence_fanout == PresenceFanout::kAll ? "1" : "0",
       absl::StrCat(config_.presence_short_list_size),
       absl::StrCat(config_.presence_contacts_max),
-      absl::StrCat(PresenceService::kContactHalfLifeUs)};
+      absl::StrCat(PresenceService::kContactHalfLifeUs),
+      absl::StrCat(std::max<TimeUs>(0, config_.mapping_ttl_us))};
   for (std::string& a : args) argv.push_back(std::move(a));
   const bool lookup = std::string_view(op) == "lookup";
   link_.Call(std::move(argv), [this, lookup, from, request_id, done = std::move(done),

@@ -2,8 +2,8 @@
 // server's presence messages against one Redis (docs/engines.md, "Presence on Redis").
 //
 // Each message is one run of one Lua script (kPresenceScript), atomic in Redis, which keeps the
-// model's state in two hashes per user, PREFIX "p:" U (on, srv, seen) and PREFIX "c:" U (contact
-// -> "score|touched_at_us"), and returns what the model would send: the pushes of a status
+// model's state in two hashes per user, PREFIX "p:" U (on, srv, seen, and rep: the last report,
+// for expiry) and PREFIX "c:" U (contact -> "score|touched_at_us"), and returns what the model would send: the pushes of a status
 // change or an audience change, grouped per server in ascending server order, or a lookup's
 // statuses. Scores decay on the caller's clock (`now` is an argument), so the same messages at
 // the same times give the same answers as the model (tests/real/presence_conformance_test.cc).

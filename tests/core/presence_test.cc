@@ -21,6 +21,8 @@ constexpr UserId kU4(4);
 constexpr UserId kU5(5);
 constexpr UserId kU6(6);
 constexpr TimeUs kHalfLife = PresenceService::kContactHalfLifeUs;
+// The fixtures run without expiry (mapping_ttl_us 0), where a status does not depend on the time.
+constexpr TimeUs kAnyTime = 0;
 
 ProtocolConfig Config(PresenceFanout fanout, uint32_t short_list_size = 16) {
   ProtocolConfig config;
@@ -83,15 +85,15 @@ TEST_F(PresenceTest, StartAndTimersDoNothing) {
 }
 
 TEST_F(PresenceTest, UnknownUserIsOfflineNeverSeen) {
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 0, false}));
+  EXPECT_EQ(presence_.Status(kU1, kAnyTime), (PresenceStatus{kU1, false, 0, false}));
   EXPECT_TRUE(presence_.Audience(kU1, 0).empty());
 }
 
 TEST_F(PresenceTest, OnlineThenOfflineSetsLastSeen) {
   SetOnline(100, kServerA, kU1, true);
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 100, false}));
+  EXPECT_EQ(presence_.Status(kU1, kAnyTime), (PresenceStatus{kU1, true, 100, false}));
   SetOnline(250, kServerA, kU1, false);
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 250, false}));
+  EXPECT_EQ(presence_.Status(kU1, kAnyTime), (PresenceStatus{kU1, false, 250, false}));
   EXPECT_EQ(presence_.stats().sets, 2u);
   EXPECT_EQ(presence_.stats().sets_ignored, 0u);
 }
@@ -99,12 +101,12 @@ TEST_F(PresenceTest, OnlineThenOfflineSetsLastSeen) {
 TEST_F(PresenceTest, StaleOfflineFromOldServerIsIgnored) {
   SetOnline(100, kServerA, kU1, true);
   SetOnline(200, kServerB, kU1, true);  // reconnected elsewhere before A noticed
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 200, false}));
+  EXPECT_EQ(presence_.Status(kU1, kAnyTime), (PresenceStatus{kU1, true, 200, false}));
   SetOnline(300, kServerA, kU1, false);  // A's session finally closes
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 200, false}));
+  EXPECT_EQ(presence_.Status(kU1, kAnyTime), (PresenceStatus{kU1, true, 200, false}));
   EXPECT_EQ(presence_.stats().sets_ignored, 1u);
   SetOnline(400, kServerB, kU1, false);
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 400, false}));
+  EXPECT_EQ(presence_.Status(kU1, kAnyTime), (PresenceStatus{kU1, false, 400, false}));
   EXPECT_EQ(presence_.stats().sets, 3u);
 }
 
@@ -116,8 +118,8 @@ TEST_F(PresenceTest, RefreshSetsOfflineUsersOnlineAndLeavesOthersWhereTheyAre) {
   // A presence that forgot U1 (say, it restarted after U1 connected to A) learns it from A's
   // refresh, and U2, online on B, is pushed the change; U3, online on C, stays there.
   const Effects out = Receive(100, kServerA, PresenceRefresh{{kU1, kU3, UserId()}});
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 100, false}));
-  EXPECT_EQ(presence_.Status(kU3), (PresenceStatus{kU3, true, 30, false}));
+  EXPECT_EQ(presence_.Status(kU1, kAnyTime), (PresenceStatus{kU1, true, 100, false}));
+  EXPECT_EQ(presence_.Status(kU3, kAnyTime), (PresenceStatus{kU3, true, 30, false}));
   const auto pushes = Pushes(out);
   ASSERT_EQ(pushes.size(), 1u);
   EXPECT_EQ(pushes[0].first, kServerB);
@@ -127,19 +129,19 @@ TEST_F(PresenceTest, RefreshSetsOfflineUsersOnlineAndLeavesOthersWhereTheyAre) {
   EXPECT_EQ(presence_.stats().unexpected_messages, 1u);  // UserId() skipped
   // Again: nothing changes, nobody is told.
   EXPECT_TRUE(Receive(200, kServerA, PresenceRefresh{{kU1}}).empty());
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 100, false}));
+  EXPECT_EQ(presence_.Status(kU1, kAnyTime), (PresenceStatus{kU1, true, 100, false}));
   // The refreshed session is A's: an offline from A applies.
   SetOnline(300, kServerA, kU1, false);
-  EXPECT_FALSE(presence_.Status(kU1).online);
+  EXPECT_FALSE(presence_.Status(kU1, kAnyTime).online);
 }
 
 TEST_F(PresenceTest, OfflineForUnknownOrOfflineUserIsIgnored) {
   SetOnline(100, kServerA, kU1, false);
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, false, 0, false}));
+  EXPECT_EQ(presence_.Status(kU1, kAnyTime), (PresenceStatus{kU1, false, 0, false}));
   SetOnline(100, kServerA, kU2, true);
   SetOnline(200, kServerA, kU2, false);
   SetOnline(300, kServerA, kU2, false);  // duplicate
-  EXPECT_EQ(presence_.Status(kU2), (PresenceStatus{kU2, false, 200, false}));
+  EXPECT_EQ(presence_.Status(kU2, kAnyTime), (PresenceStatus{kU2, false, 200, false}));
   EXPECT_EQ(presence_.stats().sets_ignored, 2u);
 }
 
@@ -316,7 +318,7 @@ TEST_F(PresenceTest, NoPushWhenOnlineBitDoesNotChange) {
   EXPECT_TRUE(SetOnline(30, kServerA, kU1, true).empty());   // duplicate
   EXPECT_TRUE(SetOnline(40, kServerC, kU1, true).empty());   // moved server
   EXPECT_TRUE(SetOnline(50, kServerA, kU1, false).empty());  // stale offline
-  EXPECT_EQ(presence_.Status(kU1), (PresenceStatus{kU1, true, 40, false}));
+  EXPECT_EQ(presence_.Status(kU1, kAnyTime), (PresenceStatus{kU1, true, 40, false}));
   EXPECT_EQ(presence_.stats().pushes_sent, 1u);
 }
 
@@ -368,7 +370,7 @@ TEST(PresenceLimitTest, FullUserTableRefusesNewUsersOnly) {
   presence.OnMessage(10, kServerA, PresenceSet{kU1, true}, out);
   presence.OnMessage(10, kServerA, PresenceSet{kU2, true}, out);
   presence.OnMessage(10, kServerA, PresenceSet{kU3, true}, out);
-  EXPECT_EQ(presence.Status(kU3), (PresenceStatus{kU3, false, 0, false}));
+  EXPECT_EQ(presence.Status(kU3, kAnyTime), (PresenceStatus{kU3, false, 0, false}));
   EXPECT_EQ(presence.stats().users_refused, 1u);
   // A touch with an untracked user records only the tracked side.
   presence.OnMessage(20, kServerA, PresenceTouch{kU1, kU3}, out);
@@ -378,7 +380,7 @@ TEST(PresenceLimitTest, FullUserTableRefusesNewUsersOnly) {
   EXPECT_EQ(presence.tracked_users(), 2u);
   // Tracked users keep working.
   presence.OnMessage(30, kServerA, PresenceSet{kU1, false}, out);
-  EXPECT_EQ(presence.Status(kU1), (PresenceStatus{kU1, false, 30, false}));
+  EXPECT_EQ(presence.Status(kU1, kAnyTime), (PresenceStatus{kU1, false, 30, false}));
 }
 
 // ---- Who is pushed, who polls ------------------------------------------------------------------
@@ -493,6 +495,61 @@ TEST_F(PresenceTest, UnexpectedAndMalformedMessagesAreCountedAndIgnored) {
   EXPECT_EQ(presence_.stats().touches, 0u);
   EXPECT_EQ(presence_.stats().lookups, 0u);
   EXPECT_EQ(presence_.tracked_users(), 0u);
+}
+
+}  // namespace
+}  // namespace chatlab
+
+namespace chatlab {
+namespace {
+
+// ---- Expiry (config.mapping_ttl_us) ------------------------------------------------------------
+
+class PresenceExpiryTest : public PresenceTest {
+ protected:
+  static ProtocolConfig WithTtl() {
+    ProtocolConfig c = Config(PresenceFanout::kAll);
+    c.map_refresh_interval_us = 100;
+    c.mapping_ttl_us = kTtl;
+    return c;
+  }
+  static constexpr TimeUs kTtl = 1000;
+  PresenceExpiryTest() : PresenceTest(WithTtl()) {}
+};
+
+// A user whose server neither sets nor refreshes it for mapping_ttl_us reads offline, last seen
+// at the last report; a refresh from its server renews it, one from another server does not.
+TEST_F(PresenceExpiryTest, AUserNotRefreshedForTheTtlReadsOfflineLastSeenAtTheLastReport) {
+  SetOnline(100, kServerA, kU1, true);
+  EXPECT_TRUE(presence_.Status(kU1, 100 + kTtl - 1).online);
+  EXPECT_EQ(presence_.Status(kU1, 100 + kTtl), (PresenceStatus{kU1, false, 100, false}));
+  EXPECT_TRUE(Receive(600, kServerA, PresenceRefresh{{kU1}}).empty());  // renewed, no change
+  EXPECT_EQ(presence_.Status(kU1, 600 + kTtl - 1), (PresenceStatus{kU1, true, 100, false}));
+  EXPECT_TRUE(Receive(1000, kServerB, PresenceRefresh{{kU1}}).empty());  // online on A: left
+  EXPECT_EQ(presence_.Status(kU1, 600 + kTtl), (PresenceStatus{kU1, false, 600, false}));
+}
+
+// Every decision reads the expired user offline: a refresh or set brings it back online (and
+// its audience is pushed the change); an offline report for it pushes nothing (it was offline
+// to everyone already); and it is pushed nothing itself.
+TEST_F(PresenceExpiryTest, AnExpiredUserIsOfflineToEveryDecision) {
+  Touch(10, kU1, kU2);
+  SetOnline(20, kServerA, kU1, true);
+  SetOnline(20, kServerB, kU2, true);
+  const TimeUs later = 20 + kTtl;  // both expired: A and B died without a word
+  EXPECT_TRUE(SetOnline(later, kServerC, kU3, true).empty());
+  // U2 comes back (a refresh from B, say, after a partition): U1 is expired, so nobody is told.
+  EXPECT_TRUE(Receive(later, kServerB, PresenceRefresh{{kU2}}).empty());
+  EXPECT_EQ(presence_.stats().refreshed_online, 1u);
+  // U1 comes back on C: U2, online again, is told.
+  const auto pushes = Pushes(SetOnline(later + 1, kServerC, kU1, true));
+  ASSERT_EQ(pushes.size(), 1u);
+  EXPECT_EQ(pushes[0].first, kServerB);
+  EXPECT_EQ(pushes[0].second.status, (PresenceStatus{kU1, true, later + 1, true}));
+  // U2 expires again; its server's late offline report pushes nothing but records the time.
+  const TimeUs gone = later + kTtl;
+  EXPECT_TRUE(SetOnline(gone, kServerB, kU2, false).empty());
+  EXPECT_EQ(presence_.Status(kU2, gone), (PresenceStatus{kU2, false, gone, false}));
 }
 
 }  // namespace

@@ -218,7 +218,7 @@ TEST(ChatdOnRedis, KillingProcessOneLeavesTheOthersChattingLive) {
 
 // A graceful shutdown (SIGTERM) waits for the engines: the offline reports of the users it
 // closes reach Redis before the process exits, so another process sees them offline at once
-// (presence has no expiry: a report lost here would show them online until they come back).
+// (a report lost here would show them online until the TTL, or forever without one).
 TEST(ChatdOnRedis, AGracefulShutdownReportsItsUsersOfflineToRedisBeforeItExits) {
   EngineCluster env;
   std::vector<LoginResult> users;

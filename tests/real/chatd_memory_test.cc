@@ -136,7 +136,9 @@ TEST_P(ChatdMemoryTest, HistoryBelowTheTailIsReadFromDiskBeforeAndAfterARestart)
 // recognised on disk, each acknowledged message once under its first id.
 TEST_P(ChatdMemoryTest, KillNineDuringABurstKeepsEveryAckedMessageOnce) {
   KillNineDuringABurst(*server_, Login("alice"), Login("bob"), 1000);
-  EXPECT_GE(Metric(server_->address(), "chatlab_store_dedup_found_on_disk_total"), 20);
+  // At least 20 were acknowledged before the kill, so durable; all but the window's last 5 are
+  // found on disk.
+  EXPECT_GE(Metric(server_->address(), "chatlab_store_dedup_found_on_disk_total"), 20 - 5);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, ChatdMemoryTest, ::testing::Values("sqlite", "postgres"),

@@ -114,6 +114,28 @@ TEST_P(PresenceConformance, ARefreshSetsOfflineUsersOnlineAndMovesNoOne) {
             (std::vector<PresenceStatus>{{kU1, true, 10, false}, {kU3, true, 3, false}}));
 }
 
+TEST_P(PresenceConformance, AUserNotRefreshedForTheTtlIsOfflineToEveryDecision) {
+  ProtocolConfig c = Config(PresenceFanout::kAll);
+  c.map_refresh_interval_us = 100;
+  c.mapping_ttl_us = 1000;
+  Make(c);
+  Do(10, kA, PresenceTouch{kU1, kU2});
+  Do(20, kA, PresenceSet{kU1, true});
+  Do(20, kB, PresenceSet{kU2, true});
+  EXPECT_EQ(Do(600, kA, PresenceRefresh{{kU1}}), Sends{});  // renews u1 only
+  EXPECT_EQ(Poll(1019, kU3, {kU1, kU2}),
+            (std::vector<PresenceStatus>{{kU1, true, 20, false}, {kU2, true, 20, false}}));
+  EXPECT_EQ(Poll(1020, kU3, {kU1, kU2}),
+            (std::vector<PresenceStatus>{{kU1, true, 20, false}, {kU2, false, 20, false}}));
+  // u1 expires too; u2 comes back on C (nobody online to tell), then u1 on C (u2 is told).
+  EXPECT_EQ(Do(1600, kC, PresenceRefresh{{kU2}}), Sends{});
+  EXPECT_EQ(Do(1601, kC, PresenceSet{kU1, true}), Push(kC, {kU2}, {kU1, true, 1601, true}));
+  // A late offline from u2's old server is stale; from C, after u2 expired, it pushes nothing.
+  EXPECT_EQ(Do(1700, kB, PresenceSet{kU2, false}), Sends{});
+  EXPECT_EQ(Do(2600, kC, PresenceSet{kU2, false}), Sends{});
+  EXPECT_EQ(Poll(2600, kU3, {kU2}), (std::vector<PresenceStatus>{{kU2, false, 2600, false}}));
+}
+
 TEST_P(PresenceConformance, AFullContactListDropsItsLeastActive) {
   Make(Config(PresenceFanout::kAll, 16, /*contacts=*/2));
   Do(1, kA, PresenceTouch{kU1, kU2});
@@ -191,6 +213,15 @@ TEST(PresenceConformanceDifferential, ShortListWithEvictions) {
 
 TEST(PresenceConformanceDifferential, EveryContact) {
   Differential(Config(PresenceFanout::kAll, 16, /*contacts=*/3), 5);
+}
+
+// With expiry (mapping_ttl_us 20 ms against steps of about 0.5 ms): users expire and come back
+// all through the sequence.
+TEST(PresenceConformanceDifferential, WithExpiry) {
+  ProtocolConfig c = Config(PresenceFanout::kShortList, /*short_list=*/2, /*contacts=*/4);
+  c.map_refresh_interval_us = 5'000;
+  c.mapping_ttl_us = 20'000;
+  Differential(c, 6);
 }
 
 }  // namespace
