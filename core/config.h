@@ -147,8 +147,8 @@ struct ProtocolConfig {
   // A mapping neither registered nor refreshed for this long reads as absent: a dead server's
   // users look offline instead of being forwarded to it; presence, refreshed alike, reads them
   // offline too (core/presence.h, "Expiry"). 0 = never expires. Requires
-  // map_refresh_interval_us > 0 and mapping_ttl_us >= 2 * map_refresh_interval_us +
-  // server_tick_us, so that one lost refresh expires nobody (ValidateMappingConfig).
+  // map_refresh_interval_us > 0 and mapping_ttl_us > 2 * (map_refresh_interval_us +
+  // server_tick_us), so that one lost refresh expires nobody (ValidateMappingConfig).
   TimeUs mapping_ttl_us = 0;
   TimeUs typing_ttl_us = 10 * kUsPerSecond;           // typing shown without refresh
   TimeUs writer_flush_window_us = 20 * kUsPerMs;      // batch writer: timer from first item

@@ -20,14 +20,15 @@ absl::Status ValidateMappingConfig(const ProtocolConfig& config) {
         "mapping_ttl_us=", config.mapping_ttl_us,
         " needs map_refresh_interval_us > 0: without refreshes every mapping would expire"));
   }
-  // A server refreshes at most every interval plus one tick late; a live user's mapping must
-  // outlast one lost refresh, so the second one after it may come 2 * interval + tick later.
-  const TimeUs needed = 2 * config.map_refresh_interval_us + config.server_tick_us;
-  if (config.mapping_ttl_us > 0 && config.mapping_ttl_us < needed) {
+  // A server's refreshes go out up to interval + tick apart (each is due interval after the
+  // last went out, at a tick); a live user's mapping must outlast one lost refresh, so the
+  // second one after it may come 2 * (interval + tick) later, and must land before the TTL.
+  const TimeUs needed = 2 * (config.map_refresh_interval_us + config.server_tick_us);
+  if (config.mapping_ttl_us > 0 && config.mapping_ttl_us <= needed) {
     return absl::InvalidArgumentError(absl::StrCat(
         "mapping_ttl_us=", config.mapping_ttl_us,
-        " is too short: it must be at least 2 * map_refresh_interval_us + server_tick_us = 2 * ",
-        config.map_refresh_interval_us, " + ", config.server_tick_us, " = ", needed,
+        " is too short: it must exceed 2 * (map_refresh_interval_us + server_tick_us) = 2 * (",
+        config.map_refresh_interval_us, " + ", config.server_tick_us, ") = ", needed,
         ", or a live user's mapping would expire after one lost refresh"));
   }
   return absl::OkStatus();

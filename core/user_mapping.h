@@ -46,7 +46,7 @@
 namespace chatlab {
 
 // Refuses a mapping TTL that one lost refresh could outrun: it needs map_refresh_interval_us > 0
-// and mapping_ttl_us >= 2 * map_refresh_interval_us + server_tick_us. Errors name the numbers.
+// and mapping_ttl_us > 2 * (map_refresh_interval_us + server_tick_us). Errors name the numbers.
 absl::Status ValidateMappingConfig(const ProtocolConfig& config);
 
 class UserMappingService : public Node {

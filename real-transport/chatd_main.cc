@@ -186,8 +186,8 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
       {"store_group_members_max", "members per group", Num(c.store_group_members_max)},
       {"map_refresh_ms", "every chat server re-sends its users to the mapping and presence this "
                          "often (0: never)", Ms(c.map_refresh_interval_us)},
-      {"mapping_ttl_ms", "a mapping not refreshed this long expires (0: never; else at least "
-                         "2 * map_refresh_ms + the server tick)", Ms(c.mapping_ttl_us)},
+      {"mapping_ttl_ms", "a mapping not refreshed this long expires (0: never; else more than "
+                         "2 * (map_refresh_ms + the server tick))", Ms(c.mapping_ttl_us)},
       {"store_shards", "message store shards by conversation, 1 to 64: process k hosts shard "
                        "k-1, so at most the processes in --cluster; every process the same",
        Num(c.store_shards)},

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -95,9 +96,12 @@ bool RedisLink::Connect() {
   if (ctx_ != nullptr) return true;
   const auto now = std::chrono::steady_clock::now();
   if (now < next_connect_) return false;
-  // Only a failed attempt waits retry_ms before the next: a link that dropped a good connection
-  // (NOSCRIPT) reconnects at once.
-  next_connect_ = now + std::chrono::milliseconds(options_.retry_ms);
+  // Only a failed attempt waits retry_ms (from its end: an attempt may take timeout_ms) before
+  // the next; a link that dropped a good connection (NOSCRIPT) reconnects at once.
+  const auto failed = [&] {
+    next_connect_ = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.retry_ms);
+    return false;
+  };
   timeval tv{static_cast<time_t>(options_.timeout_ms / 1000),
              static_cast<suseconds_t>((options_.timeout_ms % 1000) * 1000)};
   const std::string where =
@@ -108,7 +112,7 @@ bool RedisLink::Connect() {
     ReportError(absl::StrCat(
         where, "cannot connect: ", c == nullptr ? "cannot allocate a context" : c->errstr));
     if (c != nullptr) redisFree(c);
-    return false;
+    return failed();
   }
   for (const std::string& script : options_.scripts) {
     auto* r =
@@ -125,7 +129,7 @@ bool RedisLink::Connect() {
     if (!why.empty()) {
       ReportError(absl::StrCat(where, "cannot load script ", ScriptSha(script), ": ", why));
       redisFree(c);
-      return false;
+      return failed();
     }
   }
   ctx_ = c;
@@ -142,12 +146,24 @@ void RedisLink::Disconnect() {
 
 void RedisLink::Exchange(std::vector<Pending>& batch, std::vector<RedisReply>& replies) {
   replies.clear();
+  // Answers the rest of the batch when the connection fails: a refusal keeps its own answer, a
+  // barrier its nil; every command is unavailable.
   const auto unavailable = [&](std::string why) {
     while (replies.size() < batch.size()) {
-      replies.push_back(absl::UnavailableError(
-          absl::StrCat("redis ", options_.address.host, ":", options_.address.port, ": ", why)));
+      const Pending& p = batch[replies.size()];
+      if (!p.refused.ok()) {
+        replies.push_back(p.refused);
+      } else if (p.argv.empty()) {
+        replies.push_back(RedisValue{});
+      } else {
+        replies.push_back(absl::UnavailableError(
+            absl::StrCat("redis ", options_.address.host, ":", options_.address.port, ": ", why)));
+      }
     }
   };
+  const bool commands =
+      std::any_of(batch.begin(), batch.end(), [](const Pending& p) { return !p.argv.empty(); });
+  if (!commands) return unavailable("");  // only barriers and refusals: nothing to send
   if (!Connect()) return unavailable("not connected");
   size_t sent = 0;
   for (const Pending& p : batch) {

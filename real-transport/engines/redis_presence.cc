@@ -68,13 +68,15 @@ local function in_audience(u, viewer)
   end
   return n < K
 end
--- Online and not expired (the model's Live): `on` and `rep` as stored.
+-- Online and not expired (the model's Live): `on`, and `rep` as stored (a hash written before
+-- `rep` existed, by an older chatd, counts from `seen`, when it came online).
 local function live(on, rep)
   return on == '1' and (TTL <= 0 or now - tonumber(rep or '0') < TTL)
 end
 local function status(u)
   local v = redis.call('HMGET', P .. 'p:' .. id(u), 'on', 'seen', 'rep')
-  if v[1] == '1' and not live(v[1], v[3]) then return 0, tonumber(v[3] or '0') end
+  local rep = v[3] or v[2]
+  if v[1] == '1' and not live(v[1], rep) then return 0, tonumber(rep or '0') end
   return (v[1] == '1') and 1 or 0, tonumber(v[2] or '0')
 end
 local pushes = {}
@@ -82,8 +84,8 @@ local function push_to(u, viewers, pushed)
   local on, seen = status(u)
   local by, servers = {}, {}
   for _, v in ipairs(viewers) do
-    local st = redis.call('HMGET', P .. 'p:' .. id(v), 'on', 'srv', 'rep')
-    if live(st[1], st[3]) then
+    local st = redis.call('HMGET', P .. 'p:' .. id(v), 'on', 'srv', 'rep', 'seen')
+    if live(st[1], st[3] or st[4]) then
       local s = tonumber(st[2])
       if not by[s] then
         by[s] = {}
@@ -139,8 +141,8 @@ end
 
 if op == 'set' then
   local u, server = tonumber(ARGV[9]), ARGV[10]
-  local v = redis.call('HMGET', P .. 'p:' .. id(u), 'on', 'srv', 'rep')
-  local was = live(v[1], v[3])
+  local v = redis.call('HMGET', P .. 'p:' .. id(u), 'on', 'srv', 'rep', 'seen')
+  local was = live(v[1], v[3] or v[4])
   if ARGV[11] == '1' then
     redis.call('HSET', P .. 'p:' .. id(u), 'on', '1', 'srv', server, 'seen', ARGV[3],
                'rep', ARGV[3])
@@ -154,8 +156,8 @@ elseif op == 'refresh' then
   local server = ARGV[9]
   for i = 10, #ARGV do
     local u = tonumber(ARGV[i])
-    local v = redis.call('HMGET', P .. 'p:' .. id(u), 'on', 'srv', 'rep')
-    if live(v[1], v[3]) then
+    local v = redis.call('HMGET', P .. 'p:' .. id(u), 'on', 'srv', 'rep', 'seen')
+    if live(v[1], v[3] or v[4]) then
       if v[2] == server then redis.call('HSET', P .. 'p:' .. id(u), 'rep', ARGV[3]) end
     else
       go_online(u, server)

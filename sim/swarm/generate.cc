@@ -226,14 +226,14 @@ void DrawDedupLookup(Draw& d, Scenario& s) {
 
 // Drawn after the dedup look-up, so every draw before it is what earlier swarms drew. Half the
 // runs refresh the mapping and presence every 1 to 5 s (protocol.map_refresh_interval_us), and
-// half of those expire mappings not refreshed for 2 to 4 intervals (protocol.mapping_ttl_us): a
+// half of those expire mappings not refreshed for 3 or 4 intervals (protocol.mapping_ttl_us): a
 // crashed mapping or presence then relearns who is online from the servers, and a partitioned
 // or crashed server's users expire while it is away.
 void DrawMappingRefresh(Draw& d, Scenario& s) {
   ProtocolConfig& p = s.protocol;
   if (!d.Chance(0.5)) return;
   p.map_refresh_interval_us = d.Int(1, 5) * kUsPerSecond;
-  // At least 2 * interval + tick (ValidateMappingConfig): 3 intervals, as the tick is < 1 s.
+  // More than 2 * (interval + tick) (ValidateMappingConfig): 3 intervals, as the tick is < 0.5 s.
   if (d.Chance(0.5)) p.mapping_ttl_us = p.map_refresh_interval_us * d.Int(3, 4);
 }
 

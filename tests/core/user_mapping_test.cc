@@ -260,14 +260,14 @@ TEST(UserMappingTtlTest, ConfigNeedsARefreshShorterThanTheTtl) {
   EXPECT_FALSE(ValidateMappingConfig(c).ok());  // a TTL without refreshes
   c.map_refresh_interval_us = kUsPerSecond;
   EXPECT_FALSE(ValidateMappingConfig(c).ok());
-  // One lost refresh must expire nobody: ttl >= 2 * interval + tick (here 100 ms).
+  // One lost refresh must expire nobody: ttl > 2 * (interval + tick) (here 100 ms).
   c.server_tick_us = 100 * kUsPerMs;
-  c.map_refresh_interval_us = 450 * kUsPerMs + 1;
+  c.map_refresh_interval_us = 400 * kUsPerMs;  // refreshes 500 ms apart: the second lands at 1 s
   const absl::Status st = ValidateMappingConfig(c);
   EXPECT_FALSE(st.ok());
-  EXPECT_NE(st.message().find("2 * 450001 + 100000 = 1000002"), std::string::npos) << st;
+  EXPECT_NE(st.message().find("2 * (400000 + 100000) = 1000000"), std::string::npos) << st;
   EXPECT_NE(st.message().find("would expire after one lost refresh"), std::string::npos) << st;
-  c.map_refresh_interval_us = 450 * kUsPerMs;  // exactly enough
+  c.map_refresh_interval_us = 400 * kUsPerMs - 1;  // just enough
   EXPECT_TRUE(ValidateMappingConfig(c).ok());
   c.mapping_ttl_us = 0;  // refreshes alone are fine
   EXPECT_TRUE(ValidateMappingConfig(c).ok());

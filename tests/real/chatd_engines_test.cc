@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "gtest/gtest.h"
 #include "tests/real/harness.h"
+#include "real-transport/engines/redis_link.h"
 #include "tests/real/redis_harness.h"
 
 namespace chatlab::real::testing {
@@ -216,6 +217,24 @@ TEST(ChatdOnRedis, KillingProcessOneLeavesTheOthersChattingLive) {
   EXPECT_EQ(live, kMessages);
 }
 
+// The `on` field of user's presence hash in Redis, as chatd's script stored it (chatd's default
+// key prefix); "error: ..." if it cannot be read.
+std::string StoredOnline(const LocalRedis& redis, UserId user) {
+  boost::asio::io_context io;
+  auto work = boost::asio::make_work_guard(io);  // run_one_for waits for the link's answer
+  RedisLink::Options o;
+  o.address = {"127.0.0.1", redis.port()};
+  RedisLink link(io, o);
+  std::optional<RedisReply> got;
+  link.Call({"HGET", absl::StrCat("chatlab:p:", user.value), "on"},
+            [&](RedisReply r) { got = std::move(r); });
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (!got.has_value() && Clock::now() < deadline) io.run_one_for(milliseconds(10));
+  if (!got.has_value()) return "error: no answer";
+  if (!got->ok()) return absl::StrCat("error: ", got->status().message());
+  return (*got)->str;
+}
+
 // A graceful shutdown (SIGTERM) waits for the engines: the offline reports of the users it
 // closes reach Redis before the process exits, so another process sees them offline at once
 // (a report lost here would show them online until the TTL, or forever without one).
@@ -236,16 +255,18 @@ TEST(ChatdOnRedis, AGracefulShutdownReportsItsUsersOfflineToRedisBeforeItExits) 
   }
   // Redis paused with a command of process 2 in flight (a presence poll), so that the offline
   // reports queue behind it: the shutdown must wait for them, not drop them.
-  env.redis.Signal(SIGSTOP);
+  env.redis.Pause();
   on2[0]->Send(PresenceQuery{7, {viewer.user}});
   std::this_thread::sleep_for(milliseconds(100));
   env.process(2).Signal(SIGTERM);
   std::this_thread::sleep_for(milliseconds(300));
-  env.redis.Signal(SIGCONT);
+  env.redis.Resume();
   ASSERT_EQ(env.process(2).WaitExit(std::chrono::seconds(10)), 0);
   for (int i = 0; i < 5; ++i) {
-    EXPECT_EQ(SeenOnline(env.process(3).address(), viewer, users[i].user), false)
+    // Read as stored, not as presence answers: the TTL (3 s) would hide a lost report later.
+    EXPECT_EQ(StoredOnline(env.redis, users[i].user), "0")
         << "u" << i + 1 << " still online after its server shut down";
+    EXPECT_EQ(SeenOnline(env.process(3).address(), viewer, users[i].user), false);
   }
 }
 

@@ -69,6 +69,14 @@ class LocalRedis {
   void Signal(int sig) {
     if (pid_ > 0) kill(pid_, sig);
   }
+  // SIGSTOP, returning once the server has stopped (it answers nothing until Resume).
+  void Pause() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGSTOP);
+    int status = 0;
+    waitpid(pid_, &status, WUNTRACED);
+  }
+  void Resume() { Signal(SIGCONT); }
   // kill -9, then a fresh, empty server on the same port.
   void Restart() {
     Kill();

@@ -55,14 +55,14 @@ TEST_F(RedisLinkTest, RefusalsBeyondTheQueueAreAnsweredInOrderWithTheRest) {
     };
   };
   ASSERT_TRUE(RunUntil(io_, [&] { return link.stats().connects.load() == 1; }));
-  redis_.Signal(SIGSTOP);  // the first pipeline waits for its answer
+  redis_.Pause();  // the first pipeline waits for its answer
   link.Call({"PING"}, record("a"));
   ASSERT_TRUE(RunUntil(io_, [&] { return link.stats().pipelines.load() == 1; }));
   link.Call({"PING"}, record("b"));
   link.Call({"PING"}, record("c"));
   link.Call({"PING"}, record("d"));  // the third queued: beyond queue_max
   EXPECT_FALSE(link.idle());
-  redis_.Signal(SIGCONT);
+  redis_.Resume();
   ASSERT_TRUE(RunUntil(io_, [&] { return link.idle(); }));
   EXPECT_EQ(order, (std::vector<std::string>{"a", "b", "c", "d"}));
   EXPECT_EQ(codes, (std::vector<absl::StatusCode>{absl::StatusCode::kOk, absl::StatusCode::kOk,
