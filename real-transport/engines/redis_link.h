@@ -9,8 +9,10 @@
 // behind it in that pipeline; the link then reconnects for the next commands (an attempt that
 // fails waits retry_ms before the next). A Redis error reply is answered with kFailedPrecondition and its text. Beyond
 // queue_max queued commands a Call is refused with kResourceExhausted, answered in order with
-// the others (never before a command queued earlier). Whether a failed command took effect is
-// unknown to the caller, as for a lost request.
+// the others (never before a command queued earlier). A refusal waits in the queue, holding its
+// callback, until the link's thread reaches it: while Redis stalls, refusals grow with the
+// callers' rate for at most timeout_ms (the stalled pipeline's wait) before they are answered.
+// Whether a failed command took effect is unknown to the caller, as for a lost request.
 //
 // Scripts: Options::scripts are loaded (SCRIPT LOAD) on every connection before any command, so
 // a caller may always run them with EVALSHA (ScriptSha), also right after Redis restarted empty.
