@@ -53,6 +53,10 @@ std::string RedisLink::ScriptSha(const std::string& script) {
   return hex;
 }
 
+std::string RedisLink::Where() const {
+  return absl::StrCat("redis ", options_.address.host, ":", options_.address.port, ": ");
+}
+
 RedisLink::RedisLink(asio::io_context& io, Options options)
     : io_(io), options_(std::move(options)), thread_([this] { Run(); }) {}
 
@@ -104,8 +108,7 @@ bool RedisLink::Connect() {
   };
   timeval tv{static_cast<time_t>(options_.timeout_ms / 1000),
              static_cast<suseconds_t>((options_.timeout_ms % 1000) * 1000)};
-  const std::string where =
-      absl::StrCat("redis ", options_.address.host, ":", options_.address.port, ": ");
+  const std::string where = Where();
   redisContext* c =
       redisConnectWithTimeout(options_.address.host.c_str(), options_.address.port, tv);
   if (c == nullptr || c->err != 0 || redisSetTimeout(c, tv) != REDIS_OK) {
@@ -156,8 +159,7 @@ void RedisLink::Exchange(std::vector<Pending>& batch, std::vector<RedisReply>& r
       } else if (p.argv.empty()) {
         replies.push_back(RedisValue{});
       } else {
-        replies.push_back(absl::UnavailableError(
-            absl::StrCat("redis ", options_.address.host, ":", options_.address.port, ": ", why)));
+        replies.push_back(absl::UnavailableError(absl::StrCat(Where(), why)));
       }
     }
   };
@@ -178,8 +180,7 @@ void RedisLink::Exchange(std::vector<Pending>& batch, std::vector<RedisReply>& r
         REDIS_OK) {
       std::string why = ctx_->errstr;
       Disconnect();
-      ReportError(absl::StrCat("redis ", options_.address.host, ":", options_.address.port,
-                               ": connection lost: ", why));
+      ReportError(absl::StrCat(Where(), "connection lost: ", why));
       return unavailable(why);
     }
     sent++;
@@ -200,8 +201,7 @@ void RedisLink::Exchange(std::vector<Pending>& batch, std::vector<RedisReply>& r
     if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) {
       std::string why = ctx_->errstr;
       Disconnect();
-      ReportError(absl::StrCat("redis ", options_.address.host, ":", options_.address.port,
-                               ": connection lost: ", why));
+      ReportError(absl::StrCat(Where(), "connection lost: ", why));
       return unavailable(why);
     }
     auto* r = static_cast<redisReply*>(raw);
@@ -221,8 +221,8 @@ void RedisLink::Exchange(std::vector<Pending>& batch, std::vector<RedisReply>& r
   if (scripts_lost) {
     // Reconnecting loads every script again (Connect) before the next pipeline.
     Disconnect();
-    ReportError(absl::StrCat("redis ", options_.address.host, ":", options_.address.port,
-                             ": NOSCRIPT on a live connection; reconnecting to reload scripts"));
+    ReportError(
+        absl::StrCat(Where(), "NOSCRIPT on a live connection; reconnecting to reload scripts"));
   }
 }
 

@@ -115,6 +115,8 @@ class RedisLink {
   void Exchange(std::vector<Pending>& batch, std::vector<RedisReply>& replies);
   bool Connect();
   void Disconnect();
+  // "redis HOST:PORT: ", the prefix of every error the link gives.
+  std::string Where() const;
   // Reports `why` through on_error unless it was the last reason reported.
   void ReportError(std::string why);
 
