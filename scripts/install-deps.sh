@@ -20,6 +20,8 @@ packages=(
   libpq-dev                           # real-transport/: the PostgreSQL storage engine (libpq)
   libhiredis-dev                      # real-transport/engines/: the user mapping on Redis
   redis-server                        # tests and chatd-up.sh --redis: redis-server
+  librabbitmq-dev                     # real-transport/engines/: the queue broker on RabbitMQ
+  rabbitmq-server                     # tests and chatd-up.sh --rabbitmq: rabbitmq-server
   postgresql                          # tests and chatd-up.sh --store postgres: initdb, pg_ctl
   libssl-dev                          # real-transport/: PBKDF2, HMAC-SHA256 tokens, TLS
   openssl                             # tests: the TLS tests make their certificates
