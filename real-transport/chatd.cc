@@ -251,10 +251,10 @@ absl::Status Chatd::Impl::Init() {
   users_ = std::move(*users);
 
   if (absl::Status s = InitProcesses(); !s.ok()) return s;
-  auto engines =
-      EngineRoutes::Open(options_, io_, deployment_->topology(), [this](std::string why) {
-        Log(LogLevel::kWarn, "engine_unreachable", {{"error", why}});
-      });
+  auto engines = EngineRoutes::Open(
+      options_, io_, deployment_->topology(), self_,
+      [this](std::string why) { Log(LogLevel::kWarn, "engine_unreachable", {{"error", why}}); },
+      [this](NodeId from, Effects out) { Apply(from, out); });
   if (!engines.ok()) return engines.status();
   engines_ = *std::move(engines);
   if (absl::Status s = InitServices(); !s.ok()) return s;
@@ -294,6 +294,7 @@ absl::Status Chatd::Impl::Init() {
        {"processes", processes_.size()},
        {"services", options_.index == 1},
        {"mapping", options_.redis.empty() ? "process 1" : "redis " + options_.redis},
+       {"broker", options_.rabbitmq.empty() ? "process 1" : "rabbitmq"},
        {"store_shard", storage_ ? options_.index - 1 : -1},
        {"forwarding", std::string(ForwardingStrategyName(options_.config.forwarding))}});
   return absl::OkStatus();

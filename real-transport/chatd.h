@@ -74,6 +74,9 @@ struct ChatdOptions {
   std::string redis;
   // Prepended to every Redis key, so that deployments (or tests) can share one server.
   std::string redis_prefix = "chatlab:";
+  // amqp://user:password@host:port/vhost of a RabbitMQ holding one queue per chat server, the
+  // queue broker of forwarding=queue (docs/engines.md); empty: the broker in process 1's memory.
+  std::string rabbitmq;
   // ---- TLS (real-transport/tls.h) ----
   // PEM certificate chain and private key. Both set: every connection chatd accepts is HTTPS or
   // wss:// (a plain one fails the handshake and is closed), and its peer links dial TLS too.

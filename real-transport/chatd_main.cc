@@ -102,6 +102,9 @@ std::vector<Flag> ServeFlags(ChatdOptions& o, std::string& config_file) {
                 "notification (every process uses it; default: process 1's memory)", Str(o.redis)},
       {"redis_prefix", "prefix of every Redis key (deployments sharing a server)",
        Str(o.redis_prefix)},
+      {"rabbitmq", "amqp://user:password@host:port/vhost of a RabbitMQ holding one queue per chat "
+                   "server (forwarding=queue only; default: process 1's memory)",
+       Str(o.rabbitmq)},
       {"tls_cert", "PEM certificate chain: serve HTTPS and wss:// only (with --tls_key)",
        Str(o.tls_cert)},
       {"tls_key", "PEM private key of --tls_cert", Str(o.tls_key)},

@@ -2,14 +2,36 @@
 
 #include <utility>
 
+#include "absl/container/btree_map.h"
 #include "absl/strings/str_cat.h"
 
 namespace chatlab::real {
 
 absl::StatusOr<std::unique_ptr<EngineRoutes>> EngineRoutes::Open(
-    const ChatdOptions& options, boost::asio::io_context& io, const Topology& topology,
-    std::function<void(std::string)> on_error) {
+    const ChatdOptions& options, boost::asio::io_context& io, const Topology& topology, NodeId self,
+    std::function<void(std::string)> on_error, std::function<void(NodeId, Effects)> deliver) {
   auto routes = std::make_unique<EngineRoutes>();
+  if (!options.rabbitmq.empty()) {
+    if (options.config.forwarding != ForwardingStrategy::kQueue) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--rabbitmq holds the queue broker of forwarding=queue, and forwarding is ",
+                       std::string(ForwardingStrategyName(options.config.forwarding))));
+    }
+    auto address = ParseRabbitUrl(options.rabbitmq);
+    if (!address.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--rabbitmq: ", address.status().message()));
+    }
+    if (absl::Status s = RabbitQueueBroker::Validate(options.config); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("--rabbitmq: ", s.message()));
+    }
+    RabbitLink::Options link;
+    link.address = *address;
+    link.on_error = on_error;
+    routes->broker_node_ = topology.broker;
+    routes->broker_ = std::make_unique<RabbitQueueBroker>(
+        io, std::move(link), "chatlab.", self, options.config,
+        [deliver, from = topology.broker](Effects out) { deliver(from, std::move(out)); });
+  }
   if (options.redis.empty()) return routes;
   auto address = ParseHostPort(options.redis);
   if (!address.ok()) {
@@ -43,17 +65,36 @@ ServiceEngine* EngineRoutes::For(NodeId node) const {
   if (mapping_ != nullptr && node == mapping_node_) return mapping_.get();
   if (presence_ != nullptr && node == presence_node_) return presence_.get();
   if (notification_ != nullptr && node == notification_node_) return notification_.get();
+  if (broker_ != nullptr && node == broker_node_) return broker_.get();
   return nullptr;
 }
 
 std::string EngineRoutes::RenderMetrics() const {
-  if (!any()) return "";
+  // Prometheus's text format wants one TYPE line per family and a family's samples together.
+  absl::btree_map<std::string, std::string> families;
+  const auto line = [&](const char* name, const char* labels, uint64_t value) {
+    absl::StrAppend(&families[name], name, labels, " ", value, "\n");
+  };
+  const auto render = [&] {
+    std::string out;
+    for (const auto& [name, samples] : families) {
+      absl::StrAppend(&out, "# TYPE ", name, " counter\n", samples);
+    }
+    return out;
+  };
+  if (broker_ != nullptr) {
+    const RabbitLink::Stats& l = broker_->link_stats();
+    const RabbitQueueBroker::Stats& b = broker_->stats();
+    line("chatlab_engine_connects_total", "{engine=\"rabbitmq\"}", l.connects.load());
+    line("chatlab_engine_errors_total", "{engine=\"rabbitmq\"}", l.errors.load());
+    line("chatlab_engine_messages_total", "{service=\"broker\"}", b.messages);
+    line("chatlab_engine_messages_lost_total", "{service=\"broker\"}", l.publishes_lost.load());
+    line("chatlab_engine_deliveries_total", "{service=\"broker\"}", b.delivered);
+    line("chatlab_engine_acks_total", "{service=\"broker\"}", b.acked);
+  }
+  if (mapping_ == nullptr) return render();
   const RedisLink::Stats& l = redis_->stats();
   const RedisUserMapping::Stats& m = mapping_->stats();
-  std::string out;
-  const auto line = [&](const char* name, const char* labels, uint64_t value) {
-    absl::StrAppend(&out, "# TYPE ", name, " counter\n", name, labels, " ", value, "\n");
-  };
   line("chatlab_engine_calls_total", "{engine=\"redis\"}", l.calls.load());
   line("chatlab_engine_errors_total", "{engine=\"redis\"}", l.errors.load());
   line("chatlab_engine_connects_total", "{engine=\"redis\"}", l.connects.load());
@@ -73,7 +114,7 @@ std::string EngineRoutes::RenderMetrics() const {
     line("chatlab_engine_pushes_total", "{service=\"notification\"}", n.pushed);
     line("chatlab_engine_deduplicated_total", "{service=\"notification\"}", n.deduplicated);
   }
-  return out;
+  return render();
 }
 
 }  // namespace chatlab::real
