@@ -20,6 +20,12 @@
 #                                    in <data>/redis, stopped on Ctrl-C; every process uses it, so
 #                                    process 1 is no longer their single point of failure
 #                                    (docs/engines.md)
+#   ... --rabbitmq                   forwarding=queue with the queue broker on a RabbitMQ of its
+#                                    own (rabbitmq-server, no plugins) on 127.0.0.1 at BASE+300
+#                                    (Erlang distribution at BASE+301), data and logs in
+#                                    <data>/rabbitmq, stopped on Ctrl-C (docs/engines.md)
+#   ... --engines                    all of the above at once: --redis --rabbitmq --store postgres
+#                                    (no chatd process is a single point of failure)
 #
 # It builds chatd, chatcli and chatload if needed (BUILD_DIR, default build/release), creates
 # the demo users alice, bob and carol (password: $CHATLAB_PASSWORD, default "secret") unless they
@@ -33,8 +39,9 @@ store=sqlite
 shards=1
 standby=0
 redis=0
+rabbitmq=0
 usage="usage: $0 [--cluster N] [--port BASE] [--store sqlite|postgres] [--shards S] [--standby]"
-usage+=" [--redis]"
+usage+=" [--redis] [--rabbitmq] [--engines]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --cluster) processes="$2"; shift 2 ;;
@@ -43,6 +50,8 @@ while [ $# -gt 0 ]; do
     --shards) shards="$2"; shift 2 ;;
     --standby) standby=1; shift ;;
     --redis) redis=1; shift ;;
+    --rabbitmq) rabbitmq=1; shift ;;
+    --engines) redis=1; rabbitmq=1; store=postgres; shift ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
@@ -107,12 +116,45 @@ if [ "$redis" = 1 ]; then
   redis_pid=$!
   echo "Redis on 127.0.0.1:$redis_port (log in $root/redis/redis.log) holds the user mapping"
 fi
+# --rabbitmq: a rabbitmq-server of this deployment's own. Its queues are soft state (chatd
+# declares them non-durable): a restart loses them and clients catch up from the store.
+rabbit_pid=""
+if [ "$rabbitmq" = 1 ]; then
+  rabbit_server=/usr/lib/rabbitmq/bin/rabbitmq-server
+  [ -x "$rabbit_server" ] || { echo "$0: --rabbitmq needs rabbitmq-server" \
+    "(scripts/install-deps.sh)" >&2; exit 1; }
+  rabbit_port=$((base_port + 300))
+  rabbit_dir="$PWD/$root/rabbitmq"
+  mkdir -p "$rabbit_dir"
+  printf 'listeners.tcp.default = 127.0.0.1:%s\nloopback_users = none\n' "$rabbit_port" \
+    > "$rabbit_dir/rabbitmq.conf"
+  echo '[].' > "$rabbit_dir/enabled_plugins"
+  # RUNNING_UNDER_SYSTEMD: the script execs the Erlang VM instead of wrapping it in a shell.
+  RABBITMQ_NODENAME="chatlab-$rabbit_port@localhost" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+    RABBITMQ_NODE_PORT="$rabbit_port" RABBITMQ_DIST_PORT=$((base_port + 301)) \
+    RABBITMQ_MNESIA_BASE="$rabbit_dir/mnesia" RABBITMQ_LOG_BASE="$rabbit_dir/log" \
+    RABBITMQ_CONFIG_FILE="$rabbit_dir/rabbitmq" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$rabbit_dir/enabled_plugins" \
+    RABBITMQ_PID_FILE="$rabbit_dir/pid" HOME="$rabbit_dir" ERL_EPMD_ADDRESS=127.0.0.1 \
+    RUNNING_UNDER_SYSTEMD=true "$rabbit_server" > "$rabbit_dir/rabbitmq.out" 2>&1 &
+  rabbit_pid=$!
+  for _ in $(seq 1 600); do  # the Erlang VM boots in a few seconds
+    (exec 3<>"/dev/tcp/127.0.0.1/$rabbit_port") 2>/dev/null && break
+    kill -0 "$rabbit_pid" 2>/dev/null || { echo "$0: rabbitmq-server exited; see" \
+      "$rabbit_dir/rabbitmq.out" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "RabbitMQ on 127.0.0.1:$rabbit_port (logs in $root/rabbitmq/log) holds a queue per chat server"
+fi
 # The store (and engine) flags of process $1 (1-based), one per line: shard $1-1's disk, if it
 # hosts one.
 store_flags() {
   local i=$1
   printf '%s\n' --store_shards "$shards"
   if [ "$redis" = 1 ]; then printf '%s\n' --redis "127.0.0.1:$redis_port"; fi
+  if [ "$rabbitmq" = 1 ]; then
+    printf '%s\n' --forwarding queue --rabbitmq "amqp://guest:guest@127.0.0.1:$rabbit_port/"
+  fi
   if [ "$store" = postgres ] && [ "$i" -le "$shards" ]; then
     printf '%s\n' --store postgres --store_postgres "${conninfos[$((i - 1))]}"
   fi
@@ -124,6 +166,7 @@ stop() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait "${pids[@]}" 2>/dev/null || true
   if [ -n "$redis_pid" ]; then kill -TERM "$redis_pid" 2>/dev/null; wait "$redis_pid" || true; fi
+  if [ -n "$rabbit_pid" ]; then kill -TERM "$rabbit_pid" 2>/dev/null; wait "$rabbit_pid" || true; fi
   for d in "${pg_dirs[@]}"; do scripts/pg-local.sh stop "$d" 2>/dev/null || true; done
   exit 0
 }
@@ -157,7 +200,10 @@ else
       pids+=($!)
     fi
   done
-  echo "chatd cluster: $cluster (process 1 hosts the services, process k store shard k-1;" \
+  services="process 1 hosts the services"
+  [ "$redis" = 1 ] && services="mapping, presence, notification on Redis"
+  [ "$redis" = 1 ] && [ "$rabbitmq" = 1 ] && services+=", queues on RabbitMQ"
+  echo "chatd cluster: $cluster ($services; process k hosts store shard k-1;" \
        "logs in $root/N/chatd.log); users alice, bob, carol; password \"$password\"; Ctrl-C stops"
 fi
 wait "${pids[@]}"
