@@ -292,7 +292,11 @@ absl::Status Chatd::Impl::Init() {
        {"port", listening->port},
        {"index", options_.index},
        {"processes", processes_.size()},
-       {"services", options_.index == 1},
+       // Whether this process hosts a service node (process 1, unless engines carry them all).
+       {"services", options_.index == 1 && (options_.redis.empty() ||
+                                            (options_.config.forwarding ==
+                                                 ForwardingStrategy::kQueue &&
+                                             options_.rabbitmq.empty()))},
        {"mapping", options_.redis.empty() ? "process 1" : "redis " + options_.redis},
        {"broker", options_.rabbitmq.empty() ? "process 1" : "rabbitmq"},
        {"store_shard", storage_ ? options_.index - 1 : -1},
