@@ -74,7 +74,10 @@ test-core: build
 # covers 1,000 and 200. ASAN_SKIP: three experiments' quick variants, each a whole multi-run
 # sweep of 1.5-3.5 minutes under ASan that the release suite runs in full; their analyses still
 # run under the sanitizers in the recheck tests (ids, failover) or are plain arithmetic (groups).
-ASAN_SKIP = ^All/Experiment\.QuickVariantRunsAndReports/(groups|ids|failover)
+# Also two RabbitMQ tests that wait more than they run: the kill -9 schedule on RabbitMQ (the same
+# chatd paths as ChatdOnRedis's schedule, which runs here; the broker's run here in the restart
+# and conformance tests) and the idle-heartbeat test (5 s of waiting).
+ASAN_SKIP = ^All/Experiment\.QuickVariantRunsAndReports/(groups|ids|failover)|^ChatdOnRabbit\.KillNine|^RabbitLink\.AnIdleLink
 test-asan:
 	cmake --preset debug-asan
 	cmake --build --preset debug-asan -j $(JOBS)
