@@ -6,11 +6,11 @@
 #include <signal.h>
 
 #include <chrono>
-#include <functional>
 #include <cstdio>
+#include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -18,9 +18,9 @@
 #include "absl/strings/str_cat.h"
 #include "core/config.h"
 #include "gtest/gtest.h"
-#include "tests/real/harness.h"
 #include "real-transport/engines/redis_link.h"
 #include "tests/real/engine_cluster.h"
+#include "tests/real/harness.h"
 #include "tests/real/redis_harness.h"
 
 namespace chatlab::real::testing {
@@ -30,56 +30,26 @@ using std::chrono::milliseconds;
 
 TEST(ChatdOnRedis, ARedisRestartDuringABurstLosesNothingAndLivePushesResume) {
   EngineCluster env;
-  const auto alice = env.Login("u1");
-  const auto bob = env.Login("u2");
-  const auto conv = ConversationId::Direct(alice.user, bob.user);
-  Client a, b;
-  ASSERT_EQ(a.Connect(env.process(2).address(), alice.token), "");
-  ASSERT_EQ(b.Connect(env.process(3).address(), bob.token), "");
-  ClientMsgId next = 1'000'000;
-  ASSERT_GE(SecondsUntilLive(a, b, conv, &next, milliseconds(5000)), 0)
-      << "no live push across processes through the mapping on Redis";
-
-  constexpr int kBurst = 2000;
-  for (int i = 1; i <= kBurst; ++i) {
-    a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
-  }
-  std::map<ClientMsgId, MessageId> acked;
-  const auto take_ack = [&](milliseconds wait) {
-    auto ack = a.Next<SendAck>([](const SendAck& s) { return s.client_msg_id <= kBurst; }, wait);
-    if (!ack) return false;
-    EXPECT_EQ(ack->code, Code::kOk) << "message " << ack->client_msg_id;
-    acked[ack->client_msg_id] = ack->message_id;
-    return true;
-  };
-  while (acked.size() < 20) ASSERT_TRUE(take_ack(milliseconds(10000)));
-  env.redis.Restart();  // kill -9; the new server is empty
-  ASSERT_EQ(env.redis.error(), "");
-  const auto restarted = Clock::now();
-  ASSERT_LT(acked.size(), static_cast<size_t>(kBurst)) << "the restart came too late";
-  // The mapping's outage never refuses a send: the store acknowledges, the push waits.
-  while (acked.size() < static_cast<size_t>(kBurst)) ASSERT_TRUE(take_ack(milliseconds(10000)));
-
-  const double resumed = SecondsUntilLive(a, b, conv, &next, milliseconds(kRefreshMs + 5000));
-  const double since_restart = std::chrono::duration<double>(Clock::now() - restarted).count();
-  std::printf("live pushes resumed %.2f s after the Redis restart (refresh every %d ms)\n",
-              since_restart, kRefreshMs);
-  ASSERT_GE(resumed, 0) << "no live push after the Redis restart";
-  // The restarted Redis was empty; the refreshes told presence who is online again.
-  EXPECT_EQ(SeenOnline(env.process(3).address(), bob, alice.user), std::optional<bool>(true));
-  EXPECT_LT(since_restart, kRefreshMs / 1000.0 + 3);
-
-  // Every acknowledged message is stored once, under the id its OK gave.
-  auto seen = HistoryOf(env.process(1).address(), bob, conv);
-  for (const auto& [cmid, id] : acked) {
-    ASSERT_TRUE(seen.contains(cmid)) << "acked message " << cmid << " was lost";
-    EXPECT_EQ(seen[cmid], std::vector<MessageId>{id});
-  }
-  for (const auto& [cmid, ids] : seen) EXPECT_EQ(ids.size(), 1u) << cmid;
+  const double resumed = RestartDuringABurst(
+      env,
+      [&] {
+        env.redis.Restart();  // kill -9; the new server is empty
+        ASSERT_EQ(env.redis.error(), "");
+      },
+      milliseconds(kRefreshMs + 5000),
+      [&](const LoginResult& alice, const LoginResult& bob) {
+        // The restarted Redis was empty; the refreshes told presence who is online again.
+        EXPECT_EQ(SeenOnline(env.process(3).address(), bob, alice.user), std::optional<bool>(true));
+      });
+  std::printf("live pushes resumed %.2f s after the Redis restart (refresh every %d ms)\n", resumed,
+              kRefreshMs);
+  ASSERT_GE(resumed, 0);
+  EXPECT_LT(resumed, kRefreshMs / 1000.0 + 3);
   const std::string metrics =
       HttpCall(env.process(2).address(), "GET", "/metrics", "", "").value().body;
   EXPECT_NE(metrics.find("chatlab_engine_connects_total{engine=\"redis\"} 2"), std::string::npos)
-      << "the link did not reconnect once:\n" << metrics;
+      << "the link did not reconnect once:\n"
+      << metrics;
 }
 
 // Kills process 1 (kill -9) under two processes' users chatting on a conversation whose store
@@ -196,7 +166,8 @@ TEST(ChatdOnRedis, AGracefulShutdownReportsItsUsersOfflineToRedisBeforeItExits) 
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(Eventually([&] {
       return SeenOnline(env.process(3).address(), viewer, users[i].user) == true;
-    })) << "u" << i + 1 << " never seen online";
+    })) << "u"
+        << i + 1 << " never seen online";
   }
   // Redis paused with a command of process 2 in flight (a presence poll), so that the offline
   // reports queue behind it: the shutdown must wait for them, not drop them.
@@ -226,7 +197,8 @@ TEST(ChatdOnRedis, WithoutRedisProcessOneIsTheMappingsSinglePointOfFailure) {
   EXPECT_EQ(live, 0);
 }
 
-// kill -9 of each process in turn, each during a burst, on one cluster (tests/real/engine_cluster.h).
+// kill -9 of each process in turn, each during a burst, on one cluster
+// (tests/real/engine_cluster.h).
 TEST(ChatdOnRedis, KillNineOfEachProcessInTurnLosesNothingAndTheOthersStayLive) {
   EngineCluster env({"--store_shards", "3"});
   KillEachProcessInTurn(env);

@@ -92,6 +92,66 @@ inline std::optional<bool> SeenOnline(const HostPort& at, const LoginResult& vie
   return r.statuses[0].online;
 }
 
+// An engine restart during a burst across processes: alice (u1, on process 2) sends kBurst
+// messages to bob (u2, on process 3); once 20 are acknowledged, `restart` runs (and returns when
+// the engine answers again). Every message must still be acknowledged OK, then stored exactly
+// once under the id its OK gave. Returns the seconds from restart's return until a push to bob
+// was live again, or a negative value if none was within `wait` (a failure is recorded).
+// `live_again`, if given, runs then, with alice and bob still connected.
+inline double RestartDuringABurst(
+    EngineCluster& env, const std::function<void()>& restart, milliseconds wait,
+    const std::function<void(const LoginResult& alice, const LoginResult& bob)>& live_again = {}) {
+  constexpr int kBurst = 2000;
+  const auto alice = env.Login("u1");
+  const auto bob = env.Login("u2");
+  const auto conv = ConversationId::Direct(alice.user, bob.user);
+  Client a, b;
+  EXPECT_EQ(a.Connect(env.process(2).address(), alice.token), "");
+  EXPECT_EQ(b.Connect(env.process(3).address(), bob.token), "");
+  ClientMsgId next = 1'000'000;
+  if (SecondsUntilLive(a, b, conv, &next, milliseconds(10000)) < 0) {
+    ADD_FAILURE() << "no live push across processes before the restart";
+    return -1;
+  }
+  for (int i = 1; i <= kBurst; ++i) {
+    a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
+  }
+  std::map<ClientMsgId, MessageId> acked;
+  const auto take_ack = [&] {
+    auto ack = a.Next<SendAck>([](const SendAck& s) { return s.client_msg_id <= kBurst; },
+                               milliseconds(10000));
+    if (!ack) {
+      ADD_FAILURE() << "no ack after " << acked.size() << " of " << kBurst;
+      return false;
+    }
+    EXPECT_EQ(ack->code, Code::kOk) << "message " << ack->client_msg_id;
+    acked[ack->client_msg_id] = ack->message_id;
+    return true;
+  };
+  while (acked.size() < 20) {
+    if (!take_ack()) return -1;
+  }
+  restart();
+  const auto restarted = Clock::now();
+  EXPECT_LT(acked.size(), static_cast<size_t>(kBurst)) << "the restart came too late";
+  // An engine's outage never refuses a send: the store acknowledges, the push waits.
+  while (acked.size() < static_cast<size_t>(kBurst)) {
+    if (!take_ack()) return -1;
+  }
+  const double resumed = SecondsUntilLive(a, b, conv, &next, wait);
+  const double since_restart = std::chrono::duration<double>(Clock::now() - restarted).count();
+  EXPECT_GE(resumed, 0) << "no live push after the restart";
+  if (resumed >= 0 && live_again) live_again(alice, bob);
+
+  auto seen = HistoryOf(env.process(1).address(), bob, conv);
+  for (const auto& [cmid, id] : acked) {
+    EXPECT_TRUE(seen.contains(cmid)) << "acked message " << cmid << " was lost";
+    EXPECT_EQ(seen[cmid], std::vector<MessageId>{id});
+  }
+  for (const auto& [cmid, ids] : seen) EXPECT_EQ(ids.size(), 1u) << cmid;
+  return resumed < 0 ? -1 : since_restart;
+}
+
 // kill -9 of each process in turn, each during a burst from a user on it, on one cluster (three
 // store shards, one per process; its services on engines). Each round:
 // while process k is down, two users on the other processes keep chatting live on a
