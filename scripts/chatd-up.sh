@@ -24,8 +24,9 @@
 #                                    own (rabbitmq-server, no plugins) on 127.0.0.1 at BASE+300
 #                                    (Erlang distribution at BASE+301), data and logs in
 #                                    <data>/rabbitmq, stopped on Ctrl-C (docs/engines.md)
-#   ... --engines                    all of the above at once: --redis --rabbitmq --store postgres
-#                                    (no chatd process is a single point of failure)
+#   ... --engines                    the three engines at once: --redis --rabbitmq --store postgres
+#                                    (no chatd process hosts a service; add --standby so that
+#                                    a shard's owner is not its single point of failure either)
 #
 # It builds chatd, chatcli and chatload if needed (BUILD_DIR, default build/release), creates
 # the demo users alice, bob and carol (password: $CHATLAB_PASSWORD, default "secret") unless they
@@ -144,6 +145,8 @@ if [ "$rabbitmq" = 1 ]; then
       "$rabbit_dir/rabbitmq.out" >&2; exit 1; }
     sleep 0.1
   done
+  (exec 3<>"/dev/tcp/127.0.0.1/$rabbit_port") 2>/dev/null || echo "$0: RabbitMQ not answering" \
+    "on $rabbit_port after 60 s; chatd will keep retrying (see $rabbit_dir/rabbitmq.out)" >&2
   echo "RabbitMQ on 127.0.0.1:$rabbit_port (logs in $root/rabbitmq/log) holds a queue per chat server"
 fi
 # The store (and engine) flags of process $1 (1-based), one per line: shard $1-1's disk, if it
@@ -202,7 +205,7 @@ else
   done
   services="process 1 hosts the services"
   [ "$redis" = 1 ] && services="mapping, presence, notification on Redis"
-  [ "$redis" = 1 ] && [ "$rabbitmq" = 1 ] && services+=", queues on RabbitMQ"
+  [ "$rabbitmq" = 1 ] && services+=", queues on RabbitMQ"
   echo "chatd cluster: $cluster ($services; process k hosts store shard k-1;" \
        "logs in $root/N/chatd.log); users alice, bob, carol; password \"$password\"; Ctrl-C stops"
 fi

@@ -90,7 +90,7 @@ std::string EngineRoutes::RenderMetrics() const {
     line("chatlab_engine_messages_total", "{service=\"broker\"}", b.messages);
     line("chatlab_engine_messages_lost_total", "{service=\"broker\"}", l.publishes_lost.load());
     line("chatlab_engine_deliveries_total", "{service=\"broker\"}", b.delivered);
-    line("chatlab_engine_acks_total", "{service=\"broker\"}", b.acked);
+    line("chatlab_engine_acks_total", "{service=\"broker\"}", l.acked.load());
   }
   if (mapping_ == nullptr) return render();
   const RedisLink::Stats& l = redis_->stats();

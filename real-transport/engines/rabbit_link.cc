@@ -102,9 +102,24 @@ RabbitLink::~RabbitLink() {
     stopping_ = true;
   }
   Wake();
+  {
+    // A write blocked on a server that stopped reading (a memory alarm, a partition) would hold
+    // the thread, and this join, for ever: give it timeout_ms, then cut the connection under it.
+    std::unique_lock lock(mu_);
+    if (!cv_.wait_for(lock, std::chrono::milliseconds(options_.timeout_ms),
+                      [&] { return stopped_; })) {
+      std::lock_guard fd_lock(fd_mu_);
+      if (live_fd_ >= 0) shutdown(live_fd_, SHUT_RDWR);
+    }
+  }
   thread_.join();
   if (wake_fd_ >= 0) close(wake_fd_);
   sink_.reset();  // deliveries and errors posted but not run yet now do nothing
+}
+
+void RabbitLink::ForgetFd() {
+  std::lock_guard lock(fd_mu_);
+  live_fd_ = -1;
 }
 
 void RabbitLink::Wake() {
@@ -155,10 +170,11 @@ void RabbitLink::ReportError(std::string why) {
 }
 
 void RabbitLink::Drop(const std::string& why) {
-  ReportError(why);
-  conn_.reset();
   consuming_ = false;
-  consuming_now_ = false;
+  consuming_now_ = false;  // before the report, so that whoever reads it sees the link down
+  ForgetFd();
+  conn_.reset();
+  ReportError(why);
 }
 
 bool RabbitLink::Connect() {
@@ -176,9 +192,6 @@ bool RabbitLink::Connect() {
     return false;
   }
   c->fd = amqp_socket_get_sockfd(socket);
-  // A write to a server that stopped reading fails after timeout_ms instead of blocking the
-  // thread (and the destructor) for ever.
-  setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
   amqp_set_handshake_timeout(c->state, &timeout);
   amqp_set_rpc_timeout(c->state, &timeout);
   std::string why =
@@ -192,6 +205,10 @@ bool RabbitLink::Connect() {
   if (!why.empty()) {
     ReportError(where + why);
     return false;
+  }
+  {
+    std::lock_guard lock(fd_mu_);
+    live_fd_ = c->fd;
   }
   conn_ = std::move(c);
   generation_++;
@@ -273,6 +290,8 @@ bool RabbitLink::ReadSome(std::string* why) {
   for (int i = 0; i < kFramesPerRead; ++i) {
     amqp_maybe_release_buffers(s);
     amqp_envelope_t envelope;
+    // A zero timeout still lets librabbitmq check the heartbeat deadlines: a silent server is
+    // detected after two missed beats (RabbitLink.ASilentServerIsDetectedByItsMissingHeartbeats).
     timeval now{0, 0};
     const amqp_rpc_reply_t r = amqp_consume_message(s, &envelope, &now, 0);
     if (r.reply_type == AMQP_RESPONSE_NORMAL) {
@@ -390,9 +409,12 @@ void RabbitLink::Run() {
   if (conn_ != nullptr) {
     amqp_channel_close(conn_->state, 1, AMQP_REPLY_SUCCESS);
     amqp_connection_close(conn_->state, AMQP_REPLY_SUCCESS);
+    ForgetFd();
     conn_.reset();
     consuming_now_ = false;
   }
+  stopped_ = true;
+  cv_.notify_all();
 }
 
 }  // namespace chatlab::real

@@ -5,9 +5,12 @@
 // hands it commands (Publish, Consume, Ack) and receives deliveries, posted to the io_context.
 // The io thread never waits on RabbitMQ. After any error the link drops the connection, waits
 // retry_ms and connects again; a consumer is re-established by itself (queue declared, prefetch
-// 1, exclusive consume). What a lost connection loses: commands not yet written (publishes are
-// lost, as the core's broker may lose an entry; the core repairs both) and the delivery in flight,
-// which RabbitMQ requeues and delivers again on the next connection.
+// 1, exclusive consume). Commands not yet written wait for the next connection (up to
+// commands_max; publishes beyond are lost, as the core's broker may lose an entry, and clients
+// catch up); a lost connection loses the one write that failed, and the delivery in flight,
+// which RabbitMQ requeues and delivers again on the next connection. Limit: publishing and
+// consuming share the connection, so a RabbitMQ that blocks publishers (a memory or disk alarm)
+// stalls this process's own queue too until the alarm clears.
 //
 // Each connection is a new `generation`: a delivery carries the generation it came on, and an ack
 // for an older generation is dropped, because its delivery tag means nothing on the new channel
@@ -75,7 +78,7 @@ class RabbitLink {
   // `on_delivery` runs on the io thread, never after the link is destroyed.
   RabbitLink(boost::asio::io_context& io, Options options,
              std::function<void(Delivery)> on_delivery);
-  // Writes what is queued if it can within timeout_ms, then closes the connection.
+  // Writes what is queued if it can within timeout_ms (then cuts the connection), and closes it.
   ~RabbitLink();
   RabbitLink(const RabbitLink&) = delete;
   RabbitLink& operator=(const RabbitLink&) = delete;
@@ -116,6 +119,7 @@ class RabbitLink {
   bool ReadSome(std::string* why);
   void Drop(const std::string& why);
   void ReportError(std::string why);
+  void ForgetFd();
   void Wake();
 
   boost::asio::io_context& io_;
@@ -127,10 +131,15 @@ class RabbitLink {
   std::condition_variable cv_;
   std::deque<Command> commands_;  // guarded by mu_
   bool stopping_ = false;         // guarded by mu_
+  bool stopped_ = false;          // guarded by mu_: Run has returned (or is about to)
   bool consume_ = false;          // guarded by mu_: Consume was called
   std::atomic<size_t> pending_{0};
   std::atomic<bool> consuming_now_{false};  // consuming_, for other threads
   int wake_fd_ = -1;  // an eventfd: wakes the thread's poll when a command arrives
+  // The connected socket, for the destructor to cut a write blocked on it; set and cleared by
+  // the thread, which closes the socket only after clearing it.
+  std::mutex fd_mu_;
+  int live_fd_ = -1;  // guarded by fd_mu_
 
   // The thread's own.
   std::unique_ptr<Connection> conn_;

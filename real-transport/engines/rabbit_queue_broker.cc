@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/codec.h"
+#include "real-transport/http_route.h"
 
 namespace chatlab::real {
 
@@ -84,7 +85,8 @@ void RabbitQueueBroker::OnDelivery(RabbitLink::Delivery d) {
   for (auto it = unacked_.begin(); it != unacked_.end();) {
     it = it->second.first < d.generation ? unacked_.erase(it) : std::next(it);
   }
-  auto decoded = Decode(d.body);
+  // The limits of any node frame between processes, as a peer link's (a body is one forward).
+  auto decoded = Decode(d.body, NodeFrameLimits());
   if (!decoded.ok() || !std::holds_alternative<QueueDeliver>(*decoded)) {
     stats_.malformed++;
     link_->Ack(d.generation, d.tag);  // dropped, or it would hold the queue for ever

@@ -41,7 +41,8 @@ TEST(ChatdOnRabbit, MessagesBetweenProcessesTravelThroughRabbitMq) {
   EXPECT_EQ(metrics.find("chatlab_engine_deliveries_total{service=\"broker\"} 0"),
             std::string::npos)
       << metrics;
-  EXPECT_NE(metrics.find("chatlab_engine_connects_total{engine=\"rabbitmq\"} 1"), std::string::npos)
+  EXPECT_NE(metrics.find("chatlab_engine_connects_total{engine=\"rabbitmq\"} 1\n"),
+            std::string::npos)
       << metrics;
 }
 
@@ -59,7 +60,8 @@ TEST(ChatdOnRabbit, ARabbitRestartDuringABurstLosesNothingAndLivePushesResume) {
   EXPECT_LT(resumed, 5);
   const std::string metrics =
       HttpCall(env.process(3).address(), "GET", "/metrics", "", "").value().body;
-  EXPECT_NE(metrics.find("chatlab_engine_connects_total{engine=\"rabbitmq\"} 2"), std::string::npos)
+  EXPECT_NE(metrics.find("chatlab_engine_connects_total{engine=\"rabbitmq\"} 2\n"),
+            std::string::npos)
       << "the link did not reconnect once:\n"
       << metrics;
 }

@@ -84,6 +84,16 @@ class LocalRabbit {
     waitpid(pid_, nullptr, 0);
     pid_ = -1;
   }
+  // SIGSTOP, returning once the server has stopped (it answers nothing until Resume).
+  void Pause() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGSTOP);
+    int status = 0;
+    waitpid(pid_, &status, WUNTRACED);
+  }
+  void Resume() {
+    if (pid_ > 0) kill(pid_, SIGCONT);
+  }
   // kill -9, then the server again on the same port, without the queues it had.
   void Restart() {
     Kill();

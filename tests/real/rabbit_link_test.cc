@@ -1,8 +1,8 @@
 // The RabbitMQ link (real-transport/engines/rabbit_link.h) against a rabbitmq-server the test
 // starts: URLs are checked with errors that say what is wrong; a consumer delivers in order,
 // one at a time; a link outlives a RabbitMQ restart (kill -9) by reconnecting and consuming
-// again by itself; an idle link keeps its connection through several heartbeat intervals; a
-// server that is not there is reported, naming where.
+// again by itself; an idle link keeps its connection through several heartbeat intervals, and
+// detects a silent server by them; a server that is not there is reported, naming where.
 #include "real-transport/engines/rabbit_link.h"
 
 #include <chrono>
@@ -133,6 +133,28 @@ TEST(RabbitLink, AnIdleLinkKeepsItsConnectionThroughHeartbeats) {
   p.publisher->Publish("q", "still there");
   ASSERT_TRUE(p.WaitGot(1));
   EXPECT_EQ(p.got[0].body, "still there");
+}
+
+// A server that goes silent (SIGSTOP: the TCP connection stays up) is detected by its missing
+// heartbeats, even by a link that has nothing to send, and consumed again once it answers.
+TEST(RabbitLink, ASilentServerIsDetectedByItsMissingHeartbeats) {
+  LocalRabbit rabbit;
+  ASSERT_EQ(rabbit.error(), "");
+  Pair p(rabbit, /*heartbeat_s=*/1);
+  ASSERT_TRUE(p.WaitConsuming());
+  rabbit.Pause();
+  const auto paused = Clock::now();
+  const bool detected = p.Run(std::chrono::seconds(10), [&] { return !p.errors.empty(); });
+  std::printf("silent server detected after %.2f s (heartbeat 1 s)\n",
+              std::chrono::duration<double>(Clock::now() - paused).count());
+  const bool consuming_while_silent = p.consumer->consuming();
+  rabbit.Resume();
+  ASSERT_TRUE(detected) << "a silent server went unnoticed";
+  EXPECT_FALSE(consuming_while_silent);
+  ASSERT_TRUE(p.Run(std::chrono::seconds(20), [&] { return p.consumer->consuming(); }));
+  p.publisher->Publish("q", "after the pause");
+  ASSERT_TRUE(p.WaitGot(1));
+  EXPECT_EQ(p.got[0].body, "after the pause");
 }
 
 TEST(RabbitLink, AServerThatIsNotThereIsReportedNamingWhere) {
