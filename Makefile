@@ -76,8 +76,8 @@ test-core: build
 # run under the sanitizers in the recheck tests (ids, failover) or are plain arithmetic (groups).
 # Also two RabbitMQ tests that wait more than they run: the kill -9 schedule on RabbitMQ (the same
 # chatd paths as ChatdOnRedis's schedule, which runs here; the broker's run here in the restart
-# and conformance tests) and the idle-heartbeat test (5 s of waiting).
-ASAN_SKIP = ^All/Experiment\.QuickVariantRunsAndReports/(groups|ids|failover)|^ChatdOnRabbit\.KillNine|^RabbitLink\.AnIdleLink
+# and conformance tests) and the two heartbeat tests (5 s and 2 s of waiting).
+ASAN_SKIP = ^All/Experiment\.QuickVariantRunsAndReports/(groups|ids|failover)|^ChatdOnRabbit\.KillNine|^RabbitLink\.(AnIdleLink|ASilentServer)
 test-asan:
 	cmake --preset debug-asan
 	cmake --build --preset debug-asan -j $(JOBS)
