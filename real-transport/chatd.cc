@@ -195,6 +195,8 @@ class Chatd::Impl final : public SessionHost, private host::NodeEnv {
   uint64_t session_next_ = 1;
   absl::btree_map<UserId, Bucket> buckets_;
   bool draining_ = false;
+  // This process created a service node (process 1, unless engines carry every service).
+  bool hosts_services_ = false;
   int exit_code_ = 0;
 };
 
@@ -292,11 +294,7 @@ absl::Status Chatd::Impl::Init() {
        {"port", listening->port},
        {"index", options_.index},
        {"processes", processes_.size()},
-       // Whether this process hosts a service node (process 1, unless engines carry them all).
-       {"services", options_.index == 1 && (options_.redis.empty() ||
-                                            (options_.config.forwarding ==
-                                                 ForwardingStrategy::kQueue &&
-                                             options_.rabbitmq.empty()))},
+       {"services", hosts_services_},
        {"mapping", options_.redis.empty() ? "process 1" : "redis " + options_.redis},
        {"broker", options_.rabbitmq.empty() ? "process 1" : "rabbitmq"},
        {"store_shard", storage_ ? options_.index - 1 : -1},
@@ -327,6 +325,7 @@ absl::Status Chatd::Impl::InitServices() {
     const host::NodeSlot& slot = deployment_->slot(static_cast<size_t>(i));
     if (slot.role != host::Role::kStore && options_.index == 1 && !engines_->For(slot.id)) {
       nodes_->Create(static_cast<size_t>(i));
+      hosts_services_ = true;
     }
   }
   if (!hosts_store) return absl::OkStatus();

@@ -29,7 +29,7 @@ absl::StatusOr<std::unique_ptr<EngineRoutes>> EngineRoutes::Open(
     link.on_error = on_error;
     routes->broker_node_ = topology.broker;
     routes->broker_ = std::make_unique<RabbitQueueBroker>(
-        io, std::move(link), "chatlab.", self, options.config,
+        io, std::move(link), RabbitQueueBroker::kPrefix, self, options.config,
         [deliver, from = topology.broker](Effects out) { deliver(from, std::move(out)); });
   }
   if (options.redis.empty()) return routes;

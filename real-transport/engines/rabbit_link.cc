@@ -151,7 +151,7 @@ void RabbitLink::Push(Command c) {
     // would hold the queue until the connection drops.
     if (stopping_ ||
         (c.kind == Command::Kind::kPublish && commands_.size() >= options_.commands_max)) {
-      stats_.publishes_lost++;
+      if (c.kind == Command::Kind::kPublish) stats_.publishes_lost++;
       return;
     }
     commands_.push_back(std::move(c));

@@ -45,6 +45,9 @@ class RabbitQueueBroker final : public ServiceEngine {
     uint64_t unexpected = 0;  // messages the model ignores too
   };
 
+  // chatd's queue name prefix (deployments sharing a RabbitMQ use separate vhosts).
+  static constexpr const char* kPrefix = "chatlab.";
+
   // Whether config can be expressed with RabbitMQ's queue arguments (the limits are named).
   static absl::Status Validate(const ProtocolConfig& config);
   // The arguments of every queue of a deployment with this config.
