@@ -19,6 +19,7 @@
 #include "core/config.h"
 #include "gtest/gtest.h"
 #include "tests/real/harness.h"
+#include "tests/real/postgres_harness.h"
 #include "tests/real/rabbit_harness.h"
 #include "tests/real/redis_harness.h"
 
@@ -28,41 +29,88 @@ using std::chrono::milliseconds;
 inline constexpr int kRefreshMs = 1000;
 inline constexpr int kTtlMs = 3000;
 
-// with_redis false: the embedded default (the mapping in process 1's memory), the baseline.
-// with_rabbit: forwarding=queue with the queue broker on a RabbitMQ of the cluster's own
-// (otherwise forwarding=direct).
+// What the cluster runs on besides its processes.
+struct EngineOptions {
+  std::vector<std::string> more;  // more chatd flags, for every process
+  // false: the embedded default (the mapping in process 1's memory), the baseline.
+  bool redis = true;
+  // forwarding=queue with the queue broker on a RabbitMQ of the cluster's own (otherwise
+  // forwarding=direct).
+  bool rabbit = false;
+  // Three store shards, each in its own database on a PostgreSQL of the cluster's own, each
+  // process with a standby (Cluster's) that takes its place when it dies: with redis and rabbit,
+  // the deployment of `scripts/chatd-up.sh --cluster 3 --shards 3 --engines --standby`.
+  bool postgres = false;
+};
+inline constexpr uint32_t kLeaseMs = 1500;
+
 struct EngineCluster {
-  explicit EngineCluster(const std::vector<std::string>& more = {}, bool with_redis = true,
-                         bool with_rabbit = false) {
+  explicit EngineCluster(EngineOptions options = {}) : options_(std::move(options)) {
     EXPECT_EQ(redis.error(), "");
     std::vector<std::string> flags = {"--map_refresh_ms",  std::to_string(kRefreshMs),
                                       "--mapping_ttl_ms",  std::to_string(kTtlMs),
                                       "--user_rate_per_s", "1000000",
                                       "--user_burst",      "1000000"};
-    flags.insert(flags.end(), more.begin(), more.end());
-    if (with_redis) {
+    flags.insert(flags.end(), options_.more.begin(), options_.more.end());
+    if (options_.redis) {
       redis_address = redis.address();
       flags.insert(flags.end(), {"--redis", redis_address});
     }
-    if (with_rabbit) {
+    if (options_.rabbit) {
       rabbit = std::make_unique<LocalRabbit>();
       EXPECT_EQ(rabbit->error(), "");
       flags.insert(flags.end(), {"--rabbitmq", rabbit->url()});
     }
+    std::function<std::vector<std::string>(int)> per_process;
+    if (options_.postgres) {
+      postgres = std::make_unique<LocalPostgres>();
+      EXPECT_EQ(postgres->error(), "");
+      for (int k = 1; k <= 3; ++k) {
+        EXPECT_TRUE(postgres->CreateDatabase(absl::StrCat("chat", k))) << postgres->error();
+      }
+      flags.insert(flags.end(), {"--store_shards", "3", "--store_lease_ms",
+                                 std::to_string(kLeaseMs), "--store", "postgres"});
+      per_process = [this](int index) {
+        return std::vector<std::string>{"--store_postgres",
+                                        postgres->ConnInfo(absl::StrCat("chat", index))};
+      };
+    }
     std::vector<std::string> users;
-    for (int i = 1; i <= 12; ++i) users.push_back(absl::StrCat("u", i));
-    cluster = std::make_unique<Cluster>(3, with_rabbit ? "queue" : "direct", users, flags);
+    for (int i = 1; i <= 16; ++i) users.push_back(absl::StrCat("u", i));
+    cluster = std::make_unique<Cluster>(3, options_.rabbit ? "queue" : "direct", users, flags,
+                                        per_process, /*standbys=*/options_.postgres);
+    taken_over.assign(3, false);
   }
-  Chatd& process(int index) { return *cluster->servers[static_cast<size_t>(index - 1)]; }
+  // Whoever serves process `index`'s place: the process, or its standby once it took over.
+  Chatd& process(int index) {
+    const auto i = static_cast<size_t>(index - 1);
+    return taken_over[i] ? *cluster->standby[i] : *cluster->servers[i];
+  }
+  // After process `index` was killed: with standbys, waits for its standby to take its place
+  // (failing the test if it does not within the lease and 10 s); otherwise restarts it from its
+  // disk.
+  void Recover(int index) {
+    const auto i = static_cast<size_t>(index - 1);
+    if (options_.postgres && !taken_over[i]) {
+      EXPECT_TRUE(cluster->standby[i]->WaitHealthy(milliseconds(kLeaseMs + 10000)))
+          << cluster->standby[i]->Log();
+      taken_over[i] = true;
+    } else {
+      process(index).Start();
+    }
+  }
   LoginResult Login(const std::string& name) {
     auto l = real::Login(process(1).address(), name, "pw");
     EXPECT_TRUE(l.ok()) << l.status();
     return l.ok() ? *l : LoginResult{};
   }
+  EngineOptions options_;
   LocalRedis redis;
-  std::string redis_address;            // empty: the embedded baseline
-  std::unique_ptr<LocalRabbit> rabbit;  // null: no RabbitMQ
+  std::string redis_address;                // empty: the embedded baseline
+  std::unique_ptr<LocalRabbit> rabbit;      // null: no RabbitMQ
+  std::unique_ptr<LocalPostgres> postgres;  // null: the store shards on each process's disk
   std::unique_ptr<Cluster> cluster;
+  std::vector<bool> taken_over;  // process i + 1's standby serves its place
 };
 
 // Sends one probe a time from `from` until `to` receives one live; returns how long that took
@@ -92,18 +140,24 @@ inline std::optional<bool> SeenOnline(const HostPort& at, const LoginResult& vie
   return r.statuses[0].online;
 }
 
-// An engine restart during a burst across processes: alice (u1, on process 2) sends kBurst
-// messages to bob (u2, on process 3); once 20 are acknowledged, `restart` runs (and returns when
+// An engine restart during a burst across processes: alice (`from`, on process 2) sends kBurst
+// messages to bob (`to`, on process 3); once 20 are acknowledged, `restart` runs (and returns when
 // the engine answers again). Every message must still be acknowledged OK, then stored exactly
 // once under the id its OK gave. Returns the seconds from restart's return until a push to bob
-// was live again, or a negative value if none was within `wait` (a failure is recorded).
+// was live again (negative if none was within `wait`: a failure is recorded), and how long of
+// that the burst's remaining acks took (under a sanitizer, seconds: a bound on resuming adds it).
 // `live_again`, if given, runs then, with alice and bob still connected.
-inline double RestartDuringABurst(
+struct Resumed {
+  double seconds = -1;      // from the restart until a push was live again
+  double acks_seconds = 0;  // from the restart until the burst's last ack
+};
+inline Resumed RestartDuringABurst(
     EngineCluster& env, const std::function<void()>& restart, milliseconds wait,
-    const std::function<void(const LoginResult& alice, const LoginResult& bob)>& live_again = {}) {
+    const std::function<void(const LoginResult& alice, const LoginResult& bob)>& live_again = {},
+    const std::string& from = "u1", const std::string& to = "u2") {
   constexpr int kBurst = 2000;
-  const auto alice = env.Login("u1");
-  const auto bob = env.Login("u2");
+  const auto alice = env.Login(from);
+  const auto bob = env.Login(to);
   const auto conv = ConversationId::Direct(alice.user, bob.user);
   Client a, b;
   EXPECT_EQ(a.Connect(env.process(2).address(), alice.token), "");
@@ -111,7 +165,7 @@ inline double RestartDuringABurst(
   ClientMsgId next = 1'000'000;
   if (SecondsUntilLive(a, b, conv, &next, milliseconds(10000)) < 0) {
     ADD_FAILURE() << "no live push across processes before the restart";
-    return -1;
+    return {};
   }
   for (int i = 1; i <= kBurst; ++i) {
     a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
@@ -129,15 +183,16 @@ inline double RestartDuringABurst(
     return true;
   };
   while (acked.size() < 20) {
-    if (!take_ack()) return -1;
+    if (!take_ack()) return {};
   }
   restart();
   const auto restarted = Clock::now();
   EXPECT_LT(acked.size(), static_cast<size_t>(kBurst)) << "the restart came too late";
   // An engine's outage never refuses a send: the store acknowledges, the push waits.
   while (acked.size() < static_cast<size_t>(kBurst)) {
-    if (!take_ack()) return -1;
+    if (!take_ack()) return {};
   }
+  const double acks_seconds = std::chrono::duration<double>(Clock::now() - restarted).count();
   const double resumed = SecondsUntilLive(a, b, conv, &next, wait);
   const double since_restart = std::chrono::duration<double>(Clock::now() - restarted).count();
   EXPECT_GE(resumed, 0) << "no live push after the restart";
@@ -149,7 +204,7 @@ inline double RestartDuringABurst(
     EXPECT_EQ(seen[cmid], std::vector<MessageId>{id});
   }
   for (const auto& [cmid, ids] : seen) EXPECT_EQ(ids.size(), 1u) << cmid;
-  return resumed < 0 ? -1 : since_restart;
+  return {resumed < 0 ? -1 : since_restart, acks_seconds};
 }
 
 // kill -9 of each process in turn, each during a burst from a user on it, on one cluster (three
@@ -199,8 +254,13 @@ inline void KillEachProcessInTurn(EngineCluster& env) {
     const LoginResult* dave = take(any);
     const auto burst_conv = ConversationId::Direct(carol->user, dave->user);
     std::map<ClientMsgId, MessageId> acked;
+    Clock::time_point killed;
     BurstUntilStopped(
-        env.process(k).address(), *carol, burst_conv, kBurst, [&] { env.process(k).Kill(SIGKILL); },
+        env.process(k).address(), *carol, burst_conv, kBurst,
+        [&] {
+          env.process(k).Kill(SIGKILL);
+          killed = Clock::now();
+        },
         &acked);
     ASSERT_FALSE(::testing::Test::HasFatalFailure());
 
@@ -222,8 +282,11 @@ inline void KillEachProcessInTurn(EngineCluster& env) {
         k, acked.size(), kBurst, live, kLive, pa, pb);
     EXPECT_EQ(live, kLive);
 
-    env.process(k).Start();
+    env.Recover(k);
     ASSERT_FALSE(::testing::Test::HasFatalFailure());
+    std::printf("process %d's place served again %.2f s after its kill (%s)\n", k,
+                std::chrono::duration<double>(Clock::now() - killed).count(),
+                env.options_.postgres ? "its standby took over" : "restarted from its disk");
     // carol reconnects (to another process: k's clients were cut off) and resends everything.
     ResentBurstLandsOnce(env.process(pa).address(), *carol, *dave, burst_conv, kBurst, acked);
     ASSERT_FALSE(::testing::Test::HasFatalFailure());
