@@ -27,6 +27,10 @@
 #   ... --engines                    the three engines at once: --redis --rabbitmq --store postgres
 #                                    (no chatd process hosts a service; add --standby so that
 #                                    a shard's owner is not its single point of failure either)
+#   ... --data DIR                   the data directory (default chatd-data/, or chatd-cluster/
+#                                    with --cluster)
+#   ... -- FLAG...                   more flags for every chatd (chatd --help lists them), e.g.
+#                                    -- --store_lease_ms 3000
 #
 # It builds chatd, chatcli and chatload if needed (BUILD_DIR, default build/release), creates
 # the demo users alice, bob and carol (password: $CHATLAB_PASSWORD, default "secret") unless they
@@ -42,7 +46,9 @@ standby=0
 redis=0
 rabbitmq=0
 usage="usage: $0 [--cluster N] [--port BASE] [--store sqlite|postgres] [--shards S] [--standby]"
-usage+=" [--redis] [--rabbitmq] [--engines]"
+usage+=" [--redis] [--rabbitmq] [--engines] [--data DIR] [-- CHATD_FLAG...]"
+root=""
+more=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --cluster) processes="$2"; shift 2 ;;
@@ -53,6 +59,8 @@ while [ $# -gt 0 ]; do
     --redis) redis=1; shift ;;
     --rabbitmq) rabbitmq=1; shift ;;
     --engines) redis=1; rabbitmq=1; store=postgres; shift ;;
+    --data) root="$2"; shift 2 ;;
+    --) shift; more=("$@"); break ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
@@ -78,54 +86,74 @@ fi
 chatd="$build_dir/real-transport/chatd"
 
 if [ "$processes" -eq 1 ]; then
-  root=chatd-data
+  root="${root:-chatd-data}"
   mkdir -p "$root"
   users=(--data_dir "$root")
 else
-  root=chatd-cluster
+  root="${root:-chatd-cluster}"
   mkdir -p "$root/shared"
   users=(--users_db "$root/shared/users.db")
 fi
 for u in alice bob carol; do
   "$chatd" adduser "${users[@]}" --password "$password" "$u" >/dev/null 2>&1 || true
 done
+root_abs="$(cd "$root" && pwd)"
+
+# Whatever this script started stops when it exits, however it exits: Ctrl-C (SIGINT) or SIGTERM
+# shut every chatd down gracefully (SIGTERM), then the engines; so does an engine that fails to
+# start, after saying which.
+pids=()
+pg_dirs=()
+redis_pid=""
+rabbit_pid=""
+cleanup() {
+  trap - INT TERM EXIT
+  set +e
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait "${pids[@]}" 2>/dev/null || true
+  if [ -n "$redis_pid" ]; then kill -TERM "$redis_pid" 2>/dev/null; wait "$redis_pid" || true; fi
+  if [ -n "$rabbit_pid" ]; then kill -TERM "$rabbit_pid" 2>/dev/null; wait "$rabbit_pid" || true; fi
+  for d in "${pg_dirs[@]}"; do scripts/pg-local.sh stop "$d" 2>/dev/null || true; done
+}
+fail() {
+  echo "$0: $*" >&2
+  exit 1
+}
+trap cleanup EXIT
+trap 'exit 0' INT TERM
 
 # --store postgres: a PostgreSQL server per store shard, of this deployment's own, in
 # $root/postgres (shard 0) and $root/postgres-K (scripts/pg-local.sh).
-pg_dirs=()
 conninfos=()
 if [ "$store" = postgres ]; then
   for k in $(seq 0 $((shards - 1))); do
     pg_dir="$root/postgres"; [ "$k" -gt 0 ] && pg_dir="$root/postgres-$k"
     pg_port=$((base_port + 100 + k))
-    conninfo=$(scripts/pg-local.sh start "$pg_dir" "$pg_port") || exit 1
     pg_dirs+=("$pg_dir")
+    conninfo=$(scripts/pg-local.sh start "$pg_dir" "$pg_port") \
+      || fail "PostgreSQL for store shard $k did not start (see $pg_dir)"
     conninfos+=("$conninfo")
     echo "PostgreSQL on 127.0.0.1:$pg_port (data in $pg_dir/data) holds store shard $k"
   done
 fi
 # --redis: a redis-server of this deployment's own (no RDB, no AOF: the mapping is soft state
 # that the chat servers refresh).
-redis_pid=""
 if [ "$redis" = 1 ]; then
-  command -v redis-server >/dev/null || { echo "$0: --redis needs redis-server" \
-    "(scripts/install-deps.sh)" >&2; exit 1; }
+  command -v redis-server >/dev/null || fail "--redis needs redis-server (scripts/install-deps.sh)"
   redis_port=$((base_port + 200))
   mkdir -p "$root/redis"
   redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-    --dir "$root/redis" --logfile "$PWD/$root/redis/redis.log" &
+    --dir "$root/redis" --logfile "$root_abs/redis/redis.log" &
   redis_pid=$!
   echo "Redis on 127.0.0.1:$redis_port (log in $root/redis/redis.log) holds the user mapping"
 fi
 # --rabbitmq: a rabbitmq-server of this deployment's own. Its queues are soft state (chatd
 # declares them non-durable): a restart loses them and clients catch up from the store.
-rabbit_pid=""
 if [ "$rabbitmq" = 1 ]; then
   rabbit_server=/usr/lib/rabbitmq/bin/rabbitmq-server
-  [ -x "$rabbit_server" ] || { echo "$0: --rabbitmq needs rabbitmq-server" \
-    "(scripts/install-deps.sh)" >&2; exit 1; }
+  [ -x "$rabbit_server" ] || fail "--rabbitmq needs rabbitmq-server (scripts/install-deps.sh)"
   rabbit_port=$((base_port + 300))
-  rabbit_dir="$PWD/$root/rabbitmq"
+  rabbit_dir="$root_abs/rabbitmq"
   mkdir -p "$rabbit_dir"
   printf 'listeners.tcp.default = 127.0.0.1:%s\nloopback_users = none\n' "$rabbit_port" \
     > "$rabbit_dir/rabbitmq.conf"
@@ -141,8 +169,8 @@ if [ "$rabbitmq" = 1 ]; then
   rabbit_pid=$!
   for _ in $(seq 1 600); do  # the Erlang VM boots in a few seconds
     (exec 3<>"/dev/tcp/127.0.0.1/$rabbit_port") 2>/dev/null && break
-    kill -0 "$rabbit_pid" 2>/dev/null || { echo "$0: rabbitmq-server exited; see" \
-      "$rabbit_dir/rabbitmq.out" >&2; exit 1; }
+    kill -0 "$rabbit_pid" 2>/dev/null || { rabbit_pid=""; fail "rabbitmq-server exited; see" \
+      "$rabbit_dir/rabbitmq.out"; }
     sleep 0.1
   done
   (exec 3<>"/dev/tcp/127.0.0.1/$rabbit_port") 2>/dev/null || echo "$0: RabbitMQ not answering" \
@@ -161,19 +189,9 @@ store_flags() {
   if [ "$store" = postgres ] && [ "$i" -le "$shards" ]; then
     printf '%s\n' --store postgres --store_postgres "${conninfos[$((i - 1))]}"
   fi
+  if [ "${#more[@]}" -gt 0 ]; then printf '%s\n' "${more[@]}"; fi
 }
 
-pids=()
-stop() {
-  trap - INT TERM
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait "${pids[@]}" 2>/dev/null || true
-  if [ -n "$redis_pid" ]; then kill -TERM "$redis_pid" 2>/dev/null; wait "$redis_pid" || true; fi
-  if [ -n "$rabbit_pid" ]; then kill -TERM "$rabbit_pid" 2>/dev/null; wait "$rabbit_pid" || true; fi
-  for d in "${pg_dirs[@]}"; do scripts/pg-local.sh stop "$d" 2>/dev/null || true; done
-  exit 0
-}
-trap stop INT TERM
 set +e  # from here on, a child's exit status must not skip the shutdown
 
 if [ "$processes" -eq 1 ]; then
@@ -195,14 +213,28 @@ else
       --index "$i" --users_db "$root/shared/users.db" --key_file "$root/shared/token.key" \
       "${flags[@]}" 2>"$root/$i/chatd.log" &
     pids+=($!)
-    if [ "$standby" = 1 ] && [ "$i" -le "$shards" ]; then
+  done
+  # The standbys start once every process serves: started together, a standby could take the
+  # lease first and serve its process's place from the standby's address instead.
+  if [ "$standby" = 1 ]; then
+    for i in $(seq 1 "$shards"); do
+      for _ in $(seq 1 600); do
+        grep -q '"event":"listening"' "$root/$i/chatd.log" 2>/dev/null && break
+        kill -0 "${pids[$((i - 1))]}" 2>/dev/null || fail "chatd $i exited; see $root/$i/chatd.log"
+        sleep 0.1
+      done
+      grep -q '"event":"listening"' "$root/$i/chatd.log" \
+        || fail "chatd $i not serving after 60 s; see $root/$i/chatd.log"
+    done
+    for i in $(seq 1 "$shards"); do
       mkdir -p "$root/$i-standby"
+      mapfile -t flags < <(store_flags "$i")
       "$chatd" --data_dir "$root/$i-standby" --listen "127.0.0.1:$((base_port + 50 + i))" \
         --cluster "$cluster" --index "$i" --users_db "$root/shared/users.db" \
         --key_file "$root/shared/token.key" "${flags[@]}" 2>"$root/$i-standby/chatd.log" &
       pids+=($!)
-    fi
-  done
+    done
+  fi
   services="process 1 hosts the services"
   [ "$redis" = 1 ] && services="mapping, presence, notification on Redis"
   [ "$rabbitmq" = 1 ] && services+=", queues on RabbitMQ"
@@ -210,4 +242,4 @@ else
        "logs in $root/N/chatd.log); users alice, bob, carol; password \"$password\"; Ctrl-C stops"
 fi
 wait "${pids[@]}"
-stop
+exit 0

@@ -20,7 +20,12 @@ if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
   exit 1
 fi
 as=()
-if [ "$(id -u)" -eq 0 ]; then as=(runuser -u postgres --); chown postgres: "$dir"; fi
+if [ "$(id -u)" -eq 0 ]; then
+  as=(runuser -u postgres --)
+  chown postgres: "$dir"
+  "${as[@]}" test -x "$dir" || { echo "$0: the postgres user cannot reach $dir (a directory" \
+    "above it is not searchable by others: chmod o+x it, or choose another place)" >&2; exit 1; }
+fi
 case "$cmd" in
   start)
     [ $# -eq 3 ] || usage
