@@ -28,7 +28,7 @@
 #                                    (no chatd process hosts a service; add --standby so that
 #                                    a shard's owner is not its single point of failure either)
 #   ... --data DIR                   the data directory (default chatd-data/, or chatd-cluster/
-#                                    with --cluster)
+#                                    with --cluster; a relative DIR is from the checkout's root)
 #   ... -- FLAG...                   more flags for every chatd (chatd --help lists them), e.g.
 #                                    -- --store_lease_ms 3000
 #
@@ -100,20 +100,36 @@ done
 root_abs="$(cd "$root" && pwd)"
 
 # Whatever this script started stops when it exits, however it exits: Ctrl-C (SIGINT) or SIGTERM
-# shut every chatd down gracefully (SIGTERM), then the engines; so does an engine that fails to
-# start, after saying which.
+# shut every chatd down gracefully (SIGTERM, then SIGKILL after 30 s), then the engines; so does
+# an engine that fails to start, after saying which. The engines run in sessions of their own
+# (setsid), so that a terminal's Ctrl-C reaches only this script, which stops them last.
 pids=()
+standby_pids=()
+standby_logs=()
 pg_dirs=()
 redis_pid=""
 rabbit_pid=""
 cleanup() {
   trap - INT TERM EXIT
   set +e
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait "${pids[@]}" 2>/dev/null || true
-  if [ -n "$redis_pid" ]; then kill -TERM "$redis_pid" 2>/dev/null; wait "$redis_pid" || true; fi
-  if [ -n "$rabbit_pid" ]; then kill -TERM "$rabbit_pid" 2>/dev/null; wait "$rabbit_pid" || true; fi
-  for d in "${pg_dirs[@]}"; do scripts/pg-local.sh stop "$d" 2>/dev/null || true; done
+  # A standby still waiting for its lease holds nothing (and answers signals only once it
+  # serves): it goes first, with SIGKILL.
+  for k in "${!standby_pids[@]}"; do
+    grep -q '"event":"listening"' "${standby_logs[$k]}" 2>/dev/null \
+      || kill -KILL "${standby_pids[$k]}" 2>/dev/null
+  done
+  for pid in "${pids[@]}" "${standby_pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for _ in $(seq 1 300); do
+    alive=0
+    for pid in "${pids[@]}" "${standby_pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}" "${standby_pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
+  if [ -n "$redis_pid" ]; then kill -TERM "$redis_pid" 2>/dev/null; fi
+  if [ -n "$rabbit_pid" ]; then kill -TERM "$rabbit_pid" 2>/dev/null; fi
+  for d in "${pg_dirs[@]}"; do scripts/pg-local.sh stop "$d" 2>/dev/null; done
+  wait 2>/dev/null
 }
 fail() {
   echo "$0: $*" >&2
@@ -142,7 +158,7 @@ if [ "$redis" = 1 ]; then
   command -v redis-server >/dev/null || fail "--redis needs redis-server (scripts/install-deps.sh)"
   redis_port=$((base_port + 200))
   mkdir -p "$root/redis"
-  redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+  setsid redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
     --dir "$root/redis" --logfile "$root_abs/redis/redis.log" &
   redis_pid=$!
   echo "Redis on 127.0.0.1:$redis_port (log in $root/redis/redis.log) holds the user mapping"
@@ -165,7 +181,7 @@ if [ "$rabbitmq" = 1 ]; then
     RABBITMQ_CONFIG_FILE="$rabbit_dir/rabbitmq" \
     RABBITMQ_ENABLED_PLUGINS_FILE="$rabbit_dir/enabled_plugins" \
     RABBITMQ_PID_FILE="$rabbit_dir/pid" HOME="$rabbit_dir" ERL_EPMD_ADDRESS=127.0.0.1 \
-    RUNNING_UNDER_SYSTEMD=true "$rabbit_server" > "$rabbit_dir/rabbitmq.out" 2>&1 &
+    RUNNING_UNDER_SYSTEMD=true setsid "$rabbit_server" > "$rabbit_dir/rabbitmq.out" 2>&1 &
   rabbit_pid=$!
   for _ in $(seq 1 600); do  # the Erlang VM boots in a few seconds
     (exec 3<>"/dev/tcp/127.0.0.1/$rabbit_port") 2>/dev/null && break
@@ -232,7 +248,8 @@ else
       "$chatd" --data_dir "$root/$i-standby" --listen "127.0.0.1:$((base_port + 50 + i))" \
         --cluster "$cluster" --index "$i" --users_db "$root/shared/users.db" \
         --key_file "$root/shared/token.key" "${flags[@]}" 2>"$root/$i-standby/chatd.log" &
-      pids+=($!)
+      standby_pids+=($!)
+      standby_logs+=("$root/$i-standby/chatd.log")
     done
   fi
   services="process 1 hosts the services"
@@ -241,5 +258,7 @@ else
   echo "chatd cluster: $cluster ($services; process k hosts store shard k-1;" \
        "logs in $root/N/chatd.log); users alice, bob, carol; password \"$password\"; Ctrl-C stops"
 fi
-wait "${pids[@]}"
-exit 0
+# Until Ctrl-C, or until every chatd has exited on its own (then with status 1).
+wait "${pids[@]}" "${standby_pids[@]}"
+echo "$0: every chatd process exited; see $root/*/chatd.log" >&2
+exit 1

@@ -23,8 +23,15 @@ as=()
 if [ "$(id -u)" -eq 0 ]; then
   as=(runuser -u postgres --)
   chown postgres: "$dir"
-  "${as[@]}" test -x "$dir" || { echo "$0: the postgres user cannot reach $dir (a directory" \
-    "above it is not searchable by others: chmod o+x it, or choose another place)" >&2; exit 1; }
+  if ! "${as[@]}" test -x "$dir"; then
+    blocked="$dir"  # the highest directory above $dir the postgres user cannot enter
+    for d in $(p="$dir"; while [ "$p" != / ]; do p=$(dirname "$p"); echo "$p"; done); do
+      "${as[@]}" test -x "$d" || blocked="$d"
+    done
+    echo "$0: the postgres user cannot reach $dir: $blocked is not searchable by others" \
+      "(chmod o+x $blocked, or choose another place)" >&2
+    exit 1
+  fi
 fi
 case "$cmd" in
   start)
