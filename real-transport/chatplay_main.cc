@@ -1,14 +1,20 @@
 // chatplay: plays a simulator scenario against running chatd processes and checks what the users
 // saw with the simulator's oracle (docs/sim-vs-real.md).
 //
-//   chatplay SCENARIO --cluster H:P,H:P,... [--seed N] [--set section.key=value ...]
-//            [--users PREFIX] [--password P] [--group_base N] [--out DIR] [--history FILE]
+//   chatplay SCENARIO (--cluster H:P,H:P,... | --launch DIR [--chatd PATH]) [--seed N]
+//            [--set section.key=value ...] [--users PREFIX] [--password P] [--group_base N]
+//            [--out DIR] [--history FILE]
 //
 // The cluster's process i (chatd --index i) serves the scenario's chat server i - 1, so
 // topology.servers_per_region must be the number of processes; the accounts PREFIX1..PREFIXN
 // (N = workload.users) must exist (`chatd adduser --count N PREFIX`), and every process must run
 // with the flags the scenario's protocol asks for (printed; chatd's defaults otherwise). A
 // scenario key the play cannot honour is refused, naming it.
+//
+// --launch DIR starts the cluster itself instead (LocalCluster: one process per chat server,
+// the accounts, the scenario's flags, in the fresh directory DIR, with the chatd next to
+// chatplay unless --chatd names one) and stops it at the end; the scenario's [[faults.crash]]
+// entries are then played by the nemesis (kill -9, then a restart; play/nemesis.h).
 //
 // Writes the history (chatlab-history/1, with the store's final contents as truth) and
 // results.json (the invariant names of `chatlab run`) to the output directory, prints the
@@ -19,6 +25,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,6 +39,8 @@
 #include "nlohmann/json.hpp"
 #include "real-transport/history.h"
 #include "real-transport/play/admission.h"
+#include "real-transport/play/local_cluster.h"
+#include "real-transport/play/nemesis.h"
 #include "real-transport/play/player.h"
 #include "sim/scenario.h"
 
@@ -43,6 +52,8 @@ using ordered_json = nlohmann::ordered_json;
 struct Args {
   std::string scenario;
   std::string cluster;
+  std::string launch;  // a fresh directory: chatplay starts the cluster there
+  std::string chatd;   // with --launch: the chatd binary ("" = the one next to chatplay)
   std::optional<uint64_t> seed;
   std::vector<std::string> sets;
   std::string users = "play";
@@ -55,9 +66,9 @@ struct Args {
 
 int Usage(const std::string& problem) {
   std::cerr << "chatplay: " << problem << "\n"
-            << "usage: chatplay SCENARIO --cluster H:P,H:P,... [--seed N] [--set section.key=value]"
-               " [--users PREFIX] [--password P] [--group_base N] [--out DIR] [--history FILE]"
-               " [--quiet]\n";
+            << "usage: chatplay SCENARIO (--cluster H:P,H:P,... | --launch DIR [--chatd PATH])"
+               " [--seed N] [--set section.key=value] [--users PREFIX] [--password P]"
+               " [--group_base N] [--out DIR] [--history FILE] [--quiet]\n";
   return 2;
 }
 
@@ -87,6 +98,10 @@ int ParseArgs(int argc, char** argv, Args& a) {
     }
     if (flag == "--cluster") {
       a.cluster = *value;
+    } else if (flag == "--launch") {
+      a.launch = *value;
+    } else if (flag == "--chatd") {
+      a.chatd = *value;
     } else if (flag == "--seed" || flag == "--group_base") {
       uint64_t number = 0;
       if (!absl::SimpleAtoi(*value, &number)) return Usage(flag + ": bad number " + *value);
@@ -110,13 +125,20 @@ int ParseArgs(int argc, char** argv, Args& a) {
     }
   }
   if (a.scenario.empty()) return Usage("no SCENARIO");
-  if (a.cluster.empty()) return Usage("--cluster is required (chatd processes, in index order)");
+  if (a.cluster.empty() == a.launch.empty()) {
+    return Usage(
+        "give --cluster (running chatd processes, in index order) or --launch DIR (a "
+        "cluster chatplay starts), not both");
+  }
+  if (!a.chatd.empty() && a.launch.empty()) return Usage("--chatd goes with --launch");
   return 0;
 }
 
 std::string Repro(const Args& a, uint64_t seed) {
-  std::string cmd = absl::StrCat("chatplay ", a.scenario, " --cluster ", a.cluster, " --seed ",
-                                 seed, " --users ", a.users, " --group_base ", a.group_base);
+  std::string cmd = absl::StrCat(
+      "chatplay ", a.scenario,
+      a.launch.empty() ? " --cluster " + a.cluster : std::string(" --launch FRESH_DIR"), " --seed ",
+      seed, " --users ", a.users, " --group_base ", a.group_base);
   for (const std::string& s : a.sets) absl::StrAppend(&cmd, " --set '", s, "'");
   return cmd;
 }
@@ -142,7 +164,9 @@ ordered_json Quantiles(std::vector<TimeUs> v) {
 
 ordered_json ResultsJson(const Args& a, const sim::Scenario& s, uint64_t seed,
                          const Admission& admission, const PlayResult& play,
-                         const HistoryVerdict& v, const std::string& history_path) {
+                         const HistoryVerdict& v, const std::string& history_path,
+                         const std::vector<HostPort>& addresses,
+                         const std::vector<NemesisEvent>& nemesis) {
   const PlayTotals& t = play.totals;
   const ProtocolConfig& p = s.protocol;
   ordered_json j;
@@ -151,10 +175,22 @@ ordered_json ResultsJson(const Args& a, const sim::Scenario& s, uint64_t seed,
   j["environment"] = "real";
   j["seed"] = seed;
   j["repro"] = Repro(a, seed);
-  const std::vector<std::string> cluster = absl::StrSplit(a.cluster, ',');
+  std::vector<std::string> cluster;
+  for (const HostPort& hp : addresses) cluster.push_back(absl::StrCat(hp.host, ":", hp.port));
   j["cluster"] = cluster;
   j["cluster_flags"] = admission.cluster_flags;
   j["platform_keys_not_applicable"] = admission.platform_keys;
+  j["launched"] = a.launch;
+  ordered_json faults = ordered_json::array();
+  for (const NemesisEvent& e : nemesis) {
+    faults.push_back({{"action", e.action},
+                      {"process", e.process},
+                      {"node", e.node},
+                      {"due_s", e.due_s},
+                      {"at_s", e.at_s},
+                      {"error", e.error}});
+  }
+  j["nemesis"] = faults;
   j["history"] = history_path;
   j["wall_time_s"] = play.wall_time_s;
   j["design"] = {{"id_scheme", std::string(IdSchemeName(p.id_scheme))},
@@ -232,6 +268,15 @@ std::string Summary(const ordered_json& r) {
                       m["truth_conversations"].get<uint64_t>(),
                       m["truth_messages"].get<uint64_t>()),
       absl::StrFormat("  wall time                      %.1f s\n", r["wall_time_s"].get<double>()));
+  if (!r["nemesis"].empty()) absl::StrAppend(&out, "\nnemesis\n");
+  for (const auto& e : r["nemesis"]) {
+    absl::StrAppend(&out, absl::StrFormat("  %6.2f s  %-8s process %d (%s)%s\n",
+                                          e["at_s"].get<double>(), e["action"].get<std::string>(),
+                                          e["process"].get<int>(), e["node"].get<std::string>(),
+                                          e["error"].get<std::string>().empty()
+                                              ? ""
+                                              : ": not done, " + e["error"].get<std::string>()));
+  }
   return out;
 }
 
@@ -248,31 +293,72 @@ absl::StatusOr<sim::Scenario> LoadForPlay(const Args& a) {
   return s;
 }
 
+// The chatd next to this chatplay (both in the build's real-transport/).
+std::string ChatdBesideMe() {
+  std::error_code ec;
+  const std::filesystem::path me = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? "chatd" : (me.parent_path() / "chatd").string();
+}
+
 int Main(int argc, char** argv) {
   Args a;
   if (const int usage = ParseArgs(argc, argv, a); usage != 0) return usage;
   PlayOptions o;
-  for (absl::string_view part : absl::StrSplit(a.cluster, ',')) {
+  for (absl::string_view part : absl::StrSplit(a.cluster, ',', absl::SkipEmpty())) {
     absl::StatusOr<HostPort> hp = ParseHostPort(std::string_view(part.data(), part.size()));
     if (!hp.ok()) return Usage(absl::StrCat("--cluster: ", hp.status().message()));
     o.cluster.push_back(*hp);
   }
   absl::StatusOr<sim::Scenario> s = LoadForPlay(a);
   if (!s.ok()) return Usage(std::string(s.status().message()));
-  absl::StatusOr<Admission> admission = AdmitScenario(*s, o.cluster.size());
+  const bool launch = !a.launch.empty();
+  const size_t processes = launch ? static_cast<size_t>(s->servers()) : o.cluster.size();
+  absl::StatusOr<Admission> admission = AdmitScenario(*s, processes, /*can_kill=*/launch);
   if (!admission.ok()) return Usage(std::string(admission.status().message()));
   const uint64_t seed = a.seed.value_or(s->seed);
   const std::string repro = Repro(a, seed);
-  std::cerr << "chatplay: " << s->name << " seed " << seed << " on " << o.cluster.size()
+  std::cerr << "chatplay: " << s->name << " seed " << seed << " on " << processes
             << " processes\nrepro: " << repro << "\n";
   for (const std::string& k : admission->platform_keys) {
     std::cerr << "chatplay: " << k << ": the simulated platform's; this run has the real one\n";
   }
-  std::cerr << "chatplay: the cluster must run with chatd's defaults"
+  std::cerr << "chatplay: the cluster " << (launch ? "runs" : "must run")
+            << " with chatd's defaults"
             << (admission->cluster_flags.empty()
                     ? std::string()
                     : " and " + absl::StrJoin(admission->cluster_flags, " "))
             << "\n";
+  for (const ProcessCrash& c : admission->crashes) {
+    std::cerr << "chatplay: nemesis: kill -9 of process " << c.process << " (" << c.node << ") at "
+              << c.at_s << " s, restarted at " << c.restart_s << " s"
+              << (c.also.empty() ? "" : "; " + c.also) << "\n";
+  }
+  std::unique_ptr<LocalCluster> cluster;
+  if (launch) {
+    LocalClusterOptions lo;
+    lo.chatd = a.chatd.empty() ? ChatdBesideMe() : a.chatd;
+    lo.dir = a.launch;
+    lo.processes = static_cast<int>(processes);
+    lo.flags = admission->cluster_flags;
+    lo.user_prefix = a.users;
+    lo.users = s->users;
+    lo.password = a.password;
+    absl::StatusOr<std::unique_ptr<LocalCluster>> started = LocalCluster::Start(lo);
+    if (!started.ok()) {
+      std::cerr << "chatplay: cannot launch the cluster: " << started.status().message() << "\n";
+      return 2;
+    }
+    cluster = *std::move(started);
+    o.cluster = cluster->addresses();
+    std::cerr << "chatplay: launched " << processes << " chatd processes in " << a.launch
+              << " (logs in " << a.launch << "/N/chatd.log)\n";
+  }
+  std::optional<Nemesis> nemesis;
+  if (cluster) {
+    nemesis.emplace(admission->crashes, *cluster);
+    o.faults =
+        nemesis->Faults([](std::string_view line) { std::cerr << "chatplay: " << line << "\n"; });
+  }
   o.scenario = *s;
   o.seed = seed;
   o.user_prefix = a.users;
@@ -286,6 +372,11 @@ int Main(int argc, char** argv) {
   std::filesystem::create_directories(out, ec);
   if (ec) return Usage(absl::StrCat("--out ", out, ": ", ec.message()));
   absl::StatusOr<PlayResult> play = Play(o);
+  // A launched process that exited unasked (a crash, a restart that failed) fails the run.
+  std::vector<std::string> exits;
+  if (cluster) exits = cluster->UnexpectedExits();
+  cluster.reset();  // stops the launched cluster: the truth is read
+  for (const std::string& e : exits) std::cerr << "chatplay: " << e << "\n";
   if (!play.ok()) {
     std::cerr << "chatplay: cannot play: " << play.status().message() << "\nrepro: " << repro
               << "\n";
@@ -298,10 +389,17 @@ int Main(int argc, char** argv) {
               << "\n";
     return 2;
   }
-  const ordered_json results = ResultsJson(a, *s, seed, *admission, *play, *verdict, history_path);
+  ordered_json results =
+      ResultsJson(a, *s, seed, *admission, *play, *verdict, history_path, o.cluster,
+                  nemesis ? nemesis->log() : std::vector<NemesisEvent>{});
+  results["unexpected_exits"] = exits;
   std::ofstream(out + "/results.json") << results.dump(2) << "\n";
   std::cout << Summary(results) << "\nresults: " << out
             << "/results.json, history: " << history_path << "\nrepro: " << repro << "\n";
+  if (!exits.empty()) {
+    std::cout << "a chatd process exited unasked (above): the run fails\n";
+    return 1;
+  }
   return verdict->ok() ? 0 : 1;
 }
 

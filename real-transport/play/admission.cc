@@ -1,5 +1,6 @@
 #include "real-transport/play/admission.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string_view>
@@ -7,6 +8,7 @@
 #include <utility>
 #include <variant>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace chatlab::real {
@@ -98,9 +100,13 @@ std::string ValueText(const KeyValue& kv) {
 
 // Why a set key that is neither the player's, the cluster's nor the platform's is refused.
 std::string RefusalReason(std::string_view key) {
+  if (key == "faults.crash") {
+    return "kill -9 and restarts need a cluster chatplay starts itself: chatplay --launch DIR";
+  }
   if (key.starts_with("faults.")) {
-    return "faults are not played yet: the nemesis (kill, pause, partition, loss) is the next "
-           "slice of issue 16; a real play runs without faults";
+    return "not played yet: the nemesis kills and restarts processes ([[faults.crash]], with "
+           "chatplay --launch); loss, delay, duplication, partitions and clock faults between "
+           "processes are the next slice of issue 16";
   }
   if (key == "workload.wake_on_push") {
     return "chatd's push notifications reach no device, so nothing can wake an offline app";
@@ -142,12 +148,70 @@ absl::Status AddClusterFlag(const KeyValue& kv, const ClusterFlag& f, Admission&
   return absl::OkStatus();
 }
 
+// The process of a launched cluster that hosts a crash's node (chatd's embedded default: process
+// 1 hosts the store and the services, process i + 1 chat server i).
+absl::StatusOr<ProcessCrash> CrashOnProcess(const Scenario& s, const sim::CrashSpec& spec,
+                                            size_t processes) {
+  ProcessCrash c;
+  c.node = sim::CrashNode(spec);
+  c.at_s = spec.at_s;
+  // As in the simulator, whatever is still down at the heal restarts then.
+  c.restart_s = spec.restart_s < 0 ? s.duration_s : std::min(spec.restart_s, s.duration_s);
+  if (c.at_s >= s.duration_s) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "at_s = ", c.at_s,
+        ": the kill must come before the heal (scenario.duration_s = ", s.duration_s, ")"));
+  }
+  if (spec.torn_write) {
+    return absl::InvalidArgumentError(
+        "torn_write = true: chatd's SQLite keeps its own journal; a torn write is not injected");
+  }
+  // chatd's placement (docs/chatd.md): process k + 1 hosts chat server k and, for k below
+  // protocol.store_shards, store shard k ("store" is shard 0, "storeK" shard K); process 1 hosts
+  // the services.
+  const int shards = static_cast<int>(std::max<uint32_t>(1, s.protocol.store_shards));
+  int server = -1;
+  if (c.node.starts_with("server:") && absl::SimpleAtoi(c.node.substr(7), &server) && server >= 0 &&
+      static_cast<size_t>(server) < processes) {
+    c.process = server + 1;
+    if (server == 0) {
+      c.also = "process 1 also hosts store shard 0 and the services, which go down with it";
+    } else if (server < shards) {
+      c.also = absl::StrCat("process ", c.process, " also hosts store shard ", server,
+                            ", which goes down with it");
+    }
+    return c;
+  }
+  int shard = -1;
+  if (c.node.starts_with("store") && absl::SimpleAtoi(c.node.substr(5), &shard) && shard > 0 &&
+      shard < shards && static_cast<size_t>(shard) < processes) {
+    c.process = shard + 1;
+    c.also = absl::StrCat("process ", c.process, " also hosts chat server ", shard,
+                          ", which goes down with it");
+    return c;
+  }
+  for (const char* service : {"store", "mapping", "presence", "notification", "broker"}) {
+    if (c.node == service) {
+      c.process = 1;
+      c.also = "process 1 also hosts chat server 0 and the other services, which go down with it";
+      return c;
+    }
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("node = \"", c.node,
+                   "\": no process of the cluster hosts it alone (chat servers are "
+                   "server:0..server:",
+                   processes - 1,
+                   "; store shard K is on process K + 1, the services on process 1; chatd "
+                   "runs no writer)"));
+}
+
 }  // namespace
 
-absl::StatusOr<Admission> AdmitScenario(const Scenario& s, size_t processes) {
-  // The [[faults.*]] lists are not keys: any entry is a fault the play cannot inject yet.
+absl::StatusOr<Admission> AdmitScenario(const Scenario& s, size_t processes, bool can_kill) {
+  // The [[faults.*]] lists are not keys: an entry the play cannot inject is refused.
   const std::pair<const char*, size_t> lists[] = {{"faults.partition", s.partitions.size()},
-                                                  {"faults.crash", s.crashes.size()},
+                                                  {"faults.crash", can_kill ? 0 : s.crashes.size()},
                                                   {"faults.clock", s.clocks.size()}};
   for (const auto& [name, n] : lists) {
     if (n > 0) {
@@ -155,9 +219,17 @@ absl::StatusOr<Admission> AdmitScenario(const Scenario& s, size_t processes) {
                     RefusalReason(name));
     }
   }
+  Admission a;
+  for (size_t i = 0; i < s.crashes.size() && can_kill; ++i) {
+    absl::StatusOr<ProcessCrash> crash = CrashOnProcess(s, s.crashes[i], processes);
+    if (!crash.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "faults.crash.", i, ": ", crash.status().message(), " (docs/sim-vs-real.md)"));
+    }
+    a.crashes.push_back(*std::move(crash));
+  }
   const std::vector<KeyValue> set = sim::KeyValues(s);
   const std::vector<KeyValue> defaults = sim::KeyValues(sim::DefaultScenario());
-  Admission a;
   for (size_t i = 0; i < set.size(); i++) {
     const KeyValue& kv = set[i];
     if (i < defaults.size() && defaults[i].key == kv.key && defaults[i].value == kv.value) {

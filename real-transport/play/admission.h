@@ -10,8 +10,11 @@
 //     (ClusterFlags), and a test starts its cluster with exactly those;
 //   * the simulated platform ([network], [cost], client hosts, queue sampling): a real run has
 //     a real machine instead; such keys are accepted and listed, never silently dropped;
-//   * anything else (faults, push wakes, background syncs, several regions, protocol keys chatd
-//     has no flag for): refused, naming the key, until a later slice honours it.
+//   * [[faults.crash]] entries: played by the nemesis (kill -9, then a restart) when chatplay
+//     launched the cluster, refused otherwise;
+//   * anything else (network and clock faults, push wakes, background syncs, several regions,
+//     protocol keys chatd has no flag for): refused, naming the key, until a later slice
+//     honours it.
 // A key counts as set when its value differs from the default scenario's.
 #ifndef CHATLAB_REAL_TRANSPORT_PLAY_ADMISSION_H_
 #define CHATLAB_REAL_TRANSPORT_PLAY_ADMISSION_H_
@@ -25,18 +28,33 @@
 
 namespace chatlab::real {
 
+// A [[faults.crash]] entry as the nemesis plays it on a cluster chatplay launched: kill -9 of the
+// chatd process hosting the node, then a restart from its data directory.
+struct ProcessCrash {
+  std::string node;  // the scenario's node: "server:N", "store", "mapping", ...
+  int process = 0;   // the chatd process hosting it (1-based)
+  double at_s = 0;
+  double restart_s = 0;  // the entry's restart_s, or the heal (duration_s) when it has none
+  std::string also;      // what else the kill takes down ("" when only the node)
+};
+
 struct Admission {
   // "section.key = value" of each set platform key: the real machine stands in for it.
   std::vector<std::string> platform_keys;
   // chatd flags (name, value, name, value, ...) for the set cluster keys: every process of the
   // cluster must run with them (and chatd's defaults otherwise).
   std::vector<std::string> cluster_flags;
+  // The scenario's crashes, in the scenario's order (only when the play can kill processes).
+  std::vector<ProcessCrash> crashes;
 };
 
 // Checks s for a play against a cluster of `processes` chatd processes (one chat server each:
 // the scenario's chat server i is process i + 1). InvalidArgument naming the first key the play
-// cannot honour, with why and, where there is one, what to set instead. REQUIRES: Validate(s) ok.
-absl::StatusOr<Admission> AdmitScenario(const sim::Scenario& s, size_t processes);
+// cannot honour, with why and, where there is one, what to set instead. can_kill: the play
+// launched the cluster itself (chatplay --launch), so [[faults.crash]] entries are played (as
+// ProcessCrash); otherwise they are refused. REQUIRES: Validate(s) ok.
+absl::StatusOr<Admission> AdmitScenario(const sim::Scenario& s, size_t processes,
+                                        bool can_kill = false);
 
 }  // namespace chatlab::real
 

@@ -114,8 +114,9 @@ class Player : public ClientObserver, private host::ClientEnv {
   PlayTotals totals_;
   SteadyClock::time_point start_;
   uint64_t session_next_ = 0;
-  bool healed_ = false;  // from duration_s: nobody sends, nobody goes offline
-  bool ended_ = false;   // from duration_s + quiet_s: nothing more is scheduled
+  std::vector<const PlayFault*> at_heal_;  // faults due at duration_s or later: run at the heal
+  bool healed_ = false;                    // from duration_s: nobody sends, nobody goes offline
+  bool ended_ = false;                     // from duration_s + quiet_s: nothing more is scheduled
 };
 
 absl::Status Player::LogIn() {
@@ -186,6 +187,26 @@ void Player::Start() {
     if (s_.introduce_contacts) {
       At(sim::IntroductionAt(s_, 0, *u.sends), [this, &u] { Introduce(u, 0); });
     }
+  }
+  // The faults in their order (stable: of two due at once, the first listed runs first), those
+  // due at once on one timer; those due at the heal or later run at the start of Heal().
+  std::vector<const PlayFault*> faults;
+  for (const PlayFault& f : o_.faults) faults.push_back(&f);
+  std::stable_sort(faults.begin(), faults.end(),
+                   [](const PlayFault* a, const PlayFault* b) { return a->at_s < b->at_s; });
+  for (size_t i = 0; i < faults.size();) {
+    size_t j = i;
+    while (j < faults.size() && faults[j]->at_s == faults[i]->at_s) ++j;
+    std::vector<const PlayFault*> due(faults.begin() + static_cast<ptrdiff_t>(i),
+                                      faults.begin() + static_cast<ptrdiff_t>(j));
+    if (faults[i]->at_s < s_.duration_s) {
+      At(faults[i]->at_s, [this, due] {
+        for (const PlayFault* f : due) f->act(Elapsed());
+      });
+    } else {
+      at_heal_.insert(at_heal_.end(), due.begin(), due.end());
+    }
+    i = j;
   }
   At(s_.duration_s, [this] { Heal(); });
   At(s_.duration_s + s_.quiet_s, [this] { End(); });
@@ -272,6 +293,7 @@ void Player::OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool o
 }
 
 void Player::Heal() {
+  for (const PlayFault* f : at_heal_) f->act(Elapsed());
   healed_ = true;
   if (o_.progress) o_.progress("heal: everybody online, nobody sends");
   for (User& u : users_) {

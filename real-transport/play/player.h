@@ -27,6 +27,14 @@
 
 namespace chatlab::real {
 
+// Something done to the cluster during the play (the nemesis's kills and restarts), run on the
+// player's io thread at at_s seconds from the start, given the time it runs at; it must not
+// block for long.
+struct PlayFault {
+  double at_s = 0;
+  std::function<void(double now_s)> act;
+};
+
 struct PlayOptions {
   // REQUIRES: AdmitScenario(scenario, cluster.size()) is ok.
   sim::Scenario scenario;
@@ -39,6 +47,9 @@ struct PlayOptions {
   // Population group g is chatd group group_base + g (a fresh base keeps a replay on the same
   // cluster out of an earlier run's groups).
   uint64_t group_base = 0;
+  // Run at their times while the play runs, in this order when due at once; those due at
+  // scenario.duration_s or later run at the heal, before the users come back.
+  std::vector<PlayFault> faults;
   // Receives one line per phase (logins, start, heal, end, truth); may be null.
   std::function<void(std::string_view)> progress;
 };

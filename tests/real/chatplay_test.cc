@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -100,6 +101,71 @@ TEST(ChatplayTest, DedupOffInChatdIsCaughtOnTheRealHistory) {
   EXPECT_GT(p.results["metrics"]["messages_sent"].get<uint64_t>(), 5u);
 }
 
+// The nemesis: chatplay starts the cluster itself (--launch) and kills each process in turn
+// (kill -9), process 1 (the store and the services) included, each restarted from its disk,
+// while the users chat with every send retried at once. Every promise must still hold.
+TEST(ChatplayTest, AKillScheduleOnALaunchedClusterHoldsEveryPromise) {
+  TempDir dir;
+  const std::string out = dir / "out";
+  const std::vector<std::string> schedule = {"faults.crash.0.node=server:1",
+                                             "faults.crash.0.at_s=0.8",
+                                             "faults.crash.0.restart_s=1.5",
+                                             "faults.crash.1.node=server:0",
+                                             "faults.crash.1.at_s=1.7",
+                                             "faults.crash.1.restart_s=2.3",
+                                             "faults.crash.2.node=server:2",
+                                             "faults.crash.2.at_s=2.5",  // restarted at the heal
+                                             "scenario.quiet_s=6"};
+  std::vector<std::string> argv = {CHATPLAY_BIN, kScenario,    "--launch", dir / "cluster",
+                                   "--chatd",    CHATD_BIN,    "--out",    out,
+                                   "--set",      kRetryAtOnce, "--quiet"};
+  for (const std::string& set : schedule) argv.insert(argv.end(), {"--set", set});
+  const int status = RunCommand(argv, dir / "chatplay.log");
+  std::ifstream log_file(dir / "chatplay.log");
+  const std::string log(std::istreambuf_iterator<char>(log_file), {});
+  std::ifstream results_file(out + "/results.json");
+  const nlohmann::json r = nlohmann::json::parse(results_file, nullptr, false);
+  ASSERT_EQ(status, 0) << log;
+  ASSERT_TRUE(r.is_object()) << log;
+  for (const Invariant& invariant : kInvariants) {
+    EXPECT_EQ(r["invariants"][invariant.name], 0) << invariant.name << "\n" << log;
+  }
+  EXPECT_EQ(r["invariants"]["final_checked"], true);
+  // The nemesis did what the scenario asked, in the order of the times it was due, each action
+  // done no earlier than due; every process served again after its restart (two "listening"
+  // lines in its log), and none exited unasked.
+  const nlohmann::json& nemesis = r["nemesis"];
+  ASSERT_EQ(nemesis.size(), 6u) << log;
+  std::vector<std::pair<std::string, int>> done;
+  for (const auto& e : nemesis) {
+    EXPECT_EQ(e["error"], "") << e.dump();
+    EXPECT_GE(e["at_s"].get<double>(), e["due_s"].get<double>() - 0.001) << e.dump();
+    done.emplace_back(e["action"].get<std::string>(), e["process"].get<int>());
+  }
+  EXPECT_EQ(done, (std::vector<std::pair<std::string, int>>{{"kill -9", 2},
+                                                            {"restart", 2},
+                                                            {"kill -9", 1},
+                                                            {"restart", 1},
+                                                            {"kill -9", 3},
+                                                            {"restart", 3}}));
+  for (int i = 1; i <= kProcesses; ++i) {
+    std::ifstream f(dir / ("cluster/" + std::to_string(i) + "/chatd.log"));
+    const std::string text(std::istreambuf_iterator<char>(f), {});
+    size_t listening = 0;
+    for (size_t at = text.find("\"event\":\"listening\""); at != std::string::npos;
+         at = text.find("\"event\":\"listening\"", at + 1)) {
+      ++listening;
+    }
+    EXPECT_EQ(listening, 2u) << "process " << i << "'s log:\n" << text;
+  }
+  EXPECT_TRUE(r["unexpected_exits"].empty()) << r["unexpected_exits"].dump();
+  const nlohmann::json& m = r["metrics"];
+  EXPECT_GT(m["messages_acked"].get<uint64_t>(), 5u) << log;
+  EXPECT_GT(m["messages_delivered"].get<uint64_t>(), 5u);
+  EXPECT_GE(m["truth_messages"].get<uint64_t>(), m["messages_acked"].get<uint64_t>());
+  EXPECT_EQ(r["launched"], dir / "cluster");
+}
+
 TEST(ChatplayTest, RefusesWhatItCannotPlayNamingTheKey) {
   absl::StatusOr<sim::Scenario> s = sim::LoadScenario(kScenario);
   ASSERT_TRUE(s.ok()) << s.status();
@@ -115,9 +181,9 @@ TEST(ChatplayTest, RefusesWhatItCannotPlayNamingTheKey) {
     size_t processes;
     const char* names;  // what the refusal must say
   } cases[] = {
-      {"faults.loss=0.01", kProcesses, "faults.loss = 0.01: faults are not played yet"},
+      {"faults.loss=0.01", kProcesses, "faults.loss = 0.01: not played yet"},
       {"faults.crash.0.node=store", kProcesses,
-       "faults.crash = 1 entry: faults are not played yet"},
+       "faults.crash = 1 entry: kill -9 and restarts need a cluster chatplay starts itself"},
       {"workload.wake_on_push=true", kProcesses, "workload.wake_on_push = true"},
       {"protocol.server_tick_us=50000", kProcesses,
        "protocol.server_tick_us = 50000: the cluster's nodes read it"},
@@ -129,6 +195,38 @@ TEST(ChatplayTest, RefusesWhatItCannotPlayNamingTheKey) {
   for (const auto& c : cases) {
     const std::string why = refused(c.set, c.processes);
     EXPECT_TRUE(absl::StrContains(why, c.names)) << c.set << ": " << why;
+  }
+  sim::Scenario partitioned = *s;
+  partitioned.partitions.push_back(sim::PartitionSpec{1, 2, "server:0", "server:1", false});
+  const absl::StatusOr<Admission> cut = AdmitScenario(partitioned, kProcesses, /*can_kill=*/true);
+  EXPECT_TRUE(!cut.ok() &&
+              absl::StrContains(cut.status().message(), "faults.partition = 1 entry: not played"))
+      << cut.status();
+  // With a launched cluster, a crash is a kill -9 of the process hosting the node, then a
+  // restart (at the heal when the entry has none); a node no process hosts alone is refused.
+  const auto crashes = [&](const std::vector<std::string>& sets) -> absl::StatusOr<Admission> {
+    sim::Scenario copy = *s;
+    for (const std::string& set : sets) EXPECT_TRUE(sim::ApplyOverride(copy, set).ok()) << set;
+    return AdmitScenario(copy, kProcesses, /*can_kill=*/true);
+  };
+  absl::StatusOr<Admission> killed =
+      crashes({"faults.crash.0.node=server:2", "faults.crash.0.at_s=1", "faults.crash.1.node=store",
+               "faults.crash.1.at_s=2", "faults.crash.1.restart_s=2.5"});
+  ASSERT_TRUE(killed.ok()) << killed.status();
+  ASSERT_EQ(killed->crashes.size(), 2u);
+  EXPECT_EQ(killed->crashes[0].process, 3);
+  EXPECT_EQ(killed->crashes[0].restart_s, s->duration_s);
+  EXPECT_EQ(killed->crashes[0].also, "");
+  EXPECT_EQ(killed->crashes[1].process, 1);
+  EXPECT_EQ(killed->crashes[1].restart_s, 2.5);
+  EXPECT_TRUE(absl::StrContains(killed->crashes[1].also, "chat server 0"));
+  for (const auto& [sets, names] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"faults.crash.0.node=writer"}, "faults.crash.0: node = \"writer\": no process"},
+           {{"faults.crash.0.node=server:3"}, "node = \"server:3\""},
+           {{"faults.crash.0.node=server:1", "faults.crash.0.torn_write=true"}, "torn_write"}}) {
+    const absl::StatusOr<Admission> a = crashes(sets);
+    EXPECT_TRUE(!a.ok() && absl::StrContains(a.status().message(), names))
+        << sets[0] << ": " << a.status();
   }
   // A cluster key becomes a chatd flag; a platform key is listed, not dropped.
   sim::Scenario buffered = *s;
