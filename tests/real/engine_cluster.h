@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -144,7 +145,8 @@ inline std::optional<bool> SeenOnline(const HostPort& at, const LoginResult& vie
 
 // An engine restart during a burst across processes: alice (`from`, on process 2) sends kBurst
 // messages to bob (`to`, on process 3); once 20 are acknowledged, `restart` runs (and returns when
-// the engine answers again). Every message must still be acknowledged OK, then stored exactly
+// the engine answers again). Every message must still be acknowledged OK (one answered
+// UNAVAILABLE, a store behind the burst, is resent as a client resends it), then stored exactly
 // once under the id its OK gave. Returns the seconds from restart's return until a push to bob
 // was live again (negative if none was within `wait`: a failure is recorded), and how long of
 // that the burst's remaining acks took (under a sanitizer, seconds: a bound on resuming adds it).
@@ -173,12 +175,34 @@ inline Resumed RestartDuringABurst(
     a.Send(SendMessage{static_cast<ClientMsgId>(i), conv, 0, absl::StrCat("burst ", i)});
   }
   std::map<ClientMsgId, MessageId> acked;
+  std::set<ClientMsgId> pending;  // sent, not answered yet
+  for (int i = 1; i <= kBurst; ++i) pending.insert(static_cast<ClientMsgId>(i));
+  std::vector<ClientMsgId> retry;  // answered UNAVAILABLE (an overloaded store timed out)
+  uint32_t round = 0;
+  int retried = 0;
   const auto take_ack = [&] {
+    if (pending.empty()) {  // resend what was answered UNAVAILABLE, as a client's outbox does
+      if (++round > 20) {
+        ADD_FAILURE() << retry.size() << " messages still UNAVAILABLE after 20 rounds";
+        return false;
+      }
+      for (ClientMsgId id : retry) {
+        a.Send(SendMessage{id, conv, 0, absl::StrCat("burst ", id), round});
+        pending.insert(id);
+      }
+      retried += static_cast<int>(retry.size());
+      retry.clear();
+    }
     auto ack = a.Next<SendAck>([](const SendAck& s) { return s.client_msg_id <= kBurst; },
                                milliseconds(10000));
     if (!ack) {
       ADD_FAILURE() << "no ack after " << acked.size() << " of " << kBurst;
       return false;
+    }
+    pending.erase(ack->client_msg_id);
+    if (ack->code == Code::kUnavailable) {
+      retry.push_back(ack->client_msg_id);
+      return true;
     }
     EXPECT_EQ(ack->code, Code::kOk) << "message " << ack->client_msg_id;
     acked[ack->client_msg_id] = ack->message_id;
@@ -190,10 +214,12 @@ inline Resumed RestartDuringABurst(
   restart();
   const auto restarted = Clock::now();
   EXPECT_LT(acked.size(), static_cast<size_t>(kBurst)) << "the restart came too late";
-  // An engine's outage never refuses a send: the store acknowledges, the push waits.
+  // An engine's outage never refuses a send: the store acknowledges, the push waits. (A store
+  // that falls behind a burst answers UNAVAILABLE, a retry, which the client makes.)
   while (acked.size() < static_cast<size_t>(kBurst)) {
     if (!take_ack()) return {};
   }
+  if (retried > 0) std::printf("%d sends answered UNAVAILABLE were sent again\n", retried);
   const double acks_seconds = std::chrono::duration<double>(Clock::now() - restarted).count();
   const double resumed = SecondsUntilLive(a, b, conv, &next, wait);
   const double since_restart = std::chrono::duration<double>(Clock::now() - restarted).count();
