@@ -35,6 +35,7 @@
 #include "real-transport/chatd/metrics.h"
 #include "real-transport/chatd/node_timers.h"
 #include "real-transport/chatd/peer_link.h"
+#include "real-transport/chatd/placement.h"
 #include "real-transport/chatd/session_host.h"
 #include "real-transport/chatd/store_open.h"
 #include "real-transport/http_route.h"
@@ -316,14 +317,22 @@ absl::Status Chatd::Impl::InitProcesses() {
   return absl::OkStatus();
 }
 
-// Process 1 creates every service of the deployment but the store; process k <= store_shards
-// creates store shard k-1 and restores it from its disk (chatd/store_open.h).
+// This process creates the services chatd/placement.h puts on it (process 1: every service but
+// the store, unless an engine stands in for it) and, as process k <= store_shards, store shard
+// k-1, restored from its disk (chatd/store_open.h).
 absl::Status Chatd::Impl::InitServices() {
   const int shard = options_.index - 1;
-  const bool hosts_store = shard < static_cast<int>(deployment_->store_slots().size());
+  const auto& store_slots = deployment_->store_slots();
+  const bool hosts_store =
+      shard < static_cast<int>(store_slots.size()) &&
+      real::ProcessOf(*deployment_,
+                      static_cast<size_t>(store_slots[static_cast<size_t>(shard)])) ==
+          options_.index;
   for (int i = 0; i < deployment_->first_server(); i++) {
     const host::NodeSlot& slot = deployment_->slot(static_cast<size_t>(i));
-    if (slot.role != host::Role::kStore && options_.index == 1 && !engines_->For(slot.id)) {
+    if (slot.role != host::Role::kStore &&
+        real::ProcessOf(*deployment_, static_cast<size_t>(i)) == options_.index &&
+        !engines_->For(slot.id)) {
       nodes_->Create(static_cast<size_t>(i));
       hosts_services_ = true;
     }
@@ -626,10 +635,7 @@ const MessageStore* Chatd::Impl::store() const {
 
 int Chatd::Impl::ProcessOf(NodeId node) const {
   const int slot = deployment_->IndexOf(node);
-  if (slot < 0) return 0;
-  const host::NodeSlot& s = deployment_->slot(static_cast<size_t>(slot));
-  if (s.role == host::Role::kChatServer) return s.server_index + 1;
-  return s.role == host::Role::kStore ? s.shard + 1 : 1;  // store shard k: process k + 1
+  return slot < 0 ? 0 : real::ProcessOf(*deployment_, static_cast<size_t>(slot));
 }
 
 void Chatd::Impl::Apply(NodeId from, Effects& effects) {

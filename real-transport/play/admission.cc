@@ -10,6 +10,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "host/deployment.h"
+#include "real-transport/chatd/placement.h"
 
 namespace chatlab::real {
 namespace {
@@ -148,8 +150,8 @@ absl::Status AddClusterFlag(const KeyValue& kv, const ClusterFlag& f, Admission&
   return absl::OkStatus();
 }
 
-// The process of a launched cluster that hosts a crash's node (chatd's embedded default: process
-// 1 hosts the store and the services, process i + 1 chat server i).
+// The process of a launched cluster that hosts a crash's node, by chatd's own placement
+// (chatd/placement.h, services in memory), and what else that process hosts.
 absl::StatusOr<ProcessCrash> CrashOnProcess(const Scenario& s, const sim::CrashSpec& spec,
                                             size_t processes) {
   ProcessCrash c;
@@ -166,44 +168,39 @@ absl::StatusOr<ProcessCrash> CrashOnProcess(const Scenario& s, const sim::CrashS
     return absl::InvalidArgumentError(
         "torn_write = true: chatd's SQLite keeps its own journal; a torn write is not injected");
   }
-  // chatd's placement (docs/chatd.md): process k + 1 hosts chat server k and, for k below
-  // protocol.store_shards, store shard k ("store" is shard 0, "storeK" shard K); process 1 hosts
-  // the services.
-  const int shards = static_cast<int>(std::max<uint32_t>(1, s.protocol.store_shards));
-  int server = -1;
-  if (c.node.starts_with("server:") && absl::SimpleAtoi(c.node.substr(7), &server) && server >= 0 &&
-      static_cast<size_t>(server) < processes) {
-    c.process = server + 1;
-    if (server == 0) {
-      c.also = "process 1 also hosts store shard 0 and the services, which go down with it";
-    } else if (server < shards) {
-      c.also = absl::StrCat("process ", c.process, " also hosts store shard ", server,
-                            ", which goes down with it");
+  const host::Deployment deployment(
+      host::Deployment::Options{static_cast<int>(processes), s.protocol, /*only_needed=*/true});
+  // A crash names a chat server "server:N"; the deployment's slot is "serverN".
+  std::string slot_name = c.node;
+  if (slot_name.starts_with("server:")) slot_name.erase(6, 1);
+  std::vector<std::string> names(processes + 1);  // what each process hosts, by slot name
+  int slot = -1;
+  for (size_t i = 0; i < deployment.size(); ++i) {
+    const int process = ProcessOf(deployment, i);
+    if (deployment.slot(i).name == slot_name) {
+      slot = static_cast<int>(i);
+      c.process = process;
     }
-    return c;
-  }
-  int shard = -1;
-  if (c.node.starts_with("store") && absl::SimpleAtoi(c.node.substr(5), &shard) && shard > 0 &&
-      shard < shards && static_cast<size_t>(shard) < processes) {
-    c.process = shard + 1;
-    c.also = absl::StrCat("process ", c.process, " also hosts chat server ", shard,
-                          ", which goes down with it");
-    return c;
-  }
-  for (const char* service : {"store", "mapping", "presence", "notification", "broker"}) {
-    if (c.node == service) {
-      c.process = 1;
-      c.also = "process 1 also hosts chat server 0 and the other services, which go down with it";
-      return c;
+    if (process >= 1 && static_cast<size_t>(process) <= processes) {
+      absl::StrAppend(&names[static_cast<size_t>(process)],
+                      names[static_cast<size_t>(process)].empty() ? "" : ", ",
+                      deployment.slot(i).name);
     }
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("node = \"", c.node,
-                   "\": no process of the cluster hosts it alone (chat servers are "
-                   "server:0..server:",
-                   processes - 1,
-                   "; store shard K is on process K + 1, the services on process 1; chatd "
-                   "runs no writer)"));
+  if (slot < 0 || c.process < 1 || static_cast<size_t>(c.process) > processes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node = \"", c.node,
+                     "\": no process of this cluster hosts it (chat servers are "
+                     "server:0..server:",
+                     processes - 1,
+                     "; store shard K is on process K + 1, the services "
+                     "on process 1; chatd runs no writer)"));
+  }
+  const std::string& hosted = names[static_cast<size_t>(c.process)];
+  if (hosted != deployment.slot(static_cast<size_t>(slot)).name) {
+    c.also = absl::StrCat("process ", c.process, " hosts ", hosted, ": all go down together");
+  }
+  return c;
 }
 
 }  // namespace

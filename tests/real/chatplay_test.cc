@@ -219,9 +219,12 @@ TEST(ChatplayTest, RefusesWhatItCannotPlayNamingTheKey) {
   EXPECT_EQ(killed->crashes[0].also, "");
   EXPECT_EQ(killed->crashes[1].process, 1);
   EXPECT_EQ(killed->crashes[1].restart_s, 2.5);
-  EXPECT_TRUE(absl::StrContains(killed->crashes[1].also, "chat server 0"));
+  EXPECT_EQ(killed->crashes[1].also,
+            "process 1 hosts store, mapping, presence, notification, server0: all go down "
+            "together");
   for (const auto& [sets, names] : std::vector<std::pair<std::vector<std::string>, std::string>>{
            {{"faults.crash.0.node=writer"}, "faults.crash.0: node = \"writer\": no process"},
+           {{"faults.crash.0.node=broker"}, "node = \"broker\": no process"},  // direct
            {{"faults.crash.0.node=server:3"}, "node = \"server:3\""},
            {{"faults.crash.0.node=server:1", "faults.crash.0.torn_write=true"}, "torn_write"}}) {
     const absl::StatusOr<Admission> a = crashes(sets);
