@@ -26,10 +26,10 @@ namespace chatlab::real {
 
 struct LocalClusterOptions {
   std::string chatd;                 // the chatd binary
-  std::string dir;                   // created if missing; DIR/shared, DIR/1 .. DIR/N
+  std::string dir;                   // missing or empty (else refused); DIR/shared, DIR/1 .. N
   int processes = 3;                 // >= 1
   std::vector<std::string> flags;    // for every process (the scenario's cluster flags)
-  std::string user_prefix = "play";  // accounts PREFIX1 .. PREFIX<users>, created if missing
+  std::string user_prefix = "play";  // accounts PREFIX1 .. PREFIX<users>, created at Start
   int users = 0;
   std::string password = "play";
 };
@@ -37,8 +37,8 @@ struct LocalClusterOptions {
 class LocalCluster {
  public:
   // Creates the accounts, starts every process and waits (up to 30 s) until each answers
-  // /healthz. InvalidArgument for bad options; Unavailable naming the process and its log when
-  // one does not start (the others are stopped again).
+  // /healthz. InvalidArgument for bad options (no chatd binary, DIR not empty); Unavailable
+  // naming the process and its log when one does not start (those started are stopped again).
   static absl::StatusOr<std::unique_ptr<LocalCluster>> Start(const LocalClusterOptions& options);
   ~LocalCluster();
   LocalCluster(const LocalCluster&) = delete;
