@@ -32,7 +32,7 @@ void Oracle::OnAcked(TimeUs now, UserId sender, const SendAck& ack) {
   if (it == sent_.end() || it->second.acked) return;
   it->second.acked = true;
   acked_count_++;
-  latencies_.ack_us.push_back(now - it->second.sent_at_us);
+  if (Sampled(it->second.sent_at_us)) latencies_.ack_us.push_back(now - it->second.sent_at_us);
 }
 
 void Oracle::OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool out_of_order,
@@ -63,7 +63,9 @@ void Oracle::OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool o
   auto it = sent_.find(key);
   if (it != sent_.end() && !it->second.shown_to_other) {
     it->second.shown_to_other = true;
-    latencies_.end_to_end_us.push_back(now - it->second.sent_at_us);
+    if (Sampled(it->second.sent_at_us)) {
+      latencies_.end_to_end_us.push_back(now - it->second.sent_at_us);
+    }
   }
 }
 

@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <iterator>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -146,6 +147,13 @@ class Oracle : public ClientObserver {
   // A sentence about the first violation of each kind, in the order they were found.
   const std::vector<std::string>& first_violations() const { return first_violations_; }
   const Latencies& latencies() const { return latencies_; }
+  // From now on, latency samples are taken only of messages first sent in [from_us, to_us): a
+  // measurement window that leaves the warm-up out, as the simulator's (docs/results.md). Every
+  // check is unaffected. By default every message is sampled.
+  void SetLatencyWindow(TimeUs from_us, TimeUs to_us) {
+    window_from_us_ = from_us;
+    window_to_us_ = to_us;
+  }
   uint64_t sent() const { return sent_.size(); }
   uint64_t acked() const { return acked_count_; }
 
@@ -170,6 +178,11 @@ class Oracle : public ClientObserver {
   InvariantCounts counts_;
   std::vector<std::string> first_violations_;
   Latencies latencies_;
+  TimeUs window_from_us_ = std::numeric_limits<TimeUs>::min();
+  TimeUs window_to_us_ = std::numeric_limits<TimeUs>::max();
+  bool Sampled(TimeUs sent_at_us) const {
+    return sent_at_us >= window_from_us_ && sent_at_us < window_to_us_;
+  }
   uint64_t acked_count_ = 0;
   absl::btree_map<MessageKey, SentInfo> sent_;
   absl::btree_map<std::pair<UserId, ConversationId>, View> views_;

@@ -40,6 +40,7 @@
 #include "real-transport/history.h"
 #include "real-transport/play/admission.h"
 #include "real-transport/play/local_cluster.h"
+#include "real-transport/play/measure.h"
 #include "real-transport/play/nemesis.h"
 #include "real-transport/play/player.h"
 #include "sim/scenario.h"
@@ -230,6 +231,19 @@ ordered_json ResultsJson(const Args& a, const sim::Scenario& s, uint64_t seed,
   return j;
 }
 
+// metrics.server: the cluster's counts over the play (ServerCounts), or why there are none.
+ordered_json ServerJson(const absl::Status& error) {
+  return {{"error", std::string(error.message())}};
+}
+ordered_json ServerJson(const ServerCounts& c) {
+  ordered_json j = ordered_json::object();
+  for (const auto& [name, value] : c.counts) j[name] = value;
+  j["commit_ms"] = c.commit_ms;
+  j["server_ack_ms"] = c.server_ack_ms;
+  j["complete"] = c.complete;
+  return j;
+}
+
 std::string Summary(const ordered_json& r) {
   std::string out = absl::StrCat("\ninvariants (", r["scenario"].get<std::string>(),
                                  " on a real cluster, seed ", r["seed"].get<uint64_t>(), ")\n");
@@ -268,6 +282,21 @@ std::string Summary(const ordered_json& r) {
                       m["truth_conversations"].get<uint64_t>(),
                       m["truth_messages"].get<uint64_t>()),
       absl::StrFormat("  wall time                      %.1f s\n", r["wall_time_s"].get<double>()));
+  if (m.contains("server") && m["server"].contains("error")) {
+    absl::StrAppend(&out, "  server counts                  not read: ",
+                    m["server"]["error"].get<std::string>(), "\n");
+  } else if (m.contains("server")) {
+    const ordered_json& sv = m["server"];
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("  store requests/writes          %.0f / %.0f\n",
+                        sv["store_requests"].get<double>(), sv["store_writes"].get<double>()),
+        absl::StrFormat("  forward requests/notifications %.0f / %.0f%s\n",
+                        sv["forward_requests"].get<double>(), sv["notifications"].get<double>(),
+                        sv["complete"].get<bool>() ? "" : "  (a restart lost earlier counts)"),
+        absl::StrFormat("  commit / server ack ms (mean)  %.2f / %.2f\n",
+                        sv["commit_ms"].get<double>(), sv["server_ack_ms"].get<double>()));
+  }
   if (!r["nemesis"].empty()) absl::StrAppend(&out, "\nnemesis\n");
   for (const auto& e : r["nemesis"]) {
     absl::StrAppend(&out, absl::StrFormat("  %6.2f s  %-8s process %d (%s)%s\n",
@@ -353,11 +382,25 @@ int Main(int argc, char** argv) {
     std::cerr << "chatplay: launched " << processes << " chatd processes in " << a.launch
               << " (logs in " << a.launch << "/N/chatd.log)\n";
   }
+  // The processes' own counters over the play (docs/sim-vs-real.md): read at the start, just
+  // before each kill and before the truth. A failed read is recorded, not fatal: they are
+  // measurements, the verdict does not rest on them.
+  CountsOverPlay counts;
+  absl::Status counts_error;
   std::optional<Nemesis> nemesis;
   if (cluster) {
     nemesis.emplace(admission->crashes, *cluster);
     o.faults =
-        nemesis->Faults([](std::string_view line) { std::cerr << "chatplay: " << line << "\n"; });
+        nemesis->Faults([](std::string_view line) { std::cerr << "chatplay: " << line << "\n"; },
+                        [&](int process) {
+                          absl::StatusOr<ServerScrape> s =
+                              ScrapeCluster({o.cluster[static_cast<size_t>(process - 1)]});
+                          if (s.ok()) {
+                            counts.BeforeKill(static_cast<size_t>(process - 1), s->processes[0]);
+                          } else if (counts_error.ok()) {
+                            counts_error = s.status();
+                          }
+                        });
   }
   o.scenario = *s;
   o.seed = seed;
@@ -371,6 +414,14 @@ int Main(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::create_directories(out, ec);
   if (ec) return Usage(absl::StrCat("--out ", out, ": ", ec.message()));
+  absl::StatusOr<RttProbe> rtt = ProbeRtt(o.cluster, 100);
+  if (absl::StatusOr<ServerScrape> before = ScrapeCluster(o.cluster); before.ok()) {
+    counts.Start(*before);
+  } else {
+    counts_error = before.status();
+  }
+  absl::StatusOr<ServerScrape> after = absl::UnavailableError("the play ended early");
+  o.before_truth = [&] { after = ScrapeCluster(o.cluster); };
   absl::StatusOr<PlayResult> play = Play(o);
   // A launched process that exited unasked (a crash, a restart that failed) fails the run.
   std::vector<std::string> exits;
@@ -393,6 +444,15 @@ int Main(int argc, char** argv) {
       ResultsJson(a, *s, seed, *admission, *play, *verdict, history_path, o.cluster,
                   nemesis ? nemesis->log() : std::vector<NemesisEvent>{});
   results["unexpected_exits"] = exits;
+  if (counts_error.ok() && !after.ok()) counts_error = after.status();
+  results["metrics"]["server"] =
+      counts_error.ok() ? ServerJson(counts.End(*after)) : ServerJson(counts_error);
+  if (rtt.ok()) {
+    results["metrics"]["loopback_rtt"] = {
+        {"p50_ms", rtt->p50_ms}, {"p90_ms", rtt->p90_ms}, {"samples", rtt->samples}};
+  } else {
+    results["metrics"]["loopback_rtt"] = {{"error", std::string(rtt.status().message())}};
+  }
   std::ofstream(out + "/results.json") << results.dump(2) << "\n";
   std::cout << Summary(results) << "\nresults: " << out
             << "/results.json, history: " << history_path << "\nrepro: " << repro << "\n";

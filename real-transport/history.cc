@@ -248,6 +248,19 @@ absl::StatusOr<HistoryVerdict> CheckHistory(std::string_view text) {
   HistoryVerdict v;
   v.users = users->size();
   Oracle oracle;
+  if (const Json* window = Field(j, "window"); window != nullptr && !window->is_null()) {
+    const Json* from = window->is_object() ? Field(*window, "from_us") : nullptr;
+    const Json* to = window->is_object() ? Field(*window, "to_us") : nullptr;
+    if (from == nullptr || to == nullptr) {
+      return Bad("window", "expected an object with \"from_us\" and \"to_us\"");
+    }
+    absl::StatusOr<int64_t> f = I64(*from, "window.from_us");
+    if (!f.ok()) return f.status();
+    absl::StatusOr<int64_t> t = I64(*to, "window.to_us");
+    if (!t.ok()) return t.status();
+    if (*t < *f) return Bad("window", "to_us is before from_us");
+    oracle.SetLatencyWindow(*f, *t);
+  }
   for (const Event& e : events) Feed(oracle, e, v);
   v.events = events.size();
   if (truth_json != nullptr && !truth_json->is_null()) {

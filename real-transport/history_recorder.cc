@@ -86,6 +86,10 @@ std::string HistoryRecorder::Render(std::string_view source,
   Json history{{"format", "chatlab-history/1"},
                {"source", std::string(source)},
                {"users", std::move(users)}};
+  if (window_) {
+    history["window"] = {{"from_us", absl::StrCat(window_->first)},
+                         {"to_us", absl::StrCat(window_->second)}};
+  }
   if (truth != nullptr) {
     Json list = Json::array();
     for (const ConversationTruth& t : *truth) {

@@ -10,8 +10,10 @@
 #define CHATLAB_REAL_TRANSPORT_HISTORY_RECORDER_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -42,6 +44,10 @@ class HistoryRecorder : public ClientObserver {
   // informational kinds (history_check refuses any other).
   void Note(TimeUs now, UserId user, std::string_view kind, nlohmann::json fields = {});
 
+  // The measurement window the history's latencies are taken over (its "window": messages first
+  // sent in [from_us, to_us), on the recorder's clock); none by default (every message).
+  void SetWindow(TimeUs from_us, TimeUs to_us) { window_ = {from_us, to_us}; }
+
   // The history: format, source, the users' events and, when truth is given, the store's final
   // contents (each conversation's messages ascending by id and its participants).
   std::string Render(std::string_view source, const std::vector<ConversationTruth>* truth) const;
@@ -58,6 +64,7 @@ class HistoryRecorder : public ClientObserver {
   std::vector<UserId> order_;               // users in the order added
   absl::btree_map<UserId, Entry> entries_;  // one per added user
   uint64_t events_ = 0;                     // events recorded, every kind
+  std::optional<std::pair<TimeUs, TimeUs>> window_;
 };
 
 }  // namespace chatlab::real

@@ -233,6 +233,12 @@ absl::StatusOr<Admission> AdmitScenario(const Scenario& s, size_t processes, boo
       continue;
     }
     if (PlayerKeys().contains(kv.key)) continue;
+    // A delay drawn uniformly up to 0 ms is no delay (the forwarding scenario's baseline point).
+    if (kv.key == "faults.delay_probability" && s.delay_ms_max == 0) {
+      a.platform_keys.push_back(
+          absl::StrCat(kv.key, " = ", ValueText(kv), " (with faults.delay_ms_max = 0: no delay)"));
+      continue;
+    }
     if (const auto it = ClusterKeys().find(kv.key); it != ClusterKeys().end()) {
       if (absl::Status st = AddClusterFlag(kv, it->second, a); !st.ok()) return st;
     } else if (IsPlatformKey(kv.key)) {

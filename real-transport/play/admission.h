@@ -39,7 +39,8 @@ struct ProcessCrash {
 };
 
 struct Admission {
-  // "section.key = value" of each set platform key: the real machine stands in for it.
+  // "section.key = value" of each set key with nothing to play: a platform key (the real machine
+  // stands in for it), or a fault that draws nothing (a delay of at most 0 ms).
   std::vector<std::string> platform_keys;
   // chatd flags (name, value, name, value, ...) for the set cluster keys: every process of the
   // cluster must run with them (and chatd's defaults otherwise).

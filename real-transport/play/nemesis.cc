@@ -7,12 +7,14 @@
 
 namespace chatlab::real {
 
-std::vector<PlayFault> Nemesis::Faults(std::function<void(std::string_view)> progress) {
+std::vector<PlayFault> Nemesis::Faults(std::function<void(std::string_view)> progress,
+                                       std::function<void(int process)> before_kill) {
   progress_ = std::move(progress);
   std::vector<PlayFault> faults;
   for (const ProcessCrash& c : crashes_) {
     faults.push_back(
-        PlayFault{c.at_s, [this, c](double now_s) {
+        PlayFault{c.at_s, [this, c, before_kill](double now_s) {
+                    if (before_kill) before_kill(c.process);
                     const absl::Status s = cluster_.Kill(c.process);
                     Done({c.at_s, now_s, "kill -9", c.process, c.node, std::string(s.message())});
                   }});

@@ -34,8 +34,10 @@ class Nemesis {
   Nemesis(std::vector<ProcessCrash> crashes, LocalCluster& cluster)
       : crashes_(std::move(crashes)), cluster_(cluster) {}
   // The play's faults: a kill at each crash's at_s and a restart at its restart_s. progress, if
-  // given, gets a line per action as it is done.
-  std::vector<PlayFault> Faults(std::function<void(std::string_view)> progress = {});
+  // given, gets a line per action as it is done; before_kill, if given, runs just before each
+  // kill with the process (1-based) about to be killed (chatplay reads its counters there).
+  std::vector<PlayFault> Faults(std::function<void(std::string_view)> progress = {},
+                                std::function<void(int process)> before_kill = {});
   // What was done, in order; read after the play.
   const std::vector<NemesisEvent>& log() const { return log_; }
 

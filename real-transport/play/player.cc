@@ -171,6 +171,10 @@ void Player::At(double t_s, std::function<void()> fn) {
 
 void Player::Run() {
   start_ = SteadyClock::now();
+  // The simulator's measurement window, on the clock the history's times are on.
+  const TimeUs t0 = NowUs();
+  recorder_.SetWindow(t0 + static_cast<TimeUs>(s_.window_start_s() * 1e6),
+                      t0 + static_cast<TimeUs>(s_.window_end_s() * 1e6));
   Start();
   io_.run();
 }
@@ -420,6 +424,7 @@ void Player::ArmTimer(UserId user, uint64_t timer_id, TimeUs at_us) {
 // ---- The end: the truth and the totals ----------------------------------------------------------
 
 absl::StatusOr<PlayResult> Player::Finish(double wall_time_s) {
+  if (o_.before_truth) o_.before_truth();
   if (o_.progress) o_.progress("truth: reading the store through the Web Service");
   std::vector<TruthReader> readers;
   for (const User& u : users_) {

@@ -52,6 +52,9 @@ struct PlayOptions {
   std::vector<PlayFault> faults;
   // Receives one line per phase (logins, start, heal, end, truth); may be null.
   std::function<void(std::string_view)> progress;
+  // Runs once, after the clients disconnected and before the truth is read (whose reads the
+  // store counts too); may be null. chatplay reads the processes' counters here.
+  std::function<void()> before_truth;
 };
 
 // What the clients did, summed over them (ClientSession::Stats), and what the truth held.

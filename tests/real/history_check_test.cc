@@ -2,6 +2,7 @@
 // oracle. It must pass a correct history and catch each violation it is fed, and refuse text
 // that is not a history, naming where.
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -151,6 +152,29 @@ TEST(HistoryCheck, EachUsersOrderStandsEvenIfItsClockStepsBack) {
   auto v = CheckHistory(h.dump());
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_TRUE(v->ok()) << VerdictJson(*v);
+}
+
+// A window leaves the first message (sent at 10) out of the latencies, not out of the checks.
+TEST(HistoryCheck, AWindowSamplesLatenciesOfMessagesSentInItOnly) {
+  Json h = GoodHistory();
+  h["window"] = {{"from_us", "12"}, {"to_us", "13"}};
+  Events(h, 1).push_back(  // a duplicate of the message outside the window is still caught
+      {{"t_us", "16"}, {"kind", "displayed"}, {"message", Message("100", "0", "1", "7", "a")}});
+  auto v = CheckHistory(h.dump());
+  ASSERT_TRUE(v.ok()) << v.status();
+  EXPECT_EQ(v->counts.duplicates_shown, 1u);
+  EXPECT_EQ(v->latencies.ack_us, std::vector<TimeUs>{1});         // message 8: 12 -> 13
+  EXPECT_EQ(v->latencies.end_to_end_us, std::vector<TimeUs>{3});  // 12 -> bob at 15
+  h = GoodHistory();
+  auto all = CheckHistory(h.dump());
+  ASSERT_TRUE(all.ok()) << all.status();
+  EXPECT_EQ(all->latencies.ack_us.size(), 2u);
+  h["window"] = {{"from_us", "12"}};
+  v = CheckHistory(h.dump());
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.status().message().find("window"), std::string::npos) << v.status();
+  h["window"] = {{"from_us", "12"}, {"to_us", "11"}};
+  EXPECT_FALSE(CheckHistory(h.dump()).ok());
 }
 
 TEST(HistoryCheck, RefusesWhatIsNotAHistoryNamingWhere) {
