@@ -21,6 +21,7 @@
 // invariant table, and exits 0 when every promise held, 1 on a violation, 2 on bad input or
 // when the play cannot run (no such account, cluster unreachable).
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -148,6 +149,7 @@ std::string Repro(const Args& a, uint64_t seed) {
 ordered_json Quantiles(std::vector<TimeUs> v) {
   ordered_json q{
       {"count", v.size()}, {"mean_ms", 0.0}, {"p50_ms", 0.0}, {"p95_ms", 0.0}, {"p99_ms", 0.0}};
+  q["percentiles_ms"] = ordered_json::array();
   if (v.empty()) return q;
   std::sort(v.begin(), v.end());
   auto at = [&](double f) {
@@ -160,6 +162,9 @@ ordered_json Quantiles(std::vector<TimeUs> v) {
   q["p50_ms"] = at(0.50);
   q["p95_ms"] = at(0.95);
   q["p99_ms"] = at(0.99);
+  std::vector<double> percentiles;  // p0..p100, as the simulator's results.json
+  for (int k = 0; k <= 100; ++k) percentiles.push_back(at(k / 100.0));
+  q["percentiles_ms"] = percentiles;
   return q;
 }
 
@@ -240,6 +245,10 @@ ordered_json ServerJson(const ServerCounts& c) {
   for (const auto& [name, value] : c.counts) j[name] = value;
   j["commit_ms"] = c.commit_ms;
   j["server_ack_ms"] = c.server_ack_ms;
+  // JSON has no infinity: a p99 past the histogram's last bound (10 s) is written as null.
+  const auto bound = [](double ms) { return std::isinf(ms) ? ordered_json() : ordered_json(ms); };
+  j["commit_p99_ms_at_most"] = bound(c.commit_p99_ms_at_most);
+  j["server_ack_p99_ms_at_most"] = bound(c.server_ack_p99_ms_at_most);
   j["complete"] = c.complete;
   return j;
 }
@@ -382,9 +391,9 @@ int Main(int argc, char** argv) {
     std::cerr << "chatplay: launched " << processes << " chatd processes in " << a.launch
               << " (logs in " << a.launch << "/N/chatd.log)\n";
   }
-  // The processes' own counters over the play (docs/sim-vs-real.md): read at the start, just
-  // before each kill and before the truth. A failed read is recorded, not fatal: they are
-  // measurements, the verdict does not rest on them.
+  // The processes' own counters over the play (docs/sim-vs-real.md): read at the workload's
+  // start (after the logins), just before each kill and before the truth. A failed read is
+  // recorded, not fatal: they are measurements, the verdict does not rest on them.
   CountsOverPlay counts;
   absl::Status counts_error;
   std::optional<Nemesis> nemesis;
@@ -415,11 +424,13 @@ int Main(int argc, char** argv) {
   std::filesystem::create_directories(out, ec);
   if (ec) return Usage(absl::StrCat("--out ", out, ": ", ec.message()));
   absl::StatusOr<RttProbe> rtt = ProbeRtt(o.cluster, 100);
-  if (absl::StatusOr<ServerScrape> before = ScrapeCluster(o.cluster); before.ok()) {
-    counts.Start(*before);
-  } else {
-    counts_error = before.status();
-  }
+  o.at_start = [&] {
+    if (absl::StatusOr<ServerScrape> before = ScrapeCluster(o.cluster); before.ok()) {
+      counts.Start(*before);
+    } else {
+      counts_error = before.status();
+    }
+  };
   absl::StatusOr<ServerScrape> after = absl::UnavailableError("the play ended early");
   o.before_truth = [&] { after = ScrapeCluster(o.cluster); };
   absl::StatusOr<PlayResult> play = Play(o);

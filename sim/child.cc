@@ -12,7 +12,7 @@
 namespace chatlab::sim {
 namespace {
 
-pid_t Spawn(const ChildJob& job) {
+pid_t Spawn(const ChildJob& job, const std::string& program = "") {
   std::vector<char*> argv;
   for (const std::string& a : job.args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -26,7 +26,7 @@ pid_t Spawn(const ChildJob& job) {
         close(fd);
       }
     }
-    execv("/proc/self/exe", argv.data());
+    execv(program.empty() ? "/proc/self/exe" : program.c_str(), argv.data());
     _exit(127);
   }
   return pid;
@@ -46,8 +46,8 @@ ChildExit FromStatus(int status) {
 
 }  // namespace
 
-ChildExit RunChild(const ChildJob& job) {
-  const pid_t pid = Spawn(job);
+ChildExit RunChild(const ChildJob& job, const std::string& program) {
+  const pid_t pid = Spawn(job, program);
   if (pid < 0) return ChildExit{127, 0};
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {

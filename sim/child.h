@@ -1,6 +1,7 @@
 // Child `chatlab` processes: SimGrid allows one engine per process, so every simulation a
 // command runs besides its own is this same binary started again (/proc/self/exe). Used by
-// `chatlab swarm`, `chatlab shrink`, `chatlab sweep` and --check-determinism.
+// `chatlab swarm`, `chatlab shrink`, `chatlab sweep`, `chatlab compare` (which also runs
+// chatplay: RunChild's program) and --check-determinism.
 //
 // RunChild runs one and waits; RunPool runs many, at most `parallel` at a time, and reports each
 // as it ends. Neither throws; a fork or exec failure shows as exit code 127 (the shell's
@@ -29,8 +30,8 @@ struct ChildExit {
   int status() const { return signal != 0 ? 128 + signal : code; }
 };
 
-// Runs one child and waits for it.
-ChildExit RunChild(const ChildJob& job);
+// Runs one child and waits for it: this binary again, or `program` when given.
+ChildExit RunChild(const ChildJob& job, const std::string& program = "");
 
 // Runs jobs 0..count-1 in index order, at most `parallel` (>= 1) at a time. make_job(i) is called
 // just before job i starts (so 10,000 jobs need not exist at once); on_done(i, exit) is called

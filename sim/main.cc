@@ -9,6 +9,8 @@
 //   chatlab swarm [--runs N] [--seed-start S] [--jobs J] [--out DIR] [--require-coverage]
 //                 [--print-scenario K]
 //   chatlab shrink FILE [--out DIR] [--jobs J]
+//   chatlab compare SCENARIO [--seeds K] [--seed-start S] [--set key=value ...] [--out DIR]
+//                   [--chatplay PATH] [--no-calibrate] [--jobs J]
 //
 // Exit codes: 0 every invariant held, 1 an invariant was violated, 2 bad input.
 #include <unistd.h>
@@ -28,6 +30,7 @@
 #include "sim/lab/index.h"
 #include "sim/lab/report.h"
 #include "sim/lab/sweep.h"
+#include "sim/lab/vs_real.h"
 #include "sim/results.h"
 #include "sim/scenario.h"
 #include "sim/child.h"
@@ -363,6 +366,27 @@ int main(int argc, char** argv) {
   swarm->add_option("--print-scenario", print_scenario,
                     "print the scenario of swarm seed K as TOML and exit")
       ->check(CLI::NonNegativeNumber);
+  chatlab::sim::lab::VsRealOptions vs;
+  uint64_t vs_seed_start = 0;
+  bool vs_no_calibrate = false;
+  CLI::App* compare = app.add_subcommand(
+      "compare", "run a scenario in the simulator and on a real chatd cluster chatplay launches, "
+                 "seed by seed, and set counts, verdicts and latencies side by side");
+  compare->add_option("scenario", vs.scenario_path, "scenario file chatplay admits")
+      ->required()
+      ->check(CLI::ExistingFile);
+  compare->add_option("--seeds", vs.seeds, "seeds per side (default 10)")
+      ->check(CLI::Range(1, chatlab::sim::lab::kCompareSeedsMax));
+  compare->add_option("--seed-start", vs_seed_start, "the first seed (default: the scenario's)")
+      ->each([&vs, &vs_seed_start](const std::string&) { vs.seed_start = vs_seed_start; });
+  compare->add_option("--set", vs.sets, "override a scenario key on both sides (repeatable)");
+  compare->add_option("--out", vs.out_dir, "a new directory (default out/compare-NAME)");
+  compare->add_option("--chatplay", vs.chatplay,
+                      "the chatplay binary (default: beside chatlab, then ../real-transport/)");
+  compare->add_flag("--no-calibrate", vs_no_calibrate,
+                    "simulate the scenario as written only (no calibrated side)");
+  compare->add_option("--jobs,-j", vs.jobs, "simulations at a time (default: the cores)")
+      ->check(CLI::Range(1, 256));
   chatlab::sim::swarm::ShrinkOptions shrink_opts;
   CLI::App* shrink = app.add_subcommand(
       "shrink", "reduce a failing scenario to a minimal one that fails the same way, and tell "
@@ -387,6 +411,10 @@ int main(int argc, char** argv) {
     return kExitOk;
   }
   if (sweep->parsed()) return Sweep(sw);
+  if (compare->parsed()) {
+    vs.calibrate = !vs_no_calibrate;
+    return chatlab::sim::lab::CompareWithReal(vs);
+  }
   if (report->parsed()) return recheck ? RecheckCommand(report_dir) : ReportCommand(report_dir);
   if (index->parsed()) return IndexCommand(index_dir);
   if (plan->parsed()) return Plan(plan_sets, plan_list);

@@ -13,9 +13,11 @@ namespace {
 
 using ordered_json = nlohmann::ordered_json;
 
-ordered_json QuantilesJson(const Quantiles& q) {
-  return ordered_json{{"count", q.count}, {"mean_ms", q.mean_ms}, {"p50_ms", q.p50_ms},
-                      {"p95_ms", q.p95_ms}, {"p99_ms", q.p99_ms}};
+ordered_json QuantilesJson(const Quantiles& q, bool percentiles = false) {
+  ordered_json j{{"count", q.count}, {"mean_ms", q.mean_ms}, {"p50_ms", q.p50_ms},
+                 {"p95_ms", q.p95_ms}, {"p99_ms", q.p99_ms}};
+  if (percentiles) j["percentiles_ms"] = q.percentiles_ms;
+  return j;
 }
 
 std::string Quote(const std::string& s) {
@@ -112,8 +114,8 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
       {"messages_delivered", m.messages_delivered},
       {"displays", m.displays},
       {"displays_window", m.displays_window},
-      {"end_to_end_latency", QuantilesJson(m.end_to_end)},
-      {"ack_latency", QuantilesJson(m.ack)},
+      {"end_to_end_latency", QuantilesJson(m.end_to_end, /*percentiles=*/true)},
+      {"ack_latency", QuantilesJson(m.ack, /*percentiles=*/true)},
       {"delivery_latency_online", QuantilesJson(m.delivery_online)},
       {"delivery_latency_offline", QuantilesJson(m.delivery_offline)},
       {"delivery_after_heal", m.delivery_after_heal},

@@ -28,6 +28,9 @@ namespace chatlab::sim {
 struct Quantiles {
   double p50_ms = 0, p95_ms = 0, p99_ms = 0, mean_ms = 0;
   uint64_t count = 0;
+  // p0, p1, ..., p100 by the same nearest rank (101 values; empty without samples): the CDF
+  // `chatlab compare` overlays (results.json writes them for the ack and end-to-end latencies).
+  std::vector<double> percentiles_ms;
 };
 
 struct NodeLoad {

@@ -1,5 +1,9 @@
 #include "real-transport/chatd/metrics.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
 #include <initializer_list>
 #include <string_view>
 #include <utility>
@@ -20,6 +24,21 @@ std::string RenderMetrics(const MetricsView& view) {
   auto counter = [&](std::string_view name, std::string_view help, uint64_t value) {
     gauge(name, help, static_cast<double>(value), "counter");
   };
+  // The process's own, under the names every Prometheus client library uses: CPU (user and
+  // system, every thread) and resident memory.
+  {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    const auto seconds = [](const timeval& t) {
+      return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+    };
+    gauge("process_cpu_seconds_total", "User and system CPU time of chatd, every thread.",
+          seconds(ru.ru_utime) + seconds(ru.ru_stime), "counter");
+    uint64_t pages = 0, resident = 0;
+    std::ifstream("/proc/self/statm") >> pages >> resident;
+    gauge("process_resident_memory_bytes", "Resident memory of chatd.",
+          static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE)));
+  }
   const Metrics& m = view.metrics;
   const CommitPipeline::Stats no_storage;
   const CommitPipeline::Stats& storage = view.storage != nullptr ? *view.storage : no_storage;
@@ -45,8 +64,7 @@ std::string RenderMetrics(const MetricsView& view) {
           "Accepted connections closed because their TLS handshake failed (plain HTTP, a bad "
           "certificate, a timeout).",
           m.tls_handshakes_failed);
-  counter("chatd_web_assets_served_total", "Files of the web client served.",
-          m.web_assets_served);
+  counter("chatd_web_assets_served_total", "Files of the web client served.", m.web_assets_served);
   counter("chatd_logins_total", "Successful logins.", m.logins);
   counter("chatd_logins_failed_total", "Failed logins.", m.logins_failed);
   counter("chatd_node_messages_local_total", "Node messages within this process.",

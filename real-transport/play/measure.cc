@@ -6,8 +6,11 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <iterator>
+#include <limits>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -16,21 +19,40 @@
 namespace chatlab::real {
 namespace {
 
+// The two latency histograms whose tails explain a comparison: one SQLite commit, and a send
+// inside chatd (chatd_*_latency_seconds, Histogram::kBounds).
+constexpr std::pair<const char*, const char*> kHistograms[] = {
+    {"commit", "chatd_storage_commit_latency_seconds"},
+    {"server_ack", "chatd_send_ack_latency_seconds"}};
+
+std::string BucketLine(const char* metric, double bound) {
+  return absl::StrCat(metric, "_bucket{le=\"", bound, "\"}");
+}
+
 // Each derived count and the sample lines summed into it.
 const std::vector<std::pair<std::string, std::vector<std::string>>>& Sources() {
-  static const auto* sources = new std::vector<std::pair<std::string, std::vector<std::string>>>{
-      {"store_requests", {"chatlab_store_requests_total"}},
-      {"store_writes", {"chatlab_store_messages_stored_total"}},
-      {"forward_requests", {"chatlab_chat_server_forwards_sent_total"}},
-      {"notifications", {"chatd_pushes_total"}},
-      {"server_acks", {"chatlab_chat_server_acks_total"}},
-      {"node_messages_sent", {"chatd_node_messages_sent_total"}},
-      {"storage_commits", {"chatd_storage_commits_total"}},
-      {"commit_seconds_sum", {"chatd_storage_commit_latency_seconds_sum"}},
-      {"commit_count", {"chatd_storage_commit_latency_seconds_count"}},
-      {"ack_seconds_sum", {"chatd_send_ack_latency_seconds_sum"}},
-      {"ack_count", {"chatd_send_ack_latency_seconds_count"}},
-  };
+  static const auto* sources = [] {
+    auto* s = new std::vector<std::pair<std::string, std::vector<std::string>>>{
+        {"store_requests", {"chatlab_store_requests_total"}},
+        {"store_writes", {"chatlab_store_messages_stored_total"}},
+        {"forward_requests", {"chatlab_chat_server_forwards_sent_total"}},
+        {"notifications", {"chatd_pushes_total"}},
+        {"server_acks", {"chatlab_chat_server_acks_total"}},
+        {"node_messages_sent", {"chatd_node_messages_sent_total"}},
+        {"storage_commits", {"chatd_storage_commits_total"}},
+        {"cpu_seconds", {"process_cpu_seconds_total"}},
+        {"commit_seconds_sum", {"chatd_storage_commit_latency_seconds_sum"}},
+        {"commit_count", {"chatd_storage_commit_latency_seconds_count"}},
+        {"server_ack_seconds_sum", {"chatd_send_ack_latency_seconds_sum"}},
+        {"server_ack_count", {"chatd_send_ack_latency_seconds_count"}},
+    };
+    for (const auto& [name, metric] : kHistograms) {
+      for (double bound : Histogram::kBounds) {
+        s->push_back({absl::StrCat(name, "_le_", bound), {BucketLine(metric, bound)}});
+      }
+    }
+    return s;
+  }();
   return *sources;
 }
 
@@ -110,14 +132,27 @@ ServerCounts CountsOverPlay::End(const ServerScrape& after) const {
     }
     c.counts[name] = sum;
   }
-  const auto mean_ms = [&](const char* sum, const char* count) {
-    const double n = c.counts[count];
-    return n > 0 ? c.counts[sum] / n * 1000 : 0.0;
+  const auto mean_ms = [&](const std::string& name) {
+    const double n = c.counts[name + "_count"];
+    return n > 0 ? c.counts[name + "_seconds_sum"] / n * 1000 : 0.0;
   };
-  c.commit_ms = mean_ms("commit_seconds_sum", "commit_count");
-  c.server_ack_ms = mean_ms("ack_seconds_sum", "ack_count");
-  for (const char* k : {"commit_seconds_sum", "commit_count", "ack_seconds_sum", "ack_count"}) {
-    c.counts.erase(k);
+  // The smallest bucket bound that holds 99% of the observations: the p99 is at most that.
+  const auto p99_at_most_ms = [&](const std::string& name) {
+    const double n = c.counts[name + "_count"];
+    for (double bound : Histogram::kBounds) {
+      if (n > 0 && c.counts[absl::StrCat(name, "_le_", bound)] >= 0.99 * n) return bound * 1000;
+    }
+    return n > 0 ? std::numeric_limits<double>::infinity() : 0.0;
+  };
+  c.commit_ms = mean_ms("commit");
+  c.server_ack_ms = mean_ms("server_ack");
+  c.commit_p99_ms_at_most = p99_at_most_ms("commit");
+  c.server_ack_p99_ms_at_most = p99_at_most_ms("server_ack");
+  for (auto it = c.counts.begin(); it != c.counts.end();) {  // the histograms' parts
+    const bool part = absl::StrContains(it->first, "_le_") ||
+                      absl::EndsWith(it->first, "_seconds_sum") ||
+                      absl::EndsWith(it->first, "_count");
+    it = part ? c.counts.erase(it) : std::next(it);
   }
   return c;
 }

@@ -46,14 +46,19 @@ absl::StatusOr<ServerScrape> ScrapeCluster(const std::vector<HostPort>& cluster)
 //   server_acks             ChatServer::Stats.acks
 //   node_messages_sent      node messages POSTed to another process
 //   storage_commits         SQLite transactions
+//   cpu_seconds             the processes' CPU, user and system (process_cpu_seconds_total;
+//                           sim: the nodes' busy_s, summed)
 // and two means the calibration reads: commit_ms (one SQLite commit, fsync included) and
-// server_ack_ms (SendMessage received to SendAck queued, inside chatd). `complete` is false when
-// a counter went down with no scrape before (a process restarted unseen; its earlier counts are
-// lost).
+// server_ack_ms (SendMessage received to SendAck queued, inside chatd), with the bounds their
+// histograms put on their p99 (the smallest bucket bound holding 99%; infinity past the last).
+// `complete` is false when a counter went down with no scrape before (a process restarted unseen;
+// its earlier counts are lost).
 struct ServerCounts {
   std::map<std::string, double> counts;
   double commit_ms = 0;
   double server_ack_ms = 0;
+  double commit_p99_ms_at_most = 0;
+  double server_ack_p99_ms_at_most = 0;
   bool complete = true;
 };
 

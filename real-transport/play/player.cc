@@ -170,6 +170,7 @@ void Player::At(double t_s, std::function<void()> fn) {
 }
 
 void Player::Run() {
+  if (o_.at_start) o_.at_start();
   start_ = SteadyClock::now();
   // The simulator's measurement window, on the clock the history's times are on.
   const TimeUs t0 = NowUs();

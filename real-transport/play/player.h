@@ -52,6 +52,9 @@ struct PlayOptions {
   std::vector<PlayFault> faults;
   // Receives one line per phase (logins, start, heal, end, truth); may be null.
   std::function<void(std::string_view)> progress;
+  // Runs once, after the logins and before the workload's clock starts; may be null. chatplay
+  // reads the processes' counters here (the logins' password hashing is not the workload's).
+  std::function<void()> at_start;
   // Runs once, after the clients disconnected and before the truth is read (whose reads the
   // store counts too); may be null. chatplay reads the processes' counters here.
   std::function<void()> before_truth;

@@ -15,7 +15,6 @@
 
 namespace chatlab::sim::lab {
 namespace fs = std::filesystem;
-namespace {
 
 absl::Status RunGnuplot(const fs::path& dir, const std::string& script_name) {
   const pid_t pid = fork();
@@ -40,6 +39,8 @@ absl::Status RunGnuplot(const fs::path& dir, const std::string& script_name) {
   }
   return absl::OkStatus();
 }
+
+namespace {
 
 std::string Slug(const std::string& s) {
   std::string out;

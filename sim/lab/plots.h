@@ -7,6 +7,7 @@
 #ifndef CHATLAB_SIM_LAB_PLOTS_H_
 #define CHATLAB_SIM_LAB_PLOTS_H_
 
+#include <filesystem>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -18,6 +19,10 @@ struct PlotFile {
   std::string title;
   std::string svg;  // relative to the sweep directory: "plots/01_....svg"
 };
+
+// Runs gnuplot on DIR/script_name with DIR as its working directory (its stderr appended to
+// DIR/plots/gnuplot.log). FailedPrecondition when gnuplot is not installed.
+absl::Status RunGnuplot(const std::filesystem::path& dir, const std::string& script_name);
 
 // Draws one [[report.plot]]; n numbers the file.
 absl::StatusOr<PlotFile> DrawMetricPlot(const SweepData& data, const Layout& layout,

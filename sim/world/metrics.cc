@@ -226,6 +226,7 @@ Quantiles Summarize(std::vector<TimeUs> v) {
   q.p50_ms = at(0.50);
   q.p95_ms = at(0.95);
   q.p99_ms = at(0.99);
+  for (int k = 0; k <= 100; k++) q.percentiles_ms.push_back(at(k / 100.0));
   double sum = 0;
   for (TimeUs x : v) sum += static_cast<double>(x);
   q.mean_ms = sum / static_cast<double>(v.size()) / 1000.0;

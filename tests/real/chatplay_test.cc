@@ -164,6 +164,20 @@ TEST(ChatplayTest, AKillScheduleOnALaunchedClusterHoldsEveryPromise) {
   EXPECT_GT(m["messages_delivered"].get<uint64_t>(), 5u);
   EXPECT_GE(m["truth_messages"].get<uint64_t>(), m["messages_acked"].get<uint64_t>());
   EXPECT_EQ(r["launched"], dir / "cluster");
+  // The processes' own counters survive the kills (each killed process is read just before):
+  // the store's messages_stored over the play is the truth's count, give or take a message
+  // stored between that read and the kill, or appended and lost uncommitted then stored again.
+  // Without the carry, what process 1 stored before its kill at 1.7 s would be missing.
+  const nlohmann::json& server = m["server"];
+  ASSERT_TRUE(server.contains("store_writes")) << server.dump();
+  EXPECT_EQ(server["complete"], true);
+  const double truth = m["truth_messages"].get<double>();
+  EXPECT_GE(server["store_writes"].get<double>(), truth - 3) << server.dump();
+  EXPECT_LE(server["store_writes"].get<double>(), truth + 30) << server.dump();
+  EXPECT_GT(server["cpu_seconds"].get<double>(), 0);
+  EXPECT_GT(server["commit_ms"].get<double>(), 0);
+  EXPECT_GT(m["loopback_rtt"]["p50_ms"].get<double>(), 0);
+  EXPECT_EQ(m["ack_latency"]["percentiles_ms"].size(), 101u);
 }
 
 TEST(ChatplayTest, RefusesWhatItCannotPlayNamingTheKey) {
