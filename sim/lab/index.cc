@@ -50,15 +50,30 @@ absl::StatusOr<IndexOutcome> WriteIndex(const std::string& dir_arg) {
   const fs::path dir(dir_arg);
   std::vector<Row> rows;
   std::error_code ec;
+  // A report is a directory with a summary.json, directly under DIR or one level down (a
+  // family of reports: reports/sim-vs-real/demo), named by its path under DIR.
+  std::vector<fs::path> candidates;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    const fs::path summary = entry.path() / "summary.json";
-    if (!entry.is_directory() || !fs::exists(summary)) continue;
+    if (!entry.is_directory()) continue;
+    if (fs::exists(entry.path() / "summary.json")) {
+      candidates.push_back(entry.path());
+      continue;
+    }
+    std::error_code sub_ec;
+    for (const auto& sub : fs::directory_iterator(entry.path(), sub_ec)) {
+      if (sub.is_directory() && fs::exists(sub.path() / "summary.json")) {
+        candidates.push_back(sub.path());
+      }
+    }
+  }
+  for (const fs::path& report : candidates) {
+    const fs::path summary = report / "summary.json";
     std::ifstream in(summary);
     json j = json::parse(in, nullptr, false);
     if (j.is_discarded() || !j.contains("answer")) {
       return absl::InvalidArgumentError(absl::StrCat(summary.string(), ": not a report summary"));
     }
-    rows.push_back({entry.path().filename().string(), std::move(j)});
+    rows.push_back({fs::relative(report, dir).string(), std::move(j)});
   }
   if (ec) return absl::NotFoundError(absl::StrCat(dir_arg, ": ", ec.message()));
   if (rows.empty()) {

@@ -1,6 +1,7 @@
 // Index: every report's answer in one table (reports/index.md and reports/index.html).
 //
-// Reads DIR/*/summary.json (written by WriteReport) in name order and writes one row per
+// Reads DIR/*/summary.json and DIR/*/*/summary.json (written by WriteReport and by
+// `chatlab compare`) in name order and writes one row per
 // report: the question, the answer, how sure, the seed's own claims beside it with the data's
 // verdict, and a link. Pure function of the summaries.
 #ifndef CHATLAB_SIM_LAB_INDEX_H_

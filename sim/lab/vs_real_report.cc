@@ -419,6 +419,11 @@ int WriteVsRealReport(const VsRealRuns& runs) {
                    "predict the real counts and latencies (p50 within 25%, p99 "
                    "within 50%)?\n\n**Answer.**\n\n");
   for (const std::string& a : answer) absl::StrAppend(&md, "* ", a, "\n");
+  if (!runs.sets.empty()) {
+    absl::StrAppend(&md, "\nBoth sides ran the scenario with `", absl::StrJoin(runs.sets, "`, `"),
+                    "` (what a real cluster on one machine cannot play yet is set off on both "
+                    "sides alike; docs/sim-vs-real.md).\n");
+  }
   absl::StrAppend(&md, "\n**How sure:** ", confidence, " (", confidence_why,
                   "). Each figure is a mean over the seeds of that run's value, ± the 95% "
                   "confidence half-width (Student's t); the ratio is real over simulated.\n\n");
@@ -517,9 +522,10 @@ int WriteVsRealReport(const VsRealRuns& runs) {
   // summary.json, for `chatlab index`.
   json summary{{"name", dir.filename().string()},
                {"question",
-                "Does the simulator, calibrated on this machine, predict what a real chatd "
-                "cluster does on the same scenario: the same invariant verdicts, counts, and "
-                "latencies (p50 within 25%, p99 within 50%)?"},
+                absl::StrCat("On the ", runs.scenario_name,
+                             " scenario, does the simulator, calibrated on this machine, predict "
+                             "what a real chatd cluster does: the same invariant verdicts, "
+                             "counts, and latencies (p50 within 25%, p99 within 50%)?")},
                {"answer", answer},
                {"confidence", confidence},
                {"confidence_why", confidence_why},
