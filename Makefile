@@ -1,7 +1,7 @@
 # Convenience front door over CMake presets. `make` builds; `make test` runs the whole suite.
 JOBS ?= $(shell nproc)
 
-.PHONY: all quickstart deps build demo walkthrough test test-core test-asan bench clean reports \
+.PHONY: all quickstart deps build demo walkthrough test test-core test-asan bench clean reports reports-vs-real \
 	reports-quick swarm swarm-ci fuzz fuzz-ci fuzz-build fuzz-corpus
 
 all: build
@@ -32,6 +32,22 @@ reports: build
 	  ./build/release/sim/chatlab sweep scenarios/$$e.toml --out reports/$$e --report || exit 1; \
 	done
 	./build/release/sim/chatlab plan > reports/capacity/plan.txt
+	./build/release/sim/chatlab index reports
+
+# The simulator against real clusters on this machine (docs/sim-vs-real.md), into
+# reports/sim-vs-real/: forwarding as written, and the demo in one region (its four chat servers
+# on one machine) without push-notification loss (chatd's pushes reach no device), on both sides
+# alike; its message loss and delays are played by the network nemesis. About 30 minutes of wall
+# time: the real runs take duration_s + quiet_s each, one at a time.
+DEMO_ONE_MACHINE = --set topology.regions=1 --set topology.servers_per_region=4 \
+  --set faults.push_loss=0
+reports-vs-real: build
+	rm -rf reports/sim-vs-real/forwarding reports/sim-vs-real/demo
+	./build/release/sim/chatlab compare scenarios/forwarding.toml --seeds 10 \
+	  --out reports/sim-vs-real/forwarding
+	./build/release/sim/chatlab compare scenarios/demo.toml --seeds 10 $(DEMO_ONE_MACHINE) \
+	  --out reports/sim-vs-real/demo
+	./build/release/sim/chatlab index reports/sim-vs-real
 	./build/release/sim/chatlab index reports
 
 # The quick variants (what CI runs), into out/reports-quick/.

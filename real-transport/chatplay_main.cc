@@ -40,6 +40,7 @@
 #include "nlohmann/json.hpp"
 #include "real-transport/history.h"
 #include "real-transport/play/admission.h"
+#include "real-transport/play/fault_proxy.h"
 #include "real-transport/play/local_cluster.h"
 #include "real-transport/play/measure.h"
 #include "real-transport/play/nemesis.h"
@@ -236,6 +237,31 @@ ordered_json ResultsJson(const Args& a, const sim::Scenario& s, uint64_t seed,
   return j;
 }
 
+// "network": what the network nemesis was asked to do and what it did.
+ordered_json NetworkJson(const NetworkFaults& n, const FaultProxy::Stats& st) {
+  ordered_json cuts = ordered_json::array();
+  for (const ProcessCut& c : n.cuts) {
+    cuts.push_back({{"start_s", c.start_s},
+                    {"end_s", c.end_s},
+                    {"a", c.a},
+                    {"b", c.b},
+                    {"one_way", c.one_way}});
+  }
+  return {{"loss", n.loss},
+          {"duplicate", n.duplicate},
+          {"delay_probability", n.delay_probability},
+          {"delay_ms_max", n.delay_ms_max},
+          {"partitions", cuts},
+          {"notes", n.notes},
+          {"messages", st.messages.load()},
+          {"forwarded", st.forwarded.load()},
+          {"cut", st.cut.load()},
+          {"lost", st.lost.load()},
+          {"duplicated", st.duplicated.load()},
+          {"delayed", st.delayed.load()},
+          {"forward_failed", st.forward_failed.load()}};
+}
+
 // metrics.server: the cluster's counts over the play (ServerCounts), or why there are none.
 ordered_json ServerJson(const absl::Status& error) {
   return {{"error", std::string(error.message())}};
@@ -306,6 +332,17 @@ std::string Summary(const ordered_json& r) {
         absl::StrFormat("  commit / server ack ms (mean)  %.2f / %.2f\n",
                         sv["commit_ms"].get<double>(), sv["server_ack_ms"].get<double>()));
   }
+  if (r.contains("network")) {
+    const ordered_json& n = r["network"];
+    absl::StrAppend(&out,
+                    absl::StrFormat("\nnetwork nemesis (node messages between processes)\n"
+                                    "  messages %d: forwarded %d, cut %d, lost %d, duplicated "
+                                    "%d, delayed %d, receiver down %d\n",
+                                    n["messages"].get<uint64_t>(), n["forwarded"].get<uint64_t>(),
+                                    n["cut"].get<uint64_t>(), n["lost"].get<uint64_t>(),
+                                    n["duplicated"].get<uint64_t>(), n["delayed"].get<uint64_t>(),
+                                    n["forward_failed"].get<uint64_t>()));
+  }
   if (!r["nemesis"].empty()) absl::StrAppend(&out, "\nnemesis\n");
   for (const auto& e : r["nemesis"]) {
     absl::StrAppend(&out, absl::StrFormat("  %6.2f s  %-8s process %d (%s)%s\n",
@@ -371,6 +408,24 @@ int Main(int argc, char** argv) {
               << c.at_s << " s, restarted at " << c.restart_s << " s"
               << (c.also.empty() ? "" : "; " + c.also) << "\n";
   }
+  // The network nemesis: a proxy on every link between the processes, which each process dials
+  // for its peers (FaultProxy). Only when the scenario has network faults: it adds a hop.
+  std::unique_ptr<FaultProxy> proxy;
+  if (launch && admission->network.any()) {
+    const NetworkFaults& n = admission->network;
+    absl::StatusOr<std::unique_ptr<FaultProxy>> listening =
+        FaultProxy::Listen({static_cast<int>(processes), n.loss, n.duplicate,
+                            n.delay_probability, n.delay_ms_max, n.cuts, seed});
+    if (!listening.ok()) {
+      std::cerr << "chatplay: " << listening.status().message() << "\n";
+      return 2;
+    }
+    proxy = *std::move(listening);
+    std::cerr << "chatplay: nemesis: on the links between processes, loss " << n.loss
+              << ", duplicate " << n.duplicate << ", delay " << n.delay_probability
+              << " up to " << n.delay_ms_max << " ms, " << n.cuts.size() << " partition(s)\n";
+    for (const std::string& note : n.notes) std::cerr << "chatplay: nemesis: " << note << "\n";
+  }
   std::unique_ptr<LocalCluster> cluster;
   if (launch) {
     LocalClusterOptions lo;
@@ -381,6 +436,11 @@ int Main(int argc, char** argv) {
     lo.user_prefix = a.users;
     lo.users = s->users;
     lo.password = a.password;
+    if (proxy) {
+      lo.cluster_view = [&proxy](int index, const std::vector<HostPort>& places) {
+        return proxy->ClusterView(index, places);
+      };
+    }
     absl::StatusOr<std::unique_ptr<LocalCluster>> started = LocalCluster::Start(lo);
     if (!started.ok()) {
       std::cerr << "chatplay: cannot launch the cluster: " << started.status().message() << "\n";
@@ -424,7 +484,11 @@ int Main(int argc, char** argv) {
   std::filesystem::create_directories(out, ec);
   if (ec) return Usage(absl::StrCat("--out ", out, ": ", ec.message()));
   absl::StatusOr<RttProbe> rtt = ProbeRtt(o.cluster, 100);
+  if (proxy) {  // the faults stop at the heal, as the simulator's
+    o.faults.push_back(PlayFault{s->duration_s, [&proxy](double) { proxy->Heal(); }});
+  }
   o.at_start = [&] {
+    if (proxy) proxy->Start();
     if (absl::StatusOr<ServerScrape> before = ScrapeCluster(o.cluster); before.ok()) {
       counts.Start(*before);
     } else {
@@ -456,6 +520,7 @@ int Main(int argc, char** argv) {
                   nemesis ? nemesis->log() : std::vector<NemesisEvent>{});
   results["unexpected_exits"] = exits;
   if (counts_error.ok() && !after.ok()) counts_error = after.status();
+  if (proxy) results["network"] = NetworkJson(admission->network, proxy->stats());
   results["metrics"]["server"] =
       counts_error.ok() ? ServerJson(counts.End(*after)) : ServerJson(counts_error);
   if (rtt.ok()) {

@@ -198,8 +198,9 @@ const std::map<std::string, std::string>& RetiredKeys() {
   return *retired;
 }
 
-// The fields of one [[faults.crash]] or [[faults.clock]] entry as keys, for an override
-// "faults.crash.N.field" / "faults.clock.N.field" (N: the entry's 0-based index in the file).
+// The fields of one [[faults.crash]], [[faults.clock]] or [[faults.partition]] entry as keys,
+// for an override "faults.crash.N.field" / "faults.clock.N.field" / "faults.partition.N.field"
+// (N: the entry's 0-based index in the file).
 // The list grows with default entries up to N, so an axis can also add the entry. nullopt when
 // key does not have that form.
 std::optional<std::map<std::string, Target>> FaultEntryKeys(Scenario& s, const std::string& key,
@@ -218,6 +219,15 @@ std::optional<std::map<std::string, Target>> FaultEntryKeys(Scenario& s, const s
                                          {"at_s", &c.at_s},
                                          {"restart_s", &c.restart_s},
                                          {"torn_write", &c.torn_write}};
+  }
+  if (parts[1] == "partition") {
+    if (s.partitions.size() <= index) s.partitions.resize(index + 1);
+    PartitionSpec& p = s.partitions[index];
+    return std::map<std::string, Target>{{"start_s", &p.start_s},
+                                         {"end_s", &p.end_s},
+                                         {"a", &p.a},
+                                         {"b", &p.b},
+                                         {"one_way", &p.one_way}};
   }
   if (parts[1] == "clock") {
     if (s.clocks.size() <= index) s.clocks.resize(index + 1);

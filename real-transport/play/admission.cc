@@ -10,6 +10,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "host/deployment.h"
 #include "real-transport/chatd/placement.h"
 
@@ -109,10 +110,18 @@ std::string RefusalReason(std::string_view key) {
   if (key == "faults.crash") {
     return "kill -9 and restarts need a cluster chatplay starts itself: chatplay --launch DIR";
   }
+  if (key == "faults.loss" || key == "faults.duplicate" || key == "faults.delay_probability" ||
+      key == "faults.delay_ms_max" || key == "faults.partition") {
+    return "network faults need a cluster chatplay starts itself, with a proxy on each link "
+           "between its processes: chatplay --launch DIR";
+  }
+  if (key == "faults.push_loss") {
+    return "chatd's push notifications reach no device: there is nothing to lose";
+  }
   if (key.starts_with("faults.")) {
-    return "not played yet: the nemesis kills and restarts processes ([[faults.crash]], with "
-           "chatplay --launch); loss, delay, duplication, partitions and clock faults between "
-           "processes are the next slice of issue 16";
+    return "not played yet: the nemesis kills and restarts processes, and drops, duplicates, "
+           "delays and cuts the messages between them (chatplay --launch); clock faults and "
+           "the rest are not injected";
   }
   if (key == "workload.wake_on_push") {
     return "chatd's push notifications reach no device, so nothing can wake an offline app";
@@ -207,11 +216,97 @@ absl::StatusOr<ProcessCrash> CrashOnProcess(const Scenario& s, const sim::CrashS
   return c;
 }
 
+// The processes hosting a partition's selector (sim/scenario.h PartitionSpec), or why the
+// proxy cannot cut it.
+absl::StatusOr<std::vector<int>> SelectorProcesses(const std::string& sel,
+                                                   const host::Deployment& d, size_t processes) {
+  if (sel == "clients" || sel.starts_with("region:")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", sel, "\": the clients' links are not cut (only node messages between chatd "
+        "processes pass the nemesis's proxy)"));
+  }
+  std::string slot_name = sel;  // "server:N" is the deployment's "serverN"
+  if (slot_name.starts_with("server:")) slot_name.erase(6, 1);
+  std::vector<int> out;
+  for (size_t i = 0; i < d.size(); ++i) {
+    const host::NodeSlot& slot = d.slot(i);
+    if (sel == "services" ? slot.server_index >= 0 : slot.name != slot_name) continue;
+    const int p = ProcessOf(d, i);
+    if (p >= 1 && static_cast<size_t>(p) <= processes &&
+        std::find(out.begin(), out.end(), p) == out.end()) {
+      out.push_back(p);
+    }
+  }
+  if (out.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", sel, "\": no process of this cluster hosts it (chatd runs no writer)"));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The scenario's network faults on the links between processes, or why they cannot be played.
+absl::StatusOr<NetworkFaults> NetworkOnProcesses(const Scenario& s, size_t processes) {
+  NetworkFaults n;
+  n.loss = s.loss;
+  n.duplicate = s.duplicate;
+  n.delay_probability = s.delay_probability;
+  n.delay_ms_max = s.delay_ms_max;
+  const host::Deployment d(
+      host::Deployment::Options{static_cast<int>(processes), s.protocol, /*only_needed=*/true});
+  std::vector<std::vector<std::string>> hosted(processes + 1);
+  for (size_t i = 0; i < d.size(); ++i) {
+    const int p = ProcessOf(d, i);
+    if (p >= 1 && static_cast<size_t>(p) <= processes) {
+      hosted[static_cast<size_t>(p)].push_back(d.slot(i).name);
+    }
+  }
+  const auto names = [&](const std::vector<int>& ps) {
+    std::string out;
+    for (int p : ps) {
+      absl::StrAppend(&out, out.empty() ? "" : "; ", "process ", p, " (",
+                      absl::StrJoin(hosted[static_cast<size_t>(p)], ", "), ")");
+    }
+    return out;
+  };
+  for (size_t i = 0; i < s.partitions.size(); ++i) {
+    const sim::PartitionSpec& spec = s.partitions[i];
+    const std::string where = absl::StrCat("faults.partition.", i, ": ");
+    absl::StatusOr<std::vector<int>> a = SelectorProcesses(spec.a, d, processes);
+    if (!a.ok()) return absl::InvalidArgumentError(where + std::string(a.status().message()));
+    absl::StatusOr<std::vector<int>> b = SelectorProcesses(spec.b, d, processes);
+    if (!b.ok()) return absl::InvalidArgumentError(where + std::string(b.status().message()));
+    for (int p : *a) {
+      if (std::find(b->begin(), b->end(), p) != b->end()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, "\"", spec.a, "\" and \"", spec.b, "\" are both on process ", p,
+            ", which passes their messages in memory: no proxy is between them"));
+      }
+    }
+    n.cuts.push_back(ProcessCut{spec.start_s, std::min(spec.end_s, s.duration_s), *a, *b,
+                                spec.one_way});
+    n.notes.push_back(absl::StrCat(where, spec.a, " | ", spec.b, " cuts ", names(*a), " from ",
+                                   names(*b)));
+  }
+  if (n.loss > 0 || n.duplicate > 0 || (n.delay_probability > 0 && n.delay_ms_max > 0)) {
+    for (size_t p = 1; p <= processes; ++p) {
+      if (hosted[p].size() > 1) {
+        n.notes.push_back(absl::StrCat(
+            "loss, duplication and delay reach node messages between processes only: those "
+            "among ",
+            absl::StrJoin(hosted[p], ", "), " (process ", p,
+            ") pass in memory, where the simulator's links would fault them"));
+      }
+    }
+  }
+  return n;
+}
+
 }  // namespace
 
 absl::StatusOr<Admission> AdmitScenario(const Scenario& s, size_t processes, bool can_kill) {
   // The [[faults.*]] lists are not keys: an entry the play cannot inject is refused.
-  const std::pair<const char*, size_t> lists[] = {{"faults.partition", s.partitions.size()},
+  const std::pair<const char*, size_t> lists[] = {{"faults.partition", can_kill ? 0 : s.partitions.size()},
                                                   {"faults.crash", can_kill ? 0 : s.crashes.size()},
                                                   {"faults.clock", s.clocks.size()}};
   for (const auto& [name, n] : lists) {
@@ -229,6 +324,14 @@ absl::StatusOr<Admission> AdmitScenario(const Scenario& s, size_t processes, boo
     }
     a.crashes.push_back(*std::move(crash));
   }
+  if (can_kill) {
+    absl::StatusOr<NetworkFaults> network = NetworkOnProcesses(s, processes);
+    if (!network.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(network.status().message(), " (docs/sim-vs-real.md)"));
+    }
+    a.network = *std::move(network);
+  }
   const std::vector<KeyValue> set = sim::KeyValues(s);
   const std::vector<KeyValue> defaults = sim::KeyValues(sim::DefaultScenario());
   for (size_t i = 0; i < set.size(); i++) {
@@ -237,6 +340,12 @@ absl::StatusOr<Admission> AdmitScenario(const Scenario& s, size_t processes, boo
       continue;
     }
     if (PlayerKeys().contains(kv.key)) continue;
+    // The network nemesis plays these on a launched cluster (a.network).
+    if (can_kill && (kv.key == "faults.loss" || kv.key == "faults.duplicate" ||
+                     ((kv.key == "faults.delay_probability" || kv.key == "faults.delay_ms_max") &&
+                      s.delay_ms_max > 0))) {
+      continue;
+    }
     // A delay drawn uniformly up to 0 ms is no delay (the forwarding scenario's baseline point).
     if (kv.key == "faults.delay_probability" && s.delay_ms_max == 0) {
       a.platform_keys.push_back(

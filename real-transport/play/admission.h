@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "real-transport/play/fault_proxy.h"
 #include "sim/scenario.h"
 
 namespace chatlab::real {
@@ -38,6 +39,22 @@ struct ProcessCrash {
   std::string also;      // what else the kill takes down ("" when only the node)
 };
 
+// The scenario's network faults as the nemesis plays them on a launched cluster: on the node
+// messages between processes (FaultProxy), with the partitions' selectors mapped to processes.
+struct NetworkFaults {
+  double loss = 0;
+  double duplicate = 0;
+  double delay_probability = 0;
+  double delay_ms_max = 0;
+  std::vector<ProcessCut> cuts;
+  std::vector<std::string> notes;  // what the real faults reach that the simulated do not, or
+                                   // the reverse
+  bool any() const {
+    return loss > 0 || duplicate > 0 || (delay_probability > 0 && delay_ms_max > 0) ||
+           !cuts.empty();
+  }
+};
+
 struct Admission {
   // "section.key = value" of each set key with nothing to play: a platform key (the real machine
   // stands in for it), or a fault that draws nothing (a delay of at most 0 ms).
@@ -47,13 +64,16 @@ struct Admission {
   std::vector<std::string> cluster_flags;
   // The scenario's crashes, in the scenario's order (only when the play can kill processes).
   std::vector<ProcessCrash> crashes;
+  // The scenario's network faults (only when the play launched the cluster).
+  NetworkFaults network;
 };
 
 // Checks s for a play against a cluster of `processes` chatd processes (one chat server each:
 // the scenario's chat server i is process i + 1). InvalidArgument naming the first key the play
 // cannot honour, with why and, where there is one, what to set instead. can_kill: the play
 // launched the cluster itself (chatplay --launch), so [[faults.crash]] entries are played (as
-// ProcessCrash); otherwise they are refused. REQUIRES: Validate(s) ok.
+// ProcessCrash), and faults.loss, duplicate, delay and [[faults.partition]] entries between
+// processes (as NetworkFaults); otherwise they are refused. REQUIRES: Validate(s) ok.
 absl::StatusOr<Admission> AdmitScenario(const sim::Scenario& s, size_t processes,
                                         bool can_kill = false);
 

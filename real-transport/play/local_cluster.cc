@@ -120,7 +120,7 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
         "--listen",
         absl::StrCat("127.0.0.1:", cluster->addresses_[static_cast<size_t>(i - 1)].port),
         "--cluster",
-        list,
+        options.cluster_view ? options.cluster_view(i, cluster->addresses_) : list,
         "--index",
         std::to_string(i),
         "--users_db",

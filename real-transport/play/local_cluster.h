@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,9 @@ struct LocalClusterOptions {
   std::string user_prefix = "play";  // accounts PREFIX1 .. PREFIX<users>, created at Start
   int users = 0;
   std::string password = "play";
+  // The --cluster list of process `index` (1-based), given every process's place; null: the
+  // places themselves. The network nemesis gives each process its own (FaultProxy::ClusterView).
+  std::function<std::string(int index, const std::vector<HostPort>& places)> cluster_view;
 };
 
 class LocalCluster {

@@ -194,6 +194,7 @@ int CompareWithReal(const VsRealOptions& o) {
   runs.sets = o.sets;
   runs.chatplay = *chatplay;
   runs.command = CommandLine(o);
+  runs.delay_ms_max = s.delay_ms_max;
   const uint64_t first = o.seed_start.value_or(s.seed);
   for (int k = 0; k < o.seeds; k++) runs.seeds.push_back(first + static_cast<uint64_t>(k));
   const size_t n = runs.seeds.size();

@@ -72,6 +72,7 @@ struct VsRealRuns {
   std::vector<CalibratedKey> calibration;  // empty without --calibrate
   std::string chatplay;
   std::string command;  // the `chatlab compare` command line that made it
+  double delay_ms_max = 0;  // the scenario's faults.delay_ms_max (0: its delays are of 0 ms)
 };
 
 // The calibration, from the real runs' results.json (metrics.loopback_rtt.p50_ms,

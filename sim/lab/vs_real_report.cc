@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -65,6 +66,18 @@ std::optional<double> PerSent(const json& r, const std::vector<std::string>& sim
   return sum / *sent;
 }
 
+// How many node messages a fault kind hit in a run: the simulator's faults_fired.SIM_KIND, the
+// real nemesis's network.REAL_KIND (its proxy), 0 where the run had no such fault.
+std::optional<double> FaultCount(const json& r, const std::string& sim_kind,
+                                 const std::string& real_kind) {
+  if (IsReal(r)) {
+    if (!r.contains("network")) return 0.0;
+    return At(r, "network." + real_kind);
+  }
+  if (!r.contains("faults_fired")) return std::nullopt;
+  return At(r, "faults_fired." + sim_kind).value_or(0.0);
+}
+
 struct MetricDef {
   std::string name;   // data.csv's column
   std::string label;  // in words
@@ -112,6 +125,16 @@ const std::vector<MetricDef>& Metrics() {
     m->push_back(
         {"notifications_per_sent", "push notifications per sent message", 0,
          [](const json& r) { return PerSent(r, {"metrics.notifications"}, "notifications"); }});
+    for (const auto& [name, label, sim_kind, real_kind] :
+         std::vector<std::tuple<std::string, std::string, std::string, std::string>>{
+             {"faults_lost", "node messages lost (faults.loss)", "loss", "lost"},
+             {"faults_duplicated", "node messages duplicated", "duplicate", "duplicated"},
+             {"faults_delayed", "node messages delayed", "delay", "delayed"},
+             {"faults_cut", "node messages cut by partitions", "partition_drop", "cut"}}) {
+      m->push_back({name, label, 0, [s = sim_kind, r = real_kind](const json& j) {
+                      return FaultCount(j, s, r);
+                    }});
+    }
     plain("catchups", "catch-up reads (GetMessages) by clients", "metrics.catchups", 0);
     plain("gaps_detected", "gaps detected by clients (prev_msg_id)", "metrics.gaps_detected", 0);
     plain("retries", "client resends", "metrics.retries", 0);
@@ -399,6 +422,35 @@ int WriteVsRealReport(const VsRealRuns& runs) {
       "of %s ms. That variance, and queueing for this machine's 2 cores, make the real tail "
       "(p95, p99); the simulator (a core per node, constant costs) has neither.",
       Num(commit_p99.mean), Num(commit.mean), Num(server_ack_p99.mean), Num(server_ack.mean)));
+  {
+    const Paired& lost = paired["faults_lost"];
+    const Paired& cut = paired["faults_cut"];
+    const Paired& dup = paired["faults_duplicated"];
+    const Paired& delayed = paired["faults_delayed"];
+    if (lost.mean_a + lost.mean_b + cut.mean_a + cut.mean_b + dup.mean_a + dup.mean_b +
+            delayed.mean_a + delayed.mean_b >
+        0) {
+      std::string notes;
+      for (const auto& r : runs.real) {
+        if (r && r->contains("network")) {
+          for (const json& n : (*r)["network"]["notes"]) {
+            absl::StrAppend(&notes, " ", n.get<std::string>(), ".");
+          }
+          break;
+        }
+      }
+      why.push_back(absl::StrFormat(
+          "Network faults. Per run the simulator lost %s node messages, cut %s, duplicated %s "
+          "and delayed %s; the real nemesis (a proxy on the links between processes) lost %s, "
+          "cut %s, duplicated %s and delayed %s%s. It reaches only messages between processes:%s",
+          Num(lost.mean_b), Num(cut.mean_b), Num(dup.mean_b), Num(delayed.mean_b),
+          Num(lost.mean_a), Num(cut.mean_a), Num(dup.mean_a), Num(delayed.mean_a),
+          runs.delay_ms_max == 0 ? " (the simulator's delays are of 0 ms here: "
+                                   "faults.delay_ms_max = 0, nothing for the real side to play)"
+                                 : "",
+          notes.empty() ? " none ran here." : notes));
+    }
+  }
   why.push_back(
       "Same seed, not the same draws: the player draws each user's sessions and sends from "
       "streams of its own, the simulator draws a client host's users from one stream in event "

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -180,6 +181,58 @@ TEST(ChatplayTest, AKillScheduleOnALaunchedClusterHoldsEveryPromise) {
   EXPECT_EQ(m["ack_latency"]["percentiles_ms"].size(), 101u);
 }
 
+// The network nemesis: on a launched cluster, the node messages between processes pass a proxy
+// that loses, duplicates, delays and cuts them as the scenario's [faults] say (two partitions,
+// one of them one-way), with a kill on top. Every promise must still hold: what a lost message
+// breaks, the protocol's timeouts, retries and catch-ups repair.
+TEST(ChatplayTest, NetworkFaultsOnALaunchedClusterHoldEveryPromise) {
+  TempDir dir;
+  const std::string out = dir / "out";
+  const std::vector<std::string> faults = {"faults.loss=0.1",
+                                           "faults.duplicate=0.1",
+                                           "faults.delay_probability=0.3",
+                                           "faults.delay_ms_max=150",
+                                           "faults.partition.0.a=server:1",
+                                           "faults.partition.0.b=server:2",
+                                           "faults.partition.0.start_s=0.5",
+                                           "faults.partition.0.end_s=1.5",
+                                           "faults.partition.1.a=server:0",
+                                           "faults.partition.1.b=server:1",
+                                           "faults.partition.1.one_way=true",
+                                           "faults.partition.1.start_s=1.8",
+                                           "faults.partition.1.end_s=2.6",
+                                           "faults.crash.0.node=server:2",
+                                           "faults.crash.0.at_s=2",
+                                           "faults.crash.0.restart_s=2.4",
+                                           "protocol.request_timeout_us=1000000",
+                                           "scenario.quiet_s=8"};
+  std::vector<std::string> argv = {CHATPLAY_BIN, kScenario, "--launch", dir / "cluster",
+                                   "--chatd",    CHATD_BIN, "--out",    out,
+                                   "--quiet"};
+  for (const std::string& set : faults) argv.insert(argv.end(), {"--set", set});
+  const int status = RunCommand(argv, dir / "chatplay.log");
+  std::ifstream log_file(dir / "chatplay.log");
+  const std::string log(std::istreambuf_iterator<char>(log_file), {});
+  std::ifstream results_file(out + "/results.json");
+  const nlohmann::json r = nlohmann::json::parse(results_file, nullptr, false);
+  ASSERT_EQ(status, 0) << log;
+  ASSERT_TRUE(r.is_object()) << log;
+  for (const Invariant& invariant : kInvariants) {
+    EXPECT_EQ(r["invariants"][invariant.name], 0) << invariant.name << "\n" << log;
+  }
+  EXPECT_EQ(r["invariants"]["final_checked"], true);
+  // Every fault kind was done, and the messages that passed reached their receivers.
+  const nlohmann::json& n = r["network"];
+  ASSERT_TRUE(n.is_object()) << log;
+  EXPECT_EQ(n["partitions"].size(), 2u);
+  for (const char* kind : {"forwarded", "cut", "lost", "duplicated", "delayed"}) {
+    EXPECT_GT(n[kind].get<uint64_t>(), 0u) << kind << ": " << n.dump();
+  }
+  EXPECT_GT(r["metrics"]["messages_acked"].get<uint64_t>(), 5u) << log;
+  EXPECT_GT(r["metrics"]["messages_delivered"].get<uint64_t>(), 5u);
+  EXPECT_TRUE(r["unexpected_exits"].empty()) << r["unexpected_exits"].dump();
+}
+
 TEST(ChatplayTest, RefusesWhatItCannotPlayNamingTheKey) {
   absl::StatusOr<sim::Scenario> s = sim::LoadScenario(kScenario);
   ASSERT_TRUE(s.ok()) << s.status();
@@ -195,7 +248,9 @@ TEST(ChatplayTest, RefusesWhatItCannotPlayNamingTheKey) {
     size_t processes;
     const char* names;  // what the refusal must say
   } cases[] = {
-      {"faults.loss=0.01", kProcesses, "faults.loss = 0.01: not played yet"},
+      {"faults.loss=0.01", kProcesses,
+       "faults.loss = 0.01: network faults need a cluster chatplay starts itself"},
+      {"faults.push_loss=0.1", kProcesses, "faults.push_loss = 0.1: chatd's push notifications"},
       {"faults.crash.0.node=store", kProcesses,
        "faults.crash = 1 entry: kill -9 and restarts need a cluster chatplay starts itself"},
       {"workload.wake_on_push=true", kProcesses, "workload.wake_on_push = true"},
@@ -210,12 +265,29 @@ TEST(ChatplayTest, RefusesWhatItCannotPlayNamingTheKey) {
     const std::string why = refused(c.set, c.processes);
     EXPECT_TRUE(absl::StrContains(why, c.names)) << c.set << ": " << why;
   }
-  sim::Scenario partitioned = *s;
-  partitioned.partitions.push_back(sim::PartitionSpec{1, 2, "server:0", "server:1", false});
-  const absl::StatusOr<Admission> cut = AdmitScenario(partitioned, kProcesses, /*can_kill=*/true);
-  EXPECT_TRUE(!cut.ok() &&
-              absl::StrContains(cut.status().message(), "faults.partition = 1 entry: not played"))
-      << cut.status();
+  // A partition is played between processes of a launched cluster (the proxy on their links),
+  // never between nodes one process hosts, nor on the clients' links.
+  const auto partition = [&](const char* a, const char* b, bool launched) {
+    sim::Scenario copy = *s;
+    copy.partitions.push_back(sim::PartitionSpec{1, 2, a, b, false});
+    return AdmitScenario(copy, kProcesses, launched);
+  };
+  const absl::StatusOr<Admission> cut = partition("server:0", "server:1", true);
+  ASSERT_TRUE(cut.ok()) << cut.status();
+  ASSERT_EQ(cut->network.cuts.size(), 1u);
+  EXPECT_EQ(cut->network.cuts[0].a, std::vector<int>{1});
+  EXPECT_EQ(cut->network.cuts[0].b, std::vector<int>{2});
+  EXPECT_TRUE(cut->network.any());
+  for (const auto& [a, b, launched, names] :
+       std::vector<std::tuple<const char*, const char*, bool, std::string>>{
+           {"server:0", "server:1", false, "faults.partition = 1 entry: network faults need"},
+           {"store", "server:0", true, "are both on process 1"},
+           {"clients", "server:1", true, "the clients' links are not cut"},
+           {"writer", "server:1", true, "\"writer\": no process"}}) {
+    const absl::StatusOr<Admission> refused_cut = partition(a, b, launched);
+    EXPECT_TRUE(!refused_cut.ok() && absl::StrContains(refused_cut.status().message(), names))
+        << a << " | " << b << ": " << refused_cut.status();
+  }
   // With a launched cluster, a crash is a kill -9 of the process hosting the node, then a
   // restart (at the heal when the entry has none); a node no process hosts alone is refused.
   const auto crashes = [&](const std::vector<std::string>& sets) -> absl::StatusOr<Admission> {
