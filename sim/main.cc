@@ -11,6 +11,7 @@
 //   chatlab shrink FILE [--out DIR] [--jobs J]
 //   chatlab compare SCENARIO [--seeds K] [--seed-start S] [--set key=value ...] [--out DIR]
 //                   [--chatplay PATH] [--no-calibrate] [--jobs J]
+//   chatlab compare --render DIR
 //
 // Exit codes: 0 every invariant held, 1 an invariant was violated, 2 bad input.
 #include <unistd.h>
@@ -372,9 +373,12 @@ int main(int argc, char** argv) {
   CLI::App* compare = app.add_subcommand(
       "compare", "run a scenario in the simulator and on a real chatd cluster chatplay launches, "
                  "seed by seed, and set counts, verdicts and latencies side by side");
+  std::string vs_render;
   compare->add_option("scenario", vs.scenario_path, "scenario file chatplay admits")
-      ->required()
       ->check(CLI::ExistingFile);
+  compare->add_option("--render", vs_render,
+                      "write an earlier comparison's report again from DIR (runs nothing)")
+      ->check(CLI::ExistingDirectory);
   compare->add_option("--seeds", vs.seeds, "seeds per side (default 10)")
       ->check(CLI::Range(1, chatlab::sim::lab::kCompareSeedsMax));
   compare->add_option("--seed-start", vs_seed_start, "the first seed (default: the scenario's)")
@@ -412,6 +416,11 @@ int main(int argc, char** argv) {
   }
   if (sweep->parsed()) return Sweep(sw);
   if (compare->parsed()) {
+    if (!vs_render.empty()) return chatlab::sim::lab::RenderComparison(vs_render);
+    if (vs.scenario_path.empty()) {
+      std::cerr << "chatlab compare: give a SCENARIO (or --render DIR)\n";
+      return kExitBadInput;
+    }
     vs.calibrate = !vs_no_calibrate;
     return chatlab::sim::lab::CompareWithReal(vs);
   }

@@ -70,6 +70,27 @@ std::string Tail(const fs::path& log, int lines) {
   return out;
 }
 
+// compare.json: what `chatlab compare --render DIR` needs to write the report again from the
+// runs under DIR (after a change to the report, without running anything).
+void WriteManifest(const VsRealRuns& runs) {
+  json calibration = json::array();
+  for (const CalibratedKey& c : runs.calibration) {
+    calibration.push_back(
+        {{"key", c.key}, {"value", c.value}, {"formula", c.formula}, {"inputs", c.inputs}});
+  }
+  const json m{{"format", "chatlab-compare/1"},
+               {"scenario_path", runs.scenario_path},
+               {"scenario_name", runs.scenario_name},
+               {"scenario_text", runs.scenario_text},
+               {"sets", runs.sets},
+               {"seeds", runs.seeds},
+               {"chatplay", runs.chatplay},
+               {"command", runs.command},
+               {"delay_ms_max", runs.delay_ms_max},
+               {"calibration", calibration}};
+  std::ofstream(fs::path(runs.dir) / "compare.json") << m.dump(2) << "\n";
+}
+
 std::string CommandLine(const VsRealOptions& o) {
   std::string cmd = absl::StrCat("chatlab compare ", o.scenario_path, " --seeds ", o.seeds);
   if (o.seed_start) absl::StrAppend(&cmd, " --seed-start ", *o.seed_start);
@@ -275,6 +296,39 @@ int CompareWithReal(const VsRealOptions& o) {
     }
   }
 
+  WriteManifest(runs);
+  const int violated = WriteVsRealReport(runs);
+  std::cout << "report: " << (dir / "report.md").string() << "\n";
+  return violated > 0 ? kExitViolation : kExitOk;
+}
+
+int RenderComparison(const std::string& dir_arg) {
+  const fs::path dir(dir_arg);
+  std::optional<json> m = ReadResults(dir / "compare.json");
+  if (!m || m->value("format", "") != "chatlab-compare/1") {
+    return Fail(absl::StrCat(dir_arg, ": no compare.json of chatlab compare"));
+  }
+  VsRealRuns runs;
+  runs.dir = dir.string();
+  runs.scenario_path = m->value("scenario_path", "");
+  runs.scenario_name = m->value("scenario_name", "");
+  runs.scenario_text = m->value("scenario_text", "");
+  runs.sets = m->value("sets", std::vector<std::string>{});
+  runs.seeds = m->value("seeds", std::vector<uint64_t>{});
+  runs.chatplay = m->value("chatplay", "");
+  runs.command = m->value("command", "");
+  runs.delay_ms_max = m->value("delay_ms_max", 0.0);
+  for (const json& c : m->value("calibration", json::array())) {
+    runs.calibration.push_back(
+        {c.value("key", ""), c.value("value", 0.0), c.value("formula", ""), c.value("inputs", "")});
+  }
+  if (runs.seeds.empty()) return Fail(absl::StrCat(dir_arg, "/compare.json: no seeds"));
+  for (uint64_t seed : runs.seeds) {
+    const std::string run = absl::StrCat("seed-", seed);
+    runs.real.push_back(ReadResults(dir / "real" / run / "results.json"));
+    runs.sim.push_back(ReadResults(dir / "sim" / run / "results.json"));
+    runs.sim_defaults.push_back(ReadResults(dir / "sim-defaults" / run / "results.json"));
+  }
   const int violated = WriteVsRealReport(runs);
   std::cout << "report: " << (dir / "report.md").string() << "\n";
   return violated > 0 ? kExitViolation : kExitOk;

@@ -13,6 +13,7 @@
 //   DIR/calibration.csv          each calibrated key: value, formula, inputs
 //   DIR/cdf.csv                  the mean percentile curves the plots draw
 //   DIR/summary.json             the answer for `chatlab index`
+//   DIR/compare.json             what the report is made from (`chatlab compare --render DIR`)
 //   DIR/plots/*.svg              the latency CDFs, overlaid (gnuplot)
 //   DIR/real/seed-K/             chatplay's results.json, history.json, log and cluster
 //   DIR/sim/seed-K/, DIR/sim-defaults/seed-K/   chatlab run's results.json
@@ -50,6 +51,10 @@ struct VsRealOptions {
 // could not be made (naming its log).
 int CompareWithReal(const VsRealOptions& options);
 
+// Writes the report of an earlier comparison again from its DIR/compare.json and runs (no run
+// is made): after a change to the report. The same exit codes.
+int RenderComparison(const std::string& dir);
+
 // ---- Internal to sim/lab (vs_real.cc and vs_real_report.cc) -----------------------------------
 
 // One calibrated scenario key: its value and how it was measured.
@@ -71,7 +76,7 @@ struct VsRealRuns {
   std::vector<std::optional<nlohmann::json>> real, sim, sim_defaults;
   std::vector<CalibratedKey> calibration;  // empty without --calibrate
   std::string chatplay;
-  std::string command;  // the `chatlab compare` command line that made it
+  std::string command;      // the `chatlab compare` command line that made it
   double delay_ms_max = 0;  // the scenario's faults.delay_ms_max (0: its delays are of 0 ms)
 };
 

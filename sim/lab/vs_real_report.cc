@@ -131,9 +131,8 @@ const std::vector<MetricDef>& Metrics() {
              {"faults_duplicated", "node messages duplicated", "duplicate", "duplicated"},
              {"faults_delayed", "node messages delayed", "delay", "delayed"},
              {"faults_cut", "node messages cut by partitions", "partition_drop", "cut"}}) {
-      m->push_back({name, label, 0, [s = sim_kind, r = real_kind](const json& j) {
-                      return FaultCount(j, s, r);
-                    }});
+      m->push_back({name, label, 0,
+                    [s = sim_kind, r = real_kind](const json& j) { return FaultCount(j, s, r); }});
     }
     plain("catchups", "catch-up reads (GetMessages) by clients", "metrics.catchups", 0);
     plain("gaps_detected", "gaps detected by clients (prev_msg_id)", "metrics.gaps_detected", 0);
@@ -443,12 +442,12 @@ int WriteVsRealReport(const VsRealRuns& runs) {
           "Network faults. Per run the simulator lost %s node messages, cut %s, duplicated %s "
           "and delayed %s; the real nemesis (a proxy on the links between processes) lost %s, "
           "cut %s, duplicated %s and delayed %s%s. It reaches only messages between processes:%s",
-          Num(lost.mean_b), Num(cut.mean_b), Num(dup.mean_b), Num(delayed.mean_b),
-          Num(lost.mean_a), Num(cut.mean_a), Num(dup.mean_a), Num(delayed.mean_a),
+          Num(lost.mean_b), Num(cut.mean_b), Num(dup.mean_b), Num(delayed.mean_b), Num(lost.mean_a),
+          Num(cut.mean_a), Num(dup.mean_a), Num(delayed.mean_a),
           runs.delay_ms_max == 0 ? " (the simulator's delays are of 0 ms here: "
                                    "faults.delay_ms_max = 0, nothing for the real side to play)"
                                  : "",
-          notes.empty() ? " none ran here." : notes));
+          notes.empty() ? " here the real side had no network fault to play." : notes));
     }
   }
   why.push_back(
@@ -461,6 +460,15 @@ int WriteVsRealReport(const VsRealRuns& runs) {
       "A crash of chat server 0 or of a service is a kill of all of process 1 (the store and "
       "every service live there in chatd's embedded default), where the simulator crashes one "
       "node; a kill of process 2 or 3 is the simulator's crash of that chat server.");
+
+  // The version that made the runs: the simulator's results say it (chatplay is the same build).
+  std::string runs_version = "unknown";
+  for (const auto& r : runs.sim_defaults) {
+    if (r) {
+      runs_version = r->value("chatlab_version", "unknown");
+      break;
+    }
+  }
 
   // report.md
   std::string md =
@@ -537,9 +545,10 @@ int WriteVsRealReport(const VsRealRuns& runs) {
                   "; for each, `chatplay --launch` on a fresh cluster, then `chatlab run` (",
                   calibrated ? "with and without the calibration" : "as written",
                   "). Real runs one at a time; each run's files are under real/, sim/ and "
-                  "sim-defaults/ (not committed). ChatLab ",
-                  ChatlabVersion(), ".\n\nThe scenario (", runs.scenario_path, "):\n\n```toml\n",
-                  runs.scenario_text, "```\n");
+                  "sim-defaults/ (not committed). Runs made by ChatLab ",
+                  runs_version, ", this report written by ", ChatlabVersion(),
+                  ".\n\nThe scenario (", runs.scenario_path, "):\n\n```toml\n", runs.scenario_text,
+                  "```\n");
   std::ofstream(dir / "report.md") << md;
 
   // report.html: the same content.
