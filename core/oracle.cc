@@ -63,6 +63,7 @@ void Oracle::OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool o
   auto it = sent_.find(key);
   if (it != sent_.end() && !it->second.shown_to_other) {
     it->second.shown_to_other = true;
+    delivered_count_++;
     if (Sampled(it->second.sent_at_us)) {
       latencies_.end_to_end_us.push_back(now - it->second.sent_at_us);
     }

@@ -156,6 +156,9 @@ class Oracle : public ClientObserver {
   }
   uint64_t sent() const { return sent_.size(); }
   uint64_t acked() const { return acked_count_; }
+  // Messages shown to some participant other than their sender, whole run (the latency window
+  // does not apply).
+  uint64_t delivered() const { return delivered_count_; }
 
  private:
   using MessageKey = std::pair<UserId, ClientMsgId>;  // (sender, client_msg_id)
@@ -184,6 +187,7 @@ class Oracle : public ClientObserver {
     return sent_at_us >= window_from_us_ && sent_at_us < window_to_us_;
   }
   uint64_t acked_count_ = 0;
+  uint64_t delivered_count_ = 0;
   absl::btree_map<MessageKey, SentInfo> sent_;
   absl::btree_map<std::pair<UserId, ConversationId>, View> views_;
   // (viewer, conv, kind, reader) -> shown watermark.

@@ -270,6 +270,7 @@ absl::StatusOr<HistoryVerdict> CheckHistory(std::string_view text) {
   v.counts = oracle.counts();
   v.violations = oracle.first_violations();
   v.acked = oracle.acked();
+  v.delivered = oracle.delivered();
   v.latencies = oracle.latencies();
   return v;
 }
@@ -285,6 +286,7 @@ std::string VerdictJson(const HistoryVerdict& v) {
               {"events", v.events},
               {"sent", v.sent},
               {"acked", v.acked},
+              {"delivered", v.delivered},
               {"displayed", v.displayed},
               {"final_checked", v.final_checked}}
       .dump(2);

@@ -32,6 +32,7 @@ struct HistoryVerdict {
   uint64_t events = 0;         // events fed to the oracle (informational kinds included)
   uint64_t sent = 0;           // messages the users sent
   uint64_t acked = 0;          // of those, acknowledged
+  uint64_t delivered = 0;      // of those, shown to another participant (whole history)
   uint64_t displayed = 0;      // displayed events
   bool final_checked = false;  // the history had "truth", so lost and undelivered were checked
   Oracle::Latencies latencies;  // the oracle's send -> ack and send -> first shown to another

@@ -26,6 +26,9 @@ using Request = http::request<http::string_body>;
 // Connections the proxy keeps to each receiver: as many requests in flight on a link as chatd's
 // own peer_connections_max default (4), so the proxy adds no queueing of its own.
 constexpr int kConnectionsPerLink = 4;
+// The proxy answers at once, so a sender never sees its own queue fill: the proxy drops past
+// this many messages waiting on one link (chatd's node_queue_max default), as chatd would.
+constexpr size_t kQueueMax = 10000;
 // A node message is at most chatd's largest request body; the proxy reads whatever chatd sends.
 constexpr uint64_t kBodyBytesMax = std::numeric_limits<uint32_t>::max();
 
@@ -198,6 +201,10 @@ class FaultProxy::Impl {
   // ---- To the receiver ------------------------------------------------------------------------
 
   void Forward(Link& l, std::shared_ptr<Request> request) {
+    if (l.queue.size() >= kQueueMax) {
+      stats.overflowed++;
+      return;
+    }
     l.queue.push_back(std::move(request));
     if (l.idle > 0) {
       l.idle--;
@@ -268,12 +275,16 @@ class FaultProxy::Impl {
         });
   }
 
-  // A kept-alive connection the receiver closed (a restart) gets one more try on a fresh one.
+  // A kept-alive connection the receiver closed (a restart) gets one more try on a fresh one,
+  // marked as chatd's own peer link marks a resend (the receiver may have handled the first:
+  // its store then looks the message up beyond its dedup window).
   void Failed(Link& l, std::shared_ptr<beast::tcp_stream> stream, std::shared_ptr<Request> request,
               bool fresh) {
     boost::system::error_code ignored;
     stream->socket().close(ignored);
     if (!fresh) {
+      request->set("X-Chatlab-Redelivered", "1");
+      stats.resent++;
       l.queue.push_front(std::move(request));
     } else {
       stats.forward_failed++;

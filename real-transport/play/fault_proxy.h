@@ -62,6 +62,8 @@ class FaultProxy {
     std::atomic<uint64_t> duplicated{0};
     std::atomic<uint64_t> delayed{0};
     std::atomic<uint64_t> forward_failed{0};  // the receiver was down or answered an error
+    std::atomic<uint64_t> resent{0};      // sent again on a fresh connection (marked redelivered)
+    std::atomic<uint64_t> overflowed{0};  // dropped: kQueueMax messages waited on the link
   };
 
   // Listens on a free 127.0.0.1 port for every ordered pair of processes. Faults start with

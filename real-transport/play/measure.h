@@ -72,6 +72,8 @@ class CountsOverPlay {
   // REQUIRES: Start was called; process < the cluster's size.
   void BeforeKill(size_t process, const std::map<std::string, double>& metrics);
   ServerCounts End(const ServerScrape& s) const;
+  // A process's counters could not be read before its kill: what it counted is lost.
+  void MarkIncomplete() { complete_ = false; }
 
  private:
   std::vector<std::map<std::string, double>> baseline_;  // per process: its counters at its start

@@ -102,7 +102,8 @@ std::string CommandLine(const VsRealOptions& o) {
 }  // namespace
 
 std::vector<CalibratedKey> Calibrate(const std::vector<std::optional<json>>& real,
-                                     const std::vector<std::optional<json>>& sim_defaults) {
+                                     const std::vector<std::optional<json>>& sim_defaults,
+                                     double cpu_speed_factor) {
   double rtt_sum = 0, commit_sum = 0;
   int rtt_n = 0, commit_n = 0;
   // CPU per sent message, pooled over the seeds both sides have.
@@ -131,7 +132,9 @@ std::vector<CalibratedKey> Calibrate(const std::vector<std::optional<json>>& rea
       rtt_sum += m["loopback_rtt"]["p50_ms"].get<double>();
       rtt_n++;
     }
-    if (m.contains("server") && m["server"].contains("commit_ms")) {
+    // A run without a commit (its counters unread, or nothing written) says nothing of one.
+    if (m.contains("server") && m["server"].contains("commit_ms") &&
+        m["server"].value("storage_commits", 0.0) > 0) {
       commit_sum += m["server"]["commit_ms"].get<double>();
       commit_n++;
     }
@@ -162,11 +165,14 @@ std::vector<CalibratedKey> Calibrate(const std::vector<std::optional<json>>& rea
     const double real_per = real_cpu / real_sent * 1e6;  // microseconds per sent message
     const double sim_per = sim_cpu / sim_sent * 1e6;
     keys.push_back(
-        {"cost.cpu_speed_factor", sim_per / real_per, "sim_cpu_us_per_sent / real_cpu_us_per_sent",
+        {"cost.cpu_speed_factor", sim_per * cpu_speed_factor / real_per,
+         cpu_speed_factor == 1
+             ? std::string("sim_cpu_us_per_sent / real_cpu_us_per_sent")
+             : absl::StrFormat("sim_cpu_us_per_sent * %g / real_cpu_us_per_sent", cpu_speed_factor),
          absl::StrFormat("real_cpu_us_per_sent = %.1f (chatd's process_cpu_seconds_total over the "
                          "workload, every process, / messages sent; %d runs pooled); "
-                         "sim_cpu_us_per_sent = %.1f (the nodes' busy_s at "
-                         "cost.cpu_speed_factor 1, / messages sent; the same seeds)",
+                         "sim_cpu_us_per_sent = %.1f (the nodes' busy_s at the "
+                         "scenario's cost.cpu_speed_factor, / messages sent; the same seeds)",
                          real_per, cpu_n, sim_per)});
   }
   return keys;
@@ -286,7 +292,7 @@ int CompareWithReal(const VsRealOptions& o) {
     return Fail(absl::StrJoin(failures, "\n"));
   }
   if (o.calibrate) {
-    runs.calibration = Calibrate(runs.real, runs.sim_defaults);
+    runs.calibration = Calibrate(runs.real, runs.sim_defaults, s.cpu_speed_factor);
     for (const CalibratedKey& c : runs.calibration) {
       std::cerr << absl::StrFormat("chatlab compare: calibrated %s = %.5g (%s; %s)\n", c.key,
                                    c.value, c.formula, c.inputs);

@@ -4,9 +4,10 @@
 // For each seed, in order: `chatplay SCENARIO --launch` (a fresh cluster of one chatd process per
 // chat server on this machine, the scenario's [[faults.crash]] as kill -9 and restarts), then
 // the simulator twice, `chatlab run` with the scenario as written ("sim, defaults") and with the
-// calibration ("sim, calibrated"). The calibration is measured on the real runs (Calibrate):
-// the loopback round trip for the simulated links, chatd's mean SQLite commit for the simulated
-// fsync. Everything is written under DIR:
+// calibration ("sim, calibrated"). The calibration is measured (Calibrate): the loopback round
+// trip for the simulated links, chatd's mean SQLite commit for the simulated fsync, and chatd's
+// CPU per sent message against the simulator's for the CPU speed. Everything is written under
+// DIR:
 //   DIR/report.md, report.html   the answer first, the side-by-side table, the CDFs, the
 //                                calibration with its formulas, where the two differ and why
 //   DIR/data.csv                 one row per (side, seed): every compared metric
@@ -84,9 +85,10 @@ struct VsRealRuns {
 // metrics.server.commit_ms and metrics.server.cpu_seconds) and the simulator's runs of the
 // scenario as written (the nodes' busy_s): the links, the fsync, and the CPU speed that makes the
 // simulated CPU per sent message the real one.
-std::vector<CalibratedKey> Calibrate(
-    const std::vector<std::optional<nlohmann::json>>& real,
-    const std::vector<std::optional<nlohmann::json>>& sim_defaults);
+// cpu_speed_factor: the scenario's own (the simulator's runs as written ran at it).
+std::vector<CalibratedKey> Calibrate(const std::vector<std::optional<nlohmann::json>>& real,
+                                     const std::vector<std::optional<nlohmann::json>>& sim_defaults,
+                                     double cpu_speed_factor = 1);
 
 // Writes report.md, report.html, data.csv, cdf.csv, summary.json and plots/ under runs.dir.
 // Returns the number of runs (either side) that broke an invariant.

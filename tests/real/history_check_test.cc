@@ -165,6 +165,7 @@ TEST(HistoryCheck, AWindowSamplesLatenciesOfMessagesSentInItOnly) {
   EXPECT_EQ(v->counts.duplicates_shown, 1u);
   EXPECT_EQ(v->latencies.ack_us, std::vector<TimeUs>{1});         // message 8: 12 -> 13
   EXPECT_EQ(v->latencies.end_to_end_us, std::vector<TimeUs>{3});  // 12 -> bob at 15
+  EXPECT_EQ(v->delivered, 2u);  // counted whatever the window
   h = GoodHistory();
   auto all = CheckHistory(h.dump());
   ASSERT_TRUE(all.ok()) << all.status();
