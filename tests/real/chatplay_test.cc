@@ -62,6 +62,29 @@ Played PlayOn(const Cluster& cluster, const TempDir& out) {
   return p;
 }
 
+// chatplay --launch on play-small in DIR/cluster with these --set overrides (results in
+// DIR/out, the log in DIR/chatplay.log).
+Played PlayLaunched(const TempDir& dir, const std::vector<std::string>& sets) {
+  std::vector<std::string> argv = {CHATPLAY_BIN, kScenario, "--launch",  dir / "cluster", "--chatd",
+                                   CHATD_BIN,    "--out",   dir / "out", "--quiet"};
+  for (const std::string& set : sets) argv.insert(argv.end(), {"--set", set});
+  Played p;
+  p.status = RunCommand(argv, dir / "chatplay.log");
+  std::ifstream log(dir / "chatplay.log");
+  p.log = std::string(std::istreambuf_iterator<char>(log), {});
+  std::ifstream results(dir / "out/results.json");
+  p.results = nlohmann::json::parse(results, nullptr, /*allow_exceptions=*/false);
+  return p;
+}
+
+// Every invariant 0, and the end-of-run check against the store's truth ran.
+void ExpectEveryPromiseHeld(const Played& p) {
+  for (const Invariant& invariant : kInvariants) {
+    EXPECT_EQ(p.results["invariants"][invariant.name], 0) << invariant.name << "\n" << p.log;
+  }
+  EXPECT_EQ(p.results["invariants"]["final_checked"], true);
+}
+
 TEST(ChatplayTest, SmallScenarioOnThreeProcessesHoldsEveryPromise) {
   Cluster cluster(kProcesses, "direct", Accounts(), ScenarioFlags());
   TempDir out;
@@ -107,7 +130,6 @@ TEST(ChatplayTest, DedupOffInChatdIsCaughtOnTheRealHistory) {
 // while the users chat with every send retried at once. Every promise must still hold.
 TEST(ChatplayTest, AKillScheduleOnALaunchedClusterHoldsEveryPromise) {
   TempDir dir;
-  const std::string out = dir / "out";
   const std::vector<std::string> schedule = {"faults.crash.0.node=server:1",
                                              "faults.crash.0.at_s=0.8",
                                              "faults.crash.0.restart_s=1.5",
@@ -117,21 +139,14 @@ TEST(ChatplayTest, AKillScheduleOnALaunchedClusterHoldsEveryPromise) {
                                              "faults.crash.2.node=server:2",
                                              "faults.crash.2.at_s=2.5",  // restarted at the heal
                                              "scenario.quiet_s=6"};
-  std::vector<std::string> argv = {CHATPLAY_BIN, kScenario,    "--launch", dir / "cluster",
-                                   "--chatd",    CHATD_BIN,    "--out",    out,
-                                   "--set",      kRetryAtOnce, "--quiet"};
-  for (const std::string& set : schedule) argv.insert(argv.end(), {"--set", set});
-  const int status = RunCommand(argv, dir / "chatplay.log");
-  std::ifstream log_file(dir / "chatplay.log");
-  const std::string log(std::istreambuf_iterator<char>(log_file), {});
-  std::ifstream results_file(out + "/results.json");
-  const nlohmann::json r = nlohmann::json::parse(results_file, nullptr, false);
-  ASSERT_EQ(status, 0) << log;
+  std::vector<std::string> sets = schedule;
+  sets.push_back(kRetryAtOnce);
+  const Played p = PlayLaunched(dir, sets);
+  const nlohmann::json& r = p.results;
+  const std::string& log = p.log;
+  ASSERT_EQ(p.status, 0) << log;
   ASSERT_TRUE(r.is_object()) << log;
-  for (const Invariant& invariant : kInvariants) {
-    EXPECT_EQ(r["invariants"][invariant.name], 0) << invariant.name << "\n" << log;
-  }
-  EXPECT_EQ(r["invariants"]["final_checked"], true);
+  ExpectEveryPromiseHeld(p);
   // The nemesis did what the scenario asked, in the order of the times it was due, each action
   // done no earlier than due; every process served again after its restart (two "listening"
   // lines in its log), and none exited unasked.
@@ -187,7 +202,6 @@ TEST(ChatplayTest, AKillScheduleOnALaunchedClusterHoldsEveryPromise) {
 // breaks, the protocol's timeouts, retries and catch-ups repair.
 TEST(ChatplayTest, NetworkFaultsOnALaunchedClusterHoldEveryPromise) {
   TempDir dir;
-  const std::string out = dir / "out";
   const std::vector<std::string> faults = {"faults.loss=0.1",
                                            "faults.duplicate=0.1",
                                            "faults.delay_probability=0.3",
@@ -206,21 +220,13 @@ TEST(ChatplayTest, NetworkFaultsOnALaunchedClusterHoldEveryPromise) {
                                            "faults.crash.0.restart_s=2.4",
                                            "protocol.request_timeout_us=1000000",
                                            "scenario.quiet_s=8"};
-  std::vector<std::string> argv = {CHATPLAY_BIN, kScenario, "--launch", dir / "cluster",
-                                   "--chatd",    CHATD_BIN, "--out",    out,
-                                   "--quiet"};
-  for (const std::string& set : faults) argv.insert(argv.end(), {"--set", set});
-  const int status = RunCommand(argv, dir / "chatplay.log");
-  std::ifstream log_file(dir / "chatplay.log");
-  const std::string log(std::istreambuf_iterator<char>(log_file), {});
-  std::ifstream results_file(out + "/results.json");
-  const nlohmann::json r = nlohmann::json::parse(results_file, nullptr, false);
-  ASSERT_EQ(status, 0) << log;
+  const std::vector<std::string>& sets = faults;
+  const Played p = PlayLaunched(dir, sets);
+  const nlohmann::json& r = p.results;
+  const std::string& log = p.log;
+  ASSERT_EQ(p.status, 0) << log;
   ASSERT_TRUE(r.is_object()) << log;
-  for (const Invariant& invariant : kInvariants) {
-    EXPECT_EQ(r["invariants"][invariant.name], 0) << invariant.name << "\n" << log;
-  }
-  EXPECT_EQ(r["invariants"]["final_checked"], true);
+  ExpectEveryPromiseHeld(p);
   // Every fault kind was done, and the messages that passed reached their receivers.
   const nlohmann::json& n = r["network"];
   ASSERT_TRUE(n.is_object()) << log;
