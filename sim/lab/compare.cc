@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_join.h"
 
 namespace chatlab::sim::lab {
@@ -270,6 +271,10 @@ std::string Num(double v) {
   if (a >= 100) return absl::StrFormat("%.0f", v);
   if (a >= 10) return absl::StrFormat("%.1f", v);
   return absl::StrFormat("%.3g", v);
+}
+
+std::string HtmlEscape(const std::string& s) {
+  return absl::StrReplaceAll(s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
 }
 
 std::string RatioText(double r) {

@@ -63,6 +63,8 @@ ClaimVerdict JudgeClaim(const SweepData& data, const Layout& l, const ClaimSpec&
 
 // Numbers as a report prints them: three significant figures, no exponent below 1e6.
 std::string Num(double v);
+// Text for HTML, in an element or a double-quoted attribute: & < > " escaped.
+std::string HtmlEscape(const std::string& s);
 // "1.01x", "1.37x", "16x", "158x" (never "1.6e+02x", nor "1x" for 1.01).
 std::string RatioText(double r);
 // "-52 ms (95% CI -64 to -40), -31%, 10 seeds" for a paired difference; unit may be "".

@@ -10,15 +10,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "sim/lab/compare.h"
 
 namespace chatlab::sim::lab {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 namespace {
 
-std::string Html(const std::string& s) {
-  return absl::StrReplaceAll(s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
-}
 std::string Cell(const std::string& s) {
   return absl::StrReplaceAll(s, {{"|", "\\|"}, {"\n", " "}});
 }
@@ -110,9 +108,9 @@ absl::StatusOr<IndexOutcome> WriteIndex(const std::string& dir_arg) {
                                        tested.empty() ? "" : absl::StrCat(" (tested as: ", tested, ")"),
                                        " -> **", verdict, "**"));
       claims_html.push_back(absl::StrCat(
-          "<li>&ldquo;", Html(c.value("seed", "")), "&rdquo;",
-          tested.empty() ? "" : absl::StrCat(" (tested as: ", Html(tested), ")"),
-          " &rarr; <b class=\"", Html(verdict), "\">", Html(verdict), "</b></li>"));
+          "<li>&ldquo;", HtmlEscape(c.value("seed", "")), "&rdquo;",
+          tested.empty() ? "" : absl::StrCat(" (tested as: ", HtmlEscape(tested), ")"),
+          " &rarr; <b class=\"", HtmlEscape(verdict), "\">", HtmlEscape(verdict), "</b></li>"));
     }
     const std::string link = absl::StrCat(r.name, "/report.md");
     absl::StrAppend(&md, "| ", Cell(s.value("question", "")), " | ",
@@ -120,12 +118,12 @@ absl::StatusOr<IndexOutcome> WriteIndex(const std::string& dir_arg) {
                     claims_md.empty() ? "(no claim of the seed tested)"
                                       : Cell(absl::StrJoin(claims_md, "; ")),
                     " | [", r.name, "](", link, ") |\n");
-    absl::StrAppend(&h, "<tr><td>", Html(s.value("question", "")), "</td><td><ul>");
-    for (const std::string& a : answer) absl::StrAppend(&h, "<li>", Html(a), "</li>");
-    absl::StrAppend(&h, "</ul></td><td>", Html(Sure(s)), "</td><td>",
+    absl::StrAppend(&h, "<tr><td>", HtmlEscape(s.value("question", "")), "</td><td><ul>");
+    for (const std::string& a : answer) absl::StrAppend(&h, "<li>", HtmlEscape(a), "</li>");
+    absl::StrAppend(&h, "</ul></td><td>", HtmlEscape(Sure(s)), "</td><td>",
                     claims_html.empty() ? "(no claim of the seed tested)"
                                         : absl::StrCat("<ul>", absl::StrJoin(claims_html, ""), "</ul>"),
-                    "</td><td><a href=\"", Html(r.name), "/report.html\">", Html(r.name),
+                    "</td><td><a href=\"", HtmlEscape(r.name), "/report.html\">", HtmlEscape(r.name),
                     "</a></td></tr>\n");
   }
   h += "</table>\n</body></html>\n";

@@ -11,9 +11,6 @@ namespace chatlab::sim::lab {
 namespace fs = std::filesystem;
 namespace {
 
-std::string Html(const std::string& s) {
-  return absl::StrReplaceAll(s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}, {"\"", "&quot;"}});
-}
 
 // A Markdown table cell: pipes would end the cell.
 std::string Cell(const std::string& s) { return absl::StrReplaceAll(s, {{"|", "\\|"}}); }
@@ -106,7 +103,7 @@ std::string RenderMarkdown(const ReportContent& c) {
 std::string RenderHtml(const ReportContent& c) {
   std::string h;
   absl::StrAppend(&h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>",
-                  Html(c.title), " - ChatLab report</title>\n<style>\n"
+                  HtmlEscape(c.title), " - ChatLab report</title>\n<style>\n"
                   "body{font-family:Helvetica,Arial,sans-serif;max-width:1040px;margin:2em auto;"
                   "padding:0 1em;color:#222;line-height:1.45}\n"
                   "table{border-collapse:collapse;font-size:0.85em;margin:1em 0}\n"
@@ -117,77 +114,77 @@ std::string RenderHtml(const ReportContent& c) {
                   "pre{background:#f6f6f6;padding:0.8em;overflow-x:auto;font-size:0.85em}\n"
                   "figure{margin:1em 0}\nfigure svg{max-width:100%;height:auto}\n"
                   ".bad{color:#b00;font-weight:bold}\n</style></head><body>\n");
-  absl::StrAppend(&h, "<h1>", Html(c.title), "</h1>\n<p><b>Question.</b> ", Html(c.question),
+  absl::StrAppend(&h, "<h1>", HtmlEscape(c.title), "</h1>\n<p><b>Question.</b> ", HtmlEscape(c.question),
                   "</p>\n<h2>The answer</h2>\n<ul class=\"answer\">\n");
-  for (const std::string& s : c.answer.sentences) absl::StrAppend(&h, "<li>", Html(s), "</li>\n");
+  for (const std::string& s : c.answer.sentences) absl::StrAppend(&h, "<li>", HtmlEscape(s), "</li>\n");
   h += "</ul>\n";
   for (const std::string& w : c.warnings) {
-    absl::StrAppend(&h, "<p class=\"warn\"><b>Warning.</b> ", Html(w), "</p>\n");
+    absl::StrAppend(&h, "<p class=\"warn\"><b>Warning.</b> ", HtmlEscape(w), "</p>\n");
   }
   if (!c.claims.empty()) {
     h += "<h2>The seed's claims against the data</h2>\n<table><tr><th>the seed says</th>"
          "<th>tested as</th><th>verdict</th><th>evidence</th></tr>\n";
     for (const ClaimRow& r : c.claims) {
-      absl::StrAppend(&h, "<tr><td class=\"l\">", Html(r.claim->seed), "</td><td class=\"l\">",
-                      Html(r.tested_as), "</td><td><b>", Html(r.verdict.verdict),
-                      "</b></td><td class=\"l\">", Html(r.verdict.evidence), "</td></tr>\n");
+      absl::StrAppend(&h, "<tr><td class=\"l\">", HtmlEscape(r.claim->seed), "</td><td class=\"l\">",
+                      HtmlEscape(r.tested_as), "</td><td><b>", HtmlEscape(r.verdict.verdict),
+                      "</b></td><td class=\"l\">", HtmlEscape(r.verdict.evidence), "</td></tr>\n");
     }
     h += "</table>\n";
   }
   h += "<h2>Conclusions per regime</h2>\n";
   for (const RegimeConclusion& rc : c.answer.conclusions) {
-    absl::StrAppend(&h, "<p>", rc.regime.empty() ? "" : absl::StrCat("<b>", Html(rc.regime), ".</b> "),
-                    Html(absl::StrJoin(rc.sentences, " ")), "</p>\n");
+    absl::StrAppend(&h, "<p>", rc.regime.empty() ? "" : absl::StrCat("<b>", HtmlEscape(rc.regime), ".</b> "),
+                    HtmlEscape(absl::StrJoin(rc.sentences, " ")), "</p>\n");
   }
   if (!c.findings.empty()) {
     h += "<p><b>Findings of the analysis.</b></p>\n<ul>\n";
-    for (const std::string& f : c.findings) absl::StrAppend(&h, "<li>", Html(f), "</li>\n");
+    for (const std::string& f : c.findings) absl::StrAppend(&h, "<li>", HtmlEscape(f), "</li>\n");
     h += "</ul>\n";
   }
-  absl::StrAppend(&h, "<h2>Plots</h2>\n<p>Each point is the mean over ", Html(c.seeds_words),
+  absl::StrAppend(&h, "<h2>Plots</h2>\n<p>Each point is the mean over ", HtmlEscape(c.seeds_words),
                   " seeds; error bars are 95% confidence intervals. The paired plot shows each "
                   "design minus the baseline on the same seeds.</p>\n");
   for (const PlotFile& p : c.plots) {
     std::string text = ReadTextFile((fs::path(c.dir) / p.svg).string());
     const size_t start = text.find("<svg");
     if (start != std::string::npos) text = text.substr(start);
-    absl::StrAppend(&h, "<figure id=\"", Slug(p.svg), "\">", text, "<figcaption>", Html(p.title),
+    absl::StrAppend(&h, "<figure id=\"", Slug(p.svg), "\">", text, "<figcaption>", HtmlEscape(p.title),
                     "</figcaption></figure>\n");
   }
   absl::StrAppend(&h, "<h2>Results (mean ± 95% CI)</h2>\n<table><tr>");
-  for (const std::string& col : c.table_header) absl::StrAppend(&h, "<th>", Html(col), "</th>");
+  for (const std::string& col : c.table_header) absl::StrAppend(&h, "<th>", HtmlEscape(col), "</th>");
   h += "</tr>\n";
   for (const auto& row : c.table_rows) {
     h += "<tr>";
-    for (const std::string& col : row) absl::StrAppend(&h, "<td>", Html(col), "</td>");
+    for (const std::string& col : row) absl::StrAppend(&h, "<td>", HtmlEscape(col), "</td>");
     h += "</tr>\n";
   }
   absl::StrAppend(&h, "</table>\n<p>Per-run values of every metric: <a href=\"data.csv\">data.csv"
                       "</a>. Checks with their inputs: <a href=\"checks.csv\">checks.csv</a>.</p>\n"
                       "<h2>Validation against theory</h2>\n");
   const Analysis& a = *c.analysis;
-  if (!a.note.empty()) absl::StrAppend(&h, "<p>", Html(a.note), "</p>\n");
+  if (!a.note.empty()) absl::StrAppend(&h, "<p>", HtmlEscape(a.note), "</p>\n");
   if (!a.checks.empty()) {
     h += "<table><tr><th>check</th><th>point</th><th>formula</th><th>inputs (data.csv column, "
          "point)</th><th>simulated (± 95% CI over seeds)</th><th>model</th><th>error</th><th>tolerance</th>"
          "<th>verdict</th></tr>\n";
     for (const Check& k : a.checks) {
-      absl::StrAppend(&h, "<tr><td class=\"l\">", Html(k.name), "</td><td class=\"l\">",
-                      Html(k.point), "</td><td class=\"l\"><code>", Html(k.formula),
-                      "</code></td><td class=\"l\">", Html(k.InputsText()), "</td><td>",
-                      Html(Simulated(k)), "</td><td>", Num(k.analytic), "</td><td>",
+      absl::StrAppend(&h, "<tr><td class=\"l\">", HtmlEscape(k.name), "</td><td class=\"l\">",
+                      HtmlEscape(k.point), "</td><td class=\"l\"><code>", HtmlEscape(k.formula),
+                      "</code></td><td class=\"l\">", HtmlEscape(k.InputsText()), "</td><td>",
+                      HtmlEscape(Simulated(k)), "</td><td>", Num(k.analytic), "</td><td>",
                       absl::StrFormat("%.1f%%", 100 * k.RelativeError()), "</td><td>",
-                      Html(Tolerance(k)), "</td><td", k.Passed() ? ">" : " class=\"bad\">",
+                      HtmlEscape(Tolerance(k)), "</td><td", k.Passed() ? ">" : " class=\"bad\">",
                       Verdict(k), "</td></tr>\n");
     }
     h += "</table>\n";
   }
-  absl::StrAppend(&h, "<h2>How this was made</h2>\n<ul><li>ChatLab ", Html(c.version_text),
-                  "</li><li>Scenario: <code>", Html(c.scenario_path), "</code></li><li>Seeds: ",
-                  c.seeds_text, "</li><li>Network model: ", Html(c.model_text), "</li></ul>\n<pre>",
-                  Html(c.grid_text), "</pre>\n<p>Regenerate:</p>\n<pre>", Html(c.sweep_cmd), "\n",
-                  Html(c.report_cmd), "</pre>\n<details><summary>Scenario file</summary><pre>",
-                  Html(c.scenario_text), "</pre></details>\n</body></html>\n");
+  absl::StrAppend(&h, "<h2>How this was made</h2>\n<ul><li>ChatLab ", HtmlEscape(c.version_text),
+                  "</li><li>Scenario: <code>", HtmlEscape(c.scenario_path), "</code></li><li>Seeds: ",
+                  c.seeds_text, "</li><li>Network model: ", HtmlEscape(c.model_text), "</li></ul>\n<pre>",
+                  HtmlEscape(c.grid_text), "</pre>\n<p>Regenerate:</p>\n<pre>", HtmlEscape(c.sweep_cmd), "\n",
+                  HtmlEscape(c.report_cmd), "</pre>\n<details><summary>Scenario file</summary><pre>",
+                  HtmlEscape(c.scenario_text), "</pre></details>\n</body></html>\n");
   return h;
 }
 

@@ -265,9 +265,6 @@ std::optional<std::string> DrawCdf(const fs::path& dir, const std::string& kind,
   return "plots/" + base + ".svg";
 }
 
-std::string Html(const std::string& s) {
-  return absl::StrReplaceAll(s, {{"&", "&amp;"}, {"<", "&lt;"}, {">", "&gt;"}});
-}
 
 }  // namespace
 
@@ -591,15 +588,15 @@ int WriteVsRealReport(const VsRealRuns& runs) {
                             ratio && std::fabs(*ratio - 1) <= m.tolerance ? "within" : "OUTSIDE");
     }
     absl::StrAppend(&md, "| ", m.label, " |");
-    absl::StrAppend(&html_rows, "<tr><td>", Html(m.label), "</td>");
+    absl::StrAppend(&html_rows, "<tr><td>", HtmlEscape(m.label), "</td>");
     for (const Side& s : sides) {
       const std::string cell = MeanCi(Of(Values(*s.runs, m)));
       absl::StrAppend(&md, " ", cell, " |");
-      absl::StrAppend(&html_rows, "<td>", Html(cell), "</td>");
+      absl::StrAppend(&html_rows, "<td>", HtmlEscape(cell), "</td>");
     }
     const std::string r = ratio ? Num(*ratio) : "n/a";
     absl::StrAppend(&md, " ", r, " | ", tol, " |\n");
-    absl::StrAppend(&html_rows, "<td>", r, "</td><td>", Html(tol), "</td></tr>\n");
+    absl::StrAppend(&html_rows, "<td>", r, "</td><td>", HtmlEscape(tol), "</td></tr>\n");
   }
   absl::StrAppend(&md,
                   "\nPer-message counts of the real cluster come from chatd's own counters "
@@ -655,30 +652,30 @@ int WriteVsRealReport(const VsRealRuns& runs) {
   // report.html: the same content.
   std::string h = absl::StrCat(
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sim against real: ",
-      Html(runs.scenario_name),
+      HtmlEscape(runs.scenario_name),
       "</title><style>body{font-family:Helvetica,Arial,sans-serif;max-width:1100px;margin:2em "
       "auto;padding:0 1em;color:#222;line-height:1.4}table{border-collapse:collapse;font-size:"
       "0.9em}th,td{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#f0f0f0}"
       "</style></head><body>\n<h1>The simulator against a real chatd cluster: ",
-      Html(runs.scenario_name), "</h1>\n<h2>Answer</h2><ul>");
-  for (const std::string& a : answer) absl::StrAppend(&h, "<li>", Html(a), "</li>");
-  absl::StrAppend(&h, "</ul><p><b>How sure:</b> ", Html(confidence), " (", Html(confidence_why),
+      HtmlEscape(runs.scenario_name), "</h1>\n<h2>Answer</h2><ul>");
+  for (const std::string& a : answer) absl::StrAppend(&h, "<li>", HtmlEscape(a), "</li>");
+  absl::StrAppend(&h, "</ul><p><b>How sure:</b> ", HtmlEscape(confidence), " (", HtmlEscape(confidence_why),
                   ")</p>\n<h2>Side by side</h2><table><tr><th>metric</th>");
-  for (const Side& s : sides) absl::StrAppend(&h, "<th>", Html(s.words), "</th>");
+  for (const Side& s : sides) absl::StrAppend(&h, "<th>", HtmlEscape(s.words), "</th>");
   absl::StrAppend(&h, "<th>real / sim</th><th>tolerance</th></tr>\n", html_rows, "</table>\n");
   for (const auto& [title, svg] : plots) {
-    absl::StrAppend(&h, "<h3>", Html(title), "</h3><img src=\"", svg, "\" alt=\"", Html(title),
+    absl::StrAppend(&h, "<h3>", HtmlEscape(title), "</h3><img src=\"", svg, "\" alt=\"", HtmlEscape(title),
                     "\">\n");
   }
   absl::StrAppend(&h, "<h2>Calibration</h2><ul>");
   for (const CalibratedKey& c : runs.calibration) {
     absl::StrAppend(&h, "<li><code>", c.key, " = ", absl::StrFormat("%.5g", c.value),
-                    "</code>: ", Html(c.formula), "; ", Html(c.inputs), "</li>");
+                    "</code>: ", HtmlEscape(c.formula), "; ", HtmlEscape(c.inputs), "</li>");
   }
   absl::StrAppend(&h, "</ul><h2>Where they differ, and why</h2><ul>");
-  for (const std::string& w : why) absl::StrAppend(&h, "<li>", Html(w), "</li>");
-  absl::StrAppend(&h, "</ul><h2>How this was made</h2><pre>", Html(runs.command), "</pre><pre>",
-                  Html(runs.scenario_text), "</pre></body></html>\n");
+  for (const std::string& w : why) absl::StrAppend(&h, "<li>", HtmlEscape(w), "</li>");
+  absl::StrAppend(&h, "</ul><h2>How this was made</h2><pre>", HtmlEscape(runs.command), "</pre><pre>",
+                  HtmlEscape(runs.scenario_text), "</pre></body></html>\n");
   std::ofstream(dir / "report.html") << h;
 
   // summary.json, for `chatlab index`.
