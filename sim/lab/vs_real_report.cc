@@ -265,7 +265,6 @@ std::optional<std::string> DrawCdf(const fs::path& dir, const std::string& kind,
   return "plots/" + base + ".svg";
 }
 
-
 }  // namespace
 
 int WriteVsRealReport(const VsRealRuns& runs) {
@@ -659,13 +658,14 @@ int WriteVsRealReport(const VsRealRuns& runs) {
       "</style></head><body>\n<h1>The simulator against a real chatd cluster: ",
       HtmlEscape(runs.scenario_name), "</h1>\n<h2>Answer</h2><ul>");
   for (const std::string& a : answer) absl::StrAppend(&h, "<li>", HtmlEscape(a), "</li>");
-  absl::StrAppend(&h, "</ul><p><b>How sure:</b> ", HtmlEscape(confidence), " (", HtmlEscape(confidence_why),
+  absl::StrAppend(&h, "</ul><p><b>How sure:</b> ", HtmlEscape(confidence), " (",
+                  HtmlEscape(confidence_why),
                   ")</p>\n<h2>Side by side</h2><table><tr><th>metric</th>");
   for (const Side& s : sides) absl::StrAppend(&h, "<th>", HtmlEscape(s.words), "</th>");
   absl::StrAppend(&h, "<th>real / sim</th><th>tolerance</th></tr>\n", html_rows, "</table>\n");
   for (const auto& [title, svg] : plots) {
-    absl::StrAppend(&h, "<h3>", HtmlEscape(title), "</h3><img src=\"", svg, "\" alt=\"", HtmlEscape(title),
-                    "\">\n");
+    absl::StrAppend(&h, "<h3>", HtmlEscape(title), "</h3><img src=\"", svg, "\" alt=\"",
+                    HtmlEscape(title), "\">\n");
   }
   absl::StrAppend(&h, "<h2>Calibration</h2><ul>");
   for (const CalibratedKey& c : runs.calibration) {
@@ -674,8 +674,8 @@ int WriteVsRealReport(const VsRealRuns& runs) {
   }
   absl::StrAppend(&h, "</ul><h2>Where they differ, and why</h2><ul>");
   for (const std::string& w : why) absl::StrAppend(&h, "<li>", HtmlEscape(w), "</li>");
-  absl::StrAppend(&h, "</ul><h2>How this was made</h2><pre>", HtmlEscape(runs.command), "</pre><pre>",
-                  HtmlEscape(runs.scenario_text), "</pre></body></html>\n");
+  absl::StrAppend(&h, "</ul><h2>How this was made</h2><pre>", HtmlEscape(runs.command),
+                  "</pre><pre>", HtmlEscape(runs.scenario_text), "</pre></body></html>\n");
   std::ofstream(dir / "report.html") << h;
 
   // summary.json, for `chatlab index`.
