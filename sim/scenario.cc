@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "core/store.h"
 #include "core/user_mapping.h"
@@ -198,8 +199,8 @@ const std::map<std::string, std::string>& RetiredKeys() {
   return *retired;
 }
 
-// The fields of one [[faults.crash]], [[faults.clock]] or [[faults.partition]] entry as keys,
-// for an override "faults.crash.N.field" / "faults.clock.N.field" / "faults.partition.N.field"
+// The fields of one [[faults.crash]], [[faults.pause]], [[faults.clock]] or [[faults.partition]]
+// entry as keys, for an override "faults.crash.N.field" / "faults.pause.N.field" / ...
 // (N: the entry's 0-based index in the file).
 // The list grows with default entries up to N, so an axis can also add the entry. nullopt when
 // key does not have that form.
@@ -219,6 +220,12 @@ std::optional<std::map<std::string, Target>> FaultEntryKeys(Scenario& s, const s
                                          {"at_s", &c.at_s},
                                          {"restart_s", &c.restart_s},
                                          {"torn_write", &c.torn_write}};
+  }
+  if (parts[1] == "pause") {
+    if (s.pauses.size() <= index) s.pauses.resize(index + 1);
+    PauseSpec& p = s.pauses[index];
+    return std::map<std::string, Target>{
+        {"node", &p.node}, {"at_s", &p.at_s}, {"resume_s", &p.resume_s}};
   }
   if (parts[1] == "partition") {
     if (s.partitions.size() <= index) s.partitions.resize(index + 1);
@@ -372,6 +379,9 @@ absl::Status ParseList(const toml::node& node, const std::string& key, const std
                 {"at_s", &c.at_s},
                 {"restart_s", &c.restart_s},
                 {"torn_write", &c.torn_write}};
+    } else if (key == "faults.pause") {
+      PauseSpec& p = s.pauses.emplace_back();
+      fields = {{"node", &p.node}, {"at_s", &p.at_s}, {"resume_s", &p.resume_s}};
     } else {
       ClockSpec& c = s.clocks.emplace_back();
       fields = {{"node", &c.node},           {"skew_ms", &c.skew_ms}, {"drift_ppm", &c.drift_ppm},
@@ -447,6 +457,39 @@ absl::Status ValidateCrash(const Scenario& s, const CrashSpec& c) {
   return absl::OkStatus();
 }
 
+double PauseEnd(const Scenario& s, const PauseSpec& p) {
+  return p.resume_s < 0 ? s.duration_s : std::min(p.resume_s, s.duration_s);
+}
+
+double CrashEnd(const Scenario& s, const CrashSpec& c) {
+  return c.restart_s < 0 ? s.duration_s : c.restart_s;
+}
+
+absl::Status ValidatePause(const Scenario& s, const PauseSpec& p) {
+  auto bad = [](std::string m) { return absl::InvalidArgumentError(m); };
+  if (p.node.empty()) return bad("faults.pause: node is required (e.g. node = \"server:0\")");
+  // The same names as a crash's.
+  CrashSpec as_crash;
+  as_crash.node = p.node;
+  if (absl::Status st = ValidateCrash(s, as_crash); !st.ok()) {
+    return bad(absl::StrReplaceAll(st.message(), {{"faults.crash", "faults.pause"}}));
+  }
+  if (p.at_s < 0) return bad("faults.pause: at_s must be >= 0");
+  if (p.resume_s >= 0 && p.resume_s < p.at_s) {
+    return bad("faults.pause: resume_s must be >= at_s (or < 0: paused until the heal)");
+  }
+  for (const CrashSpec& c : s.crashes) {
+    if (CrashNode(c) != p.node) continue;
+    // Half-open intervals [at, end): a pause may start as the restart happens.
+    if (p.at_s < CrashEnd(s, c) && c.at_s < PauseEnd(s, p)) {
+      return bad(absl::StrCat("faults.pause: ", p.node, " paused at ", p.at_s,
+                              " s overlaps its crash at ", c.at_s,
+                              " s (a crashed node cannot pause, a restarted one is not paused)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 Scenario DefaultScenario() { return Scenario{}; }
 
 absl::StatusOr<Scenario> ParseScenario(const std::string& text, const std::string& path) {
@@ -471,7 +514,8 @@ absl::StatusOr<Scenario> ParseScenario(const std::string& text, const std::strin
     }
     for (const auto& [k, v] : *table) {
       const std::string key = absl::StrCat(section_name, ".", std::string(k.str()));
-      if (key == "faults.partition" || key == "faults.crash" || key == "faults.clock") {
+      if (key == "faults.partition" || key == "faults.crash" || key == "faults.pause" ||
+          key == "faults.clock") {
         absl::Status st = ParseList(v, key, path, s);
         if (!st.ok()) return st;
         continue;
@@ -622,6 +666,9 @@ absl::Status Validate(const Scenario& s) {
     absl::Status st = ValidateCrash(s, c);
     if (!st.ok()) return st;
   }
+  for (const PauseSpec& p : s.pauses) {
+    if (absl::Status st = ValidatePause(s, p); !st.ok()) return st;
+  }
   if (s.fsync_ms < 0) return bad("cost.fsync_ms must be >= 0");
   for (const PartitionSpec& p : s.partitions) {
     if (p.end_s < p.start_s) return bad("faults.partition: end_s before start_s");
@@ -646,6 +693,7 @@ std::vector<std::string> DescribeKeys() {
                              host::ServiceNames(),
                              "|store<k> for shard k < protocol.store_shards), at_s, restart_s, "
                              "torn_write; legacy: server = N)"));
+  out.push_back("faults.pause ([[faults.pause]]: node (as a crash's), at_s, resume_s)");
   out.push_back("faults.clock ([[faults.clock]]: node, skew_ms, drift_ppm, step_at_s, step_ms)");
   return out;
 }

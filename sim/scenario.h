@@ -46,6 +46,17 @@ struct CrashSpec {
   bool torn_write = false;
 };
 
+// A node pause (a stop-the-world GC, a VM descheduled, SIGSTOP): from at_s the node takes no
+// input, fires no timer and sends nothing, and keeps its memory; what is sent to it waits (as in
+// its sockets' buffers) and is taken in order at resume_s. Its clients' connections stay open.
+// node as for a crash. resume_s < 0: paused until the heal. A pause must not overlap a crash of
+// the same node (Validate refuses it: a restarted process is not paused).
+struct PauseSpec {
+  std::string node;
+  double at_s = 0;
+  double resume_s = -1;
+};
+
 struct ClockSpec {
   std::string node;       // "store", "writer", "server:N", ...
   double skew_ms = 0;     // constant offset
@@ -176,6 +187,7 @@ struct Scenario {
   bool unsafe_ack_before_sync = false;
   std::vector<PartitionSpec> partitions;
   std::vector<CrashSpec> crashes;
+  std::vector<PauseSpec> pauses;
   std::vector<ClockSpec> clocks;
 
   int servers() const { return regions * servers_per_region; }
@@ -210,9 +222,10 @@ absl::StatusOr<Scenario> LoadScenario(const std::string& path);
 // Parses TOML text (path is only used in messages).
 absl::StatusOr<Scenario> ParseScenario(const std::string& text, const std::string& path);
 // Applies one "section.key=value" override. A field of a fault entry is a key too:
-// "faults.crash.N.node=writer", "faults.clock.N.skew_ms=5" (N: the entry's 0-based index among
-// the file's [[faults.crash]] / [[faults.clock]] entries; the list grows with default entries up
-// to N), so a sweep can vary which node crashes or how far a clock is off.
+// "faults.crash.N.node=writer", "faults.pause.N.at_s=3", "faults.clock.N.skew_ms=5" (N: the
+// entry's 0-based index among the file's [[faults.crash]] / [[faults.pause]] / [[faults.clock]]
+// entries; the list grows with default entries up to N), so a sweep can vary which node crashes
+// or how far a clock is off.
 absl::Status ApplyOverride(Scenario& s, const std::string& assignment);
 // Derives servers_per_region from topology.users_per_server when that is set (a no-op otherwise).
 // Every environment calls it after the file and the overrides, before Validate.
@@ -231,6 +244,12 @@ std::string CrashNode(const CrashSpec& c);
 int CrashServerIndex(const CrashSpec& c);
 // Checks one crash entry against the scenario's topology.
 absl::Status ValidateCrash(const Scenario& s, const CrashSpec& c);
+// When a pause ends: its resume_s, or the heal (duration_s) when it has none or a later one.
+double PauseEnd(const Scenario& s, const PauseSpec& p);
+// When a crash's node is back: its restart_s, or the heal when it has none.
+double CrashEnd(const Scenario& s, const CrashSpec& c);
+// Checks one pause entry against the scenario's topology and its crashes.
+absl::Status ValidatePause(const Scenario& s, const PauseSpec& p);
 // Every key, "section.key", with its type and default, for --help and docs.
 std::vector<std::string> DescribeKeys();
 
@@ -243,8 +262,8 @@ struct KeyValue {
 // Every settable key of s with its value, in key order (not the [[faults.*]] lists).
 std::vector<KeyValue> KeyValues(const Scenario& s);
 // TOML text that ParseScenario reads back to the same scenario: the keys whose values differ
-// from DefaultScenario(), then every [[faults.partition]], [[faults.crash]] and [[faults.clock]]
-// entry with all its fields (a crash always as node = "..."). Deterministic: the same scenario
+// from DefaultScenario(), then every [[faults.partition]], [[faults.crash]], [[faults.pause]] and
+// [[faults.clock]] entry with all its fields (a crash always as node = "..."). Deterministic: the same scenario
 // gives the same bytes. (sim/scenario_toml.cc)
 std::string ScenarioToToml(const Scenario& s);
 

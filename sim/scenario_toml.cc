@@ -73,6 +73,11 @@ void AppendCrash(const CrashSpec& c, std::string& out) {
                   "\ntorn_write = ", c.torn_write ? "true" : "false", "\n");
 }
 
+void AppendPause(const PauseSpec& p, std::string& out) {
+  absl::StrAppend(&out, "\n[[faults.pause]]\nnode = ", TomlString(p.node),
+                  "\nat_s = ", TomlDouble(p.at_s), "\nresume_s = ", TomlDouble(p.resume_s), "\n");
+}
+
 void AppendClock(const ClockSpec& c, std::string& out) {
   absl::StrAppend(&out, "\n[[faults.clock]]\nnode = ", TomlString(c.node),
                   "\nskew_ms = ", TomlDouble(c.skew_ms), "\ndrift_ppm = ", TomlDouble(c.drift_ppm),
@@ -102,6 +107,7 @@ std::string ScenarioToToml(const Scenario& s) {
   }
   for (const PartitionSpec& p : s.partitions) AppendPartition(p, out);
   for (const CrashSpec& c : s.crashes) AppendCrash(c, out);
+  for (const PauseSpec& p : s.pauses) AppendPause(p, out);
   for (const ClockSpec& c : s.clocks) AppendClock(c, out);
   return out;
 }

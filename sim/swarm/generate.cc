@@ -237,6 +237,23 @@ void DrawMappingRefresh(Draw& d, Scenario& s) {
   if (d.Chance(0.5)) p.mapping_ttl_us = p.map_refresh_interval_us * d.Int(3, 4);
 }
 
+// Drawn after the mapping refresh, so every draw before it is what earlier swarms drew. Half the
+// runs pause 1 to kSwarmPausesMax nodes (a long GC, a descheduled VM: [[faults.pause]]) for 0.5 to
+// 10 s; a pause that would overlap a crash of its node is not kept (ValidatePause refuses it).
+void DrawPauses(Draw& d, Scenario& s) {
+  if (!d.Chance(0.5)) return;
+  const int pauses = d.Int(1, kSwarmPausesMax);
+  for (int i = 0; i < pauses; i++) {
+    PauseSpec p;
+    p.node = DrawNode(d, s);
+    p.at_s = d.Seconds(0, s.duration_s - 0.5);
+    p.resume_s = Tenth(p.at_s + d.Seconds(0.5, 10));
+    if (p.resume_s >= s.duration_s) p.resume_s = -1;  // the heal resumes it
+    s.pauses.push_back(p);
+    if (!ValidatePause(s, p).ok()) s.pauses.pop_back();
+  }
+}
+
 Scenario GenerateScenario(uint64_t seed) {
   Draw d(seed);
   Scenario s = DefaultScenario();
@@ -256,6 +273,7 @@ Scenario GenerateScenario(uint64_t seed) {
   DrawStoreShards(d, s);
   DrawDedupLookup(d, s);
   DrawMappingRefresh(d, s);
+  DrawPauses(d, s);
   return s;
 }
 

@@ -48,10 +48,15 @@
 //   store      (drawn after the ids) store_tail_cache 1-8 with p 0.5 (else 0: all in memory);
 //              then with write_path direct, store_shards 2-3 with p 2/3 (else 1;
 //              about a third of all runs are sharded), and each crash of "store" moved to a
-//              shard drawn uniformly (store, store1, ...); then (drawn last) with write_path
+//              shard drawn uniformly (store, store1, ...); then with write_path
 //              direct, store_dedup_lookup with p 0.5 and store_dedup_window_max 16-256
 //              (log-uniform), raised to 8 x users x send_rate_hz x (delay_ms_max / 1000 + 1)
 //              when that is more (the window must hold unmarked network duplicates).
+//   mapping    (drawn after the dedup look-up) map_refresh_interval_us 1-5 s with p 0.5, and
+//              then mapping_ttl_us 3-4 intervals with p 0.5.
+//   pauses     (drawn last) with p 0.5, 1-kSwarmPausesMax [[faults.pause]]: node as a crash's,
+//              at_s 0-(duration - 0.5), resume_s at_s + 0.5-10 s (-1 past the heal); one that
+//              would overlap a crash of its node is dropped.
 //   Times are rounded to 0.1 s and other reals to 3 decimals, so the files read like hand-written
 //   ones.
 //   Everything else keeps its default (docs/simulator.md).
@@ -75,6 +80,7 @@ inline constexpr int kSwarmServersPerRegionMax = 4;
 inline constexpr int kSwarmPartitionsMax = 3;
 inline constexpr int kSwarmCrashesMax = 2;
 inline constexpr int kSwarmClocksMax = 2;
+inline constexpr int kSwarmPausesMax = 2;
 inline constexpr int kSwarmStoreShardsMax = 3;
 inline constexpr double kSwarmLossMax = 0.35;
 inline constexpr double kSwarmFsyncMaxMs = 5;

@@ -45,6 +45,7 @@ void DropDangling(Scenario& s) {
   std::erase_if(s.partitions,
                 [&](const PartitionSpec& p) { return !Exists(s, p.a) || !Exists(s, p.b); });
   std::erase_if(s.crashes, [&](const CrashSpec& c) { return !Exists(s, CrashNode(c)); });
+  std::erase_if(s.pauses, [&](const PauseSpec& p) { return !Exists(s, p.node); });
   std::erase_if(s.clocks, [&](const ClockSpec& c) { return !Exists(s, c.node); });
 }
 
@@ -63,6 +64,10 @@ void FitDuration(Scenario& s) {
   std::erase_if(s.crashes, [&](const CrashSpec& c) { return c.at_s >= s.duration_s; });
   for (CrashSpec& c : s.crashes) {
     if (c.restart_s >= s.duration_s) c.restart_s = -1;  // the heal restarts it anyway
+  }
+  std::erase_if(s.pauses, [&](const PauseSpec& p) { return p.at_s >= s.duration_s; });
+  for (PauseSpec& p : s.pauses) {
+    if (p.resume_s >= s.duration_s) p.resume_s = -1;  // the heal resumes it anyway
   }
 }
 
@@ -127,6 +132,12 @@ void RemoveEntries(Builder& b) {
           [i](Scenario& c) { c.crashes.erase(c.crashes.begin() + static_cast<long>(i)); });
   }
   b.NextRule();
+  for (size_t i = 0; i < s.pauses.size(); i++) {
+    const PauseSpec& pause = s.pauses[i];
+    b.Add(absl::StrCat("removed [[faults.pause]] ", pause.node, " at ", Num(pause.at_s)),
+          [i](Scenario& c) { c.pauses.erase(c.pauses.begin() + static_cast<long>(i)); });
+  }
+  b.NextRule();
   for (size_t i = 0; i < s.clocks.size(); i++) {
     b.Add(absl::StrCat("removed [[faults.clock]] ", s.clocks[i].node),
           [i](Scenario& c) { c.clocks.erase(c.clocks.begin() + static_cast<long>(i)); });
@@ -186,8 +197,9 @@ void Times(Builder& b) {
   }
 }
 
-// Back to one store: fault entries that named a shard now gone name the store (shard 0), and a
-// partition left between the store and itself is dropped.
+// Back to one store: fault entries that named a shard now gone name the store (shard 0), a
+// partition left between the store and itself is dropped, and so is a pause of the store that a
+// crash moved onto it now overlaps.
 void UnshardStore(Scenario& s) {
   const auto to_store = [&s](std::string& node) {
     for (int k = 1; k < static_cast<int>(s.protocol.store_shards); k++) {
@@ -201,7 +213,9 @@ void UnshardStore(Scenario& s) {
     to_store(p.b);
   }
   std::erase_if(s.partitions, [](const PartitionSpec& p) { return p.a == p.b; });
+  for (PauseSpec& p : s.pauses) to_store(p.node);
   s.protocol.store_shards = 1;
+  std::erase_if(s.pauses, [&s](const PauseSpec& p) { return !ValidatePause(s, p).ok(); });
 }
 
 void Switches(Builder& b) {
@@ -302,7 +316,9 @@ std::vector<Candidate> Reductions(const Scenario& s) {
 }
 
 int FaultCount(const Scenario& s) {
-  return static_cast<int>(s.partitions.size() + s.crashes.size() + s.clocks.size()) + (s.loss > 0) +
+  return static_cast<int>(s.partitions.size() + s.crashes.size() + s.pauses.size() +
+                          s.clocks.size()) +
+         (s.loss > 0) +
          (s.duplicate > 0) + (s.delay_probability > 0) + (s.push_loss > 0);
 }
 

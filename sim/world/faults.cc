@@ -1,7 +1,8 @@
 // Crashes and restarts. A chat server's crash breaks its clients' sessions; a service's crash
 // loses its memory, the effects it had not yet let out and its disk's unsynced writes (a torn
 // tail, if asked); a restart replays the durable records (host::ServiceSpec::restore) and starts
-// a fresh incarnation (host::NodeTable), whose earlier timers are stale.
+// a fresh incarnation (host::NodeTable), whose earlier timers are stale. A pause stops a node
+// without losing anything: its actor sleeps through the window (ActorLoop).
 #include <cstdio>
 #include <cstdlib>
 
@@ -118,6 +119,34 @@ void WorldImpl::RestartService(int ep) {
   Effects effects;
   node.Start(LocalNow(e, now), effects);
   ApplyNodeEffects(ep, effects);
+}
+
+void WorldImpl::PlanPauses() {
+  pauses_.assign(static_cast<size_t>(hub_ep0_), {});
+  for (const PauseSpec& p : sc_.pauses) {
+    const int server = p.node.rfind("server:", 0) == 0 ? std::atoi(p.node.c_str() + 7) : -1;
+    const int ep = server >= 0 ? ServerEndpoint(server) : ServiceEndpoint(p.node);
+    if (ep < 0) continue;  // Validate accepted only the deployment's nodes
+    const double end = PauseEnd(sc_, p);
+    if (end > p.at_s) pauses_[static_cast<size_t>(ep)].emplace_back(p.at_s, end);
+  }
+}
+
+double WorldImpl::PausedUntil(int ep, double now) const {
+  if (ep < 0 || static_cast<size_t>(ep) >= pauses_.size()) return now;
+  double until = now;
+  // Overlapping windows of one node chain: the node resumes when the last of them ends.
+  bool grew = true;
+  while (grew) {
+    grew = false;
+    for (const auto& [at, end] : pauses_[static_cast<size_t>(ep)]) {
+      if (at <= until && until < end) {
+        until = end;
+        grew = true;
+      }
+    }
+  }
+  return until;
 }
 
 }  // namespace chatlab::sim::world

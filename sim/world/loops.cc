@@ -27,6 +27,11 @@ void WorldImpl::ActorLoop(int ep, const std::function<void(double now)>& turn,
   while (true) {
     ReapSends();
     const double now = s4u::Engine::get_clock();
+    // Paused ([[faults.pause]]): nothing runs until the resume; the mailbox keeps filling.
+    if (const double resume = PausedUntil(ep, now); resume > now) {
+      s4u::this_actor::sleep_until(resume);
+      continue;
+    }
     turn(now);
     FlushSends();  // may let other actors run (a crash may clear this node's outputs)
     if (now >= end_s_) break;
@@ -36,6 +41,11 @@ void WorldImpl::ActorLoop(int ep, const std::function<void(double now)>& turn,
     if (got < 0) continue;
     comms[0] = nullptr;
     const std::unique_ptr<Bundle> bundle = Receive(incoming);
+    // A bundle that arrives during a pause waits in the node's socket until it resumes.
+    const double arrived = s4u::Engine::get_clock();
+    if (const double resume = PausedUntil(ep, arrived); resume > arrived) {
+      s4u::this_actor::sleep_until(resume);
+    }
     for (auto& p : bundle->packets) handle(std::move(p));
   }
   if (comms[0]) comms[0]->cancel();
@@ -158,6 +168,20 @@ void WorldImpl::ControllerLoop() {
     plan.emplace_back(c.at_s, [this, ep, torn] { CrashService(ep, torn); });
     if (c.restart_s >= 0) plan.emplace_back(c.restart_s, [this, ep] { RestartService(ep); });
   }
+  // Pauses act in the node's own loop (PausedUntil); the plan only counts and traces them.
+  for (const PauseSpec& p : sc_.pauses) {
+    const double end = PauseEnd(sc_, p);
+    if (end <= p.at_s) continue;
+    const std::string node = p.node;
+    plan.emplace_back(p.at_s, [this, node] {
+      measures_.faults["pause"]++;
+      if (options_.trace) Trace(s4u::Engine::get_clock(), absl::StrCat(node, " PAUSE"));
+    });
+    plan.emplace_back(end, [this, node] {
+      measures_.faults["resume"]++;
+      if (options_.trace) Trace(s4u::Engine::get_clock(), absl::StrCat(node, " RESUME"));
+    });
+  }
   plan.emplace_back(sc_.duration_s, [this] {
     healed_ = true;
     for (int ep = 0; ep < first_server_ep_; ep++) RestartService(ep);
@@ -222,6 +246,7 @@ RunResult WorldImpl::Run() {
   s4u::Engine engine(&argc, argv.data());
   BuildPlatform();
   BuildPopulation();
+  PlanPauses();
   const double eff_lat = simgrid::config::get_value<double>("network/latency-factor");
   const double eff_bw = simgrid::config::get_value<double>("network/bandwidth-factor");
   network_model_ = absl::StrFormat("%s (network/model %s, latency factor %g, bandwidth factor %g)",

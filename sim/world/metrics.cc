@@ -395,6 +395,7 @@ RunResult WorldImpl::Collect(double wall_s) {
   never("push_loss", sc_.push_loss > 0);
   never("partition_drop", !sc_.partitions.empty());
   never("crash", !sc_.crashes.empty());
+  never("pause", !sc_.pauses.empty());
   bool torn_configured = false;  // on a node with a disk (a store shard or the writer)
   for (const CrashSpec& c : sc_.crashes) {
     const int ep = c.torn_write ? ServiceEndpoint(CrashNode(c)) : -1;

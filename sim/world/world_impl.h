@@ -369,6 +369,12 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   // restart replays the disk (durable services) and starts afresh.
   void CrashService(int ep, bool torn_write);
   void RestartService(int ep);
+  // Pauses ([[faults.pause]]): each node's windows [at, resume), from the scenario, set before
+  // the actors start. A paused node's actor sleeps through its window (ActorLoop): bundles sent
+  // to it wait in its mailbox and its timers and finished outputs wait, all taken at the resume.
+  void PlanPauses();
+  // The end of ep's pause window that holds now, or now when ep is not paused.
+  double PausedUntil(int ep, double now) const;
 
   // ---- workload.cc ----
   void HandleAtHub(int hub, std::unique_ptr<Packet> p);
@@ -454,6 +460,7 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   std::vector<Outbox> sends_;                // by endpoint, + 1 for the controller
   absl::flat_hash_set<Bundle*> in_flight_;   // sent, not yet received: freed at the end
   std::vector<bool> torn_pending_;           // by service endpoint
+  std::vector<std::vector<std::pair<double, double>>> pauses_;  // by endpoint: [at, resume)
   uint64_t digest_ = 1469598103934665603ULL;
   uint64_t events_ = 0;
   std::chrono::steady_clock::time_point wall_start_;
