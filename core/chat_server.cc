@@ -404,11 +404,12 @@ void ChatServer::OnStoreAppendResult(TimeUs now, const StoreAppendResult& m, Eff
   SendAckTo(send.session, ack, send.fingerprint, out);
   if (o.code != Code::kOk) return;
   if (o.duplicate) {
-    // Already fanned out when first stored; recipients that missed it catch up from the store.
+    // Stored by an earlier attempt, whose answer may never have been acted on: it came after
+    // this server gave the request up, or was lost, or went to a server that died. Its fan-out
+    // cannot be presumed, and a recipient online throughout would never catch up (no later
+    // message need reveal the gap), so fan out again: clients show a message once.
     stats_.duplicate_sends++;
-    return;
-  }
-  if (!send.conv.is_group() && options_.topology.presence.valid()) {
+  } else if (!send.conv.is_group() && options_.topology.presence.valid()) {
     out.push_back(SendToNode{options_.topology.presence,
                              PresenceTouch{send.sender, send.conv.Peer(send.sender)}});
   }
@@ -460,12 +461,10 @@ void ChatServer::OnWriterCommitted(TimeUs now, const WriterCommitted& m, Effects
       stats_.commits_refused++;
       continue;
     }
-    if (o.duplicate) {
-      stats_.duplicate_sends++;
-      continue;
-    }
     const ConversationId& conv = o.message.conv;
-    if (!conv.is_group() && options_.topology.presence.valid()) {
+    if (o.duplicate) {
+      stats_.duplicate_sends++;  // fanned out again, as in OnStoreAppendResult
+    } else if (!conv.is_group() && options_.topology.presence.valid()) {
       out.push_back(SendToNode{options_.topology.presence,
                                PresenceTouch{o.message.sender, conv.Peer(o.message.sender)}});
     }

@@ -42,7 +42,7 @@ class ChatServer : public Node {
     uint64_t sends = 0;             // SendMessage requests accepted for processing
     uint64_t sends_rejected = 0;    // refused before reaching the store (validation, limits)
     uint64_t acks = 0;              // SendAck with kOk
-    uint64_t duplicate_sends = 0;   // the store said (sender, client_msg_id) was known
+    uint64_t duplicate_sends = 0;   // the store knew (sender, client_msg_id): fanned out again
     uint64_t member_checks = 0;     // StoreCheckMember asked before queueing a group message
     uint64_t acks_withheld = 0;     // non-OK answers not sent: that message was acked kOk
     uint64_t retries_after_ack = 0; // retries absorbed: their kOk was already sent here
