@@ -410,6 +410,11 @@ int Main(int argc, char** argv) {
               << c.at_s << " s, restarted at " << c.restart_s << " s"
               << (c.also.empty() ? "" : "; " + c.also) << "\n";
   }
+  for (const ProcessPause& p : admission->pauses) {
+    std::cerr << "chatplay: nemesis: kill -STOP of process " << p.process << " (" << p.node
+              << ") at " << p.at_s << " s, kill -CONT at " << p.resume_s << " s"
+              << (p.also.empty() ? "" : "; " + p.also) << "\n";
+  }
   // The network nemesis: a proxy on every link between the processes, which each process dials
   // for its peers (FaultProxy). Only when the scenario has network faults: it adds a hop.
   std::unique_ptr<FaultProxy> proxy;
@@ -460,7 +465,7 @@ int Main(int argc, char** argv) {
   absl::Status counts_error;
   std::optional<Nemesis> nemesis;
   if (cluster) {
-    nemesis.emplace(admission->crashes, *cluster);
+    nemesis.emplace(admission->crashes, admission->pauses, *cluster);
     o.faults =
         nemesis->Faults([](std::string_view line) { std::cerr << "chatplay: " << line << "\n"; },
                         [&](int process) {

@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "host/deployment.h"
 #include "real-transport/chatd/placement.h"
 
@@ -107,8 +108,9 @@ std::string ValueText(const KeyValue& kv) {
 
 // Why a set key that is neither the player's, the cluster's nor the platform's is refused.
 std::string RefusalReason(std::string_view key) {
-  if (key == "faults.crash") {
-    return "kill -9 and restarts need a cluster chatplay starts itself: chatplay --launch DIR";
+  if (key == "faults.crash" || key == "faults.pause") {
+    return "kill -9, restarts and SIGSTOP need a cluster chatplay starts itself: chatplay "
+           "--launch DIR";
   }
   if (key == "faults.loss" || key == "faults.duplicate" || key == "faults.delay_probability" ||
       key == "faults.delay_ms_max" || key == "faults.partition") {
@@ -119,9 +121,9 @@ std::string RefusalReason(std::string_view key) {
     return "chatd's push notifications reach no device: there is nothing to lose";
   }
   if (key.starts_with("faults.")) {
-    return "not played yet: the nemesis kills and restarts processes, and drops, duplicates, "
-           "delays and cuts the messages between them (chatplay --launch); clock faults and "
-           "the rest are not injected";
+    return "not played yet: the nemesis kills, restarts, stops and continues processes, and "
+           "drops, duplicates, delays and cuts the messages between them (chatplay --launch); "
+           "clock faults and the rest are not injected";
   }
   if (key == "workload.wake_on_push") {
     return "chatd's push notifications reach no device, so nothing can wake an offline app";
@@ -216,6 +218,32 @@ absl::StatusOr<ProcessCrash> CrashOnProcess(const Scenario& s, const sim::CrashS
   return c;
 }
 
+// A pause as a stop of the process hosting its node (placed as a crash is), refused when it
+// overlaps a kill of that process: the restarted process would not be stopped.
+absl::StatusOr<ProcessPause> PauseOnProcess(const Scenario& s, const sim::PauseSpec& spec,
+                                            const std::vector<ProcessCrash>& crashes,
+                                            size_t processes) {
+  sim::CrashSpec as_crash;
+  as_crash.node = spec.node;
+  as_crash.at_s = spec.at_s;
+  absl::StatusOr<ProcessCrash> placed = CrashOnProcess(s, as_crash, processes);
+  if (!placed.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrReplaceAll(placed.status().message(), {{"the kill", "the stop"}}));
+  }
+  ProcessPause p{spec.node, placed->process, spec.at_s, sim::PauseEnd(s, spec),
+                 absl::StrReplaceAll(placed->also, {{"go down", "stop"}})};
+  for (const ProcessCrash& c : crashes) {
+    if (c.process == p.process && p.at_s < c.restart_s && c.at_s < p.resume_s) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "node = \"", p.node, "\": process ", p.process, " is stopped from ", p.at_s, " s to ",
+          p.resume_s, " s and killed (", c.node, ") from ", c.at_s, " s to ", c.restart_s,
+          " s: the restart would end the stop early; move one"));
+    }
+  }
+  return p;
+}
+
 // The processes hosting a partition's selector (sim/scenario.h PartitionSpec), or why the
 // proxy cannot cut it.
 absl::StatusOr<std::vector<int>> SelectorProcesses(const std::string& sel,
@@ -308,6 +336,7 @@ absl::StatusOr<Admission> AdmitScenario(const Scenario& s, size_t processes, boo
   // The [[faults.*]] lists are not keys: an entry the play cannot inject is refused.
   const std::pair<const char*, size_t> lists[] = {{"faults.partition", can_kill ? 0 : s.partitions.size()},
                                                   {"faults.crash", can_kill ? 0 : s.crashes.size()},
+                                                  {"faults.pause", can_kill ? 0 : s.pauses.size()},
                                                   {"faults.clock", s.clocks.size()}};
   for (const auto& [name, n] : lists) {
     if (n > 0) {
@@ -323,6 +352,14 @@ absl::StatusOr<Admission> AdmitScenario(const Scenario& s, size_t processes, boo
           "faults.crash.", i, ": ", crash.status().message(), " (docs/sim-vs-real.md)"));
     }
     a.crashes.push_back(*std::move(crash));
+  }
+  for (size_t i = 0; i < s.pauses.size() && can_kill; ++i) {
+    absl::StatusOr<ProcessPause> pause = PauseOnProcess(s, s.pauses[i], a.crashes, processes);
+    if (!pause.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "faults.pause.", i, ": ", pause.status().message(), " (docs/sim-vs-real.md)"));
+    }
+    a.pauses.push_back(*std::move(pause));
   }
   if (can_kill) {
     absl::StatusOr<NetworkFaults> network = NetworkOnProcesses(s, processes);

@@ -10,8 +10,8 @@
 //     (ClusterFlags), and a test starts its cluster with exactly those;
 //   * the simulated platform ([network], [cost], client hosts, queue sampling): a real run has
 //     a real machine instead; such keys are accepted and listed, never silently dropped;
-//   * [[faults.crash]] entries: played by the nemesis (kill -9, then a restart) when chatplay
-//     launched the cluster, refused otherwise;
+//   * [[faults.crash]] and [[faults.pause]] entries: played by the nemesis (kill -9, then a
+//     restart; SIGSTOP, then SIGCONT) when chatplay launched the cluster, refused otherwise;
 //   * anything else (network and clock faults, push wakes, background syncs, several regions,
 //     protocol keys chatd has no flag for): refused, naming the key, until a later slice
 //     honours it.
@@ -39,6 +39,16 @@ struct ProcessCrash {
   std::string also;      // what else the kill takes down ("" when only the node)
 };
 
+// A [[faults.pause]] entry as the nemesis plays it on a cluster chatplay launched: SIGSTOP of
+// the chatd process hosting the node, then SIGCONT.
+struct ProcessPause {
+  std::string node;  // the scenario's node
+  int process = 0;   // the chatd process hosting it (1-based)
+  double at_s = 0;
+  double resume_s = 0;  // the entry's resume_s, or the heal (duration_s) when it has none
+  std::string also;     // what else the stop freezes ("" when only the node)
+};
+
 // The scenario's network faults as the nemesis plays them on a launched cluster: on the node
 // messages between processes (FaultProxy), with the partitions' selectors mapped to processes.
 struct NetworkFaults {
@@ -64,6 +74,8 @@ struct Admission {
   std::vector<std::string> cluster_flags;
   // The scenario's crashes, in the scenario's order (only when the play can kill processes).
   std::vector<ProcessCrash> crashes;
+  // The scenario's pauses, in the scenario's order (only when the play can signal processes).
+  std::vector<ProcessPause> pauses;
   // The scenario's network faults (only when the play launched the cluster).
   NetworkFaults network;
 };
@@ -71,9 +83,11 @@ struct Admission {
 // Checks s for a play against a cluster of `processes` chatd processes (one chat server each:
 // the scenario's chat server i is process i + 1). InvalidArgument naming the first key the play
 // cannot honour, with why and, where there is one, what to set instead. can_kill: the play
-// launched the cluster itself (chatplay --launch), so [[faults.crash]] entries are played (as
-// ProcessCrash), and faults.loss, duplicate, delay and [[faults.partition]] entries between
-// processes (as NetworkFaults); otherwise they are refused. REQUIRES: Validate(s) ok.
+// launched the cluster itself (chatplay --launch), so [[faults.crash]] and [[faults.pause]]
+// entries are played (as ProcessCrash and ProcessPause: a pause may not overlap a crash of the
+// same process, which a restart would end), and faults.loss, duplicate, delay and
+// [[faults.partition]] entries between processes (as NetworkFaults); otherwise they are refused.
+// REQUIRES: Validate(s) ok.
 absl::StatusOr<Admission> AdmitScenario(const sim::Scenario& s, size_t processes,
                                         bool can_kill = false);
 

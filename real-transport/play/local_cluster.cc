@@ -130,6 +130,7 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
     argv.insert(argv.end(), options.flags.begin(), options.flags.end());
     cluster->argv_.push_back(std::move(argv));
     cluster->pids_.push_back(0);
+    cluster->stopped_.push_back(false);
   }
   for (size_t i = 0; i < cluster->argv_.size(); ++i) {
     if (absl::Status s = cluster->Spawn(i); !s.ok()) return s;
@@ -182,9 +183,38 @@ absl::Status LocalCluster::Kill(int index) {
   if (pids_.at(i) <= 0) {
     return absl::FailedPreconditionError(absl::StrCat("process ", index, " is not running"));
   }
-  kill(pids_[i], SIGKILL);
+  kill(pids_[i], SIGKILL);        // a stopped process dies too
   waitpid(pids_[i], nullptr, 0);  // milliseconds: the kernel tears a killed process down
   pids_[i] = 0;
+  stopped_[i] = false;
+  return absl::OkStatus();
+}
+
+absl::Status LocalCluster::Pause(int index) {
+  const size_t i = static_cast<size_t>(index - 1);
+  if (ExitedOnItsOwn(i)) return absl::FailedPreconditionError(exits_.back());
+  if (pids_.at(i) <= 0) {
+    return absl::FailedPreconditionError(absl::StrCat("process ", index, " is not running"));
+  }
+  if (stopped_[i]) {
+    return absl::FailedPreconditionError(absl::StrCat("process ", index, " is already stopped"));
+  }
+  if (kill(pids_[i], SIGSTOP) != 0) {
+    return absl::InternalError(absl::StrCat("kill -STOP: ", strerror(errno)));
+  }
+  stopped_[i] = true;
+  return absl::OkStatus();
+}
+
+absl::Status LocalCluster::Resume(int index) {
+  const size_t i = static_cast<size_t>(index - 1);
+  if (!stopped_.at(i) || pids_[i] <= 0) {
+    return absl::FailedPreconditionError(absl::StrCat("process ", index, " is not stopped"));
+  }
+  stopped_[i] = false;
+  if (kill(pids_[i], SIGCONT) != 0) {
+    return absl::InternalError(absl::StrCat("kill -CONT: ", strerror(errno)));
+  }
   return absl::OkStatus();
 }
 
@@ -204,8 +234,11 @@ std::vector<std::string> LocalCluster::UnexpectedExits() {
 
 void LocalCluster::StopAll() {
   UnexpectedExits();
-  for (pid_t pid : pids_) {
-    if (pid > 0) kill(pid, SIGTERM);
+  for (size_t i = 0; i < pids_.size(); ++i) {
+    if (pids_[i] <= 0) continue;
+    kill(pids_[i], SIGTERM);
+    if (stopped_[i]) kill(pids_[i], SIGCONT);  // a stopped process takes SIGTERM when it runs
+    stopped_[i] = false;
   }
   const auto deadline = SteadyClock::now() + kStopGrace;
   for (pid_t& pid : pids_) {

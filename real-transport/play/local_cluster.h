@@ -5,8 +5,9 @@
 // --index i --users_db DIR/shared/users.db --key_file DIR/shared/token.key FLAGS...` with its
 // stdout and stderr appended to DIR/i/chatd.log, on a port free when the cluster started. A
 // killed process restarts with the same command line, from its data directory, as an operator's
-// supervisor would restart it. The cluster stops (SIGTERM, then SIGKILL after a grace) when the
-// object is destroyed.
+// supervisor would restart it. A paused process (SIGSTOP) runs again on Resume (SIGCONT). The
+// cluster stops (SIGCONT to any paused, SIGTERM, then SIGKILL after a grace) when the object is
+// destroyed.
 //
 // Not thread-safe: one thread (the player's io thread, once the play runs) calls it.
 #ifndef CHATLAB_REAL_TRANSPORT_PLAY_LOCAL_CLUSTER_H_
@@ -56,6 +57,12 @@ class LocalCluster {
   // Starts process `index` again with its command line; does not wait for it to serve (the
   // clients' retries do). FailedPrecondition if it is running, Internal if fork fails.
   absl::Status Restart(int index);
+  // SIGSTOP of process `index`: it keeps its sockets and memory and runs nothing until Resume
+  // (the kernel still accepts connections and buffers what peers send). FailedPrecondition if it
+  // is not running or already stopped.
+  absl::Status Pause(int index);
+  // SIGCONT of a process Pause stopped. FailedPrecondition if it is not stopped.
+  absl::Status Resume(int index);
   // Every exit this object did not cause (a crash, a start that failed), with its status and
   // log, so far.
   std::vector<std::string> UnexpectedExits();
@@ -71,6 +78,7 @@ class LocalCluster {
   std::vector<HostPort> addresses_;
   std::vector<std::vector<std::string>> argv_;  // process i + 1's command line
   std::vector<pid_t> pids_;                     // 0: not running
+  std::vector<bool> stopped_;                   // by Pause, until Resume, a kill or the stop
   std::vector<std::string> exits_;              // UnexpectedExits
 };
 

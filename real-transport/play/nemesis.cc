@@ -24,6 +24,18 @@ std::vector<PlayFault> Nemesis::Faults(std::function<void(std::string_view)> pro
           Done({c.restart_s, now_s, "restart", c.process, c.node, std::string(s.message())});
         }});
   }
+  for (const ProcessPause& p : pauses_) {
+    faults.push_back(PlayFault{
+        p.at_s, [this, p](double now_s) {
+          const absl::Status s = cluster_.Pause(p.process);
+          Done({p.at_s, now_s, "kill -STOP", p.process, p.node, std::string(s.message())});
+        }});
+    faults.push_back(PlayFault{
+        p.resume_s, [this, p](double now_s) {
+          const absl::Status s = cluster_.Resume(p.process);
+          Done({p.resume_s, now_s, "kill -CONT", p.process, p.node, std::string(s.message())});
+        }});
+  }
   return faults;
 }
 

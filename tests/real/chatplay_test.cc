@@ -198,9 +198,11 @@ TEST(ChatplayTest, AKillScheduleOnALaunchedClusterHoldsEveryPromise) {
 
 // The network nemesis: on a launched cluster, the node messages between processes pass a proxy
 // that loses, duplicates, delays and cuts them as the scenario's [faults] say (two partitions,
-// one of them one-way), with a kill on top. Every promise must still hold: what a lost message
-// breaks, the protocol's timeouts, retries and catch-ups repair.
-TEST(ChatplayTest, NetworkFaultsOnALaunchedClusterHoldEveryPromise) {
+// one of them one-way), with a kill and a pause on top: process 1 (the store, the services and
+// chat server 0) is stopped (SIGSTOP) for longer than a request's timeout, then continued.
+// Every promise must still hold: what a lost message breaks, the protocol's timeouts, retries
+// and catch-ups repair.
+TEST(ChatplayTest, KillPauseAndNetworkFaultsOnALaunchedClusterHoldEveryPromise) {
   TempDir dir;
   const std::vector<std::string> faults = {"faults.loss=0.1",
                                            "faults.duplicate=0.1",
@@ -218,6 +220,9 @@ TEST(ChatplayTest, NetworkFaultsOnALaunchedClusterHoldEveryPromise) {
                                            "faults.crash.0.node=server:2",
                                            "faults.crash.0.at_s=2",
                                            "faults.crash.0.restart_s=2.4",
+                                           "faults.pause.0.node=store",
+                                           "faults.pause.0.at_s=0.8",
+                                           "faults.pause.0.resume_s=1.9",
                                            "protocol.request_timeout_us=1000000",
                                            "scenario.quiet_s=8"};
   const std::vector<std::string>& sets = faults;
@@ -237,6 +242,15 @@ TEST(ChatplayTest, NetworkFaultsOnALaunchedClusterHoldEveryPromise) {
   EXPECT_GT(r["metrics"]["messages_acked"].get<uint64_t>(), 5u) << log;
   EXPECT_GT(r["metrics"]["messages_delivered"].get<uint64_t>(), 5u);
   EXPECT_TRUE(r["unexpected_exits"].empty()) << r["unexpected_exits"].dump();
+  // The stop and the continue were done, of process 1, in order with the kill and restart.
+  std::vector<std::pair<std::string, int>> done;
+  for (const auto& e : r["nemesis"]) {
+    EXPECT_EQ(e["error"], "") << e.dump();
+    done.emplace_back(e["action"].get<std::string>(), e["process"].get<int>());
+  }
+  EXPECT_EQ(done, (std::vector<std::pair<std::string, int>>{
+                      {"kill -STOP", 1}, {"kill -CONT", 1}, {"kill -9", 3}, {"restart", 3}}))
+      << r["nemesis"].dump();
 }
 
 TEST(ChatplayTest, RefusesWhatItCannotPlayNamingTheKey) {
@@ -258,7 +272,8 @@ TEST(ChatplayTest, RefusesWhatItCannotPlayNamingTheKey) {
        "faults.loss = 0.01: network faults need a cluster chatplay starts itself"},
       {"faults.push_loss=0.1", kProcesses, "faults.push_loss = 0.1: chatd's push notifications"},
       {"faults.crash.0.node=store", kProcesses,
-       "faults.crash = 1 entry: kill -9 and restarts need a cluster chatplay starts itself"},
+       "faults.crash = 1 entry: kill -9, restarts and SIGSTOP need a cluster chatplay starts "
+       "itself"},
       {"workload.wake_on_push=true", kProcesses, "workload.wake_on_push = true"},
       {"protocol.server_tick_us=50000", kProcesses,
        "protocol.server_tick_us = 50000: the cluster's nodes read it"},
@@ -323,6 +338,31 @@ TEST(ChatplayTest, RefusesWhatItCannotPlayNamingTheKey) {
     EXPECT_TRUE(!a.ok() && absl::StrContains(a.status().message(), names))
         << sets[0] << ": " << a.status();
   }
+  // A pause is a SIGSTOP of the process hosting the node, then a SIGCONT (at the heal when the
+  // entry has none); one that overlaps a kill of its process is refused, as is one not launched.
+  absl::StatusOr<Admission> paused = crashes(
+      {"faults.pause.0.node=mapping", "faults.pause.0.at_s=1", "faults.pause.1.node=server:1",
+       "faults.pause.1.at_s=0.5", "faults.pause.1.resume_s=1"});
+  ASSERT_TRUE(paused.ok()) << paused.status();
+  ASSERT_EQ(paused->pauses.size(), 2u);
+  EXPECT_EQ(paused->pauses[0].process, 1);
+  EXPECT_EQ(paused->pauses[0].resume_s, s->duration_s);
+  EXPECT_EQ(paused->pauses[0].also,
+            "process 1 hosts store, mapping, presence, notification, server0: all stop together");
+  EXPECT_EQ(paused->pauses[1].process, 2);
+  EXPECT_EQ(paused->pauses[1].resume_s, 1);
+  for (const auto& [sets, names] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"faults.pause.0.node=store", "faults.pause.0.at_s=1", "faults.crash.0.node=server:0",
+             "faults.crash.0.at_s=1.5", "faults.crash.0.restart_s=2"},
+            "faults.pause.0: node = \"store\": process 1 is stopped from 1 s to 3 s and killed "
+            "(server:0) from 1.5 s to 2 s"},
+           {{"faults.pause.0.node=writer"}, "faults.pause.0: node = \"writer\": no process"}}) {
+    const absl::StatusOr<Admission> a = crashes(sets);
+    EXPECT_TRUE(!a.ok() && absl::StrContains(a.status().message(), names))
+        << sets[0] << ": " << a.status();
+  }
+  EXPECT_TRUE(absl::StrContains(refused("faults.pause.0.node=store", kProcesses),
+                                "faults.pause = 1 entry: kill -9, restarts and SIGSTOP need"));
   // A cluster key becomes a chatd flag; a platform key is listed, not dropped.
   sim::Scenario buffered = *s;
   ASSERT_TRUE(sim::ApplyOverride(buffered, "protocol.forwarding=buffered").ok());
