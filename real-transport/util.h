@@ -28,6 +28,14 @@ struct HostPort {
 // "127.0.0.1:7000" -> {127.0.0.1, 7000}. InvalidArgument naming the text otherwise.
 absl::StatusOr<HostPort> ParseHostPort(std::string_view text);
 
+// A 127.0.0.1 TCP port free now, for a process about to be started on it. Drawn at random from
+// [10000, the kernel's ephemeral range) (/proc/sys/net/ipv4/ip_local_port_range): every connect()
+// and bind(port 0) takes its port from that range, so a port found free there and let go can be
+// taken by any outgoing connection before the process binds it (chatd then exits at start), and
+// a random draw keeps concurrent pickers apart. With no room below the range, a port the kernel
+// gives (bind to 0). Unavailable when 200 draws found none free.
+absl::StatusOr<uint16_t> PickFreePort();
+
 // Takes an exclusive lock (flock) on dir/chatd.lock, created mode 0600, and returns its open
 // descriptor, held for the life of the process (the kernel lets it go when the process dies,
 // however it dies). FailedPrecondition naming the directory when another process holds it: two

@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -94,21 +95,17 @@ absl::StatusOr<std::unique_ptr<LocalCluster>> LocalCluster::Start(
     }
   }
   auto cluster = std::unique_ptr<LocalCluster>(new LocalCluster(options));
-  // Free ports, each held until all are chosen (so that none is chosen twice).
+  // Free ports outside the ephemeral range (PickFreePort), none chosen twice.
   std::string list;
-  {
-    boost::asio::io_context io;
-    std::vector<boost::asio::ip::tcp::acceptor> held;
-    for (int i = 0; i < options.processes; ++i) {
-      boost::system::error_code bind_ec;
-      held.emplace_back(io);
-      held.back().open(boost::asio::ip::tcp::v4(), bind_ec);
-      if (!bind_ec) held.back().bind({boost::asio::ip::make_address("127.0.0.1"), 0}, bind_ec);
-      if (bind_ec) return absl::UnavailableError(absl::StrCat("no free port: ", bind_ec.message()));
-      const uint16_t port = held.back().local_endpoint().port();
-      cluster->addresses_.push_back(HostPort{"127.0.0.1", port});
-      absl::StrAppend(&list, i ? "," : "", "127.0.0.1:", port);
+  while (cluster->addresses_.size() < static_cast<size_t>(options.processes)) {
+    absl::StatusOr<uint16_t> port = PickFreePort();
+    if (!port.ok()) return port.status();
+    if (std::any_of(cluster->addresses_.begin(), cluster->addresses_.end(),
+                    [&](const HostPort& a) { return a.port == *port; })) {
+      continue;
     }
+    absl::StrAppend(&list, list.empty() ? "" : ",", "127.0.0.1:", *port);
+    cluster->addresses_.push_back(HostPort{"127.0.0.1", *port});
   }
   for (int i = 1; i <= options.processes; ++i) {
     const std::string data = (dir / std::to_string(i)).string();

@@ -58,11 +58,12 @@ class TempDir {
   std::string path_;
 };
 
-// A port that was free a moment ago.
+// A port that was free a moment ago, outside the range outgoing connections take theirs from
+// (PickFreePort).
 inline uint16_t FreePort() {
-  boost::asio::io_context io;
-  boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
-  return a.local_endpoint().port();
+  const absl::StatusOr<uint16_t> port = PickFreePort();
+  if (!port.ok()) ADD_FAILURE() << port.status();
+  return port.value_or(0);
 }
 
 // In a forked child: sends stdout and stderr to `log` (appending) and becomes argv.
