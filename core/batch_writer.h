@@ -36,7 +36,8 @@
 // item is emitted as Persist{PersistQueued} before its kOk answer, and a committed batch as
 // Persist{PersistDequeued} (core/effects.h). After a crash, Restore replays the log and Start
 // flushes what it holds again at once: the batch that was in flight is resent (with dedup on the
-// store answers duplicates for what it already stored, and origins ignore those). An
+// store answers duplicates for what it already stored, which origins deliver again: the first
+// answer's fan-out cannot be presumed). An
 // environment that keeps no disk for the writer must not claim durability for its acks (chatd
 // refuses the batched path for that reason).
 //

@@ -406,8 +406,9 @@ void ChatServer::OnStoreAppendResult(TimeUs now, const StoreAppendResult& m, Eff
   if (o.duplicate) {
     // Stored by an earlier attempt, whose answer may never have been acted on: it came after
     // this server gave the request up, or was lost, or went to a server that died. Its fan-out
-    // cannot be presumed, and a recipient online throughout would never catch up (no later
-    // message need reveal the gap), so fan out again: clients show a message once.
+    // cannot be presumed, and a recipient online throughout would see it only at its next
+    // periodic sync (no later message need reveal the gap), so fan out again: clients show a
+    // message once (by message_id, which the duplicate shares).
     stats_.duplicate_sends++;
   } else if (!send.conv.is_group() && options_.topology.presence.valid()) {
     out.push_back(SendToNode{options_.topology.presence,

@@ -475,11 +475,24 @@ absl::Status ValidatePause(const Scenario& s, const PauseSpec& p) {
     return bad(absl::StrReplaceAll(st.message(), {{"faults.crash", "faults.pause"}}));
   }
   if (p.at_s < 0) return bad("faults.pause: at_s must be >= 0");
-  if (p.resume_s >= 0 && p.resume_s < p.at_s) {
-    return bad("faults.pause: resume_s must be >= at_s (or < 0: paused until the heal)");
+  if (p.at_s >= s.duration_s) {
+    return bad(absl::StrCat("faults.pause: at_s = ", p.at_s,
+                            ": the pause must start before the heal (scenario.duration_s = ",
+                            s.duration_s, ")"));
   }
+  if (p.resume_s >= 0 && p.resume_s <= p.at_s) {
+    return bad("faults.pause: resume_s must be > at_s (or < 0: paused until the heal)");
+  }
+  // The same node: by index for chat servers ("server:01" is "server:1").
+  const auto same_node = [&p](const CrashSpec& c) {
+    const int server = CrashServerIndex(c);
+    if (server < 0) return CrashNode(c) == p.node;
+    CrashSpec as_crash;
+    as_crash.node = p.node;
+    return CrashServerIndex(as_crash) == server;
+  };
   for (const CrashSpec& c : s.crashes) {
-    if (CrashNode(c) != p.node) continue;
+    if (!same_node(c)) continue;
     // Half-open intervals [at, end): a pause may start as the restart happens.
     if (p.at_s < CrashEnd(s, c) && c.at_s < PauseEnd(s, p)) {
       return bad(absl::StrCat("faults.pause: ", p.node, " paused at ", p.at_s,

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -12,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "host/deployment.h"
 #include "real-transport/chatd/placement.h"
 
@@ -219,7 +221,7 @@ absl::StatusOr<ProcessCrash> CrashOnProcess(const Scenario& s, const sim::CrashS
 }
 
 // A pause as a stop of the process hosting its node (placed as a crash is), refused when it
-// overlaps a kill of that process: the restarted process would not be stopped.
+// overlaps or touches a kill of that process: the restarted process would not be stopped.
 absl::StatusOr<ProcessPause> PauseOnProcess(const Scenario& s, const sim::PauseSpec& spec,
                                             const std::vector<ProcessCrash>& crashes,
                                             size_t processes) {
@@ -234,7 +236,8 @@ absl::StatusOr<ProcessPause> PauseOnProcess(const Scenario& s, const sim::PauseS
   ProcessPause p{spec.node, placed->process, spec.at_s, sim::PauseEnd(s, spec),
                  absl::StrReplaceAll(placed->also, {{"go down", "stop"}})};
   for (const ProcessCrash& c : crashes) {
-    if (c.process == p.process && p.at_s < c.restart_s && c.at_s < p.resume_s) {
+    // Touching counts: at one instant, the kill's counter read would find the process stopped.
+    if (c.process == p.process && p.at_s <= c.restart_s && c.at_s <= p.resume_s) {
       return absl::InvalidArgumentError(absl::StrCat(
           "node = \"", p.node, "\": process ", p.process, " is stopped from ", p.at_s, " s to ",
           p.resume_s, " s and killed (", c.node, ") from ", c.at_s, " s to ", c.restart_s,
@@ -242,6 +245,30 @@ absl::StatusOr<ProcessPause> PauseOnProcess(const Scenario& s, const sim::PauseS
     }
   }
   return p;
+}
+
+// The pauses of each process as the union of their windows, by process and then time: a process
+// is stopped while any node it hosts is paused, as the simulator's node is while any of its
+// windows holds (a second SIGSTOP would do nothing, and the first SIGCONT would end both).
+std::vector<ProcessPause> MergePauses(std::vector<ProcessPause> pauses) {
+  std::sort(pauses.begin(), pauses.end(), [](const ProcessPause& a, const ProcessPause& b) {
+    return std::tie(a.process, a.at_s, a.resume_s) < std::tie(b.process, b.at_s, b.resume_s);
+  });
+  std::vector<ProcessPause> merged;
+  for (ProcessPause& p : pauses) {
+    if (!merged.empty() && merged.back().process == p.process &&
+        p.at_s <= merged.back().resume_s) {
+      ProcessPause& into = merged.back();
+      into.resume_s = std::max(into.resume_s, p.resume_s);
+      const std::vector<std::string> names = absl::StrSplit(into.node, ", ");
+      if (std::find(names.begin(), names.end(), p.node) == names.end()) {
+        absl::StrAppend(&into.node, ", ", p.node);
+      }
+      continue;
+    }
+    merged.push_back(std::move(p));
+  }
+  return merged;
 }
 
 // The processes hosting a partition's selector (sim/scenario.h PartitionSpec), or why the
@@ -361,6 +388,7 @@ absl::StatusOr<Admission> AdmitScenario(const Scenario& s, size_t processes, boo
     }
     a.pauses.push_back(*std::move(pause));
   }
+  a.pauses = MergePauses(std::move(a.pauses));
   if (can_kill) {
     absl::StatusOr<NetworkFaults> network = NetworkOnProcesses(s, processes);
     if (!network.ok()) {

@@ -74,7 +74,8 @@ struct Admission {
   std::vector<std::string> cluster_flags;
   // The scenario's crashes, in the scenario's order (only when the play can kill processes).
   std::vector<ProcessCrash> crashes;
-  // The scenario's pauses, in the scenario's order (only when the play can signal processes).
+  // The scenario's pauses (only when the play can signal processes), each process's overlapping
+  // windows merged into one (node then names them all), ordered by process and then time.
   std::vector<ProcessPause> pauses;
   // The scenario's network faults (only when the play launched the cluster).
   NetworkFaults network;

@@ -55,8 +55,8 @@ std::optional<double> MetricValue(const json& results, const std::string& path) 
 
 namespace {
 
-// A numeric field of a [[faults.crash]] or [[faults.clock]] entry: "faults.crash.0.restart_s"
-// (by index), "faults.clock.server:1.skew_ms" (by the entry's node: the last entry naming
+// A numeric field of a [[faults.crash]], [[faults.pause]] or [[faults.clock]] entry:
+// "faults.crash.0.restart_s", "faults.pause.0.resume_s" (by index), "faults.clock.server:1.skew_ms" (by the entry's node: the last entry naming
 // exactly that node; none means that node's clock is true: skew, drift and step 0).
 std::optional<double> FaultNumber(const Scenario& s, const std::string& key) {
   const std::vector<std::string> parts = absl::StrSplit(key, '.');
@@ -71,6 +71,13 @@ std::optional<double> FaultNumber(const Scenario& s, const std::string& key) {
     if (field == "at_s") return c.at_s;
     if (field == "restart_s") return c.restart_s;
     if (field == "torn_write") return c.torn_write ? 1.0 : 0.0;
+    return std::nullopt;
+  }
+  if (parts[1] == "pause") {
+    if (!by_index || index >= s.pauses.size()) return std::nullopt;
+    const PauseSpec& p = s.pauses[index];
+    if (field == "at_s") return p.at_s;
+    if (field == "resume_s") return p.resume_s;
     return std::nullopt;
   }
   if (parts[1] != "clock") return std::nullopt;

@@ -54,7 +54,8 @@
 //              when that is more (the window must hold unmarked network duplicates).
 //   mapping    (drawn after the dedup look-up) map_refresh_interval_us 1-5 s with p 0.5, and
 //              then mapping_ttl_us 3-4 intervals with p 0.5.
-//   pauses     (drawn last) with p 0.5, 1-kSwarmPausesMax [[faults.pause]]: node as a crash's,
+//   pauses     (drawn last) with p 0.5, 1-kSwarmPausesMax [[faults.pause]]: node server:N or a
+//              service (store is shard 0),
 //              at_s 0-(duration - 0.5), resume_s at_s + 0.5-10 s (-1 past the heal); one that
 //              would overlap a crash of its node is dropped.
 //   Times are rounded to 0.1 s and other reals to 3 decimals, so the files read like hand-written

@@ -4,7 +4,8 @@
 // "The same way" means: it violates at least one of the invariants the original violates, so a
 // reduction that swaps a lost message for an unrelated liveness failure is not taken. The seed
 // stays fixed. Reductions, in this fixed order (each one rule; one candidate per entry or switch):
-//   remove one [[faults.partition]], [[faults.crash]] or [[faults.clock]] entry; zero loss,
+//   remove one [[faults.partition]], [[faults.crash]], [[faults.pause]] or [[faults.clock]]
+//   entry; zero loss,
 //   duplicate, delay or push_loss; halve users, groups, group_size_max, servers_per_region,
 //   regions, client_hosts_per_region, duration_s, quiet_s (not below kShrinkQuietMinS);
 //   simplify a design switch toward forwarding=direct, group_delivery=push, write_path=direct,

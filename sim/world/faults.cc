@@ -124,7 +124,9 @@ void WorldImpl::RestartService(int ep) {
 void WorldImpl::PlanPauses() {
   pauses_.assign(static_cast<size_t>(hub_ep0_), {});
   for (const PauseSpec& p : sc_.pauses) {
-    const int server = p.node.rfind("server:", 0) == 0 ? std::atoi(p.node.c_str() + 7) : -1;
+    CrashSpec as_crash;  // the same node names as a crash's
+    as_crash.node = p.node;
+    const int server = CrashServerIndex(as_crash);
     const int ep = server >= 0 ? ServerEndpoint(server) : ServiceEndpoint(p.node);
     if (ep < 0) continue;  // Validate accepted only the deployment's nodes
     const double end = PauseEnd(sc_, p);

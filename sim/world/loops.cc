@@ -41,10 +41,15 @@ void WorldImpl::ActorLoop(int ep, const std::function<void(double now)>& turn,
     if (got < 0) continue;
     comms[0] = nullptr;
     const std::unique_ptr<Bundle> bundle = Receive(incoming);
-    // A bundle that arrives during a pause waits in the node's socket until it resumes.
+    // A bundle that arrives during a pause waits in the node's socket until it resumes; then,
+    // as when the pause began between turns, what fell due in the pause (timers, outputs) runs
+    // first, and the bundle after it.
     const double arrived = s4u::Engine::get_clock();
     if (const double resume = PausedUntil(ep, arrived); resume > arrived) {
       s4u::this_actor::sleep_until(resume);
+      ReapSends();
+      turn(s4u::Engine::get_clock());
+      FlushSends();
     }
     for (auto& p : bundle->packets) handle(std::move(p));
   }

@@ -361,6 +361,24 @@ TEST(ChatplayTest, RefusesWhatItCannotPlayNamingTheKey) {
     EXPECT_TRUE(!a.ok() && absl::StrContains(a.status().message(), names))
         << sets[0] << ": " << a.status();
   }
+  // Pauses of one process play as the union of their windows (one stop, one continue).
+  absl::StatusOr<Admission> merged = crashes(
+      {"faults.pause.0.node=store", "faults.pause.0.at_s=1", "faults.pause.0.resume_s=2",
+       "faults.pause.1.node=mapping", "faults.pause.1.at_s=1.5", "faults.pause.1.resume_s=2.5",
+       "faults.pause.2.node=store", "faults.pause.2.at_s=2.5", "faults.pause.2.resume_s=2.8"});
+  ASSERT_TRUE(merged.ok()) << merged.status();
+  ASSERT_EQ(merged->pauses.size(), 1u);
+  EXPECT_EQ(merged->pauses[0].node, "store, mapping");
+  EXPECT_EQ(merged->pauses[0].at_s, 1);
+  EXPECT_EQ(merged->pauses[0].resume_s, 2.8);
+  // A pause that ends as a kill of its process starts is refused: the kill's read would wait.
+  const absl::StatusOr<Admission> touching =
+      crashes({"faults.pause.0.node=server:1", "faults.pause.0.at_s=1", "faults.pause.0.resume_s=2",
+               "faults.crash.0.node=server:1", "faults.crash.0.at_s=2"});
+  EXPECT_TRUE(!touching.ok() && absl::StrContains(touching.status().message(),
+                                                  "process 2 is "
+                                                  "stopped from 1 s"))
+      << touching.status();
   EXPECT_TRUE(absl::StrContains(refused("faults.pause.0.node=store", kProcesses),
                                 "faults.pause = 1 entry: kill -9, restarts and SIGSTOP need"));
   // A cluster key becomes a chatd flag; a platform key is listed, not dropped.

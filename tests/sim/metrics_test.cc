@@ -238,8 +238,9 @@ TEST(Metrics, CrashLowersServersUpAndMeasuresReconnects) {
 // sends made while it is paused wait for it (their acks take up to the pause's length), and every
 // message still reaches every recipient. The requests the chat servers give up during the pause
 // are retried, and the store answers the retries as duplicates of what it then stores: those
-// must be fanned out too, or a recipient online throughout never sees the message (this scenario
-// left 10 messages undelivered before the chat server fanned duplicates out).
+// must be fanned out too, or a recipient online throughout sees the message only at its next
+// periodic sync, 30 s away (this scenario left 10 messages undelivered at its end before the
+// chat server fanned duplicates out).
 TEST(Metrics, APauseDelaysButLosesAndCutsOffNothing) {
   const fs::path dir = TempDir("pause");
   const fs::path sc = Write(dir, "pause.toml",
@@ -268,6 +269,14 @@ TEST(Metrics, APauseDelaysButLosesAndCutsOffNothing) {
   EXPECT_NE(refused.output.find("faults.pause: server:0 paused at 4 s overlaps its crash at 5 s"),
             std::string::npos)
       << refused.output;
+  // So are a pause that starts at the heal or later, and one that resumes as it starts.
+  for (const auto& [set, names] : {std::pair<std::string, std::string>{
+                                       "faults.pause.0.at_s=12", "must start before the heal"},
+                                   {"faults.pause.0.resume_s=4", "resume_s must be > at_s"}}) {
+    const Outcome o2 = Chatlab("run " + sc.string() + " --set " + set, dir / "bad2");
+    EXPECT_EQ(o2.exit_code, 2) << set;
+    EXPECT_NE(o2.output.find(names), std::string::npos) << set << ": " << o2.output;
+  }
   fs::remove_all(dir);
 }
 
