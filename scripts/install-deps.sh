@@ -26,6 +26,7 @@ packages=(
   libssl-dev                          # real-transport/: PBKDF2, HMAC-SHA256 tokens, TLS
   openssl                             # tests: the TLS tests make their certificates
   gnuplot-nox                         # sim/lab/: the reports' plots (SVG)
+  slurm-client slurmctld slurmd munge # chatlab sweep --executor slurm; tests start a Slurm
   chromium                            # tests: the report and the web client in headless Chromium
   clang libclang-rt-14-dev            # fuzz/: clang 14 and its libFuzzer, ASan, UBSan runtimes
 )

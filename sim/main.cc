@@ -4,6 +4,7 @@
 //               [--check-determinism] [--progress|--no-progress]
 //   chatlab keys
 //   chatlab sweep SCENARIO [--seeds K] [--jobs J] [--out DIR] [--vary key=v1,v2 ...] [--quick]
+//                [--executor local|slurm] [--partition P]
 //   chatlab report DIR
 //   chatlab plan [--set name=value ...] [--list]
 //   chatlab swarm [--runs N] [--seed-start S] [--jobs J] [--out DIR] [--require-coverage]
@@ -197,6 +198,8 @@ struct SweepArgs {
   bool quick = false;
   bool progress = isatty(STDERR_FILENO) != 0;
   bool report = false;
+  std::string executor = "local";
+  std::string partition;
 };
 
 int ReportCommand(const std::string& dir) {
@@ -254,14 +257,18 @@ int Sweep(const SweepArgs& a) {
   o.progress = a.progress;
   o.quick = a.quick;
   o.vary = a.vary;
+  o.executor = a.executor;
+  o.slurm_partition = a.partition;
   const size_t points = chatlab::sim::lab::Grid(*spec).size();
   std::cerr << "chatlab: sweep " << spec->scenario_name << ": " << points << " points x "
             << spec->seeds << " seeds into " << o.out_dir << "\n";
   auto r = chatlab::sim::lab::RunSweep(*spec, o);
   if (!r.ok()) {
     std::cerr << "chatlab: sweep: " << r.status().message() << "\n";
-    return r.status().code() == absl::StatusCode::kFailedPrecondition ? kExitBadInput
-                                                                      : kExitViolation;
+    return r.status().code() == absl::StatusCode::kFailedPrecondition ||
+                   r.status().code() == absl::StatusCode::kInvalidArgument
+               ? kExitBadInput
+               : kExitViolation;
   }
   std::cout << "sweep: " << r->runs << " runs (" << r->resumed << " already done) in "
             << o.out_dir << "\n";
@@ -328,6 +335,11 @@ int main(int argc, char** argv) {
                     "file's axes)");
   sweep->add_flag("--quick", sw.quick, "use the file's [sweep.quick] variant (small, for CI)");
   sweep->add_flag("--report", sw.report, "write the report when the sweep is done");
+  sweep->add_option("--executor", sw.executor,
+                    "local (default) or slurm: each round of runs as one Slurm job array (sbatch "
+                    "on PATH; the output directory on a filesystem every node shares); --jobs "
+                    "then throttles the array");
+  sweep->add_option("--partition", sw.partition, "with --executor slurm: the Slurm partition");
   sweep->add_flag("--progress,!--no-progress", sw.progress, "progress bar on stderr");
   std::string report_dir;
   CLI::App* report = app.add_subcommand(

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sim/child.h"
+#include "sim/lab/slurm_executor.h"
 #include "sim/lab/stats.h"
 #include "sim/lab/sweep_data.h"
 #include "absl/strings/str_format.h"
@@ -53,6 +54,13 @@ void Progress(int done, int total, int resumed, double elapsed_s) {
 }  // namespace
 
 absl::StatusOr<SweepOutcome> RunSweep(const ExperimentSpec& spec, const SweepOptions& options) {
+  if (options.executor != "local" && options.executor != "slurm") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--executor ", options.executor, ": expected local or slurm"));
+  }
+  if (options.executor == "slurm") {
+    if (absl::StatusOr<std::string> sbatch = FindSbatch(); !sbatch.ok()) return sbatch.status();
+  }
   const fs::path dir(options.out_dir);
   std::error_code ec;
   fs::create_directories(dir / "runs", ec);
@@ -141,19 +149,30 @@ absl::StatusOr<SweepOutcome> RunSweep(const ExperimentSpec& spec, const SweepOpt
     if (options.progress) Progress(done, round_runs, round_resumed, elapsed());
     // The child's own chatter goes to its run directory, not to the sweep's terminal.
     auto make_job = [&jobs](size_t i) { return ChildJob{jobs[i].args, jobs[i].dir + "/run.log"}; };
-    auto on_done = [&](size_t i, ChildExit exit) {
+    auto on_done = [&](size_t i, int status) {
       const Job& job = jobs[i];
-      if (exit.status() == 1) {
+      if (status == 1) {
         outcome.violated++;
         outcome.violated_ids.push_back(job.id);
-      } else if (!exit.ok() && failure.empty()) {
-        failure = absl::StrCat("run ", job.id, " failed (exit ", exit.status(), "); its log: ",
-                               job.dir, "/run.log");
+      } else if (status != 0 && failure.empty()) {
+        failure = absl::StrCat("run ", job.id, " failed (exit ", status, "); its log: ", job.dir,
+                               "/run.log");
       }
       done++;
       if (options.progress) Progress(done, round_runs, round_resumed, elapsed());
     };
-    RunPool(jobs.size(), parallel, make_job, on_done);
+    if (options.executor == "slurm") {
+      std::vector<SlurmTask> tasks;
+      for (const Job& j : jobs) tasks.push_back(SlurmTask{j.id, j.args, j.dir});
+      const absl::Status st = RunOnSlurm(
+          tasks, options.out_dir,
+          SlurmOptions{options.slurm_partition, options.jobs, spec.scenario_name, options.progress},
+          on_done);
+      if (!st.ok() && failure.empty()) failure = std::string(st.message());
+    } else {
+      RunPool(jobs.size(), parallel, make_job,
+              [&](size_t i, ChildExit exit) { on_done(i, exit.status()); });
+    }
     if (options.progress) std::fprintf(stderr, "\n");
   };
   run_round();

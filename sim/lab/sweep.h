@@ -6,6 +6,10 @@
 //   DIR/runs/p003-s2/results.json  one run (point 3, seed 2)
 // Resumable: a run whose results.json exists is not run again. A DIR that holds a different
 // sweep (other scenario text, grid or seeds) is refused rather than mixed.
+//
+// Executors: "local" (the default) runs the children here, `jobs` at a time; "slurm" submits
+// each round's runs as one Slurm job array and waits for it (sim/lab/slurm_executor.h; the
+// directory must be on a filesystem every node shares), DIR/slurm/round-K holding its scripts.
 #ifndef CHATLAB_SIM_LAB_SWEEP_H_
 #define CHATLAB_SIM_LAB_SWEEP_H_
 
@@ -24,6 +28,8 @@ struct SweepOptions {
   bool progress = false;  // a progress bar on stderr
   bool quick = false;     // recorded in the manifest
   std::vector<std::string> vary;  // the --vary arguments, recorded for the repro command
+  std::string executor = "local";  // local | slurm
+  std::string slurm_partition;     // with slurm: --partition ("" for the default)
 };
 
 struct SweepOutcome {
