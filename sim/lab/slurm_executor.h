@@ -12,7 +12,8 @@
 // Limits: a task Slurm never ran (cancelled, its node failed) has no exit_status and fails the
 // round, naming its Slurm output file; resuming the sweep submits only the runs without a
 // results.json. A sweep interrupted while its array runs leaves the array running: cancel it
-// (scancel, the job id is printed) before resuming, or two tasks may write one run directory.
+// (scancel; the job id is in DIR/slurm/round-K/sbatch.log) before resuming, or two tasks may write
+// one run directory.
 #ifndef CHATLAB_SIM_LAB_SLURM_EXECUTOR_H_
 #define CHATLAB_SIM_LAB_SLURM_EXECUTOR_H_
 
@@ -35,7 +36,7 @@ struct SlurmOptions {
   std::string partition;  // --partition; "" for the cluster's default
   int max_parallel = 0;   // array throttle (%N); 0: as many as Slurm schedules
   std::string name;       // the job's name (chatlab-NAME)
-  bool progress = false;  // the submission and the job id on stderr
+  bool progress = false;  // the submission and where sbatch's log is, on stderr
 };
 
 // The sbatch that RunOnSlurm would run: the first on PATH. InvalidArgument saying what to

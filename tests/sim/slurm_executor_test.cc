@@ -1,6 +1,8 @@
 // `chatlab sweep --executor slurm` on a real single-node Slurm the test starts (munged,
 // slurmctld, slurmd: tests/sim/slurm_harness.h): the grid runs as a job array, each run gives
 // what the local executor gives at the same seed, and a second sweep resumes without resubmitting.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -29,7 +31,15 @@ std::string Read(const fs::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// Needs root and Debian's Slurm packages: CI sets CHATLAB_REQUIRE_SLURM=1 (.ci/run), where a
+// missing piece fails the test; elsewhere it is skipped, naming what it needs.
 TEST(SlurmExecutor, ASweepRunsAsAJobArrayAndMatchesTheLocalExecutor) {
+  const char* required = std::getenv("CHATLAB_REQUIRE_SLURM");
+  if ((required == nullptr || std::string(required) != "1") &&
+      (geteuid() != 0 || access("/usr/sbin/slurmctld", X_OK) != 0)) {
+    GTEST_SKIP() << "needs root and slurmctld, slurmd, slurm-client, munge "
+                    "(scripts/install-deps.sh); CHATLAB_REQUIRE_SLURM=1 makes this a failure";
+  }
   const fs::path dir = chatlab_test::TempDir("chatlab-slurm", "sweep");
   chatlab_test::LocalSlurm slurm;
   const std::string started = slurm.Start(dir / "cluster");
@@ -51,7 +61,10 @@ TEST(SlurmExecutor, ASweepRunsAsAJobArrayAndMatchesTheLocalExecutor) {
   for (const char* id : {"p000-s1", "p000-s2", "p001-s1", "p001-s2"}) {
     const fs::path run = dir / "slurm-sweep" / "runs" / id;
     const std::string this_job = Read(run / "slurm_job");
-    EXPECT_FALSE(this_job.empty()) << id;
+    // A Slurm job id, not the empty line a task run outside Slurm would write.
+    EXPECT_TRUE(this_job.size() > 1 &&
+                this_job.find_first_not_of("0123456789\n") == std::string::npos)
+        << id << ": '" << this_job << "'";
     if (job.empty()) job = this_job;
     EXPECT_EQ(this_job, job) << id;
     EXPECT_EQ(Read(run / "exit_status"), "0\n") << id;

@@ -62,7 +62,8 @@ class LocalSlurm {
                      "--log-file=" + (dir / "munge" / "munged.log").string(),
                      "--seed-file=" + (dir / "munge" / "munged.seed").string()},
                     (dir / "munge" / "munged.out").string());
-    if (!WaitFor([&] { return fs::exists(socket); }, munged_)) {
+    pid_t none = 0;
+    if (!WaitFor([&] { return fs::exists(socket); }, munged_, none)) {
       return "munged did not start; see " + (dir / "munge").string();
     }
     char host[256] = {};
@@ -118,12 +119,18 @@ class LocalSlurm {
   ~LocalSlurm() {
     for (pid_t* pid : {&slurmd_, &slurmctld_, &munged_}) {
       if (*pid <= 0) continue;
+      // Never signal a pid once reaped: as root, a reused pid would be someone else's.
       kill(*pid, SIGTERM);
-      for (int i = 0; i < 500 && waitpid(*pid, nullptr, WNOHANG) == 0; i++) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      bool reaped = false;
+      for (int i = 0; i < 500 && !reaped; i++) {
+        reaped = waitpid(*pid, nullptr, WNOHANG) == *pid;
+        if (!reaped) std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
-      kill(*pid, SIGKILL);
-      waitpid(*pid, nullptr, 0);
+      if (!reaped) {
+        kill(*pid, SIGKILL);
+        waitpid(*pid, nullptr, 0);
+      }
+      *pid = 0;
     }
     unsetenv("SLURM_CONF");
   }
@@ -160,13 +167,17 @@ class LocalSlurm {
     return pid;
   }
 
-  // Polls ready every 100 ms for up to 60 s; false at once if one of the processes exited.
+  // Polls ready every 100 ms for up to 60 s; false at once if one of the processes exited (its
+  // pid, reaped, is set to 0 so that nothing signals it again).
   template <typename Ready>
-  static bool WaitFor(Ready ready, pid_t a, pid_t b = 0) {
+  static bool WaitFor(Ready ready, pid_t& a, pid_t& b) {
     for (int i = 0; i < 600; i++) {
       if (ready()) return true;
-      for (pid_t pid : {a, b}) {
-        if (pid > 0 && waitpid(pid, nullptr, WNOHANG) == pid) return false;
+      for (pid_t* pid : {&a, &b}) {
+        if (*pid > 0 && waitpid(*pid, nullptr, WNOHANG) == *pid) {
+          *pid = 0;
+          return false;
+        }
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
