@@ -27,6 +27,7 @@ packages=(
   openssl                             # tests: the TLS tests make their certificates
   gnuplot-nox                         # sim/lab/: the reports' plots (SVG)
   slurm-client slurmctld slurmd munge # chatlab sweep --executor slurm; tests start a Slurm
+  mosquitto libmosquitto-dev          # real-transport/bench.sh: the MQTT peer and mqttload
   chromium                            # tests: the report and the web client in headless Chromium
   clang libclang-rt-14-dev            # fuzz/: clang 14 and its libFuzzer, ASan, UBSan runtimes
 )
