@@ -54,7 +54,8 @@ std::string RenderMetrics(const MetricsView& view) {
   gauge("chatd_send_queue_depth_max", "Frames queued to the most backed-up connection.",
         static_cast<double>(view.send_queue_max));
   counter("chatd_frames_in_total", "Client frames received.", m.frames_in);
-  counter("chatd_frames_out_total", "Frames written to clients.", m.frames_out);
+  counter("chatd_frames_out_total",
+          "Frames sent to clients (into their connections' write buffers).", m.frames_out);
   counter("chatd_frame_errors_total", "Client frames answered with ErrorReply by the adapter.",
           m.frame_errors);
   counter("chatd_rate_limited_total", "Frames refused by user_rate_per_s.", m.rate_limited);

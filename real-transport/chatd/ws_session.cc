@@ -38,6 +38,7 @@ void WsSession<Stream>::Start(http::request<http::string_body> request) {
   beast::get_lowest_layer(ws_).expires_never();
   ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
   ws_.read_message_max(0);  // frames are bounded by the pieces read below, not by Beast
+  ws_.next_layer().SetOwner(this->weak_from_this());
   ws_.async_accept(request, [self = this->shared_from_this()](beast::error_code ec) {
     if (ec) return;
     auto session = self->host_.OpenWsSession(self->user_, self);
@@ -55,16 +56,17 @@ void WsSession<Stream>::Start(http::request<http::string_body> request) {
 template <class Stream>
 void WsSession<Stream>::Push(const Message& m) {
   if (dead_ || closing_) return;
-  auto frame = std::make_shared<const std::string>(ToJson(m));
-  if (queue_.size() >= host_.options().send_queue_max ||
-      queued_bytes_ + frame->size() > host_.options().send_queue_bytes_max) {
+  const std::string frame = ToJson(m);
+  WriteCombiner<Stream>& out = ws_.next_layer();
+  if (out.buffered_writes() >= host_.options().send_queue_max ||
+      out.buffered_bytes() + frame.size() > host_.options().send_queue_bytes_max) {
     // A slow reader: drop the connection rather than grow memory or break ordering.
     host_.metrics().connections_dropped_slow++;
     host_.Log(LogLevel::kWarn, "connection_dropped_slow",
               {{"session", session_.value},
                {"user", user_.value},
-               {"queued_frames", queue_.size()},
-               {"queued_bytes", queued_bytes_}});
+               {"queued_frames", out.buffered_writes()},
+               {"queued_bytes", out.buffered_bytes()}});
     Kill();
     return;
   }
@@ -75,9 +77,21 @@ void WsSession<Stream>::Push(const Message& m) {
       probes_.erase(it);
     }
   }
-  queued_bytes_ += frame->size();
-  queue_.push_back(std::move(frame));
-  if (!writing_) DoWrite();
+  frame_header_.clear();
+  AppendWsFrameHeader(frame_header_, /*opcode=*/1, frame.size());
+  out.Append(frame_header_, frame);
+  host_.metrics().frames_out++;
+  ScheduleFlush();
+}
+
+template <class Stream>
+void WsSession<Stream>::ScheduleFlush() {
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  asio::post(host_.io(), [self = this->shared_from_this()] {
+    self->flush_posted_ = false;
+    self->ws_.next_layer().Flush();
+  });
 }
 
 template <class Stream>
@@ -85,7 +99,7 @@ void WsSession<Stream>::CloseFromServer(bool going_away) {
   if (dead_) return;
   closing_ = true;
   close_code_ = going_away ? websocket::close_code::going_away : websocket::close_code::normal;
-  if (!writing_) DoClose();
+  DoClose();  // the close frame goes out after the frames already appended
 }
 
 template <class Stream>
@@ -137,22 +151,6 @@ void WsSession<Stream>::OnRead(beast::error_code ec, size_t n) {
 }
 
 template <class Stream>
-void WsSession<Stream>::DoWrite() {
-  writing_ = true;
-  ws_.text(true);
-  ws_.async_write(asio::buffer(*queue_.front()),
-                  [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                    if (ec) return self->Gone();
-                    self->host_.metrics().frames_out++;
-                    self->queued_bytes_ -= self->queue_.front()->size();
-                    self->queue_.pop_front();
-                    if (!self->queue_.empty()) return self->DoWrite();
-                    self->writing_ = false;
-                    if (self->closing_) self->DoClose();
-                  });
-}
-
-template <class Stream>
 void WsSession<Stream>::DoClose() {
   if (close_sent_) return;
   close_sent_ = true;
@@ -172,10 +170,6 @@ void WsSession<Stream>::Gone() {
   if (dead_) return;
   dead_ = true;
   token_expiry_.cancel();
-  if (!writing_) {
-    queue_.clear();
-    queued_bytes_ = 0;
-  }
   // Posted, never called from inside the effect loop that may have dropped this connection:
   // the chat server hears of the close as a fresh input.
   asio::post(host_.io(), [host = &host_, session = session_] { host->OnClientGone(session); });

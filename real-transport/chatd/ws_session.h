@@ -3,10 +3,13 @@
 // Reads: frames are read in pieces of kWsReadChunkBytes, so an oversized frame is read to its
 // end and discarded without holding it (memory stays bounded); each complete frame goes to
 // SessionHost::OnFrame, decoded when it is a text frame within frame_bytes_max.
-// Writes: the core's messages are queued as JSON text frames and written one at a time, in
-// order. A queue beyond send_queue_max frames or send_queue_bytes_max bytes is a slow reader:
-// the connection is dropped, never a frame (a session delivers in order or closes;
-// docs/chatd.md, "Limits").
+// Writes: the core's messages are encoded as JSON text frames straight into the connection's
+// WriteCombiner (real-transport/write_combiner.h), in order; a flush posted once per turn of the
+// loop writes everything the turn owed this connection in one system call. Beast's own frames
+// (pongs, the close frame) go through the same combiner, whole and in order. More than
+// send_queue_max frames or send_queue_bytes_max bytes not yet written is a slow reader: the
+// connection is dropped, never a frame (a session delivers in order or closes; docs/chatd.md,
+// "Limits").
 // Close: from the server (CloseFromServer) after what is queued; from the client or a failure,
 // the host hears of it through a posted OnClientGone. When the token the client authenticated
 // with expires, the host is told (OnTokenExpired) and the core closes the session: a token is
@@ -21,7 +24,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 
@@ -31,6 +33,7 @@
 #include "real-transport/asio.h"
 #include "real-transport/chatd/session_host.h"
 #include "real-transport/tls.h"
+#include "real-transport/write_combiner.h"
 
 namespace chatlab::real {
 
@@ -53,14 +56,15 @@ class WsSession : public ClientSink, public std::enable_shared_from_this<WsSessi
 
   void Push(const Message& m) override;
   void CloseFromServer(bool going_away) override;
-  size_t queue_depth() const override { return queue_.size(); }
+  size_t queue_depth() const override { return ws_.next_layer().buffered_writes(); }
 
  private:
   // The ack-latency probe: when a SendMessage came in (metrics only, never a decision).
   void Probe(const Message& m);
   void DoRead();
   void OnRead(boost::beast::error_code ec, size_t n);
-  void DoWrite();
+  // Posts one flush of the combiner for this turn of the loop (once, however many frames).
+  void ScheduleFlush();
   void DoClose();
   void Kill();  // closes the socket now (a slow reader)
   // Arms token_expiry_ for token_expires_at_us_ (holding the session weakly).
@@ -68,7 +72,7 @@ class WsSession : public ClientSink, public std::enable_shared_from_this<WsSessi
   void Gone();
 
   SessionHost& host_;
-  boost::beast::websocket::stream<Stream> ws_;
+  boost::beast::websocket::stream<WriteCombiner<Stream>> ws_;
   UserId user_;
   SessionId session_;
   TimeUs token_expires_at_us_;
@@ -76,10 +80,10 @@ class WsSession : public ClientSink, public std::enable_shared_from_this<WsSessi
   boost::beast::flat_buffer buffer_;
   size_t frame_bytes_ = 0;  // of the frame being read, discarded pieces included
   bool oversized_ = false;
-  std::deque<std::shared_ptr<const std::string>> queue_;
-  // Bytes of the frames in queue_. Invariant: <= options.send_queue_bytes_max.
-  uint64_t queued_bytes_ = 0;
-  bool writing_ = false;
+  std::string frame_header_;  // reused: the header of the frame being appended
+  // Invariant: the combiner's buffered bytes and frames stay within options.send_queue_bytes_max
+  // and send_queue_max (plus Beast's own few control frames).
+  bool flush_posted_ = false;
   bool closing_ = false;
   bool close_sent_ = false;
   bool dead_ = false;
