@@ -31,6 +31,8 @@ struct JsonLimits {
   uint32_t depth_max = 16;                // nesting of objects and arrays; InvalidArgument above
 };
 
+// The JSON text of m (one line), appended to out: chatd encodes into a buffer it reuses.
+void AppendJson(std::string& out, const Message& m);
 // The JSON text of m (one line).
 std::string ToJson(const Message& m);
 

@@ -56,10 +56,11 @@ void WsSession<Stream>::Start(http::request<http::string_body> request) {
 template <class Stream>
 void WsSession<Stream>::Push(const Message& m) {
   if (dead_ || closing_) return;
-  const std::string frame = ToJson(m);
+  frame_.clear();
+  AppendJson(frame_, m);
   WriteCombiner<Stream>& out = ws_.next_layer();
   if (out.buffered_writes() >= host_.options().send_queue_max ||
-      out.buffered_bytes() + frame.size() > host_.options().send_queue_bytes_max) {
+      out.buffered_bytes() + frame_.size() > host_.options().send_queue_bytes_max) {
     // A slow reader: drop the connection rather than grow memory or break ordering.
     host_.metrics().connections_dropped_slow++;
     host_.Log(LogLevel::kWarn, "connection_dropped_slow",
@@ -78,8 +79,8 @@ void WsSession<Stream>::Push(const Message& m) {
     }
   }
   frame_header_.clear();
-  AppendWsFrameHeader(frame_header_, /*opcode=*/1, frame.size());
-  out.Append(frame_header_, frame);
+  AppendWsFrameHeader(frame_header_, /*opcode=*/1, frame_.size());
+  out.Append(frame_header_, frame_);
   host_.metrics().frames_out++;
   ScheduleFlush();
 }

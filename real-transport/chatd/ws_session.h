@@ -80,7 +80,8 @@ class WsSession : public ClientSink, public std::enable_shared_from_this<WsSessi
   boost::beast::flat_buffer buffer_;
   size_t frame_bytes_ = 0;  // of the frame being read, discarded pieces included
   bool oversized_ = false;
-  std::string frame_header_;  // reused: the header of the frame being appended
+  std::string frame_;         // reused: the JSON of the frame being appended
+  std::string frame_header_;  // reused: its WebSocket header
   // Invariant: the combiner's buffered bytes and frames stay within options.send_queue_bytes_max
   // and send_queue_max (plus Beast's own few control frames).
   bool flush_posted_ = false;

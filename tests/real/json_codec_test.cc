@@ -2,9 +2,12 @@
 // field lists of core/fields.h, the 64-bit-as-string rule, and the errors that name the problem.
 #include "real-transport/json_codec.h"
 
+#include <random>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "core/fields.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -25,8 +28,8 @@ ChatMessage Sample() {
   return m;
 }
 
-TEST(JsonCodecTest, RoundTripsEveryClientFacingMessage) {
-  const Message messages[] = {
+std::vector<Message> EveryClientFacingMessage() {
+  return {
       SendMessage{7, kConv, -3, "hello"},
       GetMessages{1, ConversationId::Group(GroupId(5)), 9, 50},
       SyncRequest{2},
@@ -54,11 +57,120 @@ TEST(JsonCodecTest, RoundTripsEveryClientFacingMessage) {
                      {MemberReceipts{UserId(2), (uint64_t{1} << 62) + 1, 7}},
                      true},
   };
-  for (const Message& m : messages) {
+}
+
+TEST(JsonCodecTest, RoundTripsEveryClientFacingMessage) {
+  for (const Message& m : EveryClientFacingMessage()) {
     const std::string json = ToJson(m);
     auto back = FromJson(json);
     ASSERT_TRUE(back.ok()) << json << ": " << back.status();
     EXPECT_TRUE(*back == m) << json;
+  }
+}
+
+// The oracle for the encoder: the document the codec once built, field by field, and nlohmann's
+// dump of it (ensure_ascii off, ill-formed UTF-8 replaced). The codec now writes the text
+// directly; it must be the same text, byte for byte.
+using Json = nlohmann::ordered_json;
+const char* OracleEnumName(ChannelType v) { return v == ChannelType::kGroup ? "group" : "direct"; }
+const char* OracleEnumName(ReceiptKind v) { return v == ReceiptKind::kRead ? "read" : "delivered"; }
+const char* OracleEnumName(GroupMode v) {
+  return v == GroupMode::kPush ? "push" : v == GroupMode::kPull ? "pull" : "none";
+}
+const char* OracleEnumName(Code v) { return CodeName(v); }
+
+template <typename T>
+Json OracleValue(const T& v) {
+  if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, uint32_t> ||
+                std::is_same_v<T, std::string>) {
+    return Json(v);
+  } else if constexpr (std::is_same_v<T, uint64_t> || std::is_same_v<T, int64_t>) {
+    return Json(std::to_string(v));
+  } else if constexpr (IdType<T>) {
+    return Json(std::to_string(v.value));
+  } else if constexpr (WireEnum<T>) {
+    return Json(OracleEnumName(v));
+  } else if constexpr (VectorType<T>) {
+    Json array = Json::array();
+    for (const auto& item : v) array.push_back(OracleValue(item));
+    return array;
+  } else {
+    Json object = Json::object();
+    VisitFields(v, [&](const char* name, const auto& f) { object[name] = OracleValue(f); });
+    return object;
+  }
+}
+
+std::string OracleJson(const Message& m) {
+  Json object = Json::object();
+  object["type"] = kWireNameByIndex[m.index()];
+  std::visit(
+      [&](const auto& a) {
+        VisitFields(a, [&](const char* name, const auto& f) { object[name] = OracleValue(f); });
+      },
+      m);
+  return object.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+TEST(JsonCodecTest, EncodesEveryMessageAsTheDocumentsDumpWouldByteForByte) {
+  for (const Message& m : EveryClientFacingMessage()) {
+    EXPECT_EQ(ToJson(m), OracleJson(m));
+  }
+}
+
+// Bodies are arbitrary bytes: escapes, control characters, DEL, and every way UTF-8 can be
+// ill-formed (stray continuations, overlongs, surrogates, beyond U+10FFFF, sequences cut short,
+// in the middle and at the end) are encoded as nlohmann's replace handler does.
+TEST(JsonCodecTest, EncodesArbitraryBodyBytesAsTheDocumentsDumpWould) {
+  const std::string edges[] = {"",
+                               "\"",
+                               "\\",
+                               std::string(1, '\0'),
+                               "\x01\x1f\x7f",
+                               "\b\f\n\r\t",
+                               "\x80",
+                               "\xbf",
+                               "\xc0\x80",
+                               "\xc1\xbf",
+                               "\xc2",
+                               "\xc2\x80",
+                               "\xdf\xbf",
+                               "\xe0\x80\x80",
+                               "\xe0\xa0\x80",
+                               "\xed\xa0\x80",
+                               "\xed\x9f\xbf",
+                               "\xef\xbf\xbf",
+                               "\xe2\x82",
+                               "\xe2\x82\xac",
+                               "\xf0\x8f\xbf\xbf",
+                               "\xf0\x90\x80\x80",
+                               "\xf4\x8f\xbf\xbf",
+                               "\xf4\x90\x80\x80",
+                               "\xf5\x80\x80\x80",
+                               "\xff",
+                               "a\xe2\x28\xa1"
+                               "b",
+                               "\xf0\x9f\x98",
+                               "\xf0\x9f\x98\x80",
+                               "x\xc3",
+                               "\xc3(",
+                               "h\xc3\xa9llo"};
+  for (const std::string& body : edges) {
+    const Message m = SendMessage{1, kConv, 2, body};
+    EXPECT_EQ(ToJson(m), OracleJson(m)) << "body of " << body.size() << " bytes";
+  }
+  // Random bodies over an alphabet weighted towards the bytes that matter.
+  std::mt19937 rng(20261205);
+  static const char kAlphabet[] =
+      "ab\"\\\x00\x01\x1f\x7f\x80\x9f\xa0\xbf\xc0\xc2\xdf\xe0\xe1\xed\xef\xf0\xf1\xf4\xf5\xff";
+  const std::string alphabet(kAlphabet, sizeof kAlphabet - 1);  // the NUL inside included
+  for (int round = 0; round < 20000; ++round) {
+    std::string body(std::uniform_int_distribution<int>(0, 12)(rng), ' ');
+    for (char& c : body) {
+      c = alphabet[std::uniform_int_distribution<size_t>(0, alphabet.size() - 1)(rng)];
+    }
+    const Message m = SendMessage{1, kConv, 2, body};
+    ASSERT_EQ(ToJson(m), OracleJson(m)) << "round " << round;
   }
 }
 
