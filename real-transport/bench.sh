@@ -55,6 +55,8 @@ wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 # CPU seconds (user + system) a process has used so far.
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"; }
+# Bytes a process has caused to be written to storage so far.
+disk_bytes() { awk '/^write_bytes/ {print $2}' "/proc/$1/io"; }
 field() { sed -nE "s|.* $2=([0-9.]+).*|\1|p" <<<"$1"; }
 # us of CPU per message: cpu_us_per CPU_BEFORE CPU_AFTER MESSAGES
 cpu_us_per() { awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { if (n > 0) printf "%.1f", 1e6 * (b - a) / n; else print "n/a" }'; }
@@ -112,20 +114,23 @@ run_mqtt() {  # $1: --window W or --rate R
 run_chatd() {  # $1: --window W or --rate R
   local c0 r0; c0=$(cpu_s "$chatd_pid"); r0=$(metric "$chatd_port" chatd_storage_records_total)
   local f0; f0=$(metric "$chatd_port" chatd_storage_commits_total)
+  local w0; w0=$(disk_bytes "$chatd_pid")
   line=$("$bin/chatload" --server "127.0.0.1:$chatd_port" --users load --password load \
     --connections "$connections" --mode pairs "$1" "$2" --duration "$duration" --warmup 1 \
     --body_bytes 64 2>/dev/null)
   rate_=$(field "$line" 'acked/s')
   local r1; r1=$(metric "$chatd_port" chatd_storage_records_total)
   cpu_us=$(cpu_us_per "$c0" "$(cpu_s "$chatd_pid")" $((r1 - r0)))
+  disk_per=$(awk -v w=$(( $(disk_bytes "$chatd_pid") - w0 )) -v r=$((r1 - r0)) \
+    'BEGIN { if (r > 0) printf "%.0f", w / r; else print "n/a" }')
   per_commit=$(awk -v r=$((r1 - r0)) -v f=$(( $(metric "$chatd_port" chatd_storage_commits_total) - f0 )) \
     'BEGIN { if (f > 0) printf "%.0f", r / f; else print "n/a" }')
 }
 latency() { grep -oE 'e2e_ms p50=[0-9.]+ p99=[0-9.]+' <<<"$1" | sed 's/e2e_ms //' || echo n/a; }
 
-declare -a E_RATE E_CPU M_RATE M_CPU C_RATE C_CPU C_BATCH RATIO CPU_RATIO M_LAT C_LAT
-printf '\n%-5s | %-9s %-7s | %-9s %-7s | %-9s %-7s %-6s | %-11s %-11s | at %s msgs/s: mosquitto / chatd e2e ms\n' \
-  round 'echo rt/s' 'us/rt' 'mosq /s' 'us/msg' 'chatd /s' 'us/msg' rec/fs 'chatd/mosq' 'cpu c/m' "$rate"
+declare -a E_RATE E_CPU M_RATE M_CPU C_RATE C_CPU C_BATCH C_DISK RATIO CPU_RATIO M_LAT C_LAT
+printf '\n%-5s | %-9s %-7s | %-9s %-7s | %-9s %-7s %-6s %-6s | %-11s %-11s | at %s msgs/s: mosquitto / chatd e2e ms\n' \
+  round 'echo rt/s' 'us/rt' 'mosq /s' 'us/msg' 'chatd /s' 'us/msg' rec/fs 'B/msg' 'chatd/mosq' 'cpu c/m' "$rate"
 for r in $(seq 1 "$rounds"); do
   # Saturation, the servers' order rotated by the round.
   order=(echo mqtt chatd)
@@ -134,7 +139,7 @@ for r in $(seq 1 "$rounds"); do
     case $s in
       echo) run_echo; E_RATE[r]=$rate_; E_CPU[r]=$cpu_us ;;
       mqtt) run_mqtt --window "$window"; M_RATE[r]=$rate_; M_CPU[r]=$cpu_us ;;
-      chatd) run_chatd --window "$window"; C_RATE[r]=$rate_; C_CPU[r]=$cpu_us; C_BATCH[r]=$per_commit ;;
+      chatd) run_chatd --window "$window"; C_RATE[r]=$rate_; C_CPU[r]=$cpu_us; C_BATCH[r]=$per_commit; C_DISK[r]=$disk_per ;;
     esac
     echo "$line" >>"$work/lines"
   done
@@ -143,9 +148,9 @@ for r in $(seq 1 "$rounds"); do
   run_chatd --rate "$rate"; C_LAT[r]=$(latency "$line"); echo "$line" >>"$work/lines"
   RATIO[r]=$(ratio "${C_RATE[r]}" "${M_RATE[r]}")
   CPU_RATIO[r]=$(ratio "${C_CPU[r]}" "${M_CPU[r]}")
-  printf '%-5s | %-9s %-7s | %-9s %-7s | %-9s %-7s %-6s | %-11s %-11s | %s / %s\n' "$r" \
+  printf '%-5s | %-9s %-7s | %-9s %-7s | %-9s %-7s %-6s %-6s | %-11s %-11s | %s / %s\n' "$r" \
     "${E_RATE[r]}" "${E_CPU[r]}" "${M_RATE[r]}" "${M_CPU[r]}" "${C_RATE[r]}" "${C_CPU[r]}" \
-    "${C_BATCH[r]}" "${RATIO[r]}x" "${CPU_RATIO[r]}x" "${M_LAT[r]}" "${C_LAT[r]}"
+    "${C_BATCH[r]}" "${C_DISK[r]}" "${RATIO[r]}x" "${CPU_RATIO[r]}x" "${M_LAT[r]}" "${C_LAT[r]}"
 done
 
 # RSS per idle connection.
@@ -182,5 +187,7 @@ printf 'mosquitto CPU per message:                       %s us\n' "$(med "${M_CP
 printf 'chatd CPU per stored message (both threads):     %s us  (%s records per fsync commit)\n' \
   "$(med "${C_CPU[*]}")" "$(med "${C_BATCH[*]}")"
 printf 'chatd / mosquitto CPU per message:               %s\n' "$(med "${CPU_RATIO[*]}")"
+printf 'chatd bytes written to disk per message:         %s  (mosquitto: none, it keeps messages in memory)\n' \
+  "$(med "${C_DISK[*]}")"
 printf 'chatd RSS: %s kB before, %s kB with %s idle connections: %.1f kB per connection\n' \
   "$before" "$after" "${n:-0}" "$(awk "BEGIN {print ($after - $before) / ${n:-1}}")"
