@@ -49,7 +49,8 @@ http_get() (
   printf 'GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' "$2" >&3
   tr -d '\r' <&3 | sed '1,/^$/d'
 )
-metric() { http_get "$1" /metrics | awk -v m="$2" '$1 == m {print $2}'; }
+# A metric's value as an integer (the exposition prints large counters as 1.2e+06).
+metric() { http_get "$1" /metrics | awk -v m="$2" '$1 == m {printf "%.0f\n", $2}'; }
 wait_healthy() { for _ in $(seq 1 200); do http_get "$1" /healthz 2>/dev/null | grep -q ok && return 0; sleep 0.05; done; return 1; }
 wait_port() { for _ in $(seq 1 200); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
