@@ -75,6 +75,9 @@ echo "# chatd beside its peers, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ); $ro
 "$bin/chatd" --data_dir "$work/d" --listen "127.0.0.1:$chatd_port" --log_level warn \
   --user_rate_per_s 1e9 --user_burst 1e9 2>"$work/chatd.log" & chatd_pid=$!; pids+=($chatd_pid)
 wait_healthy "$chatd_port"
+allocator=$(grep -qE 'lib(jemalloc|tcmalloc)' "/proc/$chatd_pid/maps" && \
+  grep -oE 'lib(jemalloc|tcmalloc)[a-z_]*' "/proc/$chatd_pid/maps" | head -1 || echo "glibc malloc")
+echo "# chatd's allocator: $allocator"
 mqtt_pid=""
 if [ -x "$mosquitto_bin" ] && [ -x "$mqttload" ]; then
   cat >"$work/mosquitto.conf" <<EOF
