@@ -29,6 +29,7 @@
 #include "absl/strings/str_split.h"
 #include "real-transport/asio.h"
 #include "real-transport/json_codec.h"
+#include "real-transport/load_measure.h"
 #include "real-transport/util.h"
 #include "real-transport/ws_client.h"
 
@@ -183,8 +184,8 @@ class Load {
       return;
     }
     start_ = NowUs();
-    measure_from_ = start_ + static_cast<TimeUs>(args_.warmup_s * 1e6);
-    end_ = measure_from_ + static_cast<TimeUs>(args_.duration_s * 1e6);
+    window_.from_us = start_ + static_cast<TimeUs>(args_.warmup_s * 1e6);
+    window_.end_us = window_.from_us + static_cast<TimeUs>(args_.duration_s * 1e6);
     if (args_.window > 0) {
       for (uint32_t i = 0; i < conns_.size(); ++i) {
         for (uint32_t w = 0; w < args_.window; ++w) SendOne(i);
@@ -228,9 +229,8 @@ class Load {
       return;
     }
     const TimeUs now = NowUs();
-    std::string body = absl::StrCat("t=", now, ";");
-    if (body.size() < args_.body_bytes) body.resize(args_.body_bytes, 'x');
-    if (now >= measure_from_ && now < end_) sent_++;
+    std::string body = load::Body(now, args_.body_bytes);
+    if (window_.Sent(now)) sent_++;
     c.outstanding++;
     if (args_.echo) {
       c.ws->Send(body);
@@ -239,26 +239,17 @@ class Load {
     c.ws->Send(ToJson(SendMessage{c.cmid_next++, c.target, now, std::move(body)}));
   }
 
-  static TimeUs SentAt(std::string_view body) {
-    int64_t t = 0;
-    if (body.substr(0, 2) != "t=") return 0;
-    const size_t semi = body.find(';');
-    if (semi == std::string_view::npos) return 0;
-    if (!absl::SimpleAtoi(absl::string_view(body.data() + 2, semi - 2), &t)) return 0;
-    return t;
-  }
-
   void Observe(TimeUs sent_at) {
     const TimeUs now = NowUs();
-    if (sent_at < measure_from_ || sent_at >= end_) return;
+    if (!window_.Sent(sent_at)) return;
     delivered_++;
-    latencies_us_.push_back(now - sent_at);
+    latencies_.Add(now - sent_at);
   }
 
   void OnFrame(uint32_t i, std::string_view frame) {
     Conn& c = conns_[i];
     if (args_.echo) {
-      Observe(SentAt(frame));
+      Observe(load::SentAt(frame));
       c.outstanding--;
       if (args_.window > 0 && !stopping_) SendOne(i);
       return;
@@ -277,7 +268,7 @@ class Load {
       }
       if (args_.window > 0 && !stopping_) SendOne(i);
     } else if (const auto* d = std::get_if<Deliver>(&*m)) {
-      Observe(SentAt(d->message.body));
+      Observe(load::SentAt(d->message.body));
       if (args_.receipts) {
         c.ws->Send(
             ToJson(Receipt{d->message.conv, ReceiptKind::kDelivered, d->message.message_id}));
@@ -293,20 +284,11 @@ class Load {
       if (args_.window > 0 && !stopping_) SendOne(i);
     }
   }
-  bool SentAtOk(const SendAck*) const {
-    const TimeUs now = NowUs();
-    return now >= measure_from_ && now < end_ + 2 * kUsPerSecond;
-  }
+  bool SentAtOk(const SendAck*) const { return window_.Acked(NowUs()); }
 
   int Report() {
     if (args_.idle) return 0;
-    std::sort(latencies_us_.begin(), latencies_us_.end());
-    auto pct = [&](double p) -> double {
-      if (latencies_us_.empty()) return 0;
-      const size_t k = std::min(latencies_us_.size() - 1,
-                                static_cast<size_t>(p * static_cast<double>(latencies_us_.size())));
-      return static_cast<double>(latencies_us_[k]) / 1000.0;
-    };
+    auto pct = [&](double p) { return latencies_.PercentileMs(p); };
     const double d = args_.duration_s;
     const uint64_t errors =
         errors_ack_ + errors_reply_ + errors_closed_ + errors_connect_ + errors_other_;
@@ -332,8 +314,7 @@ class Load {
   size_t connected_ = 0;
   size_t connected_failed_ = 0;
   TimeUs start_ = 0;
-  TimeUs measure_from_ = 0;
-  TimeUs end_ = 0;
+  load::Window window_;  // the measured interval
   bool stopping_ = false;
   uint64_t scheduled_ = 0;
   uint64_t next_sender_ = 0;
@@ -346,7 +327,7 @@ class Load {
   uint32_t errors_closed_ = 0;
   uint32_t errors_connect_ = 0;
   uint32_t errors_other_ = 0;
-  std::vector<TimeUs> latencies_us_;
+  load::Latencies latencies_;
 };
 
 // ---- The ceiling: a bare Beast WebSocket echo server, one thread

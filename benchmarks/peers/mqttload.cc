@@ -4,7 +4,9 @@
 //   mqttload --server H:P --connections N [--window W | --rate MSGS_PER_S]
 //            [--duration S] [--warmup S] [--body_bytes B] [--qos 0|1]
 //
-// It mirrors chatload's pairs mode (real-transport/chatload_main.cc) point by point:
+// It mirrors chatload's pairs mode (real-transport/chatload_main.cc) point by point, and shares
+// its definitions of the body, the measured interval and the percentiles
+// (real-transport/load_measure.h):
 // - connection 2k talks with 2k+1: each subscribes to its own topic (QoS 1) and publishes to its
 //   partner's (QoS 1 by default), so every message crosses the broker once, like a 1:1 message
 //   crosses chatd once;
@@ -37,6 +39,8 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include "real-transport/load_measure.h"
 
 namespace {
 
@@ -123,16 +127,16 @@ class Load {
     std::fprintf(stderr, "mqttload: %zu/%zu connections ready in %.1f s\n", Ready(), conns_.size(),
                  static_cast<double>(NowUs() - wait_from) / 1e6);
     start_ = NowUs();
-    measure_from_ = start_ + static_cast<TimeUs>(args_.warmup_s * 1e6);
-    end_ = measure_from_ + static_cast<TimeUs>(args_.duration_s * 1e6);
+    window_.from_us = start_ + static_cast<TimeUs>(args_.warmup_s * 1e6);
+    window_.end_us = window_.from_us + static_cast<TimeUs>(args_.duration_s * 1e6);
     if (args_.window > 0) {
       for (uint32_t i = 0; i < conns_.size(); ++i) {
         for (uint32_t w = 0; w < args_.window; ++w) SendOne(i);
       }
     }
     // The load, then 300 ms for what is in flight (chatload's close delay).
-    while (NowUs() < end_ + 300'000) {
-      if (NowUs() >= end_) stopping_ = true;
+    while (NowUs() < window_.end_us + 300'000) {
+      if (NowUs() >= window_.end_us) stopping_ = true;
       if (args_.rate > 0 && !stopping_) Tick();
       Poll(1);
     }
@@ -168,15 +172,14 @@ class Load {
     Load& load = Of(obj);
     c.outstanding = c.outstanding > 0 ? c.outstanding - 1 : 0;
     load.total_acked_++;
-    const TimeUs now = NowUs();
-    if (now >= load.measure_from_ && now < load.end_ + 2'000'000) load.acked_++;
+    if (load.window_.Acked(NowUs())) load.acked_++;
     if (load.args_.window > 0 && !load.stopping_) load.SendOne(c.index);
   }
   static void OnMessage(mosquitto*, void* obj, const mosquitto_message* msg) {
     Load& load = Of(obj);
     const std::string_view body(static_cast<const char*>(msg->payload),
                                 static_cast<size_t>(msg->payloadlen));
-    load.Observe(SentAt(body));
+    load.Observe(chatlab::real::load::SentAt(body));
   }
   static void OnDisconnect(mosquitto*, void* obj, int rc) {
     if (rc != 0) Of(obj).errors_closed_++;
@@ -227,9 +230,8 @@ class Load {
       return;
     }
     const TimeUs now = NowUs();
-    std::string body = "t=" + std::to_string(now) + ";";
-    if (body.size() < args_.body_bytes) body.resize(args_.body_bytes, 'x');
-    if (now >= measure_from_ && now < end_) sent_++;
+    const std::string body = chatlab::real::load::Body(now, args_.body_bytes);
+    if (window_.Sent(now)) sent_++;
     c.outstanding++;
     const int rc = mosquitto_publish(c.mosq, nullptr, c.partner_topic.c_str(),
                                      static_cast<int>(body.size()), body.data(), args_.qos, false);
@@ -239,30 +241,15 @@ class Load {
     }
   }
 
-  static TimeUs SentAt(std::string_view body) {
-    if (body.substr(0, 2) != "t=") return 0;
-    const size_t semi = body.find(';');
-    if (semi == std::string_view::npos) return 0;
-    TimeUs t = 0;
-    const auto [p, ec] = std::from_chars(body.data() + 2, body.data() + semi, t);
-    return ec == std::errc() && p == body.data() + semi ? t : 0;
-  }
-
   void Observe(TimeUs sent_at) {
     const TimeUs now = NowUs();
-    if (sent_at < measure_from_ || sent_at >= end_) return;
+    if (!window_.Sent(sent_at)) return;
     delivered_++;
-    latencies_us_.push_back(now - sent_at);
+    latencies_.Add(now - sent_at);
   }
 
   int Report() {
-    std::sort(latencies_us_.begin(), latencies_us_.end());
-    auto pct = [&](double p) -> double {
-      if (latencies_us_.empty()) return 0;
-      const size_t k = std::min(latencies_us_.size() - 1,
-                                static_cast<size_t>(p * static_cast<double>(latencies_us_.size())));
-      return static_cast<double>(latencies_us_[k]) / 1000.0;
-    };
+    auto pct = [&](double p) { return latencies_.PercentileMs(p); };
     const double d = args_.duration_s;
     const uint64_t errors = errors_connect_ + errors_closed_ + errors_publish_;
     std::string load = args_.window > 0
@@ -291,8 +278,7 @@ class Load {
   std::vector<Conn> conns_;
   std::vector<pollfd> pfds_;
   TimeUs start_ = 0;
-  TimeUs measure_from_ = 0;
-  TimeUs end_ = 0;
+  chatlab::real::load::Window window_;  // the measured interval
   TimeUs last_misc_ = 0;
   bool stopping_ = false;
   uint64_t scheduled_ = 0;
@@ -305,7 +291,7 @@ class Load {
   uint64_t errors_connect_ = 0;
   uint64_t errors_closed_ = 0;
   uint64_t errors_publish_ = 0;
-  std::vector<TimeUs> latencies_us_;
+  chatlab::real::load::Latencies latencies_;
 };
 
 int Usage(const char* why) {
