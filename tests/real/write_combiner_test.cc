@@ -142,15 +142,21 @@ struct Raw {
   WriteCombiner<beast::tcp_stream> out;
 };
 
-TEST(WriteCombinerTest, AWriterBeyondTheHighWaterWaitsUntilTheReaderDrainsIt) {
-  asio::io_context io;
+// A loopback connection: peer is one end, the returned combiner writes on the other.
+std::shared_ptr<Raw> Connect(asio::io_context& io, tcp::socket& peer) {
   tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  tcp::socket reader(io);
-  reader.connect(acceptor.local_endpoint());
+  peer.connect(acceptor.local_endpoint());
   tcp::socket s(io);
   acceptor.accept(s);
   auto raw = std::make_shared<Raw>(std::move(s));
   raw->out.SetOwner(raw);
+  return raw;
+}
+
+TEST(WriteCombinerTest, AWriterBeyondTheHighWaterWaitsUntilTheReaderDrainsIt) {
+  asio::io_context io;
+  tcp::socket reader(io);
+  auto raw = Connect(io, reader);
 
   // 64 MiB nobody reads: more than the kernel's socket buffers hold.
   const std::string big(64u << 20, 'a');
@@ -193,13 +199,8 @@ TEST(WriteCombinerTest, AWriterBeyondTheHighWaterWaitsUntilTheReaderDrainsIt) {
 
 TEST(WriteCombinerTest, ABrokenTransportFailsEveryWriteAfterIt) {
   asio::io_context io;
-  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   tcp::socket peer(io);
-  peer.connect(acceptor.local_endpoint());
-  tcp::socket s(io);
-  acceptor.accept(s);
-  auto raw = std::make_shared<Raw>(std::move(s));
-  raw->out.SetOwner(raw);
+  auto raw = Connect(io, peer);
   // The peer goes away with a reset: the writes after it fail.
   peer.set_option(asio::socket_base::linger(true, 0));
   peer.close();
