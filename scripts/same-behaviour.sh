@@ -42,7 +42,7 @@ runs+=("scenarios/faults.toml --seed 9 --set protocol.id_scheme=timestamp --set 
 normalize() {  # results.json -> sorted JSON without the fields that may differ between builds
   python3 -c 'import json,sys
 d = json.load(open(sys.argv[1]))
-for k in ("chatlab_version", "repro", "wall_time_s", "peak_rss_bytes"): d.pop(k, None)
+for k in ("chatlab_version", "repro", "wall_time_s", "wall_time_load_s", "peak_rss_bytes"): d.pop(k, None)
 print(json.dumps(d, sort_keys=True, indent=1))' "$1"
 }
 

@@ -47,6 +47,7 @@ std::string ResultsJson(const Scenario& s, const RunResult& r, const std::string
   j["events"] = r.events;
   j["sim_time_s"] = r.sim_time_s;
   j["wall_time_s"] = r.wall_time_s;
+  j["wall_time_load_s"] = r.wall_time_load_s;
   j["peak_rss_bytes"] = r.peak_rss_bytes;
   j["network_model"] = r.network_model;
   j["design"] = {{"id_scheme", std::string(IdSchemeName(s.protocol.id_scheme))},

@@ -151,6 +151,9 @@ struct RunResult {
   uint64_t events = 0;
   double sim_time_s = 0;
   double wall_time_s = 0;
+  // Wall seconds the simulated clock took from workload.send_start_s to duration_s: the load
+  // phase, without the connect ramp before it or the quiet time after it.
+  double wall_time_load_s = 0;
   std::string network_model;  // e.g. "LV08 (latency factor 13.01, bandwidth factor 0.97)"
   InvariantCounts invariants;
   std::vector<std::string> first_violations;

@@ -187,7 +187,13 @@ void WorldImpl::ControllerLoop() {
       if (options_.trace) Trace(s4u::Engine::get_clock(), absl::StrCat(node, " RESUME"));
     });
   }
-  plan.emplace_back(sc_.duration_s, [this] {
+  auto wall_now = [this] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start_).count();
+  };
+  plan.emplace_back(std::min(sc_.send_start_s, sc_.duration_s),
+                    [this, wall_now] { wall_at_load_start_s_ = wall_now(); });
+  plan.emplace_back(sc_.duration_s, [this, wall_now] {
+    wall_at_load_end_s_ = wall_now();
     healed_ = true;
     for (int ep = 0; ep < first_server_ep_; ep++) RestartService(ep);
     for (int s = 0; s < servers_; s++) RestartServer(s);

@@ -281,6 +281,7 @@ RunResult WorldImpl::Collect(double wall_s) {
   r.events = events_;
   r.sim_time_s = end_s_;
   r.wall_time_s = wall_s;
+  r.wall_time_load_s = wall_at_load_end_s_ - wall_at_load_start_s_;
   r.invariants = oracle_.counts();
   r.first_violations = oracle_.first_violations();
   RunMetrics& m = r.metrics;

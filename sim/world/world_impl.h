@@ -464,6 +464,7 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   uint64_t digest_ = 1469598103934665603ULL;
   uint64_t events_ = 0;
   std::chrono::steady_clock::time_point wall_start_;
+  double wall_at_load_start_s_ = 0, wall_at_load_end_s_ = 0;  // RunResult::wall_time_load_s
   std::string network_model_;
 };
 
