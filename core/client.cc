@@ -36,7 +36,12 @@ bool IsPermanentFailure(Code code) {
 }  // namespace
 
 ClientSession::ClientSession(const Options& options)
-    : options_(options), rng_(options.seed), client_msg_id_next_(options.client_msg_id_first) {
+    : options_{options.user, options.observer, options.keep_view, options.auto_reconnect,
+               options.client_msg_id_first},
+      config_(options.shared_config != nullptr
+                  ? options.shared_config
+                  : std::make_shared<const ProtocolConfig>(options.config)),
+      rng_(options.seed), client_msg_id_next_(options.client_msg_id_first) {
   assert(options_.user.valid());
   assert(options_.client_msg_id_first > 0);
   assert(options_.client_msg_id_first <= kTimerPayloadMask);
@@ -66,14 +71,14 @@ absl::StatusOr<ClientMsgId> ClientSession::Send(TimeUs now, const ConversationId
   if (!conv.Valid() || (!conv.is_group() && !conv.HasParty(options_.user))) {
     return absl::InvalidArgumentError(absl::StrCat("cannot send to conversation ", ToString(conv)));
   }
-  if (body.size() > options_.config.body_bytes_max) {
+  if (body.size() > config_->body_bytes_max) {
     return absl::InvalidArgumentError(absl::StrCat("body of ", body.size(),
                                                    " bytes is over body_bytes_max=",
-                                                   options_.config.body_bytes_max));
+                                                   config_->body_bytes_max));
   }
-  if (outbox_.size() >= options_.config.client_outbox_max) {
+  if (outbox_.size() >= config_->client_outbox_max) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("outbox holds client_outbox_max=", options_.config.client_outbox_max,
+        absl::StrCat("outbox holds client_outbox_max=", config_->client_outbox_max,
                      " unacknowledged messages"));
   }
   const ClientMsgId id = client_msg_id_next_++;
@@ -145,7 +150,7 @@ void ClientSession::SendReceiptsPage(TimeUs now, const ConversationId& conv, Use
   c.receipts_after = after;
   stats_.receipt_pages++;
   out.push_back(SendToServer{
-      chatlab::GetReceipts{c.receipts_request, conv, after, options_.config.receipts_page_max}});
+      chatlab::GetReceipts{c.receipts_request, conv, after, config_->receipts_page_max}});
 }
 
 void ClientSession::Sync(TimeUs now, Effects& out) {
@@ -169,7 +174,7 @@ void ClientSession::OnConnected(TimeUs now, SessionId session, NodeId server, Ef
   connection_epoch_++;
   reconnect_attempts_ = 0;
   stats_.connects++;
-  const auto& config = options_.config;
+  const ProtocolConfig& config = *config_;
   TransmitOutbox(now, out);
   // Receipts sent while the last session was dying may be lost; watermarks are idempotent.
   for (auto& [conv, c] : convs_) {
@@ -319,7 +324,7 @@ void ClientSession::SetGroupMode(Conversation& c, GroupMode mode) {
 // ---- Ordering, de-duplication, gap detection ---------------------------------------------------
 
 void ClientSession::Ingest(TimeUs now, const ChatMessage& m, Effects& out) {
-  const auto& config = options_.config;
+  const ProtocolConfig& config = *config_;
   Conversation& c = Conv(m.conv);
   if (c.log.contains(m.message_id) || c.held.contains(m.message_id)) {
     if (config.dedup_enabled || c.held.contains(m.message_id)) {
@@ -384,7 +389,7 @@ void ClientSession::StartCatchUp(TimeUs now, const ConversationId& conv, Effects
   c.catchup_request = NewRequest(now, RequestKind::kCatchUp, conv, out);
   stats_.catchups++;
   out.push_back(SendToServer{GetMessages{c.catchup_request, conv, c.last_shown,
-                                         options_.config.get_messages_limit_max}});
+                                         config_->get_messages_limit_max}});
 }
 
 void ClientSession::OnMessagesResult(TimeUs now, const MessagesResult& r, Effects& out) {
@@ -402,7 +407,7 @@ void ClientSession::OnMessagesResult(TimeUs now, const MessagesResult& r, Effect
   for (const ChatMessage& m : r.messages) {
     // History is authoritative and ascending: show whatever is new, in its order.
     if (c.log.contains(m.message_id)) {
-      if (!options_.config.dedup_enabled) Show(now, c, m, /*duplicate=*/true);
+      if (!config_->dedup_enabled) Show(now, c, m, /*duplicate=*/true);
       else stats_.duplicates_suppressed++;
       continue;
     }
@@ -530,7 +535,7 @@ void ClientSession::OnReceiptsResult(TimeUs now, const ReceiptsResult& r, Effect
 void ClientSession::OnTypingUpdate(TimeUs now, const TypingUpdate& t) {
   Conversation& c = Conv(t.conv);
   if (t.active) {
-    c.typing_until[t.user] = now + options_.config.typing_ttl_us;
+    c.typing_until[t.user] = now + config_->typing_ttl_us;
   } else {
     c.typing_until.erase(t.user);
   }
@@ -580,7 +585,7 @@ void ClientSession::Transmit(TimeUs now, ClientMsgId id, OutboxEntry& e, Effects
 
 TimeUs ClientSession::Backoff(uint32_t attempts) {
   assert(attempts >= 1);
-  const auto& config = options_.config;
+  const ProtocolConfig& config = *config_;
   TimeUs base = config.client_retry_initial_us;
   for (uint32_t i = 1; i < attempts && base < config.client_retry_max_us; i++) base *= 2;
   base = std::min(base, config.client_retry_max_us);
@@ -617,7 +622,7 @@ void ClientSession::PollPresence(TimeUs now, bool all, Effects& out) {
   }
   if (all) presence_full_query_us_ = now;
   // lookup_users_max per query: hundreds of contacts are several queries, never a refused one.
-  const size_t chunk = options_.config.lookup_users_max;
+  const size_t chunk = config_->lookup_users_max;
   assert(chunk > 0);
   for (size_t i = 0; i < contacts.size(); i += chunk) {
     const size_t end = std::min(contacts.size(), i + chunk);
@@ -642,14 +647,14 @@ uint64_t ClientSession::NewRequest(TimeUs now, RequestKind kind, ConversationId 
   const uint64_t id = request_id_next_++;
   requests_[id] = Request{kind, conv};
   out.push_back(
-      ArmTimer{TimerId(kRequestTimeoutTimer, id), now + options_.config.client_request_timeout_us});
+      ArmTimer{TimerId(kRequestTimeoutTimer, id), now + config_->client_request_timeout_us});
   return id;
 }
 
 void ClientSession::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
   const auto kind = static_cast<TimerKind>(timer_id >> kTimerKindShift);
   const uint64_t payload = timer_id & kTimerPayloadMask;
-  const auto& config = options_.config;
+  const ProtocolConfig& config = *config_;
   const bool current = connected() && payload == connection_epoch_;
   switch (kind) {
     case kRetryTimer: {

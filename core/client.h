@@ -12,6 +12,7 @@
 #define CHATLAB_CORE_CLIENT_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,9 @@ class ClientSession {
     // current time in microseconds, so the store's (sender, client_msg_id) de-duplication never
     // mistakes a new message for an old one. REQUIRES: > 0 and < 2^56 (ids name retry timers).
     ClientMsgId client_msg_id_first = 1;
+    // When set, the session reads its protocol settings here and `config` is ignored: one copy
+    // for many sessions (a simulated hub runs thousands; a ProtocolConfig is about 260 bytes).
+    std::shared_ptr<const ProtocolConfig> shared_config = nullptr;
   };
 
   struct Stats {
@@ -255,7 +259,16 @@ class ClientSession {
   TimeUs Backoff(uint32_t attempts);
   Conversation& Conv(const ConversationId& conv) { return convs_[conv]; }
 
-  const Options options_;
+  // The options but their config, which config_ holds (shared, or a copy of options.config).
+  struct Fixed {
+    UserId user;
+    ClientObserver* observer;
+    bool keep_view;
+    bool auto_reconnect;
+    ClientMsgId client_msg_id_first;
+  };
+  const Fixed options_;
+  const std::shared_ptr<const ProtocolConfig> config_;
   Rng rng_;
   Stats stats_;
   bool wants_online_ = false;

@@ -5,8 +5,8 @@
 
 namespace chatlab::sim {
 
-SimDisk::SimDisk(double fsync_s, bool index_messages)
-    : fsync_s_(fsync_s), index_messages_(index_messages) {
+SimDisk::SimDisk(double fsync_s, bool index_messages, bool keep_records)
+    : fsync_s_(fsync_s), index_messages_(index_messages), keep_records_(keep_records) {
   assert(fsync_s >= 0);
 }
 
@@ -43,6 +43,7 @@ SimDisk::CrashLoss SimDisk::Crash(double now, bool torn_write) {
 }
 
 const std::vector<PersistRecord>& SimDisk::Durable(double now) {
+  assert(keep_records_);
   Settle(now);
   return durable_;
 }
@@ -76,7 +77,7 @@ std::vector<ChatMessage> SimDisk::ReadMessages(double now, const ConversationId&
 }
 
 std::vector<PersistRecord> SimDisk::HotRecords(double now, uint64_t recent) {
-  assert(index_messages_);
+  assert(index_messages_ && keep_records_);
   Settle(now);
   size_t messages = 0;
   for (const PersistRecord& r : durable_) messages += std::holds_alternative<PersistMessage>(r);
@@ -117,7 +118,7 @@ void SimDisk::Settle(double now) {
       durable_keys_.try_emplace({p->message.sender, p->message.client_msg_id}, p->message.conv,
                                 p->message.message_id);
     }
-    durable_.push_back(std::move(unsynced_.front().second));
+    if (keep_records_) durable_.push_back(std::move(unsynced_.front().second));
     unsynced_.pop_front();
   }
 }

@@ -30,7 +30,10 @@ class SimDisk {
  public:
   // REQUIRES: fsync_s >= 0 (0: every write is durable at once). index_messages: keep the
   // messages indexed for ReadMessages (a store with a bounded tail cache reads them back).
-  explicit SimDisk(double fsync_s, bool index_messages = false);
+  // keep_records: keep every durable record for Durable and HotRecords, which only a restart
+  // after a crash reads; a node the scenario never crashes passes false and keeps none (at a
+  // million users they were a tenth of the simulator's memory). The index is kept either way.
+  explicit SimDisk(double fsync_s, bool index_messages = false, bool keep_records = true);
 
   // Writes records at now. Returns the time they are durable (>= now). REQUIRES: now never
   // decreases from one call to the next.
@@ -44,7 +47,7 @@ class SimDisk {
   CrashLoss Crash(double now, bool torn_write);
 
   // Every durable record, in the order written (what a restart replays). Settles writes whose
-  // fsync ended by now first.
+  // fsync ended by now first. REQUIRES: keep_records.
   const std::vector<PersistRecord>& Durable(double now);
 
   // Up to limit messages of conv with ids above after, ascending (the last write of an id wins),
@@ -58,7 +61,7 @@ class SimDisk {
 
   // What a restarted store with a bounded tail cache needs of Durable(now) (MessageStore::
   // Restore): every record but the messages, and of those each conversation's newest and the
-  // newest `recent`, in the order written. REQUIRES: index_messages.
+  // newest `recent`, in the order written. REQUIRES: index_messages and keep_records.
   std::vector<PersistRecord> HotRecords(double now, uint64_t recent);
 
   // The first durable message written with (sender, client_msg_id) that is still on disk (not
@@ -75,6 +78,7 @@ class SimDisk {
 
   const double fsync_s_;
   const bool index_messages_;
+  const bool keep_records_;
   // End of the latest fsync scheduled (running or waiting to start); -1 before the first.
   double last_end_s_ = -1;
   std::vector<PersistRecord> durable_;

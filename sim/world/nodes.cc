@@ -155,7 +155,7 @@ void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs loca
   }
   // kToServer: restore the session's order (a WebSocket is one ordered stream).
   if (p.seq != s.to_server_expected) {
-    s.to_server_held[p.seq] = std::make_unique<Packet>(std::move(p));
+    s.to_server_held.Hold(std::make_unique<Packet>(std::move(p)));
     return;
   }
   Digest(now, ep, 300 + p.msg.index(), p.session.value, p.seq);
@@ -165,9 +165,7 @@ void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs loca
   }
   server->OnClientMessage(local, p.session, p.msg, effects);
   s.to_server_expected++;
-  while (!s.to_server_held.empty() && s.to_server_held.begin()->first == s.to_server_expected) {
-    std::unique_ptr<Packet> next = std::move(s.to_server_held.begin()->second);
-    s.to_server_held.erase(s.to_server_held.begin());
+  while (std::unique_ptr<Packet> next = s.to_server_held.Take(s.to_server_expected)) {
     server->OnClientMessage(local, next->session, next->msg, effects);
     s.to_server_expected++;
   }

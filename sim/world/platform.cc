@@ -1,6 +1,7 @@
 // The platform: hosts, links and routes, the population of users and groups, node clocks.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "sim/world/world_impl.h"
@@ -41,7 +42,12 @@ WorldImpl::WorldImpl(const RunOptions& o)
       // that looks resends up reads its dedup keys there.
       const bool index = slot.role == host::Role::kStore &&
                          (sc_.protocol.store_tail_cache > 0 || sc_.protocol.store_dedup_lookup);
-      e.disk = std::make_unique<SimDisk>(fsync_s, index);
+      // Only a restart reads the records back, and only a planned crash restarts a service.
+      bool crashes = false;
+      for (const CrashSpec& c : sc_.crashes) {
+        crashes = crashes || (CrashServerIndex(c) < 0 && CrashNode(c) == slot.name);
+      }
+      e.disk = std::make_unique<SimDisk>(fsync_s, index, /*keep_records=*/crashes);
     }
   }
   for (int h = 0; h < hubs_; h++) {
@@ -96,8 +102,12 @@ void WorldImpl::BuildPlatform() {
                         ->seal();
     }
   }
+  // Every pair of endpoints but two client hubs, which never talk to each other (a million users
+  // is a thousand hubs: half a million routes nobody takes).
+  const auto first_hub = static_cast<size_t>(hub_ep0_);
   for (size_t i = 0; i < endpoints_.size(); i++) {
     for (size_t j = i + 1; j < endpoints_.size(); j++) {
+      if (i >= first_hub && j >= first_hub) break;
       std::vector<s4u::LinkInRoute> links{s4u::LinkInRoute(access[i])};
       const int ra = endpoints_[i].region, rb = endpoints_[j].region;
       if (ra != rb) links.emplace_back(wan[{std::min(ra, rb), std::max(ra, rb)}]);
@@ -120,6 +130,9 @@ void WorldImpl::BuildPopulation() {
     observers_.push_back(std::make_unique<HubObserver>(this, h));
     hub_rngs_.emplace_back(MixSeed(seed_, 0x40b0 + static_cast<uint64_t>(h)));
   }
+  // One protocol config for every client (a copy each was a quarter of a client's memory).
+  const auto config = std::make_shared<const ProtocolConfig>(sc_.protocol);
+  clients_.reserve(population.size());
   for (size_t i = 0; i < population.size(); i++) {
     const PopulationUser& p = population[i];
     UserState& u = users_[i];
@@ -127,7 +140,7 @@ void WorldImpl::BuildPopulation() {
     hub_users_[static_cast<size_t>(u.hub)].push_back(UserId(static_cast<uint64_t>(i + 1)));
     ClientSession::Options co;
     co.user = UserId(static_cast<uint64_t>(i + 1));
-    co.config = sc_.protocol;
+    co.shared_config = config;
     co.seed = ClientSeed(seed_, i);
     co.observer = observers_[static_cast<size_t>(u.hub)].get();
     clients_.push_back(std::make_unique<ClientSession>(co));

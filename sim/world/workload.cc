@@ -174,7 +174,7 @@ void WorldImpl::HandleAtHub(int hub, std::unique_ptr<Packet> p) {
   }
   SessionInfo& s = it->second;
   if (p->seq != s.to_client_expected) {
-    s.to_client_held[p->seq] = std::move(p);
+    s.to_client_held.Hold(std::move(p));
     return;
   }
   const SessionId session = p->session;
@@ -185,11 +185,8 @@ void WorldImpl::HandleAtHub(int hub, std::unique_ptr<Packet> p) {
     auto sit = sessions_.find(session.value);
     if (sit == sessions_.end()) return;
     SessionInfo& si = sit->second;
-    if (si.to_client_held.empty() || si.to_client_held.begin()->first != si.to_client_expected) {
-      return;
-    }
-    std::unique_ptr<Packet> next = std::move(si.to_client_held.begin()->second);
-    si.to_client_held.erase(si.to_client_held.begin());
+    std::unique_ptr<Packet> next = si.to_client_held.Take(si.to_client_expected);
+    if (!next) return;
     si.to_client_expected++;
     if (!DeliverToClient(hub, si, *next)) return;
   }

@@ -174,6 +174,24 @@ struct Endpoint {
   std::unique_ptr<SimDisk> disk;
 };
 
+// Packets that arrived ahead of their turn on a session, by sequence number. Rare (a small
+// communication overtaking a bigger one on the same route), so a session allocates it only then.
+struct HeldPackets {
+  std::unique_ptr<std::map<uint64_t, std::unique_ptr<Packet>>> held;
+  void Hold(std::unique_ptr<Packet> p) {
+    if (!held) held = std::make_unique<std::map<uint64_t, std::unique_ptr<Packet>>>();
+    const uint64_t seq = p->seq;
+    (*held)[seq] = std::move(p);
+  }
+  // The held packet with sequence number seq, taken out; null when it is not here.
+  std::unique_ptr<Packet> Take(uint64_t seq) {
+    if (!held || held->empty() || held->begin()->first != seq) return nullptr;
+    std::unique_ptr<Packet> p = std::move(held->begin()->second);
+    held->erase(held->begin());
+    return p;
+  }
+};
+
 struct SessionInfo {
   int hub = 0;
   int server_ep = 0;
@@ -181,7 +199,7 @@ struct SessionInfo {
   bool open = true;
   uint64_t to_client_seq = 0, to_server_seq = 0;
   uint64_t to_client_expected = 0, to_server_expected = 0;
-  std::map<uint64_t, std::unique_ptr<Packet>> to_client_held, to_server_held;
+  HeldPackets to_client_held, to_server_held;
 };
 
 // A user: who it is (the shared workload model's PopulationUser: region, hub, home server used

@@ -1,0 +1,49 @@
+// Unit tests of ClientSession::Options: a session reads its protocol settings from
+// shared_config when one is given (one copy for the thousands of sessions a simulated hub runs)
+// and from its own copy of config otherwise.
+#include <memory>
+#include <string>
+
+#include "core/client.h"
+#include "gtest/gtest.h"
+
+namespace chatlab {
+namespace {
+
+constexpr UserId kMe(1);
+constexpr UserId kPeer(2);
+
+absl::StatusCode SendCode(ClientSession& c, size_t body_bytes) {
+  Effects out;
+  return c.Send(0, ConversationId::Direct(kMe, kPeer), std::string(body_bytes, 'x'), out)
+      .status()
+      .code();
+}
+
+TEST(ClientOptions, OwnConfigIsCopied) {
+  ClientSession::Options o;
+  o.user = kMe;
+  o.config.body_bytes_max = 8;
+  ClientSession c(o);
+  o.config.body_bytes_max = 1000;  // the session took a copy
+  EXPECT_EQ(SendCode(c, 8), absl::StatusCode::kOk);
+  EXPECT_EQ(SendCode(c, 9), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ClientOptions, SharedConfigWinsOverConfigAndIsShared) {
+  auto shared = std::make_shared<ProtocolConfig>();
+  shared->body_bytes_max = 4;
+  ClientSession::Options o;
+  o.user = kMe;
+  o.config.body_bytes_max = 1000;  // ignored: shared_config is set
+  o.shared_config = shared;
+  ClientSession a(o);
+  o.user = kPeer;
+  ClientSession b(o);
+  EXPECT_EQ(shared.use_count(), 4);  // ours, the options' and the two sessions': one copy
+  EXPECT_EQ(SendCode(a, 4), absl::StatusCode::kOk);
+  EXPECT_EQ(SendCode(a, 5), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace chatlab
