@@ -102,12 +102,11 @@ void WorldImpl::BuildPlatform() {
                         ->seal();
     }
   }
-  // Every pair of endpoints but two client hubs, which never talk to each other (a million users
-  // is a thousand hubs: half a million routes nobody takes).
-  const auto first_hub = static_cast<size_t>(hub_ep0_);
+  // Every pair of endpoints, client hubs included although they never talk to each other: leaving
+  // those routes out saved 70 bytes per user at 300k users but made the run 1.5 times slower in
+  // SimGrid, with the same results.
   for (size_t i = 0; i < endpoints_.size(); i++) {
     for (size_t j = i + 1; j < endpoints_.size(); j++) {
-      if (i >= first_hub && j >= first_hub) break;
       std::vector<s4u::LinkInRoute> links{s4u::LinkInRoute(access[i])};
       const int ra = endpoints_[i].region, rb = endpoints_[j].region;
       if (ra != rb) links.emplace_back(wan[{std::min(ra, rb), std::max(ra, rb)}]);
