@@ -45,7 +45,7 @@ WorldImpl::WorldImpl(const RunOptions& o)
       // Only a restart reads the records back, and only a planned crash restarts a service.
       bool crashes = false;
       for (const CrashSpec& c : sc_.crashes) {
-        crashes = crashes || (CrashServerIndex(c) < 0 && CrashNode(c) == slot.name);
+        crashes = crashes || (CrashServerIndex(c) < 0 && ServiceEndpoint(CrashNode(c)) == i);
       }
       e.disk = std::make_unique<SimDisk>(fsync_s, index, /*keep_records=*/crashes);
     }
@@ -129,7 +129,7 @@ void WorldImpl::BuildPopulation() {
     observers_.push_back(std::make_unique<HubObserver>(this, h));
     hub_rngs_.emplace_back(MixSeed(seed_, 0x40b0 + static_cast<uint64_t>(h)));
   }
-  // One protocol config for every client (a copy each was a quarter of a client's memory).
+  // One protocol config for every client (a copy each was a third of a client's memory).
   const auto config = std::make_shared<const ProtocolConfig>(sc_.protocol);
   clients_.reserve(population.size());
   for (size_t i = 0; i < population.size(); i++) {
