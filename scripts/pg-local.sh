@@ -43,7 +43,8 @@ case "$cmd" in
     fi
     "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
       -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null ||
-      { echo "$0: PostgreSQL did not start; see $dir/server.log" >&2; exit 1; }
+      { echo "$0: PostgreSQL did not start; the end of $dir/server.log:" >&2
+        tail -n 5 "$dir/server.log" >&2; exit 1; }
     if ! "${as[@]}" "$bin/psql" -h 127.0.0.1 -p "$port" -U chatd -d postgres -qAt \
         -c "SELECT 1 FROM pg_database WHERE datname = 'chat'" | grep -q 1; then
       "${as[@]}" "$bin/createdb" -h 127.0.0.1 -p "$port" -U chatd chat
