@@ -11,6 +11,11 @@
 # 12.6% busy at 100,000 users and past 100% at 1M, where its queue, not the protocol, would set
 # every figure (with 8 shards at 1M each is 24% busy; results.json node_load).
 #
+# The simulator runs with network.model = "uncontended" (docs/simulator.md, Network model):
+# every packet takes its route's latencies plus its size over the route's narrowest bandwidth,
+# without a SimGrid communication each; up to 100,000 users the same run with SimGrid's
+# textbook model is printed beside it, with the latencies of both.
+#
 # Targets (issue 18): the load phase at 1M users in at most 60 wall seconds on one core, and at
 # most 2,000 bytes of peak memory per online user. Each line says whether it meets them; the
 # script never fails on them (figures, not assertions).
@@ -30,17 +35,25 @@ command -v taskset > /dev/null && pin=(taskset -c 0)
 "${pin[@]}" "$bin/simgrid_pingpong" 200000 | tee "$tmp/pingpong.txt"
 raw=$(sed -E 's/.*= ([0-9]+) communications\/s/\1/' "$tmp/pingpong.txt")
 
-printf '%-8s %-6s %-8s %-10s %-9s %-10s %-10s %-10s %-8s %-7s %s\n' users shards acked \
-  other_wall load_wall total_wall sim_s/wall events/wall of_raw rss_MB B/user
+printf '%-8s %-12s %-6s %-8s %-10s %-9s %-10s %-10s %-10s %-8s %-7s %-7s %-8s %-8s %s\n' users \
+  model shards acked other_wall load_wall total_wall sim_s/wall events/wall of_raw rss_MB \
+  B/user ack_p50 ack_p99 e2e_p99
 for n in "${sizes[@]}"; do
   ramp=$(( n / 20000 )); [ "$ramp" -lt 2 ] && ramp=2
   hubs=$(( n / 1000 )); [ "$hubs" -lt 4 ] && hubs=4
   shards=$(( (n + 124999) / 125000 ))
+  # The uncontended model at every size; SimGrid's textbook model beside it up to 100k users
+  # (same seed), to show what the fast model changes in the results.
+  models=(uncontended)
+  [ "$n" -le 100000 ] && models+=(textbook)
+  for model in "${models[@]}"; do
   cat > "$tmp/scale.toml" <<TOML
 [scenario]
 name = "scale-$n"
 duration_s = $(( ramp + 60 ))
 quiet_s = 5
+[network]
+model = "$model"
 [topology]
 servers_per_region = 100
 client_hosts_per_region = $hubs
@@ -63,9 +76,9 @@ store_shards = $shards
 client_sync_interval_us = 0
 presence_poll_interval_us = 0
 TOML
-  "${pin[@]}" "$bin/chatlab" run "$tmp/scale.toml" --out "$tmp/out-$n" --quiet --no-progress ||
-    true
-  python3 - "$tmp/out-$n/results.json" "$n" "$raw" "$shards" <<'PY'
+  "${pin[@]}" "$bin/chatlab" run "$tmp/scale.toml" --out "$tmp/out-$n-$model" --quiet \
+    --no-progress || true
+  python3 - "$tmp/out-$n-$model/results.json" "$n" "$raw" "$shards" "$model" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); n = int(sys.argv[2]); raw = float(sys.argv[3])
 m = r["metrics"]; wall = r["wall_time_s"]; load = r["wall_time_load_s"]
@@ -73,12 +86,15 @@ m = r["metrics"]; wall = r["wall_time_s"]; load = r["wall_time_load_s"]
 # raw ping-pong's communications per second (a bundle carries several packets in one).
 events = r["events"]
 per_user = r["peak_rss_bytes"] / n
-print(f'{n:<8} {sys.argv[4]:<6} {m["messages_acked"]:<8} {wall - load:<10.1f} {load:<9.1f} '
-      f'{wall:<10.1f} {60 / load:<10.2f} {events / wall:<10.0f} {events / wall / raw:<8.2f} '
-      f'{r["peak_rss_bytes"] / 1e6:<7.0f} {per_user:.0f}')
+ack = m["ack_latency"]; e2e = m["end_to_end_latency"]
+print(f'{n:<8} {sys.argv[5]:<12} {sys.argv[4]:<6} {m["messages_acked"]:<8} {wall - load:<10.1f} '
+      f'{load:<9.1f} {wall:<10.1f} {60 / load:<10.2f} {events / wall:<10.0f} '
+      f'{events / wall / raw:<8.2f} {r["peak_rss_bytes"] / 1e6:<7.0f} {per_user:<7.0f} '
+      f'{ack["p50_ms"]:<8.3f} {ack["p99_ms"]:<8.3f} {e2e["p99_ms"]:.3f}')
 if n >= 1000000:
     ok = lambda b: "meets" if b else "MISSES"
     print(f'  targets at {n} users: load phase {load:.1f} s wall for 60 simulated s (<= 60: '
           f'{ok(load <= 60)}); {per_user:.0f} B per user (<= 2000: {ok(per_user <= 2000)})')
 PY
+  done
 done

@@ -597,8 +597,9 @@ absl::Status Validate(const Scenario& s) {
   };
   if (s.duration_s <= 0) return bad("scenario.duration_s must be > 0");
   if (s.quiet_s < 0) return bad("scenario.quiet_s must be >= 0");
-  if (s.network_model != "LV08" && s.network_model != "CM02" && s.network_model != "textbook") {
-    return bad("network.model must be LV08, CM02 or textbook");
+  if (s.network_model != "LV08" && s.network_model != "CM02" && s.network_model != "textbook" &&
+      s.network_model != "uncontended") {
+    return bad("network.model must be LV08, CM02, textbook or uncontended");
   }
   if (s.regions < 1) return bad("topology.regions must be >= 1");
   if (s.servers_per_region < 1) return bad("topology.servers_per_region must be >= 1");

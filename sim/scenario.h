@@ -81,7 +81,9 @@ struct Scenario {
   double warmup_s = -1;
 
   // [network]
-  std::string network_model = "textbook";  // textbook (CM02, factors 1) | CM02 | LV08
+  // textbook (CM02, factors 1) | CM02 | LV08 | uncontended (latency + size / bandwidth along
+  // the route, factors 1, no bandwidth sharing and no SimGrid communications: the fast model)
+  std::string network_model = "textbook";
   double latency_factor = -1;          // < 0: the model's default
   double bandwidth_factor = -1;
   double access_latency_ms = 0.05;     // node <-> its region's switch

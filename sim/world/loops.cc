@@ -20,6 +20,10 @@ namespace world {
 void WorldImpl::ActorLoop(int ep, const std::function<void(double now)>& turn,
                           const std::function<double()>& next_turn,
                           const std::function<void(std::unique_ptr<Packet>)>& handle) {
+  if (uncontended_) {
+    InboxLoop(ep, turn, next_turn, handle);
+    return;
+  }
   Endpoint& e = endpoints_[static_cast<size_t>(ep)];
   e.mailbox->set_receiver(s4u::Actor::self());
   Bundle* incoming = nullptr;
@@ -55,6 +59,35 @@ void WorldImpl::ActorLoop(int ep, const std::function<void(double now)>& turn,
   }
   if (comms[0]) comms[0]->cancel();
   e.mailbox->set_receiver(nullptr);
+}
+
+void WorldImpl::InboxLoop(int ep, const std::function<void(double now)>& turn,
+                          const std::function<double()>& next_turn,
+                          const std::function<void(std::unique_ptr<Packet>)>& handle) {
+  Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  while (true) {
+    const double now = s4u::Engine::get_clock();
+    // Paused: bundles that arrive meanwhile wait in the inbox; at the resume, what fell due in
+    // the pause (timers, outputs) runs first and the bundles after it, as in ActorLoop.
+    if (const double resume = PausedUntil(ep, now); resume > now) {
+      s4u::this_actor::sleep_until(resume);
+      continue;
+    }
+    turn(now);
+    FlushSends();
+    if (now >= end_s_) break;
+    if (!e.inbox.empty() && e.inbox.front().at <= now) {
+      const std::unique_ptr<Bundle> bundle = PopArrival(e);
+      for (auto& p : bundle->packets) handle(std::move(p));
+      continue;
+    }
+    double next = std::min(next_turn(), end_s_);
+    if (!e.inbox.empty()) next = std::min(next, e.inbox.front().at);
+    WakeAt(ep, std::max(next, now));
+    e.blocked = true;
+    e.bell->acquire();
+    e.blocked = false;
+  }
 }
 
 void WorldImpl::NodeLoop(int ep) {
@@ -241,10 +274,11 @@ void WorldImpl::ControllerLoop() {
 RunResult WorldImpl::Run() {
   wall_start_ = std::chrono::steady_clock::now();
   std::vector<std::string> args{"chatlab", "--log=root.thres:critical"};
-  std::string model = sc_.network_model == "textbook" ? "CM02" : sc_.network_model;
+  uncontended_ = sc_.network_model == "uncontended";
+  std::string model = sc_.network_model == "textbook" || uncontended_ ? "CM02" : sc_.network_model;
   args.push_back("--cfg=network/model:" + model);
   double lat = sc_.latency_factor, bw = sc_.bandwidth_factor;
-  if (sc_.network_model == "textbook") {
+  if (sc_.network_model == "textbook" || uncontended_) {
     lat = lat < 0 ? 1 : lat;
     bw = bw < 0 ? 1 : bw;
   }
@@ -262,6 +296,14 @@ RunResult WorldImpl::Run() {
   const double eff_bw = simgrid::config::get_value<double>("network/bandwidth-factor");
   network_model_ = absl::StrFormat("%s (network/model %s, latency factor %g, bandwidth factor %g)",
                                    sc_.network_model, model, eff_lat, eff_bw);
+  if (uncontended_) {
+    latency_factor_ = eff_lat;
+    bandwidth_factor_ = eff_bw;
+    network_model_ = absl::StrFormat(
+        "uncontended (latency + size / bandwidth along the route, no sharing, no SimGrid "
+        "communications; latency factor %g, bandwidth factor %g)",
+        eff_lat, eff_bw);
+  }
   // Services first, then chat servers.
   for (int ep = 0; ep < first_server_ep_; ep++) nodes_.Create(static_cast<size_t>(ep));
   for (int ep = 0; ep < hub_ep0_; ep++) {
@@ -292,6 +334,12 @@ RunResult WorldImpl::Run() {
   engine.run();
   // Comms still in flight when the run ended: drop them while the engine lives, and free the
   // packets nobody received.
+  for (Endpoint& e : endpoints_) {
+    if (e.alarm != nullptr) e.alarm->remove();
+    e.alarm = nullptr;
+    e.bell = nullptr;
+    e.inbox.clear();
+  }
   sends_.clear();
   for (Bundle* b : in_flight_) delete b;
   in_flight_.clear();

@@ -1,12 +1,23 @@
 // Packets between endpoints: the fault layer on node links (partitions, loss, duplication,
 // delay: SimGrid itself never loses, duplicates or reorders), and the bundling of one actor's
-// packets per destination and instant into SimGrid communications.
+// packets per destination and instant into SimGrid communications, or, under network.model =
+// "uncontended", straight into the receiver's inbox (docs/simulator.md, Network model).
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/codec.h"
 #include "sim/world/world_impl.h"
 
 namespace chatlab::sim::world {
+namespace {
+
+// The heap order of an inbox: the earliest arrival on top, sending order among equals.
+bool ArrivesLater(const Arrival& a, const Arrival& b) {
+  return a.at != b.at ? a.at > b.at : a.seq > b.seq;
+}
+
+}  // namespace
 
 void WorldImpl::BindOutbox(size_t index) {
   const auto pid = static_cast<size_t>(s4u::this_actor::get_pid());
@@ -100,6 +111,22 @@ void WorldImpl::Transmit(int from, int to, std::unique_ptr<Packet> p) {
 
 void WorldImpl::FlushSends() {
   Outbox& out = Out();
+  if (uncontended_) {
+    const double now = s4u::Engine::get_clock();
+    const int from = static_cast<int>(&out - sends_.data());
+    for (auto& [to, bundle] : out.pending) {
+      Endpoint& e = endpoints_[static_cast<size_t>(to)];
+      // The controller (the last outbox) sends as the first store's host, where it runs.
+      const int src = from < static_cast<int>(endpoints_.size()) ? from : store_eps_[0];
+      const double at = now + TransitTime(src, to, bundle->bytes);
+      e.inbox.push_back(Arrival{at, arrival_seq_++, std::move(bundle)});
+      std::push_heap(e.inbox.begin(), e.inbox.end(), ArrivesLater);
+      if (e.blocked) WakeAt(to, at);
+    }
+    out.pending.clear();
+    out.slot.clear();
+    return;
+  }
   for (auto& [to, bundle] : out.pending) {
     s4u::Mailbox* mb = endpoints_[static_cast<size_t>(to)].mailbox;
     const uint64_t bytes = bundle->bytes;
@@ -112,6 +139,43 @@ void WorldImpl::FlushSends() {
   }
   out.pending.clear();
   out.slot.clear();
+}
+
+double WorldImpl::TransitTime(int from, int to, uint64_t bytes) const {
+  const Endpoint& a = endpoints_[static_cast<size_t>(from)];
+  const Endpoint& b = endpoints_[static_cast<size_t>(to)];
+  double latency = a.access_latency_s + b.access_latency_s;
+  double bandwidth = std::min(a.access_bandwidth_Bps, b.access_bandwidth_Bps);
+  if (a.region != b.region) {
+    latency += wan_latency_s_;
+    bandwidth = std::min(bandwidth, wan_bandwidth_Bps_);
+  }
+  return latency * latency_factor_ + static_cast<double>(bytes) / (bandwidth * bandwidth_factor_);
+}
+
+// The actor blocks on its bell; one kernel timer per endpoint, moved earlier when a bundle
+// arrives before it, releases the bell. Called from actors' code: SimGrid runs one actor at a
+// time here (no contexts/nthreads), so the kernel's timer heap is not touched concurrently.
+void WorldImpl::WakeAt(int ep, double at) {
+  Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  if (e.alarm != nullptr) {
+    if (e.alarm_at <= at) return;
+    e.alarm->remove();
+  }
+  e.alarm_at = at;
+  e.alarm = simgrid::kernel::timer::Timer::set(at, [this, ep] {
+    Endpoint& x = endpoints_[static_cast<size_t>(ep)];
+    x.alarm = nullptr;
+    x.blocked = false;  // runnable now: it reads its inbox before it waits again
+    x.bell->release();
+  });
+}
+
+std::unique_ptr<Bundle> WorldImpl::PopArrival(Endpoint& e) {
+  std::pop_heap(e.inbox.begin(), e.inbox.end(), ArrivesLater);
+  std::unique_ptr<Bundle> b = std::move(e.inbox.back().bundle);
+  e.inbox.pop_back();
+  return b;
 }
 
 void WorldImpl::ReapSends() {

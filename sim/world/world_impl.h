@@ -16,6 +16,7 @@
 #ifndef CHATLAB_SIM_WORLD_WORLD_IMPL_H_
 #define CHATLAB_SIM_WORLD_WORLD_IMPL_H_
 
+#include <simgrid/kernel/Timer.hpp>
 #include <simgrid/s4u.hpp>
 
 #include <chrono>
@@ -85,6 +86,14 @@ struct Packet {
 struct Bundle {
   std::vector<std::unique_ptr<Packet>> packets;
   uint64_t bytes = 0;
+};
+
+// A bundle on its way to an endpoint under network.model = "uncontended": it arrives at `at`;
+// bundles due at the same instant arrive in sending order (`seq`).
+struct Arrival {
+  double at = 0;
+  uint64_t seq = 0;
+  std::unique_ptr<Bundle> bundle;
 };
 
 // One actor's sends: bundles being filled this instant, and communications started and not yet
@@ -172,6 +181,18 @@ struct Endpoint {
   // The node's disk, for durable services (every store shard, writer); null for the others.
   // Survives the node's crashes: that is what it is for.
   std::unique_ptr<SimDisk> disk;
+  // network.model = "uncontended" (transport.cc): the bundles on their way here (a min-heap on
+  // (at, seq)), this host's access link, and how the actor is woken: it blocks on `bell`, which
+  // a SimGrid kernel timer (`alarm`, due at `alarm_at`) releases at its next event. `blocked`:
+  // the actor waits on the bell (otherwise it looks at its inbox before it next waits, and a
+  // sender need not set its alarm).
+  std::vector<Arrival> inbox;
+  bool blocked = false;
+  double access_latency_s = 0;
+  double access_bandwidth_Bps = 0;
+  s4u::SemaphorePtr bell;
+  simgrid::kernel::timer::Timer* alarm = nullptr;
+  double alarm_at = 0;
 };
 
 // Packets that arrived ahead of their turn on a session, by sequence number. Rare (a small
@@ -320,8 +341,12 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   // ---- loops.cc ----
   // The loop every endpoint's actor runs: reap finished sends, take the turn (due timers and
   // outputs), flush this instant's bundles, then wait for a bundle or the instant next_turn
-  // names, and hand each packet of a bundle to handle.
+  // names, and hand each packet of a bundle to handle. InboxLoop is the same loop under
+  // network.model = "uncontended", bundles taken from the endpoint's inbox.
   void ActorLoop(int ep, const std::function<void(double now)>& turn,
+                 const std::function<double()>& next_turn,
+                 const std::function<void(std::unique_ptr<Packet>)>& handle);
+  void InboxLoop(int ep, const std::function<void(double now)>& turn,
                  const std::function<double()>& next_turn,
                  const std::function<void(std::unique_ptr<Packet>)>& handle);
   void NodeLoop(int ep);
@@ -372,6 +397,12 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   void SendNodeMessage(int from_ep, int to_ep, Message msg);
   void Transmit(int from_ep, int to_ep, std::unique_ptr<Packet> p);
   void ReapSends();  // finishes the running actor's completed communications
+  // network.model = "uncontended": the time a bundle of `bytes` takes from one endpoint to
+  // another (the route's latencies plus its size over the route's narrowest bandwidth);
+  // WakeAt makes ep's actor run at `at` at the latest; PopArrival takes ep's next arrival.
+  double TransitTime(int from_ep, int to_ep, uint64_t bytes) const;
+  void WakeAt(int ep, double at);
+  std::unique_ptr<Bundle> PopArrival(Endpoint& e);
   std::unique_ptr<Bundle> Receive(Bundle* b);
   void FlushSends();  // starts one communication per destination of the running actor's bundles
   bool Partitioned(int from_ep, int to_ep, double now) const;
@@ -477,6 +508,11 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   std::vector<Outbox*> outbox_of_pid_;
   std::vector<Outbox> sends_;                // by endpoint, + 1 for the controller
   absl::flat_hash_set<Bundle*> in_flight_;   // sent, not yet received: freed at the end
+  // network.model = "uncontended": packets skip SimGrid's communications (transport.cc).
+  bool uncontended_ = false;
+  double latency_factor_ = 1, bandwidth_factor_ = 1;
+  double wan_latency_s_ = 0, wan_bandwidth_Bps_ = 0;
+  uint64_t arrival_seq_ = 0;
   std::vector<bool> torn_pending_;           // by service endpoint
   std::vector<std::vector<std::pair<double, double>>> pauses_;  // by endpoint: [at, resume)
   uint64_t digest_ = 1469598103934665603ULL;
