@@ -78,6 +78,10 @@ presence_poll_interval_us = 0
 TOML
   "${pin[@]}" "$bin/chatlab" run "$tmp/scale.toml" --out "$tmp/out-$n-$model" --quiet \
     --no-progress || true
+  if [ ! -f "$tmp/out-$n-$model/results.json" ]; then
+    echo "$n users, $model: the run wrote no results.json" >&2
+    continue
+  fi
   python3 - "$tmp/out-$n-$model/results.json" "$n" "$raw" "$shards" "$model" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); n = int(sys.argv[2]); raw = float(sys.argv[3])

@@ -54,6 +54,7 @@ void WorldImpl::RestartServer(int s) {
   Effects effects;
   node.Start(LocalNow(endpoints_[static_cast<size_t>(ep)], now), effects);
   ApplyNodeEffects(ep, effects);
+  WakeForNewTimers(ep);
 }
 
 void WorldImpl::CrashService(int ep, bool torn_write) {
@@ -119,6 +120,7 @@ void WorldImpl::RestartService(int ep) {
   Effects effects;
   node.Start(LocalNow(e, now), effects);
   ApplyNodeEffects(ep, effects);
+  WakeForNewTimers(ep);
 }
 
 void WorldImpl::PlanPauses() {

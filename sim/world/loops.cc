@@ -7,6 +7,7 @@
 #include <cassert>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <functional>
 
 #include "absl/strings/str_cat.h"
@@ -297,8 +298,15 @@ RunResult WorldImpl::Run() {
   network_model_ = absl::StrFormat("%s (network/model %s, latency factor %g, bandwidth factor %g)",
                                    sc_.network_model, model, eff_lat, eff_bw);
   if (uncontended_) {
+    // The timers are set from actors' code (WakeAt): SimGrid must run one actor at a time.
+    if (simgrid::config::get_value<int>("contexts/nthreads") > 1) {
+      std::fprintf(stderr, "chatlab: network.model = uncontended needs SimGrid's "
+                           "contexts/nthreads = 1\n");
+      std::exit(2);
+    }
     latency_factor_ = eff_lat;
     bandwidth_factor_ = eff_bw;
+    tcp_gamma_ = simgrid::config::get_value<double>("network/TCP-gamma");
     network_model_ = absl::StrFormat(
         "uncontended (latency + size / bandwidth along the route, no sharing, no SimGrid "
         "communications; latency factor %g, bandwidth factor %g)",

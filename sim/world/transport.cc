@@ -150,7 +150,10 @@ double WorldImpl::TransitTime(int from, int to, uint64_t bytes) const {
     latency += wan_latency_s_;
     bandwidth = std::min(bandwidth, wan_bandwidth_Bps_);
   }
-  return latency * latency_factor_ + static_cast<double>(bytes) / (bandwidth * bandwidth_factor_);
+  bandwidth *= bandwidth_factor_;
+  // CM02 (and so textbook) caps a transfer's rate at TCP-gamma / (2 x route latency).
+  if (tcp_gamma_ > 0 && latency > 0) bandwidth = std::min(bandwidth, tcp_gamma_ / (2 * latency));
+  return latency * latency_factor_ + static_cast<double>(bytes) / bandwidth;
 }
 
 // The actor blocks on its bell; one kernel timer per endpoint, moved earlier when a bundle
@@ -169,6 +172,14 @@ void WorldImpl::WakeAt(int ep, double at) {
     x.blocked = false;  // runnable now: it reads its inbox before it waits again
     x.bell->release();
   });
+}
+
+void WorldImpl::WakeForNewTimers(int ep) {
+  Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  if (!uncontended_ || !e.blocked) return;
+  double next = e.timers.NextOr(end_s_);
+  if (!e.outputs.empty()) next = std::min(next, e.outputs.front().at);
+  WakeAt(ep, std::max(next, s4u::Engine::get_clock()));
 }
 
 std::unique_ptr<Bundle> WorldImpl::PopArrival(Endpoint& e) {

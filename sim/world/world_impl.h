@@ -398,10 +398,13 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   void Transmit(int from_ep, int to_ep, std::unique_ptr<Packet> p);
   void ReapSends();  // finishes the running actor's completed communications
   // network.model = "uncontended": the time a bundle of `bytes` takes from one endpoint to
-  // another (the route's latencies plus its size over the route's narrowest bandwidth);
+  // another (the route's latencies plus its size over the route's narrowest bandwidth, capped
+  // as CM02 caps it at network/TCP-gamma / (2 x latency));
   // WakeAt makes ep's actor run at `at` at the latest; PopArrival takes ep's next arrival.
   double TransitTime(int from_ep, int to_ep, uint64_t bytes) const;
   void WakeAt(int ep, double at);
+  // A controller's restart armed timers on ep while its actor was blocked: wake it for them.
+  void WakeForNewTimers(int ep);
   std::unique_ptr<Bundle> PopArrival(Endpoint& e);
   std::unique_ptr<Bundle> Receive(Bundle* b);
   void FlushSends();  // starts one communication per destination of the running actor's bundles
@@ -510,7 +513,7 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   absl::flat_hash_set<Bundle*> in_flight_;   // sent, not yet received: freed at the end
   // network.model = "uncontended": packets skip SimGrid's communications (transport.cc).
   bool uncontended_ = false;
-  double latency_factor_ = 1, bandwidth_factor_ = 1;
+  double latency_factor_ = 1, bandwidth_factor_ = 1, tcp_gamma_ = 0;
   double wan_latency_s_ = 0, wan_bandwidth_Bps_ = 0;
   uint64_t arrival_seq_ = 0;
   std::vector<bool> torn_pending_;           // by service endpoint

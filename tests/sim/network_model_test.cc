@@ -23,7 +23,7 @@ Outcome Chatlab(const std::string& args, const fs::path& out_dir) {
 }
 
 double Percentile(const nlohmann::json& metrics, const std::string& which, int p) {
-  return metrics[which]["percentiles_ms"][static_cast<size_t>(p - 1)].get<double>();
+  return metrics[which]["percentiles_ms"][static_cast<size_t>(p)].get<double>();  // p0..p100
 }
 
 // The fault scenarios (loss, duplication, delay, partitions, crashes of servers and services,
@@ -51,8 +51,8 @@ TEST(NetworkModel, UncontendedHoldsEveryInvariantUnderFaultsAndIsDeterministic) 
 // within 1%. Their tails differ one way only: SimGrid matches a mailbox's communications to its
 // receiver in the order they were sent, so in the SimGrid models a packet that has arrived can
 // wait for one sent earlier that is still on a slower link (a store's reply behind a client's
-// packet on its 20 ms last mile). The uncontended model has no such wait, so its percentiles are
-// never above the textbook model's, and at the 99th they are below.
+// packet on its 20 ms last mile). The uncontended model has no such wait, so its upper
+// percentiles are never above the textbook model's.
 TEST(NetworkModel, UncontendedAgreesWithTheTextbookModelWithoutItsHeadOfLineWaits) {
   const fs::path dir = chatlab_test::TempDir("chatlab-netmodel", "agree");
   for (const std::string name : {"tiny", "groups"}) {
