@@ -342,9 +342,9 @@ RunResult WorldImpl::Run() {
   engine.run();
   // Comms still in flight when the run ended: drop them while the engine lives, and free the
   // packets nobody received.
+  if (wake_timer_ != nullptr) wake_timer_->remove();
+  wake_timer_ = nullptr;
   for (Endpoint& e : endpoints_) {
-    if (e.alarm != nullptr) e.alarm->remove();
-    e.alarm = nullptr;
     e.bell = nullptr;
     e.inbox.clear();
   }

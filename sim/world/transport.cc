@@ -156,22 +156,79 @@ double WorldImpl::TransitTime(int from, int to, uint64_t bytes) const {
   return latency * latency_factor_ + static_cast<double>(bytes) / bandwidth;
 }
 
-// The actor blocks on its bell; one kernel timer per endpoint, moved earlier when a bundle
-// arrives before it, releases the bell. Called from actors' code: SimGrid runs one actor at a
-// time here (no contexts/nthreads), so the kernel's timer heap is not touched concurrently.
+// The actor blocks on its bell; its alarm, in the world's wake-up heap (moved earlier when a
+// bundle arrives before it), releases the bell. One SimGrid kernel timer serves the whole heap.
+// Called from actors' code: SimGrid runs one actor at a time here (no contexts/nthreads), so
+// neither the heap nor the kernel's timers are touched concurrently.
 void WorldImpl::WakeAt(int ep, double at) {
   Endpoint& e = endpoints_[static_cast<size_t>(ep)];
-  if (e.alarm != nullptr) {
-    if (e.alarm_at <= at) return;
-    e.alarm->remove();
-  }
+  if (e.wake_pos >= 0 && e.alarm_at <= at) return;
   e.alarm_at = at;
-  e.alarm = simgrid::kernel::timer::Timer::set(at, [this, ep] {
-    Endpoint& x = endpoints_[static_cast<size_t>(ep)];
-    x.alarm = nullptr;
+  e.alarm_seq = wake_seq_++;
+  if (e.wake_pos < 0) {
+    e.wake_pos = static_cast<int>(wake_heap_.size());
+    wake_heap_.push_back(ep);
+  }
+  WakeSiftUp(static_cast<size_t>(e.wake_pos));
+  if (wake_timer_ != nullptr) {
+    if (wake_timer_at_ <= at) return;
+    wake_timer_->remove();
+  }
+  wake_timer_at_ = at;
+  wake_timer_ = simgrid::kernel::timer::Timer::set(at, [this] { RingDueBells(); });
+}
+
+bool WorldImpl::WakesBefore(int a, int b) const {
+  const Endpoint& x = endpoints_[static_cast<size_t>(a)];
+  const Endpoint& y = endpoints_[static_cast<size_t>(b)];
+  return x.alarm_at != y.alarm_at ? x.alarm_at < y.alarm_at : x.alarm_seq < y.alarm_seq;
+}
+
+void WorldImpl::WakeSiftUp(size_t i) {
+  const int ep = wake_heap_[i];
+  while (i > 0) {
+    const size_t parent = (i - 1) / 2;
+    if (!WakesBefore(ep, wake_heap_[parent])) break;
+    wake_heap_[i] = wake_heap_[parent];
+    endpoints_[static_cast<size_t>(wake_heap_[i])].wake_pos = static_cast<int>(i);
+    i = parent;
+  }
+  wake_heap_[i] = ep;
+  endpoints_[static_cast<size_t>(ep)].wake_pos = static_cast<int>(i);
+}
+
+void WorldImpl::WakeSiftDown(size_t i) {
+  const int ep = wake_heap_[i];
+  const size_t n = wake_heap_.size();
+  while (true) {
+    size_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && WakesBefore(wake_heap_[child + 1], wake_heap_[child])) child++;
+    if (!WakesBefore(wake_heap_[child], ep)) break;
+    wake_heap_[i] = wake_heap_[child];
+    endpoints_[static_cast<size_t>(wake_heap_[i])].wake_pos = static_cast<int>(i);
+    i = child;
+  }
+  wake_heap_[i] = ep;
+  endpoints_[static_cast<size_t>(ep)].wake_pos = static_cast<int>(i);
+}
+
+void WorldImpl::RingDueBells() {
+  wake_timer_ = nullptr;
+  const double now = s4u::Engine::get_clock();
+  while (!wake_heap_.empty() &&
+         endpoints_[static_cast<size_t>(wake_heap_.front())].alarm_at <= now) {
+    Endpoint& x = endpoints_[static_cast<size_t>(wake_heap_.front())];
+    x.wake_pos = -1;
+    wake_heap_.front() = wake_heap_.back();
+    wake_heap_.pop_back();
+    if (!wake_heap_.empty()) WakeSiftDown(0);
     x.blocked = false;  // runnable now: it reads its inbox before it waits again
     x.bell->release();
-  });
+  }
+  if (wake_heap_.empty()) return;
+  wake_timer_at_ = endpoints_[static_cast<size_t>(wake_heap_.front())].alarm_at;
+  wake_timer_ = simgrid::kernel::timer::Timer::set(wake_timer_at_, [this] { RingDueBells(); });
 }
 
 void WorldImpl::WakeForNewTimers(int ep) {

@@ -183,16 +183,18 @@ struct Endpoint {
   std::unique_ptr<SimDisk> disk;
   // network.model = "uncontended" (transport.cc): the bundles on their way here (a min-heap on
   // (at, seq)), this host's access link, and how the actor is woken: it blocks on `bell`, which
-  // a SimGrid kernel timer (`alarm`, due at `alarm_at`) releases at its next event. `blocked`:
-  // the actor waits on the bell (otherwise it looks at its inbox before it next waits, and a
-  // sender need not set its alarm).
+  // the world's wake-up heap releases at its next event (the alarm: due at `alarm_at`, set
+  // `alarm_seq`-th; `wake_pos` is the endpoint's place in the heap, -1 when it has no alarm).
+  // `blocked`: the actor waits on the bell (otherwise it looks at its inbox before it next
+  // waits, and a sender need not set its alarm).
   std::vector<Arrival> inbox;
   bool blocked = false;
   double access_latency_s = 0;
   double access_bandwidth_Bps = 0;
   s4u::SemaphorePtr bell;
-  simgrid::kernel::timer::Timer* alarm = nullptr;
   double alarm_at = 0;
+  uint64_t alarm_seq = 0;
+  int wake_pos = -1;
 };
 
 // Packets that arrived ahead of their turn on a session, by sequence number. Rare (a small
@@ -403,6 +405,12 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   // WakeAt makes ep's actor run at `at` at the latest; PopArrival takes ep's next arrival.
   double TransitTime(int from_ep, int to_ep, uint64_t bytes) const;
   void WakeAt(int ep, double at);
+  // The kernel timer's callback: rings the bells of the endpoints due now, then re-arms the timer
+  // for the next alarm. The heap's order and its sifts:
+  void RingDueBells();
+  bool WakesBefore(int a, int b) const;
+  void WakeSiftUp(size_t i);
+  void WakeSiftDown(size_t i);
   // A controller's restart armed timers on ep while its actor was blocked: wake it for them.
   void WakeForNewTimers(int ep);
   std::unique_ptr<Bundle> PopArrival(Endpoint& e);
@@ -516,6 +524,14 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   double latency_factor_ = 1, bandwidth_factor_ = 1, tcp_gamma_ = 0;
   double wan_latency_s_ = 0, wan_bandwidth_Bps_ = 0;
   uint64_t arrival_seq_ = 0;
+  // The uncontended model's wake-ups: the endpoints with an alarm, in a binary min-heap on
+  // (alarm_at, alarm_seq) that an alarm moved earlier sifts up in place, and one SimGrid kernel
+  // timer, due at the heap's top: one timer per distinct wake-up time rather than one per
+  // endpoint alarm.
+  std::vector<int> wake_heap_;
+  uint64_t wake_seq_ = 0;
+  simgrid::kernel::timer::Timer* wake_timer_ = nullptr;
+  double wake_timer_at_ = 0;
   std::vector<bool> torn_pending_;           // by service endpoint
   std::vector<std::vector<std::pair<double, double>>> pauses_;  // by endpoint: [at, resume)
   uint64_t digest_ = 1469598103934665603ULL;
