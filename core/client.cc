@@ -133,24 +133,28 @@ uint64_t ClientSession::SendMembership(TimeUs now, GroupId group, bool join, Eff
 uint64_t ClientSession::GetReceipts(TimeUs now, const ConversationId& conv, Effects& out) {
   if (!connected() || !conv.Valid()) return 0;
   Conversation& c = Conv(conv);
-  if (c.receipts_request != 0) {
-    c.receipts_again = true;  // the marks may have moved since that read was asked
-    return c.receipts_request;
+  if (c.receipts_read == nullptr) c.receipts_read = std::make_unique<ReceiptsRead>();
+  ReceiptsRead& read = *c.receipts_read;
+  if (read.request != 0) {
+    read.again = true;  // the marks may have moved since that read was asked
+    return read.request;
   }
-  c.receipts_gathered.clear();
+  read.gathered.clear();
   SendReceiptsPage(now, conv, UserId(), out);
-  return c.receipts_request;
+  return read.request;
 }
 
 void ClientSession::SendReceiptsPage(TimeUs now, const ConversationId& conv, UserId after,
                                      Effects& out) {
   assert(connected());
   Conversation& c = Conv(conv);
-  c.receipts_request = NewRequest(now, RequestKind::kReceipts, conv, out);
-  c.receipts_after = after;
+  assert(c.receipts_read != nullptr);  // GetReceipts made it
+  ReceiptsRead& read = *c.receipts_read;
+  read.request = NewRequest(now, RequestKind::kReceipts, conv, out);
+  read.after = after;
   stats_.receipt_pages++;
   out.push_back(SendToServer{
-      chatlab::GetReceipts{c.receipts_request, conv, after, config_->receipts_page_max}});
+      chatlab::GetReceipts{read.request, conv, after, config_->receipts_page_max}});
 }
 
 void ClientSession::Sync(TimeUs now, Effects& out) {
@@ -227,9 +231,11 @@ void ClientSession::DropSession() {
   for (auto& [conv, c] : convs_) {
     c.catchup_request = 0;
     c.typing_until.clear();
-    c.receipts_request = 0;  // a receipts read dies with its session
-    c.receipts_gathered.clear();
-    c.receipts_again = false;
+    if (c.receipts_read != nullptr) {  // a receipts read dies with its session
+      c.receipts_read->request = 0;
+      c.receipts_read->gathered.clear();
+      c.receipts_read->again = false;
+    }
   }
 }
 
@@ -494,17 +500,19 @@ void ClientSession::OnReceiptsResult(TimeUs now, const ReceiptsResult& r, Effect
   const ConversationId conv = rit->second.conv;  // what we asked about, whatever r.conv says
   requests_.erase(rit);
   Conversation& c = Conv(conv);
-  if (c.receipts_request != r.request_id) return;  // a page asked again after a timeout
-  c.receipts_request = 0;
+  // Not asked (a broken answer), or a page asked again after a timeout.
+  if (c.receipts_read == nullptr || c.receipts_read->request != r.request_id) return;
+  ReceiptsRead& read = *c.receipts_read;
+  read.request = 0;
   if (r.code != Code::kOk) {
-    c.receipts_gathered.clear();
-    c.receipts_again = false;
+    read.gathered.clear();
+    read.again = false;
     if (options_.observer != nullptr) {
       options_.observer->OnMemberReceipts(now, options_.user, conv, r.code, {});
     }
     return;
   }
-  UserId last = c.receipts_after;
+  UserId last = read.after;
   for (const MemberReceipts& m : r.members) {
     // Ascending above after_user, as asked; anything else is dropped, so a broken answer can
     // neither repeat a member nor make the next page go back.
@@ -514,20 +522,20 @@ void ClientSession::OnReceiptsResult(TimeUs now, const ReceiptsResult& r, Effect
     // A member's watermark is shown like a pushed one, so it can only move forward.
     OnReceiptUpdate(now, ReceiptUpdate{conv, ReceiptKind::kDelivered, m.user, m.delivered_up_to});
     OnReceiptUpdate(now, ReceiptUpdate{conv, ReceiptKind::kRead, m.user, m.read_up_to});
-    c.receipts_gathered.push_back(m.user);
+    read.gathered.push_back(m.user);
   }
-  if (r.has_more && last > c.receipts_after) {
+  if (r.has_more && last > read.after) {
     SendReceiptsPage(now, conv, last, out);
     return;
   }
-  c.receipt_members = std::move(c.receipts_gathered);
-  c.receipts_gathered.clear();
+  read.members = std::move(read.gathered);
+  read.gathered.clear();
   if (options_.observer != nullptr) {
     options_.observer->OnMemberReceipts(now, options_.user, conv, Code::kOk,
                                         MemberReceiptsShown(conv));
   }
-  if (c.receipts_again) {
-    c.receipts_again = false;
+  if (read.again) {
+    read.again = false;
     GetReceipts(now, conv, out);
   }
 }
@@ -711,7 +719,9 @@ void ClientSession::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
         Sync(now, out);
       } else if (r.kind == RequestKind::kReceipts && connected()) {
         Conversation& c = Conv(r.conv);
-        if (c.receipts_request == payload) SendReceiptsPage(now, r.conv, c.receipts_after, out);
+        if (c.receipts_read != nullptr && c.receipts_read->request == payload) {
+          SendReceiptsPage(now, r.conv, c.receipts_read->after, out);
+        }
       } else if (r.kind == RequestKind::kGroup && connected()) {
         const auto intent = membership_intent_.find(r.conv.group());
         if (intent != membership_intent_.end()) {
@@ -747,9 +757,10 @@ MessageId ClientSession::ReceiptShown(const ConversationId& conv, ReceiptKind ki
 std::vector<MemberReceipts> ClientSession::MemberReceiptsShown(const ConversationId& conv) const {
   std::vector<MemberReceipts> members;
   const auto it = convs_.find(conv);
-  if (it == convs_.end()) return members;
-  members.reserve(it->second.receipt_members.size());
-  for (const UserId user : it->second.receipt_members) {
+  if (it == convs_.end() || it->second.receipts_read == nullptr) return members;
+  const std::vector<UserId>& shown = it->second.receipts_read->members;
+  members.reserve(shown.size());
+  for (const UserId user : shown) {
     members.push_back(MemberReceipts{user, ReceiptShown(conv, ReceiptKind::kDelivered, user),
                                      ReceiptShown(conv, ReceiptKind::kRead, user)});
   }

@@ -84,32 +84,33 @@ class ClientSession {
     std::shared_ptr<const ProtocolConfig> shared_config = nullptr;
   };
 
+  // One client's counters: 32 bits each (a million clients in one simulation keep them).
   struct Stats {
-    uint64_t sends = 0;
-    uint64_t send_attempts = 0;  // first tries and retries
-    uint64_t retries = 0;
-    uint64_t acks = 0;
-    uint64_t send_failures = 0;
-    uint64_t deliveries = 0;  // Deliver received
-    uint64_t displayed = 0;
-    uint64_t duplicates_suppressed = 0;
-    uint64_t duplicates_displayed = 0;
-    uint64_t out_of_order_displayed = 0;
-    uint64_t gaps_detected = 0;
-    uint64_t held_dropped = 0;
-    uint64_t catchups = 0;  // GetMessages sent
-    uint64_t messages_fetched = 0;
-    uint64_t syncs = 0;
-    uint64_t receipts_sent = 0;
-    uint64_t stale_receipts_ignored = 0;
-    uint64_t connects = 0;
-    uint64_t disconnects = 0;
-    uint64_t errors = 0;  // ErrorReply received
-    uint64_t notifications = 0;
-    uint64_t group_mode_changes = 0;  // a group this client knew as push went pull, or back
-    uint64_t presence_queries = 0;        // PresenceQuery sent
-    uint64_t presence_polls_skipped = 0;  // contacts left out of a poll: they push to us
-    uint64_t receipt_pages = 0;           // GetReceipts pages asked (first tries and retries)
+    uint32_t sends = 0;
+    uint32_t send_attempts = 0;  // first tries and retries
+    uint32_t retries = 0;
+    uint32_t acks = 0;
+    uint32_t send_failures = 0;
+    uint32_t deliveries = 0;  // Deliver received
+    uint32_t displayed = 0;
+    uint32_t duplicates_suppressed = 0;
+    uint32_t duplicates_displayed = 0;
+    uint32_t out_of_order_displayed = 0;
+    uint32_t gaps_detected = 0;
+    uint32_t held_dropped = 0;
+    uint32_t catchups = 0;  // GetMessages sent
+    uint32_t messages_fetched = 0;
+    uint32_t syncs = 0;
+    uint32_t receipts_sent = 0;
+    uint32_t stale_receipts_ignored = 0;
+    uint32_t connects = 0;
+    uint32_t disconnects = 0;
+    uint32_t errors = 0;  // ErrorReply received
+    uint32_t notifications = 0;
+    uint32_t group_mode_changes = 0;  // a group this client knew as push went pull, or back
+    uint32_t presence_queries = 0;        // PresenceQuery sent
+    uint32_t presence_polls_skipped = 0;  // contacts left out of a poll: they push to us
+    uint32_t receipt_pages = 0;           // GetReceipts pages asked (first tries and retries)
   };
 
   explicit ClientSession(const Options& options);
@@ -183,6 +184,18 @@ class ClientSession {
     uint32_t attempts = 0;
     TimeUs next_retry_us = 0;
   };
+  // A group's read of its members' receipts (GetReceipts), paged. Boxed in its Conversation:
+  // most conversations never read one, and a simulation keeps millions of conversations.
+  struct ReceiptsRead {
+    // The page read in flight (0 if none) and the after_user it asked with; the members it
+    // gathered so far (the user left out); whether to read again once it completes.
+    uint64_t request = 0;
+    UserId after;
+    std::vector<UserId> gathered;
+    bool again = false;
+    // The members of the last completed read (the user left out), ascending.
+    std::vector<UserId> members;
+  };
   struct Conversation {
     // Every message id received (the de-duplication set).
     absl::btree_set<MessageId> log;
@@ -197,20 +210,13 @@ class ClientSession {
     uint64_t held_covered_from = 0;
     MessageId delivered_sent = kNoMessage;  // delivery receipt watermark sent
     MessageId read_sent = kNoMessage;       // read receipt watermark sent
-    GroupMode group_mode = GroupMode::kNone;
     // Shown receipt watermarks by (kind, reader): reader = the peer (direct), UserId() for a
     // group's aggregate, or a member (from GetReceipts). Never decrease.
     absl::btree_map<std::pair<ReceiptKind, UserId>, MessageId> receipts;
-    // GetReceipts: the page read in flight (0 if none) and the after_user it asked with; the
-    // members it gathered so far (the user left out); whether to read again once it completes.
-    uint64_t receipts_request = 0;
-    UserId receipts_after;
-    std::vector<UserId> receipts_gathered;
-    bool receipts_again = false;
-    // The members of the last completed GetReceipts (the user left out), ascending.
-    std::vector<UserId> receipt_members;
+    std::unique_ptr<ReceiptsRead> receipts_read;  // null until the first GetReceipts
     absl::btree_map<UserId, TimeUs> typing_until;
     std::vector<ChatMessage> view;  // only with keep_view
+    GroupMode group_mode = GroupMode::kNone;
   };
   enum class RequestKind : uint8_t { kCatchUp, kSync, kGroup, kPresence, kReceipts };
   struct Request {
