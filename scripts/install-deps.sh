@@ -29,6 +29,7 @@ packages=(
   slurm-client slurmctld slurmd munge # chatlab sweep --executor slurm; tests start a Slurm
   mosquitto libmosquitto-dev          # real-transport/bench.sh: the MQTT peer and mqttload
   libjemalloc-dev                     # chatd: malloc (real-transport/CMakeLists.txt says why)
+  heaptrack                           # benchmarks/sim_memory.sh: the heap by owner at its peak
   chromium                            # tests: the report and the web client in headless Chromium
   clang libclang-rt-14-dev            # fuzz/: clang 14 and its libFuzzer, ASan, UBSan runtimes
 )

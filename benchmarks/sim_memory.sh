@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Where the simulator's bytes per user go: runs the scale benchmark's scenario (the seed's load,
+# network.model = "uncontended"; benchmarks/sim_scale.sh) at USERS online users under heaptrack
+# and prints the heap at its peak by the innermost ChatLab function that allocated it, in bytes
+# per online user, beside the run's peak RSS per user. SimGrid's actor stacks are left out
+# (heaptrack counts their 8 MB reservations; only the pages touched count in RSS).
+#
+# Usage: benchmarks/sim_memory.sh [USERS] [TOP]   (default 100000 users, 25 lines)
+# Needs a release build and heaptrack (scripts/install-deps.sh installs it). Takes about 5x the
+# plain run (about a minute at 100,000 users).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-100000}
+top=${2:-25}
+command -v heaptrack > /dev/null || { echo "sim_memory.sh: needs heaptrack" >&2; exit 2; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+ramp=$(( n / 20000 )); [ "$ramp" -lt 2 ] && ramp=2
+hubs=$(( n / 1000 )); [ "$hubs" -lt 4 ] && hubs=4
+shards=$(( (n + 124999) / 125000 ))
+cat > "$tmp/scale.toml" <<TOML
+[scenario]
+name = "memory-$n"
+duration_s = $(( ramp + 60 ))
+quiet_s = 5
+[network]
+model = "uncontended"
+[topology]
+servers_per_region = 100
+client_hosts_per_region = $hubs
+[workload]
+users = $n
+online_fraction = 1.0
+connect_ramp_s = $ramp
+send_start_s = $ramp
+session_mean_s = 0
+send_rate_hz = 0.012
+inter_send = "exponential"
+group_share = 0.0
+groups = 0
+group_size_min = 1
+group_size_max = 1
+typing_probability = 0
+read_delay_mean_s = 0
+[protocol]
+store_shards = $shards
+client_sync_interval_us = 0
+presence_poll_interval_us = 0
+TOML
+heaptrack -o "$tmp/heap" build/release/sim/chatlab run "$tmp/scale.toml" --out "$tmp/out" \
+  --quiet --no-progress > "$tmp/heaptrack.log" 2>&1
+heaptrack_print -f "$tmp"/heap.*zst --print-flamegraph "$tmp/peak.txt" \
+  --flamegraph-cost-type peak > /dev/null 2>&1
+python3 - "$tmp/peak.txt" "$tmp/out/results.json" "$n" "$top" <<'PY'
+import collections, json, re, sys
+path, results, n, top = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+by_owner = collections.Counter()
+for line in open(path):
+    stack, cost = line.rstrip().rsplit(' ', 1)
+    frames = stack.split(';')
+    if any('Context::' in f and 'simgrid' in f for f in frames):
+        continue  # actor stacks
+    # ChatLab's own functions (a container's, instantiated for a ChatLab type, does not count).
+    ours = [f for f in frames if f.startswith('chatlab::')]
+    owner = ours[-1] if ours else '(outside ChatLab: ' + frames[-1][:60] + ')'
+    owner = re.sub(r'\(.*', '', owner)  # drop the argument list
+    owner = re.sub(r'<[^<>]*(<[^<>]*>[^<>]*)*>', '<>', owner)
+    by_owner[owner.strip()] += int(cost)
+total = sum(by_owner.values())
+rss = json.load(open(results))['peak_rss_bytes']
+print(f'{n} users: peak RSS {rss / n:.0f} B per user; heap at its peak {total / n:.0f} B per user '
+      f'(the rest: the binary, SimGrid, stacks touched, the allocator)')
+print(f'{"B/user":>8} {"share":>6}  innermost ChatLab function that allocated it')
+for owner, cost in by_owner.most_common(top):
+    print(f'{cost / n:8.0f} {cost / total:6.1%}  {owner[:110]}')
+PY
