@@ -17,6 +17,11 @@ bool ArrivesLater(const Arrival& a, const Arrival& b) {
   return a.at != b.at ? a.at > b.at : a.seq > b.seq;
 }
 
+// The wake-up heap's order: the earliest alarm first, the order alarms were set among equals.
+bool WakesBefore(const Alarm& a, const Alarm& b) {
+  return a.at != b.at ? a.at < b.at : a.seq < b.seq;
+}
+
 }  // namespace
 
 void WorldImpl::BindOutbox(size_t index) {
@@ -164,11 +169,13 @@ void WorldImpl::WakeAt(int ep, double at) {
   Endpoint& e = endpoints_[static_cast<size_t>(ep)];
   if (e.wake_pos >= 0 && e.alarm_at <= at) return;
   e.alarm_at = at;
-  e.alarm_seq = wake_seq_++;
   if (e.wake_pos < 0) {
     e.wake_pos = static_cast<int>(wake_heap_.size());
-    wake_heap_.push_back(ep);
+    wake_heap_.push_back(Alarm{at, 0, ep});
   }
+  Alarm& alarm = wake_heap_[static_cast<size_t>(e.wake_pos)];
+  alarm.at = at;
+  alarm.seq = wake_seq_++;
   WakeSiftUp(static_cast<size_t>(e.wake_pos));
   if (wake_timer_ != nullptr) {
     if (wake_timer_at_ <= at) return;
@@ -178,47 +185,40 @@ void WorldImpl::WakeAt(int ep, double at) {
   wake_timer_ = simgrid::kernel::timer::Timer::set(at, [this] { RingDueBells(); });
 }
 
-bool WorldImpl::WakesBefore(int a, int b) const {
-  const Endpoint& x = endpoints_[static_cast<size_t>(a)];
-  const Endpoint& y = endpoints_[static_cast<size_t>(b)];
-  return x.alarm_at != y.alarm_at ? x.alarm_at < y.alarm_at : x.alarm_seq < y.alarm_seq;
-}
-
 void WorldImpl::WakeSiftUp(size_t i) {
-  const int ep = wake_heap_[i];
+  const Alarm moving = wake_heap_[i];
   while (i > 0) {
     const size_t parent = (i - 1) / 2;
-    if (!WakesBefore(ep, wake_heap_[parent])) break;
+    if (!WakesBefore(moving, wake_heap_[parent])) break;
     wake_heap_[i] = wake_heap_[parent];
-    endpoints_[static_cast<size_t>(wake_heap_[i])].wake_pos = static_cast<int>(i);
+    endpoints_[static_cast<size_t>(wake_heap_[i].ep)].wake_pos = static_cast<int>(i);
     i = parent;
   }
-  wake_heap_[i] = ep;
-  endpoints_[static_cast<size_t>(ep)].wake_pos = static_cast<int>(i);
+  wake_heap_[i] = moving;
+  endpoints_[static_cast<size_t>(moving.ep)].wake_pos = static_cast<int>(i);
 }
 
 void WorldImpl::WakeSiftDown(size_t i) {
-  const int ep = wake_heap_[i];
+  const Alarm moving = wake_heap_[i];
   const size_t n = wake_heap_.size();
   while (true) {
     size_t child = 2 * i + 1;
     if (child >= n) break;
     if (child + 1 < n && WakesBefore(wake_heap_[child + 1], wake_heap_[child])) child++;
-    if (!WakesBefore(wake_heap_[child], ep)) break;
+    if (!WakesBefore(wake_heap_[child], moving)) break;
     wake_heap_[i] = wake_heap_[child];
-    endpoints_[static_cast<size_t>(wake_heap_[i])].wake_pos = static_cast<int>(i);
+    endpoints_[static_cast<size_t>(wake_heap_[i].ep)].wake_pos = static_cast<int>(i);
     i = child;
   }
-  wake_heap_[i] = ep;
-  endpoints_[static_cast<size_t>(ep)].wake_pos = static_cast<int>(i);
+  wake_heap_[i] = moving;
+  endpoints_[static_cast<size_t>(moving.ep)].wake_pos = static_cast<int>(i);
 }
 
 void WorldImpl::RingDueBells() {
   wake_timer_ = nullptr;
   const double now = s4u::Engine::get_clock();
-  while (!wake_heap_.empty() &&
-         endpoints_[static_cast<size_t>(wake_heap_.front())].alarm_at <= now) {
-    Endpoint& x = endpoints_[static_cast<size_t>(wake_heap_.front())];
+  while (!wake_heap_.empty() && wake_heap_.front().at <= now) {
+    Endpoint& x = endpoints_[static_cast<size_t>(wake_heap_.front().ep)];
     x.wake_pos = -1;
     wake_heap_.front() = wake_heap_.back();
     wake_heap_.pop_back();
@@ -227,7 +227,7 @@ void WorldImpl::RingDueBells() {
     x.bell->release();
   }
   if (wake_heap_.empty()) return;
-  wake_timer_at_ = endpoints_[static_cast<size_t>(wake_heap_.front())].alarm_at;
+  wake_timer_at_ = wake_heap_.front().at;
   wake_timer_ = simgrid::kernel::timer::Timer::set(wake_timer_at_, [this] { RingDueBells(); });
 }
 

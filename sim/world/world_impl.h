@@ -183,8 +183,8 @@ struct Endpoint {
   std::unique_ptr<SimDisk> disk;
   // network.model = "uncontended" (transport.cc): the bundles on their way here (a min-heap on
   // (at, seq)), this host's access link, and how the actor is woken: it blocks on `bell`, which
-  // the world's wake-up heap releases at its next event (the alarm: due at `alarm_at`, set
-  // `alarm_seq`-th; `wake_pos` is the endpoint's place in the heap, -1 when it has no alarm).
+  // the world's wake-up heap releases at its next event (the alarm: due at `alarm_at`;
+  // `wake_pos` is its place in the heap, -1 when the endpoint has no alarm).
   // `blocked`: the actor waits on the bell (otherwise it looks at its inbox before it next
   // waits, and a sender need not set its alarm).
   std::vector<Arrival> inbox;
@@ -193,8 +193,15 @@ struct Endpoint {
   double access_bandwidth_Bps = 0;
   s4u::SemaphorePtr bell;
   double alarm_at = 0;
-  uint64_t alarm_seq = 0;
   int wake_pos = -1;
+};
+
+// An alarm in the uncontended model's wake-up heap (WorldImpl::wake_heap_): the heap holds the
+// keys themselves, so sifting reads no endpoint.
+struct Alarm {
+  double at = 0;
+  uint64_t seq = 0;  // order the alarm was set (or moved): ties wake in it
+  int ep = 0;
 };
 
 // Packets that arrived ahead of their turn on a session, by sequence number. Rare (a small
@@ -408,7 +415,6 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   // The kernel timer's callback: rings the bells of the endpoints due now, then re-arms the timer
   // for the next alarm. The heap's order and its sifts:
   void RingDueBells();
-  bool WakesBefore(int a, int b) const;
   void WakeSiftUp(size_t i);
   void WakeSiftDown(size_t i);
   // A controller's restart armed timers on ep while its actor was blocked: wake it for them.
@@ -525,10 +531,10 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   double wan_latency_s_ = 0, wan_bandwidth_Bps_ = 0;
   uint64_t arrival_seq_ = 0;
   // The uncontended model's wake-ups: the endpoints with an alarm, in a binary min-heap on
-  // (alarm_at, alarm_seq) that an alarm moved earlier sifts up in place, and one SimGrid kernel
+  // (time, order set) that an alarm moved earlier sifts up in place, and one SimGrid kernel
   // timer, due at the heap's top: one timer per distinct wake-up time rather than one per
   // endpoint alarm.
-  std::vector<int> wake_heap_;
+  std::vector<Alarm> wake_heap_;
   uint64_t wake_seq_ = 0;
   simgrid::kernel::timer::Timer* wake_timer_ = nullptr;
   double wake_timer_at_ = 0;
