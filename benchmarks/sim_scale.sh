@@ -16,6 +16,11 @@
 # without a SimGrid communication each; up to 100,000 users the same run with SimGrid's
 # textbook model is printed beside it, with the latencies of both.
 #
+# Two SimGrid baselines come first, measured in the same run: a raw ping-pong (communications per
+# second) and simgrid_wakeups, SimGrid's own cost per event when each event wakes an actor the
+# way the uncontended model does; the us/event column (wall time per event, whole run) reads
+# against the latter.
+#
 # Targets (issue 18): the load phase at 1M users in at most 60 wall seconds on one core, and at
 # most 2,000 bytes of peak memory per online user. Each line says whether it meets them; the
 # script never fails on them (figures, not assertions).
