@@ -10,43 +10,17 @@
 # plain run (about a minute at 100,000 users).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benchmarks/scale_scenario.sh
 n=${1:-100000}
 top=${2:-25}
+[[ "$n" =~ ^[1-9][0-9]*$ && "$top" =~ ^[1-9][0-9]*$ ]] || {
+  echo "usage: benchmarks/sim_memory.sh [USERS] [TOP] (positive integers; got '$n' '$top')" >&2
+  exit 2
+}
 command -v heaptrack > /dev/null || { echo "sim_memory.sh: needs heaptrack" >&2; exit 2; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-ramp=$(( n / 20000 )); [ "$ramp" -lt 2 ] && ramp=2
-hubs=$(( n / 1000 )); [ "$hubs" -lt 4 ] && hubs=4
-shards=$(( (n + 124999) / 125000 ))
-cat > "$tmp/scale.toml" <<TOML
-[scenario]
-name = "memory-$n"
-duration_s = $(( ramp + 60 ))
-quiet_s = 5
-[network]
-model = "uncontended"
-[topology]
-servers_per_region = 100
-client_hosts_per_region = $hubs
-[workload]
-users = $n
-online_fraction = 1.0
-connect_ramp_s = $ramp
-send_start_s = $ramp
-session_mean_s = 0
-send_rate_hz = 0.012
-inter_send = "exponential"
-group_share = 0.0
-groups = 0
-group_size_min = 1
-group_size_max = 1
-typing_probability = 0
-read_delay_mean_s = 0
-[protocol]
-store_shards = $shards
-client_sync_interval_us = 0
-presence_poll_interval_us = 0
-TOML
+write_scale_scenario "$n" uncontended "$tmp/scale.toml"
 heaptrack -o "$tmp/heap" build/release/sim/chatlab run "$tmp/scale.toml" --out "$tmp/out" \
   --quiet --no-progress > "$tmp/heaptrack.log" 2>&1
 heaptrack_print -f "$tmp"/heap.*zst --print-flamegraph "$tmp/peak.txt" \
@@ -68,7 +42,7 @@ for line in open(path):
     by_owner[owner.strip()] += int(cost)
 total = sum(by_owner.values())
 rss = json.load(open(results))['peak_rss_bytes']
-print(f'{n} users: peak RSS {rss / n:.0f} B per user; heap at its peak {total / n:.0f} B per user '
+print(f'{n} users: peak RSS under heaptrack {rss / n:.0f} B per user; heap at its peak {total / n:.0f} B per user '
       f'(the rest: the binary, SimGrid, stacks touched, the allocator)')
 print(f'{"B/user":>8} {"share":>6}  innermost ChatLab function that allocated it')
 for owner, cost in by_owner.most_common(top):

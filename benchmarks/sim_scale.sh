@@ -29,9 +29,13 @@
 # Needs a release build (make build). The simulator runs pinned to one core (taskset).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benchmarks/scale_scenario.sh
 bin=build/release/sim
 sizes=("$@")
 [ ${#sizes[@]} -eq 0 ] && sizes=(10000 100000 1000000)
+for n in "${sizes[@]}"; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "sim_scale.sh: USERS must be positive integers, got '$n'" >&2; exit 2; }
+done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 pin=()
@@ -47,43 +51,13 @@ printf '%-8s %-12s %-6s %-8s %-10s %-9s %-10s %-10s %-10s %-8s %-8s %-7s %-7s %-
   users model shards acked other_wall load_wall total_wall sim_s/wall events/wall of_raw \
   us/event rss_MB B/user ack_p50 ack_p99 e2e_p99
 for n in "${sizes[@]}"; do
-  ramp=$(( n / 20000 )); [ "$ramp" -lt 2 ] && ramp=2
-  hubs=$(( n / 1000 )); [ "$hubs" -lt 4 ] && hubs=4
-  shards=$(( (n + 124999) / 125000 ))
   # The uncontended model at every size; SimGrid's textbook model beside it up to 100k users
   # (same seed), to show what the fast model changes in the results.
   models=(uncontended)
   [ "$n" -le 100000 ] && models+=(textbook)
   for model in "${models[@]}"; do
-  cat > "$tmp/scale.toml" <<TOML
-[scenario]
-name = "scale-$n"
-duration_s = $(( ramp + 60 ))
-quiet_s = 5
-[network]
-model = "$model"
-[topology]
-servers_per_region = 100
-client_hosts_per_region = $hubs
-[workload]
-users = $n
-online_fraction = 1.0
-connect_ramp_s = $ramp
-send_start_s = $ramp
-session_mean_s = 0
-send_rate_hz = 0.012
-inter_send = "exponential"
-group_share = 0.0
-groups = 0
-group_size_min = 1
-group_size_max = 1
-typing_probability = 0
-read_delay_mean_s = 0
-[protocol]
-store_shards = $shards
-client_sync_interval_us = 0
-presence_poll_interval_us = 0
-TOML
+  write_scale_scenario "$n" "$model" "$tmp/scale.toml"
+  shards=$scale_shards
   "${pin[@]}" "$bin/chatlab" run "$tmp/scale.toml" --out "$tmp/out-$n-$model" --quiet \
     --no-progress || true
   if [ ! -f "$tmp/out-$n-$model/results.json" ]; then
