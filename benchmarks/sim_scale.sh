@@ -45,7 +45,7 @@ command -v taskset > /dev/null && pin=(taskset -c 0)
 raw=$(sed -E 's/.*= ([0-9]+) communications\/s/\1/' "$tmp/pingpong.txt")
 # SimGrid's own cost per event when each event wakes an actor, as the uncontended model does
 # (1,100 actors: the endpoints at 1M users), against which the us/event column below reads.
-"${pin[@]}" "$bin/simgrid_wakeups" 1100 370000 20
+"${pin[@]}" "$bin/simgrid_wakeups" 1100 370000 20 || echo "simgrid_wakeups failed" >&2
 
 printf '%-8s %-12s %-6s %-8s %-10s %-9s %-10s %-10s %-10s %-8s %-8s %-7s %-7s %-8s %-8s %s\n' \
   users model shards acked other_wall load_wall total_wall sim_s/wall events/wall of_raw \
@@ -70,7 +70,7 @@ r = json.load(open(sys.argv[1])); n = int(sys.argv[2]); raw = float(sys.argv[3])
 m = r["metrics"]; wall = r["wall_time_s"]; load = r["wall_time_load_s"]
 # Events: packets handled at nodes and hubs plus hub timers (results.json "events"), beside the
 # raw ping-pong's communications per second (a bundle carries several packets in one).
-events = r["events"]
+events = max(r["events"], 1)
 per_user = r["peak_rss_bytes"] / n
 ack = m["ack_latency"]; e2e = m["end_to_end_latency"]
 print(f'{n:<8} {sys.argv[5]:<12} {sys.argv[4]:<6} {m["messages_acked"]:<8} {wall - load:<10.1f} '

@@ -344,6 +344,7 @@ RunResult WorldImpl::Run() {
   // packets nobody received.
   if (wake_timer_ != nullptr) wake_timer_->remove();
   wake_timer_ = nullptr;
+  wake_heap_.clear();
   for (Endpoint& e : endpoints_) {
     e.bell = nullptr;
     e.inbox.clear();

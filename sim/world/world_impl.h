@@ -532,8 +532,8 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   uint64_t arrival_seq_ = 0;
   // The uncontended model's wake-ups: the endpoints with an alarm, in a binary min-heap on
   // (time, order set) that an alarm moved earlier sifts up in place, and one SimGrid kernel
-  // timer, due at the heap's top: one timer per distinct wake-up time rather than one per
-  // endpoint alarm.
+  // timer, due at the heap's top: one armed at a time, set once per distinct wake-up time and
+  // per new earliest alarm, rather than one per endpoint alarm.
   std::vector<Alarm> wake_heap_;
   uint64_t wake_seq_ = 0;
   simgrid::kernel::timer::Timer* wake_timer_ = nullptr;
