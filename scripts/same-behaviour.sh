@@ -10,6 +10,9 @@
 # (trace digest, event count, invariants, faults, recovery paths and every metric). The golden
 # trace test (tests/sim/golden/tiny.trace) checks one run line by line; this checks many runs by
 # their results. Takes about a minute.
+#
+# SAME_BEHAVIOUR_ARGS, when set, is added to every run, e.g.
+#   SAME_BEHAVIOUR_ARGS="--set network.model=uncontended" scripts/same-behaviour.sh OLD NEW
 set -euo pipefail
 if [[ $# -ne 2 || ! -x "$1" || ! -x "$2" ]]; then
   echo "usage: $0 OLD_CHATLAB NEW_CHATLAB (two executable chatlab binaries)" >&2
@@ -54,7 +57,7 @@ for r in "${runs[@]}"; do
     bin=$old; [[ $side == new ]] && bin=$new
     # A run may end with violations (timestamp ids are broken on purpose): compare it anyway.
     # shellcheck disable=SC2086
-    "$bin" run $r --quiet --out "$work/$side-$i" >"$work/$side-$i.log" 2>&1 || true
+    "$bin" run $r ${SAME_BEHAVIOUR_ARGS:-} --quiet --out "$work/$side-$i" >"$work/$side-$i.log" 2>&1 || true
     if [[ -f $work/$side-$i/results.json ]]; then
       normalize "$work/$side-$i/results.json" >"$work/$side-$i.json"
     else

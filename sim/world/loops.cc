@@ -18,13 +18,7 @@
 namespace chatlab::sim {
 namespace world {
 
-void WorldImpl::ActorLoop(int ep, const std::function<void(double now)>& turn,
-                          const std::function<double()>& next_turn,
-                          const std::function<void(std::unique_ptr<Packet>)>& handle) {
-  if (uncontended_) {
-    InboxLoop(ep, turn, next_turn, handle);
-    return;
-  }
+void WorldImpl::ActorLoop(int ep) {
   Endpoint& e = endpoints_[static_cast<size_t>(ep)];
   e.mailbox->set_receiver(s4u::Actor::self());
   Bundle* incoming = nullptr;
@@ -37,11 +31,11 @@ void WorldImpl::ActorLoop(int ep, const std::function<void(double now)>& turn,
       s4u::this_actor::sleep_until(resume);
       continue;
     }
-    turn(now);
+    Turn(ep, now);
     FlushSends();  // may let other actors run (a crash may clear this node's outputs)
     if (now >= end_s_) break;
     if (!comms[0]) comms[0] = e.mailbox->get_async<Bundle>(&incoming);
-    const double next = std::min(next_turn(), end_s_);
+    const double next = std::min(NextTurn(ep), end_s_);
     const ssize_t got = s4u::Comm::wait_any_for(comms, std::max(0.0, next - now));
     if (got < 0) continue;
     comms[0] = nullptr;
@@ -53,112 +47,173 @@ void WorldImpl::ActorLoop(int ep, const std::function<void(double now)>& turn,
     if (const double resume = PausedUntil(ep, arrived); resume > arrived) {
       s4u::this_actor::sleep_until(resume);
       ReapSends();
-      turn(s4u::Engine::get_clock());
+      Turn(ep, s4u::Engine::get_clock());
       FlushSends();
     }
-    for (auto& p : bundle->packets) handle(std::move(p));
+    for (auto& p : bundle->packets) Handle(ep, std::move(p));
   }
   if (comms[0]) comms[0]->cancel();
   e.mailbox->set_receiver(nullptr);
 }
 
-void WorldImpl::InboxLoop(int ep, const std::function<void(double now)>& turn,
-                          const std::function<double()>& next_turn,
-                          const std::function<void(std::unique_ptr<Packet>)>& handle) {
+void WorldImpl::Step(int ep) {
   Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  current_out_ = &sends_[static_cast<size_t>(ep)];
   while (true) {
     const double now = s4u::Engine::get_clock();
-    // Paused: bundles that arrive meanwhile wait in the inbox; at the resume, what fell due in
-    // the pause (timers, outputs) runs first and the bundles after it, as in ActorLoop.
+    // Paused: bundles that arrive meanwhile wait in the inbox (not blocked: they do not move
+    // the alarm); at the resume, what fell due in the pause (timers, outputs) runs first and the
+    // bundles after it, as in ActorLoop, and after the endpoints whose alarms ring then (as an
+    // actor's sleep ended after SimGrid's timers).
     if (const double resume = PausedUntil(ep, now); resume > now) {
-      s4u::this_actor::sleep_until(resume);
-      continue;
+      e.blocked = false;
+      WakeAt(ep, resume, /*last=*/true);
+      break;
     }
-    turn(now);
+    Turn(ep, now);
     FlushSends();
-    if (now >= end_s_) break;
+    if (now >= end_s_) break;  // done: no alarm again
     if (!e.inbox.empty() && e.inbox.front().at <= now) {
       const std::unique_ptr<Bundle> bundle = PopArrival(e);
-      for (auto& p : bundle->packets) handle(std::move(p));
+      for (auto& p : bundle->packets) Handle(ep, std::move(p));
       continue;
     }
-    double next = std::min(next_turn(), end_s_);
+    double next = std::min(NextTurn(ep), end_s_);
     if (!e.inbox.empty()) next = std::min(next, e.inbox.front().at);
-    WakeAt(ep, std::max(next, now));
     e.blocked = true;
-    e.bell->acquire();
+    WakeAt(ep, std::max(next, now));
+    break;
+  }
+  current_out_ = nullptr;
+}
+
+void WorldImpl::SchedulerLoop() {
+  sched_bell_ = s4u::Semaphore::create(0);
+  // Each endpoint starts, then runs until it waits, in the order their actors would start.
+  for (int ep = 0; ep < hub_ep0_; ep++) {
+    current_out_ = &sends_[static_cast<size_t>(ep)];
+    NodeStart(ep);
+    Step(ep);
+  }
+  for (int h = 0; h < hubs_; h++) {
+    current_out_ = &sends_[static_cast<size_t>(HubEndpoint(h))];
+    HubStart(h);
+    Step(HubEndpoint(h));
+  }
+  while (!wake_heap_.empty()) {
+    const Alarm top = wake_heap_.front();
+    if (top.at > s4u::Engine::get_clock()) {
+      // Wait for the top alarm (or an earlier one the controller sets meanwhile: WakeAt).
+      sched_waiting_ = true;
+      wake_timer_at_ = top.at;
+      wake_timer_ = simgrid::kernel::timer::Timer::set(top.at, [this] { RingBell(); });
+      sched_bell_->acquire();
+      continue;
+    }
+    Endpoint& e = endpoints_[static_cast<size_t>(top.ep)];
+    e.wake_pos = -1;
+    wake_heap_.front() = wake_heap_.back();
+    wake_heap_.pop_back();
+    if (!wake_heap_.empty()) WakeSiftDown(0);
     e.blocked = false;
+    Step(top.ep);
+  }
+  sched_bell_ = nullptr;
+}
+
+void WorldImpl::NodeStart(int ep) {
+  WindowMark(ep, 0);
+  if (ep < first_server_ep_) {
+    Effects effects;
+    NodeAt(ep)->Start(LocalNow(endpoints_[static_cast<size_t>(ep)], 0), effects);
+    ApplyNodeEffects(ep, effects);
+  } else {
+    RestartServer(ep - first_server_ep_);
   }
 }
 
-void WorldImpl::NodeLoop(int ep) {
-  Endpoint& e = endpoints_[static_cast<size_t>(ep)];
-  const auto slot = static_cast<size_t>(ep);
-  auto turn = [&](double now) {
-    WindowMark(ep, now);  // before the node's timers change its counters
-    while (auto due = e.timers.PopDue(now)) {
-      const TimerEntry& t = due->second;
-      if (t.kind == kDeferredSend) {
-        auto it = deferred_.find(t.id);
-        std::unique_ptr<Packet> p = std::move(it->second);
-        deferred_.erase(it);
-        const int to = static_cast<int>(t.index);
-        Transmit(ep, to, std::move(p));
-        continue;
-      }
-      if (t.kind == kHistoryLoaded) {
-        auto it = history_answers_.find(t.id);
-        auto [token, rows] = std::move(it->second);
-        history_answers_.erase(it);
-        // The store that asked died meanwhile: its successor never asked.
-        if (t.incarnation != nodes_.incarnation(slot)) continue;
-        Effects effects;
-        static_cast<MessageStore*>(NodeAt(ep))
-            ->OnHistoryLoaded(LocalNow(e, now), token, std::move(rows), effects);
-        Digest(now, ep, 101, token, 0);
-        ApplyNodeEffects(ep, effects);
-        continue;
-      }
-      if (t.kind == kDedupLoaded) {
-        auto it = dedup_answers_.find(t.id);
-        auto [token, found] = std::move(it->second);
-        dedup_answers_.erase(it);
-        if (t.incarnation != nodes_.incarnation(slot)) continue;  // as for kHistoryLoaded
-        Effects effects;
-        static_cast<MessageStore*>(NodeAt(ep))
-            ->OnDedupLoaded(LocalNow(e, now), token, std::move(found), effects);
-        Digest(now, ep, 102, token, 0);
-        // The answer may store the message: its reply waits for the disk, as a message's does
-        // (the look-up's CPU is not charged).
-        QueueNodeEffects(ep, effects, std::max(now, e.busy_until_s));
-        continue;
-      }
-      if (t.incarnation != nodes_.incarnation(slot)) continue;
-      Node* node = NodeAt(ep);
-      if (node == nullptr) continue;
-      Effects effects;
-      node->OnTimer(std::max(LocalNow(e, now), t.local_at), t.id, effects);
-      Digest(now, ep, 100, t.id, 0);
-      ApplyNodeEffects(ep, effects);
-    }
-    while (!e.outputs.empty() && e.outputs.front().at <= now) {
-      Endpoint::Output o = std::move(e.outputs.front());
-      e.outputs.pop_front();
-      if (o.incarnation == nodes_.incarnation(slot)) ApplyNodeEffects(ep, o.effects);
-    }
-  };
-  auto next_turn = [&] {
-    double next = e.timers.NextOr(end_s_);
-    if (!e.outputs.empty()) next = std::min(next, e.outputs.front().at);
-    return next;
-  };
-  ActorLoop(ep, turn, next_turn,
-            [&](std::unique_ptr<Packet> p) { HandleAtNode(ep, std::move(p)); });
+void WorldImpl::Turn(int ep, double now) {
+  if (!IsNode(ep)) {
+    const int hub = ep - hub_ep0_;
+    Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+    while (auto due = e.timers.PopDue(now)) FireHubEvent(hub, due->second);
+    return;
+  }
+  NodeTurn(ep, now);
 }
 
-void WorldImpl::HubLoop(int hub) {
-  const int ep = HubEndpoint(hub);
+double WorldImpl::NextTurn(int ep) const {
+  const Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  double next = e.timers.NextOr(end_s_);
+  if (!e.outputs.empty()) next = std::min(next, e.outputs.front().at);
+  return next;
+}
+
+void WorldImpl::Handle(int ep, std::unique_ptr<Packet> p) {
+  if (IsNode(ep)) {
+    HandleAtNode(ep, std::move(p));
+  } else {
+    HandleAtHub(ep - hub_ep0_, std::move(p));
+  }
+}
+
+void WorldImpl::NodeTurn(int ep, double now) {
   Endpoint& e = endpoints_[static_cast<size_t>(ep)];
+  const auto slot = static_cast<size_t>(ep);
+  WindowMark(ep, now);  // before the node's timers change its counters
+  while (auto due = e.timers.PopDue(now)) {
+    const TimerEntry& t = due->second;
+    if (t.kind == kDeferredSend) {
+      auto it = deferred_.find(t.id);
+      std::unique_ptr<Packet> p = std::move(it->second);
+      deferred_.erase(it);
+      const int to = static_cast<int>(t.index);
+      Transmit(ep, to, std::move(p));
+      continue;
+    }
+    if (t.kind == kHistoryLoaded) {
+      auto it = history_answers_.find(t.id);
+      auto [token, rows] = std::move(it->second);
+      history_answers_.erase(it);
+      // The store that asked died meanwhile: its successor never asked.
+      if (t.incarnation != nodes_.incarnation(slot)) continue;
+      Effects effects;
+      static_cast<MessageStore*>(NodeAt(ep))
+          ->OnHistoryLoaded(LocalNow(e, now), token, std::move(rows), effects);
+      Digest(now, ep, 101, token, 0);
+      ApplyNodeEffects(ep, effects);
+      continue;
+    }
+    if (t.kind == kDedupLoaded) {
+      auto it = dedup_answers_.find(t.id);
+      auto [token, found] = std::move(it->second);
+      dedup_answers_.erase(it);
+      if (t.incarnation != nodes_.incarnation(slot)) continue;  // as for kHistoryLoaded
+      Effects effects;
+      static_cast<MessageStore*>(NodeAt(ep))
+          ->OnDedupLoaded(LocalNow(e, now), token, std::move(found), effects);
+      Digest(now, ep, 102, token, 0);
+      // The answer may store the message: its reply waits for the disk, as a message's does
+      // (the look-up's CPU is not charged).
+      QueueNodeEffects(ep, effects, std::max(now, e.busy_until_s));
+      continue;
+    }
+    if (t.incarnation != nodes_.incarnation(slot)) continue;
+    Node* node = NodeAt(ep);
+    if (node == nullptr) continue;
+    Effects effects;
+    node->OnTimer(std::max(LocalNow(e, now), t.local_at), t.id, effects);
+    Digest(now, ep, 100, t.id, 0);
+    ApplyNodeEffects(ep, effects);
+  }
+  while (!e.outputs.empty() && e.outputs.front().at <= now) {
+    Endpoint::Output o = std::move(e.outputs.front());
+    e.outputs.pop_front();
+    if (o.incarnation == nodes_.incarnation(slot)) ApplyNodeEffects(ep, o.effects);
+  }
+}
+
+void WorldImpl::HubStart(int hub) {
   Rng& rng = hub_rngs_[static_cast<size_t>(hub)];
   for (UserId u : hub_users_[static_cast<size_t>(hub)]) {
     const uint32_t idx = static_cast<uint32_t>(u.value);
@@ -182,11 +237,6 @@ void WorldImpl::HubLoop(int hub) {
     if (sc_.introduce_contacts) ScheduleHub(hub, IntroductionAt(sc_, 0, rng), kIntroduce, idx, 0);
   }
   ScheduleHub(hub, sc_.duration_s, kHeal, 0, 0);
-  auto turn = [&](double now) {
-    while (auto due = e.timers.PopDue(now)) FireHubEvent(hub, due->second);
-  };
-  ActorLoop(ep, turn, [&] { return e.timers.NextOr(end_s_); },
-            [&](std::unique_ptr<Packet> p) { HandleAtHub(hub, std::move(p)); });
 }
 
 void WorldImpl::ControllerLoop() {
@@ -314,26 +364,26 @@ RunResult WorldImpl::Run() {
   }
   // Services first, then chat servers.
   for (int ep = 0; ep < first_server_ep_; ep++) nodes_.Create(static_cast<size_t>(ep));
-  for (int ep = 0; ep < hub_ep0_; ep++) {
-    s4u::Actor::create(endpoints_[ep].name, endpoints_[ep].host, [this, ep] {
-      BindOutbox(static_cast<size_t>(ep));
-      WindowMark(ep, 0);
-      if (ep < first_server_ep_) {
-        Effects effects;
-        NodeAt(ep)->Start(LocalNow(endpoints_[ep], 0), effects);
-        ApplyNodeEffects(ep, effects);
-      } else {
-        RestartServer(ep - first_server_ep_);
-      }
-      NodeLoop(ep);
-    });
-  }
-  for (int h = 0; h < hubs_; h++) {
-    s4u::Actor::create(endpoints_[HubEndpoint(h)].name, endpoints_[HubEndpoint(h)].host,
-                       [this, h] {
-                         BindOutbox(static_cast<size_t>(HubEndpoint(h)));
-                         HubLoop(h);
-                       });
+  if (uncontended_) {
+    // One actor runs every endpoint (SchedulerLoop): no context switch per wake-up.
+    s4u::Actor::create("endpoints", endpoints_[static_cast<size_t>(store_eps_[0])].host,
+                       [this] { SchedulerLoop(); });
+  } else {
+    for (int ep = 0; ep < hub_ep0_; ep++) {
+      s4u::Actor::create(endpoints_[ep].name, endpoints_[ep].host, [this, ep] {
+        BindOutbox(static_cast<size_t>(ep));
+        NodeStart(ep);
+        ActorLoop(ep);
+      });
+    }
+    for (int h = 0; h < hubs_; h++) {
+      s4u::Actor::create(endpoints_[HubEndpoint(h)].name, endpoints_[HubEndpoint(h)].host,
+                         [this, h] {
+                           BindOutbox(static_cast<size_t>(HubEndpoint(h)));
+                           HubStart(h);
+                           ActorLoop(HubEndpoint(h));
+                         });
+    }
   }
   s4u::Actor::create("controller", endpoints_[static_cast<size_t>(store_eps_[0])].host, [this] {
     BindOutbox(sends_.size() - 1);
@@ -345,10 +395,7 @@ RunResult WorldImpl::Run() {
   if (wake_timer_ != nullptr) wake_timer_->remove();
   wake_timer_ = nullptr;
   wake_heap_.clear();
-  for (Endpoint& e : endpoints_) {
-    e.bell = nullptr;
-    e.inbox.clear();
-  }
+  for (Endpoint& e : endpoints_) e.inbox.clear();
   sends_.clear();
   for (Bundle* b : in_flight_) delete b;
   in_flight_.clear();

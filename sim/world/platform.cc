@@ -90,7 +90,6 @@ void WorldImpl::BuildPlatform() {
     e.access_latency_s = (hub ? sc_.client_latency_ms : sc_.access_latency_ms) / 1000;
     e.access_bandwidth_Bps =
         (hub ? sc_.client_bandwidth_mbps : sc_.access_bandwidth_mbps) * 1e6 / 8;
-    e.bell = s4u::Semaphore::create(0);
     // Without SimGrid communications (network.model = "uncontended"), no links or routes: the
     // transit time is TransitTime's, from the same figures.
     if (uncontended_) continue;

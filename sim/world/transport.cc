@@ -161,11 +161,11 @@ double WorldImpl::TransitTime(int from, int to, uint64_t bytes) const {
   return latency * latency_factor_ + static_cast<double>(bytes) / bandwidth;
 }
 
-// The actor blocks on its bell; its alarm, in the world's wake-up heap (moved earlier when a
-// bundle arrives before it), releases the bell. One SimGrid kernel timer serves the whole heap.
-// Called from actors' code: SimGrid runs one actor at a time here (no contexts/nthreads), so
-// neither the heap nor the kernel's timers are touched concurrently.
-void WorldImpl::WakeAt(int ep, double at) {
+// The endpoint waits for its alarm in the world's wake-up heap (moved earlier when a bundle
+// arrives before it); SchedulerLoop runs the endpoints whose alarms are due. Called from the
+// scheduler's and the controller's code: SimGrid runs one actor at a time here (no
+// contexts/nthreads), so neither the heap nor the kernel's timers are touched concurrently.
+void WorldImpl::WakeAt(int ep, double at, bool last) {
   Endpoint& e = endpoints_[static_cast<size_t>(ep)];
   if (e.wake_pos >= 0 && e.alarm_at <= at) return;
   e.alarm_at = at;
@@ -175,14 +175,15 @@ void WorldImpl::WakeAt(int ep, double at) {
   }
   Alarm& alarm = wake_heap_[static_cast<size_t>(e.wake_pos)];
   alarm.at = at;
-  alarm.seq = wake_seq_++;
+  alarm.seq = wake_seq_++ | (last ? kLastAlarm : 0);
   WakeSiftUp(static_cast<size_t>(e.wake_pos));
-  if (wake_timer_ != nullptr) {
-    if (wake_timer_at_ <= at) return;
-    wake_timer_->remove();
-  }
+  // The scheduler reads the heap before it next waits; only while it waits (for the controller,
+  // whose restarts and sends may set an alarm earlier than the one it waits for) does its
+  // timer move.
+  if (!sched_waiting_ || wake_timer_at_ <= at) return;
+  wake_timer_->remove();
   wake_timer_at_ = at;
-  wake_timer_ = simgrid::kernel::timer::Timer::set(at, [this] { RingDueBells(); });
+  wake_timer_ = simgrid::kernel::timer::Timer::set(at, [this] { RingBell(); });
 }
 
 void WorldImpl::WakeSiftUp(size_t i) {
@@ -214,21 +215,10 @@ void WorldImpl::WakeSiftDown(size_t i) {
   endpoints_[static_cast<size_t>(moving.ep)].wake_pos = static_cast<int>(i);
 }
 
-void WorldImpl::RingDueBells() {
+void WorldImpl::RingBell() {
   wake_timer_ = nullptr;
-  const double now = s4u::Engine::get_clock();
-  while (!wake_heap_.empty() && wake_heap_.front().at <= now) {
-    Endpoint& x = endpoints_[static_cast<size_t>(wake_heap_.front().ep)];
-    x.wake_pos = -1;
-    wake_heap_.front() = wake_heap_.back();
-    wake_heap_.pop_back();
-    if (!wake_heap_.empty()) WakeSiftDown(0);
-    x.blocked = false;  // runnable now: it reads its inbox before it waits again
-    x.bell->release();
-  }
-  if (wake_heap_.empty()) return;
-  wake_timer_at_ = wake_heap_.front().at;
-  wake_timer_ = simgrid::kernel::timer::Timer::set(wake_timer_at_, [this] { RingDueBells(); });
+  sched_waiting_ = false;
+  sched_bell_->release();
 }
 
 void WorldImpl::WakeForNewTimers(int ep) {

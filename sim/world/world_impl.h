@@ -182,16 +182,14 @@ struct Endpoint {
   // Survives the node's crashes: that is what it is for.
   std::unique_ptr<SimDisk> disk;
   // network.model = "uncontended" (transport.cc): the bundles on their way here (a min-heap on
-  // (at, seq)), this host's access link, and how the actor is woken: it blocks on `bell`, which
-  // the world's wake-up heap releases at its next event (the alarm: due at `alarm_at`;
-  // `wake_pos` is its place in the heap, -1 when the endpoint has no alarm).
-  // `blocked`: the actor waits on the bell (otherwise it looks at its inbox before it next
-  // waits, and a sender need not set its alarm).
+  // (at, seq)), this host's access link, and when it runs next: its alarm in the world's
+  // wake-up heap (due at `alarm_at`; `wake_pos` is its place in the heap, -1 when the endpoint
+  // has no alarm). `blocked`: it waits for its alarm, which an earlier arrival moves (otherwise
+  // it is running, and looks at its inbox before it next waits, or paused until its alarm).
   std::vector<Arrival> inbox;
   bool blocked = false;
   double access_latency_s = 0;
   double access_bandwidth_Bps = 0;
-  s4u::SemaphorePtr bell;
   double alarm_at = 0;
   int wake_pos = -1;
 };
@@ -203,6 +201,8 @@ struct Alarm {
   uint64_t seq = 0;  // order the alarm was set (or moved): ties wake in it
   int ep = 0;
 };
+// Set in an Alarm's seq: it wakes after the alarms without it due at the same instant.
+inline constexpr uint64_t kLastAlarm = uint64_t{1} << 63;
 
 // Packets that arrived ahead of their turn on a session, by sequence number. Rare (a small
 // communication overtaking a bigger one on the same route), so a session allocates it only then.
@@ -348,18 +348,24 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   double SimTimeOf(const Endpoint& e, TimeUs local_at, double now) const;
 
   // ---- loops.cc ----
-  // The loop every endpoint's actor runs: reap finished sends, take the turn (due timers and
-  // outputs), flush this instant's bundles, then wait for a bundle or the instant next_turn
-  // names, and hand each packet of a bundle to handle. InboxLoop is the same loop under
-  // network.model = "uncontended", bundles taken from the endpoint's inbox.
-  void ActorLoop(int ep, const std::function<void(double now)>& turn,
-                 const std::function<double()>& next_turn,
-                 const std::function<void(std::unique_ptr<Packet>)>& handle);
-  void InboxLoop(int ep, const std::function<void(double now)>& turn,
-                 const std::function<double()>& next_turn,
-                 const std::function<void(std::unique_ptr<Packet>)>& handle);
-  void NodeLoop(int ep);
-  void HubLoop(int hub);
+  // The loop each endpoint's actor runs under SimGrid's network models: reap finished sends,
+  // take the turn (due timers and outputs), flush this instant's bundles, then wait for a
+  // bundle or the instant NextTurn names, and Handle each packet of a bundle.
+  void ActorLoop(int ep);
+  // network.model = "uncontended": one actor runs every endpoint. Step is one endpoint's run
+  // until it would wait (the same loop, bundles taken from its inbox), ending with its alarm
+  // set; SchedulerLoop starts every endpoint, then Steps the endpoints whose alarms are due in
+  // the wake-up heap's order, waiting on its bell for the next alarm between instants.
+  void Step(int ep);
+  void SchedulerLoop();
+  // An endpoint's parts of the loop: starting (a node's Start or a chat server's first start;
+  // a hub's users' first events), its turn, when its next turn is due, and one packet in.
+  void NodeStart(int ep);
+  void HubStart(int hub);
+  void Turn(int ep, double now);
+  void NodeTurn(int ep, double now);
+  double NextTurn(int ep) const;
+  void Handle(int ep, std::unique_ptr<Packet> p);
   void ControllerLoop();
 
   // ---- nodes.cc ----
@@ -409,23 +415,28 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   // network.model = "uncontended": the time a bundle of `bytes` takes from one endpoint to
   // another (the route's latencies plus its size over the route's narrowest bandwidth, capped
   // as CM02 caps it at network/TCP-gamma / (2 x latency));
-  // WakeAt makes ep's actor run at `at` at the latest; PopArrival takes ep's next arrival.
+  // WakeAt makes ep run at `at` at the latest; PopArrival takes ep's next arrival.
+  // `last`: after every other alarm due at the same instant (a pause's resume: SimGrid ended
+  // a sleep after the timers due at its instant).
   double TransitTime(int from_ep, int to_ep, uint64_t bytes) const;
-  void WakeAt(int ep, double at);
-  // The kernel timer's callback: rings the bells of the endpoints due now, then re-arms the timer
-  // for the next alarm. The heap's order and its sifts:
-  void RingDueBells();
+  void WakeAt(int ep, double at, bool last = false);
+  // The kernel timer's callback: rings the scheduler's bell. The heap's order and its sifts:
+  void RingBell();
   void WakeSiftUp(size_t i);
   void WakeSiftDown(size_t i);
-  // A controller's restart armed timers on ep while its actor was blocked: wake it for them.
+  // A controller's restart armed timers on ep while it was blocked: wake it for them.
   void WakeForNewTimers(int ep);
   std::unique_ptr<Bundle> PopArrival(Endpoint& e);
   std::unique_ptr<Bundle> Receive(Bundle* b);
   void FlushSends();  // starts one communication per destination of the running actor's bundles
   bool Partitioned(int from_ep, int to_ep, double now) const;
-  // The running actor's outbox. By SimGrid pid, not a "current" pointer: any simcall (a send, a
-  // wait) lets other actors run before it returns.
-  Outbox& Out() { return *outbox_of_pid_[static_cast<size_t>(s4u::this_actor::get_pid())]; }
+  // The running endpoint's outbox: the one Step runs (uncontended: no simcall in a step), else
+  // the running actor's, by SimGrid pid (any simcall, a send or a wait, lets other actors run
+  // before it returns).
+  Outbox& Out() {
+    if (current_out_ != nullptr) return *current_out_;
+    return *outbox_of_pid_[static_cast<size_t>(s4u::this_actor::get_pid())];
+  }
   void BindOutbox(size_t index);  // the running actor sends through sends_[index]
 
   // ---- faults.cc ----
@@ -531,13 +542,18 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   double wan_latency_s_ = 0, wan_bandwidth_Bps_ = 0;
   uint64_t arrival_seq_ = 0;
   // The uncontended model's wake-ups: the endpoints with an alarm, in a binary min-heap on
-  // (time, order set) that an alarm moved earlier sifts up in place, and one SimGrid kernel
-  // timer, due at the heap's top: one armed at a time, set once per distinct wake-up time and
-  // per new earliest alarm, rather than one per endpoint alarm.
+  // (time, order set) that an alarm moved earlier sifts up in place. The one actor that runs the
+  // endpoints (SchedulerLoop) waits on sched_bell_ between instants, which one SimGrid kernel
+  // timer, due at the heap's top, rings: set once per distinct wake-up time (and when the
+  // controller sets an earlier alarm while it waits). current_out_: the outbox of the endpoint
+  // Step runs (null outside a step and under SimGrid's models).
   std::vector<Alarm> wake_heap_;
   uint64_t wake_seq_ = 0;
   simgrid::kernel::timer::Timer* wake_timer_ = nullptr;
   double wake_timer_at_ = 0;
+  s4u::SemaphorePtr sched_bell_;
+  bool sched_waiting_ = false;
+  Outbox* current_out_ = nullptr;
   std::vector<bool> torn_pending_;           // by service endpoint
   std::vector<std::vector<std::pair<double, double>>> pauses_;  // by endpoint: [at, resume)
   uint64_t digest_ = 1469598103934665603ULL;
