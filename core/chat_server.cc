@@ -699,7 +699,12 @@ void ChatServer::SendRefresh(Effects& out) {
     out.push_back(SendToNode{options_.topology.mapping, MapRefresh{std::move(users)}});
     users.clear();
   };
-  for (const auto& [user, unused] : users_) {  // btree: ascending, deterministic
+  // Ascending, so the refresh is deterministic whatever the hash table's order.
+  std::vector<UserId> all;
+  all.reserve(users_.size());
+  for (const auto& [user, unused] : users_) all.push_back(user);
+  std::sort(all.begin(), all.end());
+  for (const UserId user : all) {
     users.push_back(user);
     if (users.size() == chunk) flush();
   }

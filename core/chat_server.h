@@ -16,6 +16,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/btree_set.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "core/effects.h"
 #include "core/messages.h"
@@ -270,9 +271,11 @@ class ChatServer : public Node {
   // Increments with every request id; request ids are never reused within an incarnation.
   uint64_t request_id_next_ = 1;
   // Invariant: every SessionId in users_ is a key here with the same user, and every key here
-  // that is not a web session is in users_.
-  absl::btree_map<SessionId, Session> sessions_;
-  absl::btree_map<UserId, absl::btree_set<SessionId>> users_;
+  // that is not a web session is in users_. Hash tables: every message looks both up, and their
+  // order never decides anything (SendRefresh sorts the users it walks; a user's sessions are
+  // ordered).
+  absl::flat_hash_map<SessionId, Session> sessions_;
+  absl::flat_hash_map<UserId, absl::btree_set<SessionId>> users_;
   // Ordered by request id, which is also (modulo clock jumps) the order of started_us, so
   // expiry scans from the front.
   absl::btree_map<uint64_t, Pending> pending_;
