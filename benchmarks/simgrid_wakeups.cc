@@ -1,5 +1,7 @@
-// The floor under the simulator's uncontended model: what SimGrid alone costs per event when
-// every event wakes one actor, the way sim/world/transport.cc wakes a node for each arrival.
+// The floor under the simulator's uncontended model: what SimGrid alone costs per wake-up of an
+// actor blocked on a semaphore that a kernel timer releases. With one actor it is the model's
+// scheduler (sim/world/loops.cc, SchedulerLoop: one actor runs every endpoint and is woken once
+// per distinct instant); with many, the design before it (an actor per endpoint).
 //
 // A actors each block on a semaphore; one kernel timer, due at the earliest entry of a heap of
 // (time, actor), releases the semaphores of the actors due; a woken actor does no work but arm

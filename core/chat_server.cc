@@ -61,9 +61,11 @@ absl::Status ChatServer::OnSessionOpen(TimeUs now, SessionId session, UserId use
   Session& fresh = sessions_[session];
   fresh = Session();
   fresh.user = user;
-  auto& user_sessions = users_[user];
+  UserSessions& user_sessions = users_[user];
   const bool first_here = user_sessions.empty();
-  user_sessions.insert(session);
+  // Admit refused a session already open, so it is not among the user's.
+  user_sessions.insert(std::lower_bound(user_sessions.begin(), user_sessions.end(), session),
+                       session);
   stats_.sessions_opened++;
   // Register on every open: a newer session elsewhere may have displaced us in the mapping.
   out.push_back(SendToNode{options_.topology.mapping, MapRegister{user}});
@@ -99,8 +101,11 @@ void ChatServer::OnSessionClose(TimeUs now, SessionId session, Effects& out) {
   if (web) return;  // never registered, never pushed to
   auto uit = users_.find(user);
   assert(uit != users_.end());
-  uit->second.erase(session);
-  if (!uit->second.empty()) return;
+  UserSessions& user_sessions = uit->second;
+  const auto pos = std::find(user_sessions.begin(), user_sessions.end(), session);
+  assert(pos != user_sessions.end());
+  user_sessions.erase(pos);
+  if (!user_sessions.empty()) return;
   users_.erase(uit);
   out.push_back(SendToNode{options_.topology.mapping, MapUnregister{user}});
   if (options_.topology.presence.valid()) {

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "absl/container/btree_map.h"
-#include "absl/container/btree_set.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "core/effects.h"
 #include "core/messages.h"
@@ -272,10 +272,11 @@ class ChatServer : public Node {
   uint64_t request_id_next_ = 1;
   // Invariant: every SessionId in users_ is a key here with the same user, and every key here
   // that is not a web session is in users_. Hash tables: every message looks both up, and their
-  // order never decides anything (SendRefresh sorts the users it walks; a user's sessions are
-  // ordered).
+  // order never decides anything (SendRefresh sorts the users it walks). A user's sessions are
+  // ascending, inline for the usual one.
+  using UserSessions = absl::InlinedVector<SessionId, 1>;
   absl::flat_hash_map<SessionId, Session> sessions_;
-  absl::flat_hash_map<UserId, absl::btree_set<SessionId>> users_;
+  absl::flat_hash_map<UserId, UserSessions> users_;
   // Ordered by request id, which is also (modulo clock jumps) the order of started_us, so
   // expiry scans from the front.
   absl::btree_map<uint64_t, Pending> pending_;
