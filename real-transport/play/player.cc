@@ -180,7 +180,7 @@ void Player::Run() {
   io_.run();
 }
 
-// The simulator's HubLoop: each user's start, first send and first introduction.
+// The simulator's HubStart: each user's start, first send and first introduction.
 void Player::Start() {
   for (User& u : users_) {
     const sim::StartPlan start = sim::PlanStart(s_, *u.churn);

@@ -2,7 +2,8 @@
 // loses its memory, the effects it had not yet let out and its disk's unsynced writes (a torn
 // tail, if asked); a restart replays the durable records (host::ServiceSpec::restore) and starts
 // a fresh incarnation (host::NodeTable), whose earlier timers are stale. A pause stops a node
-// without losing anything: its actor sleeps through the window (ActorLoop).
+// without losing anything: it sleeps through the window (ActorLoop; under the uncontended model
+// its alarm waits for the resume, Step).
 #include <cstdio>
 #include <cstdlib>
 

@@ -100,23 +100,39 @@ void WorldImpl::SchedulerLoop() {
     HubStart(h);
     Step(HubEndpoint(h));
   }
-  while (!wake_heap_.empty()) {
-    const Alarm top = wake_heap_.front();
-    if (top.at > s4u::Engine::get_clock()) {
-      // Wait for the top alarm (or an earlier one the controller sets meanwhile: WakeAt).
-      sched_waiting_ = true;
-      wake_timer_at_ = top.at;
-      wake_timer_ = simgrid::kernel::timer::Timer::set(top.at, [this] { RingBell(); });
-      sched_bell_->acquire();
+  // Rounds, as SimGrid ran the endpoints' own actors: at an instant, the alarms set before the
+  // round began run in the heap's order (a paused endpoint's resume after the others: it was a
+  // sleep, which SimGrid ended after its timers); an alarm set during the round for this very
+  // instant (deferred here) runs in the next round at the same instant, after the controller,
+  // as a kernel timer set for now rang after the actors already running.
+  while (true) {
+    const double now = s4u::Engine::get_clock();
+    if (!wake_heap_.empty() && wake_heap_.front().at <= now) {
+      const Alarm top = wake_heap_.front();
+      Endpoint& e = endpoints_[static_cast<size_t>(top.ep)];
+      wake_heap_.front() = wake_heap_.back();
+      wake_heap_.pop_back();
+      if (!wake_heap_.empty()) WakeSiftDown(0);
+      if ((top.seq & ~kLastAlarm) >= round_first_seq_) {
+        e.wake_pos = kDeferredAlarm;
+        deferred_alarms_.push_back(top);
+        continue;
+      }
+      e.wake_pos = kNoAlarm;
+      e.blocked = false;
+      Step(top.ep);
       continue;
     }
-    Endpoint& e = endpoints_[static_cast<size_t>(top.ep)];
-    e.wake_pos = -1;
-    wake_heap_.front() = wake_heap_.back();
-    wake_heap_.pop_back();
-    if (!wake_heap_.empty()) WakeSiftDown(0);
-    e.blocked = false;
-    Step(top.ep);
+    // Nothing more due in this round: wait for the next alarm, or a round at this instant.
+    for (const Alarm& a : deferred_alarms_) PushAlarm(a);
+    deferred_alarms_.clear();
+    if (wake_heap_.empty()) break;
+    const double at = std::max(wake_heap_.front().at, now);
+    sched_waiting_ = true;
+    wake_timer_at_ = at;
+    wake_timer_ = simgrid::kernel::timer::Timer::set(at, [this] { RingBell(); });
+    sched_bell_->acquire();
+    round_first_seq_ = wake_seq_;
   }
   sched_bell_ = nullptr;
 }

@@ -3,6 +3,7 @@
 // packets per destination and instant into SimGrid communications, or, under network.model =
 // "uncontended", straight into the receiver's inbox (docs/simulator.md, Network model).
 #include <algorithm>
+#include <cassert>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -167,9 +168,11 @@ double WorldImpl::TransitTime(int from, int to, uint64_t bytes) const {
 // contexts/nthreads), so neither the heap nor the kernel's timers are touched concurrently.
 void WorldImpl::WakeAt(int ep, double at, bool last) {
   Endpoint& e = endpoints_[static_cast<size_t>(ep)];
-  if (e.wake_pos >= 0 && e.alarm_at <= at) return;
+  // A deferred alarm (SchedulerLoop) is due now, so no alarm can be earlier.
+  if (e.wake_pos != kNoAlarm && e.alarm_at <= at) return;
+  assert(e.wake_pos != kDeferredAlarm);
   e.alarm_at = at;
-  if (e.wake_pos < 0) {
+  if (e.wake_pos == kNoAlarm) {
     e.wake_pos = static_cast<int>(wake_heap_.size());
     wake_heap_.push_back(Alarm{at, 0, ep});
   }
@@ -184,6 +187,14 @@ void WorldImpl::WakeAt(int ep, double at, bool last) {
   wake_timer_->remove();
   wake_timer_at_ = at;
   wake_timer_ = simgrid::kernel::timer::Timer::set(at, [this] { RingBell(); });
+}
+
+void WorldImpl::PushAlarm(const Alarm& alarm) {
+  Endpoint& e = endpoints_[static_cast<size_t>(alarm.ep)];
+  e.alarm_at = alarm.at;
+  e.wake_pos = static_cast<int>(wake_heap_.size());
+  wake_heap_.push_back(alarm);
+  WakeSiftUp(static_cast<size_t>(e.wake_pos));
 }
 
 void WorldImpl::WakeSiftUp(size_t i) {

@@ -142,6 +142,20 @@ struct Clock {
   TimeUs step_us = 0;
 };
 
+// An alarm in the uncontended model's wake-up heap (WorldImpl::wake_heap_): the heap holds the
+// keys themselves, so sifting reads no endpoint.
+struct Alarm {
+  double at = 0;
+  uint64_t seq = 0;  // order the alarm was set (or moved): ties wake in it
+  int ep = 0;
+};
+// Set in an Alarm's seq: it wakes after the alarms without it due at the same instant.
+inline constexpr uint64_t kLastAlarm = uint64_t{1} << 63;
+// Endpoint::wake_pos when the endpoint has no alarm, and when its alarm, due now, waits for the
+// next round at this instant (SchedulerLoop).
+inline constexpr int kNoAlarm = -1;
+inline constexpr int kDeferredAlarm = -2;
+
 struct Endpoint {
   std::string name;
   int region = 0;
@@ -183,26 +197,18 @@ struct Endpoint {
   std::unique_ptr<SimDisk> disk;
   // network.model = "uncontended" (transport.cc): the bundles on their way here (a min-heap on
   // (at, seq)), this host's access link, and when it runs next: its alarm in the world's
-  // wake-up heap (due at `alarm_at`; `wake_pos` is its place in the heap, -1 when the endpoint
-  // has no alarm). `blocked`: it waits for its alarm, which an earlier arrival moves (otherwise
-  // it is running, and looks at its inbox before it next waits, or paused until its alarm).
+  // wake-up heap (due at `alarm_at`; `wake_pos` is its place in the heap, kNoAlarm when it has
+  // none, kDeferredAlarm while its alarm waits for the next round at this instant). `blocked`:
+  // it waits for its alarm, which an earlier arrival moves (otherwise it is running and looks at
+  // its inbox before it next waits, or paused until its alarm, or done at the end of the run,
+  // with no alarm).
   std::vector<Arrival> inbox;
   bool blocked = false;
   double access_latency_s = 0;
   double access_bandwidth_Bps = 0;
   double alarm_at = 0;
-  int wake_pos = -1;
+  int wake_pos = kNoAlarm;
 };
-
-// An alarm in the uncontended model's wake-up heap (WorldImpl::wake_heap_): the heap holds the
-// keys themselves, so sifting reads no endpoint.
-struct Alarm {
-  double at = 0;
-  uint64_t seq = 0;  // order the alarm was set (or moved): ties wake in it
-  int ep = 0;
-};
-// Set in an Alarm's seq: it wakes after the alarms without it due at the same instant.
-inline constexpr uint64_t kLastAlarm = uint64_t{1} << 63;
 
 // Packets that arrived ahead of their turn on a session, by sequence number. Rare (a small
 // communication overtaking a bigger one on the same route), so a session allocates it only then.
@@ -222,13 +228,16 @@ struct HeldPackets {
   }
 };
 
+// A session's packets are numbered per direction so each side takes them in order. 32 bits:
+// one session would need 4G packets one way to wrap (a whole 1M-user run handles about 40M), and
+// a million sessions keep them.
 struct SessionInfo {
   int hub = 0;
   int server_ep = 0;
   UserId user;
+  uint32_t to_client_seq = 0, to_server_seq = 0;
+  uint32_t to_client_expected = 0, to_server_expected = 0;
   bool open = true;
-  uint64_t to_client_seq = 0, to_server_seq = 0;
-  uint64_t to_client_expected = 0, to_server_expected = 0;
   HeldPackets to_client_held, to_server_held;
 };
 
@@ -422,6 +431,7 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   void WakeAt(int ep, double at, bool last = false);
   // The kernel timer's callback: rings the scheduler's bell. The heap's order and its sifts:
   void RingBell();
+  void PushAlarm(const Alarm& alarm);  // back into the heap with its own time and order
   void WakeSiftUp(size_t i);
   void WakeSiftDown(size_t i);
   // A controller's restart armed timers on ep while it was blocked: wake it for them.
@@ -553,6 +563,10 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   double wake_timer_at_ = 0;
   s4u::SemaphorePtr sched_bell_;
   bool sched_waiting_ = false;
+  // The scheduler's round (SchedulerLoop): the first alarm order set in it, and the alarms due
+  // now but set during it, held out of the heap until the round ends.
+  uint64_t round_first_seq_ = 0;
+  std::vector<Alarm> deferred_alarms_;
   Outbox* current_out_ = nullptr;
   std::vector<bool> torn_pending_;           // by service endpoint
   std::vector<std::vector<std::pair<double, double>>> pauses_;  // by endpoint: [at, resume)
