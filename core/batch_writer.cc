@@ -19,6 +19,7 @@ BatchWriter::BatchWriter(const NodeOptions& options) : options_(options) {
 }
 
 void BatchWriter::Start(TimeUs now, Effects& out) {
+  request_id_next_ = FirstRequestId(options_.seed, now);
   out.push_back(ArmTimer{kTickTimerId, now + options_.config.server_tick_us});
   // A restored queue is flushed at once: its items were acked long ago.
   if (waiting() > 0) out.push_back(ArmTimer{kFlushTimerId, now});

@@ -25,6 +25,7 @@ ChatServer::ChatServer(const NodeOptions& options)
 void ChatServer::Start(TimeUs now, Effects& out) {
   out.push_back(ArmTimer{kTickTimer, now + options_.config.server_tick_us});
   incarnation_ = MixSeed(options_.seed, static_cast<uint64_t>(now));
+  request_id_next_ = FirstRequestId(options_.seed, now);
   if (options_.config.forwarding == ForwardingStrategy::kQueue) {
     assert(options_.topology.broker.valid());
     out.push_back(SendToNode{options_.topology.broker, QueueSubscribe{incarnation_}});

@@ -268,7 +268,8 @@ class ChatServer : public Node {
   // How many ticks a session remembers a kOk: kAckedMemoryTimeouts request timeouts, rounded
   // up to ticks, plus kAckedMemorySlackTicks.
   uint64_t acked_memory_ticks_ = 0;
-  // Increments with every request id; request ids are never reused within an incarnation.
+  // Increments with every request id, from FirstRequestId at Start; request ids are never
+  // reused within an incarnation, nor (but with probability 2^-23) across incarnations.
   uint64_t request_id_next_ = 1;
   // Invariant: every SessionId in users_ is a key here with the same user, and every key here
   // that is not a web session is in users_. Hash tables: every message looks both up, and their

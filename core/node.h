@@ -16,6 +16,7 @@
 #include "core/config.h"
 #include "core/effects.h"
 #include "core/messages.h"
+#include "core/random.h"
 #include "core/types.h"
 
 namespace chatlab {
@@ -28,6 +29,17 @@ struct NodeOptions {
   // Seeds the node's private PRNG (core/random.h). Same seed, same behaviour.
   uint64_t seed = 1;
 };
+
+// The first request id of a node's incarnation started at `now`: bits 40 to 62 drawn from
+// (seed, now), the rest counting from 1. A service may answer an earlier incarnation's request
+// after a restart (a store paused past a chat server's crash and restart answers both
+// incarnations' requests at its resume); with ids from 1 in every incarnation, such an answer
+// matched the new incarnation's request of the same number, and a client got another message's
+// id in its ack. Now two incarnations share ids with probability 2^-23. Up to 2^40 requests per
+// incarnation; below 2^63, so any signed 64-bit column holds them.
+inline uint64_t FirstRequestId(uint64_t seed, TimeUs now) {
+  return ((MixSeed(seed, static_cast<uint64_t>(now)) >> 41) << 40) + 1;
+}
 
 class Node {
  public:
