@@ -94,42 +94,47 @@ void Oracle::OnReceiptShown(TimeUs now, UserId viewer, const ReceiptUpdate& show
 }
 
 void Oracle::CheckFinal(const std::vector<ConversationTruth>& truth) {
-  absl::btree_set<MessageKey> stored;
-  for (const ConversationTruth& t : truth) {
-    for (const ChatMessage& m : t.messages) {
-      const MessageKey key{m.sender, m.client_msg_id};
-      stored.insert(key);
-      auto sit = sent_.find(key);
-      const bool acked = sit != sent_.end() && sit->second.acked;
-      std::vector<UserId> missing;  // participants that never displayed it
-      for (UserId p : t.participants) {
-        auto vit = views_.find({p, t.conv});
-        if (vit != views_.end() && vit->second.shown.contains(key)) continue;
-        missing.push_back(p);
-        counts_.undelivered_after_heal++;
-        Violation("undelivered_after_heal",
-                  absl::StrCat("message ", m.message_id, " (", ToString(m.sender), "/",
-                               m.client_msg_id, ") in ", ToString(t.conv),
-                               " never reached ", ToString(p)),
-                  counts_.undelivered_after_heal == 1);
-      }
-      // Stored, so not lost: a delivery failure, not a durability one.
-      if (acked && !missing.empty()) {
-        counts_.acked_unshown++;
-        Violation("acked_unshown",
-                  absl::StrCat(
-                      "acknowledged message ", m.message_id, " (", ToString(m.sender), "/",
-                      m.client_msg_id, ") in ", ToString(t.conv),
-                      " is in the store but missing from the view of ", ToString(missing.front()),
-                      missing.size() > 1 ? absl::StrCat(" and ", missing.size() - 1, " more") : "",
-                      " at the end"),
-                  counts_.acked_unshown == 1);
-      }
+  for (const ConversationTruth& t : truth) CheckFinalConversation(t);
+  EndFinal();
+}
+
+void Oracle::CheckFinalConversation(const ConversationTruth& t) {
+  for (const ChatMessage& m : t.messages) {
+    const MessageKey key{m.sender, m.client_msg_id};
+    auto sit = sent_.find(key);
+    if (sit != sent_.end()) sit->second.stored = true;
+    const bool acked = sit != sent_.end() && sit->second.acked;
+    std::vector<UserId> missing;  // participants that never displayed it
+    for (UserId p : t.participants) {
+      auto vit = views_.find({p, t.conv});
+      if (vit != views_.end() && vit->second.shown.contains(key)) continue;
+      missing.push_back(p);
+      counts_.undelivered_after_heal++;
+      Violation("undelivered_after_heal",
+                absl::StrCat("message ", m.message_id, " (", ToString(m.sender), "/",
+                             m.client_msg_id, ") in ", ToString(t.conv),
+                             " never reached ", ToString(p)),
+                counts_.undelivered_after_heal == 1);
+    }
+    // Stored, so not lost: a delivery failure, not a durability one.
+    if (acked && !missing.empty()) {
+      counts_.acked_unshown++;
+      Violation("acked_unshown",
+                absl::StrCat(
+                    "acknowledged message ", m.message_id, " (", ToString(m.sender), "/",
+                    m.client_msg_id, ") in ", ToString(t.conv),
+                    " is in the store but missing from the view of ", ToString(missing.front()),
+                    missing.size() > 1 ? absl::StrCat(" and ", missing.size() - 1, " more") : "",
+                    " at the end"),
+                counts_.acked_unshown == 1);
     }
   }
+}
+
+void Oracle::EndFinal() {
   CheckReceiptsFounded();
   for (const auto& [key, info] : sent_) {
-    if (!info.acked || stored.contains(key)) continue;
+    if (!info.acked || info.stored) continue;
     counts_.lost_acked++;
     Violation("lost_acked",
               absl::StrCat("acknowledged message ", ToString(key.first), "/", key.second, " in ",

@@ -142,6 +142,11 @@ class Oracle : public ClientObserver {
   // recorded history orders them by their clocks); the aggregate of a group (reader 0) is not
   // checked (its members change). Call once.
   void CheckFinal(const std::vector<ConversationTruth>& truth);
+  // CheckFinal in parts, for a truth too large to hold at once (the simulator at a million
+  // users): CheckFinalConversation with each conversation's truth in CheckFinal's order, then
+  // EndFinal once. The same checks, counts and first violations as CheckFinal.
+  void CheckFinalConversation(const ConversationTruth& t);
+  void EndFinal();
 
   const InvariantCounts& counts() const { return counts_; }
   // A sentence about the first violation of each kind, in the order they were found.
@@ -168,6 +173,7 @@ class Oracle : public ClientObserver {
     bool acked = false;
     bool answered_ok = false;  // some SendAck with kOk reached the sender
     bool shown_to_other = false;
+    bool stored = false;  // in the final truth (CheckFinalConversation)
   };
   struct View {
     absl::btree_set<MessageKey> shown;

@@ -255,8 +255,12 @@ void WorldImpl::CheckFinalTruth() {
   // Every shard is up: the heal restarted the crashed ones.
   std::vector<const MessageStore*> stores;
   for (const int ep : store_eps_) stores.push_back(static_cast<const MessageStore*>(NodeAt(ep)));
+  // One conversation's truth at a time (host::ForEachTruth): a whole copy of the history would
+  // be the run's peak.
+  const auto check = [this](const ConversationTruth& t) { oracle_.CheckFinalConversation(t); };
   if (sc_.protocol.store_tail_cache == 0) {
-    oracle_.CheckFinal(host::BuildTruth(stores));
+    host::ForEachTruth(stores, nullptr, check);
+    oracle_.EndFinal();
     return;
   }
   // A shard's memory holds only each conversation's tail: the truth is on the disk of the shard
@@ -268,7 +272,8 @@ void WorldImpl::CheckFinalTruth() {
     return endpoints_[static_cast<size_t>(ep)].disk->ReadMessages(
         now, conv, kNoMessage, std::numeric_limits<uint32_t>::max(), /*unsynced=*/true);
   };
-  oracle_.CheckFinal(host::BuildTruth(stores, history));
+  host::ForEachTruth(stores, history, check);
+  oracle_.EndFinal();
 }
 
 RunResult WorldImpl::Collect(double wall_s) {
