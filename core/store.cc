@@ -241,7 +241,7 @@ AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Acces
   const DedupKey key{request.sender, request.client_msg_id};
   if (config.dedup_enabled && first == nullptr) {
     const auto it = dedup_.find(key);
-    if (it != dedup_.end()) first = &it->second;
+    if (it != dedup_.end()) first = &DedupMessage(it->second);
   }
   if (first != nullptr && !SameMessage(*first, request)) {
     // The id names another message: answering OK duplicate would point the sender at it while
@@ -288,7 +288,11 @@ AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Acces
   assert(config.id_generator != IdGenerator::kChatServer || (id > head && prev == head));
 
   const auto [slot, added] = tail.try_emplace(id);  // overwrites on a collision
-  if (added) cached_messages_++;
+  if (added) {
+    cached_messages_++;
+  } else {
+    KeepDedupCopy(slot->second);
+  }
   ChatMessage& stored = slot->second;
   stored = request;
   stored.message_id = id;
@@ -300,7 +304,7 @@ AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Acces
     user_directs_[UserId(conv.low)].insert(conv);
     user_directs_[UserId(conv.high)].insert(conv);
   }
-  if (config.dedup_enabled) RememberDedup(key, stored);
+  if (config.dedup_enabled) RememberDedup(key, stored, /*in_tail=*/true);
   out.push_back(Persist{PersistMessage{stored}});
 
   outcome.message = stored;
@@ -354,9 +358,17 @@ MessageId MessageStore::AdmitMintedId(MessageId minted, const Partition& partiti
   return head + 1;
 }
 
-void MessageStore::RememberDedup(const DedupKey& key, const ChatMessage& stored) {
+void MessageStore::RememberDedup(const DedupKey& key, const ChatMessage& stored, bool in_tail) {
   const uint32_t window_max = options_.config.store_dedup_window_max;
-  const bool inserted = dedup_.emplace(key, stored).second;
+  DedupEntry entry;
+  entry.conv = stored.conv;
+  entry.id = stored.message_id;
+  const ChatMessage* held = in_tail ? &stored : Find(stored.conv, stored.message_id);
+  assert(!in_tail || held == Find(stored.conv, stored.message_id));
+  if (held == nullptr || held->sender != key.sender || held->client_msg_id != key.client_msg_id) {
+    entry.copy = std::make_unique<const ChatMessage>(stored);
+  }
+  const bool inserted = dedup_.emplace(key, std::move(entry)).second;
   assert(inserted);
   (void)inserted;
   dedup_fifo_.push_back(key);
@@ -371,10 +383,28 @@ void MessageStore::RememberDedup(const DedupKey& key, const ChatMessage& stored)
   assert(dedup_.size() <= window_max);
 }
 
+const ChatMessage& MessageStore::DedupMessage(const DedupEntry& entry) const {
+  if (entry.copy != nullptr) return *entry.copy;
+  const ChatMessage* held = Find(entry.conv, entry.id);
+  assert(held != nullptr);
+  return *held;
+}
+
+void MessageStore::KeepDedupCopy(const ChatMessage& leaving) {
+  const auto it = dedup_.find(DedupKey{leaving.sender, leaving.client_msg_id});
+  if (it == dedup_.end()) return;
+  DedupEntry& entry = it->second;
+  if (entry.copy != nullptr || entry.conv != leaving.conv || entry.id != leaving.message_id) {
+    return;  // names another message, or has its copy
+  }
+  entry.copy = std::make_unique<const ChatMessage>(leaving);
+}
+
 void MessageStore::TrimTail(Partition& partition) {
   const uint32_t cap = options_.config.store_tail_cache;
   if (cap == 0) return;
   while (partition.tail.size() > cap) {
+    KeepDedupCopy(partition.tail.begin()->second);
     partition.floor = partition.tail.begin()->first;
     partition.tail.erase(partition.tail.begin());
     cached_messages_--;

@@ -69,9 +69,11 @@
 // Limits:
 //   * store_dedup_window_max: the de-duplication index keeps this many (sender, client_msg_id)
 //     entries; beyond it the oldest entry is evicted (FIFO), after which a very late retry of
-//     that message is stored again as a new message. An entry keeps a copy of the message as
-//     first stored (so a duplicate is answered with it even after a kTimestamp overwrite), so
-//     the index costs up to store_dedup_window_max * body_bytes_max bytes.
+//     that message is stored again as a new message. An entry names the message as first
+//     stored in its partition's tail, and takes a copy of it when the tail lets it go or
+//     overwrites it (a bounded tail's eviction, a kTimestamp collision, a restore), so a
+//     duplicate is always answered with the first message; the index costs about 56 bytes per
+//     entry plus up to body_bytes_max per copy.
 //   * store_group_members_max: a join beyond it is refused with kResourceExhausted.
 //   * body_bytes_max: a longer body is refused with kInvalidArgument.
 //   * get_messages_limit_max: a read's limit of 0 or above it is clamped to it.
@@ -118,6 +120,7 @@
 #include <array>
 #include <deque>
 #include <limits>
+#include <memory>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -312,6 +315,15 @@ class MessageStore : public Node {
     ClientMsgId client_msg_id;
     friend auto operator<=>(const DedupKey&, const DedupKey&) = default;
   };
+  // The message first stored under a dedup key: the tail's own (chats_[conv].tail[id]) while
+  // the tail holds it, a copy of its own (copy) once the tail let it go or never held it (found
+  // on disk, or restored below a bounded tail). A copy per key was a fifth of the simulator's
+  // memory at the seed's scale; the tail already holds almost every message of the window.
+  struct DedupEntry {
+    ConversationId conv;
+    MessageId id = kNoMessage;
+    std::unique_ptr<const ChatMessage> copy;
+  };
   struct WatermarkKey {
     ConversationId conv;
     UserId reader;
@@ -375,7 +387,14 @@ class MessageStore : public Node {
   // The id under which a message minted elsewhere (0: not minted) is stored: above the head.
   // REQUIRES: config.id_generator == kChatServer.
   MessageId AdmitMintedId(MessageId minted, const Partition& partition);
-  void RememberDedup(const DedupKey& key, const ChatMessage& stored);
+  // Enters stored (the message first stored under key) into the window; in_tail: the caller
+  // knows its tail holds it (Append), else the tail is looked up.
+  void RememberDedup(const DedupKey& key, const ChatMessage& stored, bool in_tail = false);
+  // The message a dedup entry names.
+  const ChatMessage& DedupMessage(const DedupEntry& entry) const;
+  // Call before `leaving` (a message in a tail) is erased or overwritten there: the dedup entry
+  // that points at it takes a copy.
+  void KeepDedupCopy(const ChatMessage& leaving);
   // Evicts the oldest cached messages of partition beyond store_tail_cache (0: none).
   void TrimTail(Partition& partition);
   // Parties (direct) or members (group) of conv, ascending, each once.
@@ -409,8 +428,9 @@ class MessageStore : public Node {
   // Last published group aggregate per (group conversation, kind). Never decreases.
   absl::btree_map<std::pair<ConversationId, ReceiptKind>, MessageId> published_;
   // The dedup index: the message as first stored. Invariant: size == dedup_fifo_.size() and
-  // <= config.store_dedup_window_max.
-  absl::btree_map<DedupKey, ChatMessage> dedup_;
+  // <= config.store_dedup_window_max; an entry without a copy names a message its tail holds,
+  // stored under the entry's key.
+  absl::btree_map<DedupKey, DedupEntry> dedup_;
   // Dedup keys in insertion order, oldest first (the eviction order).
   std::deque<DedupKey> dedup_fifo_;
   // Reads below a partition's floor, by LoadHistory token.

@@ -55,12 +55,19 @@ absl::Status MessageStore::RestoreMessage(const ChatMessage& m) {
   Partition& partition = chats_[m.conv];
   if (options_.config.store_tail_cache == 0) {
     // The whole history is replayed: every message in its place (an overwrite in its place).
-    cached_messages_ += partition.tail.insert_or_assign(m.message_id, m).second ? 1 : 0;
+    if (const auto it = partition.tail.find(m.message_id); it != partition.tail.end()) {
+      KeepDedupCopy(it->second);
+      it->second = m;
+    } else {
+      partition.tail.emplace(m.message_id, m);
+      cached_messages_++;
+    }
   } else if (m.message_id > partition.head()) {
     if (!partition.tail.empty() && m.prev_msg_id != partition.head()) {
       // Not the next message after the tail (the records between were not replayed): the tail
       // starts again from this message.
       cached_messages_ -= partition.tail.size();
+      for (const auto& [id, held] : partition.tail) KeepDedupCopy(held);
       partition.tail.clear();
     }
     if (partition.tail.empty()) partition.floor = m.prev_msg_id;
@@ -68,12 +75,16 @@ absl::Status MessageStore::RestoreMessage(const ChatMessage& m) {
     cached_messages_++;
     TrimTail(partition);
   } else if (const auto it = partition.tail.find(m.message_id); it != partition.tail.end()) {
+    KeepDedupCopy(it->second);
     it->second = m;  // rewritten in place
   } else if (m.message_id > partition.floor) {
     // Inside the tail's range but not in it: history written with ids out of order (store-minted
     // timestamps, before the tail was bounded). The tail can vouch only for its head.
     const MessageId head = partition.head();
     const auto keep = partition.tail.find(head);
+    for (const auto& [id, held] : partition.tail) {
+      if (id != head) KeepDedupCopy(held);
+    }
     ChatMessage newest = std::move(keep->second);
     cached_messages_ -= partition.tail.size() - 1;
     partition.tail.clear();

@@ -125,6 +125,35 @@ TEST(StoreMemoryTest, TailKeepsTheNewestAndAReadBelowItGoesToDisk) {
   EXPECT_EQ(store.stats().history_loads, 1u);
 }
 
+TEST(StoreMemoryTest, AResendOfAMessageTheTailLetGoIsAnsweredWithTheFirst) {
+  // The dedup window names messages in the tail; an evicted one keeps its own copy.
+  MessageStore store(Options(TailConfig(2)));
+  Disk disk;
+  for (ClientMsgId cmid = 1; cmid <= 5; ++cmid) {
+    Drive(store, disk, kT0,
+          StoreAppend{cmid, Msg(kAliceBob, kAlice, cmid, "body " + std::to_string(cmid))});
+  }
+  EXPECT_EQ(Ids(store.Messages(kAliceBob)), (std::vector<MessageId>{4, 5}));
+  for (ClientMsgId cmid : {ClientMsgId{1}, ClientMsgId{5}}) {
+    const std::vector<Message> sent =
+        Drive(store, disk, kT0 + 1,
+              StoreAppend{10 + cmid, Msg(kAliceBob, kAlice, cmid, "body " + std::to_string(cmid))});
+    ASSERT_EQ(sent.size(), 1u);
+    const AppendOutcome& again = std::get<StoreAppendResult>(sent[0]).outcome;
+    EXPECT_EQ(again.code, Code::kOk);
+    EXPECT_TRUE(again.duplicate);
+    EXPECT_EQ(again.message.message_id, cmid);
+    EXPECT_EQ(again.message.body, "body " + std::to_string(cmid));
+  }
+  // Another body under an evicted message's key is still a reuse, refused.
+  const std::vector<Message> reuse =
+      Drive(store, disk, kT0 + 2, StoreAppend{20, Msg(kAliceBob, kAlice, 2, "another")});
+  ASSERT_EQ(reuse.size(), 1u);
+  EXPECT_EQ(std::get<StoreAppendResult>(reuse[0]).outcome.code, Code::kInvalidArgument);
+  EXPECT_EQ(store.stats().duplicates, 2u);
+  EXPECT_EQ(store.stats().messages_stored, 5u);
+}
+
 TEST(StoreMemoryTest, AnAnswerNobodyAskedForIsCountedAndIgnored) {
   MessageStore store(Options(TailConfig(2)));
   Effects out;
@@ -272,10 +301,9 @@ TEST(StoreMemoryTest, BoundedStoreAnswersAsOneThatKeepsEverything) {
               const MessageId after = pick(3) == 0 ? head : (head == 0 ? 0 : pick(head + 1));
               // Chat-server ids are timestamps: read from an existing id or 0.
               const std::vector<ChatMessage> all = full->Messages(conv);
-              const MessageId from =
-                  generator == IdGenerator::kStore || all.empty() || pick(3) == 0
-                      ? after
-                      : all[pick(all.size())].message_id;
+              const MessageId from = generator == IdGenerator::kStore || all.empty() || pick(3) == 0
+                                         ? after
+                                         : all[pick(all.size())].message_id;
               both(StoreRead{request++, user, conv, from, static_cast<uint32_t>(1 + pick(6))});
               break;
             }
@@ -300,8 +328,8 @@ TEST(StoreMemoryTest, BoundedStoreAnswersAsOneThatKeepsEverything) {
             continue;
           }
           ++messages_seen;
-          const bool head = bounded_disk.rows[m->message.conv].rbegin()->first ==
-                            m->message.message_id;
+          const bool head =
+              bounded_disk.rows[m->message.conv].rbegin()->first == m->message.message_id;
           const bool recent = messages_total - messages_seen < 64;
           if (head || recent) hot.push_back(&r);
         }
