@@ -230,7 +230,7 @@ void ClientSession::DropSession() {
   requests_.clear();
   for (auto& [conv, c] : convs_) {
     c.catchup_request = 0;
-    c.typing_until.clear();
+    if (c.extra != nullptr) c.extra->typing_until.clear();
     if (c.receipts_read != nullptr) {  // a receipts read dies with its session
       c.receipts_read->request = 0;
       c.receipts_read->gathered.clear();
@@ -332,8 +332,8 @@ void ClientSession::SetGroupMode(Conversation& c, GroupMode mode) {
 void ClientSession::Ingest(TimeUs now, const ChatMessage& m, Effects& out) {
   const ProtocolConfig& config = *config_;
   Conversation& c = Conv(m.conv);
-  if (c.log.contains(m.message_id) || c.held.contains(m.message_id)) {
-    if (config.dedup_enabled || c.held.contains(m.message_id)) {
+  if (c.log.contains(m.message_id) || c.Holds(m.message_id)) {
+    if (config.dedup_enabled || c.Holds(m.message_id)) {
       stats_.duplicates_suppressed++;
       return;
     }
@@ -351,13 +351,14 @@ void ClientSession::Ingest(TimeUs now, const ChatMessage& m, Effects& out) {
   }
   // prev_msg_id is not what we show last: something is missing. Hold this one and catch up.
   stats_.gaps_detected++;
-  if (c.held.size() >= config.client_held_max) {
+  Conversation::Extra& x = c.More();
+  if (x.held.size() >= config.client_held_max) {
     // Drop the newest held message: the catch-up fetches it again from the store.
-    c.held.erase(std::prev(c.held.end()));
+    x.held.erase(std::prev(x.held.end()));
     stats_.held_dropped++;
   }
-  c.held.emplace(m.message_id, m);
-  c.held_covered_from = request_id_next_;
+  x.held.emplace(m.message_id, m);
+  x.held_covered_from = request_id_next_;
   StartCatchUp(now, m.conv, out);
 }
 
@@ -367,7 +368,7 @@ void ClientSession::Show(TimeUs now, Conversation& c, const ChatMessage& m, bool
   stats_.displayed++;
   if (out_of_order) stats_.out_of_order_displayed++;
   if (duplicate) stats_.duplicates_displayed++;
-  if (options_.keep_view) c.view.push_back(m);
+  if (options_.keep_view) c.More().view.push_back(m);
   if (options_.observer != nullptr) {
     options_.observer->OnDisplayed(now, options_.user, m, out_of_order, duplicate);
   }
@@ -375,15 +376,17 @@ void ClientSession::Show(TimeUs now, Conversation& c, const ChatMessage& m, bool
 }
 
 void ClientSession::DrainHeld(TimeUs now, Conversation& c) {
-  while (!c.held.empty()) {
-    auto it = c.held.begin();
+  if (c.extra == nullptr) return;
+  auto& held = c.extra->held;  // Show never resets extra
+  while (!held.empty()) {
+    auto it = held.begin();
     if (it->first <= c.last_shown && c.log.contains(it->first)) {
-      c.held.erase(it);  // a catch-up showed it already
+      held.erase(it);  // a catch-up showed it already
       continue;
     }
     if (it->second.prev_msg_id != c.last_shown) return;
     const ChatMessage m = std::move(it->second);
-    c.held.erase(it);
+    held.erase(it);
     c.log.insert(m.message_id);
     Show(now, c, m, /*duplicate=*/false);
   }
@@ -417,12 +420,12 @@ void ClientSession::OnMessagesResult(TimeUs now, const MessagesResult& r, Effect
       else stats_.duplicates_suppressed++;
       continue;
     }
-    c.held.erase(m.message_id);
+    if (c.extra != nullptr) c.extra->held.erase(m.message_id);
     c.log.insert(m.message_id);
     Show(now, c, m, /*duplicate=*/false);
   }
   DrainHeld(now, c);
-  if (r.has_more || (!c.held.empty() && r.request_id < c.held_covered_from)) {
+  if (r.has_more || (c.HoldsAny() && r.request_id < c.extra->held_covered_from)) {
     // More pages, or messages held while this read was on its way: read again from here.
     StartCatchUp(now, r.conv, out);
     return;
@@ -430,9 +433,10 @@ void ClientSession::OnMessagesResult(TimeUs now, const MessagesResult& r, Effect
   // A read issued after every held message arrived found nothing that links them to what we
   // show: the sequencer's order itself has a hole (timestamp ids under clock faults). Show them
   // in id order rather than lose them.
-  while (!c.held.empty()) {
-    const ChatMessage m = std::move(c.held.begin()->second);
-    c.held.erase(c.held.begin());
+  while (c.HoldsAny()) {
+    auto& held = c.extra->held;
+    const ChatMessage m = std::move(held.begin()->second);
+    held.erase(held.begin());
     if (c.log.contains(m.message_id)) continue;
     c.log.insert(m.message_id);
     Show(now, c, m, /*duplicate=*/false);
@@ -543,9 +547,9 @@ void ClientSession::OnReceiptsResult(TimeUs now, const ReceiptsResult& r, Effect
 void ClientSession::OnTypingUpdate(TimeUs now, const TypingUpdate& t) {
   Conversation& c = Conv(t.conv);
   if (t.active) {
-    c.typing_until[t.user] = now + config_->typing_ttl_us;
-  } else {
-    c.typing_until.erase(t.user);
+    c.More().typing_until[t.user] = now + config_->typing_ttl_us;
+  } else if (c.extra != nullptr) {
+    c.extra->typing_until.erase(t.user);
   }
   if (options_.observer != nullptr) options_.observer->OnTypingShown(now, options_.user, t);
 }
@@ -738,7 +742,8 @@ void ClientSession::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
 
 std::vector<ChatMessage> ClientSession::View(const ConversationId& conv) const {
   auto it = convs_.find(conv);
-  return it == convs_.end() ? std::vector<ChatMessage>() : it->second.view;
+  if (it == convs_.end() || it->second.extra == nullptr) return {};
+  return it->second.extra->view;
 }
 
 MessageId ClientSession::LastShown(const ConversationId& conv) const {
@@ -769,9 +774,10 @@ std::vector<MemberReceipts> ClientSession::MemberReceiptsShown(const Conversatio
 
 bool ClientSession::IsTyping(const ConversationId& conv, UserId who, TimeUs now) const {
   auto it = convs_.find(conv);
-  if (it == convs_.end()) return false;
-  auto tit = it->second.typing_until.find(who);
-  return tit != it->second.typing_until.end() && now < tit->second;
+  if (it == convs_.end() || it->second.extra == nullptr) return false;
+  const auto& typing_until = it->second.extra->typing_until;
+  auto tit = typing_until.find(who);
+  return tit != typing_until.end() && now < tit->second;
 }
 
 const PresenceStatus* ClientSession::Presence(UserId who) const {
@@ -788,7 +794,7 @@ std::vector<ConversationId> ClientSession::Conversations() const {
 
 bool ClientSession::HasPendingCatchUp() const {
   for (const auto& [conv, c] : convs_) {
-    if (c.catchup_request != 0 || !c.held.empty()) return true;
+    if (c.catchup_request != 0 || c.HoldsAny()) return true;
   }
   return false;
 }

@@ -197,26 +197,38 @@ class ClientSession {
     std::vector<UserId> members;
   };
   struct Conversation {
+    // What few conversations use: boxed (Extra), as a simulation keeps millions of
+    // conversations and most never hold a message, see typing or keep a view.
+    struct Extra {
+      // Out-of-order arrivals waiting for a catch-up, by id. Bounded by config.client_held_max.
+      absl::btree_map<MessageId, ChatMessage> held;
+      // The first request id issued after the newest held message arrived: only a catch-up at
+      // least this new is known to cover every held message.
+      uint64_t held_covered_from = 0;
+      absl::btree_map<UserId, TimeUs> typing_until;
+      std::vector<ChatMessage> view;  // only with keep_view
+    };
     // Every message id received (the de-duplication set).
     absl::btree_set<MessageId> log;
     // The newest id shown; messages are shown only in chain order when gap detection is on.
     MessageId last_shown = kNoMessage;
-    // Out-of-order arrivals waiting for a catch-up, by id. Bounded by config.client_held_max.
-    absl::btree_map<MessageId, ChatMessage> held;
     // Request id of the catch-up in flight (0 if none).
     uint64_t catchup_request = 0;
-    // The first request id issued after the newest held message arrived: only a catch-up at
-    // least this new is known to cover every held message.
-    uint64_t held_covered_from = 0;
     MessageId delivered_sent = kNoMessage;  // delivery receipt watermark sent
     MessageId read_sent = kNoMessage;       // read receipt watermark sent
     // Shown receipt watermarks by (kind, reader): reader = the peer (direct), UserId() for a
     // group's aggregate, or a member (from GetReceipts). Never decrease.
     absl::btree_map<std::pair<ReceiptKind, UserId>, MessageId> receipts;
     std::unique_ptr<ReceiptsRead> receipts_read;  // null until the first GetReceipts
-    absl::btree_map<UserId, TimeUs> typing_until;
-    std::vector<ChatMessage> view;  // only with keep_view
+    std::unique_ptr<Extra> extra;                 // null until first needed; never reset
     GroupMode group_mode = GroupMode::kNone;
+
+    Extra& More() {
+      if (extra == nullptr) extra = std::make_unique<Extra>();
+      return *extra;
+    }
+    bool Holds(MessageId id) const { return extra != nullptr && extra->held.contains(id); }
+    bool HoldsAny() const { return extra != nullptr && !extra->held.empty(); }
   };
   enum class RequestKind : uint8_t { kCatchUp, kSync, kGroup, kPresence, kReceipts };
   struct Request {
