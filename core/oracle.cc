@@ -38,9 +38,9 @@ void Oracle::OnAcked(TimeUs now, UserId sender, const SendAck& ack) {
 void Oracle::OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool out_of_order,
                          bool duplicate) {
   watched_.insert(viewer);
-  View& view = views_[{viewer, m.conv}];
+  MessageId& max_shown = max_shown_[{viewer, m.conv}];
   const MessageKey key{m.sender, m.client_msg_id};
-  const bool shown_before = !view.shown.insert(key).second;
+  const bool shown_before = !shown_.emplace(viewer, key).second;
   if (shown_before || duplicate) {
     counts_.duplicates_shown++;
     Violation("duplicates_shown",
@@ -51,14 +51,14 @@ void Oracle::OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool o
   }
   // Judge order by what this view shows, not by the client's own flag alone, so a client bug
   // that forgets to set the flag is still caught.
-  if (out_of_order || m.message_id < view.max_shown) {
+  if (out_of_order || m.message_id < max_shown) {
     counts_.order_violations++;
     Violation("order_violations",
               absl::StrCat(ToString(viewer), " saw message ", m.message_id, " in ",
-                           ToString(m.conv), " after newer message ", view.max_shown),
+                           ToString(m.conv), " after newer message ", max_shown),
               counts_.order_violations == 1);
   }
-  view.max_shown = std::max(view.max_shown, m.message_id);
+  max_shown = std::max(max_shown, m.message_id);
   if (viewer == m.sender) return;
   auto it = sent_.find(key);
   if (it != sent_.end() && !it->second.shown_to_other) {
@@ -106,8 +106,7 @@ void Oracle::CheckFinalConversation(const ConversationTruth& t) {
     const bool acked = sit != sent_.end() && sit->second.acked;
     std::vector<UserId> missing;  // participants that never displayed it
     for (UserId p : t.participants) {
-      auto vit = views_.find({p, t.conv});
-      if (vit != views_.end() && vit->second.shown.contains(key)) continue;
+      if (shown_.contains({p, key})) continue;
       missing.push_back(p);
       counts_.undelivered_after_heal++;
       Violation("undelivered_after_heal",
@@ -148,8 +147,8 @@ void Oracle::CheckReceiptsFounded() {
     const auto& [reader, conv, kind] = key;
     const auto& [mark, viewer] = claim;
     if (!watched_.contains(reader)) continue;  // not watched: what it displayed is unknown
-    const auto view = views_.find({reader, conv});
-    const MessageId displayed = view == views_.end() ? kNoMessage : view->second.max_shown;
+    const auto view = max_shown_.find({reader, conv});
+    const MessageId displayed = view == max_shown_.end() ? kNoMessage : view->second;
     if (displayed >= mark) continue;
     counts_.receipts_unfounded++;
     Violation("receipts_unfounded",

@@ -175,11 +175,6 @@ class Oracle : public ClientObserver {
     bool shown_to_other = false;
     bool stored = false;  // in the final truth (CheckFinalConversation)
   };
-  struct View {
-    absl::btree_set<MessageKey> shown;
-    MessageId max_shown = kNoMessage;
-  };
-
   void Violation(const char* kind, std::string detail, bool first_of_kind);
   // The receipts_unfounded part of CheckFinal.
   void CheckReceiptsFounded();
@@ -195,7 +190,13 @@ class Oracle : public ClientObserver {
   uint64_t acked_count_ = 0;
   uint64_t delivered_count_ = 0;
   absl::btree_map<MessageKey, SentInfo> sent_;
-  absl::btree_map<std::pair<UserId, ConversationId>, View> views_;
+  // Every display, as (viewer, message key): a key names one message of one conversation (the
+  // store refuses a key reused for another), so the conversation is left out of it. One set for
+  // the run rather than one per view: at a million users a set per (viewer, conversation) cost
+  // three times the bytes of its few keys.
+  absl::btree_set<std::pair<UserId, MessageKey>> shown_;
+  // The greatest message id each viewer displayed in each conversation.
+  absl::btree_map<std::pair<UserId, ConversationId>, MessageId> max_shown_;
   // (viewer, conv, kind, reader) -> shown watermark.
   absl::btree_map<std::tuple<UserId, ConversationId, ReceiptKind, UserId>, MessageId> receipts_;
   // The highest receipt watermark any viewer was shown about a reader: (reader, conv, kind) ->

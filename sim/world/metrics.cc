@@ -294,10 +294,10 @@ RunResult WorldImpl::Collect(double wall_s) {
   m.messages_acked = oracle_.acked();
   // Whole run: messages shown to another participant (the oracle's count).
   m.messages_delivered = oracle_.latencies().end_to_end_us.size();
-  for (const auto& c : clients_) {
-    m.catchups += c->stats().catchups;
-    m.gaps_detected += c->stats().gaps_detected;
-    m.retries += c->stats().retries;
+  for (const ClientSession& c : clients_) {
+    m.catchups += c.stats().catchups;
+    m.gaps_detected += c.stats().gaps_detected;
+    m.retries += c.stats().retries;
   }
   for (int s = 0; s < servers_; s++) {
     if (ChatServer* cs = ServerAt(ServerEndpoint(s))) {
@@ -410,9 +410,9 @@ RunResult WorldImpl::Collect(double wall_s) {
   never("torn_write", torn_configured);
   for (int ep = 0; ep < hub_ep0_; ep++) AccumulateRecovery(ep);
   uint64_t gaps = 0, mode_changes = 0;
-  for (const auto& c : clients_) {
-    gaps += c->stats().gaps_detected;
-    mode_changes += c->stats().group_mode_changes;
+  for (const ClientSession& c : clients_) {
+    gaps += c.stats().gaps_detected;
+    mode_changes += c.stats().group_mode_changes;
   }
   measures_.recovery["gap_catch_up"] += gaps;
   measures_.recovery["hybrid_mode_change"] += mode_changes;

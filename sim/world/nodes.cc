@@ -129,7 +129,7 @@ void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs loca
     reply->ok = st.ok();
     if (st.ok()) {
       SessionInfo& s = sessions_[p.session.value];
-      s.hub = p.from_ep - hub_ep0_;
+      s.hub = static_cast<uint32_t>(p.from_ep - hub_ep0_);
       s.server_ep = ep;
       s.user = p.user;
       server_sessions_[static_cast<size_t>(ep - first_server_ep_)].insert(p.session.value);
@@ -155,7 +155,7 @@ void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs loca
   }
   // kToServer: restore the session's order (a WebSocket is one ordered stream).
   if (p.seq != s.to_server_expected) {
-    s.to_server_held.Hold(std::make_unique<Packet>(std::move(p)));
+    s.held.Hold(HeldPackets::kToServer, std::make_unique<Packet>(std::move(p)));
     return;
   }
   Digest(now, ep, 300 + p.msg.index(), p.session.value, p.seq);
@@ -165,7 +165,7 @@ void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs loca
   }
   server->OnClientMessage(local, p.session, p.msg, effects);
   s.to_server_expected++;
-  while (std::unique_ptr<Packet> next = s.to_server_held.Take(s.to_server_expected)) {
+  while (std::unique_ptr<Packet> next = s.held.Take(HeldPackets::kToServer, s.to_server_expected)) {
     server->OnClientMessage(local, next->session, next->msg, effects);
     s.to_server_expected++;
   }

@@ -137,7 +137,6 @@ void WorldImpl::BuildPopulation() {
   }
   // One protocol config for every client (a copy each was a third of a client's memory).
   const auto config = std::make_shared<const ProtocolConfig>(sc_.protocol);
-  clients_.reserve(population.size());
   for (size_t i = 0; i < population.size(); i++) {
     const PopulationUser& p = population[i];
     UserState& u = users_[i];
@@ -148,7 +147,7 @@ void WorldImpl::BuildPopulation() {
     co.shared_config = config;
     co.seed = ClientSeed(seed_, i);
     co.observer = observers_[static_cast<size_t>(u.hub)].get();
-    clients_.push_back(std::make_unique<ClientSession>(co));
+    clients_.emplace_back(co);
   }
 }
 

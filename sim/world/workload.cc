@@ -174,7 +174,7 @@ void WorldImpl::HandleAtHub(int hub, std::unique_ptr<Packet> p) {
   }
   SessionInfo& s = it->second;
   if (p->seq != s.to_client_expected) {
-    s.to_client_held.Hold(std::move(p));
+    s.held.Hold(HeldPackets::kToClient, std::move(p));
     return;
   }
   const SessionId session = p->session;
@@ -185,7 +185,7 @@ void WorldImpl::HandleAtHub(int hub, std::unique_ptr<Packet> p) {
     auto sit = sessions_.find(session.value);
     if (sit == sessions_.end()) return;
     SessionInfo& si = sit->second;
-    std::unique_ptr<Packet> next = si.to_client_held.Take(si.to_client_expected);
+    std::unique_ptr<Packet> next = si.held.Take(HeldPackets::kToClient, si.to_client_expected);
     if (!next) return;
     si.to_client_expected++;
     if (!DeliverToClient(hub, si, *next)) return;

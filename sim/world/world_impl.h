@@ -19,6 +19,7 @@
 #include <simgrid/kernel/Timer.hpp>
 #include <simgrid/s4u.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -210,36 +211,42 @@ struct Endpoint {
   int wake_pos = kNoAlarm;
 };
 
-// Packets that arrived ahead of their turn on a session, by sequence number. Rare (a small
-// communication overtaking a bigger one on the same route), so a session allocates it only then.
+// Packets that arrived ahead of their turn on a session, by direction and sequence number. Rare
+// (a small communication overtaking a bigger one on the same route), so a session allocates it
+// only then.
 struct HeldPackets {
-  std::unique_ptr<std::map<uint64_t, std::unique_ptr<Packet>>> held;
-  void Hold(std::unique_ptr<Packet> p) {
-    if (!held) held = std::make_unique<std::map<uint64_t, std::unique_ptr<Packet>>>();
+  enum Direction { kToClient = 0, kToServer = 1 };
+  using Queue = std::map<uint64_t, std::unique_ptr<Packet>>;
+  std::unique_ptr<std::array<Queue, 2>> held;
+  void Hold(Direction d, std::unique_ptr<Packet> p) {
+    if (!held) held = std::make_unique<std::array<Queue, 2>>();
     const uint64_t seq = p->seq;
-    (*held)[seq] = std::move(p);
+    (*held)[d][seq] = std::move(p);
   }
   // The held packet with sequence number seq, taken out; null when it is not here.
-  std::unique_ptr<Packet> Take(uint64_t seq) {
-    if (!held || held->empty() || held->begin()->first != seq) return nullptr;
-    std::unique_ptr<Packet> p = std::move(held->begin()->second);
-    held->erase(held->begin());
+  std::unique_ptr<Packet> Take(Direction d, uint64_t seq) {
+    if (!held) return nullptr;
+    Queue& q = (*held)[d];
+    if (q.empty() || q.begin()->first != seq) return nullptr;
+    std::unique_ptr<Packet> p = std::move(q.begin()->second);
+    q.erase(q.begin());
     return p;
   }
 };
 
 // A session's packets are numbered per direction so each side takes them in order. 32 bits:
 // one session would need 4G packets one way to wrap (a whole 1M-user run handles about 40M), and
-// a million sessions keep them.
+// a million sessions keep them. 40 bytes: a million of them are in sessions_.
 struct SessionInfo {
-  int hub = 0;
+  uint32_t hub : 31 = 0;
+  uint32_t open : 1 = 1;
   int server_ep = 0;
   UserId user;
   uint32_t to_client_seq = 0, to_server_seq = 0;
   uint32_t to_client_expected = 0, to_server_expected = 0;
-  bool open = true;
-  HeldPackets to_client_held, to_server_held;
+  HeldPackets held;
 };
+static_assert(sizeof(SessionInfo) == 40);
 
 // A user: who it is (the shared workload model's PopulationUser: region, hub, home server used
 // for sticky reconnects, contacts, groups), and what the simulator tracks about it.
@@ -472,7 +479,7 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   void WorkloadSend(int hub, UserId user, double now);
   void ScheduleHub(int hub, double at, uint32_t kind, uint32_t index, uint64_t id,
                    TimeUs local_at = 0);
-  ClientSession& Client(UserId u) { return *clients_[u.value - 1]; }
+  ClientSession& Client(UserId u) { return clients_[u.value - 1]; }
   int HubEndpoint(int hub) const { return hub_ep0_ + hub; }
   // host::ClientEnv.
   void SendToServer(UserId user, Message msg) override;
@@ -526,7 +533,8 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   int hubs_ = 0;
   double end_s_ = 0;
   bool healed_ = false;
-  std::vector<std::unique_ptr<ClientSession>> clients_;
+  // In place (a deque never moves them): a pointer and an allocation each cost 24 bytes a user.
+  std::deque<ClientSession> clients_;
   std::vector<UserState> users_;
   std::vector<std::vector<UserId>> hub_users_;
   std::vector<std::unique_ptr<HubObserver>> observers_;
