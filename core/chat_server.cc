@@ -774,7 +774,7 @@ void ChatServer::SendAckTo(SessionId session, const SendAck& ack, uint64_t finge
       const uint64_t ticks = ticks_;
       absl::erase_if(s.acked,
                      [memory, ticks](const auto& e) { return ticks - e.second.tick > memory; });
-      s.acked_purge_at = std::max(kSessionAckedPurgeMin, 2 * s.acked.size());
+      s.PurgeAgainAt(2 * s.acked.size());
     }
   }
   SendToSession(session, ack, out);

@@ -10,7 +10,10 @@
 #ifndef CHATLAB_CORE_CHAT_SERVER_H_
 #define CHATLAB_CORE_CHAT_SERVER_H_
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <variant>
 #include <vector>
 
@@ -177,11 +180,17 @@ class ChatServer : public Node {
   };
   struct Session {
     UserId user;
-    bool web = false;  // a Web Service session (OnWebSessionOpen): never in users_
     // Client message ids answered kOk on this session. Entries older than acked_memory_ticks_
     // are dead (ignored, purged lazily).
     absl::btree_map<ClientMsgId, Acked> acked;
-    size_t acked_purge_at = kSessionAckedPurgeMin;
+    // acked is purged when it reaches this size: twice what the last purge kept (saturating).
+    uint32_t acked_purge_at = kSessionAckedPurgeMin;
+    bool web = false;  // a Web Service session (OnWebSessionOpen): never in users_
+
+    void PurgeAgainAt(size_t size) {
+      acked_purge_at = static_cast<uint32_t>(std::min<size_t>(
+          std::numeric_limits<uint32_t>::max(), std::max(kSessionAckedPurgeMin, size)));
+    }
   };
 
   // Whether a new session may open: kAlreadyExists for an id in use, kResourceExhausted at

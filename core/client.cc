@@ -555,9 +555,12 @@ void ClientSession::OnTypingUpdate(TimeUs now, const TypingUpdate& t) {
 }
 
 void ClientSession::OnPresenceUpdate(TimeUs now, const PresenceStatus& s, bool pushed) {
-  presence_[s.user] = s;
+  const auto [shown, first] = presence_.try_emplace(s.user, s);
+  const std::optional<bool> was_online =
+      first ? std::nullopt : std::optional<bool>(shown->second.online);
+  shown->second = s;
   if (options_.observer != nullptr) {
-    options_.observer->OnPresenceShown(now, options_.user, s, pushed);
+    options_.observer->OnPresenceShown(now, options_.user, s, pushed, was_online);
   }
 }
 

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,8 +51,10 @@ class ClientObserver {
   // shown.up_to. A correct client only ever moves it forward; the oracle checks that.
   virtual void OnReceiptShown(TimeUs /*now*/, UserId /*viewer*/, const ReceiptUpdate& /*shown*/) {}
   virtual void OnTypingShown(TimeUs /*now*/, UserId /*viewer*/, const TypingUpdate& /*t*/) {}
+  // s is shown; was_online: whether the status shown before said online (none: the first status
+  // of s.user this client showed).
   virtual void OnPresenceShown(TimeUs /*now*/, UserId /*viewer*/, const PresenceStatus& /*s*/,
-                               bool /*pushed*/) {}
+                               bool /*pushed*/, std::optional<bool> /*was_online*/) {}
   virtual void OnNotification(TimeUs /*now*/, UserId /*viewer*/, const PushToDevice& /*p*/) {}
   // A history read answered: n messages fetched for conv.
   virtual void OnHistoryFetched(TimeUs /*now*/, UserId /*viewer*/, const ConversationId& /*conv*/,

@@ -109,7 +109,8 @@ class Cli : public ClientObserver {
     std::cout << "  " << Name(t.user) << (t.active ? " is typing..." : " stopped typing")
               << std::endl;
   }
-  void OnPresenceShown(TimeUs, UserId, const PresenceStatus& s, bool) override {
+  void OnPresenceShown(TimeUs, UserId, const PresenceStatus& s, bool,
+                       std::optional<bool>) override {
     if (quiet_) return;
     std::cout << "  " << Name(s.user) << " is " << (s.online ? "online" : "offline");
     if (!s.online && s.last_seen_us > 0) std::cout << " (last seen " << Time(s.last_seen_us) << ")";

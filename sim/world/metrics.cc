@@ -54,8 +54,8 @@ void HubObserver::OnReceiptShown(TimeUs now, UserId viewer, const ReceiptUpdate&
   w_->oracle_.OnReceiptShown(now, viewer, shown);
 }
 void HubObserver::OnPresenceShown(TimeUs /*now*/, UserId viewer, const PresenceStatus& s,
-                                  bool /*pushed*/) {
-  w_->ObservePresence(viewer, s);
+                                  bool /*pushed*/, std::optional<bool> was_online) {
+  w_->ObservePresence(viewer, s, was_online);
 }
 
 // ---- Experiment metrics ------------------------------------------------------------------------
@@ -92,10 +92,10 @@ void WorldImpl::SetOnline(UserId user, bool online) {
   us.online_changed_s = now;
 }
 
-void WorldImpl::ObservePresence(UserId viewer, const PresenceStatus& s) {
-  auto [it, inserted] = measures_.presence_shown.try_emplace({viewer.value, s.user.value}, s.online);
-  if (inserted || it->second == s.online) return;
-  it->second = s.online;
+void WorldImpl::ObservePresence(UserId viewer, const PresenceStatus& s,
+                                std::optional<bool> was_online) {
+  // A change of what the viewer shows: the viewer's client says what it showed before.
+  if (!was_online.has_value() || *was_online == s.online) return;
   measures_.presence_view_changes++;
   const UserState& us = users_[s.user.value - 1];
   // Staleness is what a connected viewer puts up with: only changes made while the viewer was

@@ -253,8 +253,8 @@ static_assert(sizeof(SessionInfo) == 40);
 struct UserState : PopulationUser {
   bool joined_groups = false;
   bool background = false;        // connected only because the device woke the app
-  uint64_t wake_generation = 0;   // invalidates scheduled background wakes
   bool online_truth = false;      // connected, as the presence service should report it
+  uint64_t wake_generation = 0;   // invalidates scheduled background wakes
   double online_changed_s = 0;    // when online_truth last changed
   double last_connect_s = -1, last_disconnect_s = -1;
   double open_started_s = -1;     // when the device last asked for a session (OpenSession)
@@ -273,7 +273,8 @@ class HubObserver : public ClientObserver {
   void OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool out_of_order,
                    bool duplicate) override;
   void OnReceiptShown(TimeUs now, UserId viewer, const ReceiptUpdate& shown) override;
-  void OnPresenceShown(TimeUs now, UserId viewer, const PresenceStatus& s, bool pushed) override;
+  void OnPresenceShown(TimeUs now, UserId viewer, const PresenceStatus& s, bool pushed,
+                       std::optional<bool> was_online) override;
 
  private:
   WorldImpl* w_;
@@ -319,7 +320,6 @@ struct Measures {
   absl::flat_hash_set<std::pair<uint64_t, uint64_t>> committed;  // (sender, cmid) stored
   uint64_t raw_checks = 0, raw_misses = 0;
   uint64_t raw_checks_window = 0, raw_misses_window = 0;  // acks in [window.start_s, end_s)
-  absl::flat_hash_map<std::pair<uint64_t, uint64_t>, bool> presence_shown;  // (viewer, user)
   std::vector<int64_t> presence_staleness_us;
   uint64_t presence_view_changes = 0;
   std::vector<int64_t> offline_delivery_us;
@@ -350,7 +350,7 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   Oracle oracle_;
   void ScheduleRead(int hub, UserId viewer, const ConversationId& conv);
   void CheckReadAfterWrite(UserId sender, const SendAck& ack);
-  void ObservePresence(UserId viewer, const PresenceStatus& s);
+  void ObservePresence(UserId viewer, const PresenceStatus& s, std::optional<bool> was_online);
   void ObserveDisplay(UserId viewer, const ChatMessage& m);
   void SetOnline(UserId user, bool online);
 
