@@ -36,15 +36,18 @@ bool IsPermanentFailure(Code code) {
 }  // namespace
 
 ClientSession::ClientSession(const Options& options)
-    : options_{options.user, options.observer, options.keep_view, options.auto_reconnect,
-               options.client_msg_id_first},
+    : options_{options.user, options.observer},
       config_(options.shared_config != nullptr
                   ? options.shared_config
                   : std::make_shared<const ProtocolConfig>(options.config)),
-      rng_(options.seed), client_msg_id_next_(options.client_msg_id_first) {
+      stats_(options.shared_stats != nullptr ? options.shared_stats : std::make_shared<Stats>()),
+      rng_(options.seed),
+      keep_view_(options.keep_view),
+      auto_reconnect_(options.auto_reconnect),
+      client_msg_id_next_(options.client_msg_id_first) {
   assert(options_.user.valid());
-  assert(options_.client_msg_id_first > 0);
-  assert(options_.client_msg_id_first <= kTimerPayloadMask);
+  assert(options.client_msg_id_first > 0);
+  assert(options.client_msg_id_first <= kTimerPayloadMask);
 }
 
 // ---- User actions ------------------------------------------------------------------------------
@@ -85,7 +88,7 @@ absl::StatusOr<ClientMsgId> ClientSession::Send(TimeUs now, const ConversationId
   auto [it, inserted] = outbox_.emplace(id, OutboxEntry{conv, std::move(body), now, 0, 0});
   assert(inserted);
   Conv(conv);  // the conversation exists locally from the first send
-  stats_.sends++;
+  stats_->sends++;
   if (options_.observer != nullptr) options_.observer->OnSent(now, options_.user, id, conv);
   if (connected() && !WaitsForJoin(it->second)) Transmit(now, id, it->second, out);
   return id;
@@ -98,7 +101,7 @@ void ClientSession::MarkRead(TimeUs now, const ConversationId& conv, Effects& ou
   Conversation& c = it->second;
   if (c.last_shown <= c.read_sent) return;
   c.read_sent = c.last_shown;
-  stats_.receipts_sent++;
+  stats_->receipts_sent++;
   out.push_back(SendToServer{Receipt{conv, ReceiptKind::kRead, c.read_sent}});
 }
 
@@ -110,13 +113,13 @@ void ClientSession::SetTyping(TimeUs now, const ConversationId& conv, bool activ
 
 uint64_t ClientSession::JoinGroup(TimeUs now, GroupId group, Effects& out) {
   assert(connected());
-  membership_intent_[group] = true;
+  MoreGroups().intent[group] = true;
   return SendMembership(now, group, true, out);
 }
 
 uint64_t ClientSession::LeaveGroup(TimeUs now, GroupId group, Effects& out) {
   assert(connected());
-  membership_intent_[group] = false;
+  MoreGroups().intent[group] = false;
   return SendMembership(now, group, false, out);
 }
 
@@ -152,14 +155,14 @@ void ClientSession::SendReceiptsPage(TimeUs now, const ConversationId& conv, Use
   ReceiptsRead& read = *c.receipts_read;
   read.request = NewRequest(now, RequestKind::kReceipts, conv, out);
   read.after = after;
-  stats_.receipt_pages++;
+  stats_->receipt_pages++;
   out.push_back(SendToServer{
       chatlab::GetReceipts{read.request, conv, after, config_->receipts_page_max}});
 }
 
 void ClientSession::Sync(TimeUs now, Effects& out) {
   if (!connected()) return;
-  stats_.syncs++;
+  stats_->syncs++;
   const uint64_t req = NewRequest(now, RequestKind::kSync, ConversationId(), out);
   out.push_back(SendToServer{SyncRequest{req}});
 }
@@ -177,7 +180,7 @@ void ClientSession::OnConnected(TimeUs now, SessionId session, NodeId server, Ef
   server_ = server;
   connection_epoch_++;
   reconnect_attempts_ = 0;
-  stats_.connects++;
+  stats_->connects++;
   const ProtocolConfig& config = *config_;
   TransmitOutbox(now, out);
   // Receipts sent while the last session was dying may be lost; watermarks are idempotent.
@@ -186,7 +189,9 @@ void ClientSession::OnConnected(TimeUs now, SessionId session, NodeId server, Ef
       out.push_back(SendToServer{Receipt{conv, ReceiptKind::kDelivered, c.delivered_sent}});
     }
   }
-  for (const auto& [group, join] : membership_intent_) SendMembership(now, group, join, out);
+  if (groups_ != nullptr) {
+    for (const auto& [group, join] : groups_->intent) SendMembership(now, group, join, out);
+  }
   Sync(now, out);
   if (config.client_sync_interval_us > 0) {
     out.push_back(ArmTimer{TimerId(kSyncTimer, connection_epoch_),
@@ -226,7 +231,7 @@ void ClientSession::OnDisconnected(TimeUs now, Effects& out) {
 void ClientSession::DropSession() {
   session_ = SessionId();
   server_ = NodeId();
-  stats_.disconnects++;
+  stats_->disconnects++;
   requests_.clear();
   for (auto& [conv, c] : convs_) {
     c.catchup_request = 0;
@@ -240,7 +245,7 @@ void ClientSession::DropSession() {
 }
 
 void ClientSession::ScheduleReconnect(TimeUs now, Effects& out) {
-  if (!wants_online_ || !options_.auto_reconnect) return;
+  if (!wants_online_ || !auto_reconnect_) return;
   reconnect_attempts_++;
   out.push_back(ArmTimer{TimerId(kReconnectTimer, 0), now + Backoff(reconnect_attempts_)});
 }
@@ -252,7 +257,7 @@ void ClientSession::OnServerMessage(TimeUs now, const Message& msg, Effects& out
   if (const auto* ack = std::get_if<SendAck>(&msg)) {
     OnSendAck(now, *ack, out);
   } else if (const auto* d = std::get_if<Deliver>(&msg)) {
-    stats_.deliveries++;
+    stats_->deliveries++;
     Ingest(now, d->message, out);
   } else if (const auto* r = std::get_if<MessagesResult>(&msg)) {
     OnMessagesResult(now, *r, out);
@@ -274,7 +279,7 @@ void ClientSession::OnServerMessage(TimeUs now, const Message& msg, Effects& out
     requests_.erase(pr->request_id);
     for (const PresenceStatus& s : pr->statuses) OnPresenceUpdate(now, s, /*pushed=*/false);
   } else if (std::holds_alternative<ErrorReply>(msg)) {
-    stats_.errors++;
+    stats_->errors++;
   }
   // SessionClosed: the environment follows it with OnDisconnected.
   SendReceipts(out);
@@ -294,7 +299,7 @@ void ClientSession::OnSendAck(TimeUs now, const SendAck& ack, Effects& out) {
       m.sent_at_us = it->second.created_us;
       m.body = std::move(it->second.body);
       outbox_.erase(it);
-      stats_.acks++;
+      stats_->acks++;
       if (options_.observer != nullptr) options_.observer->OnAcked(now, options_.user, ack);
     }
     // A direct-path ack tells where our own message sits: show it like any delivery. (A late
@@ -305,14 +310,16 @@ void ClientSession::OnSendAck(TimeUs now, const SendAck& ack, Effects& out) {
   if (it == outbox_.end()) return;
   if (IsPermanentFailure(ack.code)) {
     outbox_.erase(it);
-    stats_.send_failures++;
+    stats_->send_failures++;
     if (options_.observer != nullptr) options_.observer->OnSendFailed(now, options_.user, ack);
   }
   // kUnavailable / kResourceExhausted: the retry timer resends it.
 }
 
 void ClientSession::OnGroupModeUpdate(TimeUs now, const GroupModeUpdate& u, Effects& out) {
-  if (!u.conv.is_group() || groups_.count(u.conv.group()) == 0) return;  // left since
+  if (!u.conv.is_group() || groups_ == nullptr || !groups_->joined.contains(u.conv.group())) {
+    return;  // left since
+  }
   Conversation& c = Conv(u.conv);
   SetGroupMode(c, u.mode);
   // The message that turned the group pull was not pushed: read it now rather than at the next
@@ -322,7 +329,7 @@ void ClientSession::OnGroupModeUpdate(TimeUs now, const GroupModeUpdate& u, Effe
 
 void ClientSession::SetGroupMode(Conversation& c, GroupMode mode) {
   if (c.group_mode != GroupMode::kNone && mode != GroupMode::kNone && mode != c.group_mode) {
-    stats_.group_mode_changes++;
+    stats_->group_mode_changes++;
   }
   c.group_mode = mode;
 }
@@ -334,7 +341,7 @@ void ClientSession::Ingest(TimeUs now, const ChatMessage& m, Effects& out) {
   Conversation& c = Conv(m.conv);
   if (c.log.contains(m.message_id) || c.Holds(m.message_id)) {
     if (config.dedup_enabled || c.Holds(m.message_id)) {
-      stats_.duplicates_suppressed++;
+      stats_->duplicates_suppressed++;
       return;
     }
     Show(now, c, m, /*duplicate=*/true);
@@ -350,12 +357,12 @@ void ClientSession::Ingest(TimeUs now, const ChatMessage& m, Effects& out) {
     return;
   }
   // prev_msg_id is not what we show last: something is missing. Hold this one and catch up.
-  stats_.gaps_detected++;
+  stats_->gaps_detected++;
   Conversation::Extra& x = c.More();
   if (x.held.size() >= config.client_held_max) {
     // Drop the newest held message: the catch-up fetches it again from the store.
     x.held.erase(std::prev(x.held.end()));
-    stats_.held_dropped++;
+    stats_->held_dropped++;
   }
   x.held.emplace(m.message_id, m);
   x.held_covered_from = request_id_next_;
@@ -365,10 +372,10 @@ void ClientSession::Ingest(TimeUs now, const ChatMessage& m, Effects& out) {
 void ClientSession::Show(TimeUs now, Conversation& c, const ChatMessage& m, bool duplicate) {
   const bool out_of_order = m.message_id < c.last_shown;
   c.last_shown = std::max(c.last_shown, m.message_id);
-  stats_.displayed++;
-  if (out_of_order) stats_.out_of_order_displayed++;
-  if (duplicate) stats_.duplicates_displayed++;
-  if (options_.keep_view) c.More().view.push_back(m);
+  stats_->displayed++;
+  if (out_of_order) stats_->out_of_order_displayed++;
+  if (duplicate) stats_->duplicates_displayed++;
+  if (keep_view_) c.More().view.push_back(m);
   if (options_.observer != nullptr) {
     options_.observer->OnDisplayed(now, options_.user, m, out_of_order, duplicate);
   }
@@ -396,7 +403,7 @@ void ClientSession::StartCatchUp(TimeUs now, const ConversationId& conv, Effects
   Conversation& c = Conv(conv);
   if (!connected() || c.catchup_request != 0) return;
   c.catchup_request = NewRequest(now, RequestKind::kCatchUp, conv, out);
-  stats_.catchups++;
+  stats_->catchups++;
   out.push_back(SendToServer{GetMessages{c.catchup_request, conv, c.last_shown,
                                          config_->get_messages_limit_max}});
 }
@@ -409,7 +416,7 @@ void ClientSession::OnMessagesResult(TimeUs now, const MessagesResult& r, Effect
   if (c.catchup_request == r.request_id) c.catchup_request = 0;
   if (r.code != Code::kOk) return;  // e.g. left the group; the next sync decides
   if (r.conv.is_group()) SetGroupMode(c, r.group_mode);
-  stats_.messages_fetched += r.messages.size();
+  stats_->messages_fetched += r.messages.size();
   if (options_.observer != nullptr) {
     options_.observer->OnHistoryFetched(now, options_.user, r.conv, r.messages.size());
   }
@@ -417,7 +424,7 @@ void ClientSession::OnMessagesResult(TimeUs now, const MessagesResult& r, Effect
     // History is authoritative and ascending: show whatever is new, in its order.
     if (c.log.contains(m.message_id)) {
       if (!config_->dedup_enabled) Show(now, c, m, /*duplicate=*/true);
-      else stats_.duplicates_suppressed++;
+      else stats_->duplicates_suppressed++;
       continue;
     }
     if (c.extra != nullptr) c.extra->held.erase(m.message_id);
@@ -455,20 +462,21 @@ void ClientSession::OnSyncResult(TimeUs now, const SyncResult& r, Effects& out) 
     }
     if (h.head_id > c.last_shown) StartCatchUp(now, h.conv, out);
   }
-  groups_ = std::move(groups);
+  if (groups_ != nullptr || !groups.empty()) MoreGroups().joined = std::move(groups);
 }
 
 void ClientSession::OnGroupResult(TimeUs now, const GroupResult& r, Effects& out) {
   const auto req = requests_.find(r.request_id);
   if (req == requests_.end()) return;
-  const auto intent = membership_intent_.find(r.group);
   if (r.code != Code::kOk && !IsPermanentFailure(r.code)) return;  // its timeout re-sends it
   requests_.erase(req);
+  Groups& groups = MoreGroups();
+  const auto intent = groups.intent.find(r.group);
   // The answer settles the intent if it answers the latest one (a join answered after the user
   // asked to leave does not settle the leave).
-  const bool answers_intent = intent != membership_intent_.end() &&
+  const bool answers_intent = intent != groups.intent.end() &&
                               (r.code != Code::kOk || r.joined == intent->second);
-  if (answers_intent) membership_intent_.erase(intent);
+  if (answers_intent) groups.intent.erase(intent);
   const ConversationId conv = ConversationId::Group(r.group);
   if (answers_intent && connected()) {
     // Messages written while the join was pending go now (a refused join refuses them too).
@@ -478,11 +486,11 @@ void ClientSession::OnGroupResult(TimeUs now, const GroupResult& r, Effects& out
   }
   if (r.code != Code::kOk) return;
   if (r.joined) {
-    groups_.insert(r.group);
+    groups.joined.insert(r.group);
     SetGroupMode(Conv(conv), r.group_mode);
     StartCatchUp(now, conv, out);  // show the group's history
   } else {
-    groups_.erase(r.group);
+    groups.joined.erase(r.group);
   }
 }
 
@@ -491,7 +499,7 @@ void ClientSession::OnReceiptUpdate(TimeUs now, const ReceiptUpdate& r) {
   MessageId& shown = c.receipts[{r.kind, r.reader}];
   if (r.up_to <= shown) {
     // Watermarks only move forward; a stale or reordered update is ignored.
-    if (r.up_to < shown) stats_.stale_receipts_ignored++;
+    if (r.up_to < shown) stats_->stale_receipts_ignored++;
     return;
   }
   shown = r.up_to;
@@ -555,17 +563,17 @@ void ClientSession::OnTypingUpdate(TimeUs now, const TypingUpdate& t) {
 }
 
 void ClientSession::OnPresenceUpdate(TimeUs now, const PresenceStatus& s, bool pushed) {
-  const auto [shown, first] = presence_.try_emplace(s.user, s);
+  const auto [shown, first] = presence_.try_emplace(s.user);
   const std::optional<bool> was_online =
       first ? std::nullopt : std::optional<bool>(shown->second.online);
-  shown->second = s;
+  shown->second = ShownPresence{s.last_seen_us, s.online, s.pushed};
   if (options_.observer != nullptr) {
     options_.observer->OnPresenceShown(now, options_.user, s, pushed, was_online);
   }
 }
 
 void ClientSession::OnPushNotification(TimeUs now, const PushToDevice& push, Effects& out) {
-  stats_.notifications++;
+  stats_->notifications++;
   Conv(push.conv);
   if (options_.observer != nullptr) options_.observer->OnNotification(now, options_.user, push);
   // If the app is connected the push is redundant; otherwise the user sees it as a
@@ -583,16 +591,17 @@ void ClientSession::TransmitOutbox(TimeUs now, Effects& out) {
 
 bool ClientSession::WaitsForJoin(const OutboxEntry& e) const {
   if (!e.conv.is_group()) return false;
-  const auto intent = membership_intent_.find(e.conv.group());
-  return intent != membership_intent_.end() && intent->second;
+  if (groups_ == nullptr) return false;
+  const auto intent = groups_->intent.find(e.conv.group());
+  return intent != groups_->intent.end() && intent->second;
 }
 
 void ClientSession::Transmit(TimeUs now, ClientMsgId id, OutboxEntry& e, Effects& out) {
   assert(connected());
-  if (e.attempts > 0) stats_.retries++;
+  if (e.attempts > 0) stats_->retries++;
   const uint32_t attempt = e.attempts;  // 0 first, then 1, 2, ... (SendMessage.attempt)
   e.attempts++;
-  stats_.send_attempts++;
+  stats_->send_attempts++;
   e.next_retry_us = now + Backoff(e.attempts);
   out.push_back(SendToServer{SendMessage{id, e.conv, e.created_us, e.body, attempt}});
   out.push_back(ArmTimer{TimerId(kRetryTimer, id), e.next_retry_us});
@@ -616,7 +625,7 @@ void ClientSession::SendReceipts(Effects& out) {
       Conversation& c = convs_[conv];
       if (c.last_shown <= c.delivered_sent) continue;
       c.delivered_sent = c.last_shown;
-      stats_.receipts_sent++;
+      stats_->receipts_sent++;
       out.push_back(SendToServer{Receipt{conv, ReceiptKind::kDelivered, c.delivered_sent}});
     }
   }
@@ -630,7 +639,7 @@ void ClientSession::PollPresence(TimeUs now, bool all, Effects& out) {
     const UserId peer = conv.Peer(options_.user);
     const auto known = presence_.find(peer);
     if (!all && known != presence_.end() && known->second.pushed) {
-      stats_.presence_polls_skipped++;  // its changes reach us by push
+      stats_->presence_polls_skipped++;  // its changes reach us by push
       continue;
     }
     contacts.push_back(peer);
@@ -642,7 +651,7 @@ void ClientSession::PollPresence(TimeUs now, bool all, Effects& out) {
   for (size_t i = 0; i < contacts.size(); i += chunk) {
     const size_t end = std::min(contacts.size(), i + chunk);
     const uint64_t req = NewRequest(now, RequestKind::kPresence, ConversationId(), out);
-    stats_.presence_queries++;
+    stats_->presence_queries++;
     out.push_back(SendToServer{PresenceQuery{
         req, std::vector<UserId>(contacts.begin() + static_cast<ptrdiff_t>(i),
                                  contacts.begin() + static_cast<ptrdiff_t>(end))}});
@@ -651,7 +660,8 @@ void ClientSession::PollPresence(TimeUs now, bool all, Effects& out) {
 }
 
 void ClientSession::PollGroups(TimeUs now, Effects& out) {
-  for (GroupId g : groups_) {
+  if (groups_ == nullptr) return;
+  for (GroupId g : groups_->joined) {
     const ConversationId conv = ConversationId::Group(g);
     if (Conv(conv).group_mode == GroupMode::kPull) StartCatchUp(now, conv, out);
   }
@@ -693,9 +703,11 @@ void ClientSession::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
     case kModeCheckTimer:
       if (!current) break;
       // A read answers with the group's mode: a group that went pull is then polled.
-      for (const GroupId g : groups_) {
-        const ConversationId conv = ConversationId::Group(g);
-        if (Conv(conv).group_mode != GroupMode::kPull) StartCatchUp(now, conv, out);
+      if (groups_ != nullptr) {
+        for (const GroupId g : groups_->joined) {
+          const ConversationId conv = ConversationId::Group(g);
+          if (Conv(conv).group_mode != GroupMode::kPull) StartCatchUp(now, conv, out);
+        }
       }
       out.push_back(ArmTimer{timer_id, now + config.hybrid_mode_check_us});
       break;
@@ -730,8 +742,8 @@ void ClientSession::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
           SendReceiptsPage(now, r.conv, c.receipts_read->after, out);
         }
       } else if (r.kind == RequestKind::kGroup && connected()) {
-        const auto intent = membership_intent_.find(r.conv.group());
-        if (intent != membership_intent_.end()) {
+        const auto intent = MoreGroups().intent.find(r.conv.group());
+        if (intent != groups_->intent.end()) {
           SendMembership(now, intent->first, intent->second, out);
         }
       }

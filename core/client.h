@@ -69,6 +69,35 @@ class ClientObserver {
 
 class ClientSession {
  public:
+  // A client's counters (or many clients' sums: Options::shared_stats).
+  struct Stats {
+    uint64_t sends = 0;
+    uint64_t send_attempts = 0;  // first tries and retries
+    uint64_t retries = 0;
+    uint64_t acks = 0;
+    uint64_t send_failures = 0;
+    uint64_t deliveries = 0;  // Deliver received
+    uint64_t displayed = 0;
+    uint64_t duplicates_suppressed = 0;
+    uint64_t duplicates_displayed = 0;
+    uint64_t out_of_order_displayed = 0;
+    uint64_t gaps_detected = 0;
+    uint64_t held_dropped = 0;
+    uint64_t catchups = 0;  // GetMessages sent
+    uint64_t messages_fetched = 0;
+    uint64_t syncs = 0;
+    uint64_t receipts_sent = 0;
+    uint64_t stale_receipts_ignored = 0;
+    uint64_t connects = 0;
+    uint64_t disconnects = 0;
+    uint64_t errors = 0;  // ErrorReply received
+    uint64_t notifications = 0;
+    uint64_t group_mode_changes = 0;  // a group this client knew as push went pull, or back
+    uint64_t presence_queries = 0;        // PresenceQuery sent
+    uint64_t presence_polls_skipped = 0;  // contacts left out of a poll: they push to us
+    uint64_t receipt_pages = 0;           // GetReceipts pages asked (first tries and retries)
+  };
+
   struct Options {
     UserId user;
     ProtocolConfig config;
@@ -85,35 +114,10 @@ class ClientSession {
     // When set, the session reads its protocol settings here and `config` is ignored: one copy
     // for many sessions (a simulated hub runs thousands; a ProtocolConfig is about 260 bytes).
     std::shared_ptr<const ProtocolConfig> shared_config = nullptr;
-  };
-
-  // One client's counters: 32 bits each (a million clients in one simulation keep them).
-  struct Stats {
-    uint32_t sends = 0;
-    uint32_t send_attempts = 0;  // first tries and retries
-    uint32_t retries = 0;
-    uint32_t acks = 0;
-    uint32_t send_failures = 0;
-    uint32_t deliveries = 0;  // Deliver received
-    uint32_t displayed = 0;
-    uint32_t duplicates_suppressed = 0;
-    uint32_t duplicates_displayed = 0;
-    uint32_t out_of_order_displayed = 0;
-    uint32_t gaps_detected = 0;
-    uint32_t held_dropped = 0;
-    uint32_t catchups = 0;  // GetMessages sent
-    uint32_t messages_fetched = 0;
-    uint32_t syncs = 0;
-    uint32_t receipts_sent = 0;
-    uint32_t stale_receipts_ignored = 0;
-    uint32_t connects = 0;
-    uint32_t disconnects = 0;
-    uint32_t errors = 0;  // ErrorReply received
-    uint32_t notifications = 0;
-    uint32_t group_mode_changes = 0;  // a group this client knew as push went pull, or back
-    uint32_t presence_queries = 0;        // PresenceQuery sent
-    uint32_t presence_polls_skipped = 0;  // contacts left out of a poll: they push to us
-    uint32_t receipt_pages = 0;           // GetReceipts pages asked (first tries and retries)
+    // When set, the session adds its counters here and stats() returns these totals: one Stats
+    // for many sessions (a simulation sums a million clients'; a Stats is 200 bytes). Every
+    // session sharing it must run on one thread.
+    std::shared_ptr<Stats> shared_stats = nullptr;
   };
 
   explicit ClientSession(const Options& options);
@@ -163,7 +167,10 @@ class ClientSession {
   SessionId session() const { return session_; }
   NodeId server() const { return server_; }
   UserId user() const { return options_.user; }
-  const Stats& stats() const { return stats_; }
+  // This session's counters; with Options::shared_stats, the totals of every session sharing them.
+  const Stats& stats() const { return *stats_; }
+  // Whether a session ever opened (OnConnected), counted per session even with shared_stats.
+  bool ever_connected() const { return connection_epoch_ > 0; }
   size_t outbox_size() const { return outbox_.size(); }
   // Shown messages in display order (only with keep_view).
   std::vector<ChatMessage> View(const ConversationId& conv) const;
@@ -174,10 +181,14 @@ class ClientSession {
   // watermarks shown now; empty before one completed.
   std::vector<MemberReceipts> MemberReceiptsShown(const ConversationId& conv) const;
   bool IsTyping(const ConversationId& conv, UserId who, TimeUs now) const;
-  const PresenceStatus* Presence(UserId who) const;
+  // The last status shown of `who` (pushed: whether `who` pushes its changes to this user), or
+  // nullopt if none was.
+  std::optional<PresenceStatus> Presence(UserId who) const;
   std::vector<ConversationId> Conversations() const;
   bool HasPendingCatchUp() const;
-  absl::btree_set<GroupId> groups() const { return groups_; }
+  absl::btree_set<GroupId> groups() const {
+    return groups_ == nullptr ? absl::btree_set<GroupId>() : groups_->joined;
+  }
 
  private:
   struct OutboxEntry {
@@ -280,39 +291,53 @@ class ClientSession {
   TimeUs Backoff(uint32_t attempts);
   Conversation& Conv(const ConversationId& conv) { return convs_[conv]; }
 
-  // The options but their config, which config_ holds (shared, or a copy of options.config).
+  // The options but config (config_ holds it, shared or a copy), stats (stats_), the flags (beside
+  // the other flags below) and client_msg_id_first (client_msg_id_next_'s first value).
   struct Fixed {
     UserId user;
     ClientObserver* observer;
-    bool keep_view;
-    bool auto_reconnect;
-    ClientMsgId client_msg_id_first;
   };
   const Fixed options_;
   const std::shared_ptr<const ProtocolConfig> config_;
+  const std::shared_ptr<Stats> stats_;  // options.shared_stats, or this session's own
   Rng rng_;
-  Stats stats_;
+  const bool keep_view_;
+  const bool auto_reconnect_;
   bool wants_online_ = false;
   // True between OpenSession and OnConnected/OnConnectFailed: no second OpenSession meanwhile.
   bool connecting_ = false;
+  uint32_t reconnect_attempts_ = 0;
   SessionId session_;  // valid iff connected
   // Increments on every connect; periodic timers carry it and die with their connection.
   uint64_t connection_epoch_ = 0;
   NodeId server_;
-  uint32_t reconnect_attempts_ = 0;
   ClientMsgId client_msg_id_next_ = 1;
   uint64_t request_id_next_ = 1;
   absl::btree_map<ClientMsgId, OutboxEntry> outbox_;
   absl::btree_map<ConversationId, Conversation> convs_;
-  absl::btree_set<GroupId> groups_;
-  // Joins (true) and leaves (false) not yet answered, by group.
-  absl::btree_map<GroupId, bool> membership_intent_;
+  // The user's groups: boxed, as most users of a simulation are in none.
+  struct Groups {
+    absl::btree_set<GroupId> joined;
+    // Joins (true) and leaves (false) not yet answered, by group.
+    absl::btree_map<GroupId, bool> intent;
+  };
+  Groups& MoreGroups() {
+    if (groups_ == nullptr) groups_ = std::make_unique<Groups>();
+    return *groups_;
+  }
+  std::unique_ptr<Groups> groups_;  // null until the first join, leave or group list
   absl::btree_map<uint64_t, Request> requests_;
   // Conversations whose delivery receipt should be sent at the end of this input.
   absl::btree_set<ConversationId> receipt_dirty_;
+  // A PresenceStatus but its user (the key): half the bytes, for every contact of every user.
+  struct ShownPresence {
+    TimeUs last_seen_us = 0;
+    bool online = false;
+    bool pushed = false;
+  };
   // The last status seen of each contact; its `pushed` says whether the contact pushes to us
   // (then polls leave it out).
-  absl::btree_map<UserId, PresenceStatus> presence_;
+  absl::btree_map<UserId, ShownPresence> presence_;
   // When the last query of all contacts went out (connect or refresh).
   TimeUs presence_full_query_us_ = 0;
 };

@@ -48,9 +48,10 @@ bool ClientSession::IsTyping(const ConversationId& conv, UserId who, TimeUs now)
   return tit != typing_until.end() && now < tit->second;
 }
 
-const PresenceStatus* ClientSession::Presence(UserId who) const {
+std::optional<PresenceStatus> ClientSession::Presence(UserId who) const {
   auto it = presence_.find(who);
-  return it == presence_.end() ? nullptr : &it->second;
+  if (it == presence_.end()) return std::nullopt;
+  return PresenceStatus{who, it->second.online, it->second.last_seen_us, it->second.pushed};
 }
 
 std::vector<ConversationId> ClientSession::Conversations() const {

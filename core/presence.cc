@@ -38,7 +38,7 @@ void PresenceService::OnMessage(TimeUs now, NodeId from, const Message& msg, Eff
 
 bool PresenceService::Live(const UserState& state, TimeUs now) const {
   const TimeUs ttl = options_.config.mapping_ttl_us;
-  return state.online && (ttl <= 0 || now - state.renewed_us < ttl);
+  return state.online() && (ttl <= 0 || now - state.renewed_us < ttl);
 }
 
 PresenceStatus PresenceService::Status(UserId user, TimeUs now) const {
@@ -47,10 +47,10 @@ PresenceStatus PresenceService::Status(UserId user, TimeUs now) const {
     return PresenceStatus{user, false, 0, false};
   }
   const UserState& state = it->second;
-  if (state.online && !Live(state, now)) {
+  if (state.online() && !Live(state, now)) {
     return PresenceStatus{user, false, state.renewed_us, false};  // expired: last known online
   }
-  return PresenceStatus{user, state.online, state.last_seen_us, false};
+  return PresenceStatus{user, state.online(), state.last_seen_us, false};
 }
 
 double PresenceService::Decayed(const Contact& contact, TimeUs now) {
@@ -139,7 +139,6 @@ void PresenceService::OnPresenceSet(TimeUs now, NodeId from, const PresenceSet& 
       return;
     }
     const bool was_online = Live(*state, now);
-    state->online = true;
     state->server = from;  // a reconnect elsewhere moves the user without an offline blip
     state->last_seen_us = now;
     state->renewed_us = now;
@@ -150,14 +149,13 @@ void PresenceService::OnPresenceSet(TimeUs now, NodeId from, const PresenceSet& 
     return;
   }
   auto it = users_.find(m.user);
-  if (it == users_.end() || !it->second.online || it->second.server != from) {
+  if (it == users_.end() || !it->second.online() || it->second.server != from) {
     // Stale: the user is offline already, or its session now lives on another server.
     stats_.sets_ignored++;
     return;
   }
   // An expired user (already offline to everyone) is recorded offline without a push.
   const bool was_online = Live(it->second, now);
-  it->second.online = false;
   it->second.server = NodeId();
   it->second.last_seen_us = now;
   stats_.sets++;
@@ -186,7 +184,6 @@ void PresenceService::OnPresenceRefresh(TimeUs now, NodeId from, const PresenceR
       if (state->server == from) state->renewed_us = now;
       continue;
     }
-    state->online = true;
     state->server = from;
     state->last_seen_us = now;
     state->renewed_us = now;

@@ -119,9 +119,8 @@ class PresenceService : public Node {
     TimeUs touched_at_us = 0;
   };
   struct UserState {
-    // Invariant: online == server.valid().
-    bool online = false;
-    NodeId server;
+    NodeId server;  // valid iff online (reported so, perhaps expired: Live)
+    bool online() const { return server.valid(); }
     TimeUs last_seen_us = 0;
     // When `server` last set the user online or refreshed it (expiry: config.mapping_ttl_us).
     TimeUs renewed_us = 0;

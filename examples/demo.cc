@@ -8,6 +8,7 @@
 #include <cstring>
 #include <iomanip>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "core/oracle.h"
@@ -96,8 +97,8 @@ class Demo {
     Step("bob goes offline; alice writes again (push notification to bob's phone)");
     c().Disconnect(kBob);
     c().RunFor(kUsPerSecond);
-    const PresenceStatus* bob = c().client(kAlice).Presence(kBob);
-    std::cout << "    alice sees bob " << (bob != nullptr && !bob->online ? "offline" : "online")
+    const std::optional<PresenceStatus> bob = c().client(kAlice).Presence(kBob);
+    std::cout << "    alice sees bob " << (bob.has_value() && !bob->online ? "offline" : "online")
               << "\n";
     (void)c().Send(kAlice, ab, "call me when you land");
     c().RunFor(kUsPerSecond);

@@ -294,11 +294,9 @@ RunResult WorldImpl::Collect(double wall_s) {
   m.messages_acked = oracle_.acked();
   // Whole run: messages shown to another participant (the oracle's count).
   m.messages_delivered = oracle_.latencies().end_to_end_us.size();
-  for (const ClientSession& c : clients_) {
-    m.catchups += c.stats().catchups;
-    m.gaps_detected += c.stats().gaps_detected;
-    m.retries += c.stats().retries;
-  }
+  m.catchups += client_stats_->catchups;
+  m.gaps_detected += client_stats_->gaps_detected;
+  m.retries += client_stats_->retries;
   for (int s = 0; s < servers_; s++) {
     if (ChatServer* cs = ServerAt(ServerEndpoint(s))) {
       m.forward_entries += cs->stats().forward_entries_sent;
@@ -409,13 +407,8 @@ RunResult WorldImpl::Collect(double wall_s) {
   }
   never("torn_write", torn_configured);
   for (int ep = 0; ep < hub_ep0_; ep++) AccumulateRecovery(ep);
-  uint64_t gaps = 0, mode_changes = 0;
-  for (const ClientSession& c : clients_) {
-    gaps += c.stats().gaps_detected;
-    mode_changes += c.stats().group_mode_changes;
-  }
-  measures_.recovery["gap_catch_up"] += gaps;
-  measures_.recovery["hybrid_mode_change"] += mode_changes;
+  measures_.recovery["gap_catch_up"] += client_stats_->gaps_detected;
+  measures_.recovery["hybrid_mode_change"] += client_stats_->group_mode_changes;
   // Every path is listed, reached or not: a path never reached is a finding (docs/results.md).
   for (const char* path : kRecoveryPaths) r.recovery_paths[path] = 0;
   for (const auto& [path, n] : measures_.recovery) r.recovery_paths[path] += n;

@@ -145,6 +145,7 @@ void WorldImpl::BuildPopulation() {
     ClientSession::Options co;
     co.user = UserId(static_cast<uint64_t>(i + 1));
     co.shared_config = config;
+    co.shared_stats = client_stats_;
     co.seed = ClientSeed(seed_, i);
     co.observer = observers_[static_cast<size_t>(u.hub)].get();
     clients_.emplace_back(co);

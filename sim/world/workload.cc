@@ -63,7 +63,7 @@ void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {
         us.background = false;
         us.wake_generation++;
       }
-      const int server = ConnectServer(sc_, us, Client(user).stats().connects > 0, rng);
+      const int server = ConnectServer(sc_, us, Client(user).ever_connected(), rng);
       Client(user).Connect(local, endpoints_[static_cast<size_t>(ServerEndpoint(server))].node,
                            effects);
       if (!healed_ && sc_.session_mean_s > 0) {

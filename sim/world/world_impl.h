@@ -533,7 +533,10 @@ class WorldImpl : private host::NodeEnv, private host::ClientEnv {
   int hubs_ = 0;
   double end_s_ = 0;
   bool healed_ = false;
-  // A deque: it never moves them (a ClientSession cannot move). At 384 bytes each, libstdc++'s
+  // Every client's counters, summed: one Stats for the run (ClientSession::Options::shared_stats).
+  const std::shared_ptr<ClientSession::Stats> client_stats_ =
+      std::make_shared<ClientSession::Stats>();
+  // A deque: it never moves them (a ClientSession cannot move). At 264 bytes each, libstdc++'s
   // deque still allocates one per block: no smaller than a vector of unique_ptrs.
   std::deque<ClientSession> clients_;
   std::vector<UserState> users_;

@@ -1,5 +1,6 @@
 // End-to-end flows of the chat protocol through the unchanged core state machines, on the
 // in-process environment (manual clock, event queue, no sockets, no SimGrid).
+#include <optional>
 #include <string>
 
 #include "core/codec.h"
@@ -99,13 +100,13 @@ TEST_F(ChatFlowTest, ReconnectingViewerReadsPresenceAfresh) {
   c().RunFor(kUsPerSecond);
   c().Disconnect(kBob);  // pushed to nobody: Alice is away
   c().RunFor(kUsPerSecond);
-  const PresenceStatus* bob = c().client(kAlice).Presence(kBob);
-  ASSERT_NE(bob, nullptr);
+  std::optional<PresenceStatus> bob = c().client(kAlice).Presence(kBob);
+  ASSERT_TRUE(bob.has_value());
   EXPECT_TRUE(bob->online);  // what Alice saw when she left
   c().Connect(kAlice, S(1));
   c().RunFor(kUsPerSecond);
   bob = c().client(kAlice).Presence(kBob);
-  ASSERT_NE(bob, nullptr);
+  ASSERT_TRUE(bob.has_value());
   EXPECT_FALSE(bob->online);
   EXPECT_GT(bob->last_seen_us, 0);
 }
@@ -297,14 +298,14 @@ TEST_F(ChatFlowTest, PresenceIsPushedToRecentContacts) {
   c().RunFor(kUsPerSecond);
   c().Disconnect(kBob);
   c().RunFor(kUsPerSecond);
-  const PresenceStatus* bob = c().client(kAlice).Presence(kBob);
-  ASSERT_NE(bob, nullptr);
+  std::optional<PresenceStatus> bob = c().client(kAlice).Presence(kBob);
+  ASSERT_TRUE(bob.has_value());
   EXPECT_FALSE(bob->online);
   EXPECT_GT(bob->last_seen_us, 0);
   c().Connect(kBob, S(0));
   c().RunFor(kUsPerSecond);
   bob = c().client(kAlice).Presence(kBob);
-  ASSERT_NE(bob, nullptr);
+  ASSERT_TRUE(bob.has_value());
   EXPECT_TRUE(bob->online);
 }
 
