@@ -8,7 +8,7 @@ namespace chatlab {
 
 void Oracle::OnSent(TimeUs now, UserId sender, ClientMsgId id, const ConversationId& conv) {
   watched_.insert(sender);
-  sent_[{sender, id}] = SentInfo{conv, now, false, false};
+  sent_.insert_or_assign({sender, id}, SentInfo{ConvKey(conv), now, false, false});
 }
 
 void Oracle::OnSendAnswered(TimeUs now, UserId sender, const SendAck& ack) {
@@ -38,7 +38,7 @@ void Oracle::OnAcked(TimeUs now, UserId sender, const SendAck& ack) {
 void Oracle::OnDisplayed(TimeUs now, UserId viewer, const ChatMessage& m, bool out_of_order,
                          bool duplicate) {
   watched_.insert(viewer);
-  MessageId& max_shown = max_shown_[{viewer, m.conv}];
+  MessageId& max_shown = max_shown_[{viewer, ConvKey(m.conv)}];
   const MessageKey key{m.sender, m.client_msg_id};
   const bool shown_before = !shown_.emplace(viewer, key).second;
   if (shown_before || duplicate) {
@@ -74,13 +74,15 @@ void Oracle::OnReceiptShown(TimeUs now, UserId viewer, const ReceiptUpdate& show
   (void)now;
   watched_.insert(viewer);
   if (shown.reader.valid()) {
-    auto& [mark, first_viewer] = claims_[std::make_tuple(shown.reader, shown.conv, shown.kind)];
+    auto& [mark, first_viewer] =
+        claims_[std::make_tuple(shown.reader, ConvKey(shown.conv), shown.kind)];
     if (shown.up_to > mark) {
       mark = shown.up_to;
       first_viewer = viewer;
     }
   }
-  MessageId& last = receipts_[std::make_tuple(viewer, shown.conv, shown.kind, shown.reader)];
+  MessageId& last =
+      receipts_[std::make_tuple(viewer, ConvKey(shown.conv), shown.kind, shown.reader)];
   if (shown.up_to < last) {
     counts_.receipt_regressions++;
     Violation("receipt_regressions",
@@ -137,7 +139,7 @@ void Oracle::EndFinal() {
     counts_.lost_acked++;
     Violation("lost_acked",
               absl::StrCat("acknowledged message ", ToString(key.first), "/", key.second, " in ",
-                           ToString(info.conv), " is not in the store"),
+                           ToString(info.conv.conv()), " is not in the store"),
               counts_.lost_acked == 1);
   }
 }
@@ -153,7 +155,8 @@ void Oracle::CheckReceiptsFounded() {
     counts_.receipts_unfounded++;
     Violation("receipts_unfounded",
               absl::StrCat(ToString(viewer), " was shown that ", ToString(reader),
-                           kind == ReceiptKind::kRead ? " read " : " delivered ", ToString(conv),
+                           kind == ReceiptKind::kRead ? " read " : " delivered ",
+                           ToString(conv.conv()),
                            " up to ", mark, ", but the newest message ", ToString(reader),
                            " displayed there is ", displayed),
               counts_.receipts_unfounded == 1);

@@ -22,11 +22,13 @@
 #ifndef CHATLAB_CORE_ORACLE_H_
 #define CHATLAB_CORE_ORACLE_H_
 
+#include <compare>
 #include <cstdint>
 #include <iterator>
 #include <limits>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -167,8 +169,25 @@ class Oracle : public ClientObserver {
 
  private:
   using MessageKey = std::pair<UserId, ClientMsgId>;  // (sender, client_msg_id)
+  // A conversation in 16 bytes rather than 24: a valid ConversationId's type follows from its
+  // high part (0 for a group, a party for a direct chat), so (low, high) names it. Ordered as
+  // ConversationId is (direct chats first), so that scans report in the same order. The oracle
+  // keeps one or more per message and per (viewer, conversation).
+  struct ConvKey {
+    uint64_t low = 0;
+    uint64_t high = 0;
+    explicit ConvKey(const ConversationId& c) : low(c.low), high(c.high) {}
+    ConversationId conv() const {
+      return high == 0 ? ConversationId::Group(GroupId(low))
+                       : ConversationId{ChannelType::kDirect, low, high};
+    }
+    friend bool operator==(const ConvKey&, const ConvKey&) = default;
+    friend auto operator<=>(const ConvKey& a, const ConvKey& b) {
+      return std::tuple(a.high == 0, a.low, a.high) <=> std::tuple(b.high == 0, b.low, b.high);
+    }
+  };
   struct SentInfo {
-    ConversationId conv;
+    ConvKey conv;
     TimeUs sent_at_us = 0;
     bool acked = false;
     bool answered_ok = false;  // some SendAck with kOk reached the sender
@@ -196,13 +215,12 @@ class Oracle : public ClientObserver {
   // three times the bytes of its few keys.
   absl::btree_set<std::pair<UserId, MessageKey>> shown_;
   // The greatest message id each viewer displayed in each conversation.
-  absl::btree_map<std::pair<UserId, ConversationId>, MessageId> max_shown_;
+  absl::btree_map<std::pair<UserId, ConvKey>, MessageId> max_shown_;
   // (viewer, conv, kind, reader) -> shown watermark.
-  absl::btree_map<std::tuple<UserId, ConversationId, ReceiptKind, UserId>, MessageId> receipts_;
+  absl::btree_map<std::tuple<UserId, ConvKey, ReceiptKind, UserId>, MessageId> receipts_;
   // The highest receipt watermark any viewer was shown about a reader: (reader, conv, kind) ->
   // (watermark, the first viewer shown it).
-  absl::btree_map<std::tuple<UserId, ConversationId, ReceiptKind>, std::pair<MessageId, UserId>>
-      claims_;
+  absl::btree_map<std::tuple<UserId, ConvKey, ReceiptKind>, std::pair<MessageId, UserId>> claims_;
   // Users whose client reported to this oracle (a viewer or a sender): only their receipts can
   // be checked against what they displayed.
   absl::btree_set<UserId> watched_;
