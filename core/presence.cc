@@ -14,7 +14,7 @@ static_assert(PresenceService::kContactHalfLifeUs > 0);
 PresenceService::PresenceService(const NodeOptions& options, size_t users_max)
     : options_(options), users_max_(users_max) {
   assert(options_.self.valid());
-  assert(users_max_ > 0);
+  assert(users_max_ > 0 && users_max_ <= kUsersMaxLimit);
 }
 
 void PresenceService::Start(TimeUs /*now*/, Effects& /*out*/) {}
@@ -33,7 +33,7 @@ void PresenceService::OnMessage(TimeUs now, NodeId from, const Message& msg, Eff
   } else {
     stats_.unexpected_messages++;
   }
-  assert(users_.size() <= users_max_);
+  assert(states_.size() == index_.size() && states_.size() <= users_max_);
 }
 
 bool PresenceService::Live(const UserState& state, TimeUs now) const {
@@ -42,11 +42,11 @@ bool PresenceService::Live(const UserState& state, TimeUs now) const {
 }
 
 PresenceStatus PresenceService::Status(UserId user, TimeUs now) const {
-  auto it = users_.find(user);
-  if (it == users_.end()) {
+  const UserState* found = Find(user);
+  if (found == nullptr) {
     return PresenceStatus{user, false, 0, false};
   }
-  const UserState& state = it->second;
+  const UserState& state = *found;
   if (state.online() && !Live(state, now)) {
     return PresenceStatus{user, false, state.renewed_us, false};  // expired: last known online
   }
@@ -70,11 +70,11 @@ bool PresenceService::RanksAbove(double score_a, UserId a, double score_b, UserI
 
 std::vector<UserId> PresenceService::Audience(UserId user, TimeUs now) const {
   std::vector<UserId> audience;
-  auto it = users_.find(user);
-  if (it == users_.end()) {
+  const UserState* state = Find(user);
+  if (state == nullptr) {
     return audience;
   }
-  const auto& contacts = it->second.contacts;
+  const auto& contacts = state->contacts;
   const size_t short_list_size = options_.config.presence_short_list_size;
   if (options_.config.presence_fanout == PresenceFanout::kAll ||
       contacts.size() <= short_list_size) {
@@ -102,30 +102,31 @@ std::vector<UserId> PresenceService::Audience(UserId user, TimeUs now) const {
 }
 
 double PresenceService::ContactScore(UserId user, UserId contact, TimeUs now) const {
-  auto it = users_.find(user);
-  if (it == users_.end()) {
+  const UserState* state = Find(user);
+  if (state == nullptr) {
     return 0;
   }
-  auto c = it->second.contacts.find(contact);
-  return c == it->second.contacts.end() ? 0 : Decayed(c->second, now);
+  auto c = state->contacts.find(contact);
+  return c == state->contacts.end() ? 0 : Decayed(c->second, now);
 }
 
 size_t PresenceService::contact_count(UserId user) const {
-  auto it = users_.find(user);
-  return it == users_.end() ? 0 : it->second.contacts.size();
+  const UserState* state = Find(user);
+  return state == nullptr ? 0 : state->contacts.size();
 }
 
 PresenceService::UserState* PresenceService::FindOrTrack(UserId user) {
   assert(user.valid());
-  auto it = users_.find(user);
-  if (it != users_.end()) {
-    return &it->second;
+  const auto [it, added] = index_.try_emplace(user, static_cast<uint32_t>(states_.size()));
+  if (!added) {
+    return &states_[it->second];
   }
-  if (users_.size() >= users_max_) {
+  if (states_.size() >= users_max_) {
+    index_.erase(it);
     stats_.users_refused++;
     return nullptr;
   }
-  return &users_[user];
+  return &states_.emplace_back();
 }
 
 void PresenceService::OnPresenceSet(TimeUs now, NodeId from, const PresenceSet& m, Effects& out) {
@@ -148,16 +149,16 @@ void PresenceService::OnPresenceSet(TimeUs now, NodeId from, const PresenceSet& 
     }
     return;
   }
-  auto it = users_.find(m.user);
-  if (it == users_.end() || !it->second.online() || it->second.server != from) {
+  UserState* state = Find(m.user);
+  if (state == nullptr || !state->online() || state->server != from) {
     // Stale: the user is offline already, or its session now lives on another server.
     stats_.sets_ignored++;
     return;
   }
   // An expired user (already offline to everyone) is recorded offline without a push.
-  const bool was_online = Live(it->second, now);
-  it->second.server = NodeId();
-  it->second.last_seen_us = now;
+  const bool was_online = Live(*state, now);
+  state->server = NodeId();
+  state->last_seen_us = now;
   stats_.sets++;
   if (was_online) {
     PushStatus(m.user, now, out);
@@ -205,7 +206,7 @@ void PresenceService::OnPresenceTouch(TimeUs now, const PresenceTouch& m, Effect
   // rate), so it is the only time an audience changes; those who enter or leave it are told.
   const std::vector<UserId> user_before = Audience(m.user, now);
   const std::vector<UserId> peer_before = Audience(m.peer, now);
-  // One direction at a time: FindOrTrack may rehash users_.
+  // One direction at a time: FindOrTrack may move every UserState.
   TouchContact(m.user, m.peer, now);
   TouchContact(m.peer, m.user, now);
   NotifyAudienceChange(m.user, user_before, now, out);
@@ -213,9 +214,9 @@ void PresenceService::OnPresenceTouch(TimeUs now, const PresenceTouch& m, Effect
 }
 
 bool PresenceService::InAudience(UserId user, UserId viewer, TimeUs now) const {
-  const auto it = users_.find(user);
-  if (it == users_.end() || !viewer.valid()) return false;
-  const auto& contacts = it->second.contacts;
+  const UserState* state = Find(user);
+  if (state == nullptr || !viewer.valid()) return false;
+  const auto& contacts = state->contacts;
   const auto contact = contacts.find(viewer);
   if (contact == contacts.end()) return false;
   const size_t short_list_size = options_.config.presence_short_list_size;
@@ -300,10 +301,10 @@ void PresenceService::PushTo(UserId user, const std::vector<UserId>& viewers, bo
   // ascending because `viewers` is.
   absl::btree_map<NodeId, std::vector<UserId>> by_server;
   for (UserId contact : viewers) {
-    auto it = users_.find(contact);
-    if (it != users_.end() && Live(it->second, now)) {
-      assert(it->second.server.valid());
-      by_server[it->second.server].push_back(contact);
+    const UserState* state = Find(contact);
+    if (state != nullptr && Live(*state, now)) {
+      assert(state->server.valid());
+      by_server[state->server].push_back(contact);
     }
   }
   for (auto& [server, recipients] : by_server) {

@@ -192,7 +192,7 @@ void WorldImpl::NodeTurn(int ep, double now) {
       auto [token, rows] = std::move(it->second);
       history_answers_.erase(it);
       // The store that asked died meanwhile: its successor never asked.
-      if (t.incarnation != nodes_.incarnation(slot)) continue;
+      if (t.index != Incarnation32(nodes_.incarnation(slot))) continue;
       Effects effects;
       static_cast<MessageStore*>(NodeAt(ep))
           ->OnHistoryLoaded(LocalNow(e, now), token, std::move(rows), effects);
@@ -204,7 +204,7 @@ void WorldImpl::NodeTurn(int ep, double now) {
       auto it = dedup_answers_.find(t.id);
       auto [token, found] = std::move(it->second);
       dedup_answers_.erase(it);
-      if (t.incarnation != nodes_.incarnation(slot)) continue;  // as for kHistoryLoaded
+      if (t.index != Incarnation32(nodes_.incarnation(slot))) continue;  // as for kHistoryLoaded
       Effects effects;
       static_cast<MessageStore*>(NodeAt(ep))
           ->OnDedupLoaded(LocalNow(e, now), token, std::move(found), effects);
@@ -214,7 +214,7 @@ void WorldImpl::NodeTurn(int ep, double now) {
       QueueNodeEffects(ep, effects, std::max(now, e.busy_until_s));
       continue;
     }
-    if (t.incarnation != nodes_.incarnation(slot)) continue;
+    if (t.index != Incarnation32(nodes_.incarnation(slot))) continue;
     Node* node = NodeAt(ep);
     if (node == nullptr) continue;
     Effects effects;

@@ -212,8 +212,8 @@ void WorldImpl::ArmTimer(NodeId node, uint64_t timer_id, TimeUs at_us) {
   const int ep = EndpointOfNode(node);
   Endpoint& e = endpoints_[static_cast<size_t>(ep)];
   e.timers.Arm(SimTimeOf(e, at_us, s4u::Engine::get_clock()),
-               TimerEntry{kNodeTimer, 0, timer_id, nodes_.incarnation(static_cast<size_t>(ep)),
-                          at_us});
+               TimerEntry{kNodeTimer, Incarnation32(nodes_.incarnation(static_cast<size_t>(ep))),
+                          timer_id, at_us});
 }
 
 void WorldImpl::PushToDevice(NodeId from, const chatlab::PushToDevice& push) {
@@ -237,8 +237,9 @@ void WorldImpl::LoadHistory(NodeId node, const chatlab::LoadHistory& load) {
   const uint64_t id = history_answer_next_++;
   history_answers_[id] = {load.token, e.disk->ReadMessages(now, load.conv, load.after, load.limit,
                                                            /*unsynced=*/false)};
+  const uint32_t incarnation = Incarnation32(nodes_.incarnation(static_cast<size_t>(ep)));
   e.timers.Arm(now + sc_.store_history_read_us / 1e6 / sc_.cpu_speed_factor,
-               TimerEntry{kHistoryLoaded, 0, id, nodes_.incarnation(static_cast<size_t>(ep)), 0});
+               TimerEntry{kHistoryLoaded, incarnation, id, 0});
 }
 
 void WorldImpl::LoadDedup(NodeId node, const chatlab::LoadDedup& load) {
@@ -249,8 +250,9 @@ void WorldImpl::LoadDedup(NodeId node, const chatlab::LoadDedup& load) {
   const double now = s4u::Engine::get_clock();
   const uint64_t id = history_answer_next_++;  // one numbering for both kinds of answer
   dedup_answers_[id] = {load.token, e.disk->FindMessage(now, load.sender, load.client_msg_id)};
+  const uint32_t incarnation = Incarnation32(nodes_.incarnation(static_cast<size_t>(ep)));
   e.timers.Arm(now + sc_.store_history_read_us / 1e6 / sc_.cpu_speed_factor,
-               TimerEntry{kDedupLoaded, 0, id, nodes_.incarnation(static_cast<size_t>(ep)), 0});
+               TimerEntry{kDedupLoaded, incarnation, id, 0});
 }
 
 void WorldImpl::Persist(NodeId node, PersistRecord record) {

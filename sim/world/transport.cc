@@ -76,7 +76,7 @@ void WorldImpl::SendNodeMessage(int from, int to, Message msg) {
       Endpoint& e = endpoints_[static_cast<size_t>(from)];
       const uint64_t id = deferred_next_++;
       deferred_[id] = std::move(p);
-      e.timers.Arm(now + delay, TimerEntry{kDeferredSend, static_cast<uint32_t>(to), id, 0, 0});
+      e.timers.Arm(now + delay, TimerEntry{kDeferredSend, static_cast<uint32_t>(to), id, 0});
       return;
     }
   }

@@ -13,7 +13,7 @@ namespace chatlab::sim::world {
 void WorldImpl::ScheduleHub(int hub, double at, uint32_t kind, uint32_t index, uint64_t id,
                             TimeUs local_at) {
   Endpoint& e = endpoints_[static_cast<size_t>(HubEndpoint(hub))];
-  e.timers.Arm(at, TimerEntry{kind, index, id, 0, local_at});
+  e.timers.Arm(at, TimerEntry{kind, index, id, local_at});
 }
 
 void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {

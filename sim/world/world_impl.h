@@ -106,13 +106,19 @@ struct Outbox {
 };
 
 // An endpoint's timers (host::TimerQueue orders them by due time, then arming order).
+// 24 bytes: a hub keeps a few per user (a million users' timers at a time).
 struct TimerEntry {
-  uint32_t kind = 0;     // what fires (per endpoint type)
-  uint32_t index = 0;    // user index (hubs) or destination endpoint (deferred sends)
-  uint64_t id = 0;       // timer id / payload
-  uint64_t incarnation = 0;
-  TimeUs local_at = 0;   // the armed time on the owner's clock (timers fire at or after it)
+  uint32_t kind = 0;   // what fires (per endpoint type)
+  // The user (hub events), the destination endpoint (deferred sends), or, for a node's timers
+  // (kNodeTimer, kHistoryLoaded, kDedupLoaded), the node's incarnation when armed (Incarnation32:
+  // one that fires after a restart is stale).
+  uint32_t index = 0;
+  uint64_t id = 0;      // timer id / payload
+  TimeUs local_at = 0;  // the armed time on the owner's clock (timers fire at or after it)
 };
+static_assert(sizeof(TimerEntry) == 24);
+// A node's incarnation as a TimerEntry keeps it: modulo 2^32 (a node restarts far fewer times).
+inline uint32_t Incarnation32(uint64_t incarnation) { return static_cast<uint32_t>(incarnation); }
 using Timers = host::TimerQueue<double, TimerEntry>;
 
 // Node timer kinds.

@@ -1,6 +1,7 @@
 // Unit tests of ClientSession::Options: a session reads its protocol settings from
 // shared_config when one is given (one copy for the thousands of sessions a simulated hub runs)
-// and from its own copy of config otherwise.
+// and from its own copy of config otherwise; it counts into shared_stats when one is given (one
+// Stats for a simulation's million clients) and into its own otherwise.
 #include <memory>
 #include <string>
 
@@ -43,6 +44,41 @@ TEST(ClientOptions, SharedConfigWinsOverConfigAndIsShared) {
   EXPECT_EQ(shared.use_count(), 4);  // ours, the options' and the two sessions': one copy
   EXPECT_EQ(SendCode(a, 4), absl::StatusCode::kOk);
   EXPECT_EQ(SendCode(a, 5), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(ClientOptions, OwnStatsAreEachSessionsOwn) {
+  ClientSession::Options o;
+  o.user = kMe;
+  ClientSession a(o);
+  o.user = kPeer;
+  ClientSession b(o);
+  ASSERT_EQ(SendCode(a, 1), absl::StatusCode::kOk);
+  EXPECT_EQ(a.stats().sends, 1u);
+  EXPECT_EQ(b.stats().sends, 0u);
+  EXPECT_NE(&a.stats(), &b.stats());
+}
+
+TEST(ClientOptions, SharedStatsSumEverySessionSharingThem) {
+  auto shared = std::make_shared<ClientSession::Stats>();
+  ClientSession::Options o;
+  o.user = kMe;
+  o.shared_stats = shared;
+  ClientSession a(o);
+  o.user = kPeer;
+  ClientSession b(o);
+  ASSERT_EQ(SendCode(a, 1), absl::StatusCode::kOk);
+  ASSERT_EQ(SendCode(b, 1), absl::StatusCode::kOk);
+  ASSERT_EQ(SendCode(b, 1), absl::StatusCode::kOk);
+  EXPECT_EQ(shared->sends, 3u);
+  EXPECT_EQ(&a.stats(), shared.get());
+  EXPECT_EQ(&b.stats(), shared.get());
+  // Whether a session ever connected stays per session.
+  Effects out;
+  a.Connect(0, NodeId(), out);
+  a.OnConnected(0, SessionId(7), NodeId(100), out);
+  EXPECT_TRUE(a.ever_connected());
+  EXPECT_FALSE(b.ever_connected());
+  EXPECT_EQ(shared->connects, 1u);
 }
 
 }  // namespace
