@@ -79,13 +79,13 @@ absl::StatusOr<ClientMsgId> ClientSession::Send(TimeUs now, const ConversationId
                                                    " bytes is over body_bytes_max=",
                                                    config_->body_bytes_max));
   }
-  if (outbox_.size() >= config_->client_outbox_max) {
+  if (outbox_size() >= config_->client_outbox_max) {
     return absl::ResourceExhaustedError(
         absl::StrCat("outbox holds client_outbox_max=", config_->client_outbox_max,
                      " unacknowledged messages"));
   }
   const ClientMsgId id = client_msg_id_next_++;
-  auto [it, inserted] = outbox_.emplace(id, OutboxEntry{conv, std::move(body), now, 0, 0});
+  auto [it, inserted] = Busy().outbox.emplace(id, OutboxEntry{conv, std::move(body), now, 0, 0});
   assert(inserted);
   Conv(conv);  // the conversation exists locally from the first send
   stats_->sends++;
@@ -136,8 +136,7 @@ uint64_t ClientSession::SendMembership(TimeUs now, GroupId group, bool join, Eff
 uint64_t ClientSession::GetReceipts(TimeUs now, const ConversationId& conv, Effects& out) {
   if (!connected() || !conv.Valid()) return 0;
   Conversation& c = Conv(conv);
-  if (c.receipts_read == nullptr) c.receipts_read = std::make_unique<ReceiptsRead>();
-  ReceiptsRead& read = *c.receipts_read;
+  ReceiptsRead& read = c.MoreReading();
   if (read.request != 0) {
     read.again = true;  // the marks may have moved since that read was asked
     return read.request;
@@ -151,8 +150,8 @@ void ClientSession::SendReceiptsPage(TimeUs now, const ConversationId& conv, Use
                                      Effects& out) {
   assert(connected());
   Conversation& c = Conv(conv);
-  assert(c.receipts_read != nullptr);  // GetReceipts made it
-  ReceiptsRead& read = *c.receipts_read;
+  assert(c.Reading() != nullptr);  // GetReceipts made it
+  ReceiptsRead& read = *c.Reading();
   read.request = NewRequest(now, RequestKind::kReceipts, conv, out);
   read.after = after;
   stats_->receipt_pages++;
@@ -232,14 +231,14 @@ void ClientSession::DropSession() {
   session_ = SessionId();
   server_ = NodeId();
   stats_->disconnects++;
-  requests_.clear();
+  if (busy_ != nullptr) busy_->requests.clear();
   for (auto& [conv, c] : convs_) {
     c.catchup_request = 0;
     if (c.extra != nullptr) c.extra->typing_until.clear();
-    if (c.receipts_read != nullptr) {  // a receipts read dies with its session
-      c.receipts_read->request = 0;
-      c.receipts_read->gathered.clear();
-      c.receipts_read->again = false;
+    if (ReceiptsRead* read = c.Reading(); read != nullptr) {  // it dies with its session
+      read->request = 0;
+      read->gathered.clear();
+      read->again = false;
     }
   }
 }
@@ -276,7 +275,7 @@ void ClientSession::OnServerMessage(TimeUs now, const Message& msg, Effects& out
   } else if (const auto* p = std::get_if<PresenceUpdate>(&msg)) {
     OnPresenceUpdate(now, p->status, /*pushed=*/true);
   } else if (const auto* pr = std::get_if<PresenceResult>(&msg)) {
-    requests_.erase(pr->request_id);
+    Busy().requests.erase(pr->request_id);
     for (const PresenceStatus& s : pr->statuses) OnPresenceUpdate(now, s, /*pushed=*/false);
   } else if (std::holds_alternative<ErrorReply>(msg)) {
     stats_->errors++;
@@ -287,7 +286,7 @@ void ClientSession::OnServerMessage(TimeUs now, const Message& msg, Effects& out
 
 void ClientSession::OnSendAck(TimeUs now, const SendAck& ack, Effects& out) {
   if (options_.observer != nullptr) options_.observer->OnSendAnswered(now, options_.user, ack);
-  auto it = outbox_.find(ack.client_msg_id);
+  auto it = Busy().outbox.find(ack.client_msg_id);
   if (ack.code == Code::kOk) {
     ChatMessage m;
     m.conv = ack.conv;
@@ -295,10 +294,10 @@ void ClientSession::OnSendAck(TimeUs now, const SendAck& ack, Effects& out) {
     m.prev_msg_id = ack.prev_msg_id;
     m.sender = options_.user;
     m.client_msg_id = ack.client_msg_id;
-    if (it != outbox_.end()) {
+    if (it != Busy().outbox.end()) {
       m.sent_at_us = it->second.created_us;
       m.body = std::move(it->second.body);
-      outbox_.erase(it);
+      Busy().outbox.erase(it);
       stats_->acks++;
       if (options_.observer != nullptr) options_.observer->OnAcked(now, options_.user, ack);
     }
@@ -307,9 +306,9 @@ void ClientSession::OnSendAck(TimeUs now, const SendAck& ack, Effects& out) {
     if (!ack.queued && ack.message_id != kNoMessage) Ingest(now, m, out);
     return;
   }
-  if (it == outbox_.end()) return;
+  if (it == Busy().outbox.end()) return;
   if (IsPermanentFailure(ack.code)) {
-    outbox_.erase(it);
+    Busy().outbox.erase(it);
     stats_->send_failures++;
     if (options_.observer != nullptr) options_.observer->OnSendFailed(now, options_.user, ack);
   }
@@ -379,7 +378,7 @@ void ClientSession::Show(TimeUs now, Conversation& c, const ChatMessage& m, bool
   if (options_.observer != nullptr) {
     options_.observer->OnDisplayed(now, options_.user, m, out_of_order, duplicate);
   }
-  if (m.sender != options_.user) receipt_dirty_.insert(m.conv);
+  if (m.sender != options_.user) Busy().receipt_dirty.insert(m.conv);
 }
 
 void ClientSession::DrainHeld(TimeUs now, Conversation& c) {
@@ -409,9 +408,9 @@ void ClientSession::StartCatchUp(TimeUs now, const ConversationId& conv, Effects
 }
 
 void ClientSession::OnMessagesResult(TimeUs now, const MessagesResult& r, Effects& out) {
-  auto rit = requests_.find(r.request_id);
-  if (rit == requests_.end()) return;  // timed out or from a previous session
-  requests_.erase(rit);
+  auto rit = Busy().requests.find(r.request_id);
+  if (rit == Busy().requests.end()) return;  // timed out or from a previous session
+  Busy().requests.erase(rit);
   Conversation& c = Conv(r.conv);
   if (c.catchup_request == r.request_id) c.catchup_request = 0;
   if (r.code != Code::kOk) return;  // e.g. left the group; the next sync decides
@@ -451,7 +450,7 @@ void ClientSession::OnMessagesResult(TimeUs now, const MessagesResult& r, Effect
 }
 
 void ClientSession::OnSyncResult(TimeUs now, const SyncResult& r, Effects& out) {
-  if (requests_.erase(r.request_id) == 0) return;
+  if (Busy().requests.erase(r.request_id) == 0) return;
   if (r.code != Code::kOk) return;
   absl::btree_set<GroupId> groups;
   for (const ConversationHead& h : r.heads) {
@@ -466,10 +465,10 @@ void ClientSession::OnSyncResult(TimeUs now, const SyncResult& r, Effects& out) 
 }
 
 void ClientSession::OnGroupResult(TimeUs now, const GroupResult& r, Effects& out) {
-  const auto req = requests_.find(r.request_id);
-  if (req == requests_.end()) return;
+  const auto req = Busy().requests.find(r.request_id);
+  if (req == Busy().requests.end()) return;
   if (r.code != Code::kOk && !IsPermanentFailure(r.code)) return;  // its timeout re-sends it
-  requests_.erase(req);
+  Busy().requests.erase(req);
   Groups& groups = MoreGroups();
   const auto intent = groups.intent.find(r.group);
   // The answer settles the intent if it answers the latest one (a join answered after the user
@@ -480,7 +479,7 @@ void ClientSession::OnGroupResult(TimeUs now, const GroupResult& r, Effects& out
   const ConversationId conv = ConversationId::Group(r.group);
   if (answers_intent && connected()) {
     // Messages written while the join was pending go now (a refused join refuses them too).
-    for (auto& [id, e] : outbox_) {
+    for (auto& [id, e] : Busy().outbox) {
       if (e.conv == conv && !WaitsForJoin(e)) Transmit(now, id, e, out);
     }
   }
@@ -496,7 +495,7 @@ void ClientSession::OnGroupResult(TimeUs now, const GroupResult& r, Effects& out
 
 void ClientSession::OnReceiptUpdate(TimeUs now, const ReceiptUpdate& r) {
   Conversation& c = Conv(r.conv);
-  MessageId& shown = c.receipts[{r.kind, r.reader}];
+  MessageId& shown = ReceiptSlot(r.conv, c, r.kind, r.reader);
   if (r.up_to <= shown) {
     // Watermarks only move forward; a stale or reordered update is ignored.
     if (r.up_to < shown) stats_->stale_receipts_ignored++;
@@ -506,15 +505,30 @@ void ClientSession::OnReceiptUpdate(TimeUs now, const ReceiptUpdate& r) {
   if (options_.observer != nullptr) options_.observer->OnReceiptShown(now, options_.user, r);
 }
 
+std::optional<UserId> ClientSession::MainReader(const ConversationId& conv) const {
+  if (conv.is_group()) return UserId();
+  if (!conv.HasParty(options_.user)) return std::nullopt;
+  return conv.Peer(options_.user);
+}
+
+MessageId& ClientSession::ReceiptSlot(const ConversationId& conv, Conversation& c,
+                                      ReceiptKind kind, UserId reader) {
+  if (MainReader(conv) == reader) {
+    if (kind == ReceiptKind::kDelivered) return c.delivered_shown;
+    if (kind == ReceiptKind::kRead) return c.read_shown;
+  }
+  return c.More().receipts[{kind, reader}];
+}
+
 void ClientSession::OnReceiptsResult(TimeUs now, const ReceiptsResult& r, Effects& out) {
-  const auto rit = requests_.find(r.request_id);
-  if (rit == requests_.end()) return;            // timed out or from a previous session
+  const auto rit = Busy().requests.find(r.request_id);
+  if (rit == Busy().requests.end()) return;            // timed out or from a previous session
   const ConversationId conv = rit->second.conv;  // what we asked about, whatever r.conv says
-  requests_.erase(rit);
+  Busy().requests.erase(rit);
   Conversation& c = Conv(conv);
   // Not asked (a broken answer), or a page asked again after a timeout.
-  if (c.receipts_read == nullptr || c.receipts_read->request != r.request_id) return;
-  ReceiptsRead& read = *c.receipts_read;
+  if (c.Reading() == nullptr || c.Reading()->request != r.request_id) return;
+  ReceiptsRead& read = *c.Reading();
   read.request = 0;
   if (r.code != Code::kOk) {
     read.gathered.clear();
@@ -584,7 +598,8 @@ void ClientSession::OnPushNotification(TimeUs now, const PushToDevice& push, Eff
 // ---- Outbox and periodic work ------------------------------------------------------------------
 
 void ClientSession::TransmitOutbox(TimeUs now, Effects& out) {
-  for (auto& [id, e] : outbox_) {
+  if (busy_ == nullptr) return;
+  for (auto& [id, e] : busy_->outbox) {
     if (!WaitsForJoin(e)) Transmit(now, id, e, out);
   }
 }
@@ -619,9 +634,9 @@ TimeUs ClientSession::Backoff(uint32_t attempts) {
 }
 
 void ClientSession::SendReceipts(Effects& out) {
-  if (receipt_dirty_.empty()) return;
+  if (busy_ == nullptr) return;
   if (connected()) {
-    for (const ConversationId& conv : receipt_dirty_) {
+    for (const ConversationId& conv : Busy().receipt_dirty) {
       Conversation& c = convs_[conv];
       if (c.last_shown <= c.delivered_sent) continue;
       c.delivered_sent = c.last_shown;
@@ -629,7 +644,8 @@ void ClientSession::SendReceipts(Effects& out) {
       out.push_back(SendToServer{Receipt{conv, ReceiptKind::kDelivered, c.delivered_sent}});
     }
   }
-  receipt_dirty_.clear();
+  busy_->receipt_dirty.clear();
+  ReleaseIfIdle();
 }
 
 void ClientSession::PollPresence(TimeUs now, bool all, Effects& out) {
@@ -670,7 +686,7 @@ void ClientSession::PollGroups(TimeUs now, Effects& out) {
 uint64_t ClientSession::NewRequest(TimeUs now, RequestKind kind, ConversationId conv,
                                    Effects& out) {
   const uint64_t id = request_id_next_++;
-  requests_[id] = Request{kind, conv};
+  Busy().requests[id] = Request{kind, conv};
   out.push_back(
       ArmTimer{TimerId(kRequestTimeoutTimer, id), now + config_->client_request_timeout_us});
   return id;
@@ -683,8 +699,8 @@ void ClientSession::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
   const bool current = connected() && payload == connection_epoch_;
   switch (kind) {
     case kRetryTimer: {
-      auto it = outbox_.find(payload);
-      if (it != outbox_.end() && connected() && now >= it->second.next_retry_us &&
+      auto it = Busy().outbox.find(payload);
+      if (it != Busy().outbox.end() && connected() && now >= it->second.next_retry_us &&
           !WaitsForJoin(it->second)) {
         Transmit(now, it->first, it->second, out);
       }
@@ -726,10 +742,10 @@ void ClientSession::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
       }
       break;
     case kRequestTimeoutTimer: {
-      auto it = requests_.find(payload);
-      if (it == requests_.end()) break;
+      auto it = Busy().requests.find(payload);
+      if (it == Busy().requests.end()) break;
       const Request r = it->second;
-      requests_.erase(it);
+      Busy().requests.erase(it);
       if (r.kind == RequestKind::kCatchUp) {
         Conversation& c = Conv(r.conv);
         if (c.catchup_request == payload) c.catchup_request = 0;
@@ -738,8 +754,8 @@ void ClientSession::OnTimer(TimeUs now, uint64_t timer_id, Effects& out) {
         Sync(now, out);
       } else if (r.kind == RequestKind::kReceipts && connected()) {
         Conversation& c = Conv(r.conv);
-        if (c.receipts_read != nullptr && c.receipts_read->request == payload) {
-          SendReceiptsPage(now, r.conv, c.receipts_read->after, out);
+        if (c.Reading() != nullptr && c.Reading()->request == payload) {
+          SendReceiptsPage(now, r.conv, c.Reading()->after, out);
         }
       } else if (r.kind == RequestKind::kGroup && connected()) {
         const auto intent = MoreGroups().intent.find(r.conv.group());

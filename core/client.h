@@ -171,7 +171,7 @@ class ClientSession {
   const Stats& stats() const { return *stats_; }
   // Whether a session ever opened (OnConnected), counted per session even with shared_stats.
   bool ever_connected() const { return connection_epoch_ > 0; }
-  size_t outbox_size() const { return outbox_.size(); }
+  size_t outbox_size() const { return busy_ == nullptr ? 0 : busy_->outbox.size(); }
   // Shown messages in display order (only with keep_view).
   std::vector<ChatMessage> View(const ConversationId& conv) const;
   // The newest message id shown in conv (kNoMessage if none).
@@ -198,8 +198,8 @@ class ClientSession {
     uint32_t attempts = 0;
     TimeUs next_retry_us = 0;
   };
-  // A group's read of its members' receipts (GetReceipts), paged. Boxed in its Conversation:
-  // most conversations never read one, and a simulation keeps millions of conversations.
+  // A group's read of its members' receipts (GetReceipts), paged. Boxed in its Conversation's
+  // Extra: most conversations never read one, and a simulation keeps millions of them.
   struct ReceiptsRead {
     // The page read in flight (0 if none) and the after_user it asked with; the members it
     // gathered so far (the user left out); whether to read again once it completes.
@@ -212,7 +212,8 @@ class ClientSession {
   };
   struct Conversation {
     // What few conversations use: boxed (Extra), as a simulation keeps millions of
-    // conversations and most never hold a message, see typing or keep a view.
+    // conversations and most never hold a message, see typing, keep a view or read members'
+    // receipts.
     struct Extra {
       // Out-of-order arrivals waiting for a catch-up, by id. Bounded by config.client_held_max.
       absl::btree_map<MessageId, ChatMessage> held;
@@ -221,6 +222,10 @@ class ClientSession {
       uint64_t held_covered_from = 0;
       absl::btree_map<UserId, TimeUs> typing_until;
       std::vector<ChatMessage> view;  // only with keep_view
+      // Shown receipt watermarks of readers other than the main one (ReceiptSlot), by (kind,
+      // reader): a group's members, from GetReceipts.
+      absl::btree_map<std::pair<ReceiptKind, UserId>, MessageId> receipts;
+      std::unique_ptr<ReceiptsRead> receipts_read;  // null until the first GetReceipts
     };
     // Every message id received (the de-duplication set).
     absl::btree_set<MessageId> log;
@@ -230,16 +235,26 @@ class ClientSession {
     uint64_t catchup_request = 0;
     MessageId delivered_sent = kNoMessage;  // delivery receipt watermark sent
     MessageId read_sent = kNoMessage;       // read receipt watermark sent
-    // Shown receipt watermarks by (kind, reader): reader = the peer (direct), UserId() for a
-    // group's aggregate, or a member (from GetReceipts). Never decrease.
-    absl::btree_map<std::pair<ReceiptKind, UserId>, MessageId> receipts;
-    std::unique_ptr<ReceiptsRead> receipts_read;  // null until the first GetReceipts
-    std::unique_ptr<Extra> extra;                 // null until first needed; never reset
+    // Shown receipt watermarks of the main reader: the peer (direct) or UserId(), a group's
+    // aggregate. Inline, as nearly every conversation shows them; other readers' are in
+    // extra->receipts. Never decrease.
+    MessageId delivered_shown = kNoMessage;
+    MessageId read_shown = kNoMessage;
+    std::unique_ptr<Extra> extra;  // null until first needed; never reset
     GroupMode group_mode = GroupMode::kNone;
 
     Extra& More() {
       if (extra == nullptr) extra = std::make_unique<Extra>();
       return *extra;
+    }
+    // The members' receipts read, or null before the first GetReceipts.
+    ReceiptsRead* Reading() const {
+      return extra == nullptr ? nullptr : extra->receipts_read.get();
+    }
+    ReceiptsRead& MoreReading() {
+      std::unique_ptr<ReceiptsRead>& read = More().receipts_read;
+      if (read == nullptr) read = std::make_unique<ReceiptsRead>();
+      return *read;
     }
     bool Holds(MessageId id) const { return extra != nullptr && extra->held.contains(id); }
     bool HoldsAny() const { return extra != nullptr && !extra->held.empty(); }
@@ -290,6 +305,13 @@ class ClientSession {
   uint64_t SendMembership(TimeUs now, GroupId group, bool join, Effects& out);
   TimeUs Backoff(uint32_t attempts);
   Conversation& Conv(const ConversationId& conv) { return convs_[conv]; }
+  // The shown watermark of (kind, reader) in conv (c), created (kNoMessage) if absent: inline
+  // for the main reader (Conversation::delivered_shown), in c.More().receipts for any other.
+  MessageId& ReceiptSlot(const ConversationId& conv, Conversation& c, ReceiptKind kind,
+                         UserId reader);
+  // The main reader of conv as this user sees it: the peer (direct), UserId() (group), or
+  // nullopt for a direct chat the user is no party of.
+  std::optional<UserId> MainReader(const ConversationId& conv) const;
 
   // The options but config (config_ holds it, shared or a copy), stats (stats_), the flags (beside
   // the other flags below) and client_msg_id_first (client_msg_id_next_'s first value).
@@ -313,7 +335,6 @@ class ClientSession {
   NodeId server_;
   ClientMsgId client_msg_id_next_ = 1;
   uint64_t request_id_next_ = 1;
-  absl::btree_map<ClientMsgId, OutboxEntry> outbox_;
   absl::btree_map<ConversationId, Conversation> convs_;
   // The user's groups: boxed, as most users of a simulation are in none.
   struct Groups {
@@ -326,9 +347,23 @@ class ClientSession {
     return *groups_;
   }
   std::unique_ptr<Groups> groups_;  // null until the first join, leave or group list
-  absl::btree_map<uint64_t, Request> requests_;
-  // Conversations whose delivery receipt should be sent at the end of this input.
-  absl::btree_set<ConversationId> receipt_dirty_;
+  // What is in flight. Boxed: at rest (most users of a simulation, most of the time) all of it
+  // is empty, and the box is released at the end of the input that emptied it (SendReceipts).
+  struct InFlight {
+    absl::btree_map<ClientMsgId, OutboxEntry> outbox;
+    absl::btree_map<uint64_t, Request> requests;
+    // Conversations whose delivery receipt should be sent at the end of this input.
+    absl::btree_set<ConversationId> receipt_dirty;
+    bool empty() const { return outbox.empty() && requests.empty() && receipt_dirty.empty(); }
+  };
+  InFlight& Busy() {
+    if (busy_ == nullptr) busy_ = std::make_unique<InFlight>();
+    return *busy_;
+  }
+  void ReleaseIfIdle() {
+    if (busy_ != nullptr && busy_->empty()) busy_.reset();
+  }
+  std::unique_ptr<InFlight> busy_;  // null when nothing is in flight
   // A PresenceStatus but its user (the key): half the bytes, for every contact of every user.
   struct ShownPresence {
     TimeUs last_seen_us = 0;

@@ -23,15 +23,21 @@ MessageId ClientSession::ReceiptShown(const ConversationId& conv, ReceiptKind ki
                                       UserId reader) const {
   auto it = convs_.find(conv);
   if (it == convs_.end()) return kNoMessage;
-  auto rit = it->second.receipts.find({kind, reader});
-  return rit == it->second.receipts.end() ? kNoMessage : rit->second;
+  const Conversation& c = it->second;
+  if (MainReader(conv) == reader) {  // as ReceiptSlot files it
+    if (kind == ReceiptKind::kDelivered) return c.delivered_shown;
+    if (kind == ReceiptKind::kRead) return c.read_shown;
+  }
+  if (c.extra == nullptr) return kNoMessage;
+  auto rit = c.extra->receipts.find({kind, reader});
+  return rit == c.extra->receipts.end() ? kNoMessage : rit->second;
 }
 
 std::vector<MemberReceipts> ClientSession::MemberReceiptsShown(const ConversationId& conv) const {
   std::vector<MemberReceipts> members;
   const auto it = convs_.find(conv);
-  if (it == convs_.end() || it->second.receipts_read == nullptr) return members;
-  const std::vector<UserId>& shown = it->second.receipts_read->members;
+  if (it == convs_.end() || it->second.Reading() == nullptr) return members;
+  const std::vector<UserId>& shown = it->second.Reading()->members;
   members.reserve(shown.size());
   for (const UserId user : shown) {
     members.push_back(MemberReceipts{user, ReceiptShown(conv, ReceiptKind::kDelivered, user),
