@@ -206,7 +206,7 @@ void PresenceService::OnPresenceTouch(TimeUs now, const PresenceTouch& m, Effect
   // rate), so it is the only time an audience changes; those who enter or leave it are told.
   const std::vector<UserId> user_before = Audience(m.user, now);
   const std::vector<UserId> peer_before = Audience(m.peer, now);
-  // One direction at a time: FindOrTrack may move every UserState.
+  // One direction at a time: each finds (or tracks) its owner.
   TouchContact(m.user, m.peer, now);
   TouchContact(m.peer, m.user, now);
   NotifyAudienceChange(m.user, user_before, now, out);

@@ -44,6 +44,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -156,7 +157,7 @@ class PresenceService : public Node {
   void NotifyAudienceChange(UserId user, const std::vector<UserId>& before, TimeUs now,
                             Effects& out);
   // The state of `user`, added if absent; nullptr when absent and the table is at users_max_.
-  // May grow states_: invalidates earlier pointers into it.
+  // Earlier pointers into states_ stay valid (a deque's push_back moves nothing).
   UserState* FindOrTrack(UserId user);
   // The state of `user`, or nullptr if it is not tracked.
   const UserState* Find(UserId user) const {
@@ -172,13 +173,14 @@ class PresenceService : public Node {
   // Invariant: 0 < users_max_ <= kUsersMaxLimit and states_.size() <= users_max_.
   const size_t users_max_;
   Stats stats_;
-  // Every user ever reported or touched (never removed), by its index in states_: a table of
-  // 16-byte slots beside the states rather than one of 56-byte slots, as a hash table is half
-  // empty after it grows (at a million users, 86 bytes per user rather than 120). Only point
-  // lookups: its order never decides anything. Invariant: index_ maps onto [0, states_.size())
-  // one to one.
+  // Every user ever reported or touched (never removed), by its index in states_: a hash table
+  // of 16-byte slots beside a deque of the states (which grows by blocks, moving nothing)
+  // rather than one table of 56-byte slots, as a hash table is up to half empty after it grows
+  // (at a million users 87 bytes per user rather than 120; 77 rather than 88 averaged over
+  // sizes). Only point lookups: its order never decides anything. Invariant: index_ maps onto
+  // [0, states_.size()) one to one.
   absl::flat_hash_map<UserId, uint32_t> index_;
-  std::vector<UserState> states_;
+  std::deque<UserState> states_;
 };
 
 }  // namespace chatlab

@@ -301,8 +301,8 @@ AppendOutcome MessageStore::Append(TimeUs now, const ChatMessage& request, Acces
   if (conv.is_group()) {
     groups_.at(conv.group()).rate.Add(now, config.hybrid_rate_window_us);
   } else {
-    user_directs_[UserId(conv.low)].insert(conv);
-    user_directs_[UserId(conv.high)].insert(conv);
+    user_directs_.insert({UserId(conv.low), conv});
+    user_directs_.insert({UserId(conv.high), conv});
   }
   if (config.dedup_enabled) RememberDedup(key, stored, /*in_tail=*/true);
   out.push_back(Persist{PersistMessage{stored}});
@@ -538,10 +538,11 @@ void MessageStore::OnStoreSync(TimeUs now, NodeId from, const StoreSync& m, Effe
   }
   // Direct conversations sort before groups (ChannelType order), so appending the two sorted
   // sets keeps the heads ordered by ConversationId.
-  if (const auto directs = user_directs_.find(m.user); directs != user_directs_.end()) {
-    for (const ConversationId& conv : directs->second) {
-      result.heads.push_back(ConversationHead{conv, Head(conv), GroupMode::kNone});
-    }
+  // ConversationId{} sorts before every conversation (direct, low 0).
+  for (auto it = user_directs_.lower_bound({m.user, ConversationId{}});
+       it != user_directs_.end() && it->first == m.user; ++it) {
+    const ConversationId& conv = it->second;
+    result.heads.push_back(ConversationHead{conv, Head(conv), GroupMode::kNone});
   }
   if (const auto groups = user_groups_.find(m.user); groups != user_groups_.end()) {
     for (const GroupId group : groups->second) {

@@ -421,8 +421,9 @@ class MessageStore : public Node {
   absl::btree_map<GroupId, Group> groups_;
   // User membership. Invariant: no set is empty.
   absl::btree_map<UserId, absl::btree_set<GroupId>> user_groups_;
-  // Direct conversations with at least one stored message, per party.
-  absl::btree_map<UserId, absl::btree_set<ConversationId>> user_directs_;
+  // Direct conversations with at least one stored message, as (party, conversation): one set
+  // rather than a set per user, whose node for a user's one or two chats cost more than them.
+  absl::btree_set<std::pair<UserId, ConversationId>> user_directs_;
   // Receipt watermarks. Invariant: a value never decreases and is <= its partition's head.
   absl::btree_map<WatermarkKey, MessageId> watermarks_;
   // Last published group aggregate per (group conversation, kind). Never decreases.

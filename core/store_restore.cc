@@ -95,8 +95,8 @@ absl::Status MessageStore::RestoreMessage(const ChatMessage& m) {
   if (m.conv.is_group()) {
     groups_[m.conv.group()];  // a group with messages exists even with no members left
   } else {
-    user_directs_[UserId(m.conv.low)].insert(m.conv);
-    user_directs_[UserId(m.conv.high)].insert(m.conv);
+    user_directs_.insert({UserId(m.conv.low), m.conv});
+    user_directs_.insert({UserId(m.conv.high), m.conv});
   }
   const DedupKey key{m.sender, m.client_msg_id};
   if (options_.config.dedup_enabled && !dedup_.contains(key)) RememberDedup(key, m);
