@@ -28,18 +28,18 @@ void WorldImpl::CrashServer(int s) {
   const absl::btree_set<uint64_t> broken = std::move(server_sessions_[static_cast<size_t>(s)]);
   server_sessions_[static_cast<size_t>(s)].clear();
   for (uint64_t sid : broken) {
-    auto it = sessions_.find(sid);
-    if (it == sessions_.end()) continue;
-    it->second.open = false;
-    if (measures_.failover_waiting.try_emplace(it->second.user.value, s4u::Engine::get_clock())
+    SessionInfo* info = sessions_.Find(sid);
+    if (info == nullptr) continue;
+    info->open = false;
+    if (measures_.failover_waiting.try_emplace(info->user.value, s4u::Engine::get_clock())
             .second) {
       measures_.failover_affected++;
     }
     auto p = std::make_unique<Packet>();
     p->kind = Packet::Kind::kClosed;
     p->session = SessionId(sid);
-    p->seq = it->second.to_client_seq++;
-    const int hub_ep = HubEndpoint(it->second.hub);
+    p->seq = info->to_client_seq++;
+    const int hub_ep = HubEndpoint(info->hub);
     Transmit(ep, hub_ep, std::move(p));
   }
 }

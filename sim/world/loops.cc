@@ -244,7 +244,7 @@ void WorldImpl::HubStart(int hub) {
       if (sc_.background_sync_s > 0) {
         us.wake_generation++;
         ScheduleHub(hub, sc_.background_sync_s * rng.UniformDouble(), kBackgroundWake, idx,
-                    (us.wake_generation << 1) | 1);
+                    (uint64_t{us.wake_generation} << 1) | 1);
       }
     }
     if (sc_.send_rate_per_user_hz() > 0) {

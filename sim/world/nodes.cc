@@ -114,7 +114,7 @@ void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs loca
   ChatServer* server = ServerAt(ep);
   assert(server != nullptr);
   const double now = s4u::Engine::get_clock();
-  auto it = sessions_.find(p.session.value);
+  SessionInfo* found = sessions_.Find(p.session.value);
   if (p.kind == Packet::Kind::kOpen) {
     absl::Status st = server->OnSessionOpen(local, p.session, p.user, effects);
     Digest(now, ep, 200, p.user.value, st.ok());
@@ -128,7 +128,7 @@ void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs loca
     reply->user = p.user;
     reply->ok = st.ok();
     if (st.ok()) {
-      SessionInfo& s = sessions_[p.session.value];
+      SessionInfo& s = sessions_.FindOrAdd(p.session.value);
       s.hub = static_cast<uint32_t>(p.from_ep - hub_ep0_);
       s.server_ep = ep;
       s.user = p.user;
@@ -138,13 +138,13 @@ void WorldImpl::ProcessAtServer(int ep, Packet& p, Effects& effects, TimeUs loca
     Transmit(ep, p.from_ep, std::move(reply));
     return;
   }
-  if (it == sessions_.end() || !it->second.open || it->second.server_ep != ep) return;
-  SessionInfo& s = it->second;
+  if (found == nullptr || !found->open || found->server_ep != ep) return;
+  SessionInfo& s = *found;
   if (p.kind == Packet::Kind::kClose) {
     // The client closed first, so both ends are done with the session.
     const UserId user = s.user;
     server_sessions_[static_cast<size_t>(ep - first_server_ep_)].erase(p.session.value);
-    sessions_.erase(it);
+    sessions_.Erase(p.session.value);
     Digest(now, ep, 201, p.session.value, 0);
     if (options_.trace) {
       Trace(now, absl::StrCat(endpoints_[static_cast<size_t>(ep)].name, " <- u", user.value,
@@ -185,27 +185,27 @@ void WorldImpl::SendToNode(NodeId from, NodeId to, Message msg) {
 }
 
 void WorldImpl::SendToClient(NodeId from, SessionId session, Message msg) {
-  auto it = sessions_.find(session.value);
-  if (it == sessions_.end() || !it->second.open) return;
+  SessionInfo* info = sessions_.Find(session.value);
+  if (info == nullptr || !info->open) return;
   auto p = std::make_unique<Packet>();
   p->kind = Packet::Kind::kToClient;
   p->session = session;
-  p->seq = it->second.to_client_seq++;
+  p->seq = info->to_client_seq++;
   p->msg = std::move(msg);
-  Transmit(EndpointOfNode(from), HubEndpoint(it->second.hub), std::move(p));
+  Transmit(EndpointOfNode(from), HubEndpoint(info->hub), std::move(p));
 }
 
 void WorldImpl::CloseSession(NodeId from, SessionId session) {
-  auto it = sessions_.find(session.value);
-  if (it == sessions_.end() || !it->second.open) return;
+  SessionInfo* info = sessions_.Find(session.value);
+  if (info == nullptr || !info->open) return;
   const int ep = EndpointOfNode(from);
-  it->second.open = false;
+  info->open = false;
   server_sessions_[static_cast<size_t>(ep - first_server_ep_)].erase(session.value);
   auto p = std::make_unique<Packet>();
   p->kind = Packet::Kind::kClosed;
   p->session = session;
-  p->seq = it->second.to_client_seq++;
-  Transmit(ep, HubEndpoint(it->second.hub), std::move(p));
+  p->seq = info->to_client_seq++;
+  Transmit(ep, HubEndpoint(info->hub), std::move(p));
 }
 
 void WorldImpl::ArmTimer(NodeId node, uint64_t timer_id, TimeUs at_us) {

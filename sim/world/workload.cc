@@ -80,7 +80,7 @@ void WorldImpl::FireHubEvent(int hub, const TimerEntry& t) {
       us.wake_generation++;
       if (sc_.background_sync_s > 0) {  // periodic background sync, at a random phase
         ScheduleHub(hub, now + sc_.background_sync_s * rng.UniformDouble(), kBackgroundWake,
-                    t.index, (us.wake_generation << 1) | 1);
+                    t.index, (uint64_t{us.wake_generation} << 1) | 1);
       }
       break;
     }
@@ -159,12 +159,12 @@ void WorldImpl::HandleAtHub(int hub, std::unique_ptr<Packet> p) {
     ApplyClientEffects(p->user, effects);
     if (sc_.wake_on_push && !Client(p->user).wants_online() && !healed_) {
       ScheduleHub(hub, now, kBackgroundWake, static_cast<uint32_t>(p->user.value),
-                  users_[p->user.value - 1].wake_generation << 1);
+                  uint64_t{users_[p->user.value - 1].wake_generation} << 1);
     }
     return;
   }
-  auto it = sessions_.find(p->session.value);
-  if (it == sessions_.end()) {
+  SessionInfo* found = sessions_.Find(p->session.value);
+  if (found == nullptr) {
     if (p->kind == Packet::Kind::kOpenResult) {  // refused
       Effects effects;
       Client(p->user).OnConnectFailed(local, effects);
@@ -172,7 +172,7 @@ void WorldImpl::HandleAtHub(int hub, std::unique_ptr<Packet> p) {
     }
     return;
   }
-  SessionInfo& s = it->second;
+  SessionInfo& s = *found;
   if (p->seq != s.to_client_expected) {
     s.held.Hold(HeldPackets::kToClient, std::move(p));
     return;
@@ -182,9 +182,9 @@ void WorldImpl::HandleAtHub(int hub, std::unique_ptr<Packet> p) {
   if (!DeliverToClient(hub, s, *p)) return;
   while (true) {
     // Delivery may have opened or closed sessions: look ours up again each time.
-    auto sit = sessions_.find(session.value);
-    if (sit == sessions_.end()) return;
-    SessionInfo& si = sit->second;
+    SessionInfo* again = sessions_.Find(session.value);
+    if (again == nullptr) return;
+    SessionInfo& si = *again;
     std::unique_ptr<Packet> next = si.held.Take(HeldPackets::kToClient, si.to_client_expected);
     if (!next) return;
     si.to_client_expected++;
@@ -224,7 +224,7 @@ bool WorldImpl::DeliverToClient(int hub, SessionInfo& s, Packet& p) {
       // The server closed first (or crashed): both ends are done with the session.
       const UserId user = s.user;
       const SessionId session = p.session;
-      sessions_.erase(session.value);
+      sessions_.Erase(session.value);
       if (c.session() != session) return false;
       Digest(now, HubEndpoint(hub), 700, user.value, session.value);
       c.OnDisconnected(local, effects);
@@ -243,14 +243,14 @@ bool WorldImpl::DeliverToClient(int hub, SessionInfo& s, Packet& p) {
 
 void WorldImpl::SendToServer(UserId user, Message msg) {
   ClientSession& c = Client(user);
-  auto it = sessions_.find(c.session().value);
-  if (it == sessions_.end()) return;
+  SessionInfo* info = sessions_.Find(c.session().value);
+  if (info == nullptr) return;
   auto p = std::make_unique<Packet>();
   p->kind = Packet::Kind::kToServer;
   p->session = c.session();
-  p->seq = it->second.to_server_seq++;
+  p->seq = info->to_server_seq++;
   p->msg = std::move(msg);
-  Transmit(HubEndpoint(users_[user.value - 1].hub), it->second.server_ep, std::move(p));
+  Transmit(HubEndpoint(users_[user.value - 1].hub), info->server_ep, std::move(p));
 }
 
 void WorldImpl::OpenSession(UserId user, NodeId target) {
@@ -272,12 +272,12 @@ void WorldImpl::OpenSession(UserId user, NodeId target) {
 }
 
 void WorldImpl::CloseSession(UserId user, SessionId session) {
-  auto it = sessions_.find(session.value);
-  if (it == sessions_.end()) return;
+  SessionInfo* info = sessions_.Find(session.value);
+  if (info == nullptr) return;
   auto p = std::make_unique<Packet>();
   p->kind = Packet::Kind::kClose;
   p->session = session;
-  Transmit(HubEndpoint(users_[user.value - 1].hub), it->second.server_ep, std::move(p));
+  Transmit(HubEndpoint(users_[user.value - 1].hub), info->server_ep, std::move(p));
 }
 
 void WorldImpl::ArmTimer(UserId user, uint64_t timer_id, TimeUs at_us) {
